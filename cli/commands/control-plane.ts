@@ -1,0 +1,113 @@
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { createControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { FileSource } from '../../control-plane/sources/file-source.js';
+import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
+import { parseConfigText } from '../../control-plane/sources/file-config.js';
+import type { CatalogSource } from '../../control-plane/sources/source.js';
+import { DEFAULT_PORTS } from '../../lib/defaults.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { readFileSync } from 'node:fs';
+import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
+import { startAdminApi, type AdminApiHandle } from './admin-api.js';
+
+export const CONTROL_PLANE_FLAGS: FlagSpecs = {
+  config: { type: 'string', description: 'mcpmesh.yaml to serve (file source)' },
+  consul: { type: 'string', description: 'Consul HTTP address, e.g. http://127.0.0.1:8500 (Consul source)' },
+  'consul-consistent': { type: 'boolean', description: 'consistent instead of stale Consul reads' },
+  'xds-address': { type: 'string', description: 'xDS bind address', default: '127.0.0.1' },
+  'xds-port': { type: 'string', description: 'xDS (ADS gRPC) port', default: String(DEFAULT_PORTS.xds) },
+  'admin-address': { type: 'string', description: 'admin API bind address', default: '127.0.0.1' },
+  'admin-port': { type: 'string', description: 'admin API port', default: String(DEFAULT_PORTS.adminApi) },
+  'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
+  'listen-address': { type: 'string', description: "address of Envoy's agent listener", default: CONFIG_DEFAULTS.listenAddress },
+  'listen-port': { type: 'string', description: "port of Envoy's agent listener", default: String(DEFAULT_PORTS.envoyEgress) },
+  'no-tool-discovery': { type: 'boolean', description: 'do not learn tools with tools/list' },
+};
+
+export interface RunningControlPlane {
+  readonly controlPlane: ControlPlane;
+  readonly admin: AdminApiHandle | undefined;
+  stop(): Promise<void>;
+}
+
+export async function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; logger: Logger; onError: (m: string) => void }): Promise<CatalogSource> {
+  if (opts.config && opts.consul) throw new UsageError('give either --config or --consul, not both');
+  if (opts.config) return new FileSource({ file: opts.config, logger: opts.logger.child({ component: 'file-source' }), onError: opts.onError });
+  if (opts.consul) throw new UsageError('--consul: the Consul source is not in this build yet');
+  throw new UsageError('one of --config FILE or --consul URL is required');
+}
+
+export async function runControlPlane(argv: string[], logger = createLogger('control-plane')): Promise<RunningControlPlane | undefined> {
+  const p = parseFlags(argv, CONTROL_PLANE_FLAGS);
+  if (p.help) {
+    process.stdout.write(
+      usage('control-plane', 'Runs the xDS control plane: discovers MCP servers and drives Envoy over ADS.', CONTROL_PLANE_FLAGS, ' (--config FILE | --consul URL) [options]'),
+    );
+    return undefined;
+  }
+  const metrics = createControlPlaneMetrics();
+  const config = stringFlag(p, 'config');
+  const consul = stringFlag(p, 'consul');
+  const source = await makeSource({
+    ...(config ? { config } : {}),
+    ...(consul ? { consul } : {}),
+    consistent: boolFlag(p, 'consul-consistent'),
+    logger,
+    onError: () => metrics.sourceErrors.inc({ source: config ? 'file' : 'consul' }),
+  });
+  // The file may also set ports; flags and environment win over it.
+  const fileCfg = config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined;
+  const pick = (flag: string, fromFile: number | undefined) => (p.values[flag] !== CONTROL_PLANE_FLAGS[flag]?.default ? intFlag(p, flag, 0, 65535)! : fromFile ?? intFlag(p, flag, 0, 65535)!);
+  const controlPlane = new ControlPlane({
+    source,
+    logger,
+    metrics,
+    xdsHost: stringFlag(p, 'xds-address')!,
+    xdsPort: pick('xds-port', fileCfg?.controlPlane?.xdsPort),
+    listener: {
+      address: p.values['listen-address'] !== CONFIG_DEFAULTS.listenAddress ? stringFlag(p, 'listen-address')! : fileCfg?.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress,
+      port: pick('listen-port', fileCfg?.envoy?.listenPort),
+    },
+    discoverTools: !boolFlag(p, 'no-tool-discovery'),
+  });
+  await controlPlane.start();
+  const token = stringFlag(p, 'admin-token');
+  const admin = await startAdminApi({
+    backend: controlPlane,
+    registry: metrics.registry,
+    host: stringFlag(p, 'admin-address')!,
+    port: pick('admin-port', fileCfg?.controlPlane?.adminPort),
+    ...(token ? { token } : {}),
+    logger,
+  });
+  return {
+    controlPlane,
+    admin,
+    stop: async () => {
+      await admin?.close();
+      await controlPlane.stop();
+    },
+  };
+}
+
+export async function controlPlaneCommand(argv: string[]): Promise<number> {
+  const logger = createLogger('control-plane');
+  const running = await runControlPlane(argv, logger);
+  if (!running) return 0;
+  await waitForSignal();
+  logger.info('stopping');
+  await running.stop();
+  return 0;
+}
+
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

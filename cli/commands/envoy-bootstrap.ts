@@ -1,0 +1,42 @@
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { DEFAULT_PORTS } from '../../lib/defaults.js';
+import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
+
+const FLAGS: FlagSpecs = {
+  'node-id': { type: 'string', description: 'Envoy node id (required)' },
+  cluster: { type: 'string', description: 'Envoy node cluster', default: 'mcpmesh' },
+  xds: { type: 'string', description: 'control plane address HOST:PORT', default: `127.0.0.1:${DEFAULT_PORTS.xds}` },
+  'admin-port': { type: 'string', description: 'Envoy admin port', default: String(DEFAULT_PORTS.envoyAdmin) },
+  'admin-address': { type: 'string', description: 'Envoy admin bind address', default: '127.0.0.1' },
+  delta: { type: 'boolean', description: 'use incremental (delta) xDS instead of state-of-the-world' },
+};
+
+export function splitHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new UsageError(`--${flag} must be HOST:PORT, got "${text}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, FLAGS);
+  if (p.help) {
+    process.stdout.write(usage('envoy-bootstrap', "Prints Envoy's bootstrap YAML for an mcpmesh control plane.", FLAGS, ' --node-id ID [options]'));
+    return 0;
+  }
+  const nodeId = stringFlag(p, 'node-id');
+  if (!nodeId) throw new UsageError('--node-id is required');
+  const xds = splitHostPort(stringFlag(p, 'xds')!, 'xds');
+  process.stdout.write(
+    renderBootstrap({
+      nodeId,
+      cluster: stringFlag(p, 'cluster')!,
+      xdsHost: xds.host,
+      xdsPort: xds.port,
+      adminAddress: stringFlag(p, 'admin-address')!,
+      adminPort: intFlag(p, 'admin-port', 1, 65535)!,
+      delta: boolFlag(p, 'delta'),
+    }),
+  );
+  return 0;
+}

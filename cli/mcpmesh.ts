@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// mcpmesh: one binary, one subcommand per part of the mesh.
+import { UsageError } from './flags.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  'control-plane': {
+    summary: 'run the xDS control plane (file or Consul source)',
+    load: async () => (await import('./commands/control-plane.js')).controlPlaneCommand,
+  },
+  'envoy-bootstrap': {
+    summary: "print Envoy's bootstrap YAML",
+    load: async () => (await import('./commands/envoy-bootstrap.js')).envoyBootstrapCommand,
+  },
+};
+
+function help(): string {
+  const lines = ['Usage: mcpmesh <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(18)}${c.summary}`);
+  lines.push('', "Run 'mcpmesh <command> --help' for a command's options. Every --flag can also be set as MCPMESH_FLAG.");
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`mcpmesh: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load())(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mcpmesh ${name}: ${err.message}\nRun 'mcpmesh ${name} --help' for usage.\n`);
+      return 2;
+    }
+    process.stderr.write(`mcpmesh ${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`mcpmesh: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

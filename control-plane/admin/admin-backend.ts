@@ -1,0 +1,78 @@
+// What the admin REST API reads and changes. The control plane implements it;
+// the API layer only validates, authenticates and shapes JSON.
+import type { CatalogServer, ReplicaHealth } from '../catalog/model.js';
+import type { PolicyInput } from '../catalog/policy-schema.js';
+import type { SourceStatus } from '../sources/source.js';
+
+export type XdsTypeName = 'clusters' | 'endpoints' | 'listeners' | 'routes';
+
+export interface XdsClientView {
+  readonly streamId: string;
+  readonly nodeId: string;
+  readonly cluster: string;
+  readonly variant: 'sotw' | 'delta';
+  readonly connectedSince: string; // ISO 8601
+  readonly peer: string;
+  /** Last version Envoy ACKed per resource type (type absent: nothing ACKed yet). */
+  readonly acked: Partial<Record<XdsTypeName, string>>;
+  readonly lastNack:
+    | { readonly type: XdsTypeName; readonly version: string; readonly message: string; readonly at: string }
+    | undefined;
+}
+
+export interface ReplicaView {
+  readonly id: string;
+  readonly address: string; // host:port
+  readonly health: ReplicaHealth;
+  readonly weight: number;
+  /** Drained through the admin API (no new traffic). */
+  readonly drained: boolean;
+}
+
+export interface ServerView {
+  readonly name: string;
+  readonly path: string;
+  readonly agentUrlPath: string; // /mcp/<name>
+  readonly protocol: CatalogServer['protocol'];
+  readonly replicas: readonly ReplicaView[];
+  /** The explicit policy as the operator wrote it (durations as strings), or null. */
+  readonly explicitPolicy: PolicyInput | null;
+  /** The resolved policy in force, including defaults and per-tool routes. */
+  readonly effectivePolicy: Pick<CatalogServer, 'policy' | 'toolRoutes'>;
+}
+
+export interface SnapshotView {
+  readonly version: Record<XdsTypeName, string>;
+  /** Envoy resources as JSON, per type. */
+  readonly resources: Record<XdsTypeName, readonly unknown[]>;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, { readonly ok: boolean; readonly detail?: string }>;
+}
+
+export class NotFoundError extends Error {}
+export class ValidationError extends Error {
+  constructor(
+    message: string,
+    readonly details: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface AdminBackend {
+  servers(): readonly ServerView[];
+  server(name: string): ServerView | undefined;
+  clients(): readonly XdsClientView[];
+  snapshot(): SnapshotView;
+  source(): SourceStatus;
+  readiness(): Readiness;
+  /** Validates (ValidationError), stores in the source in force, resolves once stored. NotFoundError for unknown server. */
+  setPolicy(server: string, policy: unknown): Promise<void>;
+  deletePolicy(server: string): Promise<void>;
+  /** No new traffic to the replica; calls in flight finish. NotFoundError for unknown server/replica. */
+  drainReplica(server: string, replicaId: string): Promise<void>;
+  undrainReplica(server: string, replicaId: string): Promise<void>;
+}

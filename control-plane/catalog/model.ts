@@ -1,0 +1,117 @@
+// The catalog model: the one immutable description of "which MCP servers exist,
+// where their replicas are and how traffic to them behaves". Sources (file,
+// Consul) produce SourceState; the catalog builder adds defaults and learned
+// tools; Envoy resources are derived from the Catalog alone.
+import type { Policy, RetryOn } from './policy-schema.js';
+
+export type ReplicaHealth = 'healthy' | 'degraded' | 'unhealthy' | 'draining';
+
+export interface Replica {
+  /** Stable id within its server (Consul service id, or host:port from the file). */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly health: ReplicaHealth;
+  /** Relative load-balancing weight, 1..128 as Envoy accepts. */
+  readonly weight: number;
+}
+
+/** Which MCP protocol generation a server speaks; 'auto' lets the client negotiate. */
+export type McpProtocol = 'auto' | '2025' | '2026';
+
+/** A server as a source describes it: no defaults filled in yet. */
+export interface ServerSpec {
+  /** Route and cluster name: /mcp/<name>. */
+  readonly name: string;
+  /** The server's own MCP endpoint path (Envoy rewrites /mcp/<name> to it). */
+  readonly path: string;
+  readonly protocol: McpProtocol;
+  /** Upstream speaks HTTPS. */
+  readonly tls: boolean;
+  readonly replicas: readonly Replica[];
+  /** Explicit policy from the source; empty object when none. */
+  readonly policy: Policy;
+}
+
+/** Everything one source knows at one moment. */
+export interface SourceState {
+  readonly servers: ReadonlyMap<string, ServerSpec>;
+}
+
+/** What the control plane learned from a server's tools/list. */
+export interface ToolInfo {
+  readonly name: string;
+  readonly readOnly: boolean;
+  readonly idempotent: boolean;
+}
+
+export interface EffectiveRetry {
+  readonly retryOn: readonly RetryOn[];
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number | undefined;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** A tool's resolved traffic policy; one Envoy route each. */
+export interface ToolRoute {
+  readonly tool: string;
+  /** Where the policy came from, for the admin API and logs. */
+  readonly origin: 'explicit' | 'annotations';
+  readonly idempotent: boolean;
+  readonly timeoutMs: number | undefined;
+  readonly retry: EffectiveRetry;
+}
+
+export interface EffectivePolicy {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** Bound for a tools/call of a tool without a route of its own; undefined = none. */
+  readonly toolTimeoutMs: number | undefined;
+  /** Retry for methods other than tools/call (initialize, the list methods, ping, reads). */
+  readonly safeRetry: EffectiveRetry;
+  /** Retry for tools/call of tools not known to be safe: only where the request never reached the server. */
+  readonly unsafeRetry: EffectiveRetry;
+  readonly outlier: {
+    readonly consecutive5xx: number;
+    readonly consecutiveGatewayFailure: number;
+    readonly consecutiveLocalOriginFailure: number;
+    readonly intervalMs: number;
+    readonly baseEjectionTimeMs: number;
+    readonly maxEjectionTimeMs: number;
+    readonly maxEjectionPercent: number;
+  };
+  readonly circuitBreaker: {
+    readonly maxConnections: number;
+    readonly maxPendingRequests: number;
+    readonly maxRequests: number;
+    readonly retryBudgetPercent: number;
+    readonly minRetryConcurrency: number;
+  };
+  readonly healthCheck:
+    | {
+        readonly path: string;
+        readonly intervalMs: number;
+        readonly timeoutMs: number;
+        readonly unhealthyThreshold: number;
+        readonly healthyThreshold: number;
+      }
+    | undefined;
+}
+
+export interface CatalogServer {
+  readonly name: string;
+  readonly path: string;
+  readonly protocol: McpProtocol;
+  readonly tls: boolean;
+  /** Sorted by id, so equal catalogs translate to equal bytes. */
+  readonly replicas: readonly Replica[];
+  readonly policy: EffectivePolicy;
+  /** Sorted by tool name. */
+  readonly toolRoutes: readonly ToolRoute[];
+}
+
+export interface Catalog {
+  /** Sorted by name. */
+  readonly servers: readonly CatalogServer[];
+}

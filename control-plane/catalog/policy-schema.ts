@@ -1,0 +1,123 @@
+// The policy schema shared by the file source, Consul KV (mcpmesh/policy/<service>)
+// and the admin API. Strict objects: an unknown field is an error that names it,
+// because a misspelt policy field silently ignored is a production outage later.
+import { z } from 'zod';
+import { parseDuration } from '../../lib/duration.js';
+
+/** A duration string within [minMs, maxMs], parsed to milliseconds. */
+export function durationMs(minMs: number, maxMs: number) {
+  return z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 250ms, 5s, 2m)` });
+      return z.NEVER;
+    }
+    if (ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `${text} is outside ${minMs}ms..${maxMs}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** Envoy's HTTP retry_on conditions that make sense for MCP upstreams. */
+export const RETRY_ON = [
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'envoy-ratelimited',
+] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+const HOUR = 3_600_000;
+
+export const RetryPolicySchema = z.strictObject({
+  retryOn: z.array(z.enum(RETRY_ON)).min(1).optional(),
+  attempts: z.number().int().min(0).max(10).optional(),
+  perTryTimeout: durationMs(1, HOUR).optional(),
+  backoff: z
+    .strictObject({ base: durationMs(1, 60_000), max: durationMs(1, 300_000) })
+    .refine((b) => b.max >= b.base, { message: 'backoff.max must be >= backoff.base' })
+    .optional(),
+});
+
+export const ToolPolicySchema = z.strictObject({
+  /** Whole-call bound for one tools/call, retries included. */
+  timeout: durationMs(1, HOUR).optional(),
+  retry: RetryPolicySchema.optional(),
+  /** Overrides the tool's own annotations when deciding what is safe to retry. */
+  idempotent: z.boolean().optional(),
+});
+
+export const OutlierPolicySchema = z.strictObject({
+  consecutive5xx: z.number().int().min(1).max(1000).optional(),
+  consecutiveGatewayFailure: z.number().int().min(1).max(1000).optional(),
+  consecutiveLocalOriginFailure: z.number().int().min(1).max(1000).optional(),
+  interval: durationMs(10, HOUR).optional(),
+  baseEjectionTime: durationMs(10, HOUR).optional(),
+  maxEjectionTime: durationMs(10, HOUR).optional(),
+  maxEjectionPercent: z.number().int().min(1).max(100).optional(),
+});
+
+export const CircuitBreakerPolicySchema = z.strictObject({
+  maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+  maxPendingRequests: z.number().int().min(1).max(1_000_000).optional(),
+  maxRequests: z.number().int().min(1).max(1_000_000).optional(),
+  retryBudgetPercent: z.number().min(0).max(100).optional(),
+  minRetryConcurrency: z.number().int().min(0).max(100_000).optional(),
+});
+
+export const HealthCheckPolicySchema = z.strictObject({
+  path: z.string().startsWith('/').max(1024).optional(),
+  interval: durationMs(100, HOUR).optional(),
+  timeout: durationMs(10, 60_000).optional(),
+  unhealthyThreshold: z.number().int().min(1).max(100).optional(),
+  healthyThreshold: z.number().int().min(1).max(100).optional(),
+});
+
+/** MCP tool names: the spec allows letters, digits, _ - . and / (1..128). */
+export const TOOL_NAME = /^[A-Za-z0-9_.\/-]{1,128}$/;
+
+export const PolicySchema = z.strictObject({
+  /** Default whole-call bound for tools/call; "0s"-style unbounded is spelt by omitting it. */
+  timeout: durationMs(1, HOUR).optional(),
+  /** Stream idle timeout for every route of the server (SSE streams stay open while bytes flow). */
+  idleTimeout: durationMs(100, 24 * HOUR).optional(),
+  connectTimeout: durationMs(10, 60_000).optional(),
+  /** Retry policy for calls that are safe to retry (read-only or idempotent tools, other methods). */
+  retry: RetryPolicySchema.optional(),
+  outlier: OutlierPolicySchema.optional(),
+  circuitBreaker: CircuitBreakerPolicySchema.optional(),
+  healthCheck: HealthCheckPolicySchema.optional(),
+  /** What a Consul "warning" check means for traffic. */
+  warning: z.enum(['healthy', 'degraded']).optional(),
+  tools: z
+    .record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema)
+    .optional(),
+});
+
+export type RetryPolicy = z.output<typeof RetryPolicySchema>;
+export type ToolPolicy = z.output<typeof ToolPolicySchema>;
+export type Policy = z.output<typeof PolicySchema>;
+/** The JSON an operator writes (durations still strings). */
+export type PolicyInput = z.input<typeof PolicySchema>;
+
+/** Human-readable list of what is wrong, each naming its field path. */
+export function describeIssues(error: z.ZodError, prefix = ''): string[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    return `${path || '(root)'}: ${issue.message}`;
+  });
+}
+
+export type PolicyParse = { ok: true; policy: Policy } | { ok: false; errors: string[] };
+
+export function parsePolicy(input: unknown, prefix = 'policy'): PolicyParse {
+  const result = PolicySchema.safeParse(input);
+  return result.success ? { ok: true, policy: result.data } : { ok: false, errors: describeIssues(result.error, prefix) };
+}

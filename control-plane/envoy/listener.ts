@@ -1,0 +1,74 @@
+// The agent-facing egress listener (LDS): HTTP connection manager with the MCP
+// route-key filters, 2025-era session affinity, and the router.
+import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
+import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
+import { ROUTE_CONFIG_NAME } from './routes.js';
+
+export const LISTENER_NAME = 'mcp_egress';
+export const SESSION_HEADER = 'mcp-session-id';
+
+export interface ListenerOptions {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * Envelope mode wraps the server's own Mcp-Session-Id with the chosen host and
+ * restores it upstream; header mode would overwrite the server's session id.
+ * Not strict: when the session's replica is gone, the request goes elsewhere and
+ * the server answers 404, which tells the client to start a new session.
+ */
+function statefulSessionFilter(): object {
+  return {
+    name: 'envoy.filters.http.stateful_session',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession',
+      session_state: {
+        name: 'envoy.http.stateful_session.envelope',
+        typed_config: typedStruct(
+          'type.googleapis.com/envoy.extensions.http.stateful_session.envelope.v3.EnvelopeSessionState',
+          { header: { name: SESSION_HEADER } },
+        ),
+      },
+      strict: false,
+    },
+  };
+}
+
+export function buildListener(opts: ListenerOptions): object {
+  return {
+    name: LISTENER_NAME,
+    address: { socket_address: { address: opts.address, port_value: opts.port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: LISTENER_NAME,
+              codec_type: 'AUTO',
+              rds: { config_source: ADS_SOURCE, route_config_name: ROUTE_CONFIG_NAME },
+              http_filters: [
+                ...mcpRouteKeyHttpFilters(),
+                statefulSessionFilter(),
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
+              // Streams (SSE, the GET stream) live long; idle streams are the
+              // ones to cut, and routes set their own idle timeout.
+              stream_idle_timeout: duration(300_000),
+              request_headers_timeout: duration(10_000),
+              common_http_protocol_options: { idle_timeout: duration(3_600_000) },
+              normalize_path: { value: true },
+              merge_slashes: true,
+            },
+          },
+        ],
+      },
+    ],
+  };
+}

@@ -1,0 +1,92 @@
+// Catalog → the egress RouteConfiguration (RDS): /mcp/<server> to its cluster,
+// with one route per known tool carrying that tool's retry policy and timeout.
+import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
+import { clusterName } from './clusters.js';
+import { toolRouteMatch } from './mcp-route-keys.js';
+import { duration, u32 } from './proto-values.js';
+
+export const ROUTE_CONFIG_NAME = 'mcp_routes';
+
+/** Marks answers the adapter knows are safe to send again (see adapter/failure-classes.ts). */
+export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
+
+export function agentPathPrefix(server: string): string {
+  return `/mcp/${server}`;
+}
+
+function statName(part: string): string {
+  return part.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+function retryPolicy(retry: EffectiveRetry): object {
+  const policy: Record<string, unknown> = {
+    retry_on: retry.retryOn.join(','),
+    num_retries: u32(retry.attempts),
+    retry_back_off: { base_interval: duration(retry.backoffBaseMs), max_interval: duration(retry.backoffMaxMs) },
+    // Never retry on the replica that just failed.
+    retry_host_predicate: [
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+        },
+      },
+    ],
+    host_selection_retry_max_attempts: '5',
+  };
+  if (retry.retryOn.includes('retriable-headers')) {
+    policy['retriable_headers'] = [{ name: RETRYABLE_HEADER, string_match: { exact: 'true' } }];
+  }
+  if (retry.perTryTimeoutMs !== undefined) policy['per_try_timeout'] = duration(retry.perTryTimeoutMs);
+  return policy;
+}
+
+function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry: EffectiveRetry): object {
+  return {
+    cluster: clusterName(server.name),
+    prefix_rewrite: server.path,
+    // SSE responses stream for as long as the call runs: no whole-response
+    // timeout unless a tool policy bounds the call; the idle timeout catches
+    // dead streams instead.
+    timeout: duration(timeoutMs ?? 0),
+    idle_timeout: duration(server.policy.idleTimeoutMs),
+    retry_policy: retryPolicy(retry),
+  };
+}
+
+function serverRoutes(server: CatalogServer): object[] {
+  const prefix = agentPathPrefix(server.name);
+  const stat = statName(server.name);
+  const routes: object[] = server.toolRoutes.map((t) => ({
+    name: `${server.name}/tool/${t.tool}`,
+    stat_prefix: `${stat}__tool__${statName(t.tool)}`,
+    match: toolRouteMatch(prefix, 'tools/call', t.tool),
+    route: routeAction(server, t.timeoutMs, t.retry),
+  }));
+  routes.push({
+    name: `${server.name}/tools-call`,
+    stat_prefix: `${stat}__tools_call`,
+    match: toolRouteMatch(prefix, 'tools/call'),
+    route: routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry),
+  });
+  routes.push({
+    name: `${server.name}/default`,
+    stat_prefix: `${stat}__default`,
+    match: { path_separated_prefix: prefix },
+    route: routeAction(server, undefined, server.policy.safeRetry),
+  });
+  return routes;
+}
+
+export function buildRouteConfiguration(catalog: Catalog): object {
+  return {
+    name: ROUTE_CONFIG_NAME,
+    virtual_hosts: [
+      {
+        name: 'mcp',
+        domains: ['*'],
+        routes: catalog.servers.flatMap(serverRoutes),
+      },
+    ],
+  };
+}

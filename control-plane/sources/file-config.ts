@@ -1,0 +1,117 @@
+// Reading mcpmesh.yaml: YAML → validated FileConfig → SourceState. Every error
+// names the file and the field, so an operator can fix it without guessing.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { parseDocument } from 'yaml';
+import { DEFAULT_ADAPTER_BASE_PORT } from '../../lib/defaults.js';
+import type { Replica, ServerSpec, SourceState } from '../catalog/model.js';
+import { describeIssues } from '../catalog/policy-schema.js';
+import { FileConfigSchema, type FileConfig, type FileServer } from './file-config-schema.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file}: invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export function parseConfigText(text: string, file: string): FileConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => e.message.split('\n')[0] ?? e.message));
+  const result = FileConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!result.success) throw new ConfigError(file, describeIssues(result.error));
+  return result.data;
+}
+
+/** The ports `mcpmesh up` runs each stdio server's adapters on, in file order. */
+export function adapterPorts(config: FileConfig): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  let next = DEFAULT_ADAPTER_BASE_PORT;
+  for (const s of config.servers) {
+    if (!s.stdio) continue;
+    const count = s.stdio.replicas ?? 1;
+    const first = s.stdio.port ?? next;
+    const ports = Array.from({ length: count }, (_, i) => first + i);
+    next = Math.max(next, first + count);
+    out.set(s.name, ports);
+  }
+  return out;
+}
+
+type Resolve = (host: string) => Promise<string>;
+
+/** Envoy's EDS takes IP addresses only, so host names are resolved here. */
+export const resolveHost: Resolve = async (host) => {
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (isIP(bare)) return bare;
+  // Prefer IPv4: loopback services usually listen on 127.0.0.1 only.
+  const all = await lookup(bare, { all: true });
+  const pick = all.find((a) => a.family === 4) ?? all[0];
+  if (!pick) throw new Error(`no address for ${bare}`);
+  return pick.address;
+};
+
+async function httpServer(s: FileServer, index: number, resolve: Resolve): Promise<ServerSpec> {
+  const entries = (s.replicas ?? []).map((r) => (typeof r === 'string' ? { url: r } : r));
+  const urls = entries.map((e) => new URL(e.url));
+  const path = urls[0]!.pathname;
+  const tls = urls[0]!.protocol === 'https:';
+  const problems: string[] = [];
+  urls.forEach((u, i) => {
+    if (u.pathname !== path) problems.push(`servers.${index}.replicas.${i}: path ${u.pathname} differs from ${path}; all replicas of a server serve one MCP path`);
+    if ((u.protocol === 'https:') !== tls) problems.push(`servers.${index}.replicas.${i}: mixes http and https replicas`);
+  });
+  const seen = new Set<string>();
+  const replicas: Replica[] = [];
+  for (const [i, e] of entries.entries()) {
+    const u = urls[i]!;
+    const port = u.port ? Number(u.port) : tls ? 443 : 80;
+    const id = `${u.hostname}:${port}`;
+    if (seen.has(id)) {
+      problems.push(`servers.${index}.replicas.${i}: duplicate replica ${id}`);
+      continue;
+    }
+    seen.add(id);
+    let host: string;
+    try {
+      host = await resolve(u.hostname);
+    } catch (err) {
+      problems.push(`servers.${index}.replicas.${i}: cannot resolve ${u.hostname}: ${(err as Error).message}`);
+      continue;
+    }
+    replicas.push({ id, host, port, health: e.health ?? 'healthy', weight: e.weight ?? 1 });
+  }
+  if (problems.length > 0) throw new ConfigError('', problems);
+  return { name: s.name, path, protocol: s.protocol ?? 'auto', tls, replicas, policy: s.policy ?? {} };
+}
+
+function stdioServer(s: FileServer, ports: readonly number[]): ServerSpec {
+  const policy = s.policy ?? {};
+  return {
+    name: s.name,
+    path: '/mcp',
+    protocol: s.protocol ?? 'auto',
+    tls: false,
+    replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
+    // Adapters say on /readyz whether a process is ready; check it unless told otherwise.
+    policy: { ...policy, healthCheck: { path: '/readyz', ...policy.healthCheck } },
+  };
+}
+
+export async function toSourceState(config: FileConfig, file: string, resolve: Resolve = resolveHost): Promise<SourceState> {
+  const ports = adapterPorts(config);
+  const servers = new Map<string, ServerSpec>();
+  const problems: string[] = [];
+  for (const [i, s] of config.servers.entries()) {
+    try {
+      servers.set(s.name, s.stdio ? stdioServer(s, ports.get(s.name) ?? []) : await httpServer(s, i, resolve));
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return { servers };
+}

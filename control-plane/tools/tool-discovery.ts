@@ -1,0 +1,140 @@
+// Learns each server's tools (tools/list on a healthy replica) so that default
+// per-tool policies can follow the tools' own annotations. Runs beside the
+// data path: a server that cannot be asked keeps the tools last learned.
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Logger } from '../../lib/log.js';
+import type { McpProtocol, ServerSpec, ToolInfo } from '../catalog/model.js';
+
+export interface ToolDiscoveryOptions {
+  readonly logger: Logger;
+  /** Called when a server's tool list differs from what was known. */
+  readonly onTools: (server: string, tools: readonly ToolInfo[]) => void;
+  /** How often known servers are asked again; list_changed is not relied on. */
+  readonly refreshMs?: number;
+  readonly timeoutMs?: number;
+  readonly concurrency?: number;
+}
+
+type ListTools = (url: string, protocol: McpProtocol, timeoutMs: number) => Promise<ToolInfo[]>;
+
+const MAX_PAGES = 100;
+
+/** tools/list over Streamable HTTP with the MCP SDK's own client, all pages. */
+export const listToolsOverHttp: ListTools = async (url, protocol, timeoutMs) => {
+  const client = new Client(
+    { name: 'mcpmesh-control-plane', version: '0.1.0' },
+    {
+      versionNegotiation: { mode: protocol === '2026' ? { pin: '2026-07-28' } : protocol === '2025' ? 'legacy' : 'auto' },
+    },
+  );
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  try {
+    await client.connect(transport, { timeout: timeoutMs });
+    const tools: ToolInfo[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const res = await client.listTools(cursor ? { cursor } : undefined, { timeout: timeoutMs });
+      for (const t of res.tools) {
+        tools.push({
+          name: t.name,
+          readOnly: t.annotations?.readOnlyHint === true,
+          idempotent: t.annotations?.idempotentHint === true,
+        });
+      }
+      cursor = res.nextCursor;
+      if (!cursor) break;
+    }
+    return tools.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+};
+
+function sameTools(a: readonly ToolInfo[] | undefined, b: readonly ToolInfo[]): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class ToolDiscovery {
+  private readonly known = new Map<string, ToolInfo[]>();
+  private servers = new Map<string, ServerSpec>();
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly opts: ToolDiscoveryOptions,
+    private readonly listTools: ListTools = listToolsOverHttp,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      for (const name of this.servers.keys()) this.enqueue(name);
+    }, this.opts.refreshMs ?? 30_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  tools(): ReadonlyMap<string, readonly ToolInfo[]> {
+    return this.known;
+  }
+
+  /** New source state: ask new servers, and servers whose replicas changed, at once. */
+  update(servers: ReadonlyMap<string, ServerSpec>): void {
+    const before = this.servers;
+    this.servers = new Map(servers);
+    for (const [name, spec] of servers) {
+      const old = before.get(name);
+      if (!old || !this.known.has(name) || JSON.stringify(old.replicas.map((r) => r.id)) !== JSON.stringify(spec.replicas.map((r) => r.id))) {
+        this.enqueue(name);
+      }
+    }
+    for (const name of this.known.keys()) if (!servers.has(name)) this.known.delete(name);
+  }
+
+  private enqueue(name: string): void {
+    if (this.stopped || this.queued.has(name)) return;
+    this.queued.add(name);
+    this.queue.push(name);
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.running < (this.opts.concurrency ?? 4) && this.queue.length > 0) {
+      const name = this.queue.shift()!;
+      this.queued.delete(name);
+      this.running++;
+      void this.discover(name).finally(() => {
+        this.running--;
+        this.drain();
+      });
+    }
+  }
+
+  private async discover(name: string): Promise<void> {
+    const spec = this.servers.get(name);
+    if (!spec) return;
+    const candidates = spec.replicas.filter((r) => r.health === 'healthy' || r.health === 'degraded');
+    for (const replica of candidates) {
+      const host = replica.host.includes(':') ? `[${replica.host}]` : replica.host;
+      const url = `${spec.tls ? 'https' : 'http'}://${host}:${replica.port}${spec.path}`;
+      try {
+        const tools = await this.listTools(url, spec.protocol, this.opts.timeoutMs ?? 5_000);
+        if (this.stopped || !this.servers.has(name)) return;
+        if (!sameTools(this.known.get(name), tools)) {
+          this.known.set(name, tools);
+          this.opts.logger.info({ server: name, replica: replica.id, tools: tools.length }, 'learned tools');
+          this.opts.onTools(name, tools);
+        }
+        return;
+      } catch (err) {
+        this.opts.logger.warn({ server: name, replica: replica.id, err: (err as Error).message }, 'tools/list failed; trying another replica');
+      }
+    }
+  }
+}

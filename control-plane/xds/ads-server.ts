@@ -1,0 +1,170 @@
+// The ADS gRPC server: accepts any number of Envoys on SotW and delta streams,
+// holds the current snapshot, and tells each stream when it changes.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../lib/log.js';
+import type { Snapshot } from '../envoy/snapshot.js';
+import { adsPackageDefinition, type TypeUrl } from './envoy-protos.js';
+import { DeltaStream } from './delta-stream.js';
+import { typeName, type TypeName } from './push-order.js';
+import { SotwStream } from './sotw-stream.js';
+import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
+import type { StreamHooks, XdsStream } from './xds-stream.js';
+
+export interface AdsEvents {
+  pushed?(type: TypeName, variant: 'sotw' | 'delta'): void;
+  acked?(type: TypeName): void;
+  nacked?(type: TypeName, nodeId: string, version: string, message: string): void;
+  /** Every connected stream ACKed generation g; ms since setSnapshot(g). */
+  converged?(generation: number, ms: number): void;
+  clientsChanged?(count: number): void;
+}
+
+export interface AdsServerOptions {
+  readonly logger: Logger;
+  readonly events?: AdsEvents;
+  readonly identifier?: string;
+}
+
+interface ServiceDef {
+  service: grpc.ServiceDefinition;
+}
+
+function adsService(): grpc.ServiceDefinition {
+  const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: ServiceDef } } } };
+  };
+  return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+}
+
+export class AdsServer {
+  private snapshot: Snapshot | undefined;
+  private generation = 0;
+  private generationAt = 0;
+  private convergedGeneration = -1;
+  private readonly streams = new Set<XdsStream>();
+  private readonly server = new grpc.Server({
+    // Envoy keeps one ADS stream for its lifetime; keepalives find dead peers.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+  private readonly log: Logger;
+  private readonly events: AdsEvents;
+  private readonly identifier: string;
+
+  constructor(opts: AdsServerOptions) {
+    this.log = opts.logger;
+    this.events = opts.events ?? {};
+    this.identifier = opts.identifier ?? 'mcpmesh';
+    this.server.addService(adsService(), {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, DiscoveryResponse>) =>
+        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r) => call.write(r))),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, DeltaDiscoveryResponse>) =>
+        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r) => call.write(r))),
+    });
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
+    });
+  }
+
+  async stop(graceMs = 2_000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      // Open ADS streams never finish by themselves.
+      for (const s of this.streams) this.closers.get(s)?.();
+    });
+  }
+
+  private readonly closers = new Map<XdsStream, () => void>();
+
+  /** Installs a new snapshot and pushes what changed to every stream. */
+  setSnapshot(snapshot: Snapshot): void {
+    this.snapshot = snapshot;
+    this.generation += 1;
+    this.generationAt = performance.now();
+    for (const s of this.streams) s.pump();
+    this.checkConverged();
+  }
+
+  currentSnapshot(): Snapshot | undefined {
+    return this.snapshot;
+  }
+
+  currentGeneration(): number {
+    return this.generation;
+  }
+
+  clients(): readonly XdsStream[] {
+    return [...this.streams];
+  }
+
+  private serve<Res>(
+    call: grpc.ServerDuplexStream<unknown, Res>,
+    make: (hooks: StreamHooks) => SotwStream | DeltaStream,
+  ): void {
+    const stream = make({
+      snapshot: () => this.snapshot,
+      generation: () => this.generation,
+      logger: this.log,
+      identifier: this.identifier,
+      pushed: (s, type) => this.events.pushed?.(typeName(type), s.variant),
+      acked: (_s, type) => this.events.acked?.(typeName(type)),
+      nacked: (s, type: TypeUrl, version, message) =>
+        this.events.nacked?.(typeName(type), s.node?.id ?? '', version, message),
+      converged: () => this.checkConverged(),
+    });
+    this.streams.add(stream);
+    this.events.clientsChanged?.(this.streams.size);
+    let closed = false;
+    const close = (why: string, err?: Error) => {
+      if (closed) return;
+      closed = true;
+      this.streams.delete(stream);
+      this.closers.delete(stream);
+      this.events.clientsChanged?.(this.streams.size);
+      this.log.info({ stream: stream.id, nodeId: stream.node?.id, why, err: err?.message }, 'envoy disconnected');
+      this.checkConverged();
+    };
+    this.closers.set(stream, () => {
+      call.end();
+      close('server stopping');
+    });
+    call.on('data', (msg: unknown) => {
+      try {
+        stream.handle(msg);
+      } catch (err) {
+        // A request that does not parse is a broken client: end its stream
+        // with a status that says why, and keep serving the others.
+        this.log.warn({ stream: stream.id, err: (err as Error).message }, 'invalid discovery request');
+        call.destroy(Object.assign(new Error(`invalid discovery request: ${(err as Error).message}`), { code: grpc.status.INVALID_ARGUMENT }));
+        close('invalid request');
+      }
+    });
+    call.on('end', () => {
+      call.end();
+      close('client ended stream');
+    });
+    call.on('error', (err: Error) => close('stream error', err));
+    call.on('close', () => close('closed'));
+  }
+
+  private checkConverged(): void {
+    if (this.convergedGeneration === this.generation || !this.snapshot) return;
+    for (const s of this.streams) if (!s.isConvergedAt(this.generation)) return;
+    this.convergedGeneration = this.generation;
+    if (this.streams.size > 0) this.events.converged?.(this.generation, performance.now() - this.generationAt);
+  }
+}

@@ -1,0 +1,150 @@
+// Envoy's xDS API protos, loaded from @grpc/grpc-js-xds's copy of the Envoy API
+// (a maintained package; the protos are never copied into this repository).
+// Two views of the same files:
+//  - a protobufjs Root, to encode each Envoy resource into google.protobuf.Any
+//    once per snapshot (its bytes are also what content-hash versions hash);
+//  - a @grpc/proto-loader package definition, for the ADS gRPC service.
+// grpc-js-xds ships no envelope stateful-session or MCP filter protos; those
+// extension configs are sent as xds.type.v3.TypedStruct (see envoy/typed-struct.ts).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import protobuf from 'protobufjs';
+import * as protoLoader from '@grpc/proto-loader';
+
+const require = createRequire(import.meta.url);
+const depsDir = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+
+export const INCLUDE_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(depsDir, d));
+
+/** Every message type the translation packs into an Any must be reachable from these files. */
+const FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/lua/v3/lua.proto',
+  'envoy/extensions/filters/http/json_to_metadata/v3/json_to_metadata.proto',
+  'envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto',
+  'envoy/extensions/filters/http/stateful_session/v3/stateful_session.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'xds/type/v3/typed_struct.proto',
+  'google/protobuf/wrappers.proto',
+  'google/protobuf/struct.proto',
+  'google/protobuf/duration.proto',
+  'google/rpc/status.proto',
+];
+
+export const TYPE = {
+  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+} as const;
+export type TypeUrl = (typeof TYPE)[keyof typeof TYPE];
+export const TYPE_URLS: readonly TypeUrl[] = [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route];
+
+let root: protobuf.Root | undefined;
+
+/** The protobufjs Root with every resource type (loaded once, ~0.5 s). */
+export function envoyRoot(): protobuf.Root {
+  if (root) return root;
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin, target) => {
+    for (const dir of INCLUDE_DIRS) {
+      const candidate = join(dir, target);
+      try {
+        require.resolve(candidate);
+        return candidate;
+      } catch {
+        // not in this include dir
+      }
+    }
+    return target;
+  };
+  r.loadSync(FILES, { keepCase: true });
+  r.resolveAll();
+  root = r;
+  return r;
+}
+
+export interface PackedAny {
+  readonly type_url: string;
+  readonly value: Uint8Array;
+}
+
+/**
+ * Encodes a resource (Envoy's proto field names, nested Anys as {'@type', ...})
+ * into an Any. Throws with the type and field path when the object does not fit
+ * the proto: a translation bug must not reach Envoy as silently dropped fields.
+ */
+export function packAny(typeUrl: string, resource: object): PackedAny {
+  const type = envoyRoot().lookupType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+  assertKnownFields(type, resource, type.name);
+  const message = type.fromObject(resource);
+  return { type_url: typeUrl, value: type.encode(message).finish() };
+}
+
+/**
+ * protobufjs' fromObject drops unknown keys and its verify() wants message
+ * instances, not plain objects; so walk the object against the schema here.
+ */
+function assertKnownFields(type: protobuf.Type, value: unknown, path: string): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error(`${path}: expected an object for ${type.fullName}`);
+  }
+  if (type.fullName === '.google.protobuf.Any' && '@type' in value) {
+    const url = String((value as Record<string, unknown>)['@type']);
+    const inner = envoyRoot().lookupType(url.slice(url.lastIndexOf('/') + 1));
+    const { '@type': _ignored, ...rest } = value as Record<string, unknown>;
+    assertKnownFields(inner, rest, `${path}<${inner.name}>`);
+    return;
+  }
+  // google.protobuf.Struct/Value hold free-form JSON.
+  if (type.fullName === '.google.protobuf.Struct' || type.fullName === '.google.protobuf.Value') return;
+  for (const [key, child] of Object.entries(value)) {
+    const field = type.fields[key];
+    if (!field) throw new Error(`${path}.${key}: no such field in ${type.fullName}`);
+    const resolved = field.resolve().resolvedType;
+    if (!(resolved instanceof protobuf.Type) || child === undefined || child === null) continue;
+    if (field.map) {
+      for (const [k, v] of Object.entries(child as object)) assertKnownFields(resolved, v, `${path}.${key}[${k}]`);
+    } else if (field.repeated) {
+      if (!Array.isArray(child)) throw new Error(`${path}.${key}: expected a list`);
+      child.forEach((v, i) => assertKnownFields(resolved, v, `${path}.${key}[${i}]`));
+    } else {
+      assertKnownFields(resolved, child, `${path}.${key}`);
+    }
+  }
+}
+
+/** Decodes an Any back into plain JSON-friendly objects (admin API, tests). */
+export function unpackAny(any: PackedAny): Record<string, unknown> {
+  const type = envoyRoot().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
+  return type.toObject(type.decode(any.value), {
+    longs: String,
+    enums: String,
+    bytes: String,
+    defaults: false,
+    json: true,
+  }) as Record<string, unknown>;
+}
+
+let adsPackage: protoLoader.PackageDefinition | undefined;
+
+/** The ADS service definition for @grpc/grpc-js. */
+export function adsPackageDefinition(): protoLoader.PackageDefinition {
+  adsPackage ??= protoLoader.loadSync(['envoy/service/discovery/v3/ads.proto'], {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: INCLUDE_DIRS,
+  });
+  return adsPackage;
+}

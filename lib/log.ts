@@ -1,0 +1,17 @@
+// One pino logger per process, JSON to stderr so stdout stays free for
+// machine-readable output (agent URLs, bootstrap YAML).
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(component: string, level = process.env['MCPMESH_LOG_LEVEL'] ?? 'info'): Logger {
+  return pino(
+    {
+      level,
+      base: { component },
+      // Bearer tokens and session ids are credentials; never write them out.
+      redact: { paths: ['token', 'authorization', 'headers.authorization', '*.authorization'], censor: '[redacted]' },
+    },
+    pino.destination(2),
+  );
+}

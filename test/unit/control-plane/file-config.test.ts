@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, parseConfigText, toSourceState, adapterPorts } from '../../../control-plane/sources/file-config.js';
+
+const file = 'mcpmesh.yaml';
+const fakeResolve = async (host: string) => (host === 'localhost' ? '127.0.0.1' : host === 'nowhere.invalid' ? Promise.reject(new Error('ENOTFOUND')) : host);
+
+function problems(text: string): string[] {
+  try {
+    parseConfigText(text, file);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return [...err.problems];
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+describe('config file validation', () => {
+  test('malformed YAML is rejected with the parser message', () => {
+    const p = problems('servers:\n  - name: a\n   replicas: [');
+    assert.ok(p.length > 0);
+  });
+
+  test('unknown fields are named', () => {
+    const p = problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    retries: 3\n');
+    assert.deepEqual(p, ['servers.0: Unrecognized key: "retries"']);
+  });
+
+  test('unknown policy fields are named with their path', () => {
+    const p = problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      retry:\n        attemps: 2\n');
+    assert.deepEqual(p, ['servers.0.policy.retry: Unrecognized key: "attemps"']);
+  });
+
+  test('duplicate names are rejected', () => {
+    const p = problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n  - name: a\n    replicas: [http://127.0.0.1:2/mcp]\n');
+    assert.deepEqual(p, ['servers.1.name: duplicate server name "a" (also servers.0)']);
+  });
+
+  test('duplicate YAML keys are rejected', () => {
+    const p = problems('servers: []\nservers: []\n');
+    assert.equal(p.length, 1);
+    assert.match(p[0]!, /unique/i);
+  });
+
+  test('invalid URLs are rejected', () => {
+    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: ["not a url"]\n'), ['servers.0.replicas.0: "not a url" is not a URL']);
+    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: ["ftp://h/x"]\n'), ['servers.0.replicas.0: "ftp://h/x" must be an http:// or https:// URL']);
+  });
+
+  test('absurd timeouts are rejected', () => {
+    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      timeout: 90000h\n'), [
+      'servers.0.policy.timeout: 90000h is outside 1ms..3600000ms',
+    ]);
+    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      timeout: soon\n'), [
+      'servers.0.policy.timeout: "soon" is not a duration (use e.g. 250ms, 5s, 2m)',
+    ]);
+  });
+
+  test('bad server names are rejected', () => {
+    const p = problems('servers:\n  - name: "Bad Name"\n    replicas: [http://127.0.0.1:1/mcp]\n');
+    assert.equal(p.length, 1);
+    assert.match(p[0]!, /^servers\.0\.name: server names are/);
+  });
+
+  test('a server needs exactly one of replicas and stdio', () => {
+    const p = problems('servers:\n  - name: a\n');
+    assert.deepEqual(p, ['servers.0: give exactly one of "replicas" (HTTP servers) or "stdio" (a command)']);
+  });
+});
+
+describe('config file to source state', () => {
+  test('replicas become endpoints with resolved hosts, weights and the server path', async () => {
+    const cfg = parseConfigText(
+      'servers:\n  - name: a\n    replicas:\n      - http://localhost:3001/mcp\n      - url: http://10.0.0.2:3002/mcp\n        weight: 3\n',
+      file,
+    );
+    const state = await toSourceState(cfg, file, fakeResolve);
+    const a = state.servers.get('a')!;
+    assert.equal(a.path, '/mcp');
+    assert.deepEqual(
+      a.replicas.map((r) => [r.id, r.host, r.port, r.weight]),
+      [
+        ['localhost:3001', '127.0.0.1', 3001, 1],
+        ['10.0.0.2:3002', '10.0.0.2', 3002, 3],
+      ],
+    );
+  });
+
+  test('replicas of one server must share a path and a scheme', async () => {
+    const cfg = parseConfigText('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp, https://127.0.0.1:2/other]\n', file);
+    await assert.rejects(toSourceState(cfg, file, fakeResolve), (err: ConfigError) => {
+      assert.deepEqual(err.problems, [
+        'servers.0.replicas.1: path /other differs from /mcp; all replicas of a server serve one MCP path',
+        'servers.0.replicas.1: mixes http and https replicas',
+      ]);
+      return true;
+    });
+  });
+
+  test('an unresolvable host is an error naming the replica', async () => {
+    const cfg = parseConfigText('servers:\n  - name: a\n    replicas: [http://nowhere.invalid:1/mcp]\n', file);
+    await assert.rejects(toSourceState(cfg, file, fakeResolve), /servers\.0\.replicas\.0: cannot resolve nowhere\.invalid/);
+  });
+
+  test('stdio servers get adapter ports in file order and a /readyz health check', async () => {
+    const cfg = parseConfigText(
+      'servers:\n  - name: a\n    stdio: { command: [x], replicas: 2 }\n  - name: b\n    stdio: { command: [y] }\n  - name: c\n    stdio: { command: [z], port: 9000 }\n',
+      file,
+    );
+    assert.deepEqual([...adapterPorts(cfg)], [
+      ['a', [17100, 17101]],
+      ['b', [17102]],
+      ['c', [9000]],
+    ]);
+    const state = await toSourceState(cfg, file, fakeResolve);
+    assert.equal(state.servers.get('a')!.policy.healthCheck?.path, '/readyz');
+  });
+});

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
+import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
+import { buildSnapshot } from '../../../control-plane/envoy/snapshot.js';
+import { TYPE, unpackAny } from '../../../control-plane/xds/envoy-protos.js';
+
+const listener = { address: '127.0.0.1', port: 10000 };
+
+function state(...servers: ServerSpec[]): SourceState {
+  return { servers: new Map(servers.map((s) => [s.name, s])) };
+}
+
+function server(name: string, ports: number[], policy = {}): ServerSpec {
+  return {
+    name,
+    path: '/mcp',
+    protocol: 'auto',
+    tls: false,
+    replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
+    policy,
+  };
+}
+
+describe('snapshot translation', () => {
+  test('equal catalogs give equal versions (content hashes)', () => {
+    const a = buildSnapshot(buildCatalog(state(server('x', [1, 2])), new Map()), listener);
+    const b = buildSnapshot(buildCatalog(state(server('x', [2, 1])), new Map()), listener);
+    for (const t of [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route]) assert.equal(a.get(t)!.version, b.get(t)!.version);
+  });
+
+  test('a replica change changes only the endpoints of that server', () => {
+    const before = buildSnapshot(buildCatalog(state(server('x', [1]), server('y', [5])), new Map()), listener);
+    const after = buildSnapshot(buildCatalog(state(server('x', [1, 2]), server('y', [5])), new Map()), listener);
+    assert.equal(before.get(TYPE.cluster)!.version, after.get(TYPE.cluster)!.version);
+    assert.equal(before.get(TYPE.route)!.version, after.get(TYPE.route)!.version);
+    const eb = before.get(TYPE.endpoints)!.resources;
+    const ea = after.get(TYPE.endpoints)!.resources;
+    assert.notEqual(eb.get('mcp_x')!.version, ea.get('mcp_x')!.version);
+    assert.equal(eb.get('mcp_y')!.version, ea.get('mcp_y')!.version);
+  });
+
+  test('clusters use least-request, eject one of three, and carry a retry budget', () => {
+    const snap = buildSnapshot(buildCatalog(state(server('x', [1, 2, 3])), new Map()), listener);
+    const c = unpackAny(snap.get(TYPE.cluster)!.resources.get('mcp_x')!.any) as Record<string, any>;
+    assert.equal(c['lb_policy'], 'LEAST_REQUEST');
+    assert.equal(c['outlier_detection'].max_ejection_percent.value, 50);
+    assert.equal(c['outlier_detection'].enforcing_consecutive_gateway_failure.value, 100);
+    assert.equal(c['circuit_breakers'].thresholds[0].retry_budget.budget_percent.value, 25);
+  });
+
+  test('each tool gets its own route with its retry policy; the default route has no whole-response timeout', () => {
+    const snap = buildSnapshot(
+      buildCatalog(state(server('x', [1])), new Map([['x', [{ name: 'read', readOnly: true, idempotent: false }]]])),
+      listener,
+    );
+    const rc = unpackAny(snap.get(TYPE.route)!.resources.get('mcp_routes')!.any) as Record<string, any>;
+    const routes = rc['virtual_hosts'][0].routes as Record<string, any>[];
+    assert.deepEqual(routes.map((r) => r['name']), ['x/tool/read', 'x/tools-call', 'x/default']);
+    assert.equal(routes[0]!['route'].retry_policy.retry_on, '5xx,reset,connect-failure,refused-stream,retriable-headers');
+    assert.equal(routes[1]!['route'].retry_policy.retry_on, 'connect-failure,refused-stream,reset-before-request,retriable-headers');
+    const timeout = routes[2]!['route'].timeout as { seconds?: string; nanos?: number };
+    assert.equal(Number(timeout.seconds ?? 0) * 1000 + (timeout.nanos ?? 0) / 1e6, 0);
+    assert.ok(routes[2]!['route'].idle_timeout.seconds > 0);
+    assert.equal(routes[2]!['route'].prefix_rewrite, '/mcp');
+  });
+
+  test('a field the proto does not have is a translation error, not a silent drop', async () => {
+    const { packAny } = await import('../../../control-plane/xds/envoy-protos.js');
+    assert.throws(() => packAny(TYPE.cluster, { name: 'x', lb_polcy: 'ROUND_ROBIN' }), /lb_polcy: no such field in \.envoy\.config\.cluster\.v3\.Cluster/);
+  });
+});
