@@ -18,7 +18,7 @@ import {
 } from './admin/admin-backend.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import { agentPathPrefix } from './envoy/routes.js';
-import { buildSnapshot, type Snapshot } from './envoy/snapshot.js';
+import { SnapshotBuilder, type Snapshot } from './envoy/snapshot.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { CatalogSource } from './sources/source.js';
 import { ToolDiscovery } from './tools/tool-discovery.js';
@@ -46,6 +46,7 @@ export class ControlPlane implements AdminBackend {
   private catalog: Catalog = { servers: [] };
   private snapshotVersions = '';
   private readonly drained = new Set<string>();
+  private readonly snapshots = new SnapshotBuilder();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
   private boundPort = 0;
@@ -117,7 +118,7 @@ export class ControlPlane implements AdminBackend {
     const catalog = buildCatalog(this.state, this.tools?.tools() ?? new Map<string, readonly ToolInfo[]>(), { drained: this.drained });
     let snapshot: Snapshot;
     try {
-      snapshot = buildSnapshot(catalog, this.opts.listener);
+      snapshot = this.snapshots.build(catalog, this.opts.listener);
     } catch (err) {
       this.opts.metrics.snapshotErrors.inc();
       this.log.error({ err: (err as Error).message }, 'cannot translate the catalog into Envoy resources; the last good snapshot stays in force');

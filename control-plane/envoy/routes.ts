@@ -54,7 +54,8 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
   };
 }
 
-function serverRoutes(server: CatalogServer): object[] {
+/** The routes of one server, in match order; the route configuration joins them. */
+export function serverRoutes(server: CatalogServer): object[] {
   const prefix = agentPathPrefix(server.name);
   const stat = statName(server.name);
   const routes: object[] = server.toolRoutes.map((t) => ({
@@ -78,15 +79,12 @@ function serverRoutes(server: CatalogServer): object[] {
   return routes;
 }
 
+/** The one virtual host, without its routes. */
+export const VIRTUAL_HOST = { name: 'mcp', domains: ['*'] } as const;
+
 export function buildRouteConfiguration(catalog: Catalog): object {
   return {
     name: ROUTE_CONFIG_NAME,
-    virtual_hosts: [
-      {
-        name: 'mcp',
-        domains: ['*'],
-        routes: catalog.servers.flatMap(serverRoutes),
-      },
-    ],
+    virtual_hosts: [{ ...VIRTUAL_HOST, routes: catalog.servers.flatMap(serverRoutes) }],
   };
 }

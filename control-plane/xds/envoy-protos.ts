@@ -134,6 +134,22 @@ export function unpackAny(any: PackedAny): Record<string, unknown> {
   }) as Record<string, unknown>;
 }
 
+/**
+ * Encodes one field of `typeUrl`'s message only (e.g. the `routes` of a
+ * VirtualHost). Protobuf concatenation merges messages and appends repeated
+ * fields, so partial encodings can be cached per server and joined.
+ */
+export function encodePartial(typeName: string, partial: object): Uint8Array {
+  const type = envoyRoot().lookupType(typeName);
+  assertKnownFields(type, partial, type.name);
+  return type.encode(type.fromObject(partial)).finish();
+}
+
+/** A length-delimited field header (tag + length) for joining encoded parts. */
+export function lengthDelimitedHeader(fieldNumber: number, length: number): Uint8Array {
+  return protobuf.Writer.create().uint32((fieldNumber << 3) | 2).uint32(length).finish();
+}
+
 let adsPackage: protoLoader.PackageDefinition | undefined;
 
 /** The ADS service definition for @grpc/grpc-js. */

@@ -70,3 +70,24 @@ describe('snapshot translation', () => {
     assert.throws(() => packAny(TYPE.cluster, { name: 'x', lb_polcy: 'ROUND_ROBIN' }), /lb_polcy: no such field in \.envoy\.config\.cluster\.v3\.Cluster/);
   });
 });
+
+describe('snapshot builder cache', () => {
+  test('the joined route configuration equals the one encoded whole', async () => {
+    const { buildRouteConfiguration } = await import('../../../control-plane/envoy/routes.js');
+    const { packAny } = await import('../../../control-plane/xds/envoy-protos.js');
+    const catalog = buildCatalog(state(server('x', [1]), server('y', [2, 3])), new Map([['x', [{ name: 't', readOnly: true, idempotent: true }]]]));
+    const joined = buildSnapshot(catalog, listener).get(TYPE.route)!.resources.get('mcp_routes')!.any.value;
+    const whole = packAny(TYPE.route, buildRouteConfiguration(catalog)).value;
+    assert.deepEqual(Buffer.from(joined), Buffer.from(whole));
+  });
+
+  test('a cached rebuild gives the same bytes and versions as a fresh one', async () => {
+    const { SnapshotBuilder } = await import('../../../control-plane/envoy/snapshot.js');
+    const builder = new SnapshotBuilder();
+    builder.build(buildCatalog(state(server('x', [1]), server('y', [2])), new Map()), listener);
+    const next = buildCatalog(state(server('x', [1, 4]), server('y', [2])), new Map());
+    const cached = builder.build(next, listener);
+    const fresh = buildSnapshot(next, listener);
+    for (const t of [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route]) assert.equal(cached.get(t)!.version, fresh.get(t)!.version);
+  });
+});
