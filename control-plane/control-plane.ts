@@ -38,6 +38,8 @@ export interface ControlPlaneOptions {
   /** Learn tools with tools/list (off in tests that need no upstream). */
   readonly discoverTools?: boolean;
   readonly toolRefreshMs?: number;
+  /** How long the first snapshot waits for tools/list answers. */
+  readonly initialToolWaitMs?: number;
 }
 
 export class ControlPlane implements AdminBackend {
@@ -87,6 +89,11 @@ export class ControlPlane implements AdminBackend {
     this.tools?.start();
     await this.opts.source.start((state) => this.onSourceState(state));
     this.opts.metrics.sourceSynced.set({ source: kind }, 1);
+    // The first snapshot waits (briefly) for the tools, so that a restarted
+    // control plane installs the same routes, hence versions, Envoy already has.
+    await this.tools?.settled(this.opts.initialToolWaitMs ?? 3_000);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.rebuild();
   }
 

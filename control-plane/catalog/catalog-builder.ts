@@ -76,7 +76,11 @@ export function resolvePolicy(policy: Policy): EffectivePolicy {
         policy.outlier?.consecutiveLocalOriginFailure ?? DEFAULTS.outlier.consecutiveLocalOriginFailure,
       intervalMs: policy.outlier?.interval ?? DEFAULTS.outlier.intervalMs,
       baseEjectionTimeMs: policy.outlier?.baseEjectionTime ?? DEFAULTS.outlier.baseEjectionTimeMs,
-      maxEjectionTimeMs: policy.outlier?.maxEjectionTime ?? DEFAULTS.outlier.maxEjectionTimeMs,
+      // Envoy rejects a max below the base; a base raised alone lifts the default max.
+      maxEjectionTimeMs: Math.max(
+        policy.outlier?.maxEjectionTime ?? DEFAULTS.outlier.maxEjectionTimeMs,
+        policy.outlier?.baseEjectionTime ?? DEFAULTS.outlier.baseEjectionTimeMs,
+      ),
       maxEjectionPercent: policy.outlier?.maxEjectionPercent ?? DEFAULTS.outlier.maxEjectionPercent,
     },
     circuitBreaker: { ...DEFAULTS.circuitBreaker, ...stripUndefined(policy.circuitBreaker ?? {}) },

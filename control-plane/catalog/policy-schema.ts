@@ -62,6 +62,9 @@ export const OutlierPolicySchema = z.strictObject({
   baseEjectionTime: durationMs(10, HOUR).optional(),
   maxEjectionTime: durationMs(10, HOUR).optional(),
   maxEjectionPercent: z.number().int().min(1).max(100).optional(),
+}).refine((o) => o.maxEjectionTime === undefined || o.baseEjectionTime === undefined || o.maxEjectionTime >= o.baseEjectionTime, {
+  message: 'maxEjectionTime must be >= baseEjectionTime',
+  path: ['maxEjectionTime'],
 });
 
 export const CircuitBreakerPolicySchema = z.strictObject({
@@ -73,11 +76,14 @@ export const CircuitBreakerPolicySchema = z.strictObject({
 });
 
 export const HealthCheckPolicySchema = z.strictObject({
-  path: z.string().startsWith('/').max(1024).optional(),
+  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'a path starting with / of visible ASCII characters').max(1024).optional(),
   interval: durationMs(100, HOUR).optional(),
   timeout: durationMs(10, 60_000).optional(),
   unhealthyThreshold: z.number().int().min(1).max(100).optional(),
   healthyThreshold: z.number().int().min(1).max(100).optional(),
+}).refine((h) => h.timeout === undefined || h.interval === undefined || h.timeout <= h.interval, {
+  message: 'timeout must be <= interval',
+  path: ['timeout'],
 });
 
 /** MCP tool names: the spec allows letters, digits, _ - . and / (1..128). */

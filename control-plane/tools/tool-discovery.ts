@@ -97,6 +97,22 @@ export class ToolDiscovery {
     for (const name of this.known.keys()) if (!servers.has(name)) this.known.delete(name);
   }
 
+  private readonly idleWaiters = new Set<() => void>();
+
+  /** Resolves once every queued discovery has finished, or after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
+
   private enqueue(name: string): void {
     if (this.stopped || this.queued.has(name)) return;
     this.queued.add(name);
@@ -112,6 +128,7 @@ export class ToolDiscovery {
       void this.discover(name).finally(() => {
         this.running--;
         this.drain();
+        if (this.running === 0 && this.queue.length === 0) for (const w of [...this.idleWaiters]) w();
       });
     }
   }

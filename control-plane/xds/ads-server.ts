@@ -7,6 +7,7 @@ import { adsPackageDefinition, type TypeUrl } from './envoy-protos.js';
 import { DeltaStream } from './delta-stream.js';
 import { typeName, type TypeName } from './push-order.js';
 import { SotwStream } from './sotw-stream.js';
+import { SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 import type { StreamHooks, XdsStream } from './xds-stream.js';
 
@@ -33,7 +34,7 @@ function adsService(): grpc.ServiceDefinition {
   const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as unknown as {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: ServiceDef } } } };
   };
-  return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  return withPreEncodedResponses(pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service);
 }
 
 export class AdsServer {
@@ -41,7 +42,9 @@ export class AdsServer {
   private generation = 0;
   private generationAt = 0;
   private convergedGeneration = -1;
+  private hadClientsAtGeneration = false;
   private readonly streams = new Set<XdsStream>();
+  private readonly sotwBodies = new SotwResponseCache();
   private readonly server = new grpc.Server({
     // Envoy keeps one ADS stream for its lifetime; keepalives find dead peers.
     'grpc.keepalive_time_ms': 30_000,
@@ -58,8 +61,8 @@ export class AdsServer {
     this.events = opts.events ?? {};
     this.identifier = opts.identifier ?? 'mcpmesh';
     this.server.addService(adsService(), {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, DiscoveryResponse>) =>
-        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r) => call.write(r))),
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
+        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => call.write(this.sotwBodies.encode(r)))),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, DeltaDiscoveryResponse>) =>
         this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r) => call.write(r))),
     });
@@ -93,10 +96,20 @@ export class AdsServer {
   /** Installs a new snapshot and pushes what changed to every stream. */
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
+    this.sotwBodies.clear();
     this.generation += 1;
     this.generationAt = performance.now();
+    this.hadClientsAtGeneration = this.streams.size > 0;
     for (const s of this.streams) s.pump();
     this.checkConverged();
+  }
+
+  private readonly convergedListeners = new Set<(generation: number, ms: number) => void>();
+
+  /** Calls `fn` each time every connected stream has ACKed a generation; returns an unsubscribe. */
+  onConverged(fn: (generation: number, ms: number) => void): () => void {
+    this.convergedListeners.add(fn);
+    return () => this.convergedListeners.delete(fn);
   }
 
   currentSnapshot(): Snapshot | undefined {
@@ -161,10 +174,18 @@ export class AdsServer {
     call.on('close', () => close('closed'));
   }
 
+  /** Every connected stream holds the current generation. */
+  isConverged(): boolean {
+    return this.snapshot !== undefined && [...this.streams].every((s) => s.isConvergedAt(this.generation));
+  }
+
   private checkConverged(): void {
-    if (this.convergedGeneration === this.generation || !this.snapshot) return;
-    for (const s of this.streams) if (!s.isConvergedAt(this.generation)) return;
+    if (this.convergedGeneration === this.generation || !this.isConverged()) return;
     this.convergedGeneration = this.generation;
-    if (this.streams.size > 0) this.events.converged?.(this.generation, performance.now() - this.generationAt);
+    // A generation installed before any Envoy connected measures nothing.
+    if (!this.hadClientsAtGeneration) return;
+    const ms = performance.now() - this.generationAt;
+    this.events.converged?.(this.generation, ms);
+    for (const fn of this.convergedListeners) fn(this.generation, ms);
   }
 }

@@ -1,6 +1,6 @@
 // State-of-the-world ADS: one response per type carries the whole set the
 // client subscribes to. Protocol state lives here and nowhere else.
-import { resourceSet, type SnapshotResource } from '../envoy/snapshot.js';
+import { resourceSet, type ResourceSet, type SnapshotResource } from '../envoy/snapshot.js';
 import { TYPE, type TypeUrl } from './envoy-protos.js';
 import { isServedType, isWildcardType, mayRemoveClusters, maySend, PUSH_ORDER, typeName, type TypeProgress } from './push-order.js';
 import { DiscoveryRequestSchema, nackMessage, type DiscoveryResponse } from './xds-messages.js';
@@ -16,12 +16,16 @@ interface SotwTypeState {
   clientVersion: string;
   /** Answer the next request even if nothing changed (cluster warming needs its endpoints). */
   forceResend: boolean;
+  /** Bumped whenever `names` changes (memo key). */
+  namesRev: number;
 }
 
 interface Desired {
   readonly version: string;
-  readonly resources: readonly SnapshotResource[];
+  readonly resources: ReadonlyMap<string, SnapshotResource>;
 }
+
+const NOTHING: Desired = { version: '', resources: new Map() };
 
 export class SotwStream extends XdsStream {
   private readonly types = new Map<TypeUrl, SotwTypeState>();
@@ -37,7 +41,7 @@ export class SotwStream extends XdsStream {
   private state(type: TypeUrl): SotwTypeState {
     let st = this.types.get(type);
     if (!st) {
-      st = { requested: false, names: new Set(), sent: undefined, inFlight: false, clientVersion: '', forceResend: false };
+      st = { requested: false, names: new Set(), sent: undefined, inFlight: false, clientVersion: '', forceResend: false, namesRev: 0 };
       this.types.set(type, st);
     }
     return st;
@@ -71,7 +75,10 @@ export class SotwStream extends XdsStream {
       if (req.version_info !== '') this.acked.set(type, req.version_info);
     }
     st.requested = true;
-    if (!isWildcardType(type)) st.names = new Set(req.resource_names);
+    if (!isWildcardType(type) && !sameNames(st.names, req.resource_names)) {
+      st.names = new Set(req.resource_names);
+      st.namesRev++;
+    }
     this.pump();
   }
 
@@ -94,24 +101,41 @@ export class SotwStream extends XdsStream {
     return { requested: true, inFlight: st.inFlight, current: this.desired(type).version === st.clientVersion };
   }
 
+  /** Per type: the last answer of desired() and what it was computed from. */
+  private readonly memo = new Map<TypeUrl, { set: ResourceSet; namesRev: number; desired: Desired }>();
+
   private desired(type: TypeUrl): Desired {
     const set = this.hooks.snapshot()?.get(type);
     const st = this.state(type);
-    if (!set) return { version: '', resources: [] };
-    if (type === TYPE.cluster) {
-      const held = this.heldClusterRemovals(set.resources);
-      if (held.length === 0) return { version: set.version, resources: [...set.resources.values()] };
-      const merged = resourceSet([...set.resources.values(), ...held]);
-      return { version: merged.version, resources: [...merged.resources.values()] };
-    }
-    if (isWildcardType(type)) return { version: set.version, resources: [...set.resources.values()] };
+    if (!set) return NOTHING;
+    if (type === TYPE.cluster || isWildcardType(type)) return this.wildcardDesired(type, set);
+    const memo = this.memo.get(type);
+    if (memo && memo.set === set && memo.namesRev === st.namesRev) return memo.desired;
+    const desired = this.namedDesired(st, set);
+    this.memo.set(type, { set, namesRev: st.namesRev, desired });
+    return desired;
+  }
+
+  private namedDesired(st: SotwTypeState, set: ResourceSet): Desired {
+    // Most Envoys subscribe to every cluster's endpoints: then the answer is the
+    // whole set, whose version is already known.
+    let all = st.names.size >= set.resources.size;
+    if (all) for (const name of set.resources.keys()) if (!st.names.has(name)) { all = false; break; }
+    if (all) return set;
     const subset: SnapshotResource[] = [];
     for (const name of st.names) {
       const r = set.resources.get(name);
       if (r) subset.push(r);
     }
-    const picked = resourceSet(subset);
-    return { version: picked.version, resources: [...picked.resources.values()] };
+    return resourceSet(subset);
+  }
+
+  private wildcardDesired(type: TypeUrl, set: ResourceSet): Desired {
+    if (type === TYPE.cluster) {
+      const held = this.heldClusterRemovals(set.resources);
+      if (held.length > 0) return resourceSet([...set.resources.values(), ...held]);
+    }
+    return set;
   }
 
   /** Clusters the client still has that the snapshot dropped, kept until routes stop using them. */
@@ -130,23 +154,30 @@ export class SotwStream extends XdsStream {
     if (d.version === '') return; // no snapshot yet
     if (!st.forceResend && d.version === (st.sent?.version ?? st.clientVersion)) return;
     const nonce = this.nextNonce();
+    const resources = [...d.resources.values()];
     this.write({
       version_info: d.version,
-      resources: d.resources.map((r) => r.any),
+      resources: resources.map((r) => r.any),
       type_url: type,
       nonce,
       control_plane: { identifier: this.hooks.identifier },
     });
-    st.sent = { version: d.version, nonce, names: new Set(d.resources.map((r) => r.name)) };
+    st.sent = { version: d.version, nonce, names: new Set(d.resources.keys()) };
     st.inFlight = true;
     st.forceResend = false;
     if (type === TYPE.cluster) {
-      this.lastSentClusters = new Map(d.resources.map((r) => [r.name, r]));
+      this.lastSentClusters = new Map(d.resources);
       // A changed cluster warms until Envoy gets its endpoints again, even if
       // they did not change: answer the next EDS request whatever its version.
       this.state(TYPE.endpoints).forceResend = true;
     }
-    this.log.debug({ type: typeName(type), version: d.version, nonce, resources: d.resources.length }, 'push');
-    this.hooks.pushed(this, type, d.resources.length, 0);
+    this.log.debug({ type: typeName(type), version: d.version, nonce, resources: resources.length }, 'push');
+    this.hooks.pushed(this, type, resources.length, 0);
   }
+}
+
+function sameNames(current: ReadonlySet<string>, requested: readonly string[]): boolean {
+  if (current.size !== requested.length) return false;
+  for (const n of requested) if (!current.has(n)) return false;
+  return true;
 }

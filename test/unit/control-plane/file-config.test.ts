@@ -56,6 +56,17 @@ describe('config file validation', () => {
     ]);
   });
 
+  test('settings Envoy would reject are rejected here first', () => {
+    assert.deepEqual(
+      problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      outlier: { baseEjectionTime: 10s, maxEjectionTime: 1s }\n'),
+      ['servers.0.policy.outlier.maxEjectionTime: maxEjectionTime must be >= baseEjectionTime'],
+    );
+    assert.deepEqual(
+      problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      healthCheck: { path: "/ready z" }\n'),
+      ['servers.0.policy.healthCheck.path: a path starting with / of visible ASCII characters'],
+    );
+  });
+
   test('bad server names are rejected', () => {
     const p = problems('servers:\n  - name: "Bad Name"\n    replicas: [http://127.0.0.1:1/mcp]\n');
     assert.equal(p.length, 1);
