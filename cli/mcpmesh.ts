@@ -5,6 +5,7 @@ import { UsageError } from './flags.js';
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  up: { summary: 'run the whole mesh on one machine from a config file', load: async () => (await import('./commands/up.js')).upCommand },
   'control-plane': {
     summary: 'run the xDS control plane (file or Consul source)',
     load: async () => (await import('./commands/control-plane.js')).controlPlaneCommand,

@@ -50,7 +50,7 @@ export class FileSource implements CatalogSource {
           const next = await this.load();
           if (next) onState(next);
         });
-      }, this.opts.debounceMs ?? 25);
+      }, this.opts.debounceMs ?? 10);
     });
   }
 
@@ -64,7 +64,11 @@ export class FileSource implements CatalogSource {
       return undefined;
     }
     const hash = createHash('sha256').update(text).digest('hex');
-    if (hash === this.lastHash) return undefined;
+    if (hash === this.lastHash) {
+      // Back to the configuration in force (e.g. a bad edit undone).
+      this.st = { ...this.st, lastError: undefined };
+      return undefined;
+    }
     try {
       const state = await toSourceState(parseConfigText(text, this.file), this.file);
       this.lastHash = hash;

@@ -95,12 +95,13 @@ export class AdsServer {
 
   /** Installs a new snapshot and pushes what changed to every stream. */
   setSnapshot(snapshot: Snapshot): void {
+    const changed = diffSnapshots(this.snapshot, snapshot);
     this.snapshot = snapshot;
     this.sotwBodies.clear();
     this.generation += 1;
     this.generationAt = performance.now();
     this.hadClientsAtGeneration = this.streams.size > 0;
-    for (const s of this.streams) s.pump();
+    for (const s of this.streams) s.pump(changed);
     this.checkConverged();
   }
 
@@ -188,4 +189,19 @@ export class AdsServer {
     this.events.converged?.(this.generation, ms);
     for (const fn of this.convergedListeners) fn(this.generation, ms);
   }
+}
+
+/** Per type, the names whose version differs between two snapshots (added, changed or removed). */
+export function diffSnapshots(before: Snapshot | undefined, after: Snapshot): Map<TypeUrl, Set<string>> {
+  const out = new Map<TypeUrl, Set<string>>();
+  for (const [type, set] of after) {
+    const old = before?.get(type);
+    const names = new Set<string>();
+    if (old?.version !== set.version) {
+      for (const [name, r] of set.resources) if (old?.resources.get(name)?.version !== r.version) names.add(name);
+      for (const name of old?.resources.keys() ?? []) if (!set.resources.has(name)) names.add(name);
+    }
+    out.set(type, names);
+  }
+  return out;
 }

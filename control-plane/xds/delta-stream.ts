@@ -15,17 +15,57 @@ interface InFlight {
   readonly sent: ReadonlyMap<string, string | undefined>;
 }
 
+/**
+ * What a client holds: a snapshot's resources it is known to hold in full, plus
+ * the names where it differs. A thousand Envoys in sync cost a reference each,
+ * not a thousand copies of every name and version.
+ */
+class Holdings {
+  private base: ReadonlyMap<string, SnapshotResource> | undefined;
+  private overrides = new Map<string, string | null>();
+
+  get(name: string): string | undefined {
+    const o = this.overrides.get(name);
+    if (o !== undefined) return o ?? undefined;
+    return this.base?.get(name)?.version;
+  }
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+  set(name: string, version: string): void {
+    this.overrides.set(name, version);
+  }
+  delete(name: string): void {
+    if (this.base?.has(name) || this.overrides.has(name)) this.overrides.set(name, null);
+  }
+  *keys(): Iterable<string> {
+    for (const name of this.base?.keys() ?? []) if (this.overrides.get(name) !== null) yield name;
+    for (const [name, v] of this.overrides) if (v !== null && !this.base?.has(name)) yield name;
+  }
+  /** The client now holds exactly `resources` (for every name it subscribes to). */
+  rebase(resources: ReadonlyMap<string, SnapshotResource>): void {
+    this.base = resources;
+    this.overrides = new Map();
+  }
+}
+
 interface DeltaTypeState {
   requested: boolean;
   wildcard: boolean;
   names: Set<string>;
   /** What the client holds, as far as it told us or we sent and it did not reject. */
-  client: Map<string, string>;
+  client: Holdings;
   inFlight: InFlight | undefined;
   /** name → version Envoy rejected: never sent again, until the version changes. */
   rejected: Map<string, string>;
   /** Endpoints to send again whatever their version (their cluster changed and is warming). */
   force: Set<string>;
+  /**
+   * Names that may differ between the snapshot and the client. Only these are
+   * examined on a pump: with a thousand Envoys, scanning every resource of every
+   * stream on each change would cost more than the change itself.
+   */
+  dirty: Set<string>;
 }
 
 interface Pending {
@@ -51,10 +91,11 @@ export class DeltaStream extends XdsStream {
         requested: false,
         wildcard: false,
         names: new Set(),
-        client: new Map(),
+        client: new Holdings(),
         inFlight: undefined,
         rejected: new Map(),
         force: new Set(),
+        dirty: new Set(),
       };
       this.types.set(type, st);
     }
@@ -75,11 +116,20 @@ export class DeltaStream extends XdsStream {
       // Legacy wildcard: the first request of a wildcard type naming nothing.
       st.wildcard = isWildcardType(type) && req.resource_names_subscribe.length === 0;
       // After a reconnect Envoy says what it holds; those need not be sent again.
-      for (const [name, version] of Object.entries(req.initial_resource_versions)) st.client.set(name, version);
+      for (const [name, version] of Object.entries(req.initial_resource_versions)) {
+        st.client.set(name, version);
+        st.dirty.add(name);
+      }
+      if (st.wildcard) this.markAll(type, st);
     }
     for (const name of req.resource_names_subscribe) {
-      if (name === '*') st.wildcard = true;
-      else st.names.add(name);
+      if (name === '*') {
+        st.wildcard = true;
+        this.markAll(type, st);
+      } else {
+        st.names.add(name);
+        st.dirty.add(name);
+      }
     }
     for (const name of req.resource_names_unsubscribe) {
       if (name === '*') st.wildcard = false;
@@ -98,6 +148,7 @@ export class DeltaStream extends XdsStream {
       } else {
         for (const [name, version] of flight.sent) {
           if (version !== undefined) st.rejected.set(name, version);
+          st.dirty.add(name);
           const before = flight.previous.get(name);
           if (before === undefined) st.client.delete(name);
           else st.client.set(name, before);
@@ -108,15 +159,30 @@ export class DeltaStream extends XdsStream {
     this.pump();
   }
 
-  pump(): void {
+  private markAll(type: TypeUrl, st: DeltaTypeState): void {
+    for (const name of this.hooks.snapshot()?.get(type)?.resources.keys() ?? []) st.dirty.add(name);
+    for (const name of st.client.keys()) st.dirty.add(name);
+  }
+
+  pump(changed?: ReadonlyMap<TypeUrl, ReadonlySet<string>>): void {
     const snapshot = this.hooks.snapshot();
     if (!snapshot) return;
+    if (changed) {
+      for (const [type, names] of changed) {
+        const st = this.types.get(type);
+        if (st?.requested) for (const n of names) st.dirty.add(n);
+      }
+    }
     let idle = true;
     for (const type of PUSH_ORDER) {
       const st = this.types.get(type);
       if (!st?.requested) continue;
       if (!st.inFlight && maySend(type, (t) => this.progress(t))) this.trySend(type);
       if (st.inFlight || this.hasPending(type)) idle = false;
+      else if (st.rejected.size === 0) {
+        const set = snapshot.get(type);
+        if (set) st.client.rebase(set.resources);
+      }
     }
     if (idle && this.types.size > 0) this.reportConverged();
   }
@@ -141,14 +207,22 @@ export class DeltaStream extends XdsStream {
     const st = this.state(type);
     if (!set) return { updates: [], removals: [] };
     const updates: SnapshotResource[] = [];
-    const consider = st.wildcard ? set.resources.values() : [...st.names].flatMap((n) => set.resources.get(n) ?? []);
-    for (const r of consider) {
-      if (st.rejected.get(r.name) === r.version) continue;
-      if (st.client.get(r.name) !== r.version || st.force.has(r.name)) updates.push(r);
+    const removals: string[] = [];
+    for (const name of st.dirty) {
+      if (!this.subscribed(st, name)) {
+        st.dirty.delete(name);
+        continue;
+      }
+      const r = set.resources.get(name);
+      if (r) {
+        if (st.rejected.get(name) === r.version) st.dirty.delete(name);
+        else if (st.client.get(name) !== r.version || st.force.has(name)) updates.push(r);
+        else st.dirty.delete(name);
+      } else if (st.client.has(name)) removals.push(name);
+      else st.dirty.delete(name);
     }
-    let removals = [...st.client.keys()].filter((n) => !set.resources.has(n) && this.subscribed(st, n));
     if (type === TYPE.cluster && removals.length > 0 && !mayRemoveClusters((t) => this.progress(t))) {
-      removals = [];
+      return { updates, removals: [] };
     }
     return { updates, removals };
   }
@@ -165,11 +239,13 @@ export class DeltaStream extends XdsStream {
       sent.set(r.name, r.version);
       st.client.set(r.name, r.version);
       st.force.delete(r.name);
+      st.dirty.delete(r.name);
     }
     for (const name of removals) {
       previous.set(name, st.client.get(name));
       sent.set(name, undefined);
       st.client.delete(name);
+      st.dirty.delete(name);
     }
     const nonce = this.nextNonce();
     const systemVersion = set?.version ?? '';
@@ -185,7 +261,10 @@ export class DeltaStream extends XdsStream {
     if (type === TYPE.cluster) {
       // Changed clusters warm until Envoy gets their endpoints again.
       const eds = this.state(TYPE.endpoints);
-      for (const r of updates) eds.force.add(r.name);
+      for (const r of updates) {
+        eds.force.add(r.name);
+        eds.dirty.add(r.name);
+      }
     }
     this.log.debug(
       { type: typeName(type), version: systemVersion, nonce, resources: updates.length, removed: removals.length },

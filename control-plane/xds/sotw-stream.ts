@@ -10,7 +10,7 @@ interface SotwTypeState {
   requested: boolean;
   names: Set<string>;
   /** The last response sent. */
-  sent: { version: string; nonce: string; names: ReadonlySet<string> } | undefined;
+  sent: { version: string; nonce: string } | undefined;
   inFlight: boolean;
   /** Version the client says it holds (ACKed, or announced on reconnect). */
   clientVersion: string;
@@ -139,10 +139,10 @@ export class SotwStream extends XdsStream {
   }
 
   /** Clusters the client still has that the snapshot dropped, kept until routes stop using them. */
-  private lastSentClusters = new Map<string, SnapshotResource>();
+  private lastSentClusters: ReadonlyMap<string, SnapshotResource> = new Map();
 
   private heldClusterRemovals(current: ReadonlyMap<string, SnapshotResource>): SnapshotResource[] {
-    if (this.lastSentClusters.size === 0) return [];
+    if (this.lastSentClusters.size === 0 || this.lastSentClusters === current) return [];
     const removed = [...this.lastSentClusters.values()].filter((r) => !current.has(r.name));
     if (removed.length === 0) return [];
     return mayRemoveClusters((t) => this.progress(t)) ? [] : removed;
@@ -162,11 +162,11 @@ export class SotwStream extends XdsStream {
       nonce,
       control_plane: { identifier: this.hooks.identifier },
     });
-    st.sent = { version: d.version, nonce, names: new Set(d.resources.keys()) };
+    st.sent = { version: d.version, nonce };
     st.inFlight = true;
     st.forceResend = false;
     if (type === TYPE.cluster) {
-      this.lastSentClusters = new Map(d.resources);
+      this.lastSentClusters = d.resources;
       // A changed cluster warms until Envoy gets its endpoints again, even if
       // they did not change: answer the next EDS request whatever its version.
       this.state(TYPE.endpoints).forceResend = true;

@@ -85,6 +85,9 @@ export abstract class XdsStream {
   /** Handles one request from Envoy; throws on a message that does not parse. */
   abstract handle(raw: unknown): void;
 
-  /** Re-evaluates what to send after a snapshot change. */
-  abstract pump(): void;
+  /**
+   * Re-evaluates what to send. `changed` names, per type, the resources whose
+   * version differs from the previous snapshot (absent: nothing new).
+   */
+  abstract pump(changed?: ReadonlyMap<TypeUrl, ReadonlySet<string>>): void;
 }

@@ -39,7 +39,7 @@ describe('config file validation', () => {
   test('duplicate YAML keys are rejected', () => {
     const p = problems('servers: []\nservers: []\n');
     assert.equal(p.length, 1);
-    assert.match(p[0]!, /unique/i);
+    assert.match(p[0]!, /duplicated mapping key/);
   });
 
   test('invalid URLs are rejected', () => {

@@ -7,7 +7,8 @@ import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js'
 import type { ServerSpec } from '../../../control-plane/catalog/model.js';
 import { buildSnapshot, type Snapshot } from '../../../control-plane/envoy/snapshot.js';
 import { DeltaStream } from '../../../control-plane/xds/delta-stream.js';
-import { TYPE } from '../../../control-plane/xds/envoy-protos.js';
+import { TYPE, type TypeUrl } from '../../../control-plane/xds/envoy-protos.js';
+import { diffSnapshots } from '../../../control-plane/xds/ads-server.js';
 import { SotwStream } from '../../../control-plane/xds/sotw-stream.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from '../../../control-plane/xds/xds-messages.js';
 import type { StreamHooks } from '../../../control-plane/xds/xds-stream.js';
@@ -42,7 +43,9 @@ class Harness {
     nacked: (_s, _t, version, message) => this.nacks.push(`${version}:${message}`),
     converged: (_s, g) => this.converged.push(g),
   };
+  changed: Map<TypeUrl, Set<string>> = new Map();
   set(s: Snapshot): void {
+    this.changed = diffSnapshots(this.snapshot, s);
     this.snapshot = s;
     this.generation++;
   }
@@ -164,7 +167,7 @@ describe('delta stream', () => {
     assert.deepEqual(out[0]!.resources.map((r) => r.name).sort(), ['mcp_a', 'mcp_b']);
     ack(s, out[0]!);
     h.set(snap(server('a', [1, 3]), server('b', [2])));
-    s.pump();
+    s.pump(h.changed);
     assert.deepEqual(out[1]!.resources.map((r) => r.name), ['mcp_a']);
   });
 
@@ -188,14 +191,14 @@ describe('delta stream', () => {
     s.handle({ node, type_url: TYPE.cluster });
     ack(s, out[0]!);
     h.set(snap(server('a', [1])));
-    s.pump();
+    s.pump(h.changed);
     assert.deepEqual(out[1]!.removed_resources, ['mcp_b']);
     ack(s, out[1]!);
     h.set(snap({ ...server('a', [1]), policy: { connectTimeout: 3000 } }));
-    s.pump();
+    s.pump(h.changed);
     s.handle({ type_url: TYPE.cluster, response_nonce: out[2]!.nonce, error_detail: { code: 3, message: 'no' } });
     assert.equal(h.nacks.length, 1);
-    s.pump();
+    s.pump(h.changed);
     assert.equal(out.length, 3);
   });
 });

@@ -1,0 +1,157 @@
+// A real mesh for integration tests: the control plane on a temp config file,
+// a real Envoy bootstrapped against it, on loopback ports of their own.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { pino } from 'pino';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { FileSource } from '../../control-plane/sources/file-source.js';
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
+import { freePort } from './ports.js';
+
+export interface MeshOptions {
+  readonly config: object;
+  readonly delta?: boolean;
+  readonly discoverTools?: boolean;
+  readonly toolRefreshMs?: number;
+}
+
+export interface Mesh {
+  readonly cp: ControlPlane;
+  readonly metrics: ControlPlaneMetrics;
+  readonly envoy: EnvoyProcess;
+  readonly adminUrl: string;
+  readonly listenPort: number;
+  readonly configFile: string;
+  agentUrl(server: string): string;
+  writeConfig(config: object | string): void;
+  /** Restarts the control plane on the same ports and file. */
+  restartControlPlane(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startMesh(opts: MeshOptions): Promise<Mesh> {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-it-'));
+  const configFile = join(dir, 'mcpmesh.yaml');
+  const write = (c: object | string) => writeFileSync(configFile, typeof c === 'string' ? c : stringify(c));
+  write(opts.config);
+  const listenPort = await freePort();
+  const xdsPort = await freePort();
+  const adminPort = await freePort();
+  const logger = pino({ level: process.env['MCPMESH_TEST_LOG'] ?? 'silent' });
+  let metrics = createControlPlaneMetrics();
+  const makeCp = () =>
+    new ControlPlane({
+      source: new FileSource({ file: configFile, logger, debounceMs: 10 }),
+      logger,
+      metrics,
+      xdsHost: '127.0.0.1',
+      xdsPort,
+      listener: { address: '127.0.0.1', port: listenPort },
+      discoverTools: opts.discoverTools ?? true,
+      toolRefreshMs: opts.toolRefreshMs ?? 1_000,
+    });
+  let cp = makeCp();
+  await cp.start();
+  const envoy = await startEnvoy({
+    configYaml: renderBootstrap({ nodeId: `it-${process.pid}-${xdsPort}`, xdsPort, adminPort, delta: opts.delta ?? false }),
+    adminPort,
+  });
+  const mesh: Mesh = {
+    get cp() {
+      return cp;
+    },
+    get metrics() {
+      return metrics;
+    },
+    envoy,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    listenPort,
+    configFile,
+    agentUrl: (server) => `http://127.0.0.1:${listenPort}/mcp/${server}`,
+    writeConfig: write,
+    async restartControlPlane() {
+      await cp.stop();
+      metrics = createControlPlaneMetrics();
+      cp = makeCp();
+      await cp.start();
+    },
+    async stop() {
+      await envoy.stop();
+      await cp.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return mesh;
+}
+
+// ---- Envoy admin views used by the tests ----
+
+type Json = Record<string, unknown>;
+
+export async function configDump(adminUrl: string): Promise<Json[]> {
+  const res = await fetch(`${adminUrl}/config_dump?include_eds`);
+  const body = (await res.json()) as { configs: Json[] };
+  return body.configs;
+}
+
+export async function dynamicClusters(adminUrl: string): Promise<Json[]> {
+  const dump = await configDump(adminUrl);
+  const c = dump.find((x) => x['@type'] === 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump');
+  return ((c?.['dynamic_active_clusters'] as Json[] | undefined) ?? []).map((x) => x['cluster'] as Json);
+}
+
+export async function routeList(adminUrl: string): Promise<Json[]> {
+  const dump = await configDump(adminUrl);
+  const r = dump.find((x) => x['@type'] === 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump');
+  const rc = ((r?.['dynamic_route_configs'] as Json[] | undefined) ?? [])[0]?.['route_config'] as Json | undefined;
+  const vh = ((rc?.['virtual_hosts'] as Json[] | undefined) ?? [])[0];
+  return (vh?.['routes'] as Json[] | undefined) ?? [];
+}
+
+export interface HostStatus {
+  readonly address: string;
+  readonly healthy: boolean;
+  readonly ejected: boolean;
+  readonly edsHealth: string;
+  readonly rqTotal: number;
+}
+
+export async function clusterHostStatus(adminUrl: string, cluster: string): Promise<HostStatus[]> {
+  const res = await fetch(`${adminUrl}/clusters?format=json`);
+  const body = (await res.json()) as { cluster_statuses?: Json[] };
+  const c = body.cluster_statuses?.find((x) => x['name'] === cluster);
+  return ((c?.['host_statuses'] as Json[] | undefined) ?? []).map((h) => {
+    const sa = (h['address'] as Json)['socket_address'] as Json;
+    const hs = (h['health_status'] as Json | undefined) ?? {};
+    const stats = (h['stats'] as Json[] | undefined) ?? [];
+    const rq = stats.find((s) => s['name'] === 'rq_total');
+    const ejected = hs['failed_outlier_check'] === true;
+    const edsHealth = String(hs['eds_health_status'] ?? 'HEALTHY');
+    return {
+      address: `${String(sa['address'])}:${String(sa['port_value'])}`,
+      ejected,
+      edsHealth,
+      healthy: !ejected && hs['failed_active_health_check'] !== true && (edsHealth === 'HEALTHY' || edsHealth === 'DEGRADED'),
+      rqTotal: Number(rq?.['value'] ?? 0),
+    };
+  });
+}
+
+export async function statValue(adminUrl: string, name: string): Promise<number> {
+  const res = await fetch(`${adminUrl}/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}`);
+  const body = (await res.json()) as { stats: { name: string; value?: number }[] };
+  return body.stats.find((s) => s.name === name)?.value ?? 0;
+}
+
+export async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    if (await predicate()) return;
+    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
