@@ -66,10 +66,16 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
         },
       ],
     },
-    layered_runtime: {
-      layers: [
-        // Envoy warns on every start without an explicit overload manager limit.
-        { name: 'static', static_layer: { 'overload.global_downstream_max_connections': 50000 } },
+    // Envoy warns on every start without a limit on downstream connections.
+    overload_manager: {
+      resource_monitors: [
+        {
+          name: 'envoy.resource_monitors.global_downstream_max_connections',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig',
+            max_active_downstream_connections: 50000,
+          },
+        },
       ],
     },
   };

@@ -114,6 +114,8 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
     try {
       const response = (await isLegacyRequest(request, parsedBody)) ? await legacy(request, parsedBody) : await modern.fetch(request, { parsedBody });
       res.writeHead(response.status, Object.fromEntries(response.headers));
+      // Streams (SSE) must show their headers before the first event.
+      res.flushHeaders();
       if (response.body) Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(res);
       else res.end();
     } catch (err) {
