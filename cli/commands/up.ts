@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
-import { adapterPorts, parseConfigText } from '../../control-plane/sources/file-config.js';
+import { localPorts, parseConfigText } from '../../control-plane/sources/file-config.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { locateEnvoy, startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
 import { createLogger, type Logger } from '../../lib/log.js';
@@ -39,19 +39,21 @@ interface Supervised {
   stop(): Promise<void>;
 }
 
-/** Runs one adapter and restarts it with backoff if it dies. */
-function superviseAdapter(args: string[], env: NodeJS.ProcessEnv, logger: Logger): Supervised {
+/** Runs one local server process and restarts it with backoff and jitter if it dies. */
+function supervise(argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }, logger: Logger): Supervised {
   let child: ChildProcess | undefined;
   let stopping = false;
   let failures = 0;
   const start = () => {
     const started = Date.now();
-    child = spawn(process.execPath, [cliPath, 'adapter', ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    // stdout is the agent-URL listing; children log to stderr.
+    child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 2, 'inherit'], env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    child.on('error', (err) => logger.error({ argv, err: err.message }, 'cannot start process'));
     child.on('exit', (code, signal) => {
       if (stopping) return;
       failures = Date.now() - started > 30_000 ? 1 : failures + 1;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random() / 2);
-      logger.warn({ args, code, signal, restartInMs: Math.round(delay) }, 'adapter exited; restarting');
+      logger.warn({ argv, code, signal, restartInMs: Math.round(delay) }, 'process exited; restarting');
       setTimeout(() => !stopping && start(), delay).unref();
     });
   };
@@ -71,11 +73,14 @@ function superviseAdapter(args: string[], env: NodeJS.ProcessEnv, logger: Logger
   };
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+/** Any HTTP answer counts for a `run` server (a GET on an MCP path may be 405); adapters answer /readyz with 200. */
+async function waitListening(url: string, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     try {
-      if ((await fetch(url)).ok) return true;
+      const res = await fetch(url);
+      await res.body?.cancel();
+      if (res.ok || !url.endsWith('/readyz')) return true;
     } catch {
       // not listening yet
     }
@@ -96,20 +101,27 @@ export async function upCommand(argv: string[]): Promise<number> {
   const config = parseConfigText(readFileSync(configPath, 'utf8'), configPath);
   ensureEnvoy(logger);
 
+  if (config.servers.some((s) => s.stdio) && spawnSync(process.execPath, [cliPath, 'adapter', '--help'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(`${configPath}: stdio servers need \`mcpmesh adapter\`, which this build does not have; serve them over HTTP (replicas or run)`);
+  }
   const adapters: Supervised[] = [];
-  const ports = adapterPorts(config);
+  const ports = localPorts(config);
+  const waits: { server: string; url: string }[] = [];
   for (const server of config.servers) {
-    if (!server.stdio) continue;
     for (const port of ports.get(server.name) ?? []) {
-      const args = ['--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), '--', ...server.stdio.command];
-      adapters.push(superviseAdapter(args, { ...process.env, ...server.stdio.env }, logger));
+      if (server.stdio) {
+        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), '--', ...server.stdio.command];
+        adapters.push(supervise(argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
+        waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
+      } else if (server.run) {
+        adapters.push(supervise(server.run.command, { env: { ...process.env, ...server.run.env, PORT: String(port) }, ...(server.run.cwd ? { cwd: server.run.cwd } : {}) }, logger));
+        waits.push({ server: server.name, url: `http://127.0.0.1:${port}${server.run.path ?? '/mcp'}` });
+      }
     }
   }
   const stopAdapters = () => Promise.all(adapters.map((a) => a.stop()));
-  for (const [name, list] of ports) {
-    for (const port of list) {
-      if (!(await waitReady(`http://127.0.0.1:${port}/readyz`, 30_000))) logger.warn({ server: name, port }, 'adapter not ready after 30 s; Envoy will route around it until it is');
-    }
+  for (const w of waits) {
+    if (!(await waitListening(w.url, 30_000))) logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
   const token = stringFlag(p, 'admin-token');

@@ -76,16 +76,25 @@ export class SnapshotBuilder {
     return this.listenerCache.resource;
   }
 
+  /** The previous build's sets: an unchanged set is handed out again, so streams can compare by identity. */
+  private previousSets = new Map<TypeUrl, ResourceSet>();
+
   build(catalog: Catalog, listener: ListenerOptions): Snapshot {
     const used = new Map<string, ServerResources>();
     const per = catalog.servers.map((s) => this.serverResources(s, used));
     this.previous = used;
-    return new Map<TypeUrl, ResourceSet>([
+    const fresh: [TypeUrl, ResourceSet][] = [
       [TYPE.cluster, resourceSet(per.map((r) => r.cluster))],
       [TYPE.endpoints, resourceSet(per.map((r) => r.endpoints))],
       [TYPE.listener, resourceSet([this.listener(listener)])],
       [TYPE.route, resourceSet([routeConfiguration(per.map((r) => r.routes))])],
-    ]);
+    ];
+    const snapshot = new Map(fresh.map(([type, set]) => {
+      const prev = this.previousSets.get(type);
+      return [type, prev?.version === set.version ? prev : set] as const;
+    }));
+    this.previousSets = snapshot;
+    return snapshot;
   }
 }
 

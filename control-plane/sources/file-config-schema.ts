@@ -46,6 +46,19 @@ const StdioSchema = z.strictObject({
   port: Port.optional(),
 });
 
+const RunSchema = z.strictObject({
+  /** argv of a Streamable HTTP MCP server; it gets its port in the PORT environment variable. */
+  command: z.array(z.string().min(1)).min(1),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().optional(),
+  /** Processes (Envoy endpoints) to run. */
+  replicas: z.number().int().min(1).max(16).optional(),
+  /** First port; replica i listens on port + i. */
+  port: Port.optional(),
+  /** The server's MCP endpoint path. */
+  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'a path starting with / of visible ASCII characters').optional(),
+});
+
 export const FileServerSchema = z
   .strictObject({
     name: z.string().regex(SERVER_NAME, 'server names are 1-63 of a-z 0-9 _ . - and start with a letter or digit'),
@@ -54,11 +67,13 @@ export const FileServerSchema = z
     replicas: z.array(ReplicaSchema).min(1).max(1000).optional(),
     /** A stdio server that `mcpmesh up` runs behind adapters. */
     stdio: StdioSchema.optional(),
+    /** A Streamable HTTP server that `mcpmesh up` runs itself, one process per replica. */
+    run: RunSchema.optional(),
     policy: PolicySchema.optional(),
   })
   .superRefine((s, ctx) => {
-    if ((s.replicas === undefined) === (s.stdio === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of "replicas" (HTTP servers) or "stdio" (a command)' });
+    if ([s.replicas, s.stdio, s.run].filter((x) => x !== undefined).length !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)' });
     }
   });
 

@@ -35,14 +35,15 @@ export function parseConfigText(text: string, file: string): FileConfig {
   return result.data;
 }
 
-/** The ports `mcpmesh up` runs each stdio server's adapters on, in file order. */
-export function adapterPorts(config: FileConfig): Map<string, number[]> {
+/** The ports `mcpmesh up` runs local servers on (stdio adapters, `run` processes), in file order. */
+export function localPorts(config: FileConfig): Map<string, number[]> {
   const out = new Map<string, number[]>();
   let next = DEFAULT_ADAPTER_BASE_PORT;
   for (const s of config.servers) {
-    if (!s.stdio) continue;
-    const count = s.stdio.replicas ?? 1;
-    const first = s.stdio.port ?? next;
+    const local = s.stdio ?? s.run;
+    if (!local) continue;
+    const count = local.replicas ?? 1;
+    const first = local.port ?? next;
     const ports = Array.from({ length: count }, (_, i) => first + i);
     next = Math.max(next, first + count);
     out.set(s.name, ports);
@@ -97,8 +98,18 @@ async function httpServer(s: FileServer, index: number, resolve: Resolve): Promi
   return { name: s.name, path, protocol: s.protocol ?? 'auto', tls, replicas, policy: s.policy ?? {} };
 }
 
-function stdioServer(s: FileServer, ports: readonly number[]): ServerSpec {
+function localServer(s: FileServer, ports: readonly number[]): ServerSpec {
   const policy = s.policy ?? {};
+  if (s.run) {
+    return {
+      name: s.name,
+      path: s.run.path ?? '/mcp',
+      protocol: s.protocol ?? 'auto',
+      tls: false,
+      replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
+      policy,
+    };
+  }
   return {
     name: s.name,
     path: '/mcp',
@@ -111,12 +122,12 @@ function stdioServer(s: FileServer, ports: readonly number[]): ServerSpec {
 }
 
 export async function toSourceState(config: FileConfig, file: string, resolve: Resolve = resolveHost): Promise<SourceState> {
-  const ports = adapterPorts(config);
+  const ports = localPorts(config);
   const servers = new Map<string, ServerSpec>();
   const problems: string[] = [];
   for (const [i, s] of config.servers.entries()) {
     try {
-      servers.set(s.name, s.stdio ? stdioServer(s, ports.get(s.name) ?? []) : await httpServer(s, i, resolve));
+      servers.set(s.name, s.stdio || s.run ? localServer(s, ports.get(s.name) ?? []) : await httpServer(s, i, resolve));
     } catch (err) {
       if (err instanceof ConfigError) problems.push(...err.problems);
       else throw err;

@@ -7,7 +7,7 @@ import { adsPackageDefinition, type TypeUrl } from './envoy-protos.js';
 import { DeltaStream } from './delta-stream.js';
 import { typeName, type TypeName } from './push-order.js';
 import { SotwStream } from './sotw-stream.js';
-import { SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
+import { encodeDelta, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 import type { StreamHooks, XdsStream } from './xds-stream.js';
 
@@ -45,6 +45,7 @@ export class AdsServer {
   private hadClientsAtGeneration = false;
   private readonly streams = new Set<XdsStream>();
   private readonly sotwBodies = new SotwResponseCache();
+  private readonly budget = new SendBudget();
   private readonly server = new grpc.Server({
     // Envoy keeps one ADS stream for its lifetime; keepalives find dead peers.
     'grpc.keepalive_time_ms': 30_000,
@@ -62,10 +63,25 @@ export class AdsServer {
     this.identifier = opts.identifier ?? 'mcpmesh';
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
-        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => call.write(this.sotwBodies.encode(r)))),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, DeltaDiscoveryResponse>) =>
-        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r) => call.write(r))),
+        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => this.paced(call, () => this.sotwBodies.encode(r)))),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
+        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r: DeltaDiscoveryResponse) => this.paced(call, () => encodeDelta(r)))),
     });
+  }
+
+  private paced(call: grpc.ServerDuplexStream<unknown, Buffer>, encode: () => Buffer): void {
+    this.budget.send(
+      encode,
+      (buf, done) => {
+        // Released on flush, or when the stream goes away with data unflushed.
+        call.once('close', done);
+        call.write(buf, () => {
+          call.off('close', done);
+          done();
+        });
+      },
+      () => !call.cancelled && !call.destroyed,
+    );
   }
 
   async listen(host: string, port: number): Promise<number> {

@@ -7,7 +7,7 @@
 // pre-encoded Buffers through unchanged.
 import type * as grpc from '@grpc/grpc-js';
 import { envoyRoot, lengthDelimitedHeader } from './envoy-protos.js';
-import type { DiscoveryResponse } from './xds-messages.js';
+import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 
 const NONCE_FIELD = 5;
 
@@ -30,6 +30,52 @@ export class SotwResponseCache {
     }
     const nonce = Buffer.from(response.nonce, 'utf8');
     return Buffer.concat([body, lengthDelimitedHeader(NONCE_FIELD, nonce.length), nonce]);
+  }
+}
+
+const deltaType = () => envoyRoot().lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+
+/** Delta responses differ per stream; encoded here so that sends can be paced by size. */
+export function encodeDelta(response: DeltaDiscoveryResponse): Buffer {
+  const type = deltaType();
+  return Buffer.from(type.encode(type.fromObject(response)).finish());
+}
+
+/**
+ * Bounds the bytes handed to gRPC but not yet flushed, across all streams. A
+ * thousand Envoys connecting at once would otherwise queue a full snapshot each
+ * in memory; beyond the budget, responses wait (unencoded) for earlier ones to
+ * drain. Each stream has at most one response per type in flight anyway.
+ */
+export class SendBudget {
+  private inFlight = 0;
+  private readonly queue: { encode: () => Buffer; write: (buf: Buffer, done: () => void) => void; alive: () => boolean }[] = [];
+
+  constructor(private readonly limitBytes = 8 * 1024 * 1024) {}
+
+  send(encode: () => Buffer, write: (buf: Buffer, done: () => void) => void, alive: () => boolean): void {
+    this.queue.push({ encode, write, alive });
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && (this.inFlight < this.limitBytes || this.inFlight === 0)) {
+      const next = this.queue.shift()!;
+      if (!next.alive()) continue;
+      const buf = next.encode();
+      this.inFlight += buf.length;
+      let released = false;
+      next.write(buf, () => {
+        if (released) return;
+        released = true;
+        this.inFlight -= buf.length;
+        this.drain();
+      });
+    }
+  }
+
+  get bytesInFlight(): number {
+    return this.inFlight;
   }
 }
 

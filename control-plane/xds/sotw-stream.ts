@@ -16,6 +16,8 @@ interface SotwTypeState {
   clientVersion: string;
   /** Answer the next request even if nothing changed (cluster warming needs its endpoints). */
   forceResend: boolean;
+  /** Endpoints: what the client holds after the last response it did not reject. */
+  held: ReadonlyMap<string, SnapshotResource> | undefined;
   /** Bumped whenever `names` changes (memo key). */
   namesRev: number;
 }
@@ -41,7 +43,7 @@ export class SotwStream extends XdsStream {
   private state(type: TypeUrl): SotwTypeState {
     let st = this.types.get(type);
     if (!st) {
-      st = { requested: false, names: new Set(), sent: undefined, inFlight: false, clientVersion: '', forceResend: false, namesRev: 0 };
+      st = { requested: false, names: new Set(), sent: undefined, inFlight: false, clientVersion: '', forceResend: false, namesRev: 0, held: undefined };
       this.types.set(type, st);
     }
     return st;
@@ -63,7 +65,11 @@ export class SotwStream extends XdsStream {
       if (!st.sent || req.response_nonce !== st.sent.nonce) return;
       const nack = nackMessage(req.error_detail);
       st.inFlight = false;
-      if (nack !== undefined) this.recordNack(type, st.sent.version, nack);
+      if (nack !== undefined) {
+        // What the client holds is no longer known exactly: the next response is complete.
+        st.held = undefined;
+        this.recordNack(type, st.sent.version, nack);
+      }
       else {
         st.clientVersion = req.version_info;
         this.recordAck(type, req.version_info);
@@ -148,13 +154,28 @@ export class SotwStream extends XdsStream {
     return mayRemoveClusters((t) => this.progress(t)) ? [] : removed;
   }
 
+  /**
+   * SotW listeners and clusters are always the full set. For endpoints Envoy
+   * treats a missing resource as unchanged (it is removed by unsubscribing), so
+   * only what changed goes out: at 1000 servers a one-replica change is one
+   * ClusterLoadAssignment, not a thousand, for every Envoy.
+   */
+  private responseResources(type: TypeUrl, st: SotwTypeState, d: Desired): SnapshotResource[] {
+    const all = [...d.resources.values()];
+    if (type !== TYPE.endpoints) return all;
+    const held = st.held;
+    st.held = d.resources;
+    if (!held || st.forceResend) return all;
+    return all.filter((r) => held.get(r.name)?.version !== r.version);
+  }
+
   private trySend(type: TypeUrl): void {
     const st = this.state(type);
     const d = this.desired(type);
     if (d.version === '') return; // no snapshot yet
     if (!st.forceResend && d.version === (st.sent?.version ?? st.clientVersion)) return;
     const nonce = this.nextNonce();
-    const resources = [...d.resources.values()];
+    const resources = this.responseResources(type, st, d);
     this.write({
       version_info: d.version,
       resources: resources.map((r) => r.any),

@@ -126,6 +126,15 @@ describe('live edits of the config file (no restart)', () => {
     }
   });
 
+  test('a change to one server leaves the endpoints of the others in place', async () => {
+    const two = (tools: readonly McpUpstream[]) => ({ servers: [...replicaConfig(tools).servers, { name: 'second', replicas: [upstreams[0]!.url] }] });
+    mesh.writeConfig(two(upstreams.slice(1)));
+    await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_second')).length === 1 && (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).length === 2, 'two servers');
+    mesh.writeConfig(two(upstreams.slice(2)));
+    await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).length === 1, 'tools down to one replica');
+    assert.deepEqual((await clusterHostStatus(mesh.adminUrl, 'mcp_second')).map((h) => h.address), [`127.0.0.1:${upstreams[0]!.port}`]);
+  });
+
   test('an invalid edit changes nothing and is reported; the next valid one applies', async () => {
     const before = mesh.cp.ads.currentGeneration();
     const clustersBefore = JSON.stringify(await dynamicClusters(mesh.adminUrl));

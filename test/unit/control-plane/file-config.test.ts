@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, parseConfigText, toSourceState, adapterPorts } from '../../../control-plane/sources/file-config.js';
+import { ConfigError, parseConfigText, toSourceState, localPorts } from '../../../control-plane/sources/file-config.js';
 
 const file = 'mcpmesh.yaml';
 const fakeResolve = async (host: string) => (host === 'localhost' ? '127.0.0.1' : host === 'nowhere.invalid' ? Promise.reject(new Error('ENOTFOUND')) : host);
@@ -75,7 +75,7 @@ describe('config file validation', () => {
 
   test('a server needs exactly one of replicas and stdio', () => {
     const p = problems('servers:\n  - name: a\n');
-    assert.deepEqual(p, ['servers.0: give exactly one of "replicas" (HTTP servers) or "stdio" (a command)']);
+    assert.deepEqual(p, ['servers.0: give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)']);
   });
 });
 
@@ -113,17 +113,19 @@ describe('config file to source state', () => {
     await assert.rejects(toSourceState(cfg, file, fakeResolve), /servers\.0\.replicas\.0: cannot resolve nowhere\.invalid/);
   });
 
-  test('stdio servers get adapter ports in file order and a /readyz health check', async () => {
+  test('local servers (stdio, run) get ports in file order; adapters a /readyz health check', async () => {
     const cfg = parseConfigText(
-      'servers:\n  - name: a\n    stdio: { command: [x], replicas: 2 }\n  - name: b\n    stdio: { command: [y] }\n  - name: c\n    stdio: { command: [z], port: 9000 }\n',
+      'servers:\n  - name: a\n    stdio: { command: [x], replicas: 2 }\n  - name: b\n    run: { command: [y], path: /rpc }\n  - name: c\n    stdio: { command: [z], port: 9000 }\n',
       file,
     );
-    assert.deepEqual([...adapterPorts(cfg)], [
+    assert.deepEqual([...localPorts(cfg)], [
       ['a', [17100, 17101]],
       ['b', [17102]],
       ['c', [9000]],
     ]);
     const state = await toSourceState(cfg, file, fakeResolve);
     assert.equal(state.servers.get('a')!.policy.healthCheck?.path, '/readyz');
+    assert.equal(state.servers.get('b')!.path, '/rpc');
+    assert.equal(state.servers.get('b')!.policy.healthCheck, undefined);
   });
 });

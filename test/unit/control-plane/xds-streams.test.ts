@@ -131,6 +131,22 @@ describe('SotW stream', () => {
     assert.equal(eds2.version_info, eds1.version_info);
   });
 
+  test('endpoint responses carry only the assignments that changed', () => {
+    const { h, out, s } = setup();
+    h.set(snap(server('a', [1]), server('b', [2])));
+    s.handle({ node, type_url: TYPE.cluster, resource_names: [] });
+    ack(s, out[0]!);
+    s.handle({ type_url: TYPE.endpoints, resource_names: ['mcp_a', 'mcp_b'] });
+    const first = last(out, TYPE.endpoints);
+    assert.equal(first.resources.length, 2);
+    ack(s, first, ['mcp_a', 'mcp_b']);
+    h.set(snap(server('a', [1, 3]), server('b', [2])));
+    s.pump();
+    const second = last(out, TYPE.endpoints);
+    assert.equal(second.resources.length, 1);
+    assert.notEqual(second.version_info, first.version_info);
+  });
+
   test('a removed cluster stays until the routes without it are ACKed', () => {
     const { h, out, s } = setup();
     h.set(snap(server('a', [1]), server('b', [2])));
