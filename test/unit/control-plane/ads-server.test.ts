@@ -3,25 +3,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
-import type { ServerSpec } from '../../../control-plane/catalog/model.js';
-import { buildSnapshot } from '../../../control-plane/envoy/snapshot.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { AdsServer } from '../../../control-plane/xds/ads-server.js';
 import { envoyRoot, TYPE } from '../../../control-plane/xds/envoy-protos.js';
 import { SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
 
-function server(name: string, ports: number[]): ServerSpec {
-  return {
-    name,
-    path: '/mcp',
-    protocol: 'auto',
-    tls: false,
-    replicas: ports.map((port) => ({ id: `h:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
-    policy: {},
-  };
-}
-const snap = (...s: ServerSpec[]) => buildSnapshot(buildCatalog({ servers: new Map(s.map((x) => [x.name, x])) }, new Map()), { address: '127.0.0.1', port: 10000 });
+const server = serverSpec;
+const snap = snapshotOf;
 const logger = pino({ level: 'silent' });
 
 async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
+import { serverSpec } from '../../support/specs.js';
 import { buildSnapshot } from '../../../control-plane/envoy/snapshot.js';
 import { TYPE, unpackAny } from '../../../control-plane/xds/envoy-protos.js';
 
@@ -11,16 +12,7 @@ function state(...servers: ServerSpec[]): SourceState {
   return { servers: new Map(servers.map((s) => [s.name, s])) };
 }
 
-function server(name: string, ports: number[], policy = {}): ServerSpec {
-  return {
-    name,
-    path: '/mcp',
-    protocol: 'auto',
-    tls: false,
-    replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
-    policy,
-  };
-}
+const server = serverSpec;
 
 describe('snapshot translation', () => {
   test('equal catalogs give equal versions (content hashes)', () => {

@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
-import type { ServerSpec } from '../../../control-plane/catalog/model.js';
-import { buildSnapshot, type Snapshot } from '../../../control-plane/envoy/snapshot.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
+import type { Snapshot } from '../../../control-plane/envoy/snapshot.js';
 import { DeltaStream } from '../../../control-plane/xds/delta-stream.js';
 import { TYPE, type TypeUrl } from '../../../control-plane/xds/envoy-protos.js';
 import { diffSnapshots } from '../../../control-plane/xds/ads-server.js';
@@ -13,20 +12,9 @@ import { SotwStream } from '../../../control-plane/xds/sotw-stream.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from '../../../control-plane/xds/xds-messages.js';
 import type { StreamHooks } from '../../../control-plane/xds/xds-stream.js';
 
-function server(name: string, ports: number[]): ServerSpec {
-  return {
-    name,
-    path: '/mcp',
-    protocol: 'auto',
-    tls: false,
-    replicas: ports.map((port) => ({ id: `h:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
-    policy: {},
-  };
-}
+const server = serverSpec;
 
-function snap(...servers: ServerSpec[]): Snapshot {
-  return buildSnapshot(buildCatalog({ servers: new Map(servers.map((s) => [s.name, s])) }, new Map()), { address: '127.0.0.1', port: 10000 });
-}
+const snap = snapshotOf;
 
 class Harness {
   snapshot: Snapshot | undefined;
