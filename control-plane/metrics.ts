@@ -33,6 +33,20 @@ export function createControlPlaneMetrics(registry = new Registry()) {
     sourceSynced: new Gauge({ name: 'mcpmesh_source_synced', help: '1 once the source delivered a valid state', labelNames: ['source'] as const, registers: [registry] }),
     sourceStale: new Gauge({ name: 'mcpmesh_source_stale', help: '1 while the source cannot reach its store (last good state in force)', labelNames: ['source'] as const, registers: [registry] }),
     sourceErrors: new Counter({ name: 'mcpmesh_source_errors_total', help: 'Rejected or failed source reads', labelNames: ['source'] as const, registers: [registry] }),
+    sourceRejected: new Counter({
+      name: 'mcpmesh_source_rejected_total',
+      help: 'Services or policies rejected by validation (each rejected alone; last good kept)',
+      labelNames: ['kind', 'server'] as const,
+      registers: [registry],
+    }),
+    consulRequests: new Counter({ name: 'mcpmesh_consul_requests_total', help: 'Requests to Consul', labelNames: ['endpoint', 'outcome'] as const, registers: [registry] }),
+    consulRequestSeconds: new Histogram({
+      name: 'mcpmesh_consul_request_seconds',
+      help: 'Consul request latency (blocking queries included: they wait for changes)',
+      labelNames: ['endpoint'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 600],
+      registers: [registry],
+    }),
   };
 }
 

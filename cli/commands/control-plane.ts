@@ -1,5 +1,6 @@
 import { ControlPlane } from '../../control-plane/control-plane.js';
-import { createControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { ConsulSource } from '../../control-plane/sources/consul-source.js';
 import { FileSource } from '../../control-plane/sources/file-source.js';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
 import { parseConfigText } from '../../control-plane/sources/file-config.js';
@@ -30,10 +31,33 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
-export async function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; logger: Logger; onError: (m: string) => void }): Promise<CatalogSource> {
+export function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; logger: Logger; metrics: ControlPlaneMetrics }): CatalogSource {
   if (opts.config && opts.consul) throw new UsageError('give either --config or --consul, not both');
-  if (opts.config) return new FileSource({ file: opts.config, logger: opts.logger.child({ component: 'file-source' }), onError: opts.onError });
-  if (opts.consul) throw new UsageError('--consul: the Consul source is not in this build yet');
+  const m = opts.metrics;
+  if (opts.config) {
+    return new FileSource({ file: opts.config, logger: opts.logger.child({ component: 'file-source' }), onError: () => m.sourceErrors.inc({ source: 'file' }) });
+  }
+  if (opts.consul) {
+    try {
+      new URL(opts.consul);
+    } catch {
+      throw new UsageError(`--consul must be a URL such as http://127.0.0.1:8500, got "${opts.consul}"`);
+    }
+    return new ConsulSource({
+      consulUrl: opts.consul,
+      consistent: opts.consistent ?? false,
+      logger: opts.logger.child({ component: 'consul-source' }),
+      metrics: {
+        request: (endpoint, outcome, seconds) => {
+          m.consulRequests.inc({ endpoint, outcome });
+          m.consulRequestSeconds.observe({ endpoint }, seconds);
+          if (outcome === 'error') m.sourceErrors.inc({ source: 'consul' });
+        },
+        rejected: (kind, server) => m.sourceRejected.inc({ kind, server }),
+        stale: (on) => m.sourceStale.set({ source: 'consul' }, on ? 1 : 0),
+      },
+    });
+  }
   throw new UsageError('one of --config FILE or --consul URL is required');
 }
 
@@ -48,12 +72,12 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
   const metrics = createControlPlaneMetrics();
   const config = stringFlag(p, 'config');
   const consul = stringFlag(p, 'consul');
-  const source = await makeSource({
+  const source = makeSource({
     ...(config ? { config } : {}),
     ...(consul ? { consul } : {}),
     consistent: boolFlag(p, 'consul-consistent'),
     logger,
-    onError: () => metrics.sourceErrors.inc({ source: config ? 'file' : 'consul' }),
+    metrics,
   });
   // The file may also set ports; flags and environment win over it.
   const fileCfg = config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined;

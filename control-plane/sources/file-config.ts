@@ -1,9 +1,8 @@
 // Reading mcpmesh.yaml: YAML → validated FileConfig → SourceState. Every error
 // names the file and the field, so an operator can fix it without guessing.
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import jsYaml from 'js-yaml';
 import { DEFAULT_ADAPTER_BASE_PORT } from '../../lib/defaults.js';
+import { resolveHost } from '../../lib/resolve-host.js';
 import type { Replica, ServerSpec, SourceState } from '../catalog/model.js';
 import { describeIssues } from '../catalog/policy-schema.js';
 import { FileConfigSchema, type FileConfig, type FileServer } from './file-config-schema.js';
@@ -52,17 +51,6 @@ export function localPorts(config: FileConfig): Map<string, number[]> {
 }
 
 type Resolve = (host: string) => Promise<string>;
-
-/** Envoy's EDS takes IP addresses only, so host names are resolved here. */
-export const resolveHost: Resolve = async (host) => {
-  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
-  if (isIP(bare)) return bare;
-  // Prefer IPv4: loopback services usually listen on 127.0.0.1 only.
-  const all = await lookup(bare, { all: true });
-  const pick = all.find((a) => a.family === 4) ?? all[0];
-  if (!pick) throw new Error(`no address for ${bare}`);
-  return pick.address;
-};
 
 async function httpServer(s: FileServer, index: number, resolve: Resolve): Promise<ServerSpec> {
   const entries = (s.replicas ?? []).map((r) => (typeof r === 'string' ? { url: r } : r));

@@ -7,13 +7,16 @@ import { stringify } from 'yaml';
 import { pino } from 'pino';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
-import { FileSource } from '../../control-plane/sources/file-source.js';
+import { makeSource } from '../../cli/commands/control-plane.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
 import { freePort } from './ports.js';
 
 export interface MeshOptions {
-  readonly config: object;
+  /** mcpmesh.yaml contents (file source); ignored with `consulUrl`. */
+  readonly config?: object;
+  /** Use the Consul source instead of the file. */
+  readonly consulUrl?: string;
   readonly delta?: boolean;
   readonly discoverTools?: boolean;
   readonly toolRefreshMs?: number;
@@ -37,7 +40,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-it-'));
   const configFile = join(dir, 'mcpmesh.yaml');
   const write = (c: object | string) => writeFileSync(configFile, typeof c === 'string' ? c : stringify(c));
-  write(opts.config);
+  write(opts.config ?? { servers: [] });
   const listenPort = await freePort();
   const xdsPort = await freePort();
   const adminPort = await freePort();
@@ -45,7 +48,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   let metrics = createControlPlaneMetrics();
   const makeCp = () =>
     new ControlPlane({
-      source: new FileSource({ file: configFile, logger, debounceMs: 10 }),
+      source: makeSource({ ...(opts.consulUrl ? { consul: opts.consulUrl } : { config: configFile }), logger, metrics }),
       logger,
       metrics,
       xdsHost: '127.0.0.1',

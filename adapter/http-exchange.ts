@@ -1,0 +1,78 @@
+// The HTTP side of one call. The answer's form is decided late: a plain JSON
+// response when the server answers before saying anything else (the common
+// case, and the one Envoy can still retry), an SSE stream from the first
+// progress notification or server request on. Failures before anything was
+// sent become real HTTP statuses, so Envoy's retry policy can read them.
+import type { ServerResponse } from 'node:http';
+import type { CallSink } from './call.js';
+import { RETRYABLE_HEADER, type FailureAnswer } from './failure-classes.js';
+import { SSE_HEADERS, sseEvent } from './sse-stream.js';
+
+export class HttpExchange implements CallSink {
+  private streaming = false;
+  private done = false;
+  private gone = false;
+  /** Set by the owner: the client left before the answer. */
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    readonly canStream: boolean,
+  ) {
+    res.once('close', () => {
+      if (this.done) return;
+      this.gone = true;
+      this.done = true;
+      this.onAbort?.();
+    });
+  }
+
+  get closed(): boolean {
+    return this.gone;
+  }
+
+  event(text: string): boolean {
+    if (this.done || !this.canStream) return false;
+    if (!this.streaming) {
+      this.streaming = true;
+      this.res.writeHead(200, SSE_HEADERS);
+    }
+    this.res.write(sseEvent(text));
+    return true;
+  }
+
+  finish(text: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.streaming) {
+      this.res.end(sseEvent(text));
+      return;
+    }
+    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    this.res.end(text);
+  }
+
+  fail(answer: FailureAnswer, idJson: string): void {
+    if (this.done) return;
+    const body = `{"jsonrpc":"2.0","id":${idJson},"error":{"code":${answer.code},"message":${JSON.stringify(answer.message)}}}`;
+    if (this.streaming) {
+      this.done = true;
+      this.res.end(sseEvent(body));
+      return;
+    }
+    this.done = true;
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    if (answer.retryable) headers[RETRYABLE_HEADER] = 'true';
+    this.res.writeHead(answer.status, headers);
+    this.res.end(body);
+  }
+
+  abandon(): void {
+    if (this.done) return;
+    this.done = true;
+    // A cancelled request gets no response: an empty stream ends it.
+    if (!this.streaming && this.canStream) this.res.writeHead(200, SSE_HEADERS);
+    else if (!this.streaming) this.res.writeHead(202);
+    this.res.end();
+  }
+}

@@ -1,0 +1,196 @@
+// The adapter's Prometheus metrics (prefix mcpmesh_adapter_), in a registry of
+// its own so that several adapters can live in one process (tests). Label
+// values that clients choose (method, tool) are bounded, so a client cannot
+// blow up the series count; gauges are read at scrape time, off the hot path.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Outcome } from './failure-classes.js';
+
+export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
+
+export interface PoolView {
+  inFlight(): number;
+  queueDepth(): number;
+  processes(): Readonly<Record<ProcessState, number>>;
+  ready(): boolean;
+  sessions(): number;
+  bounds(): { readonly min: number; readonly max: number };
+}
+
+const KNOWN_METHODS = new Set([
+  'initialize',
+  'ping',
+  'tools/call',
+  'tools/list',
+  'prompts/get',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'logging/setLevel',
+  'server/discover',
+  'subscriptions/listen',
+  'tasks/get',
+  'tasks/list',
+  'tasks/cancel',
+  'tasks/result',
+]);
+
+const SERVER_METHODS = new Set(['sampling/createMessage', 'elicitation/create', 'roots/list', 'ping']);
+
+/** Distinct tool names that get their own label value; later ones are "_other". */
+const MAX_TOOL_LABELS = 256;
+
+export interface AdapterMetrics {
+  readonly registry: Registry;
+  recordCall(method: string, tool: string | undefined, outcome: Outcome, retryable: boolean, seconds: number): void;
+  restart(reason: string): void;
+  rejected(reason: string): void;
+  invalidStdoutLine(): void;
+  serverRequest(method: string, outcome: 'forwarded' | 'refused' | 'answered'): void;
+  attachPool(view: PoolView): void;
+}
+
+interface CallSeries {
+  readonly count: { inc(): void };
+  readonly latency: { observe(v: number): void };
+}
+
+export function createAdapterMetrics(server: string): AdapterMetrics {
+  const registry = new Registry();
+  let pool: PoolView | undefined;
+  const calls = new Counter({
+    name: 'mcpmesh_adapter_calls_total',
+    help: 'Calls answered, by method, tool, outcome and whether the answer was marked retryable',
+    labelNames: ['server', 'method', 'tool', 'outcome', 'retryable'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'mcpmesh_adapter_call_duration_seconds',
+    help: 'Time from request to answer, by method, tool and outcome',
+    labelNames: ['server', 'method', 'tool', 'outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const restarts = new Counter({
+    name: 'mcpmesh_adapter_process_restarts_total',
+    help: 'Server processes restarted, by reason',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
+  const rejections = new Counter({
+    name: 'mcpmesh_adapter_rejected_requests_total',
+    help: 'HTTP requests refused before reaching a process, by reason',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
+  const badLines = new Counter({
+    name: 'mcpmesh_adapter_stdout_invalid_lines_total',
+    help: 'Lines on a server process stdout that were not JSON-RPC messages',
+    labelNames: ['server'] as const,
+    registers: [registry],
+  });
+  const serverRequests = new Counter({
+    name: 'mcpmesh_adapter_server_requests_total',
+    help: 'Requests from a server process to a client (sampling, elicitation, roots, ping), by outcome',
+    labelNames: ['server', 'method', 'outcome'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_calls_in_flight',
+    help: 'Calls written to a process and not yet answered',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ server }, pool?.inFlight() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_queue_depth',
+    help: 'Calls waiting for a free process',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ server }, pool?.queueDepth() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_pool_processes',
+    help: 'Server processes by state',
+    labelNames: ['server', 'state'] as const,
+    registers: [registry],
+    collect() {
+      const p = pool?.processes();
+      for (const state of ['starting', 'ready', 'backoff', 'stopping'] as const) this.set({ server, state }, p?.[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_pool_size_bounds',
+    help: 'Configured minimum and maximum pool size',
+    labelNames: ['server', 'bound'] as const,
+    registers: [registry],
+    collect() {
+      const b = pool?.bounds();
+      this.set({ server, bound: 'min' }, b?.min ?? 0);
+      this.set({ server, bound: 'max' }, b?.max ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_ready',
+    help: '1 while at least one process is ready and the adapter is not draining',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ server }, pool?.ready() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_sessions',
+    help: 'Open 2025-era sessions',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ server }, pool?.sessions() ?? 0);
+    },
+  });
+
+  const tools = new Set<string>();
+  const series = new Map<string, CallSeries>();
+  const toolLabel = (tool: string | undefined): string => {
+    if (tool === undefined) return '';
+    if (tools.has(tool)) return tool;
+    if (tools.size < MAX_TOOL_LABELS) {
+      tools.add(tool);
+      return tool;
+    }
+    return '_other';
+  };
+
+  return {
+    registry,
+    recordCall(method, tool, outcome, retryable, seconds) {
+      const m = KNOWN_METHODS.has(method) ? method : '_other';
+      const t = toolLabel(tool);
+      const key = `${m}\u0000${t}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
+      let s = series.get(key);
+      if (s === undefined) {
+        s = {
+          count: calls.labels({ server, method: m, tool: t, outcome, retryable: String(retryable) }),
+          latency: latency.labels({ server, method: m, tool: t, outcome }),
+        };
+        series.set(key, s);
+      }
+      s.count.inc();
+      s.latency.observe(seconds);
+    },
+    restart: (reason) => restarts.inc({ server, reason }),
+    rejected: (reason) => rejections.inc({ server, reason }),
+    invalidStdoutLine: () => badLines.inc({ server }),
+    serverRequest: (method, outcome) => serverRequests.inc({ server, method: SERVER_METHODS.has(method) ? method : '_other', outcome }),
+    attachPool(view) {
+      pool = view;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// What Consul's HTTP API returns, parsed where it enters: malformed data from
+// Consul is rejected (for the one service it concerns), never trusted.
+import { z } from 'zod';
+
+export const CatalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable().transform((t) => t ?? []));
+
+export const HealthCheckSchema = z.looseObject({
+  Node: z.string(),
+  CheckID: z.string(),
+  Status: z.string(),
+  ServiceID: z.string().default(''),
+  ServiceName: z.string().default(''),
+  ModifyIndex: z.number().default(0),
+});
+export const HealthStateSchema = z.array(HealthCheckSchema).nullable().transform((a) => a ?? []);
+
+export const ServiceEntrySchema = z.looseObject({
+  Node: z.looseObject({ Node: z.string(), Address: z.string() }),
+  Service: z.looseObject({
+    ID: z.string(),
+    Service: z.string(),
+    Tags: z.array(z.string()).nullable().default([]),
+    Address: z.string().default(''),
+    Port: z.number().int(),
+    Meta: z.record(z.string(), z.string()).nullable().default({}),
+    Weights: z.looseObject({ Passing: z.number().int(), Warning: z.number().int() }).nullish(),
+  }),
+  Checks: z.array(z.looseObject({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().default('') })).nullable().default([]),
+});
+export const HealthServiceSchema = z.array(z.unknown()).nullable().transform((a) => a ?? []);
+
+export const KvEntrySchema = z.looseObject({ Key: z.string(), Value: z.string().nullable(), ModifyIndex: z.number() });
+export const KvListSchema = z.array(KvEntrySchema).nullable().transform((a) => a ?? []);
+
+export type HealthCheck = z.output<typeof HealthCheckSchema>;
+export type ServiceEntry = z.output<typeof ServiceEntrySchema>;
+
+/** Service meta the control plane reads (DESIGN.md "Contracts"). */
+export const McpMetaSchema = z.looseObject({
+  mcp_path: z.string().regex(/^\/[\x21-\x7e]*$/, 'mcp_path must be a path starting with / of visible ASCII characters').default('/mcp'),
+  mcp_protocol: z.enum(['auto', '2025', '2026']).default('auto'),
+  mcp_tls: z.enum(['true', 'false']).default('false'),
+});

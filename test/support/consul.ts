@@ -1,0 +1,102 @@
+// A real Consul agent (-dev, in memory) on loopback ports of its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts } from './ports.js';
+
+export const CONSUL_BIN = join(process.env['MCPMESH_CACHE'] ?? join(homedir(), '.cache', 'mcpmesh'), 'consul-1.22.3', 'consul');
+
+export interface ConsulAgent {
+  readonly url: string;
+  readonly httpPort: number;
+  /** Stops the agent (SIGKILL) and starts a fresh one on the same ports. */
+  restart(): Promise<void>;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** PUT/GET against the agent's HTTP API. */
+  api(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
+}
+
+export async function startConsul(): Promise<ConsulAgent> {
+  if (!existsSync(CONSUL_BIN)) throw new Error(`Consul not found at ${CONSUL_BIN}: run scripts/setup.sh consul`);
+  const [http, dns, serfLan, serfWan, server, grpc] = await freePorts(6);
+  let child: ChildProcess | undefined;
+  let log = '';
+  const url = `http://127.0.0.1:${http}`;
+  const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, { method, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`Consul ${method} ${path}: ${res.status} ${text}`);
+    return text ? (JSON.parse(text) as unknown) : null;
+  };
+  const start = async () => {
+    log = '';
+    child = spawn(
+      CONSUL_BIN,
+      [
+        'agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', '-node=mcpmesh-test',
+        `-http-port=${http}`, `-dns-port=${dns}`, `-serf-lan-port=${serfLan}`, `-serf-wan-port=${serfWan}`, `-server-port=${server}`, `-grpc-port=${grpc}`, '-grpc-tls-port=-1',
+        '-log-level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+    child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+    const end = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`consul exited ${child.exitCode}:\n${log}`);
+      try {
+        const leader = (await api('GET', '/v1/status/leader')) as string;
+        if (leader) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > end) throw new Error(`consul has no leader after 30 s:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGKILL');
+    await new Promise((r) => c.once('exit', r));
+  };
+  await start();
+  return {
+    url,
+    httpPort: http!,
+    start,
+    kill,
+    async restart() {
+      await kill();
+      await start();
+    },
+    stop: kill,
+    api,
+  };
+}
+
+/** Registers a service instance with an HTTP or TTL check, as an adapter would. */
+export async function registerService(
+  consul: ConsulAgent,
+  s: { name: string; id: string; port: number; address?: string; tags?: string[]; meta?: Record<string, string>; weight?: number; ttlCheck?: boolean; httpCheck?: string },
+): Promise<void> {
+  await consul.api('PUT', '/v1/agent/service/register', {
+    Name: s.name,
+    ID: s.id,
+    Address: s.address ?? '127.0.0.1',
+    Port: s.port,
+    Tags: s.tags ?? ['mcp'],
+    Meta: s.meta ?? {},
+    ...(s.weight ? { Weights: { Passing: s.weight, Warning: 1 } } : {}),
+    Check: s.httpCheck
+      ? { CheckID: `check-${s.id}`, HTTP: s.httpCheck, Interval: '1s', Timeout: '1s' }
+      : { CheckID: `check-${s.id}`, TTL: '600s', Status: s.ttlCheck === false ? 'critical' : 'passing' },
+  });
+}
+
+export async function setCheck(consul: ConsulAgent, id: string, status: 'pass' | 'warn' | 'fail'): Promise<void> {
+  await consul.api('PUT', `/v1/agent/check/${status}/check-${id}`);
+}
