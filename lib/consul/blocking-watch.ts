@@ -36,7 +36,7 @@ export class BlockingWatch<T> {
   private failures = 0;
 
   constructor(
-    private readonly http: ConsulHttp,
+    private readonly http: Pick<ConsulHttp, 'request'>,
     private readonly opts: WatchOptions,
     private readonly events: WatchEvents<T>,
   ) {
@@ -96,7 +96,7 @@ export class BlockingWatch<T> {
           timeoutMs: (wait + wait / 16 + 10) * 1000,
         });
         this.failures = 0;
-        const reset = res.index < this.lastSeen;
+        const reset = res.index > 0 && res.index < this.lastSeen;
         if (res.index === this.index && !reset) continue; // woke up with nothing new
         this.index = Math.max(1, res.index);
         this.lastSeen = reset ? this.index : Math.max(this.lastSeen, this.index);

@@ -1,0 +1,353 @@
+// One pooled server process seen as an MCP peer: the adapter is its one
+// client. It initializes the process once, watches it with pings, writes
+// calls with process-local ids and hands every message back to the call, the
+// pool or the server-message router it belongs to.
+import type { Logger } from '../lib/log.js';
+import type { Call } from './call.js';
+import { IdAllocator } from './jsonrpc-ids.js';
+import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
+import type { AdapterMetrics } from './metrics.js';
+import { LEGACY_VERSIONS, type ServerIdentity } from './modern-protocol.js';
+import { StdioProcess, type ExitInfo } from './stdio-process.js';
+
+export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';
+
+export interface WorkerHost {
+  workerReady(worker: McpWorker): void;
+  /** Reported once, after every call in flight was failed. */
+  workerDead(worker: McpWorker, reason: DeathReason, detail: string): void;
+  serverRequest(worker: McpWorker, line: string, msg: RpcRequest): void;
+  serverNotification(worker: McpWorker, line: string, msg: RpcNotification): void;
+}
+
+export interface WorkerOptions {
+  readonly slot: number;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** What the adapter declares as the one client of the process. */
+  readonly clientCapabilities: Record<string, unknown>;
+  readonly clientInfo: { readonly name: string; readonly version: string };
+  readonly initTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly pingTimeoutMs: number;
+  /** Missed pings in a row that make a process hung. */
+  readonly pingMisses: number;
+  readonly maxLineBytes: number;
+  readonly logger: Logger;
+  readonly metrics: AdapterMetrics;
+  readonly host: WorkerHost;
+}
+
+export type WorkerState = 'starting' | 'ready' | 'stopping' | 'dead';
+
+interface Internal {
+  readonly resolve: (msg: RpcResponse) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+const STDERR_TAIL = 20;
+const LOG_LINES_PER_SECOND = 50;
+
+export class McpWorker {
+  state: WorkerState = 'starting';
+  identity: ServerIdentity | undefined;
+  /** The protocol version the server chose in its initialize result. */
+  protocolVersion = LEGACY_VERSIONS[0] as string;
+  readyAt = 0;
+  lastBusyAt = Date.now();
+  /** Client calls written to the process and not answered. */
+  readonly calls = new Map<number, Call>();
+  /** The session whose server requests this process may be sending (see Placement). */
+  owner: object | undefined;
+  ownerCalls = 0;
+
+  private readonly proc: StdioProcess;
+  private readonly ids = new IdAllocator();
+  private readonly internal = new Map<number, Internal>();
+  private readonly stderrTail: string[] = [];
+  private lastInvalidLine: string | undefined;
+  private invalidLines = 0;
+  private deathReason: DeathReason | undefined;
+  private deathDetail = '';
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingMissed = 0;
+  private pinging = false;
+  private lastHeard = Date.now();
+  private logBudget = LOG_LINES_PER_SECOND;
+  private logWindow = Date.now();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.proc = new StdioProcess({
+      command: opts.command,
+      args: opts.args,
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      maxLineBytes: opts.maxLineBytes,
+      onLine: (line) => this.onLine(line),
+      onStderrLine: (line) => this.onStderr(line),
+      onOverlongLine: (bytes) => this.die('protocol', `wrote a stdout line of more than ${opts.maxLineBytes} bytes (${bytes})`),
+      onExit: (info) => this.onExit(info),
+    });
+    this.log = opts.logger.child({ slot: opts.slot, pid: this.proc.pid });
+    this.log.info({ command: opts.command, args: opts.args }, 'server process started');
+    void this.initialize();
+  }
+
+  get slot(): number {
+    return this.opts.slot;
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  /** Writes a call with a fresh process-local id. */
+  dispatch(call: Call): void {
+    const id = this.ids.next();
+    const text = call.requestText(id);
+    call.workerRef = this;
+    call.written = true;
+    this.calls.set(id, call);
+    this.lastBusyAt = Date.now();
+    this.proc.write(text);
+  }
+
+  /** Forgets a settled call; true if it was in flight here. */
+  release(call: Call): boolean {
+    if (call.workerRef !== this || this.calls.get(call.localId) !== call) return false;
+    this.calls.delete(call.localId);
+    this.lastBusyAt = Date.now();
+    return true;
+  }
+
+  /** Tells the server to stop working on a call nobody waits for any more. */
+  cancel(call: Call, reason: string): void {
+    if (this.state !== 'ready' || call.workerRef !== this) return;
+    this.proc.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.localId, reason } }));
+  }
+
+  /** Writes a message that needs no answer routing (a client's response or notification). */
+  send(text: string): boolean {
+    if (this.state !== 'ready') return false;
+    this.proc.write(text);
+    return true;
+  }
+
+  /** A request of the adapter's own (ping, tools/list, replayed subscriptions). */
+  request(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<RpcResponse> {
+    if (this.state === 'dead' || this.state === 'stopping') return Promise.reject(new Error('process is gone'));
+    const id = this.ids.next();
+    return new Promise<RpcResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.internal.delete(id);
+        reject(new Error(`no answer to ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.internal.set(id, { resolve, reject, timer });
+      this.proc.write(JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }));
+    });
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.state === 'dead') return;
+    if (this.deathReason === undefined) {
+      this.deathReason = 'stopped';
+      this.deathDetail = 'stopped by the adapter';
+    }
+    this.state = 'stopping';
+    this.stopPings();
+    await this.proc.stop(graceMs);
+  }
+
+  /** Kills the process group at once; the exit is reported as `reason`. */
+  die(reason: DeathReason, detail: string): void {
+    if (this.deathReason === undefined) {
+      this.deathReason = reason;
+      this.deathDetail = detail;
+    }
+    this.proc.kill();
+  }
+
+  /** Last stderr lines, for error messages. */
+  stderrSummary(): string {
+    return this.stderrTail.length === 0 ? '(no stderr output)' : this.stderrTail.join(' | ');
+  }
+
+  private async initialize(): Promise<void> {
+    let res: RpcResponse;
+    try {
+      res = await this.request(
+        'initialize',
+        { protocolVersion: LEGACY_VERSIONS[0], capabilities: this.opts.clientCapabilities, clientInfo: this.opts.clientInfo },
+        this.opts.initTimeoutMs,
+      );
+    } catch (err) {
+      if (this.state !== 'starting') return;
+      const garbage = this.invalidLines > 0 ? `; stdout had ${this.invalidLines} line(s) that are not JSON-RPC, last: ${JSON.stringify(this.lastInvalidLine)}` : '';
+      this.die('init_timeout', `${(err as Error).message}${garbage}; stderr: ${this.stderrSummary()}`);
+      return;
+    }
+    if (this.state !== 'starting') return;
+    const problem = this.readInitializeResult(res);
+    if (problem !== undefined) {
+      this.die('init_error', problem);
+      return;
+    }
+    this.proc.write('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+    this.state = 'ready';
+    this.readyAt = Date.now();
+    this.startPings();
+    this.log.info({ protocolVersion: this.protocolVersion, server: this.identity?.serverInfo }, 'server process ready');
+    this.opts.host.workerReady(this);
+  }
+
+  private readInitializeResult(res: RpcResponse): string | undefined {
+    if (res.error !== undefined) return `initialize failed: ${res.error.message} (code ${res.error.code})`;
+    const r = res.result;
+    if (!isPlainObject(r)) return 'initialize result is not an object';
+    const version = r['protocolVersion'];
+    if (typeof version !== 'string' || !(LEGACY_VERSIONS as readonly string[]).includes(version)) {
+      return `initialize result names protocol version ${JSON.stringify(version)}, which the adapter does not speak (it speaks ${LEGACY_VERSIONS.join(', ')})`;
+    }
+    const capabilities = r['capabilities'];
+    const serverInfo = r['serverInfo'];
+    if (!isPlainObject(capabilities) || !isPlainObject(serverInfo)) return 'initialize result lacks capabilities or serverInfo';
+    const instructions = r['instructions'];
+    this.protocolVersion = version;
+    this.identity = { capabilities, serverInfo, instructions: typeof instructions === 'string' ? instructions : undefined };
+    return undefined;
+  }
+
+  private startPings(): void {
+    if (this.opts.pingIntervalMs <= 0) return;
+    this.pingTimer = setInterval(() => void this.ping(), this.opts.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private stopPings(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private async ping(): Promise<void> {
+    if (this.state !== 'ready' || this.pinging) return;
+    // A process that spoke within the interval is alive: no need to ask.
+    if (Date.now() - this.lastHeard < this.opts.pingIntervalMs / 2) {
+      this.pingMissed = 0;
+      return;
+    }
+    this.pinging = true;
+    try {
+      await this.request('ping', undefined, this.opts.pingTimeoutMs);
+      this.pingMissed = 0;
+    } catch {
+      if (this.state !== 'ready') return;
+      this.pingMissed++;
+      this.log.warn({ missed: this.pingMissed }, 'server process did not answer ping');
+      if (this.pingMissed >= this.opts.pingMisses) this.die('hang', `no answer to ${this.pingMissed} pings in a row (timeout ${this.opts.pingTimeoutMs} ms each)`);
+    } finally {
+      this.pinging = false;
+    }
+  }
+
+  private onLine(line: string): void {
+    this.lastHeard = Date.now();
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      this.invalid(line);
+      return;
+    }
+    const msg = readMessage(value);
+    switch (msg.kind) {
+      case 'response': {
+        if (typeof msg.id === 'number') {
+          const call = this.calls.get(msg.id);
+          if (call !== undefined) {
+            call.respond(line, msg);
+            return;
+          }
+          const own = this.internal.get(msg.id);
+          if (own !== undefined) {
+            this.internal.delete(msg.id);
+            clearTimeout(own.timer);
+            own.resolve(msg);
+            return;
+          }
+        }
+        // A late answer to a call that was cancelled or timed out.
+        this.log.debug({ id: msg.id }, 'response for no call in flight, dropped');
+        return;
+      }
+      case 'notification':
+        if (msg.method === 'notifications/progress') {
+          const token = msg.params?.['progressToken'];
+          const call = typeof token === 'number' ? this.calls.get(token) : undefined;
+          if (call !== undefined) call.progress(msg);
+          return;
+        }
+        this.opts.host.serverNotification(this, line, msg);
+        return;
+      case 'request':
+        this.opts.host.serverRequest(this, line, msg);
+        return;
+      case 'invalid':
+        this.invalid(line);
+        return;
+    }
+  }
+
+  private invalid(line: string): void {
+    this.invalidLines++;
+    this.lastInvalidLine = line.length > 200 ? line.slice(0, 200) + '…' : line;
+    this.opts.metrics.invalidStdoutLine();
+    if (this.allowLog()) this.log.warn({ line: this.lastInvalidLine }, 'server wrote a stdout line that is not a JSON-RPC message; ignored (servers must log to stderr)');
+  }
+
+  private onStderr(line: string): void {
+    this.stderrTail.push(line.length > 300 ? line.slice(0, 300) + '…' : line);
+    if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+    if (this.allowLog()) this.log.info({ stderr: line }, 'server stderr');
+  }
+
+  private allowLog(): boolean {
+    const now = Date.now();
+    if (now - this.logWindow >= 1_000) {
+      this.logWindow = now;
+      this.logBudget = LOG_LINES_PER_SECOND;
+    }
+    return this.logBudget-- > 0;
+  }
+
+  private onExit(info: ExitInfo): void {
+    const wasReady = this.state === 'ready';
+    const wasStarting = this.state === 'starting';
+    this.state = 'dead';
+    this.stopPings();
+    const how = info.signal !== null ? `killed by ${info.signal}` : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
+    let reason = this.deathReason;
+    let detail = this.deathDetail;
+    if (reason === undefined) {
+      reason = wasStarting ? 'init_exit' : 'crash';
+      detail = `${wasStarting ? 'exited before answering initialize' : 'exited'}: ${how}; stderr: ${this.stderrSummary()}`;
+    }
+    for (const own of this.internal.values()) {
+      clearTimeout(own.timer);
+      own.reject(new Error(`process ${how}`));
+    }
+    this.internal.clear();
+    const failure = { kind: 'crashed' as const, detail: `${reason === 'hang' ? 'the process hung and was killed' : `the process ${how}`}`, written: true };
+    for (const call of [...this.calls.values()]) call.fail(failure);
+    this.calls.clear();
+    this.owner = undefined;
+    this.ownerCalls = 0;
+    if (reason !== 'stopped') this.log.error({ reason, detail, wasReady }, 'server process ended');
+    else this.log.info('server process stopped');
+    this.opts.host.workerDead(this, reason, detail);
+  }
+}
