@@ -97,7 +97,7 @@ export class BlockingWatch<T> {
         });
         this.failures = 0;
         const reset = res.index > 0 && res.index < this.lastSeen;
-        if (res.index === this.index && !reset) continue; // woke up with nothing new
+        if (this.index > 0 && res.index === this.index && !reset) continue; // woke up with nothing new
         this.index = Math.max(1, res.index);
         this.lastSeen = reset ? this.index : Math.max(this.lastSeen, this.index);
         this.events.data(res.body, this.index, reset);

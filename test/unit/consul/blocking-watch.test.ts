@@ -34,10 +34,10 @@ test('wait index: follows X-Consul-Index, resets when it goes backwards, never s
   const end = Date.now() + 5_000;
   while (script.length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   watch.stop();
-  assert.deepEqual(seen, ['a@10', 'b@12', 'c@5 reset', 'd@1', 'e@3']);
+  assert.deepEqual(seen, ['a@10', 'b@12', 'c@5 reset', 'd@1', 'e@3 reset']);
   assert.deepEqual(errors, ['connection refused']);
   // No index on the first call and after the error; never "0".
-  assert.deepEqual(sent, [undefined, '10', '10', '12', '5', undefined, '1']);
+  assert.deepEqual(sent, [undefined, '10', '10', '12', '5', undefined, '1', '3']);
 });
 
 test('wake-ups are rate limited by a token bucket', async () => {
