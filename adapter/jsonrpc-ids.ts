@@ -77,3 +77,12 @@ export function resultObjectStart(text: string, idJson: string): number {
   if (text.startsWith(prefix)) return prefix.length - 1;
   return -1;
 }
+
+/**
+ * Client JSON may be pretty-printed; stdio framing is one message per line.
+ * Outside strings a raw CR or LF is only whitespace (inside, JSON escapes
+ * them), so replacing them with spaces keeps the message intact.
+ */
+export function oneLine(text: string): string {
+  return text.indexOf('\n') < 0 && text.indexOf('\r') < 0 ? text : text.replace(/[\r\n]/g, ' ');
+}

@@ -132,7 +132,7 @@ export class McpWorker {
 
   /** Writes a message that needs no answer routing (a client's response or notification). */
   send(text: string): boolean {
-    if (this.state !== 'ready') return false;
+    if (this.state === 'dead' || this.state === 'stopping') return false;
     this.proc.write(text);
     return true;
   }

@@ -8,9 +8,12 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'x-accel-buffering': 'no',
 };
 
-/** One event; the message text never holds a newline (it is one JSON line). */
+/**
+ * One event. The text is one JSON line; a stray CR in it (whitespace, since
+ * JSON strings escape theirs) would end the SSE field early, so it goes.
+ */
 export function sseEvent(text: string): string {
-  return 'event: message\ndata: ' + text + '\n\n';
+  return 'event: message\ndata: ' + (text.indexOf('\r') < 0 ? text : text.replace(/\r/g, ' ')) + '\n\n';
 }
 
 /** A long-lived stream (the 2025-era GET stream), kept alive through proxies' idle timeouts. */

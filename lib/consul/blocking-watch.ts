@@ -6,6 +6,13 @@
 //  - Errors back off exponentially with jitter.
 import type { ConsulHttp } from './consul-http.js';
 
+/**
+ * Wake-ups per second (and burst) before the loop waits: far above what a
+ * healthy catalog changes at, low enough that a query returning at once in a
+ * loop cannot hammer Consul. Faster changes are coalesced, not lost.
+ */
+const DEFAULT_RATE = 20;
+
 export interface WatchEvents<T> {
   /** A fresh answer. `reset` is true when the index went backwards (Consul restarted or was replaced). */
   data(body: T, index: number, reset: boolean): void;
@@ -40,7 +47,7 @@ export class BlockingWatch<T> {
     private readonly opts: WatchOptions,
     private readonly events: WatchEvents<T>,
   ) {
-    this.tokens = opts.burst ?? 5;
+    this.tokens = opts.burst ?? DEFAULT_RATE;
   }
 
   start(): void {
@@ -53,8 +60,8 @@ export class BlockingWatch<T> {
   }
 
   private async takeToken(): Promise<void> {
-    const rate = this.opts.ratePerSecond ?? 5;
-    const burst = this.opts.burst ?? 5;
+    const rate = this.opts.ratePerSecond ?? DEFAULT_RATE;
+    const burst = this.opts.burst ?? DEFAULT_RATE;
     const now = performance.now();
     this.tokens = Math.min(burst, this.tokens + ((now - this.lastRefill) / 1000) * rate);
     this.lastRefill = now;
@@ -69,11 +76,15 @@ export class BlockingWatch<T> {
 
   private delay(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => {
+      const onAbort = () => {
         clearTimeout(t);
         resolve();
-      });
+      };
+      const t = setTimeout(() => {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

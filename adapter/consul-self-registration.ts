@@ -1,0 +1,54 @@
+// What the adapter tells Consul about itself: service name = server name, an
+// address Envoy can reach (an IP: EDS takes no host names), the MCP path and
+// "auto" protocol (both generations on one path) as meta, and /readyz as the
+// health check, so Consul — and through it Envoy — stops sending traffic to a
+// draining or process-less adapter.
+import { hostname } from 'node:os';
+import { ConsulRegistration } from '../lib/consul/registration.js';
+import type { Logger } from '../lib/log.js';
+import { resolveHost } from '../lib/resolve-host.js';
+
+export interface SelfRegistrationOptions {
+  readonly consulUrl: string;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly advertiseAddress: string | undefined;
+  readonly serviceId: string | undefined;
+  readonly token: string | undefined;
+  readonly logger: Logger;
+}
+
+export interface SelfRegistration {
+  readonly id: string;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+async function advertisedAddress(opts: SelfRegistrationOptions): Promise<string> {
+  if (opts.advertiseAddress !== undefined) return resolveHost(opts.advertiseAddress);
+  const wildcard = opts.host === '0.0.0.0' || opts.host === '::' || opts.host === '[::]';
+  return resolveHost(wildcard ? hostname() : opts.host);
+}
+
+export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfRegistration> {
+  const address = await advertisedAddress(opts);
+  const id = opts.serviceId ?? `${opts.name}-${address}-${opts.port}`;
+  const reg = new ConsulRegistration({
+    consulUrl: opts.consulUrl,
+    name: opts.name,
+    id,
+    address,
+    port: opts.port,
+    meta: { mcp_path: opts.path, mcp_protocol: 'auto' },
+    tags: ['mcp'],
+    checkPath: '/readyz',
+    checkInterval: '2s',
+    deregisterCriticalAfter: '1m',
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+    logger: opts.logger,
+  });
+  await reg.start();
+  return { id, address, stop: () => reg.stop() };
+}

@@ -1,0 +1,285 @@
+// The MCP endpoint (POST, GET, DELETE on one path) for both protocol
+// generations: 2026-07-28 stateless requests, checked against their
+// Mcp-Method/Mcp-Name headers and sent to any process; and 2025-era sessions,
+// created by the adapter on `initialize` and pinned to one process for what
+// needs process state. Every refusal has one documented answer (see
+// docs in the report and test/integration/adapter/bad-input.test.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../lib/log.js';
+import { Call, type CallHooks, type Era, type Placement } from './call.js';
+import { RETRYABLE_HEADER, type Outcome } from './failure-classes.js';
+import { HttpExchange } from './http-exchange.js';
+import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from './jsonrpc-message.js';
+import { checkStandardHeaders, readStandardHeaders } from './mcp-headers.js';
+import type { AdapterMetrics } from './metrics.js';
+import type { McpWorker } from './mcp-worker.js';
+import { discoverResult, isModernRequestMethod, isModernVersion, LEGACY_VERSIONS, MODERN_VERSION, readEnvelope } from './modern-protocol.js';
+import type { ProcessPool } from './process-pool.js';
+import type { AcceptView } from './request-checks.js';
+import type { ServerMessageRouter } from './server-messages.js';
+import type { SessionKeeper } from './session-keeper.js';
+import { abilitiesOf, Session, type SessionTable } from './sessions.js';
+import { SseStream } from './sse-stream.js';
+import type { ToolCatalog } from './tool-catalog.js';
+
+/** Methods that change what the session's process holds for the session. */
+const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/get', 'tasks/list', 'tasks/cancel', 'tasks/result']);
+/** Methods a server answers without asking the client anything. */
+const LISTING_METHODS = new Set(['ping', 'tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'completion/complete']);
+
+export interface EndpointOptions {
+  readonly callTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly keepAliveMs: number;
+}
+
+export interface EndpointDeps {
+  readonly pool: ProcessPool;
+  readonly sessions: SessionTable;
+  readonly keeper: SessionKeeper;
+  readonly router: ServerMessageRouter;
+  readonly tools: ToolCatalog;
+  readonly metrics: AdapterMetrics;
+  readonly logger: Logger;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function reply(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  res.end(body);
+}
+
+export class McpEndpoint {
+  readonly hooks: CallHooks;
+
+  constructor(
+    private readonly opts: EndpointOptions,
+    private readonly deps: EndpointDeps,
+  ) {
+    this.hooks = {
+      settled: (call, outcome, retryable) => this.settled(call, outcome, retryable),
+      replaySafe: (call) => call.init.method !== 'tools/call' || deps.tools.replaySafe(call.init.tool),
+      cancelOnProcess: (call, reason) => (call.workerRef as McpWorker | undefined)?.cancel(call, reason),
+    };
+  }
+
+  /** An HTTP error with a JSON-RPC error body, counted by reason. */
+  private refuse(res: ServerResponse, reason: string, status: number, id: JsonRpcId | null, code: number, message: string, data?: unknown, extra?: Record<string, string>): void {
+    this.deps.metrics.rejected(reason);
+    reply(res, status, errorText(id, code, message, data), extra);
+  }
+
+  post(req: IncomingMessage, res: ServerResponse, value: unknown, bodyText: string, accept: AcceptView): void {
+    const msg = readMessage(value);
+    if (msg.kind === 'invalid') return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, `Invalid Request: ${msg.reason}`);
+    const sid = header(req, 'mcp-session-id');
+    if (msg.kind === 'response') {
+      if (sid === undefined) return this.refuse(res, 'response_without_session', 400, null, RpcCode.InvalidRequest, 'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)');
+      const session = this.deps.sessions.get(sid);
+      if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
+      if (!this.deps.router.clientResponse(session, msg, bodyText)) this.deps.logger.debug({ id: msg.id }, 'client response matches no pending server request; dropped');
+      res.writeHead(202).end();
+      return;
+    }
+    if (msg.kind === 'request' && !accept.json) {
+      return this.refuse(res, 'not_acceptable', 406, msg.id, RpcCode.ServerError, 'Not Acceptable: Client must accept application/json and text/event-stream');
+    }
+    const envelope = readEnvelope(msg.params);
+    const std = readStandardHeaders(req.headers);
+    const id = msg.kind === 'request' ? msg.id : null;
+    if (envelope.kind === 'rejected') return this.refuse(res, 'invalid_envelope', 400, id, envelope.code, envelope.message, envelope.data);
+    if (envelope.kind === 'modern') {
+      const problem = checkStandardHeaders(msg.kind, msg.method, msg.params, envelope.version, std);
+      if (problem !== undefined) return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
+      if (msg.kind === 'notification') {
+        // Nothing to route without a session; 2026-07-28 cancels by closing the request's stream.
+        res.writeHead(202).end();
+        return;
+      }
+      return this.modern(res, msg, bodyText, accept, envelope.logLevel);
+    }
+    if (std.protocolVersion !== undefined && isModernVersion(std.protocolVersion)) {
+      if (msg.method === 'initialize') {
+        return this.refuse(res, 'header_mismatch', 400, id, RpcCode.HeaderMismatch, 'Bad Request: the request headers and body disagree: an initialize request (2025-era handshake) was sent with a 2026-07-28 MCP-Protocol-Version header', {
+          mismatch: { header: std.protocolVersion, body: 'initialize' },
+        });
+      }
+      if (envelope.kind === 'none' && msg.kind === 'request') {
+        return this.refuse(res, 'invalid_envelope', 400, id, RpcCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names protocol revision ${std.protocolVersion}, but the request is missing the _meta envelope`, {
+          envelope: { missing: ['_meta'] },
+        });
+      }
+    }
+    if (msg.kind === 'request' && msg.method === 'initialize') return this.initialize(res, msg, sid);
+    if (sid === undefined) {
+      return this.refuse(res, 'missing_session', 400, id, RpcCode.ServerError, `Bad Request: Mcp-Session-Id header is required (send initialize first, or send ${MODERN_VERSION} requests with their _meta envelope)`);
+    }
+    const session = this.deps.sessions.get(sid);
+    if (session === undefined) return this.refuse(res, 'unknown_session', 404, id, RpcCode.SessionNotFound, 'Session not found');
+    if (std.protocolVersion !== undefined && !(LEGACY_VERSIONS as readonly string[]).includes(std.protocolVersion)) {
+      return this.refuse(res, 'unsupported_version', 400, id, RpcCode.ServerError, `Bad Request: Unsupported protocol version: ${std.protocolVersion} (supported versions: ${[MODERN_VERSION, ...LEGACY_VERSIONS].join(', ')})`);
+    }
+    if (msg.kind === 'notification') return this.sessionNotification(res, session, msg, bodyText);
+    return this.sessionRequest(res, session, msg, bodyText, accept);
+  }
+
+  get(req: IncomingMessage, res: ServerResponse, accept: AcceptView): void {
+    const sid = header(req, 'mcp-session-id');
+    if (sid === undefined) {
+      return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
+    }
+    if (!accept.sse) return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
+    const session = this.deps.sessions.get(sid);
+    if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
+    if (session.stream !== undefined && !session.stream.closed) {
+      return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
+    }
+    const stream = new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs);
+    session.stream = stream;
+    stream.onClose(() => {
+      if (session.stream === stream) session.stream = undefined;
+      session.lastSeen = Date.now();
+    });
+  }
+
+  delete(req: IncomingMessage, res: ServerResponse): void {
+    const sid = header(req, 'mcp-session-id');
+    if (sid === undefined) {
+      return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: DELETE ends a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
+    }
+    const session = this.deps.sessions.get(sid);
+    if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
+    this.deps.keeper.close(session);
+    res.writeHead(200).end();
+  }
+
+  // ---- 2026-07-28 ----
+
+  private modern(res: ServerResponse, msg: RpcRequest, bodyText: string, accept: AcceptView, logLevel: string | undefined): void {
+    if (!isModernRequestMethod(msg.method)) return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found');
+    if (msg.method === 'server/discover') {
+      const identity = this.deps.pool.identity();
+      if (identity === undefined || this.deps.pool.readyCount === 0) return this.unavailable(res, msg.id, 'no server process is ready');
+      this.deps.metrics.recordCall(msg.method, undefined, 'ok', false, 0);
+      return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(identity) }));
+    }
+    if (msg.method === 'subscriptions/listen') {
+      return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found: the mcpmesh adapter does not serve subscriptions/listen');
+    }
+    if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
+    this.startCall(res, msg, bodyText, 'modern', undefined, 'any', logLevel, accept);
+  }
+
+  // ---- 2025-era sessions ----
+
+  private initialize(res: ServerResponse, msg: RpcRequest, sid: string | undefined): void {
+    if (sid !== undefined) return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, 'Invalid Request: initialize must not carry an Mcp-Session-Id (the session exists already)');
+    const requested = msg.params?.['protocolVersion'];
+    if (typeof requested !== 'string') return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, 'Invalid params: initialize needs a protocolVersion string');
+    if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
+    if (this.deps.sessions.size >= this.opts.maxSessions) {
+      this.deps.metrics.rejected('too_many_sessions');
+      reply(res, 503, errorText(msg.id, RpcCode.ServerError, `Server overloaded: ${this.opts.maxSessions} sessions are open`), { [RETRYABLE_HEADER]: 'true' });
+      return;
+    }
+    const identity = this.deps.pool.identity();
+    const version = this.deps.pool.readyWorkers()[0]?.protocolVersion;
+    if (identity === undefined || version === undefined) return this.unavailable(res, msg.id, 'no server process is ready');
+    const abilities = abilitiesOf(msg.params?.['capabilities']);
+    const slot = this.deps.pool.slotForSession(abilities.sampling || abilities.elicitation || abilities.roots);
+    if (slot === undefined) return this.unavailable(res, msg.id, 'no server process is ready');
+    // The client's version if the process speaks it too, else the process's.
+    const negotiated = (LEGACY_VERSIONS as readonly string[]).includes(requested) && requested < version ? requested : version;
+    const session = new Session(slot, negotiated, abilities);
+    this.deps.sessions.add(session);
+    const result = {
+      protocolVersion: negotiated,
+      capabilities: identity.capabilities,
+      serverInfo: identity.serverInfo,
+      ...(identity.instructions !== undefined ? { instructions: identity.instructions } : {}),
+    };
+    this.deps.metrics.recordCall('initialize', undefined, 'ok', false, 0);
+    this.deps.logger.debug({ session: session.id, slot, version: negotiated, abilities }, 'session created');
+    reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }), { 'mcp-session-id': session.id });
+  }
+
+  private sessionNotification(res: ServerResponse, session: Session, msg: RpcNotification, bodyText: string): void {
+    switch (msg.method) {
+      case 'notifications/initialized':
+        // The process was initialized once, by the adapter.
+        break;
+      case 'notifications/cancelled': {
+        const requestId = msg.params?.['requestId'];
+        const reason = msg.params?.['reason'];
+        for (const c of session.calls) {
+          if (c.init.clientId !== requestId) continue;
+          c.cancel(typeof reason === 'string' ? reason : 'cancelled by the client');
+          break;
+        }
+        break;
+      }
+      default:
+        // e.g. roots/list_changed: the session's own process should hear it.
+        this.deps.pool.workerOf(session.slot)?.send(bodyText);
+    }
+    res.writeHead(202).end();
+  }
+
+  private sessionRequest(res: ServerResponse, session: Session, msg: RpcRequest, bodyText: string, accept: AcceptView): void {
+    const uri = msg.params?.['uri'];
+    if (msg.method === 'resources/subscribe' && typeof uri === 'string') session.subscriptions.add(uri);
+    if (msg.method === 'resources/unsubscribe' && typeof uri === 'string') {
+      session.subscriptions.delete(uri);
+      // The process holds one subscription for all sessions on it.
+      if (this.deps.keeper.sharedSubscription(session, uri)) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }));
+    }
+    if (msg.method === 'logging/setLevel') {
+      const level = msg.params?.['level'];
+      if (typeof level === 'string') session.logLevel = level;
+    }
+    const placement: Placement = PROCESS_STATE_METHODS.has(msg.method) ? 'pinned' : session.answersServerRequests && !LISTING_METHODS.has(msg.method) ? 'exclusive' : 'any';
+    this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
+  }
+
+  // ---- calls ----
+
+  private startCall(res: ServerResponse, msg: RpcRequest, bodyText: string, era: Era, session: Session | undefined, placement: Placement, logLevel: string | undefined, accept: AcceptView): void {
+    const exchange = new HttpExchange(res, accept.sse);
+    const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
+    const call = new Call(
+      {
+        clientId: msg.id,
+        clientIdJson: JSON.stringify(msg.id),
+        method: msg.method,
+        tool: typeof name === 'string' ? name : undefined,
+        params: msg.params,
+        bodyText,
+        era,
+        session,
+        placement,
+        logLevel,
+        sink: exchange,
+      },
+      this.hooks,
+      this.opts.callTimeoutMs,
+    );
+    exchange.onAbort = () => call.cancel('the client closed the connection');
+    session?.calls.add(call);
+    this.deps.pool.submit(call);
+  }
+
+  private settled(call: Call, outcome: Outcome, retryable: boolean): void {
+    this.deps.pool.release(call);
+    call.init.session?.calls.delete(call);
+    this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000);
+  }
+
+  private unavailable(res: ServerResponse, id: JsonRpcId | null, detail: string): void {
+    this.deps.metrics.rejected('unavailable');
+    reply(res, 503, errorText(id, RpcCode.ServerError, `Server unavailable: ${detail}`), { [RETRYABLE_HEADER]: 'true' });
+  }
+}

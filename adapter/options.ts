@@ -1,0 +1,74 @@
+// The adapter's options: validated once where they enter (runAdapter), with
+// every default in one place.
+import { z } from 'zod';
+import type { Logger } from '../lib/log.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+
+const ABILITIES = ['sampling', 'elicitation', 'roots'] as const;
+export type ClientAbility = (typeof ABILITIES)[number];
+
+const ms = z.number().int().min(0);
+const positiveMs = z.number().int().min(1);
+
+export const AdapterOptionsSchema = z
+  .object({
+    /** Service name of the server (metrics label, Consul service). */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'name: letters, digits, "_", "." and "-", starting with a letter or digit'),
+    command: z.string().min(1, 'command: the stdio server command is required'),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(0),
+    path: z.string().regex(/^\/[^?#]*$/, 'path must start with "/"').default('/mcp'),
+    poolMin: z.number().int().min(1).max(256).default(1),
+    poolMax: z.number().int().min(1).max(256).optional(),
+    maxInFlightPerProcess: z.number().int().min(1).max(100_000).default(64),
+    maxQueue: z.number().int().min(0).max(1_000_000).default(256),
+    queueTimeoutMs: positiveMs.default(10_000),
+    /** 0 disables the adapter's own call timeout. */
+    callTimeoutMs: ms.default(300_000),
+    initTimeoutMs: positiveMs.default(10_000),
+    /** 0 disables pings. */
+    pingIntervalMs: ms.default(10_000),
+    pingTimeoutMs: positiveMs.default(5_000),
+    pingMisses: z.number().int().min(1).default(2),
+    drainTimeoutMs: ms.default(10_000),
+    stopGraceMs: ms.default(2_000),
+    maxBodyBytes: z.number().int().min(1).default(4 * 1024 * 1024),
+    maxLineBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    allowedOrigins: z.array(z.string()).default([]),
+    clientCapabilities: z.array(z.enum(ABILITIES)).default(['sampling', 'elicitation']),
+    sessionIdleMs: positiveMs.default(30 * 60_000),
+    maxSessions: z.number().int().min(1).default(10_000),
+    idleStopMs: positiveMs.default(60_000),
+    keepAliveMs: positiveMs.default(25_000),
+    backoff: z.object({ baseMs: positiveMs, maxMs: positiveMs, jitter: z.number().min(0).max(1) }).default(DEFAULT_BACKOFF),
+    stableAfterMs: positiveMs.default(30_000),
+    consul: z
+      .object({
+        url: z.string().url('consul.url must be a URL such as http://127.0.0.1:8500'),
+        advertiseAddress: z.string().min(1).optional(),
+        serviceId: z.string().min(1).optional(),
+        token: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .refine((o) => o.poolMax === undefined || o.poolMax >= o.poolMin, { message: 'poolMax must be at least poolMin', path: ['poolMax'] });
+
+export type AdapterOptionsInput = z.input<typeof AdapterOptionsSchema> & { readonly logger?: Logger };
+export type ResolvedOptions = z.output<typeof AdapterOptionsSchema> & { readonly backoff: BackoffPolicy };
+
+/** Validated options with defaults; throws an Error naming every problem. */
+export function resolveOptions(input: z.input<typeof AdapterOptionsSchema>): ResolvedOptions {
+  const parsed = AdapterOptionsSchema.safeParse(input);
+  if (!parsed.success) throw new Error(`invalid adapter options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** The capabilities the adapter declares to each process it initializes. */
+export function declaredCapabilities(abilities: readonly ClientAbility[]): Record<string, unknown> {
+  const caps: Record<string, unknown> = {};
+  for (const a of abilities) caps[a] = a === 'roots' ? { listChanged: true } : {};
+  return caps;
+}

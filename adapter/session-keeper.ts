@@ -1,0 +1,86 @@
+// The lifecycle of 2025-era sessions around their pinned process: ending a
+// session (DELETE, idle expiry, shutdown) releases what it held on the
+// process, and a restarted process gets back the subscriptions and logging
+// level of the sessions pinned to its slot.
+import type { Logger } from '../lib/log.js';
+import type { McpWorker } from './mcp-worker.js';
+import type { ProcessPool } from './process-pool.js';
+import type { ServerMessageRouter } from './server-messages.js';
+import type { Session, SessionTable } from './sessions.js';
+
+/** Most verbose first: the process gets the most verbose level any session asked for. */
+const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+export interface SessionKeeperDeps {
+  readonly sessions: SessionTable;
+  readonly pool: ProcessPool;
+  readonly router: ServerMessageRouter;
+  readonly logger: Logger;
+  readonly idleMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export class SessionKeeper {
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: SessionKeeperDeps) {}
+
+  startSweeping(): void {
+    const every = Math.max(1_000, Math.min(60_000, this.deps.idleMs / 4));
+    this.sweeper = setInterval(() => {
+      for (const s of this.deps.sessions.idle(Date.now(), this.deps.idleMs)) {
+        this.deps.logger.info({ session: s.id }, 'session idle too long; closed');
+        this.close(s);
+      }
+    }, every);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+  }
+
+  /** Whether another session on the same slot still needs this subscription. */
+  sharedSubscription(session: Session, uri: string): boolean {
+    for (const s of this.deps.sessions.pinnedTo(session.slot)) if (s !== session && s.subscriptions.has(uri)) return true;
+    return false;
+  }
+
+  close(session: Session): void {
+    if (session.closed) return;
+    this.deps.sessions.delete(session);
+    session.stream?.end();
+    this.deps.router.sessionClosed(session);
+    const worker = this.deps.pool.workerOf(session.slot);
+    if (worker === undefined) return;
+    for (const uri of session.subscriptions) {
+      if (this.sharedSubscription(session, uri)) continue;
+      this.internal(worker, 'resources/unsubscribe', { uri });
+    }
+  }
+
+  closeAll(): void {
+    for (const s of [...this.deps.sessions.all()]) this.close(s);
+  }
+
+  /** A (re)started process: subscriptions and logging level of its sessions. */
+  replay(worker: McpWorker): void {
+    const uris = new Set<string>();
+    let level: string | undefined;
+    for (const s of this.deps.sessions.pinnedTo(worker.slot)) {
+      for (const u of s.subscriptions) uris.add(u);
+      if (s.logLevel !== undefined && (level === undefined || LEVELS.indexOf(s.logLevel) < LEVELS.indexOf(level))) level = s.logLevel;
+    }
+    if (level !== undefined) this.internal(worker, 'logging/setLevel', { level });
+    for (const uri of uris) this.internal(worker, 'resources/subscribe', { uri });
+  }
+
+  private internal(worker: McpWorker, method: string, params: Record<string, unknown>): void {
+    worker.request(method, params, this.deps.requestTimeoutMs).then(
+      (res) => {
+        if (res.error !== undefined) this.deps.logger.warn({ method, params, error: res.error.message }, 'server refused session state');
+      },
+      (err: unknown) => this.deps.logger.warn({ method, params, err: (err as Error).message }, 'could not restore session state'),
+    );
+  }
+}

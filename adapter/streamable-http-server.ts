@@ -1,0 +1,169 @@
+// The adapter's HTTP face on plain node:http (no framework on the hot path):
+// the MCP endpoint with its envelope checks (Origin, Content-Type, body size,
+// JSON), plus /healthz, /readyz and /metrics.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/log.js';
+import { oneLine } from './jsonrpc-ids.js';
+import { errorText, RpcCode } from './jsonrpc-message.js';
+import type { McpEndpoint } from './mcp-endpoint.js';
+import type { AdapterMetrics } from './metrics.js';
+import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from './request-checks.js';
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly maxBodyBytes: number;
+  readonly origins: OriginPolicy;
+  readonly endpoint: McpEndpoint;
+  readonly registry: Registry;
+  readonly metrics: AdapterMetrics;
+  readonly logger: Logger;
+  /** Ready for traffic (≥1 process ready, not draining). */
+  ready(): boolean;
+  draining(): boolean;
+}
+
+export interface HttpServerHandle {
+  readonly port: number;
+  readonly host: string;
+  close(): Promise<void>;
+}
+
+function sendError(res: ServerResponse, status: number, code: number, message: string, extra?: Record<string, string>): void {
+  const body = errorText(null, code, message);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  res.end(body);
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
+  const { endpoint, metrics } = opts;
+
+  const readBody = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!isJsonContentType(req.headers['content-type'])) {
+      metrics.rejected('unsupported_media_type');
+      return sendError(res, 415, RpcCode.ServerError, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    const declared = req.headers['content-length'];
+    const tooLarge = () => {
+      metrics.rejected('body_too_large');
+      // The rest of the body is not read: the connection cannot be reused.
+      sendError(res, 413, RpcCode.ServerError, `Payload Too Large: Request body must not exceed ${opts.maxBodyBytes} bytes`, { connection: 'close' });
+    };
+    if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return tooLarge();
+    const accept = readAccept(req.headers['accept']);
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > opts.maxBodyBytes) {
+        over = true;
+        tooLarge();
+        req.pause();
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    });
+    req.on('end', () => {
+      if (over) return;
+      const text = chunks !== undefined ? Buffer.concat(chunks, size).toString('utf8') : (first?.toString('utf8') ?? '');
+      if (text.length === 0) {
+        metrics.rejected('parse_error');
+        return sendError(res, 400, RpcCode.ParseError, 'Parse error: the request body is empty');
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        metrics.rejected('parse_error');
+        return sendError(res, 400, RpcCode.ParseError, `Parse error: ${(err as Error).message}`);
+      }
+      try {
+        endpoint.post(req, res, value, oneLine(text), accept);
+      } catch (err) {
+        opts.logger.error({ err }, 'request handling failed');
+        if (!res.headersSent) sendError(res, 500, RpcCode.InternalError, 'Internal server error');
+        else res.end();
+      }
+    });
+    req.on('error', () => undefined);
+  };
+
+  const mcp = (req: IncomingMessage, res: ServerResponse): void => {
+    // Draining: tell clients (Envoy) not to reuse this connection.
+    if (opts.draining()) res.setHeader('connection', 'close');
+    const origin = req.headers['origin'];
+    if (!originAllowed(origin, opts.origins)) {
+      metrics.rejected('origin');
+      return sendError(res, 403, RpcCode.ServerError, `Forbidden: Origin ${origin ?? ''} is not allowed`);
+    }
+    switch (req.method) {
+      case 'POST':
+        return readBody(req, res);
+      case 'GET':
+        return endpoint.get(req, res, readAccept(req.headers['accept']));
+      case 'DELETE':
+        return endpoint.delete(req, res);
+      default:
+        metrics.rejected('method_not_allowed');
+        return sendError(res, 405, RpcCode.ServerError, 'Method not allowed.', { allow: 'GET, POST, DELETE' });
+    }
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path === opts.path) return mcp(req, res);
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const ok = opts.ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : opts.draining() ? 'draining\n' : 'no server process ready\n');
+      return;
+    }
+    if (path === '/metrics' && req.method === 'GET') {
+      opts.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  // Longer than any proxy's idle timeout, so the proxy, not the adapter,
+  // closes idle upstream connections (no request races a close).
+  server.keepAliveTimeout = 600_000;
+  server.headersTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.setNoDelay(true);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    port: address.port,
+    host: opts.host,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
