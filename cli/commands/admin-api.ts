@@ -1,7 +1,8 @@
-// Starts the admin REST API when control-plane/admin provides it.
+// Starts the admin REST API and reports where it listens.
 import type { Registry } from 'prom-client';
 import type { AdminBackend } from '../../control-plane/admin/admin-backend.js';
 import type { Logger } from '../../lib/log.js';
+import { startAdminServer } from '../../control-plane/admin/admin-server.js';
 
 export interface AdminApiHandle {
   readonly url: string;
@@ -14,8 +15,12 @@ export async function startAdminApi(opts: {
   host: string;
   port: number;
   token?: string;
+  readAuth?: boolean;
   logger: Logger;
-}): Promise<AdminApiHandle | undefined> {
-  opts.logger.warn({ port: opts.port }, 'admin API not in this build yet');
-  return undefined;
+}): Promise<AdminApiHandle> {
+  const app = await startAdminServer({ backend: opts.backend, registry: opts.registry, token: opts.token, readAuth: opts.readAuth ?? false, logger: opts.logger }, { host: opts.host, port: opts.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  opts.logger.info({ url: `http://${opts.host}:${port}` }, 'admin API listening');
+  return { url: `http://${opts.host}:${port}`, close: () => app.close() };
 }

@@ -19,7 +19,8 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   'xds-port': { type: 'string', description: 'xDS (ADS gRPC) port', default: String(DEFAULT_PORTS.xds) },
   'admin-address': { type: 'string', description: 'admin API bind address', default: '127.0.0.1' },
   'admin-port': { type: 'string', description: 'admin API port', default: String(DEFAULT_PORTS.adminApi) },
-  'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
+  'admin-token': { type: 'string', description: 'bearer token for admin API changes (without one the API is read-only)' },
+  'admin-read-auth': { type: 'boolean', description: 'require the bearer token for admin API reads too' },
   'listen-address': { type: 'string', description: "address of Envoy's agent listener", default: CONFIG_DEFAULTS.listenAddress },
   'listen-port': { type: 'string', description: "port of Envoy's agent listener", default: String(DEFAULT_PORTS.envoyEgress) },
   'no-tool-discovery': { type: 'boolean', description: 'do not learn tools with tools/list' },
@@ -27,7 +28,7 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
 
 export interface RunningControlPlane {
   readonly controlPlane: ControlPlane;
-  readonly admin: AdminApiHandle | undefined;
+  readonly admin: AdminApiHandle;
   stop(): Promise<void>;
 }
 
@@ -102,13 +103,14 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     host: stringFlag(p, 'admin-address')!,
     port: pick('admin-port', fileCfg?.controlPlane?.adminPort),
     ...(token ? { token } : {}),
+    readAuth: boolFlag(p, 'admin-read-auth'),
     logger,
   });
   return {
     controlPlane,
     admin,
     stop: async () => {
-      await admin?.close();
+      await admin.close();
       await controlPlane.stop();
     },
   };

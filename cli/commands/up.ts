@@ -144,7 +144,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   const host = listenAddress.includes(':') ? `[${listenAddress}]` : listenAddress;
   process.stdout.write(`mcpmesh is up. Agent URLs:\n`);
   for (const s of config.servers) process.stdout.write(`  ${s.name}: http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}/mcp/${s.name}\n`);
-  process.stdout.write(`Envoy admin: http://127.0.0.1:${adminPort}  control-plane admin API: ${running.admin?.url ?? '(off)'}\nCtrl-C stops everything.\n`);
+  process.stdout.write(`Envoy admin: http://127.0.0.1:${adminPort}  control-plane admin API: ${running.admin.url}\nCtrl-C stops everything.\n`);
 
   const outcome = await Promise.race([waitForSignal().then((s) => `signal ${s}`), envoy.exited.then((c) => `envoy exited (${String(c)})`)]);
   logger.info({ outcome }, 'stopping the mesh');
