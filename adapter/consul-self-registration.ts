@@ -41,7 +41,8 @@ export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfR
     id,
     address,
     port: opts.port,
-    meta: { mcp_path: opts.path, mcp_protocol: 'auto' },
+    // mcpmesh_adapter: Prometheus finds adapters' /metrics through the control plane's service discovery.
+    meta: { mcp_path: opts.path, mcp_protocol: 'auto', mcpmesh_adapter: 'true' },
     tags: ['mcp'],
     checkPath: '/readyz',
     checkInterval: '2s',

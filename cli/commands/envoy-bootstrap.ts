@@ -2,7 +2,7 @@ import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { DEFAULT_PORTS } from '../../lib/defaults.js';
 import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
 
-const FLAGS: FlagSpecs = {
+export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   'node-id': { type: 'string', description: 'Envoy node id (required)' },
   cluster: { type: 'string', description: 'Envoy node cluster', default: 'mcpmesh' },
   xds: { type: 'string', description: 'control plane address HOST:PORT', default: `127.0.0.1:${DEFAULT_PORTS.xds}` },
@@ -19,9 +19,9 @@ export function splitHostPort(text: string, flag: string): { host: string; port:
 }
 
 export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
-  const p = parseFlags(argv, FLAGS);
+  const p = parseFlags(argv, ENVOY_BOOTSTRAP_FLAGS);
   if (p.help) {
-    process.stdout.write(usage('envoy-bootstrap', "Prints Envoy's bootstrap YAML for an mcpmesh control plane.", FLAGS, ' --node-id ID [options]'));
+    process.stdout.write(usage('envoy-bootstrap', "Prints Envoy's bootstrap YAML for an mcpmesh control plane.", ENVOY_BOOTSTRAP_FLAGS, ' --node-id ID [options]'));
     return 0;
   }
   const nodeId = stringFlag(p, 'node-id');

@@ -62,7 +62,15 @@ export class ValidationError extends Error {
   }
 }
 
+/** One Prometheus HTTP service-discovery group. */
+export interface ScrapeTargetGroup {
+  readonly targets: readonly string[];
+  readonly labels: Record<string, string>;
+}
+
 export interface AdminBackend {
+  /** Adapter replicas as Prometheus HTTP SD target groups (their /metrics). */
+  scrapeTargets(): readonly ScrapeTargetGroup[];
   servers(): readonly ServerView[];
   server(name: string): ServerView | undefined;
   clients(): readonly XdsClientView[];

@@ -44,6 +44,7 @@ export const OPENAPI = {
     '/api/v1/servers/{name}/replicas/{id}/undrain': { post: { summary: 'Return a drained replica to service', parameters: [name, id], responses: { '200': { description: 'Serving' }, ...errors } } },
     '/api/v1/clients': { get: { summary: 'Connected Envoys: node, variant, ACKed versions, last NACK', responses: { '200': { description: 'Clients' }, ...errors } } },
     '/api/v1/snapshot': { get: { summary: 'The current snapshot: versions and resources as JSON', responses: { '200': { description: 'Snapshot' }, ...errors } } },
+    '/api/v1/sd/adapters': { get: { summary: 'Adapter replicas as Prometheus HTTP service-discovery target groups', responses: { '200': { description: 'Target groups' }, ...errors } } },
     '/api/v1/source': { get: { summary: 'Source status: synced, stale, last error', responses: { '200': { description: 'Source status' }, ...errors } } },
   },
 } as const;

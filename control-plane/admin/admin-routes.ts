@@ -61,4 +61,6 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
   app.get('/api/v1/clients', async () => ({ clients: backend.clients() }));
   app.get('/api/v1/snapshot', async () => backend.snapshot());
   app.get('/api/v1/source', async () => backend.source());
+  // Prometheus http_sd_configs: where the adapters' /metrics are (from the source in force).
+  app.get('/api/v1/sd/adapters', async () => backend.scrapeTargets());
 }

@@ -31,6 +31,8 @@ export interface ServerSpec {
   readonly replicas: readonly Replica[];
   /** Explicit policy from the source; empty object when none. */
   readonly policy: Policy;
+  /** Replicas are mcpmesh adapters (they serve /metrics; Prometheus discovers them). */
+  readonly adapter?: boolean;
 }
 
 /** Everything one source knows at one moment. */

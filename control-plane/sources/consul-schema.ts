@@ -40,4 +40,5 @@ export const McpMetaSchema = z.looseObject({
   mcp_path: z.string().regex(/^\/[\x21-\x7e]*$/, 'mcp_path must be a path starting with / of visible ASCII characters').default('/mcp'),
   mcp_protocol: z.enum(['auto', '2025', '2026']).default('auto'),
   mcp_tls: z.enum(['true', 'false']).default('false'),
+  mcpmesh_adapter: z.enum(['true', 'false']).default('false'),
 });

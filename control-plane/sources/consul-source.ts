@@ -335,6 +335,7 @@ export class ConsulSource implements CatalogSource {
         tls: meta?.mcp_tls === 'true',
         replicas,
         policy: {},
+        adapter: meta?.mcpmesh_adapter === 'true',
       },
       nodes,
       serviceChecks,

@@ -106,6 +106,7 @@ function localServer(s: FileServer, ports: readonly number[]): ServerSpec {
     replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
     // Adapters say on /readyz whether a process is ready; check it unless told otherwise.
     policy: { ...policy, healthCheck: { path: '/readyz', ...policy.healthCheck } },
+    adapter: true,
   };
 }
 

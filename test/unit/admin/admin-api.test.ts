@@ -19,6 +19,7 @@ function fake() {
   const calls: string[] = [];
   const backend: AdminBackend = {
     servers: () => [server],
+    scrapeTargets: () => [{ targets: ['127.0.0.1:17100'], labels: { server: 'search', replica: '127.0.0.1:17100' } }],
     server: (n) => (n === 'search' ? server : undefined),
     clients: () => [],
     snapshot: () => ({ version: { clusters: 'a', endpoints: 'b', listeners: 'c', routes: 'd' }, resources: { clusters: [], endpoints: [], listeners: [], routes: [] } }),
@@ -54,6 +55,7 @@ describe('admin API', () => {
     assert.deepEqual((await app.inject({ url: '/api/v1/clients' })).json(), { clients: [] });
     assert.equal((await app.inject({ url: '/api/v1/snapshot' })).json().version.routes, 'd');
     assert.equal((await app.inject({ url: '/api/v1/source' })).json().synced, true);
+    assert.deepEqual((await app.inject({ url: '/api/v1/sd/adapters' })).json(), [{ targets: ['127.0.0.1:17100'], labels: { server: 'search', replica: '127.0.0.1:17100' } }]);
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
