@@ -65,20 +65,16 @@ export class Call {
   settled = false;
   readonly startedAt = performance.now();
   readonly progressToken: JsonRpcId | undefined;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly init: CallInit,
     private readonly hooks: CallHooks,
-    timeoutMs: number,
+    private readonly deadlines: CallDeadlines | undefined,
   ) {
     const meta = init.params?.['_meta'];
     const token = isPlainObject(meta) ? meta['progressToken'] : undefined;
     this.progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
-    if (timeoutMs > 0) {
-      this.timer = setTimeout(() => this.timedOut(timeoutMs), timeoutMs);
-      this.timer.unref();
-    }
+    deadlines?.add(this);
   }
 
   /**
@@ -140,7 +136,8 @@ export class Call {
     this.settle('cancelled', false);
   }
 
-  private timedOut(ms: number): void {
+  /** The adapter's own call timeout passed. */
+  expire(ms: number): void {
     if (this.settled) return;
     if (this.written) this.hooks.cancelOnProcess(this, `timed out after ${ms} ms`);
     this.fail({ kind: 'timeout', detail: `no answer within ${ms} ms`, written: this.written });
@@ -148,7 +145,43 @@ export class Call {
 
   private settle(outcome: Outcome, retryable: boolean): void {
     this.settled = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadlines?.delete(this);
     this.hooks.settled(this, outcome, retryable);
+  }
+}
+
+/**
+ * The adapter's call timeout for all calls at once: calls are kept in start
+ * order and a coarse sweep expires the oldest, instead of one timer per call
+ * on the hot path. A timeout fires up to one sweep interval late.
+ */
+export class CallDeadlines {
+  private readonly open = new Set<Call>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly timeoutMs: number) {
+    this.timer = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, timeoutMs / 10)));
+    this.timer.unref();
+  }
+
+  add(call: Call): void {
+    this.open.add(call);
+  }
+
+  delete(call: Call): void {
+    this.open.delete(call);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const oldest = performance.now() - this.timeoutMs;
+    for (const call of this.open) {
+      if (call.startedAt > oldest) break;
+      this.open.delete(call);
+      call.expire(this.timeoutMs);
+    }
   }
 }

@@ -6,7 +6,7 @@
 // docs in the report and test/integration/adapter/bad-input.test.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
-import { Call, type CallHooks, type Era, type Placement } from './call.js';
+import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from './call.js';
 import { RETRYABLE_HEADER, type Outcome } from './failure-classes.js';
 import { HttpExchange } from './http-exchange.js';
 import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from './jsonrpc-message.js';
@@ -34,7 +34,7 @@ export interface EndpointOptions {
 }
 
 export interface EndpointDeps {
-  readonly pool: ProcessPool;
+  readonly pool: ProcessPool<McpWorker>;
   readonly sessions: SessionTable;
   readonly keeper: SessionKeeper;
   readonly router: ServerMessageRouter;
@@ -55,11 +55,13 @@ function reply(res: ServerResponse, status: number, body: string, extra?: Record
 
 export class McpEndpoint {
   readonly hooks: CallHooks;
+  private readonly deadlines: CallDeadlines | undefined;
 
   constructor(
     private readonly opts: EndpointOptions,
     private readonly deps: EndpointDeps,
   ) {
+    this.deadlines = opts.callTimeoutMs > 0 ? new CallDeadlines(opts.callTimeoutMs) : undefined;
     this.hooks = {
       settled: (call, outcome, retryable) => this.settled(call, outcome, retryable),
       replaySafe: (call) => call.init.method !== 'tools/call' || deps.tools.replaySafe(call.init.tool),
@@ -265,7 +267,7 @@ export class McpEndpoint {
         sink: exchange,
       },
       this.hooks,
-      this.opts.callTimeoutMs,
+      this.deadlines,
     );
     exchange.onAbort = () => call.cancel('the client closed the connection');
     session?.calls.add(call);
@@ -276,6 +278,11 @@ export class McpEndpoint {
     this.deps.pool.release(call);
     call.init.session?.calls.delete(call);
     this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000);
+  }
+
+  /** Stops the timeout sweep (shutdown). */
+  stop(): void {
+    this.deadlines?.stop();
   }
 
   private unavailable(res: ServerResponse, id: JsonRpcId | null, detail: string): void {

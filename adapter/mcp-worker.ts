@@ -12,12 +12,12 @@ import { StdioProcess, type ExitInfo } from './stdio-process.js';
 
 export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';
 
-export interface WorkerHost {
-  workerReady(worker: McpWorker): void;
+export interface WorkerHost<W = McpWorker> {
+  workerReady(worker: W): void;
   /** Reported once, after every call in flight was failed. */
-  workerDead(worker: McpWorker, reason: DeathReason, detail: string): void;
-  serverRequest(worker: McpWorker, line: string, msg: RpcRequest): void;
-  serverNotification(worker: McpWorker, line: string, msg: RpcNotification): void;
+  workerDead(worker: W, reason: DeathReason, detail: string): void;
+  serverRequest(worker: W, line: string, msg: RpcRequest): void;
+  serverNotification(worker: W, line: string, msg: RpcNotification): void;
 }
 
 export interface WorkerOptions {
@@ -92,7 +92,7 @@ export class McpWorker {
       onOverlongLine: (bytes) => this.die('protocol', `wrote a stdout line of more than ${opts.maxLineBytes} bytes (${bytes})`),
       onExit: (info) => this.onExit(info),
     });
-    this.log = opts.logger.child({ slot: opts.slot, pid: this.proc.pid });
+    this.log = opts.logger.child({ slot: opts.slot, serverPid: this.proc.pid });
     this.log.info({ command: opts.command, args: opts.args }, 'server process started');
     void this.initialize();
   }

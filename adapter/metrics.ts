@@ -2,7 +2,7 @@
 // its own so that several adapters can live in one process (tests). Label
 // values that clients choose (method, tool) are bounded, so a client cannot
 // blow up the series count; gauges are read at scrape time, off the hot path.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
 import type { Outcome } from './failure-classes.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
@@ -53,27 +53,98 @@ export interface AdapterMetrics {
   attachPool(view: PoolView): void;
 }
 
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+// prom-client's typings declare MetricType as a numeric enum that does not
+// exist at runtime; its registry prints the string it finds here.
+const HISTOGRAM_TYPE = 'histogram' as unknown as MetricType;
+
+const LATENCY_HELP = 'Time from request to answer, by method, tool and outcome';
+
+type CallLabel = 'server' | 'method' | 'tool' | 'outcome';
+
+/**
+ * One call series, aggregated in plain numbers on the hot path (a prom-client
+ * child re-validates and re-hashes its labels on every observation) and turned
+ * into Prometheus samples only when scraped.
+ */
 interface CallSeries {
-  readonly count: { inc(): void };
-  readonly latency: { observe(v: number): void };
+  readonly labels: Record<CallLabel, string>;
+  readonly retryable: string;
+  count: number;
+  sum: number;
+  /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
+  readonly buckets: Float64Array;
+}
+
+/** A histogram whose samples come from pre-aggregated call series. */
+class CallLatencyHistogram extends Histogram<CallLabel> {
+  constructor(
+    registry: Registry,
+    private readonly series: () => Iterable<CallSeries>,
+  ) {
+    super({
+      name: 'mcpmesh_adapter_call_duration_seconds',
+      help: LATENCY_HELP,
+      labelNames: ['server', 'method', 'tool', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<CallLabel>>> {
+    // Series differing only in `retryable` share one histogram series.
+    const merged = new Map<string, { labels: Record<CallLabel, string>; count: number; sum: number; buckets: Float64Array }>();
+    for (const s of this.series()) {
+      const key = `${s.labels.method}\u0000${s.labels.tool}\u0000${s.labels.outcome}`;
+      let m = merged.get(key);
+      if (m === undefined) {
+        m = { labels: s.labels, count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS.length + 1) };
+        merged.set(key, m);
+      }
+      m.count += s.count;
+      m.sum += s.sum;
+      for (let i = 0; i < s.buckets.length; i++) m.buckets[i]! += s.buckets[i]!;
+    }
+    const values: MetricValueWithName<CallLabel>[] = [];
+    const name = 'mcpmesh_adapter_call_duration_seconds';
+    for (const m of merged.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+        cumulative += m.buckets[i]!;
+        values.push({ labels: { ...m.labels, le: LATENCY_BUCKETS[i]! } as MetricValueWithName<CallLabel>['labels'], value: cumulative, metricName: `${name}_bucket` });
+      }
+      values.push({ labels: { ...m.labels, le: '+Inf' } as MetricValueWithName<CallLabel>['labels'], value: m.count, metricName: `${name}_bucket` });
+      values.push({ labels: m.labels, value: m.sum, metricName: `${name}_sum` });
+      values.push({ labels: m.labels, value: m.count, metricName: `${name}_count` });
+    }
+    return { name, help: LATENCY_HELP, type: HISTOGRAM_TYPE, values, aggregator: 'sum', collect: () => undefined };
+  }
+
+  /** The registry prefers this to get(); both give the pre-aggregated samples. */
+  getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<CallLabel>>> {
+    return this.get();
+  }
 }
 
 export function createAdapterMetrics(server: string): AdapterMetrics {
   const registry = new Registry();
   let pool: PoolView | undefined;
-  const calls = new Counter({
+  /** Each series once, for scrapes. */
+  const unique: CallSeries[] = [];
+  /** Raw (unbounded) and bounded keys to their series, for the hot path. */
+  const series = new Map<string, CallSeries>();
+  new Counter({
     name: 'mcpmesh_adapter_calls_total',
     help: 'Calls answered, by method, tool, outcome and whether the answer was marked retryable',
     labelNames: ['server', 'method', 'tool', 'outcome', 'retryable'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of unique) if (s.count > 0) this.inc({ ...s.labels, retryable: s.retryable }, s.count);
+    },
   });
-  const latency = new Histogram({
-    name: 'mcpmesh_adapter_call_duration_seconds',
-    help: 'Time from request to answer, by method, tool and outcome',
-    labelNames: ['server', 'method', 'tool', 'outcome'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
+  new CallLatencyHistogram(registry, () => unique);
   const restarts = new Counter({
     name: 'mcpmesh_adapter_process_restarts_total',
     help: 'Server processes restarted, by reason',
@@ -157,7 +228,6 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
   });
 
   const tools = new Set<string>();
-  const series = new Map<string, CallSeries>();
   const toolLabel = (tool: string | undefined): string => {
     if (tool === undefined) return '';
     if (tools.has(tool)) return tool;
@@ -171,19 +241,26 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
   return {
     registry,
     recordCall(method, tool, outcome, retryable, seconds) {
-      const m = KNOWN_METHODS.has(method) ? method : '_other';
-      const t = toolLabel(tool);
-      const key = `${m}\u0000${t}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
+      const key = `${method}\u0000${tool ?? ''}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
       let s = series.get(key);
       if (s === undefined) {
-        s = {
-          count: calls.labels({ server, method: m, tool: t, outcome, retryable: String(retryable) }),
-          latency: latency.labels({ server, method: m, tool: t, outcome }),
-        };
-        series.set(key, s);
+        const m = KNOWN_METHODS.has(method) ? method : '_other';
+        const t = toolLabel(tool);
+        // Several raw keys may share bounded labels ("_other"): one series per label set.
+        const boundedKey = `${m}\u0000${t}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
+        s = series.get(boundedKey);
+        if (s === undefined) {
+          s = { labels: { server, method: m, tool: t, outcome }, retryable: String(retryable), count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS.length + 1) };
+          series.set(boundedKey, s);
+          unique.push(s);
+        }
+        if (boundedKey === key || series.size < 10_000) series.set(key, s);
       }
-      s.count.inc();
-      s.latency.observe(seconds);
+      s.count++;
+      s.sum += seconds;
+      let i = 0;
+      while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+      s.buckets[i]!++;
     },
     restart: (reason) => restarts.inc({ server, reason }),
     rejected: (reason) => rejections.inc({ server, reason }),

@@ -9,7 +9,7 @@ import type { Call } from './call.js';
 import type { RpcNotification, RpcRequest } from './jsonrpc-message.js';
 import type { AdapterMetrics, ProcessState } from './metrics.js';
 import type { ServerIdentity } from './modern-protocol.js';
-import type { DeathReason, McpWorker, WorkerHost } from './mcp-worker.js';
+import type { DeathReason, WorkerHost, WorkerState } from './mcp-worker.js';
 
 export interface PoolOptions {
   readonly min: number;
@@ -25,31 +25,49 @@ export interface PoolOptions {
   readonly stableAfterMs: number;
 }
 
-export interface PoolDeps {
-  createWorker(slot: number, host: WorkerHost): McpWorker;
+/** What the pool needs of a process (McpWorker in production, fakes in unit tests). */
+export interface PoolWorker {
+  readonly slot: number;
+  readonly pid: number;
+  readonly state: WorkerState;
+  readonly identity: ServerIdentity | undefined;
+  readonly protocolVersion: string;
+  readonly readyAt: number;
+  readonly lastBusyAt: number;
+  /** Client calls in flight, by process-local id. */
+  readonly calls: ReadonlyMap<number, Call>;
+  owner: object | undefined;
+  ownerCalls: number;
+  dispatch(call: Call): void;
+  release(call: Call): boolean;
+  stop(graceMs: number): Promise<void>;
+}
+
+export interface PoolDeps<W extends PoolWorker> {
+  createWorker(slot: number, host: WorkerHost<W>): W;
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
-  serverRequest(worker: McpWorker, line: string, msg: RpcRequest): void;
-  serverNotification(worker: McpWorker, line: string, msg: RpcNotification): void;
+  serverRequest(worker: W, line: string, msg: RpcRequest): void;
+  serverNotification(worker: W, line: string, msg: RpcNotification): void;
   /** A process became ready: replay session state it must hold. */
-  workerReady(worker: McpWorker): void;
-  workerGone(worker: McpWorker): void;
+  workerReady(worker: W): void;
+  workerGone(worker: W): void;
   /** Sessions pinned to a slot (a slot with sessions is never scaled down). */
   pinned(slot: number): { readonly all: number; readonly answering: number };
 }
 
 type SlotState = 'off' | ProcessState;
 
-interface Slot {
+interface Slot<W> {
   readonly index: number;
   state: SlotState;
-  worker: McpWorker | undefined;
+  worker: W | undefined;
   failures: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-export class ProcessPool implements WorkerHost {
-  private readonly slots: Slot[];
+export class ProcessPool<W extends PoolWorker> implements WorkerHost<W> {
+  private readonly slots: Slot<W>[];
   private readonly queue: Call[] = [];
   private readonly queueTimers = new Map<Call, NodeJS.Timeout>();
   private rr = 0;
@@ -63,9 +81,9 @@ export class ProcessPool implements WorkerHost {
 
   constructor(
     private readonly opts: PoolOptions,
-    private readonly deps: PoolDeps,
+    private readonly deps: PoolDeps<W>,
   ) {
-    this.slots = Array.from({ length: opts.max }, (_, index) => ({ index, state: 'off' as SlotState, worker: undefined, failures: 0, timer: undefined }));
+    this.slots = Array.from({ length: opts.max }, (_, index) => ({ index, state: 'off' as SlotState, worker: undefined, failures: 0, timer: undefined }) as Slot<W>);
   }
 
   start(): void {
@@ -116,13 +134,13 @@ export class ProcessPool implements WorkerHost {
     return this.lastIdentity;
   }
 
-  workerOf(slot: number): McpWorker | undefined {
+  workerOf(slot: number): W | undefined {
     const s = this.slots[slot];
     return s?.state === 'ready' ? s.worker : undefined;
   }
 
-  readyWorkers(): McpWorker[] {
-    const out: McpWorker[] = [];
+  readyWorkers(): W[] {
+    const out: W[] = [];
     for (const s of this.slots) if (s.state === 'ready' && s.worker !== undefined) out.push(s.worker);
     return out;
   }
@@ -169,7 +187,7 @@ export class ProcessPool implements WorkerHost {
 
   /** A call ended: free its place and let a waiting call in. */
   release(call: Call): void {
-    const worker = call.workerRef as McpWorker | undefined;
+    const worker = call.workerRef as W | undefined;
     if (worker !== undefined) {
       if (worker.release(call)) {
         this.inFlightCount--;
@@ -195,7 +213,7 @@ export class ProcessPool implements WorkerHost {
     if (this.inFlightCount === 0 && this.queue.length === 0) this.notifyIdle();
   }
 
-  private send(worker: McpWorker, call: Call): void {
+  private send(worker: W, call: Call): void {
     if (call.init.placement === 'exclusive') {
       worker.owner = call.init.session;
       worker.ownerCalls++;
@@ -204,7 +222,7 @@ export class ProcessPool implements WorkerHost {
     worker.dispatch(call);
   }
 
-  private pick(call: Call): McpWorker | undefined {
+  private pick(call: Call): W | undefined {
     const max = this.opts.maxInFlightPerProcess;
     const session = call.init.session;
     if (call.init.placement !== 'any') {
@@ -214,7 +232,7 @@ export class ProcessPool implements WorkerHost {
       return w;
     }
     const n = this.slots.length;
-    let best: McpWorker | undefined;
+    let best: W | undefined;
     let bestLoad = Infinity;
     const start = this.rr;
     this.rr = this.rr + 1 >= n ? 0 : this.rr + 1;
@@ -269,7 +287,7 @@ export class ProcessPool implements WorkerHost {
    * sessions, and gets a new slot when all have one and the pool may grow.
    */
   slotForSession(answering: boolean): number | undefined {
-    let best: Slot | undefined;
+    let best: Slot<W> | undefined;
     let bestScore = Infinity;
     for (const s of this.slots) {
       if (s.state !== 'ready' && s.state !== 'starting') continue;
@@ -293,7 +311,7 @@ export class ProcessPool implements WorkerHost {
 
   // ---- lifecycle of processes ----
 
-  private startSlot(slot: Slot): void {
+  private startSlot(slot: Slot<W>): void {
     slot.timer = undefined;
     slot.state = 'starting';
     try {
@@ -331,7 +349,7 @@ export class ProcessPool implements WorkerHost {
     }
   }
 
-  workerReady(worker: McpWorker): void {
+  workerReady(worker: W): void {
     const slot = this.slots[worker.slot]!;
     if (slot.worker !== worker) return;
     slot.state = 'ready';
@@ -341,7 +359,7 @@ export class ProcessPool implements WorkerHost {
     if (this.queue.length > 0) this.drainQueue();
   }
 
-  workerDead(worker: McpWorker, reason: DeathReason, detail: string): void {
+  workerDead(worker: W, reason: DeathReason, detail: string): void {
     const slot = this.slots[worker.slot]!;
     this.deps.workerGone(worker);
     if (slot.worker !== worker) return;
@@ -352,12 +370,28 @@ export class ProcessPool implements WorkerHost {
     }
     const stable = worker.readyAt > 0 && Date.now() - worker.readyAt > this.opts.stableAfterMs;
     this.scheduleRestart(slot, reason, detail, stable);
-    // Calls waiting for exactly this slot may now wait for its restart; others
-    // may fit elsewhere.
-    if (this.queue.length > 0) this.drainQueue();
+    if (this.queue.length === 0) return;
+    if (this.slots.some((s) => s.state === 'ready' || s.state === 'starting')) {
+      this.drainQueue();
+      return;
+    }
+    // Nothing can take the waiting calls soon: answer them now, so that Envoy
+    // retries them on another replica instead of waiting out the queue.
+    // Calls pinned to a session's slot wait for its restart.
+    for (let i = 0; i < this.queue.length; ) {
+      const call = this.queue[i]!;
+      if (call.init.placement !== 'any') {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      clearTimeout(this.queueTimers.get(call));
+      this.queueTimers.delete(call);
+      call.fail({ kind: 'unavailable', detail: 'no server process is running (restarting after failures)', written: false });
+    }
   }
 
-  private scheduleRestart(slot: Slot, reason: DeathReason, detail: string, stable: boolean): void {
+  private scheduleRestart(slot: Slot<W>, reason: DeathReason, detail: string, stable: boolean): void {
     slot.failures = stable ? 1 : slot.failures + 1;
     const delay = backoffDelay(this.opts.backoff, slot.failures);
     slot.state = 'backoff';
@@ -369,11 +403,11 @@ export class ProcessPool implements WorkerHost {
     slot.timer.unref();
   }
 
-  serverRequest(worker: McpWorker, line: string, msg: RpcRequest): void {
+  serverRequest(worker: W, line: string, msg: RpcRequest): void {
     this.deps.serverRequest(worker, line, msg);
   }
 
-  serverNotification(worker: McpWorker, line: string, msg: RpcNotification): void {
+  serverNotification(worker: W, line: string, msg: RpcNotification): void {
     this.deps.serverNotification(worker, line, msg);
   }
 

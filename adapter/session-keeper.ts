@@ -13,7 +13,7 @@ const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'aler
 
 export interface SessionKeeperDeps {
   readonly sessions: SessionTable;
-  readonly pool: ProcessPool;
+  readonly pool: ProcessPool<McpWorker>;
   readonly router: ServerMessageRouter;
   readonly logger: Logger;
   readonly idleMs: number;

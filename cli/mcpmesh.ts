@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'run the xDS control plane (file or Consul source)',
     load: async () => (await import('./commands/control-plane.js')).controlPlaneCommand,
   },
+  adapter: { summary: 'serve a stdio MCP server as a pooled Streamable HTTP upstream', load: async () => (await import('./commands/adapter.js')).adapterCommand },
   'envoy-bootstrap': {
     summary: "print Envoy's bootstrap YAML",
     load: async () => (await import('./commands/envoy-bootstrap.js')).envoyBootstrapCommand,

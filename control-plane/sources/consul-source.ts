@@ -78,6 +78,7 @@ export class ConsulSource implements CatalogSource {
   private deliverScheduled = false;
   private graceUntil = 0;
   private graceHeld = new Map<string, ServerSpec>();
+  private lastDelivered = new Map<string, ServerSpec>();
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly firstSync: { resolve: () => void; promise: Promise<void> };
 
@@ -102,7 +103,7 @@ export class ConsulSource implements CatalogSource {
     this.onState = onState;
     const common = { consistent: this.opts.consistent ?? false, waitSeconds: this.opts.waitSeconds ?? 300 };
     this.watches.push(
-      new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services' }, this.events('services', (b, reset) => this.onServices(b, reset))),
+      new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services' }, this.events('services', (b) => this.onServices(b))),
       new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/health/state/any', endpoint: 'health_state' }, this.events('health', (b) => this.onHealth(b))),
       new BlockingWatch<unknown>(this.http, { ...common, path: `/v1/kv/${POLICY_PREFIX}`, query: { recurse: '' }, endpoint: 'kv_policy', notFoundAs: [] }, this.events('kv', (b) => this.onPolicies(b))),
     );
@@ -133,15 +134,17 @@ export class ConsulSource implements CatalogSource {
     else await this.http.request('PUT', key, { endpoint: 'kv_write', body: policy, timeoutMs: 10_000 });
   }
 
-  private events(name: 'services' | 'health' | 'kv', handle: (body: unknown, reset: boolean) => void) {
+  private events(name: 'services' | 'health' | 'kv', handle: (body: unknown) => void) {
     return {
       data: (body: unknown, _index: number, reset: boolean) => {
+        // Whichever watch sees the new Consul first starts the grace period.
+        if (reset) this.beginGrace();
         if (this.failing.delete(name) && this.failing.size === 0) {
           this.opts.logger.info('Consul reachable again');
           this.opts.metrics?.stale(false);
         }
         try {
-          handle(body, reset);
+          handle(body);
         } catch (err) {
           this.opts.logger.error({ watch: name, err: (err as Error).message }, 'malformed answer from Consul; ignored');
           return;
@@ -157,9 +160,8 @@ export class ConsulSource implements CatalogSource {
     };
   }
 
-  private onServices(body: unknown, reset: boolean): void {
+  private onServices(body: unknown): void {
     const services = CatalogServicesSchema.parse(body);
-    if (reset && this.servers.size > 0) this.beginGrace();
     const next = new Set(Object.entries(services).filter(([, tags]) => tags.includes(MCP_TAG)).map(([name]) => name));
     for (const name of next) if (!this.mcpServices.has(name)) this.queue.add(name);
     for (const name of this.mcpServices) if (!next.has(name)) this.forget(name);
@@ -278,7 +280,9 @@ export class ConsulSource implements CatalogSource {
     if (!this.mcpServices.has(name)) return;
     try {
       const known = await this.toKnown(name, HealthServiceSchema.parse(body));
-      this.servers.set(name, known);
+      // No instance (left): the server is gone, not an empty one.
+      if (known.spec.replicas.length === 0) this.servers.delete(name);
+      else this.servers.set(name, known);
       this.serviceErrors.delete(name);
     } catch (err) {
       const message = (err as Error).message;
@@ -357,8 +361,11 @@ export class ConsulSource implements CatalogSource {
    * their last good replicas until they reappear or the grace ends.
    */
   private beginGrace(): void {
+    // One restart is seen by all three watches: the first one starts the grace.
+    if (Date.now() < this.graceUntil) return;
+    if (this.lastDelivered.size === 0) return;
     this.graceUntil = Date.now() + (this.opts.restartGraceMs ?? 60_000);
-    this.graceHeld = new Map([...this.servers].map(([name, k]) => [name, k.spec]));
+    this.graceHeld = new Map([...this.lastDelivered].filter(([, spec]) => spec.replicas.length > 0));
     this.opts.logger.warn({ graceMs: this.opts.restartGraceMs ?? 60_000 }, 'Consul restarted (index went backwards): keeping services that have not re-registered yet');
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => this.scheduleDeliver(), (this.opts.restartGraceMs ?? 60_000) + 10);
@@ -392,6 +399,7 @@ export class ConsulSource implements CatalogSource {
     } else this.graceHeld.clear();
     this.synced = true;
     this.lastSyncAt = Date.now();
+    this.lastDelivered = servers;
     this.onState?.({ servers });
     this.firstSync.resolve();
   }

@@ -1,0 +1,170 @@
+// Wires the adapter together: process pool, session and server-message
+// routing, the HTTP endpoint, metrics and Consul self-registration; and the
+// graceful shutdown order (not ready → deregistered → calls finished or
+// deadline → processes stopped → HTTP closed).
+import { createLogger, type Logger } from '../lib/log.js';
+import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
+import { McpEndpoint } from './mcp-endpoint.js';
+import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
+import { McpWorker } from './mcp-worker.js';
+import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from './options.js';
+import { ProcessPool } from './process-pool.js';
+import { ServerMessageRouter } from './server-messages.js';
+import { SessionKeeper } from './session-keeper.js';
+import { SessionTable } from './sessions.js';
+import { startHttpServer } from './streamable-http-server.js';
+import { ToolCatalog } from './tool-catalog.js';
+
+export type AdapterOptions = AdapterOptionsInput;
+
+export interface AdapterHandle {
+  /** The MCP endpoint, e.g. http://127.0.0.1:17100/mcp. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly metrics: AdapterMetrics;
+  /** Consul service id, when registered. */
+  readonly consulServiceId: string | undefined;
+  ready(): boolean;
+  /** Resolves once a server process is ready. */
+  whenReady(): Promise<void>;
+  /** Process group ids (= pids) of the server processes alive now. */
+  processIds(): number[];
+  /** Graceful stop: not ready, deregister, finish calls up to the drain deadline, stop processes. */
+  shutdown(): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle> {
+  const { logger: givenLogger, ...rest } = options;
+  const o = resolveOptions(rest);
+  const logger: Logger = (givenLogger ?? createLogger('adapter')).child({ server: o.name });
+  const metrics = createAdapterMetrics(o.name);
+  const sessions = new SessionTable();
+  const tools = new ToolCatalog(logger, o.initTimeoutMs);
+  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w) });
+  const capabilities = declaredCapabilities(o.clientCapabilities);
+
+  let keeper: SessionKeeper | undefined;
+  const pool = new ProcessPool<McpWorker>(
+    {
+      min: o.poolMin,
+      max: o.poolMax ?? o.poolMin,
+      maxInFlightPerProcess: o.maxInFlightPerProcess,
+      maxQueue: o.maxQueue,
+      queueTimeoutMs: o.queueTimeoutMs,
+      idleStopMs: o.idleStopMs,
+      stopGraceMs: o.stopGraceMs,
+      backoff: o.backoff,
+      stableAfterMs: o.stableAfterMs,
+    },
+    {
+      logger,
+      metrics,
+      createWorker: (slot, host) =>
+        new McpWorker({
+          slot,
+          command: o.command,
+          args: o.args,
+          ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
+          ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+          clientCapabilities: capabilities,
+          clientInfo: { name: 'mcpmesh-adapter', version: VERSION },
+          initTimeoutMs: o.initTimeoutMs,
+          pingIntervalMs: o.pingIntervalMs,
+          pingTimeoutMs: o.pingTimeoutMs,
+          pingMisses: o.pingMisses,
+          maxLineBytes: o.maxLineBytes,
+          logger,
+          metrics,
+          host,
+        }),
+      serverRequest: (w, line, msg) => router.serverRequest(w, line, msg),
+      serverNotification: (w, line, msg) => router.serverNotification(w, line, msg),
+      workerReady: (w) => {
+        tools.refreshFrom(w);
+        keeper?.replay(w);
+      },
+      workerGone: (w) => router.workerGone(w),
+      pinned: (slot) => sessions.countPinned(slot),
+    },
+  );
+  keeper = new SessionKeeper({ sessions, pool, router, logger, idleMs: o.sessionIdleMs, requestTimeoutMs: o.initTimeoutMs });
+  metrics.attachPool({
+    inFlight: () => pool.inFlight,
+    queueDepth: () => pool.queueDepth,
+    processes: () => pool.states(),
+    ready: () => pool.ready,
+    sessions: () => sessions.size,
+    bounds: () => pool.bounds(),
+  });
+  const endpoint = new McpEndpoint({ callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs }, { pool, sessions, keeper, router, tools, metrics, logger });
+
+  const http = await startHttpServer({
+    host: o.host,
+    port: o.port,
+    path: o.path,
+    maxBodyBytes: o.maxBodyBytes,
+    origins: { allowed: o.allowedOrigins },
+    endpoint,
+    registry: metrics.registry,
+    metrics,
+    logger,
+    ready: () => pool.ready,
+    draining: () => pool.isDraining,
+  });
+  pool.start();
+  keeper.startSweeping();
+  const urlHost = o.host === '0.0.0.0' ? '127.0.0.1' : o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
+  const url = `http://${urlHost}:${http.port}${o.path}`;
+  logger.info({ url, pool: pool.bounds(), command: o.command }, 'adapter listening');
+
+  let registration: SelfRegistration | undefined;
+  if (o.consul !== undefined) {
+    try {
+      registration = await registerSelf({
+        consulUrl: o.consul.url,
+        name: o.name,
+        host: o.host,
+        port: http.port,
+        path: o.path,
+        advertiseAddress: o.consul.advertiseAddress,
+        serviceId: o.consul.serviceId,
+        token: o.consul.token,
+        logger,
+      });
+    } catch (err) {
+      await pool.stop();
+      await http.close();
+      throw new Error(`could not register in Consul at ${o.consul.url}: ${(err as Error).message}`);
+    }
+  }
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    pool.beginDrain();
+    logger.info({ inFlight: pool.inFlight, drainTimeoutMs: o.drainTimeoutMs }, 'draining');
+    await registration?.stop();
+    const idle = await pool.waitIdle(o.drainTimeoutMs);
+    if (!idle) logger.warn({ inFlight: pool.inFlight }, 'drain deadline reached with calls in flight; they end now');
+    keeper?.stop();
+    keeper?.closeAll();
+    await pool.stop();
+    endpoint.stop();
+    await http.close();
+    logger.info('adapter stopped');
+  };
+
+  return {
+    url,
+    host: o.host,
+    port: http.port,
+    metrics,
+    consulServiceId: registration?.id,
+    ready: () => pool.ready,
+    whenReady: () => pool.whenReady(),
+    processIds: () => pool.readyWorkers().map((w) => w.pid),
+    shutdown: () => (shuttingDown ??= shutdown()),
+  };
+}

@@ -1,0 +1,127 @@
+// mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
+import { parseDuration } from '../../lib/duration.js';
+import { createLogger } from '../../lib/log.js';
+import { runAdapter } from '../../adapter/adapter.js';
+import type { ClientAbility } from '../../adapter/options.js';
+import { intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+
+export const ADAPTER_FLAGS: FlagSpecs = {
+  name: { type: 'string', description: 'server name: metrics label and Consul service name (required)' },
+  port: { type: 'string', description: 'HTTP port; 0 picks a free one', default: '0' },
+  host: { type: 'string', description: 'HTTP bind address', default: '127.0.0.1' },
+  path: { type: 'string', description: 'MCP endpoint path', default: '/mcp' },
+  pool: { type: 'string', description: 'server processes kept running (pool minimum)', default: '1' },
+  'pool-max': { type: 'string', description: 'processes the pool may grow to under load (default: --pool)' },
+  consul: { type: 'string', description: 'Consul HTTP address, e.g. http://127.0.0.1:8500: register this adapter there' },
+  'advertise-address': { type: 'string', description: 'address registered in Consul (default: --host, or this host when binding all addresses)' },
+  'service-id': { type: 'string', description: 'Consul service id (default: NAME-ADDRESS-PORT)' },
+  'consul-token': { type: 'string', description: 'Consul ACL token' },
+  'max-inflight': { type: 'string', description: 'calls in flight per process before calls queue', default: '64' },
+  queue: { type: 'string', description: 'calls that may wait for a process; beyond: 503 retryable', default: '256' },
+  'queue-timeout': { type: 'string', description: 'longest wait in the queue', default: '10s' },
+  'call-timeout': { type: 'string', description: "the adapter's own per-call timeout (0s: none)", default: '5m' },
+  'init-timeout': { type: 'string', description: 'time a process has to answer initialize', default: '10s' },
+  'ping-interval': { type: 'string', description: 'health ping interval per process (0s: no pings)', default: '10s' },
+  'ping-timeout': { type: 'string', description: 'time a process has to answer a ping', default: '5s' },
+  'drain-timeout': { type: 'string', description: 'on SIGTERM, how long calls in flight may still finish', default: '10s' },
+  'max-body': { type: 'string', description: 'largest request body in bytes (413 beyond)', default: String(4 * 1024 * 1024) },
+  'allow-origin': { type: 'string', multiple: true, description: 'browser Origin allowed besides localhost ones ("*": any); repeatable' },
+  'client-capabilities': { type: 'string', description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")', default: 'sampling,elicitation' },
+  'session-idle': { type: 'string', description: 'a 2025-era session unused this long is closed', default: '30m' },
+  'max-sessions': { type: 'string', description: 'open 2025-era sessions at most', default: '10000' },
+  cwd: { type: 'string', description: 'working directory of the server processes' },
+};
+
+const SUMMARY =
+  'Runs a stdio MCP server as a pool of processes behind one Streamable HTTP endpoint that serves both\n' +
+  'the 2026-07-28 (stateless) and the 2025-era (session) protocol, with /healthz, /readyz and /metrics.';
+
+function durationFlag(p: Parsed, name: string): number {
+  const v = stringFlag(p, name)!;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new UsageError(`--${name} must be a duration such as 250ms, 10s or 5m, got "${v}"`);
+  return ms;
+}
+
+function abilitiesFlag(p: Parsed): ClientAbility[] {
+  const v = stringFlag(p, 'client-capabilities')!.trim();
+  if (v === '' || v === 'none') return [];
+  const out: ClientAbility[] = [];
+  for (const part of v.split(',').map((s) => s.trim())) {
+    if (part !== 'sampling' && part !== 'elicitation' && part !== 'roots') throw new UsageError(`--client-capabilities: unknown capability "${part}" (sampling, elicitation, roots or none)`);
+    out.push(part);
+  }
+  return out;
+}
+
+export async function adapterCommand(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, ADAPTER_FLAGS);
+  if (p.help) {
+    process.stdout.write(usage('adapter', SUMMARY, ADAPTER_FLAGS, ' --name NAME [options] -- COMMAND [ARGS...]'));
+    return 0;
+  }
+  const name = stringFlag(p, 'name');
+  if (name === undefined) throw new UsageError('--name is required');
+  const [command, ...args] = p.rest;
+  if (command === undefined) throw new UsageError('the server command is missing: mcpmesh adapter --name NAME -- COMMAND [ARGS...]');
+  const poolMin = intFlag(p, 'pool', 1, 256)!;
+  const poolMax = intFlag(p, 'pool-max', 1, 256);
+  if (poolMax !== undefined && poolMax < poolMin) throw new UsageError(`--pool-max (${poolMax}) must be at least --pool (${poolMin})`);
+  const consul = stringFlag(p, 'consul');
+  const advertise = stringFlag(p, 'advertise-address');
+  const serviceId = stringFlag(p, 'service-id');
+  const token = stringFlag(p, 'consul-token');
+  const cwd = stringFlag(p, 'cwd');
+  const origins = p.values['allow-origin'];
+  const logger = createLogger('adapter');
+
+  const handle = await runAdapter({
+    name,
+    command,
+    args,
+    ...(cwd !== undefined ? { cwd } : {}),
+    host: stringFlag(p, 'host')!,
+    port: intFlag(p, 'port', 0, 65535)!,
+    path: stringFlag(p, 'path')!,
+    poolMin,
+    ...(poolMax !== undefined ? { poolMax } : {}),
+    maxInFlightPerProcess: intFlag(p, 'max-inflight', 1, 100_000)!,
+    maxQueue: intFlag(p, 'queue', 0, 1_000_000)!,
+    queueTimeoutMs: Math.max(1, durationFlag(p, 'queue-timeout')),
+    callTimeoutMs: durationFlag(p, 'call-timeout'),
+    initTimeoutMs: Math.max(1, durationFlag(p, 'init-timeout')),
+    pingIntervalMs: durationFlag(p, 'ping-interval'),
+    pingTimeoutMs: Math.max(1, durationFlag(p, 'ping-timeout')),
+    drainTimeoutMs: durationFlag(p, 'drain-timeout'),
+    maxBodyBytes: intFlag(p, 'max-body', 1, 1024 * 1024 * 1024)!,
+    allowedOrigins: Array.isArray(origins) ? origins : [],
+    clientCapabilities: abilitiesFlag(p),
+    sessionIdleMs: Math.max(1, durationFlag(p, 'session-idle')),
+    maxSessions: intFlag(p, 'max-sessions', 1, 10_000_000)!,
+    ...(consul !== undefined
+      ? { consul: { url: consul, ...(advertise !== undefined ? { advertiseAddress: advertise } : {}), ...(serviceId !== undefined ? { serviceId } : {}), ...(token !== undefined ? { token } : {}) } }
+      : {}),
+    logger,
+  });
+  process.stdout.write(`mcpmesh adapter "${name}" listening on ${handle.url}\n`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const first = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      // A second signal means "now": the exit hook SIGKILLs every process group.
+      const again = (s2: NodeJS.Signals) => {
+        logger.warn({ signal: s2 }, 'second signal: stopping at once');
+        process.exit(1);
+      };
+      process.on('SIGINT', again);
+      process.on('SIGTERM', again);
+      resolve(sig);
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
+  });
+  logger.info({ signal }, 'shutting down');
+  await handle.shutdown();
+  return 0;
+}

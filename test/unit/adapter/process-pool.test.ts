@@ -1,0 +1,229 @@
+// The pool's placement, queueing and restart rules, with fake processes
+// (the pool's own PoolWorker interface) so that each rule is checked exactly.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { Call, type CallSink, type Placement } from '../../../adapter/call.js';
+import type { FailureAnswer } from '../../../adapter/failure-classes.js';
+import { createAdapterMetrics } from '../../../adapter/metrics.js';
+import type { WorkerHost, WorkerState } from '../../../adapter/mcp-worker.js';
+import { ProcessPool, type PoolOptions, type PoolWorker } from '../../../adapter/process-pool.js';
+import { Session } from '../../../adapter/sessions.js';
+
+class FakeWorker implements PoolWorker {
+  state: WorkerState = 'starting';
+  identity = { capabilities: {}, serverInfo: { name: 'fake', version: '1' }, instructions: undefined };
+  protocolVersion = '2025-11-25';
+  readyAt = 0;
+  lastBusyAt = Date.now();
+  readonly calls = new Map<number, Call>();
+  owner: object | undefined;
+  ownerCalls = 0;
+  private next = 1;
+  constructor(
+    readonly slot: number,
+    readonly host: WorkerHost<FakeWorker>,
+    readonly pid: number,
+  ) {}
+  ready(): void {
+    this.state = 'ready';
+    this.readyAt = Date.now();
+    this.host.workerReady(this);
+  }
+  die(): void {
+    this.state = 'dead';
+    for (const c of [...this.calls.values()]) c.fail({ kind: 'crashed', detail: 'fake death', written: true });
+    this.host.workerDead(this, 'crash', 'fake death');
+  }
+  dispatch(call: Call): void {
+    const id = this.next++;
+    call.localId = id;
+    call.workerRef = this;
+    call.written = true;
+    this.calls.set(id, call);
+  }
+  release(call: Call): boolean {
+    return this.calls.get(call.localId) === call && this.calls.delete(call.localId);
+  }
+  async stop(): Promise<void> {
+    this.state = 'dead';
+    this.host.workerDead(this, 'stopped', 'stopped');
+  }
+  /** Answers a call in flight here. */
+  answer(call: Call): void {
+    call.respond(`{"result":{},"jsonrpc":"2.0","id":${call.localId}}`, { kind: 'response', id: call.localId, result: {}, error: undefined });
+  }
+}
+
+class RecordingSink implements CallSink {
+  readonly canStream = false;
+  readonly closed = false;
+  answered: string | undefined;
+  failure: FailureAnswer | undefined;
+  event(): boolean {
+    return false;
+  }
+  finish(text: string): void {
+    this.answered = text;
+  }
+  fail(answer: FailureAnswer): void {
+    this.failure = answer;
+  }
+  abandon(): void {}
+}
+
+const OPTS: PoolOptions = {
+  min: 1,
+  max: 1,
+  maxInFlightPerProcess: 100,
+  maxQueue: 10,
+  queueTimeoutMs: 5_000,
+  idleStopMs: 60_000,
+  stopGraceMs: 10,
+  backoff: { baseMs: 20, maxMs: 1_000, jitter: 0 },
+  stableAfterMs: 60_000,
+};
+
+function setup(opts: Partial<PoolOptions> = {}) {
+  const workers: FakeWorker[] = [];
+  const created: number[] = [];
+  let pid = 100;
+  const pool: ProcessPool<FakeWorker> = new ProcessPool<FakeWorker>(
+    { ...OPTS, ...opts },
+    {
+      logger: pino({ level: 'silent' }),
+      metrics: createAdapterMetrics('t'),
+      createWorker: (slot, host) => {
+        created.push(performance.now());
+        const w = new FakeWorker(slot, host, pid++);
+        workers.push(w);
+        return w;
+      },
+      serverRequest: () => undefined,
+      serverNotification: () => undefined,
+      workerReady: () => undefined,
+      workerGone: () => undefined,
+      pinned: () => ({ all: 0, answering: 0 }),
+    },
+  );
+  const call = (placement: Placement = 'any', session?: Session) => {
+    const sink = new RecordingSink();
+    const c = new Call(
+      { clientId: 1, clientIdJson: '1', method: 'tools/call', tool: 'x', params: {}, bodyText: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}', era: 'legacy', session, placement, logLevel: undefined, sink },
+      { settled: (done) => pool.release(done), replaySafe: () => true, cancelOnProcess: () => undefined },
+      undefined,
+    );
+    pool.submit(c);
+    return { call: c, sink };
+  };
+  return { pool, workers, created, call };
+}
+
+describe('process pool', () => {
+  test('sends each call to the least-busy ready process', () => {
+    const { pool, workers, call } = setup({ min: 3, max: 3 });
+    pool.start();
+    for (const w of workers) w.ready();
+    for (let i = 0; i < 9; i++) call();
+    assert.deepEqual(
+      workers.map((w) => w.calls.size),
+      [3, 3, 3],
+    );
+    const busiest = workers[0]!;
+    busiest.answer([...busiest.calls.values()][0]!);
+    busiest.answer([...busiest.calls.values()][0]!);
+    call();
+    assert.equal(busiest.calls.size, 2, 'the next call goes to the process that has the fewest calls');
+  });
+
+  test('queues when every process is at its limit and answers overload (503, retryable) when the queue is full', () => {
+    const { pool, workers, call } = setup({ maxInFlightPerProcess: 1, maxQueue: 1 });
+    pool.start();
+    workers[0]!.ready();
+    const first = call();
+    const queued = call();
+    const refused = call();
+    assert.equal(workers[0]!.calls.size, 1);
+    assert.equal(pool.queueDepth, 1);
+    assert.deepEqual([refused.sink.failure?.status, refused.sink.failure?.retryable], [503, true]);
+    assert.match(refused.sink.failure!.message, /queue of 1 calls is full/);
+    workers[0]!.answer(first.call);
+    assert.ok(first.sink.answered);
+    assert.equal(pool.queueDepth, 0);
+    assert.equal(queued.call.workerRef, workers[0]);
+  });
+
+  test('a call that waits past the queue timeout is answered retryable without reaching a process', async () => {
+    const { pool, workers, call } = setup({ maxInFlightPerProcess: 1, queueTimeoutMs: 30 });
+    pool.start();
+    workers[0]!.ready();
+    call();
+    const waiting = call();
+    await new Promise((r) => setTimeout(r, 80));
+    assert.deepEqual([waiting.sink.failure?.status, waiting.sink.failure?.retryable], [503, true]);
+    assert.equal(waiting.call.written, false);
+    assert.equal(pool.queueDepth, 0);
+  });
+
+  test('with no process running at all, calls are refused at once (retryable)', () => {
+    const { pool, workers, call } = setup();
+    pool.start();
+    workers[0]!.ready();
+    workers[0]!.die();
+    const c = call();
+    assert.deepEqual([c.sink.failure?.status, c.sink.failure?.retryable], [503, true]);
+    assert.match(c.sink.failure!.message, /no server process is running/);
+    void pool.stop();
+  });
+
+  test('a dead process fails its calls and restarts after exponential backoff', async () => {
+    const { pool, workers, created, call } = setup();
+    pool.start();
+    workers[0]!.ready();
+    const inFlight = call();
+    workers[0]!.die();
+    assert.equal(inFlight.sink.failure?.status, 503);
+    assert.equal(pool.states().backoff, 1);
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(workers.length, 2, 'restarted after the first delay (20 ms)');
+    workers[1]!.die();
+    await new Promise((r) => setTimeout(r, 25));
+    assert.equal(workers.length, 2, 'the second delay is longer (40 ms)');
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(workers.length, 3);
+    assert.ok(created[2]! - created[1]! >= 38, `second backoff ${created[2]! - created[1]!} ms`);
+    await pool.stop();
+  });
+
+  test('an exclusive call waits while another answering session owns the process', () => {
+    const { pool, workers, call } = setup();
+    pool.start();
+    workers[0]!.ready();
+    const a = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    const b = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    const first = call('exclusive', a);
+    const sameSession = call('exclusive', a);
+    const other = call('exclusive', b);
+    const anyCall = call('any');
+    assert.equal(workers[0]!.owner, a);
+    assert.equal(workers[0]!.calls.size, 3, 'the owner and unpinned calls run; the other session waits');
+    assert.equal(other.call.workerRef, undefined);
+    workers[0]!.answer(first.call);
+    workers[0]!.answer(sameSession.call);
+    assert.equal(workers[0]!.owner, b);
+    assert.equal(other.call.workerRef, workers[0]);
+    workers[0]!.answer(anyCall.call);
+  });
+
+  test('grows up to max when every process is busy', () => {
+    const { pool, workers, call } = setup({ min: 1, max: 2, maxInFlightPerProcess: 1 });
+    pool.start();
+    workers[0]!.ready();
+    call();
+    const second = call();
+    assert.equal(workers.length, 2, 'a second process is started');
+    workers[1]!.ready();
+    assert.equal(second.call.workerRef, workers[1]);
+    void pool.stop();
+  });
+});
