@@ -93,7 +93,10 @@ export class McpEndpoint {
     const envelope = readEnvelope(msg.params);
     const std = readStandardHeaders(req.headers);
     const id = msg.kind === 'request' ? msg.id : null;
-    if (envelope.kind === 'rejected') return this.refuse(res, 'invalid_envelope', 400, id, envelope.code, envelope.message, envelope.data);
+    if (envelope.kind === 'rejected') {
+      const reason = envelope.code === RpcCode.UnsupportedProtocolVersion ? 'unsupported_version' : 'invalid_envelope';
+      return this.refuse(res, reason, 400, id, envelope.code, envelope.message, envelope.data);
+    }
     if (envelope.kind === 'modern') {
       const problem = checkStandardHeaders(msg.kind, msg.method, msg.params, envelope.version, std);
       if (problem !== undefined) return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);

@@ -11,6 +11,9 @@ import type { McpEndpoint } from './mcp-endpoint.js';
 import type { AdapterMetrics } from './metrics.js';
 import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from './request-checks.js';
 
+/** How long open connections may finish their exchange when the server closes. */
+const CLOSE_GRACE_MS = 1_000;
+
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
@@ -160,10 +163,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port: address.port,
     host: opts.host,
+    // Stop listening, let the requests being answered finish (draining answers
+    // carry `connection: close`), then cut whatever is left.
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        server.closeIdleConnections();
+        const cut = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, CLOSE_GRACE_MS);
+        cut.unref();
+        server.once('close', () => clearTimeout(cut));
       }),
   };
 }
