@@ -1,0 +1,117 @@
+// After tool calls through the mesh, a real Prometheus (Debian's package, on
+// loopback) scrapes the control plane, an adapter and Envoy with the repo's
+// rules; a second Prometheus federates the first and sees the tool SLO series.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { stringify } from 'yaml';
+import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
+import { freePorts } from '../../support/ports.js';
+import { startMesh, until, type Mesh } from '../../support/mesh.js';
+
+const children: ChildProcess[] = [];
+let mesh: Mesh;
+let api: FastifyInstance;
+let adapterPort: number;
+let adminPort: number;
+const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-prom-'));
+
+function run(cmd: string, args: string[]): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  c.stderr!.resume();
+  children.push(c);
+  return c;
+}
+
+async function query(port: number, q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
+  if (!res) return []; // not listening yet
+  const body = (await res.json()) as { data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
+  return body.data?.result ?? [];
+}
+
+before(async () => {
+  const ports = await freePorts(2);
+  adapterPort = ports[0]!;
+  adminPort = ports[1]!;
+  run(process.execPath, [resolve('dist/cli/mcpmesh.js'), 'adapter', '--name', 'everything', '--port', String(adapterPort), '--', process.execPath, resolve('node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio']);
+  await until(async () => (await fetch(`http://127.0.0.1:${adapterPort}/readyz`).catch(() => undefined))?.ok === true, 'adapter ready', 30_000);
+  mesh = await startMesh({ config: { servers: [{ name: 'everything', stdio: { command: ['unused: the test runs the adapter'], port: adapterPort } }] } });
+  api = buildAdminServer({ backend: mesh.cp, registry: mesh.metrics.registry });
+  await api.listen({ host: '127.0.0.1', port: adminPort! });
+});
+after(async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await api?.close();
+  await mesh?.stop();
+});
+
+test('Prometheus scrapes control plane, adapter and Envoy; a federating Prometheus sees the tool SLOs', async () => {
+  const _meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'it', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+  const call = async (i: number) => {
+    const res = await fetch(mesh.agentUrl('everything'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { message: `m${i}` }, _meta } }),
+    });
+    return res.status === 200 && (await res.text()).includes(`m${i}`);
+  };
+  await until(async () => call(0), 'calls through the mesh', 20_000);
+
+  const [p1, p2] = await freePorts(2);
+  const rules = resolve('deploy/prometheus/rules/mcpmesh-slo.yml');
+  const cfg1 = join(dir, 'p1.yml');
+  writeFileSync(
+    cfg1,
+    stringify({
+      global: { scrape_interval: '1s', evaluation_interval: '1s', external_labels: { mesh: 'test' } },
+      rule_files: [rules],
+      scrape_configs: [
+        { job_name: 'mcpmesh-control-plane', static_configs: [{ targets: [`127.0.0.1:${adminPort}`] }] },
+        { job_name: 'mcpmesh-envoy', metrics_path: '/stats/prometheus', static_configs: [{ targets: [mesh.adminUrl.replace('http://', '')] }] },
+        { job_name: 'mcpmesh-adapters', http_sd_configs: [{ url: `http://127.0.0.1:${adminPort}/api/v1/sd/adapters`, refresh_interval: '1s' }] },
+      ],
+    }),
+  );
+  const cfg2 = join(dir, 'p2.yml');
+  writeFileSync(
+    cfg2,
+    stringify({
+      global: { scrape_interval: '1s' },
+      scrape_configs: [{ job_name: 'federate', honor_labels: true, metrics_path: '/federate', params: { 'match[]': ['{__name__=~"mcpmesh:.*"}'] }, static_configs: [{ targets: [`127.0.0.1:${p1}`] }] }],
+    }),
+  );
+  for (const [cfg, port, data] of [[cfg1, p1, 'd1'], [cfg2, p2, 'd2']] as const) {
+    run('prometheus', [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, data)}`, `--web.listen-address=127.0.0.1:${port}`]);
+  }
+  // A steady trickle of calls while Prometheus scrapes (bounded: 30 s).
+  let stop = false;
+  const load = (async () => {
+    for (let i = 1; !stop && i < 3000; i++) {
+      await call(i);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await until(async () => {
+      const up = await query(p1!, 'up');
+      const jobs = new Set(up.filter((r) => r.value[1] === '1').map((r) => r.metric['job']));
+      return jobs.has('mcpmesh-control-plane') && jobs.has('mcpmesh-envoy') && jobs.has('mcpmesh-adapters');
+    }, 'all three jobs up', 30_000);
+    assert.ok((await query(p1!, 'mcpmesh_xds_connected_clients')).length > 0, "the control plane's metrics");
+    assert.ok((await query(p1!, 'mcpmesh_adapter_calls_total{method="tools/call",tool="echo",outcome="ok"}')).length > 0, "the adapter's tool metrics");
+    assert.ok((await query(p1!, 'envoy_vhost_route_upstream_rq_completed{envoy_route="everything__tool__echo"}')).length > 0, "Envoy's per-tool route stats");
+    await until(async () => (await query(p2!, 'mcpmesh:envoy_tool_success:ratio_rate5m{server="everything",tool="echo"}')).length > 0, 'Envoy tool SLO federated', 30_000);
+    await until(async () => (await query(p2!, 'mcpmesh:adapter_tool_success:ratio_rate5m{server="everything",tool="echo"}')).length > 0, 'adapter tool SLO federated', 30_000);
+    const fed = await query(p2!, 'mcpmesh:adapter_tool_success:ratio_rate5m{server="everything",tool="echo"}');
+    assert.equal(fed[0]!.metric['mesh'], 'test', 'the external label identifies the mesh');
+    assert.equal(Number(fed[0]!.value[1]), 1);
+  } finally {
+    stop = true;
+    await load;
+  }
+});
