@@ -29,6 +29,8 @@ export class ConsulRegistration {
   private stopped = false;
   private failures = 0;
   registered = false;
+  /** Times the registration was found missing and made again (a Consul restart, say). */
+  reRegistrations = 0;
 
   constructor(private readonly opts: RegistrationOptions) {
     this.http = new ConsulHttp({ url: opts.consulUrl, maxSockets: 2, ...(opts.token ? { token: opts.token } : {}) });
@@ -81,6 +83,7 @@ export class ConsulRegistration {
       if (this.stopped) return;
       try {
         await this.register();
+        this.reRegistrations += 1;
         this.opts.logger.warn({ service: this.opts.name, id: this.opts.id, reason: (err as Error).message }, 're-registered in Consul');
         this.failures = 0;
       } catch (again) {

@@ -29,8 +29,8 @@ function run(cmd: string, args: string[]): ChildProcess {
 
 async function query(port: number, q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
-  if (!res) return []; // not listening yet
-  const body = (await res.json()) as { data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
+  if (!res || !res.ok) return []; // not listening or not ready yet
+  const body = (await res.json().catch(() => ({}))) as { data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
   return body.data?.result ?? [];
 }
 
