@@ -1,7 +1,8 @@
 // Wires the adapter together: process pool, session and server-message
 // routing, the HTTP endpoint, metrics and Consul self-registration; and the
-// graceful shutdown order (not ready → deregistered → calls finished or
-// deadline → processes stopped → HTTP closed).
+// graceful shutdown order (not ready → deregistered → new calls served until
+// clients stop sending → new calls refused, calls finished or deadline →
+// processes stopped → HTTP closed).
 import { createLogger, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { McpEndpoint } from './mcp-endpoint.js';
@@ -35,6 +36,15 @@ export interface AdapterHandle {
 }
 
 const VERSION = '0.1.0';
+
+/**
+ * After SIGTERM the adapter keeps serving new calls until none has come for
+ * this long: a load balancer goes on sending until its health check or
+ * service discovery notices, and a call refused then costs a retry that
+ * least-request balancing may send straight back here (a replica that
+ * answers at once looks least busy).
+ */
+const DRAIN_QUIET_MS = 1_000;
 
 export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle> {
   const { logger: givenLogger, ...rest } = options;
@@ -91,11 +101,14 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     },
   );
   keeper = new SessionKeeper({ sessions, pool, router, logger, idleMs: o.sessionIdleMs, requestTimeoutMs: o.initTimeoutMs });
+  // Set on SIGTERM: not ready, connections close, calls still served.
+  let leaving = false;
+  const ready = (): boolean => !leaving && pool.ready;
   metrics.attachPool({
     inFlight: () => pool.inFlight,
     queueDepth: () => pool.queueDepth,
     processes: () => pool.states(),
-    ready: () => pool.ready,
+    ready,
     sessions: () => sessions.size,
     bounds: () => pool.bounds(),
   });
@@ -111,8 +124,8 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     registry: metrics.registry,
     metrics,
     logger,
-    ready: () => pool.ready,
-    draining: () => pool.isDraining,
+    ready,
+    draining: () => leaving || pool.isDraining,
   });
   pool.start();
   keeper.startSweeping();
@@ -143,10 +156,15 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
-    pool.beginDrain();
+    const deadline = performance.now() + o.drainTimeoutMs;
+    leaving = true;
+    http.beginDrain();
     logger.info({ inFlight: pool.inFlight, drainTimeoutMs: o.drainTimeoutMs }, 'draining');
     await registration?.stop();
-    const idle = await pool.waitIdle(o.drainTimeoutMs);
+    // Half the deadline at most, so that calls still coming have time to finish.
+    await http.quietFor(DRAIN_QUIET_MS, performance.now() + o.drainTimeoutMs / 2);
+    pool.beginDrain();
+    const idle = await pool.waitIdle(Math.max(0, deadline - performance.now()));
     if (!idle) logger.warn({ inFlight: pool.inFlight }, 'drain deadline reached with calls in flight; they end now');
     keeper?.stop();
     keeper?.closeAll();
@@ -162,7 +180,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     port: http.port,
     metrics,
     consulServiceId: registration?.id,
-    ready: () => pool.ready,
+    ready,
     whenReady: () => pool.whenReady(),
     processIds: () => pool.readyWorkers().map((w) => w.pid),
     shutdown: () => (shuttingDown ??= shutdown()),

@@ -13,6 +13,13 @@ import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from 
 
 /** How long open connections may finish their exchange when the server closes. */
 const CLOSE_GRACE_MS = 1_000;
+/**
+ * A client that has just had an answer may already be sending its next
+ * request on that keep-alive connection; closing it then resets the request.
+ * The server keeps answering (draining: 503 retryable, `connection: close`)
+ * until no request has come for this long, bounded by CLOSE_GRACE_MS.
+ */
+const QUIET_BEFORE_CLOSE_MS = 100;
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -32,6 +39,10 @@ export interface HttpServerOptions {
 export interface HttpServerHandle {
   readonly port: number;
   readonly host: string;
+  /** Answers not yet started close their connection, so clients open a new one (to another replica). */
+  beginDrain(): void;
+  /** Resolves once no MCP request has come for quietMs, or at the deadline (performance.now() time). */
+  quietFor(quietMs: number, deadline: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,6 +50,12 @@ function sendError(res: ServerResponse, status: number, code: number, message: s
   const body = errorText(null, code, message);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
   res.end(body);
+}
+
+async function quiet(last: () => number, quietMs: number, deadline: number): Promise<void> {
+  for (let now = performance.now(); now - last() < quietMs && now < deadline; now = performance.now()) {
+    await new Promise((r) => setTimeout(r, Math.min(quietMs - (now - last()), deadline - now)));
+  }
 }
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
@@ -99,8 +116,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   };
 
   const mcp = (req: IncomingMessage, res: ServerResponse): void => {
-    // Draining: tell clients (Envoy) not to reuse this connection.
-    if (opts.draining()) res.setHeader('connection', 'close');
     const origin = req.headers['origin'];
     if (!originAllowed(origin, opts.origins)) {
       metrics.rejected('origin');
@@ -119,11 +134,25 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   };
 
+  // Responses whose head is not written yet: drain marks them to close their
+  // connection, as answers started while draining do.
+  const unanswered = new Set<ServerResponse>();
+  let lastRequestAt = 0;
+  let lastMcpRequestAt = 0;
   const server = http.createServer((req, res) => {
+    lastRequestAt = performance.now();
+    if (opts.draining()) res.shouldKeepAlive = false;
+    else {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path === opts.path) return mcp(req, res);
+    if (path === opts.path) {
+      lastMcpRequestAt = lastRequestAt;
+      return mcp(req, res);
+    }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;
@@ -163,10 +192,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port: address.port,
     host: opts.host,
-    // Stop listening, let the requests being answered finish (draining answers
-    // carry `connection: close`), then cut whatever is left.
-    close: () =>
-      new Promise<void>((resolve) => {
+    beginDrain: () => {
+      for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
+      unanswered.clear();
+    },
+    quietFor: (quietMs, deadline) => quiet(() => lastMcpRequestAt, quietMs, deadline),
+    // Wait for a quiet moment, stop listening, let the requests being answered
+    // finish, then cut whatever is left.
+    close: async () => {
+      await quiet(() => lastRequestAt, QUIET_BEFORE_CLOSE_MS, performance.now() + CLOSE_GRACE_MS);
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         const cut = setTimeout(() => {
@@ -174,6 +209,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         }, CLOSE_GRACE_MS);
         cut.unref();
         server.once('close', () => clearTimeout(cut));
-      }),
+      });
+    },
   };
 }

@@ -8,6 +8,9 @@ import type { McpWorker } from './mcp-worker.js';
 
 const MAX_PAGES = 50;
 
+/** What the catalog needs of a process. */
+export type ToolSource = Pick<McpWorker, 'state' | 'identity' | 'request'>;
+
 export class ToolCatalog {
   private safe = new Map<string, boolean>();
   private loading: Promise<void> | undefined;
@@ -27,9 +30,12 @@ export class ToolCatalog {
   }
 
   /** Loads the list from this process if it is not known yet or changed. */
-  refreshFrom(worker: McpWorker): void {
+  refreshFrom(worker: ToolSource): void {
     if (!this.stale || this.loading !== undefined) return;
-    if (!isPlainObject(worker.identity?.capabilities['tools'])) {
+    // Servers may say their tools changed before initialize completes; the
+    // list is read once the process is ready.
+    if (worker.state !== 'ready' || worker.identity === undefined) return;
+    if (!isPlainObject(worker.identity.capabilities['tools'])) {
       this.stale = false;
       return;
     }
@@ -45,7 +51,7 @@ export class ToolCatalog {
   }
 
   /** The server said its tools changed. */
-  invalidate(worker: McpWorker): void {
+  invalidate(worker: ToolSource): void {
     this.stale = true;
     if (this.loading === undefined) this.refreshFrom(worker);
     else void this.loading.then(() => this.refreshFrom(worker));
@@ -56,7 +62,7 @@ export class ToolCatalog {
     await this.loading;
   }
 
-  private async load(worker: McpWorker): Promise<void> {
+  private async load(worker: ToolSource): Promise<void> {
     const next = new Map<string, boolean>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
