@@ -145,6 +145,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
         advertiseAddress: o.consul.advertiseAddress,
         serviceId: o.consul.serviceId,
         token: o.consul.token,
+        ready,
         logger,
       });
     } catch (err) {

@@ -17,6 +17,8 @@ export interface SelfRegistrationOptions {
   readonly advertiseAddress: string | undefined;
   readonly serviceId: string | undefined;
   readonly token: string | undefined;
+  /** Ready for traffic now (the check's status until Consul first runs it). */
+  readonly ready: () => boolean;
   readonly logger: Logger;
 }
 
@@ -47,6 +49,7 @@ export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfR
     checkPath: '/readyz',
     checkInterval: '2s',
     deregisterCriticalAfter: '1m',
+    initialStatus: () => (opts.ready() ? 'passing' : 'critical'),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
     logger: opts.logger,
   });

@@ -173,6 +173,7 @@ const best = (pred: (t: string) => boolean, c: number) => Math.max(0, ...rows.fi
 const baseline = best((t) => t.startsWith('supergateway') || t.startsWith('mcp-proxy'), 16);
 const ours = best((t) => t.startsWith('mcpmesh'), 16);
 const summary = [
+  `Command: \`node dist/bench/adapter/throughput.js --write\` (baselines installed outside the repo as the header of bench/adapter/throughput.ts says; BENCH_TOOLS=${TOOLS}).`,
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; warmup ${phase.warmupMs} ms, measured ${phase.measureMs} ms per row; closed-loop clients (each sends its next call on the previous answer).`,
   `Server: @modelcontextprotocol/server-everything (stdio), tool \`echo\`. Baselines: supergateway ${version('supergateway')}, mcp-proxy ${version('mcp-proxy')} (default options, 2025-era sessions: one per client).`,
   baseline > 0 ? `At 16 clients the adapter's best is ${(ours / baseline).toFixed(1)}× the better baseline (${ours.toFixed(0)} vs ${baseline.toFixed(0)} calls/s).` : 'No baseline measured.',

@@ -15,6 +15,7 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to serve (file source)' },
   consul: { type: 'string', description: 'Consul HTTP address, e.g. http://127.0.0.1:8500 (Consul source)' },
   'consul-consistent': { type: 'boolean', description: 'consistent instead of stale Consul reads' },
+  'consul-token': { type: 'string', description: 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)' },
   'xds-address': { type: 'string', description: 'xDS bind address', default: '127.0.0.1' },
   'xds-port': { type: 'string', description: 'xDS (ADS gRPC) port', default: String(DEFAULT_PORTS.xds) },
   'admin-address': { type: 'string', description: 'admin API bind address', default: '127.0.0.1' },
@@ -32,7 +33,7 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
-export function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; logger: Logger; metrics: ControlPlaneMetrics }): CatalogSource {
+export function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; token?: string; logger: Logger; metrics: ControlPlaneMetrics }): CatalogSource {
   if (opts.config && opts.consul) throw new UsageError('give either --config or --consul, not both');
   const m = opts.metrics;
   if (opts.config) {
@@ -47,6 +48,7 @@ export function makeSource(opts: { config?: string; consul?: string; consistent?
     return new ConsulSource({
       consulUrl: opts.consul,
       consistent: opts.consistent ?? false,
+      ...(opts.token ? { token: opts.token } : {}),
       logger: opts.logger.child({ component: 'consul-source' }),
       metrics: {
         request: (endpoint, outcome, seconds) => {
@@ -77,6 +79,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     ...(config ? { config } : {}),
     ...(consul ? { consul } : {}),
     consistent: boolFlag(p, 'consul-consistent'),
+    token: stringFlag(p, 'consul-token') ?? process.env['CONSUL_HTTP_TOKEN'],
     logger,
     metrics,
   });

@@ -36,7 +36,11 @@ export const DEFAULTS = {
     maxPendingRequests: 4096,
     maxRequests: 4096,
     retryBudgetPercent: 25,
-    minRetryConcurrency: 10,
+    // A replica that dies takes every call in flight on it down at once, and
+    // each needs its one retry together: the floor lets a replica with up to
+    // this many calls in flight fail without refusing them a retry (the fault
+    // suite's crash scenario overflowed a floor of 10).
+    minRetryConcurrency: 32,
   },
   healthCheck: { intervalMs: 2_000, timeoutMs: 1_000, unhealthyThreshold: 2, healthyThreshold: 1 },
 } as const;

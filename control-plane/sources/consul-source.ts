@@ -78,6 +78,8 @@ export class ConsulSource implements CatalogSource {
   private deliverScheduled = false;
   private graceUntil = 0;
   private graceHeld = new Map<string, ServerSpec>();
+  /** "server/replica" ids seen again with a check that is not critical: their own state counts from then on. */
+  private graceReleased = new Set<string>();
   private lastDelivered = new Map<string, ServerSpec>();
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly firstSync: { resolve: () => void; promise: Promise<void> };
@@ -356,9 +358,10 @@ export class ConsulSource implements CatalogSource {
   }
 
   /**
-   * After a Consul restart (index went backwards) the catalog may come back
-   * empty while registrations are re-made: services missing meanwhile keep
-   * their last good replicas until they reappear or the grace ends.
+   * After a Consul restart (index went backwards) the catalog comes back
+   * empty and fills as instances register again, each with a check that is
+   * critical until it first runs: replicas keep their last good state until
+   * they reappear with a check that is not critical, or the grace ends.
    */
   private beginGrace(): void {
     // One restart is seen by all three watches: the first one starts the grace.
@@ -366,6 +369,7 @@ export class ConsulSource implements CatalogSource {
     if (this.lastDelivered.size === 0) return;
     this.graceUntil = Date.now() + (this.opts.restartGraceMs ?? 60_000);
     this.graceHeld = new Map([...this.lastDelivered].filter(([, spec]) => spec.replicas.length > 0));
+    this.graceReleased = new Set();
     this.opts.logger.warn({ graceMs: this.opts.restartGraceMs ?? 60_000 }, 'Consul restarted (index went backwards): keeping services that have not re-registered yet');
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => this.scheduleDeliver(), (this.opts.restartGraceMs ?? 60_000) + 10);
@@ -392,15 +396,42 @@ export class ConsulSource implements CatalogSource {
       servers.set(name, spec);
     }
     if (Date.now() < this.graceUntil) {
-      for (const [name, spec] of this.graceHeld) {
-        const now = servers.get(name);
-        if (!now || now.replicas.length === 0) servers.set(name, spec);
+      for (const [name, held] of this.graceHeld) {
+        const spec = withHeldReplicas(servers.get(name), held, this.graceReleased);
+        if (spec !== undefined) servers.set(name, spec);
+        else servers.delete(name);
       }
-    } else this.graceHeld.clear();
+    } else {
+      this.graceHeld.clear();
+      this.graceReleased.clear();
+    }
     this.synced = true;
     this.lastSyncAt = Date.now();
     this.lastDelivered = servers;
     this.onState?.({ servers });
     this.firstSync.resolve();
   }
+}
+
+/**
+ * A service during the restart grace: a replica keeps its last good state
+ * until it is seen again with a check that is not critical; from then on (it
+ * is in `released`) its own state counts, absence included. New replicas are
+ * taken as they are.
+ */
+export function withHeldReplicas(now: ServerSpec | undefined, held: ServerSpec, released: Set<string>): ServerSpec | undefined {
+  const current = new Map((now?.replicas ?? []).map((r) => [r.id, r]));
+  const replicas: Replica[] = [];
+  for (const h of held.replicas) {
+    const key = `${held.name}/${h.id}`;
+    const r = current.get(h.id);
+    if (r !== undefined && r.health !== 'unhealthy') released.add(key);
+    if (released.has(key)) {
+      if (r !== undefined) replicas.push(r);
+    } else replicas.push(h);
+  }
+  const heldIds = new Set(held.replicas.map((r) => r.id));
+  for (const r of now?.replicas ?? []) if (!heldIds.has(r.id)) replicas.push(r);
+  if (now === undefined && replicas.length === 0) return undefined;
+  return { ...(now ?? held), replicas };
 }

@@ -21,6 +21,12 @@ export interface RegistrationOptions {
   readonly logger: Logger;
   /** How often the registration is verified. */
   readonly verifyEveryMs?: number;
+  /**
+   * The check's status when (re-)registered, until Consul first runs it;
+   * Consul's default is critical, which would take a ready instance out of
+   * service each time a restarted agent learns of it again.
+   */
+  readonly initialStatus?: () => 'passing' | 'critical';
 }
 
 export class ConsulRegistration {
@@ -52,6 +58,7 @@ export class ConsulRegistration {
         Interval: this.opts.checkInterval ?? '2s',
         Timeout: '1s',
         DeregisterCriticalServiceAfter: this.opts.deregisterCriticalAfter ?? '1m',
+        ...(this.opts.initialStatus ? { Status: this.opts.initialStatus() } : {}),
       },
     };
   }

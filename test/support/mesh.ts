@@ -31,8 +31,8 @@ export interface Mesh {
   readonly configFile: string;
   agentUrl(server: string): string;
   writeConfig(config: object | string): void;
-  /** Restarts the control plane on the same ports and file. */
-  restartControlPlane(): Promise<void>;
+  /** Restarts the control plane on the same ports and file, after `downMs` without one. */
+  restartControlPlane(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,8 +76,9 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     configFile,
     agentUrl: (server) => `http://127.0.0.1:${listenPort}/mcp/${server}`,
     writeConfig: write,
-    async restartControlPlane() {
+    async restartControlPlane(downMs = 0) {
       await cp.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       metrics = createControlPlaneMetrics();
       cp = makeCp();
       await cp.start();

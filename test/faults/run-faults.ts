@@ -1,0 +1,74 @@
+// `npm run faults`: every fault scenario against a fresh real mesh (Consul,
+// three adapters, control plane, Envoy), one after another, and the table.
+//
+//   node dist/test/faults/run-faults.js [--only 1,3] [--rate 250] [--scale 1] [--write]
+//
+// --write replaces the "Fault suite" section of bench/RESULTS.md.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_RUN, runScenario, SCENARIOS, type ScenarioResult } from './scenarios.js';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    rate: { type: 'string', default: String(DEFAULT_RUN.callsPerSecond) },
+    scale: { type: 'string', default: '1' },
+    write: { type: 'boolean', default: false },
+  },
+});
+const only = values.only?.split(',').map(Number);
+const chosen = SCENARIOS.filter((s) => only === undefined || only.includes(s.id));
+const run = { ...DEFAULT_RUN, callsPerSecond: Number(values.rate), scale: Number(values.scale) };
+
+const results: ScenarioResult[] = [];
+for (const s of chosen) {
+  process.stderr.write(`scenario ${s.id}: ${s.name} ...\n`);
+  const r = await runScenario(s, run);
+  results.push(r);
+  process.stderr.write(`  ${row(r)}\n${r.failures.map((f) => `    ${f}\n`).join('')}`);
+}
+
+function recovery(r: ScenarioResult): string {
+  if (r.recoveryMs === undefined) return r.expectFailures ? 'n/a' : 'not within the run';
+  return `${(r.recoveryMs / 1000).toFixed(2)} s`;
+}
+
+function row(r: ScenarioResult): string {
+  return `| ${r.id} | ${r.name} | ${r.callsPerSecond.toFixed(0)} calls/s | ${r.seconds.toFixed(1)} s | ${r.calls} | ${r.failed}${r.expectFailures ? ' (expected)' : ''} | ${recovery(r)} | ${r.notes.join('; ')} |`;
+}
+
+const table = [
+  '| # | scenario | load | duration | calls | failed | recovery | notes |',
+  '|---|---|---|---|---|---|---|---|',
+  ...results.map(row),
+].join('\n');
+process.stdout.write(`${table}\n`);
+
+const bad = results.filter((r) => (r.expectFailures ? r.failed === 0 : r.failed > 0 || r.recoveryMs === undefined || r.recoveryMs > 5_000));
+if (values.write) {
+  const file = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'bench/RESULTS.md');
+  const text = readFileSync(file, 'utf8');
+  const head = '## Fault suite';
+  const section = [
+    head,
+    '',
+    `Command: \`npm run faults\` (= \`node dist/test/faults/run-faults.js --rate ${run.callsPerSecond} --write\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
+    'Each scenario: a fresh mesh (Consul `-dev`, three `mcpmesh adapter` replicas with a pool of 2 of the fixture stdio server, control plane on the Consul source, Envoy),',
+    `16 connections calling the idempotent \`slow\` tool (5 ms) at ${run.callsPerSecond} calls/s through Envoy; 2 s of load, the fault, then 6 s more.`,
+    'Recovery: from the end of the fault until every replica answers at least half its fair share of the calls in every 250 ms window for 1 s.',
+    '',
+    table,
+    '',
+  ].join('\n');
+  const start = text.indexOf(head);
+  const next = start < 0 ? -1 : text.indexOf('\n## ', start + head.length);
+  const updated = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next + 1)}`;
+  writeFileSync(file, updated);
+}
+if (bad.length > 0) {
+  process.stderr.write(`scenarios short of the goal: ${bad.map((r) => r.id).join(', ')}\n`);
+  process.exitCode = 1;
+}

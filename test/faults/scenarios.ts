@@ -1,0 +1,258 @@
+// The fault scenarios: each breaks one part of a running mesh under a steady
+// load of idempotent tool calls, then mends it. A scenario says when its
+// fault began and ended; the runner counts calls and failures and measures
+// the time from the end of the fault until traffic is balanced again.
+import { packAny, TYPE } from '../../control-plane/xds/envoy-protos.js';
+import { resourceSet, type Snapshot } from '../../control-plane/envoy/snapshot.js';
+import { clusterName } from '../../control-plane/envoy/clusters.js';
+import { waitFor } from '../support/adapter-fixture.js';
+import { statValue } from '../support/mesh.js';
+import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
+import { recoveryTime, shares, startLoad, type CallRecord } from './tool-load.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface FaultWindow {
+  readonly faultStart: number;
+  readonly faultEnd: number;
+  readonly notes?: readonly string[];
+}
+
+export interface Scenario {
+  readonly id: number;
+  readonly name: string;
+  /** The tool the load calls; `slow` unless the scenario is about another. */
+  readonly tool?: { readonly name: string; readonly args: Record<string, unknown> };
+  /** Failures are the point (a tool that must not be retried). */
+  readonly expectFailures?: boolean;
+  inject(fm: FaultMesh, scale: number): Promise<FaultWindow>;
+}
+
+export interface ScenarioResult {
+  readonly id: number;
+  readonly name: string;
+  readonly callsPerSecond: number;
+  readonly seconds: number;
+  readonly calls: number;
+  readonly failed: number;
+  /** ms from the end of the fault until traffic is balanced again; undefined: not within the run, or not measured. */
+  readonly recoveryMs: number | undefined;
+  readonly expectFailures: boolean;
+  readonly failures: readonly string[];
+  readonly notes: readonly string[];
+}
+
+const pct = (x: number | undefined) => `${Math.round((x ?? 0) * 100)}%`;
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    id: 1,
+    name: 'kill -9 one of three adapter replicas',
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      fm.replica(0).child.kill('SIGKILL');
+      await fm.replica(0).exited;
+      await sleep(3_000 * scale);
+      await fm.startReplica(0);
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 2,
+    name: 'rolling restart (SIGTERM, wait, start) of every replica',
+    async inject(fm) {
+      const faultStart = performance.now();
+      for (let i = 0; i < REPLICAS.length; i++) {
+        const code = await fm.stopReplica(i);
+        if (code !== 0) throw new Error(`replica r${i} exited ${String(code)} on SIGTERM`);
+        await fm.startReplica(i);
+        // The next one leaves only once this one is back in Envoy's rotation.
+        if (i < REPLICAS.length - 1) await fm.waitAllHealthy();
+      }
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 3,
+    name: 'a replica hangs (SIGSTOP: port open, no answers)',
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      fm.replica(0).child.kill('SIGSTOP');
+      await sleep(5_000 * scale);
+      fm.replica(0).child.kill('SIGCONT');
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 4,
+    name: 'a replica turns slow (10x latency)',
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      fm.setLatency(0, 10);
+      await sleep(6_000 * scale);
+      fm.setLatency(0, 1);
+      return { faultStart, faultEnd: performance.now(), notes: [] };
+    },
+  },
+  {
+    id: 5,
+    name: 'a stdio server process crashes on every tenth call',
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      await fm.stopReplica(0);
+      await fm.startReplica(0, ['--crash-after', '10']);
+      await sleep(5_000 * scale);
+      await fm.stopReplica(0);
+      await fm.startReplica(0);
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 6,
+    name: 'the control plane killed and restarted',
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      await fm.mesh.restartControlPlane(3_000 * scale);
+      await waitFor(() => fm.mesh.cp.ads.isConverged() && fm.mesh.cp.clients().length === 1, 'Envoy back on the control plane', 20_000);
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 7,
+    name: 'Consul killed for 30 s and restarted',
+    async inject(fm) {
+      const faultStart = performance.now();
+      await fm.consul.kill();
+      await sleep(30_000);
+      await fm.consul.start();
+      return { faultStart, faultEnd: performance.now() };
+    },
+  },
+  {
+    id: 8,
+    name: 'a health check that flaps',
+    async inject(fm, scale) {
+      const check = `flap-${fm.serviceId(0)}`;
+      await fm.consul.api('PUT', '/v1/agent/check/register', { ID: check, Name: 'flapping', ServiceID: fm.serviceId(0), TTL: '600s', Status: 'passing' });
+      const faultStart = performance.now();
+      const flips = Math.max(4, Math.round(10 * scale));
+      for (let n = 0; n < flips; n++) {
+        await fm.consul.api('PUT', `/v1/agent/check/${n % 2 === 0 ? 'fail' : 'pass'}/${check}`);
+        await sleep(500);
+      }
+      await fm.consul.api('PUT', `/v1/agent/check/pass/${check}`);
+      const faultEnd = performance.now();
+      await fm.consul.api('PUT', `/v1/agent/check/deregister/${check}`);
+      return { faultStart, faultEnd, notes: [`${flips} flips, 500 ms apart`] };
+    },
+  },
+  {
+    id: 9,
+    name: 'a config Envoy rejects (NACK)',
+    async inject(fm, scale) {
+      const cp = fm.mesh.cp;
+      const good = cp.ads.currentSnapshot();
+      if (good === undefined) throw new Error('no snapshot');
+      // Every policy the API, the file or KV accepts translates to a cluster
+      // Envoy accepts (the schema checks what Envoy would refuse), so the
+      // mistake is placed where validation cannot see it: in the snapshot.
+      const cluster = {
+        name: clusterName(SERVER),
+        type: 'EDS',
+        eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: clusterName(SERVER) },
+        connect_timeout: { seconds: 1 },
+        outlier_detection: { base_ejection_time: { seconds: 10 }, max_ejection_time: { seconds: 1 } },
+      };
+      const bad: Snapshot = new Map([...good, [TYPE.cluster, resourceSet([{ name: clusterName(SERVER), version: 'mistake-1', any: packAny(TYPE.cluster, cluster) }])]]);
+      const faultStart = performance.now();
+      cp.ads.setSnapshot(bad);
+      await waitFor(() => cp.clients()[0]?.lastNack !== undefined, 'the NACK', 10_000);
+      const nack = cp.clients()[0]!.lastNack!.message;
+      await sleep(3_000 * scale);
+      cp.ads.setSnapshot(good);
+      await waitFor(() => cp.ads.isConverged(), 'the good config ACKed', 10_000);
+      return { faultStart, faultEnd: performance.now(), notes: [`NACKed: ${nack.replace(/^.*?: /, '').slice(0, 100)}`] };
+    },
+  },
+  {
+    id: 10,
+    name: 'non-idempotent tool, server crashing on every tenth call: failures surfaced, not retried',
+    tool: { name: 'increment', args: {} },
+    expectFailures: true,
+    async inject(fm, scale) {
+      const faultStart = performance.now();
+      const before = await statValue(fm.mesh.adminUrl, `vhost.mcp.route.${SERVER}__tool__increment.upstream_rq_retry`);
+      await fm.stopReplica(0);
+      await fm.startReplica(0, ['--crash-after', '10']);
+      await sleep(4_000 * scale);
+      await fm.stopReplica(0);
+      await fm.startReplica(0);
+      const retries = (await statValue(fm.mesh.adminUrl, `vhost.mcp.route.${SERVER}__tool__increment.upstream_rq_retry`)) - before;
+      return { faultStart, faultEnd: performance.now(), notes: [`${retries} retries on the increment route, which retries only calls that never reached a server process`] };
+    },
+  },
+];
+
+export interface RunOptions {
+  readonly callsPerSecond: number;
+  /** Scales the fault durations (1 = as listed); the load runs warm-up + fault + settle. */
+  readonly scale: number;
+  readonly warmupMs: number;
+  readonly settleMs: number;
+}
+
+export const DEFAULT_RUN: RunOptions = { callsPerSecond: 250, scale: 1, warmupMs: 2_000, settleMs: 6_000 };
+
+export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Promise<ScenarioResult> {
+  const fm = await startFaultMesh();
+  try {
+    const tool = s.tool ?? { name: 'slow', args: { ms: 5 } };
+    const load = startLoad({ url: fm.url, tool: tool.name, args: tool.args, callsPerSecond: o.callsPerSecond, concurrency: 16, maxCalls: o.callsPerSecond * 120, maxMs: 120_000 });
+    const began = performance.now();
+    await sleep(o.warmupMs);
+    let window: FaultWindow;
+    try {
+      window = await s.inject(fm, o.scale);
+      await sleep(o.settleMs);
+    } finally {
+      await load.stop();
+    }
+    const records = load.records;
+    const ended = records.reduce((m, r) => Math.max(m, r.end), began);
+    const failures = records.filter((r) => !r.ok);
+    const notes = [...(window.notes ?? [])];
+    const stat = (name: string) => statValue(fm.mesh.adminUrl, `cluster.${clusterName(SERVER)}.${name}`);
+    const [retries, overBudget, outOfAttempts, ejections] = await Promise.all(
+      ['upstream_rq_retry', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded', 'outlier_detection.ejections_enforced_total'].map(stat),
+    );
+    notes.push(`Envoy: ${retries} retries (${overBudget} over budget, ${outOfAttempts} out of attempts), ${ejections} ejections`);
+    if (s.id === 4) {
+      const during = shares(records, window.faultStart + 1_000, window.faultEnd);
+      notes.push(`share of calls on the slow replica while slow: ${pct(during.get('r0'))} (fair: 33%)`);
+    }
+    return {
+      id: s.id,
+      name: s.name,
+      callsPerSecond: records.length / ((ended - began) / 1000),
+      seconds: (ended - began) / 1000,
+      calls: records.length,
+      failed: failures.length,
+      recoveryMs: s.tool === undefined ? recoveryTime(records, REPLICAS, window.faultEnd) : undefined,
+      expectFailures: s.expectFailures ?? false,
+      failures: summarize(failures),
+      notes,
+    };
+  } finally {
+    await fm.stop();
+  }
+}
+
+/** Distinct failure answers with their counts, most frequent first. */
+function summarize(failures: readonly CallRecord[]): string[] {
+  const counts = new Map<string, number>();
+  for (const f of failures) {
+    const key = (f.detail ?? '').replace(/"id":\d+/, '"id":N');
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}× ${k}`);
+}
