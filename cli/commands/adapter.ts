@@ -23,7 +23,7 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'init-timeout': { type: 'string', description: 'time a process has to answer initialize', default: '10s' },
   'ping-interval': { type: 'string', description: 'health ping interval per process (0s: no pings)', default: '10s' },
   'ping-timeout': { type: 'string', description: 'time a process has to answer a ping', default: '5s' },
-  'drain-timeout': { type: 'string', description: 'on SIGTERM, how long calls in flight may still finish', default: '10s' },
+  'drain-timeout': { type: 'string', description: 'on SIGTERM, the whole drain: new calls are served until they stop coming (at most half of it), calls in flight finish by its end', default: '10s' },
   'max-body': { type: 'string', description: 'largest request body in bytes (413 beyond)', default: String(4 * 1024 * 1024) },
   'allow-origin': { type: 'string', multiple: true, description: 'browser Origin allowed besides localhost ones ("*": any); repeatable' },
   'client-capabilities': { type: 'string', description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")', default: 'sampling,elicitation' },

@@ -2,15 +2,24 @@
 // `mcpmesh adapter` processes (pool of 2, the fixture stdio server) that
 // register themselves in it, the control plane on the Consul source and a real
 // Envoy. Each replica keeps its port across restarts, as a replica restarted
-// by its supervisor would.
+// by its supervisor would. The control plane runs in this process (so that a
+// scenario can reach into its xDS server), or as `mcpmesh control-plane` in a
+// process of its own (so that a scenario can kill it).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { clusterName } from '../../control-plane/envoy/clusters.js';
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
 import { startAdapterProcess, waitFor, type AdapterProcess } from '../support/adapter-fixture.js';
 import { startConsul, type ConsulAgent } from '../support/consul.js';
-import { clusterHostStatus, startMesh, type Mesh } from '../support/mesh.js';
+import { clusterHostStatus, startMesh, statValue, type Mesh } from '../support/mesh.js';
 import { freePorts } from '../support/ports.js';
+
+const MCPMESH_CLI = fileURLToPath(new URL('../../cli/mcpmesh.js', import.meta.url));
 
 export const SERVER = 'fixture';
 export const REPLICAS = ['r0', 'r1', 'r2'] as const;
@@ -28,8 +37,15 @@ export const FAULT_POLICY = {
 
 export interface FaultMesh {
   readonly consul: ConsulAgent;
-  readonly mesh: Mesh;
+  /** The agent URL of the fixture server through Envoy. */
   readonly url: string;
+  readonly envoyAdminUrl: string;
+  /** The in-process control plane; undefined when it runs as a process of its own. */
+  readonly cp: ControlPlane | undefined;
+  /** SIGKILL of the control plane's process (process mode only). */
+  killControlPlane(): Promise<void>;
+  /** Starts the control plane's process again on its ports, and waits until Envoy is connected. */
+  startControlPlane(): Promise<void>;
   replica(i: number): AdapterProcess;
   /** Consul service id of replica i. */
   serviceId(i: number): string;
@@ -44,7 +60,61 @@ export interface FaultMesh {
   stop(): Promise<void>;
 }
 
-export async function startFaultMesh(): Promise<FaultMesh> {
+/** `mcpmesh control-plane` as its own process, with the Envoy it drives. */
+interface ProcessMesh {
+  readonly url: string;
+  readonly adminUrl: string;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
+  const [xdsPort, apiPort, listenPort, adminPort] = await freePorts(4);
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const start = async () => {
+    child = spawn(process.execPath, [MCPMESH_CLI, 'control-plane', '--consul', consulUrl, '--xds-port', String(xdsPort), '--admin-port', String(apiPort), '--listen-port', String(listenPort)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn' },
+    });
+    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4_000)));
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok === true, 'the control plane ready', 20_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${stderr}`);
+    });
+  };
+  const kill = async () => {
+    const c = child;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGKILL');
+    await new Promise((r) => c.once('exit', r));
+  };
+  await start();
+  let envoy: EnvoyProcess;
+  try {
+    envoy = await startEnvoy({ configYaml: renderBootstrap({ nodeId: `faults-${process.pid}-${xdsPort}`, xdsPort: xdsPort!, adminPort: adminPort!, delta: false }), adminPort: adminPort! });
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  const connected = async () => (await statValue(adminUrl, 'control_plane.connected_state')) === 1;
+  return {
+    url: `http://127.0.0.1:${listenPort}/mcp/${SERVER}`,
+    adminUrl,
+    kill,
+    async start() {
+      await start();
+      await waitFor(connected, 'Envoy connected to the restarted control plane', 20_000);
+    },
+    async stop() {
+      await envoy.stop();
+      await kill();
+    },
+  };
+}
+
+export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'process' } = {}): Promise<FaultMesh> {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-faults-'));
   const consul = await startConsul();
   const ports = await freePorts(REPLICAS.length);
@@ -63,11 +133,20 @@ export async function startFaultMesh(): Promise<FaultMesh> {
   await consul.api('PUT', `/v1/kv/mcpmesh/policy/${SERVER}`, FAULT_POLICY);
   try {
     await Promise.all(REPLICAS.map((_, i) => startReplica(i)));
-    const mesh = await startMesh({ consulUrl: consul.url });
+    const inProcess: Mesh | undefined = opts.controlPlane === 'process' ? undefined : await startMesh({ consulUrl: consul.url });
+    const ownProcess: ProcessMesh | undefined = inProcess === undefined ? await startProcessMesh(consul.url) : undefined;
+    const envoyAdminUrl = inProcess?.adminUrl ?? ownProcess!.adminUrl;
+    const processMode = (what: string): ProcessMesh => {
+      if (ownProcess === undefined) throw new Error(`${what}: the control plane runs in this process`);
+      return ownProcess;
+    };
     const fm: FaultMesh = {
       consul,
-      mesh,
-      url: mesh.agentUrl(SERVER),
+      url: inProcess?.agentUrl(SERVER) ?? ownProcess!.url,
+      envoyAdminUrl,
+      cp: inProcess?.cp,
+      killControlPlane: () => processMode('kill').kill(),
+      startControlPlane: () => processMode('start').start(),
       replica: (i) => procs[i]!,
       serviceId: (i) => `${SERVER}-127.0.0.1-${ports[i]}`,
       startReplica,
@@ -80,7 +159,7 @@ export async function startFaultMesh(): Promise<FaultMesh> {
       async waitAllHealthy(timeoutMs = 20_000) {
         await waitFor(
           async () => {
-            const hosts = await clusterHostStatus(mesh.adminUrl, clusterName(SERVER));
+            const hosts = await clusterHostStatus(envoyAdminUrl, clusterName(SERVER));
             return hosts.length === REPLICAS.length && hosts.every((h) => h.healthy);
           },
           'every replica healthy in Envoy',
@@ -88,7 +167,8 @@ export async function startFaultMesh(): Promise<FaultMesh> {
         );
       },
       async stop() {
-        await mesh.stop();
+        await inProcess?.stop();
+        await ownProcess?.stop();
         for (const p of procs) p?.child.kill('SIGKILL');
         await Promise.all(procs.map((p) => p?.exited));
         await consul.stop();
