@@ -136,6 +136,32 @@ function withOverrides(server: ServerSpec, overrides: CatalogOverrides): Replica
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * The catalog entry of each source entry, remembered by the entry's identity:
+ * sources hand out the same ServerSpec object while a server is unchanged, so
+ * a change to one server of a thousand rebuilds one entry, and the snapshot
+ * builder can recognize the other entries by identity too.
+ */
+const built = new WeakMap<ServerSpec, { readonly tools: readonly ToolInfo[] | undefined; readonly drained: string; readonly server: CatalogServer }>();
+
+function catalogServer(spec: ServerSpec, tools: readonly ToolInfo[] | undefined, overrides: CatalogOverrides): CatalogServer {
+  const drained = overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(`${spec.name}/${r.id}`) ? '1' : '0')).join('');
+  const hit = built.get(spec);
+  if (hit !== undefined && hit.tools === tools && hit.drained === drained) return hit.server;
+  const policy = resolvePolicy(spec.policy);
+  const server: CatalogServer = {
+    name: spec.name,
+    path: spec.path,
+    protocol: spec.protocol,
+    tls: spec.tls,
+    replicas: withOverrides(spec, overrides),
+    policy,
+    toolRoutes: resolveToolRoutes(spec.policy, policy, tools ?? []),
+  };
+  built.set(spec, { tools, drained, server });
+  return server;
+}
+
 export function buildCatalog(
   state: SourceState,
   tools: ReadonlyMap<string, readonly ToolInfo[]>,
@@ -143,17 +169,6 @@ export function buildCatalog(
 ): Catalog {
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((spec) => {
-      const policy = resolvePolicy(spec.policy);
-      return {
-        name: spec.name,
-        path: spec.path,
-        protocol: spec.protocol,
-        tls: spec.tls,
-        replicas: withOverrides(spec, overrides),
-        policy,
-        toolRoutes: resolveToolRoutes(spec.policy, policy, tools.get(spec.name) ?? []),
-      };
-    });
+    .map((spec) => catalogServer(spec, tools.get(spec.name), overrides));
   return { servers };
 }

@@ -58,8 +58,15 @@ export class SnapshotBuilder {
   private previous = new Map<string, ServerResources>();
   private listenerCache: { key: string; resource: SnapshotResource } | undefined;
 
+  /** The same catalog entry object as before: no need to serialize it for its key. */
+  private keys = new WeakMap<CatalogServer, string>();
+
   private serverResources(server: CatalogServer, used: Map<string, ServerResources>): ServerResources {
-    const key = JSON.stringify(server);
+    let key = this.keys.get(server);
+    if (key === undefined) {
+      key = JSON.stringify(server);
+      this.keys.set(server, key);
+    }
     const hit = used.get(key) ?? this.previous.get(key);
     const out = hit ?? {
       cluster: encodeResource(TYPE.cluster, clusterName(server.name), buildCluster(server)),
