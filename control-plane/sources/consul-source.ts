@@ -53,6 +53,8 @@ interface Known {
   /** Node of each replica: node-level checks affect them. */
   readonly nodes: ReadonlySet<string>;
   readonly serviceChecks: number;
+  /** Date.now() when its instances were fetched. */
+  readonly fetchedAt?: number;
 }
 
 export class ConsulSource implements CatalogSource {
@@ -77,6 +79,7 @@ export class ConsulSource implements CatalogSource {
   private lastSyncAt: number | undefined;
   private deliverScheduled = false;
   private graceUntil = 0;
+  private graceSince = 0;
   private graceHeld = new Map<string, ServerSpec>();
   /** "server/replica" ids seen again with a check that is not critical: their own state counts from then on. */
   private graceReleased = new Set<string>();
@@ -284,7 +287,7 @@ export class ConsulSource implements CatalogSource {
       const known = await this.toKnown(name, HealthServiceSchema.parse(body));
       // No instance (left): the server is gone, not an empty one.
       if (known.spec.replicas.length === 0) this.servers.delete(name);
-      else this.servers.set(name, known);
+      else this.servers.set(name, { ...known, fetchedAt: Date.now() });
       this.serviceErrors.delete(name);
     } catch (err) {
       const message = (err as Error).message;
@@ -367,7 +370,8 @@ export class ConsulSource implements CatalogSource {
     // One restart is seen by all three watches: the first one starts the grace.
     if (Date.now() < this.graceUntil) return;
     if (this.lastDelivered.size === 0) return;
-    this.graceUntil = Date.now() + (this.opts.restartGraceMs ?? 60_000);
+    this.graceSince = Date.now();
+    this.graceUntil = this.graceSince + (this.opts.restartGraceMs ?? 60_000);
     this.graceHeld = new Map([...this.lastDelivered].filter(([, spec]) => spec.replicas.length > 0));
     this.graceReleased = new Set();
     this.opts.logger.warn({ graceMs: this.opts.restartGraceMs ?? 60_000 }, 'Consul restarted (index went backwards): keeping services that have not re-registered yet');
@@ -397,7 +401,9 @@ export class ConsulSource implements CatalogSource {
     }
     if (Date.now() < this.graceUntil) {
       for (const [name, held] of this.graceHeld) {
-        const spec = withHeldReplicas(servers.get(name), held, this.graceReleased);
+        // Only instances fetched from the restarted Consul are evidence.
+        const fetchedAt = this.servers.get(name)?.fetchedAt ?? 0;
+        const spec = withHeldReplicas(fetchedAt >= this.graceSince ? servers.get(name) : undefined, held, this.graceReleased);
         if (spec !== undefined) servers.set(name, spec);
         else servers.delete(name);
       }
