@@ -52,6 +52,8 @@ export class ControlPlane implements AdminBackend {
   private readonly snapshots = new SnapshotBuilder();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Until start() installs the first snapshot, changes wait for it. */
+  private starting = true;
   private boundPort = 0;
   private listening = false;
   private readonly log: Logger;
@@ -92,9 +94,10 @@ export class ControlPlane implements AdminBackend {
     this.opts.metrics.sourceSynced.set({ source: kind }, 1);
     // The first snapshot waits (briefly) for the tools, so that a restarted
     // control plane installs the same routes, hence versions, Envoy already has.
+    // A rebuild scheduled meanwhile would install routes without the tools and
+    // push them to an Envoy that reconnected early (CI caught it doing so).
     await this.tools?.settled(this.opts.initialToolWaitMs ?? 3_000);
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.starting = false;
     this.rebuild();
   }
 
@@ -114,7 +117,7 @@ export class ControlPlane implements AdminBackend {
 
   /** Merges changes that arrive within the window into one rebuild. */
   private schedule(): void {
-    if (this.timer) return;
+    if (this.starting || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.rebuild();

@@ -21,10 +21,12 @@ export interface ConsulAgent {
 
 export async function startConsul(): Promise<ConsulAgent> {
   if (!existsSync(CONSUL_BIN)) throw new Error(`Consul not found at ${CONSUL_BIN}: run scripts/setup.sh consul`);
-  const [http, dns, serfLan, serfWan, server, grpc] = await freePorts(6);
+  // DNS, WAN gossip and gRPC are off: nothing here uses them, and each port
+  // handed over is one more that can be taken before Consul binds it.
+  let [http, serfLan, server] = await freePorts(3);
   let child: ChildProcess | undefined;
   let log = '';
-  const url = `http://127.0.0.1:${http}`;
+  let url = `http://127.0.0.1:${http}`;
   const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, { method, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
     const text = await res.text();
@@ -37,7 +39,8 @@ export async function startConsul(): Promise<ConsulAgent> {
       CONSUL_BIN,
       [
         'agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', '-node=mcpmesh-test',
-        `-http-port=${http}`, `-dns-port=${dns}`, `-serf-lan-port=${serfLan}`, `-serf-wan-port=${serfWan}`, `-server-port=${server}`, `-grpc-port=${grpc}`, '-grpc-tls-port=-1',
+        `-http-port=${http}`, `-serf-lan-port=${serfLan}`, `-server-port=${server}`,
+        '-dns-port=-1', '-serf-wan-port=-1', '-grpc-port=-1', '-grpc-tls-port=-1',
         '-log-level=warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -63,7 +66,18 @@ export async function startConsul(): Promise<ConsulAgent> {
     c.kill('SIGKILL');
     await new Promise((r) => c.once('exit', r));
   };
-  await start();
+  // Ports are checked free, but another process can still bind one first; a
+  // fresh agent then gets fresh ports. After this, restarts keep the URL.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt === 3 || !/address already in use/.test(String(err))) throw err;
+      [http, serfLan, server] = await freePorts(3);
+      url = `http://127.0.0.1:${http}`;
+    }
+  }
   return {
     url,
     httpPort: http!,
