@@ -38,7 +38,8 @@ function hash(parts: Iterable<Uint8Array | string>): string {
 
 export function resourceSet(list: readonly SnapshotResource[]): ResourceSet {
   const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const version = hash(sorted.flatMap((r) => [r.name, '\0', r.version, '\0']));
+  // One string, one digest update: a thousand resources cost 4000 calls otherwise.
+  const version = hash([sorted.map((r) => `${r.name}\0${r.version}\0`).join('')]);
   return { version, resources: new Map(sorted.map((r) => [r.name, r])) };
 }
 
@@ -85,24 +86,40 @@ export class SnapshotBuilder {
 
   /** The previous build's sets: an unchanged set is handed out again, so streams can compare by identity. */
   private previousSets = new Map<TypeUrl, ResourceSet>();
+  private previousRoutes: { parts: readonly Uint8Array[]; resource: SnapshotResource } | undefined;
 
   build(catalog: Catalog, listener: ListenerOptions): Snapshot {
     const used = new Map<string, ServerResources>();
     const per = catalog.servers.map((s) => this.serverResources(s, used));
     this.previous = used;
-    const fresh: [TypeUrl, ResourceSet][] = [
-      [TYPE.cluster, resourceSet(per.map((r) => r.cluster))],
-      [TYPE.endpoints, resourceSet(per.map((r) => r.endpoints))],
-      [TYPE.listener, resourceSet([this.listener(listener)])],
-      [TYPE.route, resourceSet([routeConfiguration(per.map((r) => r.routes))])],
-    ];
-    const snapshot = new Map(fresh.map(([type, set]) => {
-      const prev = this.previousSets.get(type);
-      return [type, prev?.version === set.version ? prev : set] as const;
-    }));
+    const snapshot = new Map<TypeUrl, ResourceSet>([
+      [TYPE.cluster, this.set(TYPE.cluster, per.map((r) => r.cluster))],
+      [TYPE.endpoints, this.set(TYPE.endpoints, per.map((r) => r.endpoints))],
+      [TYPE.listener, this.set(TYPE.listener, [this.listener(listener)])],
+      [TYPE.route, this.set(TYPE.route, [this.routes(per.map((r) => r.routes))])],
+    ]);
     this.previousSets = snapshot;
     return snapshot;
   }
+
+  /** The previous set when it holds the same resources (versions are content hashes). */
+  private set(type: TypeUrl, list: readonly SnapshotResource[]): ResourceSet {
+    const prev = this.previousSets.get(type);
+    if (prev && prev.resources.size === list.length && list.every((r) => prev.resources.get(r.name)?.version === r.version)) return prev;
+    return resourceSet(list);
+  }
+
+  /** Joining and hashing every server's routes costs more than a change to one server's endpoints: skip it when no part changed. */
+  private routes(parts: readonly Uint8Array[]): SnapshotResource {
+    const prev = this.previousRoutes;
+    if (prev && prev.parts.length === parts.length && parts.every((p, i) => sameBytes(prev.parts[i]!, p))) return prev.resource;
+    this.previousRoutes = { parts, resource: routeConfiguration(parts) };
+    return this.previousRoutes.resource;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.length === b.length && Buffer.compare(a, b) === 0);
 }
 
 function encodeResource(typeUrl: TypeUrl, name: string, body: object): SnapshotResource {

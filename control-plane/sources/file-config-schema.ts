@@ -77,32 +77,53 @@ export const FileServerSchema = z
     }
   });
 
+const EnvoySettingsSchema = z.strictObject({
+  listenAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+  listenPort: Port.optional(),
+  adminPort: Port.optional(),
+});
+
+const ControlPlaneSettingsSchema = z.strictObject({
+  xdsPort: Port.optional(),
+  adminPort: Port.optional(),
+});
+
+const MAX_SERVERS = 10_000;
+
 export const FileConfigSchema = z
   .strictObject({
-    envoy: z
-      .strictObject({
-        listenAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
-        listenPort: Port.optional(),
-        adminPort: Port.optional(),
-      })
-      .optional(),
-    controlPlane: z
-      .strictObject({
-        xdsPort: Port.optional(),
-        adminPort: Port.optional(),
-      })
-      .optional(),
-    servers: z.array(FileServerSchema).max(10_000),
+    envoy: EnvoySettingsSchema.optional(),
+    controlPlane: ControlPlaneSettingsSchema.optional(),
+    servers: z.array(FileServerSchema).max(MAX_SERVERS),
   })
   .superRefine((cfg, ctx) => {
-    const seen = new Map<string, number>();
-    cfg.servers.forEach((s, i) => {
-      const first = seen.get(s.name);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['servers', i, 'name'], message: `duplicate server name "${s.name}" (also servers.${first})` });
-      } else seen.set(s.name, i);
-    });
+    for (const [i, name] of duplicateNames(cfg.servers)) {
+      ctx.addIssue({ code: 'custom', path: ['servers', i, 'name'], message: `duplicate server name "${name}" (also servers.${cfg.servers.findIndex((s) => s.name === name)})` });
+    }
   });
+
+/**
+ * The file with its server entries left unchecked, for readers that check each
+ * entry on its own (and skip the entries they have checked before). Together
+ * with FileServerSchema per entry and duplicateNames it accepts what
+ * FileConfigSchema accepts.
+ */
+export const FileConfigShellSchema = z.strictObject({
+  envoy: EnvoySettingsSchema.optional(),
+  controlPlane: ControlPlaneSettingsSchema.optional(),
+  servers: z.array(z.unknown()).max(MAX_SERVERS),
+});
+
+/** Index and name of every server entry whose name an earlier entry already has. */
+export function duplicateNames(servers: readonly { readonly name: string }[]): [number, string][] {
+  const seen = new Set<string>();
+  const out: [number, string][] = [];
+  servers.forEach((s, i) => {
+    if (seen.has(s.name)) out.push([i, s.name]);
+    else seen.add(s.name);
+  });
+  return out;
+}
 
 export type FileConfig = z.output<typeof FileConfigSchema>;
 export type FileServer = z.output<typeof FileServerSchema>;

@@ -5,11 +5,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { parseDocument } from 'yaml';
-import { deepEqual } from '../../lib/deep-equal.js';
 import type { Logger } from '../../lib/log.js';
-import type { ServerSpec, SourceState } from '../catalog/model.js';
+import type { SourceState } from '../catalog/model.js';
 import { parsePolicy, type PolicyInput } from '../catalog/policy-schema.js';
-import { ConfigError, parseConfigText, toSourceState } from './file-config.js';
+import { ConfigError, FileConfigReader } from './file-config.js';
 import type { CatalogSource, SourceStatus } from './source.js';
 
 export interface FileSourceOptions {
@@ -27,8 +26,7 @@ export class FileSource implements CatalogSource {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastHash = '';
-  /** Each server's entry as last delivered. */
-  private lastSpecs = new Map<string, ServerSpec>();
+  private readonly reader: FileConfigReader;
   private loading: Promise<void> = Promise.resolve();
   private st: { synced: boolean; lastError: string | undefined; lastSyncAt: number | undefined } = {
     synced: false,
@@ -38,6 +36,7 @@ export class FileSource implements CatalogSource {
 
   constructor(private readonly opts: FileSourceOptions) {
     this.file = resolvePath(opts.file);
+    this.reader = new FileConfigReader(this.file);
   }
 
   async start(onState: (state: SourceState) => void): Promise<void> {
@@ -73,7 +72,7 @@ export class FileSource implements CatalogSource {
       return undefined;
     }
     try {
-      const state = this.keepUnchanged(await toSourceState(parseConfigText(text, this.file), this.file));
+      const state = await this.reader.read(text);
       this.lastHash = hash;
       this.st = { synced: true, lastError: undefined, lastSyncAt: Date.now() };
       this.opts.logger.info({ file: this.file, servers: state.servers.size }, 'configuration loaded');
@@ -83,21 +82,6 @@ export class FileSource implements CatalogSource {
       this.fail(err.message);
       return undefined;
     }
-  }
-
-  /**
-   * Hands out the previous object for every server whose entry did not
-   * change, so that the catalog and the snapshot builder skip it by identity
-   * (a change to one server of a thousand rebuilds one).
-   */
-  private keepUnchanged(state: SourceState): SourceState {
-    const servers = new Map<string, ServerSpec>();
-    for (const [name, spec] of state.servers) {
-      const prev = this.lastSpecs.get(name);
-      servers.set(name, prev !== undefined && deepEqual(prev, spec) ? prev : spec);
-    }
-    this.lastSpecs = servers;
-    return { ...state, servers };
   }
 
   private fail(message: string): void {

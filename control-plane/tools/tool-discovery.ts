@@ -90,6 +90,7 @@ export class ToolDiscovery {
     this.servers = new Map(servers);
     for (const [name, spec] of servers) {
       const old = before.get(name);
+      if (old === spec && this.known.has(name)) continue;
       if (!old || !this.known.has(name) || JSON.stringify(old.replicas.map((r) => r.id)) !== JSON.stringify(spec.replicas.map((r) => r.id))) {
         this.enqueue(name);
       }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, parseConfigText, toSourceState, localPorts } from '../../../control-plane/sources/file-config.js';
+import { ConfigError, FileConfigReader, parseConfigText, toSourceState, localPorts } from '../../../control-plane/sources/file-config.js';
 
 const file = 'mcpmesh.yaml';
 const fakeResolve = async (host: string) => (host === 'localhost' ? '127.0.0.1' : host === 'nowhere.invalid' ? Promise.reject(new Error('ENOTFOUND')) : host);
@@ -127,5 +127,70 @@ describe('config file to source state', () => {
     assert.equal(state.servers.get('a')!.policy.healthCheck?.path, '/readyz');
     assert.equal(state.servers.get('b')!.path, '/rpc');
     assert.equal(state.servers.get('b')!.policy.healthCheck, undefined);
+  });
+});
+
+describe('the file reader across edits', () => {
+  const http = (name: string, hosts: string[]) => `  - name: ${name}\n    replicas:\n${hosts.map((h) => `      - http://${h}/mcp\n`).join('')}`;
+  const stdio = (name: string, replicas: number) => `  - name: ${name}\n    stdio: { command: [x], replicas: ${replicas} }\n`;
+  const versions = [
+    'servers:\n' + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:2']) + http('c', ['svc.local:3']) + stdio('d', 1),
+    'servers:\n' + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:3']) + http('c', ['svc.local:3']) + stdio('d', 1),
+    // A local server inserted first: the ports of the others follow file order.
+    'servers:\n' + stdio('z', 2) + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:3']) + http('c', ['svc.local:3']) + stdio('d', 1),
+    'servers:\n' + http('c', ['svc.local:3']) + http('a', ['127.0.0.1:1']) + stdio('d', 1),
+    // Invalid edits in between: the same errors as a one-off read, and nothing lost.
+    'servers:\n' + http('a', ['127.0.0.1:1']) + http('a', ['127.0.0.1:9']),
+    'servers:\n' + http('a', ['127.0.0.1:1']) + '    retries: 3\n',
+    'servers:\n' + http('a', ['127.0.0.1:1']) + http('e', ['nowhere.invalid:1']),
+    'servers:\n' + http('c', ['svc.local:3']) + http('a', ['127.0.0.1:1']) + stdio('d', 2),
+  ];
+
+  test('gives what a one-off read of each version gives, errors included', async () => {
+    let address = '10.0.0.1';
+    const resolve = (host: string) => (host === 'svc.local' ? Promise.resolve(address) : fakeResolve(host));
+    const reader = new FileConfigReader(file, resolve);
+    for (const [i, text] of versions.entries()) {
+      address = `10.0.0.${i + 1}`;
+      const oneOff = await Promise.resolve()
+        .then(() => toSourceState(parseConfigText(text, file), file, resolve))
+        .then(
+        (s) => ({ ok: true as const, servers: [...s.servers] }),
+        (err: ConfigError) => ({ ok: false as const, problems: err.problems }),
+      );
+      const read = await reader.read(text).then(
+        (s) => ({ ok: true as const, servers: [...s.servers] }),
+        (err: ConfigError) => ({ ok: false as const, problems: err.problems }),
+      );
+      assert.deepEqual(read, oneOff, `version ${i}`);
+    }
+  });
+
+  test('an unchanged server keeps its object; names are resolved again on every read', async () => {
+    let address = '10.0.0.1';
+    const resolve = (host: string) => (host === 'svc.local' ? Promise.resolve(address) : fakeResolve(host));
+    const reader = new FileConfigReader(file, resolve);
+    const first = await reader.read(versions[0]!);
+    const second = await reader.read(versions[1]!);
+    assert.equal(second.servers.get('a'), first.servers.get('a'));
+    assert.notEqual(second.servers.get('b'), first.servers.get('b'));
+    assert.equal(second.servers.get('c'), first.servers.get('c'), 'resolved again to the same address: same object');
+    assert.equal(second.servers.get('d'), first.servers.get('d'));
+    address = '10.0.0.7';
+    const third = await reader.read(versions[2]!);
+    assert.equal(third.servers.get('a'), first.servers.get('a'));
+    assert.equal(third.servers.get('c')!.replicas[0]!.host, '10.0.0.7');
+    assert.deepEqual(third.servers.get('d')!.replicas.map((r) => r.port), [17102], 'ports follow the inserted server');
+    await assert.rejects(reader.read(versions[4]!), /duplicate server name "a"/);
+    const after = await reader.read(versions[2]!);
+    assert.equal(after.servers.get('a'), first.servers.get('a'), 'a rejected edit loses nothing');
+  });
+
+  test('an unchanged entry is not validated again', () => {
+    const reader = new FileConfigReader(file);
+    const one = reader.validate(versions[0]!);
+    const two = reader.validate(versions[1]!);
+    assert.equal(two.servers[0], one.servers[0]);
+    assert.notEqual(two.servers[1], one.servers[1]);
   });
 });
