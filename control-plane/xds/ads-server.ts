@@ -7,8 +7,9 @@ import { adsPackageDefinition, type TypeUrl } from './envoy-protos.js';
 import { DeltaStream } from './delta-stream.js';
 import { typeName, type TypeName } from './push-order.js';
 import { SotwStream } from './sotw-stream.js';
-import { encodeDelta, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
+import { DeltaResponseEncoder, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
+import { NameSets } from './name-sets.js';
 import type { StreamHooks, XdsStream } from './xds-stream.js';
 
 export interface AdsEvents {
@@ -45,6 +46,7 @@ export class AdsServer {
   private hadClientsAtGeneration = false;
   private readonly streams = new Set<XdsStream>();
   private readonly sotwBodies = new SotwResponseCache();
+  private readonly deltaEncoder = new DeltaResponseEncoder();
   private readonly budget = new SendBudget();
   private readonly server = new grpc.Server({
     // Envoy keeps one ADS stream for its lifetime; keepalives find dead peers.
@@ -56,6 +58,7 @@ export class AdsServer {
   private readonly log: Logger;
   private readonly events: AdsEvents;
   private readonly identifier: string;
+  private readonly nameSets = new NameSets();
 
   constructor(opts: AdsServerOptions) {
     this.log = opts.logger;
@@ -65,7 +68,7 @@ export class AdsServer {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
         this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => this.paced(call, () => this.sotwBodies.encode(r)))),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
-        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r: DeltaDiscoveryResponse) => this.paced(call, () => encodeDelta(r)))),
+        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r: DeltaDiscoveryResponse) => this.paced(call, () => this.deltaEncoder.encode(r)))),
     });
   }
 
@@ -155,6 +158,7 @@ export class AdsServer {
       nacked: (s, type: TypeUrl, version, message) =>
         this.events.nacked?.(typeName(type), s.node?.id ?? '', version, message),
       converged: () => this.checkConverged(),
+      names: (names) => this.nameSets.intern(names),
     });
     this.streams.add(stream);
     this.events.clientsChanged?.(this.streams.size);

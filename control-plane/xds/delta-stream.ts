@@ -9,10 +9,10 @@ import { XdsStream, type StreamHooks } from './xds-stream.js';
 interface InFlight {
   readonly nonce: string;
   readonly systemVersion: string;
-  /** name → version before this response (undefined: the client did not have it). */
-  readonly previous: ReadonlyMap<string, string | undefined>;
-  /** name → version sent (undefined: removal). */
-  readonly sent: ReadonlyMap<string, string | undefined>;
+  /** What the client held before this response: a NACK restores the names it carried. */
+  readonly before: Holdings;
+  readonly sent: readonly SnapshotResource[];
+  readonly removed: readonly string[];
 }
 
 /**
@@ -47,12 +47,25 @@ class Holdings {
     this.base = resources;
     this.overrides = new Map();
   }
+  /** Cheap while in sync: the base is shared, the differences are few. */
+  clone(): Holdings {
+    const copy = new Holdings();
+    copy.base = this.base;
+    copy.overrides = new Map(this.overrides);
+    return copy;
+  }
+  /** Takes `name` back to what `from` says the client held. */
+  restore(name: string, from: Holdings): void {
+    const version = from.get(name);
+    if (version === undefined) this.delete(name);
+    else this.set(name, version);
+  }
 }
 
 interface DeltaTypeState {
   requested: boolean;
   wildcard: boolean;
-  names: Set<string>;
+  names: ReadonlySet<string>;
   /** What the client holds, as far as it told us or we sent and it did not reject. */
   client: Holdings;
   inFlight: InFlight | undefined;
@@ -71,6 +84,8 @@ interface DeltaTypeState {
 interface Pending {
   readonly updates: SnapshotResource[];
   readonly removals: string[];
+  /** Nothing held back: once these are sent, the client holds what the snapshot has. */
+  readonly complete: boolean;
 }
 
 export class DeltaStream extends XdsStream {
@@ -122,21 +137,28 @@ export class DeltaStream extends XdsStream {
       }
       if (st.wildcard) this.markAll(type, st);
     }
-    for (const name of req.resource_names_subscribe) {
-      if (name === '*') {
-        st.wildcard = true;
-        this.markAll(type, st);
-      } else {
-        st.names.add(name);
-        st.dirty.add(name);
+    if (req.resource_names_subscribe.length > 0 || req.resource_names_unsubscribe.length > 0) {
+      const names = new Set(st.names);
+      for (const name of req.resource_names_subscribe) {
+        if (name === '*') {
+          st.wildcard = true;
+          this.markAll(type, st);
+        } else {
+          // Holdings rebased onto a snapshot name every resource in it; a client
+          // cannot hold one it never subscribed to (unless it says so on reconnect).
+          if (!st.wildcard && !names.has(name) && !(name in req.initial_resource_versions)) st.client.delete(name);
+          names.add(name);
+          st.dirty.add(name);
+        }
       }
-    }
-    for (const name of req.resource_names_unsubscribe) {
-      if (name === '*') st.wildcard = false;
-      else {
-        st.names.delete(name);
-        st.client.delete(name);
+      for (const name of req.resource_names_unsubscribe) {
+        if (name === '*') st.wildcard = false;
+        else {
+          names.delete(name);
+          st.client.delete(name);
+        }
       }
+      st.names = this.hooks.names(names);
     }
     // Subscription changes count even on a stale nonce; ACK/NACK only on the current one.
     if (req.response_nonce !== '' && st.inFlight && req.response_nonce === st.inFlight.nonce) {
@@ -146,12 +168,14 @@ export class DeltaStream extends XdsStream {
       if (nack === undefined) {
         this.recordAck(type, flight.systemVersion);
       } else {
-        for (const [name, version] of flight.sent) {
-          if (version !== undefined) st.rejected.set(name, version);
+        for (const r of flight.sent) {
+          st.rejected.set(r.name, r.version);
+          st.dirty.add(r.name);
+          st.client.restore(r.name, flight.before);
+        }
+        for (const name of flight.removed) {
           st.dirty.add(name);
-          const before = flight.previous.get(name);
-          if (before === undefined) st.client.delete(name);
-          else st.client.set(name, before);
+          st.client.restore(name, flight.before);
         }
         this.recordNack(type, flight.systemVersion, nack);
       }
@@ -205,7 +229,7 @@ export class DeltaStream extends XdsStream {
   private pending(type: TypeUrl): Pending {
     const set = this.hooks.snapshot()?.get(type);
     const st = this.state(type);
-    if (!set) return { updates: [], removals: [] };
+    if (!set) return { updates: [], removals: [], complete: true };
     const updates: SnapshotResource[] = [];
     const removals: string[] = [];
     for (const name of st.dirty) {
@@ -222,42 +246,40 @@ export class DeltaStream extends XdsStream {
       else st.dirty.delete(name);
     }
     if (type === TYPE.cluster && removals.length > 0 && !mayRemoveClusters((t) => this.progress(t))) {
-      return { updates, removals: [] };
+      return { updates, removals: [], complete: false };
     }
-    return { updates, removals };
+    return { updates, removals, complete: true };
   }
 
   private trySend(type: TypeUrl): void {
     const st = this.state(type);
-    const { updates, removals } = this.pending(type);
+    const { updates, removals, complete } = this.pending(type);
     if (updates.length === 0 && removals.length === 0) return;
     const set = this.hooks.snapshot()?.get(type);
-    const previous = new Map<string, string | undefined>();
-    const sent = new Map<string, string | undefined>();
+    const before = st.client.clone();
     for (const r of updates) {
-      previous.set(r.name, st.client.get(r.name));
-      sent.set(r.name, r.version);
-      st.client.set(r.name, r.version);
       st.force.delete(r.name);
       st.dirty.delete(r.name);
     }
-    for (const name of removals) {
-      previous.set(name, st.client.get(name));
-      sent.set(name, undefined);
-      st.client.delete(name);
-      st.dirty.delete(name);
+    for (const name of removals) st.dirty.delete(name);
+    if (complete && set && st.rejected.size === 0) {
+      // The usual case, and the whole of an initial sync: no per-name record.
+      st.client.rebase(set.resources);
+    } else {
+      for (const r of updates) st.client.set(r.name, r.version);
+      for (const name of removals) st.client.delete(name);
     }
     const nonce = this.nextNonce();
     const systemVersion = set?.version ?? '';
     this.write({
       system_version_info: systemVersion,
-      resources: updates.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
+      resources: updates,
       type_url: type,
       removed_resources: removals,
       nonce,
       control_plane: { identifier: this.hooks.identifier },
     });
-    st.inFlight = { nonce, systemVersion, previous, sent };
+    st.inFlight = { nonce, systemVersion, before, sent: updates, removed: removals };
     if (type === TYPE.cluster) {
       // Changed clusters warm until Envoy gets their endpoints again.
       const eds = this.state(TYPE.endpoints);

@@ -1,4 +1,4 @@
-// Encoding of SotW DiscoveryResponses, shared between streams. With many Envoys
+// Encoding of DiscoveryResponses, shared between streams. With many Envoys
 // on one snapshot, every stream would re-encode the same resources; instead the
 // body (everything but the nonce) is encoded once per (type, version) and each
 // stream appends its own nonce field: protobuf concatenation merges fields, so
@@ -7,6 +7,7 @@
 // pre-encoded Buffers through unchanged.
 import type * as grpc from '@grpc/grpc-js';
 import { envoyRoot, lengthDelimitedHeader } from './envoy-protos.js';
+import type { SnapshotResource } from '../envoy/snapshot.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 
 const NONCE_FIELD = 5;
@@ -33,12 +34,38 @@ export class SotwResponseCache {
   }
 }
 
-const deltaType = () => envoyRoot().lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+const RESOURCES_FIELD = 2;
 
-/** Delta responses differ per stream; encoded here so that sends can be paced by size. */
-export function encodeDelta(response: DeltaDiscoveryResponse): Buffer {
-  const type = deltaType();
-  return Buffer.from(type.encode(type.fromObject(response)).finish());
+/**
+ * Delta responses differ per stream (which resources, the nonce), but the
+ * resources in them do not: each snapshot resource's Resource message is
+ * encoded once and the response is joined from those bytes and its own small
+ * fields (protobuf concatenation appends repeated fields). A thousand Envoys
+ * syncing a thousand endpoints encode a thousand Resources, not a million.
+ */
+export class DeltaResponseEncoder {
+  private readonly resources = new WeakMap<SnapshotResource, Uint8Array>();
+  private readonly responseType = envoyRoot().lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+  private readonly resourceType = envoyRoot().lookupType('envoy.service.discovery.v3.Resource');
+
+  encode(response: DeltaDiscoveryResponse): Buffer {
+    const { resources, ...rest } = response;
+    const parts: Uint8Array[] = [this.responseType.encode(this.responseType.fromObject(rest)).finish()];
+    for (const r of resources) {
+      const bytes = this.resource(r);
+      parts.push(lengthDelimitedHeader(RESOURCES_FIELD, bytes.length), bytes);
+    }
+    return Buffer.concat(parts);
+  }
+
+  private resource(r: SnapshotResource): Uint8Array {
+    let bytes = this.resources.get(r);
+    if (!bytes) {
+      bytes = this.resourceType.encode(this.resourceType.fromObject({ name: r.name, version: r.version, resource: r.any })).finish();
+      this.resources.set(r, bytes);
+    }
+    return bytes;
+  }
 }
 
 /**

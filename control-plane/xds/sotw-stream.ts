@@ -8,7 +8,7 @@ import { XdsStream, type StreamHooks } from './xds-stream.js';
 
 interface SotwTypeState {
   requested: boolean;
-  names: Set<string>;
+  names: ReadonlySet<string>;
   /** The last response sent. */
   sent: { version: string; nonce: string } | undefined;
   inFlight: boolean;
@@ -82,7 +82,7 @@ export class SotwStream extends XdsStream {
     }
     st.requested = true;
     if (!isWildcardType(type) && !sameNames(st.names, req.resource_names)) {
-      st.names = new Set(req.resource_names);
+      st.names = this.hooks.names(req.resource_names);
       st.namesRev++;
     }
     this.pump();

@@ -2,6 +2,7 @@
 // longs/enums as strings). Parsed at the stream boundary: anything Envoy (or a
 // misbehaving client) sends that does not fit is rejected there.
 import { z } from 'zod';
+import type { SnapshotResource } from '../envoy/snapshot.js';
 import type { PackedAny } from './envoy-protos.js';
 
 const NodeSchema = z.looseObject({
@@ -45,7 +46,8 @@ export interface DiscoveryResponse {
 
 export interface DeltaDiscoveryResponse {
   system_version_info: string;
-  resources: { name: string; version: string; resource: PackedAny }[];
+  /** Snapshot resources as they are: the encoder caches each one's Resource message by identity. */
+  resources: readonly SnapshotResource[];
   type_url: string;
   removed_resources: string[];
   nonce: string;

@@ -23,6 +23,8 @@ export interface StreamHooks {
   nacked(stream: XdsStream, type: TypeUrl, version: string, message: string): void;
   /** The stream holds everything of generation `g` that it subscribes to. */
   converged(stream: XdsStream, g: number): void;
+  /** The shared set of these subscribed names: many streams hold equal subscriptions. */
+  names(names: Iterable<string>): ReadonlySet<string>;
 }
 
 let streamCounter = 0;

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { AdsServer } from '../../../control-plane/xds/ads-server.js';
 import { envoyRoot, TYPE } from '../../../control-plane/xds/envoy-protos.js';
-import { SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
+import { DeltaResponseEncoder, SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
 
 const server = serverSpec;
@@ -34,6 +34,21 @@ describe('SotW response encoding', () => {
     assert.equal(b['nonce'], 'n-43');
     assert.equal(a['version_info'], 'v1');
     assert.equal((a['resources'] as unknown[]).length, 1);
+  });
+});
+
+describe('delta response encoding', () => {
+  test('a response joined from cached Resource messages decodes to what encoding it whole gives', () => {
+    const s = snap(server('a', [1, 2]), server('b', [3]));
+    const resources = [...s.get(TYPE.endpoints)!.resources.values()];
+    const response = { system_version_info: 'v1', resources, type_url: TYPE.endpoints, removed_resources: ['mcp_c'], nonce: 'n-7', control_plane: { identifier: 'x' } };
+    const type = envoyRoot().lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+    const whole = type.encode(type.fromObject({ ...response, resources: resources.map((r) => ({ name: r.name, version: r.version, resource: r.any })) })).finish();
+    const encoder = new DeltaResponseEncoder();
+    encoder.encode(response);
+    const joined = encoder.encode({ ...response, nonce: 'n-8' });
+    assert.deepEqual(type.toObject(type.decode(joined)), { ...type.toObject(type.decode(whole)), nonce: 'n-8' });
+    assert.equal((type.toObject(type.decode(joined))['resources'] as unknown[]).length, 2);
   });
 });
 

@@ -30,6 +30,7 @@ class Harness {
     acked: () => undefined,
     nacked: (_s, _t, version, message) => this.nacks.push(`${version}:${message}`),
     converged: (_s, g) => this.converged.push(g),
+    names: (names) => new Set(names),
   };
   changed: Map<TypeUrl, Set<string>> = new Map();
   set(s: Snapshot): void {
@@ -173,6 +174,31 @@ describe('delta stream', () => {
     h.set(snap(server('a', [1, 3]), server('b', [2])));
     s.pump(h.changed);
     assert.deepEqual(out[1]!.resources.map((r) => r.name), ['mcp_a']);
+  });
+
+  test('a name subscribed later is sent, though the snapshot already had it', () => {
+    const { h, out, s } = setup();
+    h.set(snap(server('a', [1]), server('b', [2])));
+    s.handle({ node, type_url: TYPE.endpoints, resource_names_subscribe: ['mcp_a'] });
+    assert.deepEqual(out[0]!.resources.map((r) => r.name), ['mcp_a']);
+    ack(s, out[0]!);
+    s.handle({ type_url: TYPE.endpoints, resource_names_subscribe: ['mcp_b'] });
+    assert.deepEqual(out[1]?.resources.map((r) => r.name), ['mcp_b']);
+  });
+
+  test('a NACK takes back only what the response carried', () => {
+    const { h, out, s } = setup();
+    h.set(snap(server('a', [1]), server('b', [2])));
+    s.handle({ node, type_url: TYPE.endpoints, resource_names_subscribe: ['mcp_a', 'mcp_b'] });
+    ack(s, out[0]!);
+    h.set(snap(server('a', [1, 3]), server('b', [2])));
+    s.pump(h.changed);
+    s.handle({ type_url: TYPE.endpoints, response_nonce: out[1]!.nonce, error_detail: { code: 3, message: 'bad' } });
+    assert.deepEqual(h.nacks.length, 1);
+    // The rejected version is not sent again; a newer one is, and b was never in question.
+    h.set(snap(server('a', [1, 4]), server('b', [2])));
+    s.pump(h.changed);
+    assert.deepEqual(out.slice(2).map((r) => r.resources.map((x) => x.name)), [['mcp_a']]);
   });
 
   test('honours initial_resource_versions on reconnect', () => {
