@@ -1,6 +1,7 @@
 // Flag parsing for every subcommand: each flag --some-flag also reads
 // MCPMESH_SOME_FLAG from the environment (the flag wins), as DESIGN.md promises.
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../lib/duration.js';
 
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
@@ -82,4 +83,11 @@ export function intFlag(p: Parsed, name: string, min: number, max: number): numb
 
 export function boolFlag(p: Parsed, name: string): boolean {
   return p.values[name] === true;
+}
+
+export function durationFlag(p: Parsed, name: string): number {
+  const v = stringFlag(p, name)!;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new UsageError(`--${name} must be a duration such as 250ms, 10s or 5m, got "${v}"`);
+  return ms;
 }

@@ -1,9 +1,8 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
-import { parseDuration } from '../../lib/duration.js';
 import { createLogger } from '../../lib/log.js';
 import { runAdapter } from '../../adapter/adapter.js';
 import type { ClientAbility } from '../../adapter/options.js';
-import { intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+import { durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
 
 export const ADAPTER_FLAGS: FlagSpecs = {
   name: { type: 'string', description: 'server name: metrics label and Consul service name (required)' },
@@ -35,13 +34,6 @@ export const ADAPTER_FLAGS: FlagSpecs = {
 const SUMMARY =
   'Runs a stdio MCP server as a pool of processes behind one Streamable HTTP endpoint that serves both\n' +
   'the 2026-07-28 (stateless) and the 2025-era (session) protocol, with /healthz, /readyz and /metrics.';
-
-function durationFlag(p: Parsed, name: string): number {
-  const v = stringFlag(p, name)!;
-  const ms = parseDuration(v);
-  if (ms === undefined) throw new UsageError(`--${name} must be a duration such as 250ms, 10s or 5m, got "${v}"`);
-  return ms;
-}
 
 function abilitiesFlag(p: Parsed): ClientAbility[] {
   const v = stringFlag(p, 'client-capabilities')!.trim();

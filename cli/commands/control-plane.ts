@@ -8,7 +8,7 @@ import type { CatalogSource } from '../../control-plane/sources/source.js';
 import { DEFAULT_PORTS } from '../../lib/defaults.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
-import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
+import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
 import { startAdminApi, type AdminApiHandle } from './admin-api.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
@@ -25,6 +25,7 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   'listen-address': { type: 'string', description: "address of Envoy's agent listener", default: CONFIG_DEFAULTS.listenAddress },
   'listen-port': { type: 'string', description: "port of Envoy's agent listener", default: String(DEFAULT_PORTS.envoyEgress) },
   'no-tool-discovery': { type: 'boolean', description: 'do not learn tools with tools/list' },
+  'tool-refresh': { type: 'string', description: 'how often every server is asked tools/list again (also at once when its replicas change)', default: '30s' },
 };
 
 export interface RunningControlPlane {
@@ -97,6 +98,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
       port: pick('listen-port', fileCfg?.envoy?.listenPort),
     },
     discoverTools: !boolFlag(p, 'no-tool-discovery'),
+    toolRefreshMs: Math.max(1_000, durationFlag(p, 'tool-refresh')),
   });
   await controlPlane.start();
   const token = stringFlag(p, 'admin-token');
