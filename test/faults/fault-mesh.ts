@@ -18,6 +18,7 @@ import { startAdapterProcess, waitFor, type AdapterProcess } from '../support/ad
 import { startConsul, type ConsulAgent } from '../support/consul.js';
 import { clusterHostStatus, startMesh, statValue, type Mesh } from '../support/mesh.js';
 import { freePorts } from '../support/ports.js';
+import { probeCall } from './tool-load.js';
 
 const MCPMESH_CLI = fileURLToPath(new URL('../../cli/mcpmesh.js', import.meta.url));
 
@@ -165,6 +166,9 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
           'every replica healthy in Envoy',
           timeoutMs,
         );
+        // Endpoints are ACKed before the listener (push order), so healthy
+        // hosts do not yet mean that the listener takes connections.
+        await waitFor(async () => (await probeCall(fm.url)) === 200, 'a call through the Envoy listener answered', timeoutMs);
       },
       async stop() {
         await inProcess?.stop();
@@ -184,3 +188,4 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
     throw err;
   }
 }
+

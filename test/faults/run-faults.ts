@@ -62,6 +62,8 @@ if (values.write) {
     '',
     table,
     '',
+    ...results.filter((r) => r.failed > 0).map((r) => `Scenario ${r.id}, failed calls: ${r.failures.join('; ')}.\n`),
+    '',
   ].join('\n');
   const start = text.indexOf(head);
   const next = start < 0 ? -1 : text.indexOf('\n## ', start + head.length);

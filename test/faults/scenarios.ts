@@ -244,7 +244,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
       failed: failures.length,
       recoveryMs: s.tool === undefined ? recoveryTime(records, REPLICAS, window.faultEnd) : undefined,
       expectFailures: s.expectFailures ?? false,
-      failures: summarize(failures),
+      failures: summarize(failures, window.faultStart),
       notes,
     };
   } finally {
@@ -252,12 +252,15 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
   }
 }
 
-/** Distinct failure answers with their counts, most frequent first. */
-function summarize(failures: readonly CallRecord[]): string[] {
-  const counts = new Map<string, number>();
+/** Distinct failure answers with their counts, most frequent first, and when the first came. */
+function summarize(failures: readonly CallRecord[], faultStart: number): string[] {
+  const seen = new Map<string, { n: number; first: number }>();
   for (const f of failures) {
     const key = (f.detail ?? '').replace(/"id":\d+/, '"id":N');
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const s = seen.get(key);
+    if (s) s.n++;
+    else seen.set(key, { n: 1, first: f.start });
   }
-  return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}× ${k}`);
+  const at = (t: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
+  return [...seen].sort((a, b) => b[1].n - a[1].n).map(([k, s]) => `${s.n}× ${k} (first sent at fault ${at(s.first)})`);
 }

@@ -53,6 +53,18 @@ async function call(url: string, tool: string, args: Record<string, unknown>): P
   }
 }
 
+/** One tools/list through Envoy; the status, or 0 when the connection failed. */
+export async function probeCall(url: string): Promise<number> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: { _meta: META } }),
+    signal: AbortSignal.timeout(5_000),
+  }).catch(() => undefined);
+  await res?.text();
+  return res?.status ?? 0;
+}
+
 /** Starts the load; each worker paces itself so that together they send `callsPerSecond`. */
 export function startLoad(o: LoadOptions): RunningLoad {
   const records: CallRecord[] = [];
