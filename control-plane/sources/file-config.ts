@@ -130,7 +130,7 @@ export class FileConfigReader {
     this.yaml = new IncrementalYamlParser(file);
   }
 
-  /** The new state, or a ConfigError naming every problem (then nothing is remembered). */
+  /** The new state, or a ConfigError naming every problem (then unchanged entries are still compared with the last good read). */
   async read(text: string): Promise<SourceState> {
     const config = this.validate(text);
     return this.translate(config);

@@ -146,7 +146,7 @@ export class DeltaStream extends XdsStream {
         } else {
           // Holdings rebased onto a snapshot name every resource in it; a client
           // cannot hold one it never subscribed to (unless it says so on reconnect).
-          if (!st.wildcard && !names.has(name) && !(name in req.initial_resource_versions)) st.client.delete(name);
+          if (!st.wildcard && !names.has(name) && !Object.hasOwn(req.initial_resource_versions, name)) st.client.delete(name);
           names.add(name);
           st.dirty.add(name);
         }
