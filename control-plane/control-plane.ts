@@ -49,6 +49,7 @@ export class ControlPlane implements AdminBackend {
   private catalog: Catalog = { servers: [] };
   private snapshotVersions = '';
   private readonly drained = new Set<string>();
+  private drainedRev = 0;
   private readonly snapshots = new SnapshotBuilder();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -190,9 +191,19 @@ export class ControlPlane implements AdminBackend {
       );
   }
 
+  /**
+   * The same array until the catalog, the source state or a drain changes, so
+   * that the admin API can reuse its serialization: read at a thousand a second,
+   * a hundred servers' views cost a core when built and serialized each time.
+   */
   servers(): readonly ServerView[] {
-    return [...this.state.servers.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => this.view(s));
+    const memo = this.serverViews;
+    if (memo?.catalog === this.catalog && memo.state === this.state && memo.drainedRev === this.drainedRev) return memo.views;
+    const views = [...this.state.servers.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => this.view(s));
+    this.serverViews = { catalog: this.catalog, state: this.state, drainedRev: this.drainedRev, views };
+    return views;
   }
+  private serverViews: { catalog: Catalog; state: SourceState; drainedRev: number; views: readonly ServerView[] } | undefined;
 
   server(name: string): ServerView | undefined {
     const spec = this.state.servers.get(name);
@@ -266,11 +277,13 @@ export class ControlPlane implements AdminBackend {
 
   async drainReplica(server: string, replicaId: string): Promise<void> {
     this.drained.add(this.replicaKey(server, replicaId));
+    this.drainedRev++;
     this.rebuild();
   }
 
   async undrainReplica(server: string, replicaId: string): Promise<void> {
     this.drained.delete(this.replicaKey(server, replicaId));
+    this.drainedRev++;
     this.rebuild();
   }
 }

@@ -1,6 +1,6 @@
-// Runs the compiled test suite with node's own test runner. Unit tests run in
-// parallel; integration tests start real Envoy/Consul processes and run one file
-// at a time so that 2-core machines measure the code, not contention.
+// Runs the compiled test suite with node's own test runner, unit files first,
+// one file at a time: integration tests start real Envoy/Consul processes, and
+// on 2-core machines they should measure the code, not contention.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

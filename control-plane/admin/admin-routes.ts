@@ -33,7 +33,13 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
   app.get('/openapi.json', async () => OPENAPI);
   app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DOCS_PAGE));
 
-  app.get('/api/v1/servers', async () => ({ servers: backend.servers() }));
+  // The backend hands out the same list until something changes: serialize it once.
+  let serialized: { views: readonly unknown[]; body: string } | undefined;
+  app.get('/api/v1/servers', async (_req, reply) => {
+    const views = backend.servers();
+    if (serialized?.views !== views) serialized = { views, body: JSON.stringify({ servers: views }) };
+    return reply.type('application/json; charset=utf-8').send(serialized.body);
+  });
   app.get<{ Params: NameParams }>('/api/v1/servers/:name', { schema: { params: nameParams } }, async (req) => {
     const s = backend.server(req.params.name);
     if (!s) throw new HttpError(404, 'not_found', `no MCP server named "${req.params.name}"`);

@@ -32,6 +32,9 @@ async function client(): Promise<Client> {
 const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
 
 test('a policy set through the API is written to the file and reaches Envoy', async () => {
+  const listed = async () => (await api.inject({ url: '/api/v1/servers' })).json().servers.find((s: { name: string }) => s.name === 'tools');
+  // Read once before the change: the list is served from a cached serialization, which must follow it.
+  assert.equal((await listed()).explicitPolicy, null);
   const bad = await api.inject({ method: 'PUT', url: '/api/v1/servers/tools/policy', headers: auth, payload: { tools: { echo: { retry: { attempts: 'x' } } } } });
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json().error.details[0], /policy\.tools\.echo\.retry\.attempts/);
@@ -40,6 +43,7 @@ test('a policy set through the API is written to the file and reaches Envoy', as
   await until(async () => ((await routeList(mesh.adminUrl)).find((r) => r['name'] === 'tools/tool/echo')?.['route'] as Record<string, any> | undefined)?.['retry_policy']?.num_retries === 7, 'policy in Envoy');
   const view = (await api.inject({ url: '/api/v1/servers/tools' })).json();
   assert.deepEqual(view.explicitPolicy, { tools: { echo: { retry: { attempts: 7 } } } });
+  assert.deepEqual((await listed()).explicitPolicy, view.explicitPolicy);
   const clients = (await api.inject({ url: '/api/v1/clients' })).json().clients;
   assert.equal(clients.length, 1);
   assert.ok(clients[0].acked.routes);
@@ -58,6 +62,8 @@ test('a drained replica gets no new calls; its call in flight finishes', async (
     const drained = await api.inject({ method: 'POST', url: `/api/v1/servers/tools/replicas/${encodeURIComponent(replicaId)}/drain`, headers: auth });
     assert.equal(drained.statusCode, 200, drained.body);
     await until(async () => (await api.inject({ url: '/api/v1/servers/tools' })).json().replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained), 'drained in the view');
+    const listed = (await api.inject({ url: '/api/v1/servers' })).json().servers.find((s: { name: string }) => s.name === 'tools');
+    assert.ok(listed.replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained), 'drained in the list');
     await until(() => mesh.cp.ads.isConverged(), 'Envoy has the drain');
     const whoBefore = victim.calls.get('whoami') ?? 0;
     for (let i = 0; i < 20; i++) assert.notEqual(text(await c.callTool({ name: 'whoami', arguments: {} })), victim.id);
