@@ -3,6 +3,7 @@
 // graceful shutdown order (not ready → deregistered → new calls served until
 // clients stop sending → new calls refused, calls finished or deadline →
 // processes stopped → HTTP closed).
+import { urlHost } from '../lib/host-port.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { McpEndpoint } from './mcp-endpoint.js';
@@ -129,8 +130,8 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   });
   pool.start();
   keeper.startSweeping();
-  const urlHost = o.host === '0.0.0.0' ? '127.0.0.1' : o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
-  const url = `http://${urlHost}:${http.port}${o.path}`;
+  const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
+  const url = `http://${advertised}:${http.port}${o.path}`;
   logger.info({ url, pool: pool.bounds(), command: o.command }, 'adapter listening');
 
   let registration: SelfRegistration | undefined;

@@ -3,6 +3,7 @@
 // "auto" protocol (both generations on one path) as meta, and /readyz as the
 // health check, so Consul — and through it Envoy — stops sending traffic to a
 // draining or process-less adapter.
+import { CONSUL } from '../lib/mesh-contracts.js';
 import { hostname } from 'node:os';
 import { ConsulRegistration } from '../lib/consul/registration.js';
 import type { Logger } from '../lib/log.js';
@@ -44,8 +45,8 @@ export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfR
     address,
     port: opts.port,
     // mcpmesh_adapter: Prometheus finds adapters' /metrics through the control plane's service discovery.
-    meta: { mcp_path: opts.path, mcp_protocol: 'auto', mcpmesh_adapter: 'true' },
-    tags: ['mcp'],
+    meta: { [CONSUL.meta.path]: opts.path, [CONSUL.meta.protocol]: 'auto', [CONSUL.meta.adapter]: 'true' },
+    tags: [CONSUL.tag],
     checkPath: '/readyz',
     checkInterval: '2s',
     deregisterCriticalAfter: '1m',

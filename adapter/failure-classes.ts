@@ -25,7 +25,6 @@
 //     failure can only end the stream with a JSON-RPC error event: Envoy cannot
 //     retry it, whatever the class.
 
-export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
 
 /** Metric label `outcome` of a finished call. */
 export type Outcome = 'ok' | 'tool_error' | 'jsonrpc_error' | 'timeout' | 'crashed' | 'overload' | 'unavailable' | 'cancelled';

@@ -7,13 +7,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
 import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from './call.js';
-import { RETRYABLE_HEADER, type Outcome } from './failure-classes.js';
+import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../lib/mesh-contracts.js';
+import type { Outcome } from './failure-classes.js';
 import { HttpExchange } from './http-exchange.js';
 import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from './jsonrpc-message.js';
 import { checkStandardHeaders, readStandardHeaders } from './mcp-headers.js';
 import type { AdapterMetrics } from './metrics.js';
 import type { McpWorker } from './mcp-worker.js';
-import { discoverResult, isModernRequestMethod, isModernVersion, LEGACY_VERSIONS, MODERN_VERSION, readEnvelope } from './modern-protocol.js';
+import { discoverResult, isModernRequestMethod, isModernVersion, readEnvelope } from './modern-protocol.js';
 import type { ProcessPool } from './process-pool.js';
 import type { AcceptView } from './request-checks.js';
 import type { ServerMessageRouter } from './server-messages.js';

@@ -7,7 +7,8 @@ import type { Call } from './call.js';
 import { IdAllocator } from './jsonrpc-ids.js';
 import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
 import type { AdapterMetrics } from './metrics.js';
-import { LEGACY_VERSIONS, type ServerIdentity } from './modern-protocol.js';
+import { LEGACY_VERSIONS } from '../lib/mesh-contracts.js';
+import type { ServerIdentity } from './modern-protocol.js';
 import { StdioProcess, type ExitInfo } from './stdio-process.js';
 
 export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';

@@ -3,12 +3,10 @@
 // the pooled process's initialize result, and stamping what a 2026 result must
 // carry (resultType, and ttlMs/cacheScope on cacheable results) that a
 // 2025-era server does not write.
+import { LOG_LEVELS, MODERN_VERSION } from '../lib/mesh-contracts.js';
 import { resultObjectStart, replaceTopLevelId } from './jsonrpc-ids.js';
 import { isPlainObject, RpcCode, type JsonRpcId, type RpcResponse } from './jsonrpc-message.js';
 
-export const MODERN_VERSION = '2026-07-28';
-/** 2025-era versions the adapter negotiates with clients, newest first. */
-export const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
 
 export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 export const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
@@ -31,7 +29,7 @@ const MODERN_REQUEST_METHODS = new Set([
 ]);
 
 const CACHEABLE_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
-const LOG_LEVELS = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);
+const LOG_LEVEL_SET: ReadonlySet<string> = new Set(LOG_LEVELS);
 
 export function isModernVersion(version: string): boolean {
   return version >= MODERN_VERSION;
@@ -67,7 +65,7 @@ export function readEnvelope(params: Record<string, unknown> | undefined): Envel
     return envelopeProblem(CLIENT_INFO_META_KEY, 'expected an object with name and version');
   }
   const level = meta[LOG_LEVEL_META_KEY];
-  if (level !== undefined && !(typeof level === 'string' && LOG_LEVELS.has(level))) return envelopeProblem(LOG_LEVEL_META_KEY, 'expected a logging level');
+  if (level !== undefined && !(typeof level === 'string' && LOG_LEVEL_SET.has(level))) return envelopeProblem(LOG_LEVEL_META_KEY, 'expected a logging level');
   return { kind: 'modern', version, logLevel: level as string | undefined };
 }
 

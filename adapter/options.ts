@@ -2,7 +2,8 @@
 // every default in one place.
 import { z } from 'zod';
 import type { Logger } from '../lib/log.js';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from '../lib/backoff.js';
+import { DEFAULT_MCP_PATH, McpPathSchema, ServerNameSchema } from '../lib/mesh-contracts.js';
 
 const ABILITIES = ['sampling', 'elicitation', 'roots'] as const;
 export type ClientAbility = (typeof ABILITIES)[number];
@@ -13,14 +14,14 @@ const positiveMs = z.number().int().min(1);
 export const AdapterOptionsSchema = z
   .object({
     /** Service name of the server (metrics label, Consul service). */
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'name: letters, digits, "_", "." and "-", starting with a letter or digit'),
+    name: ServerNameSchema,
     command: z.string().min(1, 'command: the stdio server command is required'),
     args: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).optional(),
     cwd: z.string().optional(),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(0),
-    path: z.string().regex(/^\/[^?#]*$/, 'path must start with "/"').default('/mcp'),
+    path: McpPathSchema.default(DEFAULT_MCP_PATH),
     poolMin: z.number().int().min(1).max(256).default(1),
     poolMax: z.number().int().min(1).max(256).optional(),
     maxInFlightPerProcess: z.number().int().min(1).max(100_000).default(64),

@@ -4,7 +4,7 @@
 // overload, answered retryable). Dead processes restart with exponential
 // backoff and jitter; idle extra slots above `min` are stopped again.
 import type { Logger } from '../lib/log.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import type { Call } from './call.js';
 import type { RpcNotification, RpcRequest } from './jsonrpc-message.js';
 import type { AdapterMetrics, ProcessState } from './metrics.js';

@@ -3,13 +3,14 @@
 // process, and a restarted process gets back the subscriptions and logging
 // level of the sessions pinned to its slot.
 import type { Logger } from '../lib/log.js';
+import { LOG_LEVELS } from '../lib/mesh-contracts.js';
 import type { McpWorker } from './mcp-worker.js';
 import type { ProcessPool } from './process-pool.js';
 import type { ServerMessageRouter } from './server-messages.js';
 import type { Session, SessionTable } from './sessions.js';
 
 /** Most verbose first: the process gets the most verbose level any session asked for. */
-const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+const LEVELS: readonly string[] = LOG_LEVELS;
 
 export interface SessionKeeperDeps {
   readonly sessions: SessionTable;

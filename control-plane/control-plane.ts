@@ -1,6 +1,8 @@
 // The control plane: source → catalog → snapshot → ADS server, with the admin
 // API's view of it. Changes are coalesced: a burst of source, tool or drain
 // changes becomes one snapshot.
+import { hostPort } from '../lib/host-port.js';
+import { agentPath } from '../lib/mesh-contracts.js';
 import type { Logger } from '../lib/log.js';
 import { buildCatalog } from './catalog/catalog-builder.js';
 import type { Catalog, ServerSpec, SourceState, ToolInfo } from './catalog/model.js';
@@ -18,7 +20,6 @@ import {
   type XdsTypeName,
 } from './admin/admin-backend.js';
 import type { ListenerOptions } from './envoy/listener.js';
-import { agentPathPrefix } from './envoy/routes.js';
 import { SnapshotBuilder, type Snapshot } from './envoy/snapshot.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { CatalogSource } from './sources/source.js';
@@ -166,7 +167,7 @@ export class ControlPlane implements AdminBackend {
     return {
       name: spec.name,
       path: spec.path,
-      agentUrlPath: agentPathPrefix(spec.name),
+      agentUrlPath: agentPath(spec.name),
       protocol: spec.protocol,
       replicas: (c?.replicas ?? spec.replicas).map((r) => ({
         id: r.id,
@@ -185,7 +186,7 @@ export class ControlPlane implements AdminBackend {
       .filter((s) => s.adapter === true)
       .flatMap((s) =>
         s.replicas.map((r) => ({
-          targets: [`${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`],
+          targets: [hostPort(r.host, r.port)],
           labels: { server: s.name, replica: r.id },
         })),
       );

@@ -1,7 +1,7 @@
 // Envoy's bootstrap: everything but the admin endpoint and the way back to the
 // control plane comes over ADS.
 import { stringify } from 'yaml';
-import { DEFAULT_PORTS } from '../lib/defaults.js';
+import { DEFAULT_PORTS } from '../lib/mesh-contracts.js';
 
 export interface BootstrapOptions {
   readonly nodeId: string;

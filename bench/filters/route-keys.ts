@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startMesh, until, routeList } from '../../test/support/mesh.js';
+import { startMesh, routeList } from '../../test/support/mesh.js';
+import { until } from '../../test/support/wait.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '3000' }, 'body-bytes': { type: 'string', default: '2000' } } });
 const requests = Number(values.requests);

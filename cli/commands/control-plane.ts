@@ -5,7 +5,7 @@ import { FileSource } from '../../control-plane/sources/file-source.js';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
 import { parseConfigText } from '../../control-plane/sources/file-config.js';
 import type { CatalogSource } from '../../control-plane/sources/source.js';
-import { DEFAULT_PORTS } from '../../lib/defaults.js';
+import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
 import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';

@@ -1,5 +1,5 @@
 import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { DEFAULT_PORTS } from '../../lib/defaults.js';
+import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
 
 export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {

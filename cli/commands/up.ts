@@ -8,6 +8,9 @@ import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.
 import { localPorts, parseConfigText } from '../../control-plane/sources/file-config.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { locateEnvoy, startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
+import { DEFAULT_BACKOFF, backoffDelay } from '../../lib/backoff.js';
+import { urlHost } from '../../lib/host-port.js';
+import { agentPath } from '../../lib/mesh-contracts.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
 import { runControlPlane, waitForSignal } from './control-plane.js';
@@ -52,7 +55,7 @@ function supervise(argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?
     child.on('exit', (code, signal) => {
       if (stopping) return;
       failures = Date.now() - started > 30_000 ? 1 : failures + 1;
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random() / 2);
+      const delay = backoffDelay(DEFAULT_BACKOFF, failures + 1);
       logger.warn({ argv, code, signal, restartInMs: Math.round(delay) }, 'process exited; restarting');
       setTimeout(() => !stopping && start(), delay).unref();
     });
@@ -141,9 +144,9 @@ export async function upCommand(argv: string[]): Promise<number> {
     await stopAdapters();
     throw err;
   }
-  const host = listenAddress.includes(':') ? `[${listenAddress}]` : listenAddress;
+  const host = urlHost(listenAddress);
   process.stdout.write(`mcpmesh is up. Agent URLs:\n`);
-  for (const s of config.servers) process.stdout.write(`  ${s.name}: http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}/mcp/${s.name}\n`);
+  for (const s of config.servers) process.stdout.write(`  ${s.name}: http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}${agentPath(s.name)}\n`);
   process.stdout.write(`Envoy admin: http://127.0.0.1:${adminPort}  control-plane admin API: ${running.admin.url}\nCtrl-C stops everything.\n`);
 
   const outcome = await Promise.race([waitForSignal().then((s) => `signal ${s}`), envoy.exited.then((c) => `envoy exited (${String(c)})`)]);

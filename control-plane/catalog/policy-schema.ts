@@ -2,6 +2,7 @@
 // and the admin API. Strict objects: an unknown field is an error that names it,
 // because a misspelt policy field silently ignored is a production outage later.
 import { z } from 'zod';
+import { McpPathSchema } from '../../lib/mesh-contracts.js';
 import { parseDuration } from '../../lib/duration.js';
 
 /** A duration string within [minMs, maxMs], parsed to milliseconds. */
@@ -76,7 +77,7 @@ export const CircuitBreakerPolicySchema = z.strictObject({
 });
 
 export const HealthCheckPolicySchema = z.strictObject({
-  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'a path starting with / of visible ASCII characters').max(1024).optional(),
+  path: McpPathSchema.optional(),
   interval: durationMs(100, HOUR).optional(),
   timeout: durationMs(10, 60_000).optional(),
   unhealthyThreshold: z.number().int().min(1).max(100).optional(),

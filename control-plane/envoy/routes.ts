@@ -1,18 +1,12 @@
 // Catalog → the egress RouteConfiguration (RDS): /mcp/<server> to its cluster,
 // with one route per known tool carrying that tool's retry policy and timeout.
+import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
 import { clusterName } from './clusters.js';
 import { toolRouteMatch } from './mcp-route-keys.js';
 import { duration, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
-
-/** Marks answers the adapter knows are safe to send again (see adapter/failure-classes.ts). */
-export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
-
-export function agentPathPrefix(server: string): string {
-  return `/mcp/${server}`;
-}
 
 function statName(part: string): string {
   return part.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -61,7 +55,7 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
 
 /** The routes of one server, in match order; the route configuration joins them. */
 export function serverRoutes(server: CatalogServer): object[] {
-  const prefix = agentPathPrefix(server.name);
+  const prefix = agentPath(server.name);
   const stat = statName(server.name);
   const routes: object[] = server.toolRoutes.map((t) => ({
     name: `${server.name}/tool/${t.tool}`,

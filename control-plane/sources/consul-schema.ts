@@ -1,6 +1,7 @@
 // What Consul's HTTP API returns, parsed where it enters: malformed data from
 // Consul is rejected (for the one service it concerns), never trusted.
 import { z } from 'zod';
+import { CONSUL, DEFAULT_MCP_PATH, McpPathSchema, PROTOCOL_GENERATIONS } from '../../lib/mesh-contracts.js';
 
 export const CatalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable().transform((t) => t ?? []));
 
@@ -35,10 +36,10 @@ export const KvListSchema = z.array(KvEntrySchema).nullable().transform((a) => a
 export type HealthCheck = z.output<typeof HealthCheckSchema>;
 export type ServiceEntry = z.output<typeof ServiceEntrySchema>;
 
-/** Service meta the control plane reads (DESIGN.md "Contracts"). */
+/** Service meta the control plane reads (the Consul conventions of lib/mesh-contracts.ts). */
 export const McpMetaSchema = z.looseObject({
-  mcp_path: z.string().regex(/^\/[\x21-\x7e]*$/, 'mcp_path must be a path starting with / of visible ASCII characters').default('/mcp'),
-  mcp_protocol: z.enum(['auto', '2025', '2026']).default('auto'),
-  mcp_tls: z.enum(['true', 'false']).default('false'),
-  mcpmesh_adapter: z.enum(['true', 'false']).default('false'),
+  [CONSUL.meta.path]: McpPathSchema.default(DEFAULT_MCP_PATH),
+  [CONSUL.meta.protocol]: z.enum(PROTOCOL_GENERATIONS).default('auto'),
+  [CONSUL.meta.tls]: z.enum(['true', 'false']).default('false'),
+  [CONSUL.meta.adapter]: z.enum(['true', 'false']).default('false'),
 });

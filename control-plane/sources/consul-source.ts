@@ -7,6 +7,7 @@
 // few sockets. Watching each service with its own blocking query, as
 // consul-template and Prometheus' consul_sd do, holds one connection per
 // service and runs into Consul's 200-per-client limit (bench/consul).
+import { CONSUL, SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
 import type { Logger } from '../../lib/log.js';
 import { BlockingWatch } from '../../lib/consul/blocking-watch.js';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
@@ -23,11 +24,10 @@ import {
   type HealthCheck,
   type ServiceEntry,
 } from './consul-schema.js';
-import { SERVER_NAME } from './file-config-schema.js';
 import type { CatalogSource, SourceStatus } from './source.js';
 
-export const POLICY_PREFIX = 'mcpmesh/policy/';
-export const MCP_TAG = 'mcp';
+export const POLICY_PREFIX = CONSUL.policyPrefix;
+export const MCP_TAG = CONSUL.tag;
 
 export interface ConsulSourceMetrics {
   request(endpoint: string, outcome: 'ok' | 'error', seconds: number): void;
@@ -300,7 +300,7 @@ export class ConsulSource implements CatalogSource {
   }
 
   private async toKnown(name: string, raw: unknown[]): Promise<Known> {
-    if (!SERVER_NAME.test(name)) throw new Error(`service name "${name}" is not a valid MCP server name (a-z 0-9 _ . -, up to 63)`);
+    if (!SERVER_NAME.test(name)) throw new Error(`service name "${name}" is not a valid MCP server name (${SERVER_NAME_RULE})`);
     const entries: ServiceEntry[] = raw.map((e, i) => {
       const r = ServiceEntrySchema.safeParse(e);
       if (!r.success) throw new Error(`instance ${i}: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);

@@ -1,10 +1,8 @@
 // The mcpmesh.yaml schema (documented in docs/config.md, example in
 // examples/mcpmesh.yaml). Strict: unknown fields are errors naming the field.
 import { z } from 'zod';
-import { DEFAULT_PORTS } from '../../lib/defaults.js';
+import { DEFAULT_PORTS, McpPathSchema, PROTOCOL_GENERATIONS, ServerNameSchema } from '../../lib/mesh-contracts.js';
 import { PolicySchema } from '../catalog/policy-schema.js';
-
-export const SERVER_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 const HttpUrl = z.string().superRefine((text, ctx) => {
   let url: URL;
@@ -56,13 +54,13 @@ const RunSchema = z.strictObject({
   /** First port; replica i listens on port + i. */
   port: Port.optional(),
   /** The server's MCP endpoint path. */
-  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'a path starting with / of visible ASCII characters').optional(),
+  path: McpPathSchema.optional(),
 });
 
 export const FileServerSchema = z
   .strictObject({
-    name: z.string().regex(SERVER_NAME, 'server names are 1-63 of a-z 0-9 _ . - and start with a letter or digit'),
-    protocol: z.enum(['auto', '2025', '2026']).optional(),
+    name: ServerNameSchema,
+    protocol: z.enum(PROTOCOL_GENERATIONS).optional(),
     /** Streamable HTTP replicas: URLs whose path is the server's MCP endpoint. */
     replicas: z.array(ReplicaSchema).min(1).max(1000).optional(),
     /** A stdio server that `mcpmesh up` runs behind adapters. */

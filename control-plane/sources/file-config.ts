@@ -2,7 +2,7 @@
 // names the file and the field, so an operator can fix it without guessing.
 import { isIP } from 'node:net';
 import { deepEqual } from '../../lib/deep-equal.js';
-import { DEFAULT_ADAPTER_BASE_PORT } from '../../lib/defaults.js';
+import { DEFAULT_ADAPTER_BASE_PORT } from '../../lib/mesh-contracts.js';
 import { resolveHost } from '../../lib/resolve-host.js';
 import type { Replica, ServerSpec, SourceState } from '../catalog/model.js';
 import { describeIssues } from '../catalog/policy-schema.js';

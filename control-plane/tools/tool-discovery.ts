@@ -2,6 +2,7 @@
 // per-tool policies can follow the tools' own annotations. Runs beside the
 // data path: a server that cannot be asked keeps the tools last learned.
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { urlHost } from '../../lib/host-port.js';
 import type { Logger } from '../../lib/log.js';
 import type { McpProtocol, ServerSpec, ToolInfo } from '../catalog/model.js';
 
@@ -139,7 +140,7 @@ export class ToolDiscovery {
     if (!spec) return;
     const candidates = spec.replicas.filter((r) => r.health === 'healthy' || r.health === 'degraded');
     for (const replica of candidates) {
-      const host = replica.host.includes(':') ? `[${replica.host}]` : replica.host;
+      const host = urlHost(replica.host);
       const url = `${spec.tls ? 'https' : 'http'}://${host}:${replica.port}${spec.path}`;
       try {
         const tools = await this.listTools(url, spec.protocol, this.opts.timeoutMs ?? 5_000);

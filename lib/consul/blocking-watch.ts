@@ -4,7 +4,11 @@
 //    (a restarted or replaced server) resets it, and 0 is never sent as one.
 //  - Wake-ups are rate limited by a token bucket, not by a sleep on every loop.
 //  - Errors back off exponentially with jitter.
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import type { ConsulHttp } from './consul-http.js';
+
+/** Capped low: Consul is usually a local agent, and a stale catalog costs more than a few requests. */
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 400, maxMs: 5_000, jitter: 0.5 };
 
 /**
  * Wake-ups per second (and burst) before the loop waits: far above what a
@@ -118,9 +122,7 @@ export class BlockingWatch<T> {
         // Start over without a wait index: the server may be a new one.
         this.index = 0;
         this.events.error(err as Error);
-        // Capped low: Consul is usually a local agent, and a stale catalog costs more than a few requests.
-        const base = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
-        await this.delay(base / 2 + Math.random() * (base / 2));
+        await this.delay(backoffDelay(WATCH_BACKOFF, this.failures));
       }
     }
   }

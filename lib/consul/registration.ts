@@ -1,8 +1,13 @@
 // Registers one MCP server instance in Consul (tag `mcp`, its meta, an HTTP
 // health check), keeps it registered — a restarted Consul agent has forgotten
 // it — and deregisters it on shutdown. Used by the adapter.
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { urlHost } from '../host-port.js';
+import { CONSUL } from '../mesh-contracts.js';
 import type { Logger } from '../log.js';
 import { ConsulHttp } from './consul-http.js';
+
+const REGISTER_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 10_000, jitter: 0.5 };
 
 export interface RegistrationOptions {
   readonly consulUrl: string;
@@ -43,13 +48,13 @@ export class ConsulRegistration {
   }
 
   private body(): object {
-    const host = this.opts.address.includes(':') ? `[${this.opts.address}]` : this.opts.address;
+    const host = urlHost(this.opts.address);
     return {
       ID: this.opts.id,
       Name: this.opts.name,
       Address: this.opts.address,
       Port: this.opts.port,
-      Tags: [...new Set(['mcp', ...(this.opts.tags ?? [])])],
+      Tags: [...new Set([CONSUL.tag, ...(this.opts.tags ?? [])])],
       Meta: this.opts.meta ?? {},
       Check: {
         CheckID: `mcpmesh:${this.opts.id}`,
@@ -97,8 +102,7 @@ export class ConsulRegistration {
         this.failures += 1;
         this.registered = false;
         if (this.failures === 1) this.opts.logger.warn({ err: (again as Error).message }, 'Consul unreachable; will register again when it is back');
-        const base = Math.min(10_000, 500 * 2 ** Math.min(this.failures, 5));
-        this.schedule(base / 2 + Math.random() * (base / 2));
+        this.schedule(backoffDelay(REGISTER_BACKOFF, this.failures));
         return;
       }
     }

@@ -14,7 +14,8 @@ import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
-import { startAdapterProcess, waitFor, type AdapterProcess } from '../support/adapter-fixture.js';
+import { startAdapterProcess, type AdapterProcess } from '../support/adapter-fixture.js';
+import { until } from '../support/wait.js';
 import { startConsul, type ConsulAgent } from '../support/consul.js';
 import { clusterHostStatus, startMesh, statValue, type Mesh } from '../support/mesh.js';
 import { freePorts } from '../support/ports.js';
@@ -81,7 +82,7 @@ async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
       env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn' },
     });
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4_000)));
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok === true, 'the control plane ready', 20_000).catch((err: Error) => {
+    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok === true, 'the control plane ready', 20_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${stderr}`);
     });
   };
@@ -106,7 +107,7 @@ async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
     kill,
     async start() {
       await start();
-      await waitFor(connected, 'Envoy connected to the restarted control plane', 20_000);
+      await until(connected, 'Envoy connected to the restarted control plane', 20_000);
     },
     async stop() {
       await envoy.stop();
@@ -158,7 +159,7 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
       },
       setLatency: (i, factor) => writeFileSync(latencyFile(i), String(factor)),
       async waitAllHealthy(timeoutMs = 20_000) {
-        await waitFor(
+        await until(
           async () => {
             const hosts = await clusterHostStatus(envoyAdminUrl, clusterName(SERVER));
             return hosts.length === REPLICAS.length && hosts.every((h) => h.healthy);
@@ -168,7 +169,7 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
         );
         // Endpoints are ACKed before the listener (push order), so healthy
         // hosts do not yet mean that the listener takes connections.
-        await waitFor(async () => (await probeCall(fm.url)) === 200, 'a call through the Envoy listener answered', timeoutMs);
+        await until(async () => (await probeCall(fm.url)) === 200, 'a call through the Envoy listener answered', timeoutMs);
       },
       async stop() {
         await inProcess?.stop();

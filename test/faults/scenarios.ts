@@ -5,7 +5,7 @@
 import { packAny, TYPE } from '../../control-plane/xds/envoy-protos.js';
 import { resourceSet, type Snapshot } from '../../control-plane/envoy/snapshot.js';
 import { clusterName } from '../../control-plane/envoy/clusters.js';
-import { waitFor } from '../support/adapter-fixture.js';
+import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';
 import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
 import { recoveryTime, shares, startLoad, type CallRecord } from './tool-load.js';
@@ -171,11 +171,11 @@ export const SCENARIOS: readonly Scenario[] = [
       const bad: Snapshot = new Map([...good, [TYPE.cluster, resourceSet([{ name: clusterName(SERVER), version: 'mistake-1', any: packAny(TYPE.cluster, cluster) }])]]);
       const faultStart = performance.now();
       cp.ads.setSnapshot(bad);
-      await waitFor(() => cp.clients()[0]?.lastNack !== undefined, 'the NACK', 10_000);
+      await until(() => cp.clients()[0]?.lastNack !== undefined, 'the NACK', 10_000);
       const nack = cp.clients()[0]!.lastNack!.message;
       await sleep(3_000 * scale);
       cp.ads.setSnapshot(good);
-      await waitFor(() => cp.ads.isConverged(), 'the good config ACKed', 10_000);
+      await until(() => cp.ads.isConverged(), 'the good config ACKed', 10_000);
       return { faultStart, faultEnd: performance.now(), notes: [`NACKed: ${nack.replace(/^.*?: /, '').slice(0, 100)}`] };
     },
   },

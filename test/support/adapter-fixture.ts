@@ -1,5 +1,6 @@
 // The adapter in front of the fixture stdio server (test/fixtures/stdio-server.ts),
 // and MCP clients of either protocol generation for it.
+import { until } from './wait.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -82,14 +83,6 @@ export function groupAlive(pgid: number): boolean {
   return false;
 }
 
-export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export interface AdapterProcess {
   readonly child: ChildProcessWithoutNullStreams;
@@ -115,9 +108,9 @@ export async function startAdapterProcess(name: string, pool: number, args: read
     child.kill('SIGKILL');
     throw new Error(`${e.message}; exit ${String(child.exitCode)}; stderr: ${err}`);
   };
-  await waitFor(() => /listening on (\S+)/.test(out), 'the adapter listening', 15_000).catch(fail);
+  await until(() => /listening on (\S+)/.test(out), 'the adapter listening', 15_000).catch(fail);
   const url = /listening on (\S+)/.exec(out)![1]!;
   const ready = `mcpmesh_adapter_pool_processes{server="${name}",state="ready"} ${pool}`;
-  await waitFor(async () => (await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text()).includes(ready), 'every process ready', 15_000).catch(fail);
+  await until(async () => (await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text()).includes(ready), 'every process ready', 15_000).catch(fail);
   return { child, url, exited, stderr: () => err };
 }

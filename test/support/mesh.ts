@@ -151,11 +151,3 @@ export async function statValue(adminUrl: string, name: string): Promise<number>
   return body.stats.find((s) => s.name === name)?.value ?? 0;
 }
 
-export async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

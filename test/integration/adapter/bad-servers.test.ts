@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { runAdapter, type AdapterHandle } from '../../../adapter/adapter.js';
-import { FIXTURE_SERVER, waitFor } from '../../support/adapter-fixture.js';
+import { FIXTURE_SERVER } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 interface LogLine {
   readonly msg: string;
@@ -46,7 +47,7 @@ async function staysUp(adapter: AdapterHandle): Promise<void> {
 
 /** Three failures in a row, each restart waiting twice as long as the one before. */
 async function restartsWithBackoff(logs: LogLine[], reason: string, detail: RegExp): Promise<void> {
-  await waitFor(() => failuresOf(logs).length >= 3, `three ${reason} failures`, 15_000);
+  await until(() => failuresOf(logs).length >= 3, `three ${reason} failures`, 15_000);
   const f = failuresOf(logs).slice(0, 3);
   assert.deepEqual(
     f.map((l) => [l.reason, l.failures, l.restartInMs]),
@@ -95,7 +96,7 @@ test('a server that prints a banner on stdout first is tolerated, and the line i
   await withBadServer(process.execPath, [FIXTURE_SERVER, '--mode', 'banner'], async (adapter, logs) => {
     await adapter.whenReady();
     assert.ok(adapter.ready());
-    await waitFor(() => logs.some((l) => l.line?.includes('fixture server 1.0 starting') === true), 'the banner logged');
+    await until(() => logs.some((l) => l.line?.includes('fixture server 1.0 starting') === true), 'the banner logged');
     assert.match(logs.find((l) => l.line !== undefined)!.msg, /not a JSON-RPC message; ignored/);
     assert.equal(failuresOf(logs).length, 0);
   }, 10_000);

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../support/consul.js';
-import { startFixtureAdapter, waitFor } from '../../support/adapter-fixture.js';
+import { startFixtureAdapter } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 let consul: ConsulAgent;
 
@@ -27,7 +28,7 @@ test('registers with tag, meta and a passing /readyz check, and deregisters on s
   const adapter = await startFixtureAdapter({ name: 'tools', consul: { url: consul.url } });
   try {
     assert.equal(adapter.consulServiceId, `tools-127.0.0.1-${adapter.port}`);
-    await waitFor(async () => (await checkStatus('tools')) === 'passing', 'the readiness check passing', 15_000);
+    await until(async () => (await checkStatus('tools')) === 'passing', 'the readiness check passing', 15_000);
     const [e] = await entries('tools');
     assert.deepEqual(
       { id: e!.Service.ID, address: e!.Service.Address, port: e!.Service.Port, tags: e!.Service.Tags, meta: e!.Service.Meta },
@@ -42,7 +43,7 @@ test('registers with tag, meta and a passing /readyz check, and deregisters on s
 test('an adapter without a ready process is registered with a critical check', async () => {
   const adapter = await startFixtureAdapter({ name: 'broken', consul: { url: consul.url, advertiseAddress: '127.0.0.1' }, fixtureArgs: ['--mode', 'exit'], waitReady: false });
   try {
-    await waitFor(async () => (await checkStatus('broken')) === 'critical', 'the readiness check critical', 15_000);
+    await until(async () => (await checkStatus('broken')) === 'critical', 'the readiness check critical', 15_000);
   } finally {
     await adapter.shutdown();
   }

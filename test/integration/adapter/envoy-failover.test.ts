@@ -4,7 +4,8 @@
 // and a replica stopped with SIGTERM under load: no call fails.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { groupAlive, startAdapterProcess, waitFor, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { groupAlive, startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
 
@@ -72,7 +73,7 @@ function load(url: string, ms: number): { stop(): Promise<Outcome[]> } {
  * from a whole mesh, as a real second fault would only after recovery.
  */
 async function bothInRotation(): Promise<void> {
-  await waitFor(async () => {
+  await until(async () => {
     const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
     return hosts.length === 2 && hosts.every((h) => h.healthy);
   }, 'both replicas healthy and not ejected', 20_000);
@@ -86,7 +87,7 @@ async function serverPid(replica: AdapterProcess): Promise<number> {
 
 test('Envoy routes to both adapter replicas', async () => {
   const url = mesh.agentUrl('fixture');
-  await waitFor(async () => (await call(url, 'slow', { ms: 0 })).ok, 'the mesh serving', 20_000);
+  await until(async () => (await call(url, 'slow', { ms: 0 })).ok, 'the mesh serving', 20_000);
   const pids = new Set<string>();
   for (let i = 0; i < 20; i++) {
     const r = await call(url, 'slow', { ms: 0 });
@@ -108,7 +109,7 @@ test('a server process killed mid-call: the calls on it are retried on the other
   const failures = outcomes.filter((o) => !o.ok);
   assert.deepEqual(failures, []);
   assert.ok(outcomes.length > 20, `${outcomes.length} calls`);
-  await waitFor(async () => (await call(replicas[0]!.url, 'slow', { ms: 0 })).ok, 'the killed process restarted', 10_000);
+  await until(async () => (await call(replicas[0]!.url, 'slow', { ms: 0 })).ok, 'the killed process restarted', 10_000);
   assert.notEqual(await serverPid(replicas[0]!), victim);
 });
 

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { groupAlive, RUN_ADAPTER, startAdapterProcess, waitFor, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { groupAlive, RUN_ADAPTER, startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 function startCli(pool: number, args: string[]): Promise<AdapterProcess> {
   return startAdapterProcess('life', pool, args);
@@ -55,7 +56,7 @@ test('SIGTERM under load: ready turns false at once, calls in flight finish, no 
   await new Promise((r) => setTimeout(r, 400));
   const okBefore = outcomes.filter((o) => o.kind === 'ok').length;
   running.child.kill('SIGTERM');
-  await waitFor(async () => (await fetch(running.url.replace(/\/mcp$/, '/readyz')).catch(() => undefined))?.status !== 200, 'not ready', 1_000);
+  await until(async () => (await fetch(running.url.replace(/\/mcp$/, '/readyz')).catch(() => undefined))?.status !== 200, 'not ready', 1_000);
   const code = await running.exited;
   stop = true;
   await Promise.all(workers);
@@ -74,7 +75,7 @@ test('SIGKILL of the adapter still takes every server process group down', async
   for (const pid of pids) assert.ok(groupAlive(pid));
   running.child.kill('SIGKILL');
   await running.exited;
-  await waitFor(() => pids.every((pid) => !groupAlive(pid)), 'the server process groups gone', 5_000);
+  await until(() => pids.every((pid) => !groupAlive(pid)), 'the server process groups gone', 5_000);
 });
 
 test('health endpoints and metrics over HTTP', async (t) => {

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { firstText, startFixtureAdapter, waitFor, type FixtureAdapterOptions } from '../../support/adapter-fixture.js';
+import { firstText, startFixtureAdapter, type FixtureAdapterOptions } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 const FAST_RESTART = { backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 } };
 
@@ -66,7 +67,7 @@ describe('a process that dies mid-call', () => {
       assert.match(crashed.body.error!.message, /exited with code 7/);
       const other = await bystander;
       assert.deepEqual([other.status, other.retryable], [503, 'true'], 'every call in flight on the dead process ends retryable');
-      await waitFor(() => adapter.ready(), 'the process restarted');
+      await until(() => adapter.ready(), 'the process restarted');
       assert.notEqual(await pid(adapter), before);
       assert.equal(await metric(adapter, 'mcpmesh_adapter_process_restarts_total', 'reason="crash"'), 1);
       assert.equal(await metric(adapter, 'mcpmesh_adapter_calls_total', 'outcome="crashed",retryable="true"'), 2);
@@ -78,7 +79,7 @@ describe('a process that dies mid-call', () => {
       const crashed = await call(adapter, 'crash_unsafe', { afterMs: 30 });
       assert.equal(crashed.status, 503);
       assert.equal(crashed.retryable, null);
-      await waitFor(() => adapter.ready(), 'the process restarted');
+      await until(() => adapter.ready(), 'the process restarted');
       assert.equal((await call(adapter, 'echo', { text: 'still here' })).status, 200);
     });
   });
@@ -87,7 +88,7 @@ describe('a process that dies mid-call', () => {
     await withAdapter({ fixtureArgs: ['--crash-after', '3'] }, async (adapter) => {
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) {
-        await waitFor(() => adapter.ready(), 'a ready process');
+        await until(() => adapter.ready(), 'a ready process');
         statuses.push((await call(adapter, 'echo', { text: `n${i}` })).status);
       }
       assert.deepEqual(statuses, [200, 200, 503, 200, 200, 503]);
@@ -104,7 +105,7 @@ test('a hung process is found by its pings, killed, answered retryable and resta
     assert.deepEqual([hung.status, hung.retryable], [503, 'true']);
     assert.match(hung.body.error!.message, /hung/);
     assert.ok(performance.now() - started < 3_000);
-    await waitFor(() => adapter.ready(), 'the process restarted');
+    await until(() => adapter.ready(), 'the process restarted');
     assert.notEqual(await pid(adapter), before);
     assert.equal(await metric(adapter, 'mcpmesh_adapter_process_restarts_total', 'reason="hang"'), 1);
   });

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { connectClient, firstText, startFixtureAdapter, waitFor } from '../../support/adapter-fixture.js';
+import { connectClient, firstText, startFixtureAdapter } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 let adapter: AdapterHandle;
 
@@ -112,11 +113,11 @@ test('a cancelled call is cancelled on the process too and frees its place', asy
       const before = await cancellations();
       const controller = new AbortController();
       const pending = client.callTool({ name: 'slow', arguments: { ms: 5_000 } }, { signal: controller.signal });
-      await waitFor(async () => (await counter('mcpmesh_adapter_calls_in_flight')) === 1, 'the call in flight');
+      await until(async () => (await counter('mcpmesh_adapter_calls_in_flight')) === 1, 'the call in flight');
       controller.abort();
       await assert.rejects(pending);
-      await waitFor(async () => (await counter('mcpmesh_adapter_calls_in_flight')) === 0, `${era}: the call leaving the pool`);
-      await waitFor(async () => (await cancellations()) === before + 1, `${era}: the server hearing of the cancellation`);
+      await until(async () => (await counter('mcpmesh_adapter_calls_in_flight')) === 0, `${era}: the call leaving the pool`);
+      await until(async () => (await cancellations()) === before + 1, `${era}: the server hearing of the cancellation`);
     } finally {
       await client.close();
     }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { connectClient, endSession, firstText, startFixtureAdapter, waitFor } from '../../support/adapter-fixture.js';
+import { connectClient, endSession, firstText, startFixtureAdapter } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
 
 const URI = 'fixture://note';
 let adapter: AdapterHandle;
@@ -32,13 +33,13 @@ test('an update reaches the sessions subscribed to it, and only them', async () 
   try {
     await a.client.subscribeResource({ uri: URI });
     assert.equal(await touch(b.client), `touched ${URI}`);
-    await waitFor(() => a.updates.length === 1, 'the update on the GET stream of a');
+    await until(() => a.updates.length === 1, 'the update on the GET stream of a');
     assert.deepEqual(b.updates, []);
 
     await b.client.subscribeResource({ uri: URI });
     await a.client.unsubscribeResource({ uri: URI });
     assert.equal(await touch(a.client), `touched ${URI}`, 'the process keeps the subscription b still holds');
-    await waitFor(() => b.updates.length === 1, 'the update for b');
+    await until(() => b.updates.length === 1, 'the update for b');
     assert.equal(a.updates.length, 1);
 
     await b.client.unsubscribeResource({ uri: URI });
@@ -55,9 +56,9 @@ test('subscriptions are restored on a restarted process', async () => {
     await a.client.subscribeResource({ uri: URI });
     const crashed = await a.client.callTool({ name: 'crash', arguments: { afterMs: 20 } }).catch((err: Error) => err);
     assert.ok(crashed instanceof Error, 'the call in flight failed with the process');
-    await waitFor(() => adapter.ready(), 'the restarted process');
+    await until(() => adapter.ready(), 'the restarted process');
     assert.equal(await touch(a.client), `touched ${URI}`);
-    await waitFor(() => a.updates.length === 1, 'the update after the restart');
+    await until(() => a.updates.length === 1, 'the update after the restart');
   } finally {
     await endSession(a.client);
   }
@@ -78,7 +79,7 @@ test('DELETE ends the session and releases what it held', async () => {
       body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
     });
     assert.equal(after.status, 404);
-    await waitFor(async () => (await touch(watcher.client)) === `${URI} has no subscriber`, 'the subscription released');
+    await until(async () => (await touch(watcher.client)) === `${URI} has no subscriber`, 'the subscription released');
   } finally {
     await a.client.close();
     await endSession(watcher.client);

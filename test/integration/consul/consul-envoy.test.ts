@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
 import { registerService, setCheck, startConsul, type ConsulAgent } from '../../support/consul.js';
-import { clusterHostStatus, routeList, startMesh, until, type Mesh } from '../../support/mesh.js';
+import { clusterHostStatus, routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 async function whoami(url: string): Promise<string> {
   const client = new Client({ name: 'it', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });

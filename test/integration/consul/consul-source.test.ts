@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import type { SourceState } from '../../../control-plane/catalog/model.js';
 import { ConsulSource } from '../../../control-plane/sources/consul-source.js';
 import { registerService, setCheck, startConsul, type ConsulAgent } from '../../support/consul.js';
-import { until } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const logger = pino({ level: process.env['MCPMESH_TEST_LOG'] ?? 'silent' });
 

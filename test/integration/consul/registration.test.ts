@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { ConsulRegistration } from '../../../lib/consul/registration.js';
 import { startConsul, type ConsulAgent } from '../../support/consul.js';
-import { until } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 let consul: ConsulAgent | undefined;
 let server: http.Server | undefined;

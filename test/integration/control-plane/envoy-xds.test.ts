@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, dynamicClusters, routeList, startMesh, until, type Mesh } from '../../support/mesh.js';
+import { clusterHostStatus, dynamicClusters, routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 function replicaConfig(upstreams: readonly McpUpstream[], extra: object = {}) {
   return { servers: [{ name: 'tools', replicas: upstreams.map((u) => u.url), ...extra }] };

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, startMesh, until, type Mesh } from '../../support/mesh.js';
+import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const upstreams: McpUpstream[] = [];
 let mesh: Mesh;

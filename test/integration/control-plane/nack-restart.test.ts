@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { packAny, TYPE } from '../../../control-plane/xds/envoy-protos.js';
 import { resourceSet, type Snapshot } from '../../../control-plane/envoy/snapshot.js';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { configDump, dynamicClusters, startMesh, until, type Mesh } from '../../support/mesh.js';
+import { configDump, dynamicClusters, startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 async function pushes(mesh: Mesh, type?: string): Promise<number> {
   const m = await mesh.metrics.pushes.get();

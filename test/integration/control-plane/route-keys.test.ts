@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { routeList, startMesh, statValue, until, type Mesh } from '../../support/mesh.js';
+import { routeList, startMesh, statValue, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 let upstream: McpUpstream;
 let mesh: Mesh;

@@ -13,7 +13,7 @@ import { createControlPlaneMetrics } from '../../../control-plane/metrics.js';
 import { FileSource } from '../../../control-plane/sources/file-source.js';
 import { TYPE } from '../../../control-plane/xds/envoy-protos.js';
 import { startMcpUpstream } from '../../support/mcp-upstream.js';
-import { until } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 import { freePort } from '../../support/ports.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
 

@@ -6,7 +6,8 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import type { FastifyInstance } from 'fastify';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { routeList, startMesh, until, type Mesh } from '../../support/mesh.js';
+import { routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const upstreams: McpUpstream[] = [];
 let mesh: Mesh;

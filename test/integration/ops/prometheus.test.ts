@@ -11,7 +11,8 @@ import type { FastifyInstance } from 'fastify';
 import { stringify } from 'yaml';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
 import { freePorts } from '../../support/ports.js';
-import { startMesh, until, type Mesh } from '../../support/mesh.js';
+import { startMesh, type Mesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const children: ChildProcess[] = [];
 let mesh: Mesh;

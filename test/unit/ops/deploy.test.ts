@@ -10,7 +10,7 @@ import { ADAPTER_FLAGS } from '../../../cli/commands/adapter.js';
 import { CONTROL_PLANE_FLAGS } from '../../../cli/commands/control-plane.js';
 import { ENVOY_BOOTSTRAP_FLAGS } from '../../../cli/commands/envoy-bootstrap.js';
 import type { FlagSpecs } from '../../../cli/flags.js';
-import { DEFAULT_PORTS } from '../../../lib/defaults.js';
+import { DEFAULT_PORTS } from '../../../lib/mesh-contracts.js';
 
 interface Service {
   image?: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay } from '../../../adapter/backoff.js';
+import { backoffDelay } from '../../../lib/backoff.js';
 
 const policy = { baseMs: 100, maxMs: 1_000, jitter: 0.5 };
 

@@ -1,0 +1,70 @@
+// The conventions the adapter, the control plane, the CLI and operators'
+// scripts must agree on. Each is written here once: a rule that both sides
+// check separately drifts (the adapter once accepted server names the
+// control plane then dropped). docs/architecture.md lists them for users.
+import { z } from 'zod';
+
+/** Ports the CLI, the bootstrap, the config file and docker-compose default to. */
+export const DEFAULT_PORTS = {
+  envoyEgress: 10000,
+  envoyAdmin: 9901,
+  xds: 18000,
+  adminApi: 9900,
+} as const;
+
+/** First port `mcpmesh up` gives adapters of stdio servers that name none. */
+export const DEFAULT_ADAPTER_BASE_PORT = 17100;
+
+/**
+ * An MCP server's name: a Consul service name, an Envoy cluster name, a
+ * metric label and the `/mcp/NAME` path segment all at once, so it is held to
+ * what every one of them accepts (DNS-label-like, lower case).
+ */
+export const SERVER_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const SERVER_NAME_RULE = 'server names are 1-63 of a-z 0-9 _ . - and start with a letter or digit';
+export const ServerNameSchema = z.string().regex(SERVER_NAME, SERVER_NAME_RULE);
+
+/** A server's MCP endpoint path: visible ASCII, so it is safe in Envoy route config and Consul meta. */
+export const MCP_PATH = /^\/[\x21-\x7e]*$/;
+export const MCP_PATH_RULE = 'a path starting with / of visible ASCII characters';
+export const DEFAULT_MCP_PATH = '/mcp';
+export const McpPathSchema = z.string().max(1024).regex(MCP_PATH, MCP_PATH_RULE);
+
+/** The path agents use for a server at Envoy's listener. */
+export function agentPath(server: string): string {
+  return `/mcp/${server}`;
+}
+
+/**
+ * Set to `true` by the adapter on a 503 that may be replayed on another
+ * replica (the call never reached a process, or is replay-safe); Envoy's
+ * routes retry on it.
+ */
+export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
+
+/** Protocol generation a server speaks, as the file, Consul meta and the adapter name it. */
+export const PROTOCOL_GENERATIONS = ['auto', '2025', '2026'] as const;
+export type ProtocolGeneration = (typeof PROTOCOL_GENERATIONS)[number];
+
+/** The stateless revision of MCP. */
+export const MODERN_VERSION = '2026-07-28';
+/** 2025-era (session) revisions, newest first: the adapter speaks these to stdio servers. */
+export const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
+
+/** MCP logging levels (RFC 5424 severities), least severe first. */
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Consul conventions: how a service says it is an MCP server, and where its policy lives. */
+export const CONSUL = {
+  /** Tag that marks a Consul service as an MCP server. */
+  tag: 'mcp',
+  /** KV prefix of per-service policies: `mcpmesh/policy/<service>` holds JSON. */
+  policyPrefix: 'mcpmesh/policy/',
+  meta: {
+    path: 'mcp_path',
+    protocol: 'mcp_protocol',
+    tls: 'mcp_tls',
+    adapter: 'mcpmesh_adapter',
+  },
+} as const;
