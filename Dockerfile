@@ -1,18 +1,26 @@
 # mcpmesh: control plane, adapter and CLI in one image (Envoy comes from its
-# own image in docker-compose.yml).
-FROM node:20-bookworm-slim
+# own image in docker-compose.yml). The build stage compiles with the dev
+# toolchain; the image itself holds production dependencies and the compiled
+# CLI only, no tests or benches.
+FROM node:20-bookworm-slim AS build
 WORKDIR /opt/mcpmesh
 COPY package.json package-lock.json ./
-# Dev dependencies included: the compose demo runs @modelcontextprotocol/server-everything.
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY control-plane ./control-plane
 COPY adapter ./adapter
 COPY lib ./lib
 COPY envoy ./envoy
+RUN npx tsc -p tsconfig.build.json
+
+FROM node:20-bookworm-slim
+WORKDIR /opt/mcpmesh
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+# The demo's stdio server (docker-compose.yml runs it behind two adapters),
+# apart from mcpmesh's own dependencies.
+RUN npm install --prefix /opt/demo --no-audit --no-fund @modelcontextprotocol/server-everything@2026.8.31
 COPY filters ./filters
-COPY test ./test
-COPY bench ./bench
-RUN npx tsc -p tsconfig.json
+COPY --from=build /opt/mcpmesh/dist ./dist
 ENTRYPOINT ["node", "/opt/mcpmesh/dist/cli/mcpmesh.js"]
