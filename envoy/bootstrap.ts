@@ -12,14 +12,75 @@ export interface BootstrapOptions {
   readonly adminPort?: number;
   /** Incremental xDS instead of state-of-the-world. */
   readonly delta?: boolean;
+  /**
+   * Serve `/stats/prometheus` alone on this port: Envoy's admin endpoint can
+   * stop Envoy (`POST /quitquitquit`) and change its state, so it stays on
+   * loopback while a scraper on another host reads the stats here.
+   */
+  readonly statsPort?: number;
+  readonly statsAddress?: string;
+}
+
+const ADMIN_CLUSTER = 'envoy_admin';
+const STATS_PATH = '/stats/prometheus';
+
+/** A listener that proxies the Prometheus stats path to the admin endpoint and answers 404 to anything else. */
+function statsListener(address: string, port: number): object {
+  return {
+    name: 'envoy_stats',
+    address: { socket_address: { address, port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'envoy_stats',
+              route_config: {
+                virtual_hosts: [
+                  {
+                    name: 'stats',
+                    domains: ['*'],
+                    routes: [
+                      { match: { path: STATS_PATH, headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, route: { cluster: ADMIN_CLUSTER } },
+                      { match: { prefix: '/' }, direct_response: { status: 404 } },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function adminCluster(adminPort: number): object {
+  return {
+    name: ADMIN_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: ADMIN_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } }] }],
+    },
+  };
 }
 
 export function bootstrapConfig(opts: BootstrapOptions): object {
   const ads = { ads: {}, resource_api_version: 'V3' };
+  const adminPort = opts.adminPort ?? DEFAULT_PORTS.envoyAdmin;
+  if (opts.statsPort !== undefined && opts.adminAddress !== undefined && !['127.0.0.1', 'localhost', '::1'].includes(opts.adminAddress)) {
+    // The stats proxy reaches the admin endpoint over loopback.
+    throw new Error('a stats port needs the admin endpoint on loopback (127.0.0.1)');
+  }
   return {
     node: { id: opts.nodeId, cluster: opts.cluster ?? 'mcpmesh' },
     admin: {
-      address: { socket_address: { address: opts.adminAddress ?? '127.0.0.1', port_value: opts.adminPort ?? DEFAULT_PORTS.envoyAdmin } },
+      address: { socket_address: { address: opts.adminAddress ?? '127.0.0.1', port_value: adminPort } },
     },
     dynamic_resources: {
       ads_config: {
@@ -32,7 +93,9 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
       lds_config: ads,
     },
     static_resources: {
+      ...(opts.statsPort !== undefined ? { listeners: [statsListener(opts.statsAddress ?? '127.0.0.1', opts.statsPort)] } : {}),
       clusters: [
+        ...(opts.statsPort !== undefined ? [adminCluster(adminPort)] : []),
         {
           name: 'mcpmesh_xds',
           type: 'STRICT_DNS',

@@ -8,6 +8,8 @@ import { z } from 'zod';
 export const DEFAULT_PORTS = {
   envoyEgress: 10000,
   envoyAdmin: 9901,
+  /** Envoy's Prometheus stats alone, for scrapers that must not reach the admin endpoint. */
+  envoyStats: 9902,
   xds: 18000,
   adminApi: 9900,
 } as const;

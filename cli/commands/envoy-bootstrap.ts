@@ -8,6 +8,8 @@ export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   xds: { type: 'string', description: 'control plane address HOST:PORT', default: `127.0.0.1:${DEFAULT_PORTS.xds}` },
   'admin-port': { type: 'string', description: 'Envoy admin port', default: String(DEFAULT_PORTS.envoyAdmin) },
   'admin-address': { type: 'string', description: 'Envoy admin bind address', default: '127.0.0.1' },
+  'stats-port': { type: 'string', description: `serve only /stats/prometheus on this port (e.g. ${DEFAULT_PORTS.envoyStats}), for scrapers; the admin endpoint stays on loopback` },
+  'stats-address': { type: 'string', description: 'bind address of the stats port', default: '127.0.0.1' },
   delta: { type: 'boolean', description: 'use incremental (delta) xDS instead of state-of-the-world' },
 };
 
@@ -36,6 +38,7 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
       adminAddress: stringFlag(p, 'admin-address')!,
       adminPort: intFlag(p, 'admin-port', 1, 65535)!,
       delta: boolFlag(p, 'delta'),
+      ...(stringFlag(p, 'stats-port') !== undefined ? { statsPort: intFlag(p, 'stats-port', 1, 65535)!, statsAddress: stringFlag(p, 'stats-address')! } : {}),
     }),
   );
   return 0;

@@ -63,11 +63,13 @@ describe('docker-compose.yml', () => {
     assert.equal(Number(flagValue(cp, 'xds-port')), DEFAULT_PORTS.xds);
     assert.equal(Number(flagValue(cp, 'admin-port')), DEFAULT_PORTS.adminApi);
     assert.equal(Number(flagValue(cp, 'listen-port')), DEFAULT_PORTS.envoyEgress);
-    assert.deepEqual(services['control-plane']!.ports, [`${DEFAULT_PORTS.adminApi}:${DEFAULT_PORTS.adminApi}`, `${DEFAULT_PORTS.xds}:${DEFAULT_PORTS.xds}`]);
+    assert.deepEqual(services['control-plane']!.ports, [`127.0.0.1:${DEFAULT_PORTS.adminApi}:${DEFAULT_PORTS.adminApi}`]);
     const boot = mcpmeshArgv(services['envoy-bootstrap']!)!;
     assert.equal(flagValue(boot, 'xds'), `control-plane:${DEFAULT_PORTS.xds}`);
     assert.equal(Number(flagValue(boot, 'admin-port')), DEFAULT_PORTS.envoyAdmin);
-    assert.deepEqual(services['envoy']!.ports, [`${DEFAULT_PORTS.envoyEgress}:${DEFAULT_PORTS.envoyEgress}`, `${DEFAULT_PORTS.envoyAdmin}:${DEFAULT_PORTS.envoyAdmin}`]);
+    assert.equal(flagValue(boot, 'admin-address'), '127.0.0.1');
+    assert.equal(Number(flagValue(boot, 'stats-port')), DEFAULT_PORTS.envoyStats);
+    assert.deepEqual(services['envoy']!.ports, [`127.0.0.1:${DEFAULT_PORTS.envoyEgress}:${DEFAULT_PORTS.envoyEgress}`]);
     for (const a of ['adapter-1', 'adapter-2']) {
       const argv = mcpmeshArgv(services[a]!)!;
       assert.equal(flagValue(argv, 'consul'), 'http://consul:8500');
@@ -75,7 +77,21 @@ describe('docker-compose.yml', () => {
     }
     const prom = readFileSync('deploy/prometheus/prometheus.yml', 'utf8');
     assert.match(prom, new RegExp(`control-plane:${DEFAULT_PORTS.adminApi}`));
-    assert.match(prom, new RegExp(`envoy:${DEFAULT_PORTS.envoyAdmin}`));
+    assert.match(prom, new RegExp(`envoy:${DEFAULT_PORTS.envoyStats}`));
+  });
+
+  test('safe as shipped: ports on loopback, no Envoy admin or xDS published, no token in the file', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const port of s.ports ?? []) assert.match(port, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${port} beyond loopback`);
+      const published = (s.ports ?? []).map((p) => Number(p.split(':')[2]));
+      assert.ok(!published.includes(DEFAULT_PORTS.envoyAdmin), `${name} publishes Envoy's admin port`);
+      assert.ok(!published.includes(DEFAULT_PORTS.xds), `${name} publishes the xDS port`);
+    }
+    const text = readFileSync('docker-compose.yml', 'utf8');
+    assert.doesNotMatch(text, /change-me/);
+    assert.match(text, /MCPMESH_ADMIN_TOKEN: \$\{MCPMESH_ADMIN_TOKEN:-\}/, 'the admin token comes from the environment');
+    assert.match(text, /development stack/, 'the file says Consul -dev is for development');
+    assert.equal((parse(text) as Record<string, unknown>)['name'], undefined, 'docker-compose v1 refuses a top-level name');
   });
 });
 
