@@ -1,8 +1,8 @@
 // Incremental (delta) ADS: only changed resources and explicit removals go out,
 // per resource version. Protocol state lives here and nowhere else.
-import type { SnapshotResource } from '../envoy/snapshot.js';
-import { TYPE, type TypeUrl } from './envoy-protos.js';
+import { TYPE, type TypeUrl } from './api/type-urls.js';
 import { isServedType, isWildcardType, mayRemoveClusters, maySend, PUSH_ORDER, typeName, type TypeProgress } from './push-order.js';
+import type { SnapshotResource } from './snapshot.js';
 import { DeltaDiscoveryRequestSchema, nackMessage, type DeltaDiscoveryResponse } from './xds-messages.js';
 import { XdsStream, type StreamHooks } from './xds-stream.js';
 

@@ -2,7 +2,7 @@
 // CDS → EDS → LDS → RDS; listeners and routes wait until Envoy has the clusters
 // they may point at; cluster removals wait until Envoy has the routes that no
 // longer point at them.
-import { TYPE, type TypeUrl } from './envoy-protos.js';
+import { TYPE, type TypeUrl } from './api/type-urls.js';
 
 export const PUSH_ORDER: readonly TypeUrl[] = [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route];
 

@@ -1,8 +1,8 @@
 // State-of-the-world ADS: one response per type carries the whole set the
 // client subscribes to. Protocol state lives here and nowhere else.
-import { resourceSet, type ResourceSet, type SnapshotResource } from '../envoy/snapshot.js';
-import { TYPE, type TypeUrl } from './envoy-protos.js';
+import { TYPE, type TypeUrl } from './api/type-urls.js';
 import { isServedType, isWildcardType, mayRemoveClusters, maySend, PUSH_ORDER, typeName, type TypeProgress } from './push-order.js';
+import { resourceSet, type ResourceSet, type SnapshotResource } from './snapshot.js';
 import { DiscoveryRequestSchema, nackMessage, type DiscoveryResponse } from './xds-messages.js';
 import { XdsStream, type StreamHooks } from './xds-stream.js';
 

@@ -1,9 +1,9 @@
 // What the SotW and delta streams share: identity of the connected Envoy, the
 // per-type ACK/NACK record the admin API shows, and the hooks to the server.
 import type { Logger } from '../../lib/log.js';
-import type { Snapshot } from '../envoy/snapshot.js';
-import type { TypeUrl } from './envoy-protos.js';
+import type { TypeUrl } from './api/type-urls.js';
 import { typeName, type TypeName } from './push-order.js';
+import type { Snapshot } from './snapshot.js';
 import type { XdsNode } from './xds-messages.js';
 
 export interface NackRecord {

@@ -5,7 +5,8 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { AdsServer } from '../../../control-plane/xds/ads-server.js';
-import { envoyRoot, TYPE } from '../../../control-plane/xds/envoy-protos.js';
+import { envoyRoot } from '../../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { DeltaResponseEncoder, SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
 

@@ -1,0 +1,20 @@
+// Catalog → the snapshot the ADS server serves: the Envoy translation encodes
+// the resources, the xDS side versions them.
+import type { Catalog } from './catalog/model.js';
+import type { ListenerOptions } from './envoy/listener.js';
+import { EnvoyResourceBuilder } from './envoy/resource-builder.js';
+import { SnapshotVersioner, type Snapshot } from './xds/snapshot.js';
+
+export class SnapshotBuilder {
+  private readonly resources = new EnvoyResourceBuilder();
+  private readonly versions = new SnapshotVersioner();
+
+  build(catalog: Catalog, listener: ListenerOptions): Snapshot {
+    return this.versions.version(this.resources.build(catalog, listener));
+  }
+}
+
+/** One-off build (tests, tools): no cache carried between calls. */
+export function buildSnapshot(catalog: Catalog, listener: ListenerOptions): Snapshot {
+  return new SnapshotBuilder().build(catalog, listener);
+}
