@@ -25,7 +25,7 @@ import type { CatalogSource } from './sources/source.js';
 import { ToolDiscovery } from './tools/tool-discovery.js';
 import { AdsServer } from './xds/ads-server.js';
 import { unpackAny } from './xds/api/envoy-protos.js';
-import { PUSH_ORDER, typeName } from './xds/push-order.js';
+import { PUSH_ORDER, typeName } from './xds/resource-types/registry.js';
 import type { Snapshot } from './xds/snapshot.js';
 
 export interface ControlPlaneOptions {

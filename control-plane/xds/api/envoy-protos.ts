@@ -138,6 +138,24 @@ export function unpackAny(any: PackedAny): Record<string, unknown> {
 }
 
 /**
+ * Decodes an Any into its message, without converting it to JSON: cheap enough
+ * to read a few fields of every resource in a snapshot. Read it with fieldAt.
+ */
+export function decodeAny(any: PackedAny): unknown {
+  return envoyRoot().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1)).decode(any.value);
+}
+
+/** The value at `path` in a decoded message; undefined where a step is not an object. */
+export function fieldAt(message: unknown, ...path: readonly string[]): unknown {
+  let value = message;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+/**
  * Encodes one field of `typeUrl`'s message only (e.g. the `routes` of a
  * VirtualHost). Protobuf concatenation merges messages and appends repeated
  * fields, so partial encodings can be cached per server and joined.
