@@ -115,7 +115,11 @@ export class AdsServer {
 
   private readonly closers = new Map<XdsStream, () => void>();
 
-  /** Installs a new snapshot and pushes what changed to every stream. */
+  /**
+   * Installs a new snapshot and pushes what changed to every stream. Throws an
+   * InconsistentSnapshotError for one that does not hold together, which is not
+   * served: the previous snapshot stays.
+   */
   setSnapshot(snapshot: Snapshot): void {
     const changed = this.cache.set(snapshot);
     this.sotwBodies.clear();
