@@ -20,13 +20,14 @@ import {
   type XdsTypeName,
 } from './admin/admin-backend.js';
 import type { ListenerOptions } from './envoy/listener.js';
-import { SnapshotBuilder, type Snapshot } from './envoy/snapshot.js';
 import type { ControlPlaneMetrics } from './metrics.js';
+import { SnapshotBuilder } from './snapshot-builder.js';
 import type { CatalogSource } from './sources/source.js';
 import { ToolDiscovery } from './tools/tool-discovery.js';
 import { AdsServer } from './xds/ads-server.js';
-import { unpackAny } from './xds/envoy-protos.js';
-import { PUSH_ORDER, typeName } from './xds/push-order.js';
+import { unpackAny } from './xds/api/envoy-protos.js';
+import { PUSH_ORDER, typeName } from './xds/resource-types/registry.js';
+import type { Snapshot } from './xds/snapshot.js';
 
 export interface ControlPlaneOptions {
   readonly source: CatalogSource;

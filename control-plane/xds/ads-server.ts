@@ -1,15 +1,19 @@
 // The ADS gRPC server: accepts any number of Envoys on SotW and delta streams,
-// holds the current snapshot, and tells each stream when it changes.
+// tells each stream when the snapshot cache serves a new snapshot, and reports
+// when they have all converged on it.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
-import type { Snapshot } from '../envoy/snapshot.js';
-import { adsPackageDefinition, type TypeUrl } from './envoy-protos.js';
+import { adsPackageDefinition } from './api/envoy-protos.js';
+import type { TypeUrl } from './api/type-urls.js';
 import { DeltaStream } from './delta-stream.js';
-import { typeName, type TypeName } from './push-order.js';
-import { SotwStream } from './sotw-stream.js';
-import { DeltaResponseEncoder, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
-import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 import { NameSets } from './name-sets.js';
+import { typeName } from './resource-types/registry.js';
+import type { TypeName } from './resource-types/resource-type.js';
+import { DeltaResponseEncoder, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import type { Snapshot } from './snapshot.js';
+import { SotwStream } from './sotw-stream.js';
+import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 import type { StreamHooks, XdsStream } from './xds-stream.js';
 
 export interface AdsEvents {
@@ -39,8 +43,7 @@ function adsService(): grpc.ServiceDefinition {
 }
 
 export class AdsServer {
-  private snapshot: Snapshot | undefined;
-  private generation = 0;
+  private readonly cache = new SnapshotCache();
   private generationAt = 0;
   private convergedGeneration = -1;
   private hadClientsAtGeneration = false;
@@ -112,12 +115,14 @@ export class AdsServer {
 
   private readonly closers = new Map<XdsStream, () => void>();
 
-  /** Installs a new snapshot and pushes what changed to every stream. */
+  /**
+   * Installs a new snapshot and pushes what changed to every stream. Throws an
+   * InconsistentSnapshotError for one that does not hold together, which is not
+   * served: the previous snapshot stays.
+   */
   setSnapshot(snapshot: Snapshot): void {
-    const changed = diffSnapshots(this.snapshot, snapshot);
-    this.snapshot = snapshot;
+    const changed = this.cache.set(snapshot);
     this.sotwBodies.clear();
-    this.generation += 1;
     this.generationAt = performance.now();
     this.hadClientsAtGeneration = this.streams.size > 0;
     for (const s of this.streams) s.pump(changed);
@@ -133,11 +138,11 @@ export class AdsServer {
   }
 
   currentSnapshot(): Snapshot | undefined {
-    return this.snapshot;
+    return this.cache.current();
   }
 
   currentGeneration(): number {
-    return this.generation;
+    return this.cache.currentGeneration();
   }
 
   clients(): readonly XdsStream[] {
@@ -149,8 +154,8 @@ export class AdsServer {
     make: (hooks: StreamHooks) => SotwStream | DeltaStream,
   ): void {
     const stream = make({
-      snapshot: () => this.snapshot,
-      generation: () => this.generation,
+      snapshot: () => this.cache.current(),
+      generation: () => this.cache.currentGeneration(),
       logger: this.log,
       identifier: this.identifier,
       pushed: (s, type) => this.events.pushed?.(typeName(type), s.variant),
@@ -197,31 +202,18 @@ export class AdsServer {
 
   /** Every connected stream holds the current generation. */
   isConverged(): boolean {
-    return this.snapshot !== undefined && [...this.streams].every((s) => s.isConvergedAt(this.generation));
+    const generation = this.cache.currentGeneration();
+    return this.cache.current() !== undefined && [...this.streams].every((s) => s.isConvergedAt(generation));
   }
 
   private checkConverged(): void {
-    if (this.convergedGeneration === this.generation || !this.isConverged()) return;
-    this.convergedGeneration = this.generation;
+    const generation = this.cache.currentGeneration();
+    if (this.convergedGeneration === generation || !this.isConverged()) return;
+    this.convergedGeneration = generation;
     // A generation installed before any Envoy connected measures nothing.
     if (!this.hadClientsAtGeneration) return;
     const ms = performance.now() - this.generationAt;
-    this.events.converged?.(this.generation, ms);
-    for (const fn of this.convergedListeners) fn(this.generation, ms);
+    this.events.converged?.(generation, ms);
+    for (const fn of this.convergedListeners) fn(generation, ms);
   }
-}
-
-/** Per type, the names whose version differs between two snapshots (added, changed or removed). */
-export function diffSnapshots(before: Snapshot | undefined, after: Snapshot): Map<TypeUrl, Set<string>> {
-  const out = new Map<TypeUrl, Set<string>>();
-  for (const [type, set] of after) {
-    const old = before?.get(type);
-    const names = new Set<string>();
-    if (old?.version !== set.version) {
-      for (const [name, r] of set.resources) if (old?.resources.get(name)?.version !== r.version) names.add(name);
-      for (const name of old?.resources.keys() ?? []) if (!set.resources.has(name)) names.add(name);
-    }
-    out.set(type, names);
-  }
-  return out;
 }

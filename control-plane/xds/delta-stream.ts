@@ -1,10 +1,10 @@
 // Incremental (delta) ADS: only changed resources and explicit removals go out,
 // per resource version. Protocol state lives here and nowhere else.
-import type { SnapshotResource } from '../envoy/snapshot.js';
-import { TYPE, type TypeUrl } from './envoy-protos.js';
-import { isServedType, isWildcardType, mayRemoveClusters, maySend, PUSH_ORDER, typeName, type TypeProgress } from './push-order.js';
-import { DeltaDiscoveryRequestSchema, nackMessage, type DeltaDiscoveryResponse } from './xds-messages.js';
-import { XdsStream, type StreamHooks } from './xds-stream.js';
+import { Holdings } from './delta-holdings.js';
+import { mayRemove, type ResourceType } from './resource-types/resource-type.js';
+import type { Snapshot, SnapshotResource } from './snapshot.js';
+import { DeltaDiscoveryRequestSchema, nackMessage, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './xds-messages.js';
+import { XdsStream, type StreamHooks, type TypeState } from './xds-stream.js';
 
 interface InFlight {
   readonly nonce: string;
@@ -15,55 +15,7 @@ interface InFlight {
   readonly removed: readonly string[];
 }
 
-/**
- * What a client holds: a snapshot's resources it is known to hold in full, plus
- * the names where it differs. A thousand Envoys in sync cost a reference each,
- * not a thousand copies of every name and version.
- */
-class Holdings {
-  private base: ReadonlyMap<string, SnapshotResource> | undefined;
-  private overrides = new Map<string, string | null>();
-
-  get(name: string): string | undefined {
-    const o = this.overrides.get(name);
-    if (o !== undefined) return o ?? undefined;
-    return this.base?.get(name)?.version;
-  }
-  has(name: string): boolean {
-    return this.get(name) !== undefined;
-  }
-  set(name: string, version: string): void {
-    this.overrides.set(name, version);
-  }
-  delete(name: string): void {
-    if (this.base?.has(name) || this.overrides.has(name)) this.overrides.set(name, null);
-  }
-  *keys(): Iterable<string> {
-    for (const name of this.base?.keys() ?? []) if (this.overrides.get(name) !== null) yield name;
-    for (const [name, v] of this.overrides) if (v !== null && !this.base?.has(name)) yield name;
-  }
-  /** The client now holds exactly `resources` (for every name it subscribes to). */
-  rebase(resources: ReadonlyMap<string, SnapshotResource>): void {
-    this.base = resources;
-    this.overrides = new Map();
-  }
-  /** Cheap while in sync: the base is shared, the differences are few. */
-  clone(): Holdings {
-    const copy = new Holdings();
-    copy.base = this.base;
-    copy.overrides = new Map(this.overrides);
-    return copy;
-  }
-  /** Takes `name` back to what `from` says the client held. */
-  restore(name: string, from: Holdings): void {
-    const version = from.get(name);
-    if (version === undefined) this.delete(name);
-    else this.set(name, version);
-  }
-}
-
-interface DeltaTypeState {
-  requested: boolean;
+interface DeltaTypeState extends TypeState {
   wildcard: boolean;
   names: ReadonlySet<string>;
   /** What the client holds, as far as it told us or we sent and it did not reject. */
@@ -71,7 +23,7 @@ interface DeltaTypeState {
   inFlight: InFlight | undefined;
   /** name → version Envoy rejected: never sent again, until the version changes. */
   rejected: Map<string, string>;
-  /** Endpoints to send again whatever their version (their cluster changed and is warming). */
+  /** Names to send again whatever their version (what names them changed and is warming). */
   force: Set<string>;
   /**
    * Names that may differ between the snapshot and the client. Only these are
@@ -88,9 +40,7 @@ interface Pending {
   readonly complete: boolean;
 }
 
-export class DeltaStream extends XdsStream {
-  private readonly types = new Map<TypeUrl, DeltaTypeState>();
-
+export class DeltaStream extends XdsStream<DeltaDiscoveryRequest, DeltaTypeState> {
   constructor(
     peer: string,
     hooks: StreamHooks,
@@ -99,37 +49,28 @@ export class DeltaStream extends XdsStream {
     super('delta', peer, hooks);
   }
 
-  private state(type: TypeUrl): DeltaTypeState {
-    let st = this.types.get(type);
-    if (!st) {
-      st = {
-        requested: false,
-        wildcard: false,
-        names: new Set(),
-        client: new Holdings(),
-        inFlight: undefined,
-        rejected: new Map(),
-        force: new Set(),
-        dirty: new Set(),
-      };
-      this.types.set(type, st);
-    }
-    return st;
+  protected parse(raw: unknown): DeltaDiscoveryRequest {
+    return DeltaDiscoveryRequestSchema.parse(raw);
   }
 
-  handle(raw: unknown): void {
-    const req = DeltaDiscoveryRequestSchema.parse(raw);
-    this.setNode(req.node);
-    if (!isServedType(req.type_url)) {
-      this.log.debug({ typeUrl: req.type_url }, 'ignoring request for a type this control plane does not serve');
-      return;
-    }
-    const type = req.type_url;
-    const st = this.state(type);
+  protected newTypeState(): DeltaTypeState {
+    return {
+      requested: false,
+      wildcard: false,
+      names: new Set(),
+      client: new Holdings(),
+      inFlight: undefined,
+      rejected: new Map(),
+      force: new Set(),
+      dirty: new Set(),
+    };
+  }
+
+  protected request(type: ResourceType, st: DeltaTypeState, req: DeltaDiscoveryRequest): boolean {
     if (!st.requested) {
       st.requested = true;
       // Legacy wildcard: the first request of a wildcard type naming nothing.
-      st.wildcard = isWildcardType(type) && req.resource_names_subscribe.length === 0;
+      st.wildcard = type.wildcard && req.resource_names_subscribe.length === 0;
       // After a reconnect Envoy says what it holds; those need not be sent again.
       for (const [name, version] of Object.entries(req.initial_resource_versions)) {
         st.client.set(name, version);
@@ -166,7 +107,7 @@ export class DeltaStream extends XdsStream {
       st.inFlight = undefined;
       const nack = nackMessage(req.error_detail);
       if (nack === undefined) {
-        this.recordAck(type, flight.systemVersion);
+        this.recordAck(type.url, flight.systemVersion);
       } else {
         for (const r of flight.sent) {
           st.rejected.set(r.name, r.version);
@@ -177,58 +118,42 @@ export class DeltaStream extends XdsStream {
           st.dirty.add(name);
           st.client.restore(name, flight.before);
         }
-        this.recordNack(type, flight.systemVersion, nack);
+        this.recordNack(type.url, flight.systemVersion, nack);
       }
     }
-    this.pump();
+    return true;
   }
 
-  private markAll(type: TypeUrl, st: DeltaTypeState): void {
-    for (const name of this.hooks.snapshot()?.get(type)?.resources.keys() ?? []) st.dirty.add(name);
+  private markAll(type: ResourceType, st: DeltaTypeState): void {
+    for (const name of this.hooks.snapshot()?.get(type.url)?.resources.keys() ?? []) st.dirty.add(name);
     for (const name of st.client.keys()) st.dirty.add(name);
   }
 
-  pump(changed?: ReadonlyMap<TypeUrl, ReadonlySet<string>>): void {
-    const snapshot = this.hooks.snapshot();
-    if (!snapshot) return;
-    if (changed) {
-      for (const [type, names] of changed) {
-        const st = this.types.get(type);
-        if (st?.requested) for (const n of names) st.dirty.add(n);
-      }
-    }
-    let idle = true;
-    for (const type of PUSH_ORDER) {
-      const st = this.types.get(type);
-      if (!st?.requested) continue;
-      if (!st.inFlight && maySend(type, (t) => this.progress(t))) this.trySend(type);
-      if (st.inFlight || this.hasPending(type)) idle = false;
-      else if (st.rejected.size === 0) {
-        const set = snapshot.get(type);
-        if (set) st.client.rebase(set.resources);
-      }
-    }
-    if (idle && this.types.size > 0) this.reportConverged();
+  protected override changed(st: DeltaTypeState, names: ReadonlySet<string>): void {
+    for (const n of names) st.dirty.add(n);
   }
 
-  private progress(type: TypeUrl): TypeProgress {
-    const st = this.types.get(type);
-    if (!st?.requested) return { requested: false, inFlight: false, current: true };
-    return { requested: true, inFlight: st.inFlight !== undefined, current: !this.hasPending(type) };
+  protected override settled(type: ResourceType, st: DeltaTypeState, snapshot: Snapshot): void {
+    if (st.rejected.size > 0) return;
+    const set = snapshot.get(type.url);
+    if (set) st.client.rebase(set.resources);
+  }
+
+  protected inFlight(st: DeltaTypeState): boolean {
+    return st.inFlight !== undefined;
+  }
+
+  protected current(type: ResourceType, st: DeltaTypeState): boolean {
+    const p = this.pending(type, st);
+    return p.updates.length === 0 && p.removals.length === 0;
   }
 
   private subscribed(st: DeltaTypeState, name: string): boolean {
     return st.wildcard || st.names.has(name);
   }
 
-  private hasPending(type: TypeUrl): boolean {
-    const p = this.pending(type);
-    return p.updates.length > 0 || p.removals.length > 0;
-  }
-
-  private pending(type: TypeUrl): Pending {
-    const set = this.hooks.snapshot()?.get(type);
-    const st = this.state(type);
+  private pending(type: ResourceType, st: DeltaTypeState): Pending {
+    const set = this.hooks.snapshot()?.get(type.url);
     if (!set) return { updates: [], removals: [], complete: true };
     const updates: SnapshotResource[] = [];
     const removals: string[] = [];
@@ -245,17 +170,14 @@ export class DeltaStream extends XdsStream {
       } else if (st.client.has(name)) removals.push(name);
       else st.dirty.delete(name);
     }
-    if (type === TYPE.cluster && removals.length > 0 && !mayRemoveClusters((t) => this.progress(t))) {
-      return { updates, removals: [], complete: false };
-    }
+    if (removals.length > 0 && !mayRemove(type, this.progress)) return { updates, removals: [], complete: false };
     return { updates, removals, complete: true };
   }
 
-  private trySend(type: TypeUrl): void {
-    const st = this.state(type);
-    const { updates, removals, complete } = this.pending(type);
+  protected send(type: ResourceType, st: DeltaTypeState): void {
+    const { updates, removals, complete } = this.pending(type, st);
     if (updates.length === 0 && removals.length === 0) return;
-    const set = this.hooks.snapshot()?.get(type);
+    const set = this.hooks.snapshot()?.get(type.url);
     const before = st.client.clone();
     for (const r of updates) {
       st.force.delete(r.name);
@@ -274,24 +196,23 @@ export class DeltaStream extends XdsStream {
     this.write({
       system_version_info: systemVersion,
       resources: updates,
-      type_url: type,
+      type_url: type.url,
       removed_resources: removals,
       nonce,
       control_plane: { identifier: this.hooks.identifier },
     });
     st.inFlight = { nonce, systemVersion, before, sent: updates, removed: removals };
-    if (type === TYPE.cluster) {
-      // Changed clusters warm until Envoy gets their endpoints again.
-      const eds = this.state(TYPE.endpoints);
+    const refs = type.references;
+    if (refs?.resentOnChange) {
+      // A changed resource warms until what it names arrives again.
+      const named = this.state(refs.type);
       for (const r of updates) {
-        eds.force.add(r.name);
-        eds.dirty.add(r.name);
+        for (const name of refs.names(r.any)) {
+          named.force.add(name);
+          named.dirty.add(name);
+        }
       }
     }
-    this.log.debug(
-      { type: typeName(type), version: systemVersion, nonce, resources: updates.length, removed: removals.length },
-      'push',
-    );
-    this.hooks.pushed(this, type, updates.length, removals.length);
+    this.recordPush(type.url, systemVersion, nonce, updates.length, removals.length);
   }
 }

@@ -6,8 +6,8 @@
 // service definition, so the ADS service is given a serializer that passes
 // pre-encoded Buffers through unchanged.
 import type * as grpc from '@grpc/grpc-js';
-import { envoyRoot, lengthDelimitedHeader } from './envoy-protos.js';
-import type { SnapshotResource } from '../envoy/snapshot.js';
+import { envoyRoot, lengthDelimitedHeader } from './api/envoy-protos.js';
+import type { SnapshotResource } from './snapshot.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 
 const NONCE_FIELD = 5;

@@ -2,8 +2,8 @@
 // longs/enums as strings). Parsed at the stream boundary: anything Envoy (or a
 // misbehaving client) sends that does not fit is rejected there.
 import { z } from 'zod';
-import type { SnapshotResource } from '../envoy/snapshot.js';
-import type { PackedAny } from './envoy-protos.js';
+import type { PackedAny } from './api/envoy-protos.js';
+import type { SnapshotResource } from './snapshot.js';
 
 const NodeSchema = z.looseObject({
   id: z.string().default(''),

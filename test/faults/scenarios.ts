@@ -2,8 +2,9 @@
 // load of idempotent tool calls, then mends it. A scenario says when its
 // fault began and ended; the runner counts calls and failures and measures
 // the time from the end of the fault until traffic is balanced again.
-import { packAny, TYPE } from '../../control-plane/xds/envoy-protos.js';
-import { resourceSet, type Snapshot } from '../../control-plane/envoy/snapshot.js';
+import { packAny } from '../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../control-plane/xds/api/type-urls.js';
+import { resourceSet, type Snapshot } from '../../control-plane/xds/snapshot.js';
 import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';

@@ -3,7 +3,8 @@
 // and ACKs every response. For scale benchmarks and protocol tests; the
 // integration tests use real Envoys.
 import * as grpc from '@grpc/grpc-js';
-import { adsPackageDefinition, envoyRoot, TYPE } from '../../control-plane/xds/envoy-protos.js';
+import { adsPackageDefinition, envoyRoot } from '../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../control-plane/xds/api/type-urls.js';
 
 interface AnyMsg {
   type_url: string;

@@ -2,7 +2,8 @@
 import { buildCatalog } from '../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec } from '../../control-plane/catalog/model.js';
 import type { Policy } from '../../control-plane/catalog/policy-schema.js';
-import { buildSnapshot, type Snapshot } from '../../control-plane/envoy/snapshot.js';
+import { buildSnapshot } from '../../control-plane/snapshot-builder.js';
+import type { Snapshot } from '../../control-plane/xds/snapshot.js';
 
 /** A server with one loopback replica per port. */
 export function serverSpec(name: string, ports: readonly number[], policy: Policy = {}): ServerSpec {

@@ -2,8 +2,9 @@
 // control-plane restart, against a real Envoy.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { packAny, TYPE } from '../../../control-plane/xds/envoy-protos.js';
-import { resourceSet, type Snapshot } from '../../../control-plane/envoy/snapshot.js';
+import { packAny } from '../../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
+import { resourceSet, type Snapshot } from '../../../control-plane/xds/snapshot.js';
 import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
 import { configDump, dynamicClusters, startMesh, type Mesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';

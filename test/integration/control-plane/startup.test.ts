@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { ControlPlane } from '../../../control-plane/control-plane.js';
 import { createControlPlaneMetrics } from '../../../control-plane/metrics.js';
 import { FileSource } from '../../../control-plane/sources/file-source.js';
-import { TYPE } from '../../../control-plane/xds/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { startMcpUpstream } from '../../support/mcp-upstream.js';
 import { until } from '../../support/wait.js';
 import { freePort } from '../../support/ports.js';

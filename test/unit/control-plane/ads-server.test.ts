@@ -5,21 +5,16 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { AdsServer } from '../../../control-plane/xds/ads-server.js';
-import { envoyRoot, TYPE } from '../../../control-plane/xds/envoy-protos.js';
+import { envoyRoot } from '../../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { DeltaResponseEncoder, SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
+import { until } from '../../support/wait.js';
 
 const server = serverSpec;
 const snap = snapshotOf;
 const logger = pino({ level: 'silent' });
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('SotW response encoding', () => {
   test('a cached body plus a nonce field decodes to the full response', () => {
@@ -68,12 +63,12 @@ describe('ADS server with simulated clients', () => {
       const client = new SimAdsClient({ address: `127.0.0.1:${port}`, nodeId: 'n1', delta });
       cleanup.push(() => client.close());
       client.start();
-      await until(() => client.acked.get(TYPE.route) !== undefined && first.isConverged(), 'initial convergence');
+      await until(() => client.acked.get(TYPE.route) !== undefined && first.isConverged(), 'initial convergence', 5_000, 5);
       assert.equal(client.held.get(TYPE.endpoints)?.size, 2);
       let convergedGeneration = -1;
       first.onConverged((g) => (convergedGeneration = g));
       first.setSnapshot(snap(server('a', [1, 2, 4]), server('b', [3])));
-      await until(() => convergedGeneration === 2, 'convergence of the change');
+      await until(() => convergedGeneration === 2, 'convergence of the change', 5_000, 5);
       client.close();
       await first.stop(100);
 

@@ -10,9 +10,9 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec, SourceState, ToolInfo } from '../../../control-plane/catalog/model.js';
-import { SnapshotBuilder } from '../../../control-plane/envoy/snapshot.js';
+import { SnapshotBuilder } from '../../../control-plane/snapshot-builder.js';
 import { FileSource } from '../../../control-plane/sources/file-source.js';
-import { TYPE } from '../../../control-plane/xds/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { deepEqual } from '../../../lib/deep-equal.js';
 
 const LISTENER = { address: '127.0.0.1', port: 10000 };

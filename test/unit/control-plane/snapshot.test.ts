@@ -3,8 +3,9 @@ import { describe, test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
 import { serverSpec } from '../../support/specs.js';
-import { buildSnapshot } from '../../../control-plane/envoy/snapshot.js';
-import { TYPE, unpackAny } from '../../../control-plane/xds/envoy-protos.js';
+import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
+import { unpackAny } from '../../../control-plane/xds/api/envoy-protos.js';
+import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 
 const listener = { address: '127.0.0.1', port: 10000 };
 
@@ -58,7 +59,7 @@ describe('snapshot translation', () => {
   });
 
   test('a field the proto does not have is a translation error, not a silent drop', async () => {
-    const { packAny } = await import('../../../control-plane/xds/envoy-protos.js');
+    const { packAny } = await import('../../../control-plane/xds/api/envoy-protos.js');
     assert.throws(() => packAny(TYPE.cluster, { name: 'x', lb_polcy: 'ROUND_ROBIN' }), /lb_polcy: no such field in \.envoy\.config\.cluster\.v3\.Cluster/);
   });
 });
@@ -66,7 +67,7 @@ describe('snapshot translation', () => {
 describe('snapshot builder cache', () => {
   test('the joined route configuration equals the one encoded whole', async () => {
     const { buildRouteConfiguration } = await import('../../../control-plane/envoy/routes.js');
-    const { packAny } = await import('../../../control-plane/xds/envoy-protos.js');
+    const { packAny } = await import('../../../control-plane/xds/api/envoy-protos.js');
     const catalog = buildCatalog(state(server('x', [1]), server('y', [2, 3])), new Map([['x', [{ name: 't', readOnly: true, idempotent: true }]]]));
     const joined = buildSnapshot(catalog, listener).get(TYPE.route)!.resources.get('mcp_routes')!.any.value;
     const whole = packAny(TYPE.route, buildRouteConfiguration(catalog)).value;
@@ -74,7 +75,7 @@ describe('snapshot builder cache', () => {
   });
 
   test('a cached rebuild gives the same bytes and versions as a fresh one', async () => {
-    const { SnapshotBuilder } = await import('../../../control-plane/envoy/snapshot.js');
+    const { SnapshotBuilder } = await import('../../../control-plane/snapshot-builder.js');
     const builder = new SnapshotBuilder();
     builder.build(buildCatalog(state(server('x', [1]), server('y', [2])), new Map()), listener);
     const next = buildCatalog(state(server('x', [1, 4]), server('y', [2])), new Map());

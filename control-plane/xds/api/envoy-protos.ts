@@ -1,15 +1,18 @@
 // Envoy's xDS API protos, loaded from @grpc/grpc-js-xds's copy of the Envoy API
 // (a maintained package; the protos are never copied into this repository).
-// Two views of the same files:
+// A leaf like type-urls.ts: the Envoy translation encodes with it, the xDS
+// server serves with it, and it imports nothing of either. Two views of the
+// same files:
 //  - a protobufjs Root, to encode each Envoy resource into google.protobuf.Any
 //    once per snapshot (its bytes are also what content-hash versions hash);
 //  - a @grpc/proto-loader package definition, for the ADS gRPC service.
 // grpc-js-xds ships no envelope stateful-session or MCP filter protos; those
-// extension configs are sent as xds.type.v3.TypedStruct (see envoy/typed-struct.ts).
+// extension configs are sent as xds.type.v3.TypedStruct (see typedStruct in envoy/proto-values.ts).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
+import type { TypeUrl } from './type-urls.js';
 
 const require = createRequire(import.meta.url);
 const depsDir = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -39,15 +42,6 @@ const FILES = [
   'google/rpc/status.proto',
 ];
 
-export const TYPE = {
-  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-} as const;
-export type TypeUrl = (typeof TYPE)[keyof typeof TYPE];
-export const TYPE_URLS: readonly TypeUrl[] = [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route];
-
 let root: protobuf.Root | undefined;
 
 /** The protobufjs Root with every resource type (loaded once, ~0.5 s). */
@@ -76,6 +70,15 @@ export interface PackedAny {
   readonly type_url: string;
   readonly value: Uint8Array;
 }
+
+/** A resource as the translation hands it over: named and encoded, not yet versioned. */
+export interface EncodedResource {
+  readonly name: string;
+  readonly any: PackedAny;
+}
+
+/** Per type, every resource Envoy should hold. */
+export type EncodedResources = ReadonlyMap<TypeUrl, readonly EncodedResource[]>;
 
 /**
  * Encodes a resource (Envoy's proto field names, nested Anys as {'@type', ...})
@@ -132,6 +135,24 @@ export function unpackAny(any: PackedAny): Record<string, unknown> {
     defaults: false,
     json: true,
   }) as Record<string, unknown>;
+}
+
+/**
+ * Decodes an Any into its message, without converting it to JSON: cheap enough
+ * to read a few fields of every resource in a snapshot. Read it with fieldAt.
+ */
+export function decodeAny(any: PackedAny): unknown {
+  return envoyRoot().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1)).decode(any.value);
+}
+
+/** The value at `path` in a decoded message; undefined where a step is not an object. */
+export function fieldAt(message: unknown, ...path: readonly string[]): unknown {
+  let value = message;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }
 
 /**

@@ -1,0 +1,92 @@
+// Catalog → every Envoy resource, encoded into an Any.
+//
+// Encoding is the expensive step (1000 servers: ~300 ms uncached), so the
+// builder remembers each server's encodings by the server's catalog entry and
+// re-encodes only servers that changed; what did not change is handed out as
+// the same object, which lets the xDS side skip versioning it again.
+// The route configuration is one resource for all servers; it is joined from
+// per-server encoded route lists (protobuf concatenation appends repeated fields).
+import type { Catalog, CatalogServer } from '../catalog/model.js';
+import { encodePartial, lengthDelimitedHeader, packAny, type EncodedResource, type EncodedResources } from '../xds/api/envoy-protos.js';
+import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
+import { buildCluster, clusterName } from './clusters.js';
+import { buildLoadAssignment } from './endpoints.js';
+import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
+import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
+
+interface ServerResources {
+  readonly cluster: EncodedResource;
+  readonly endpoints: EncodedResource;
+  /** This server's routes as an encoded VirtualHost fragment. */
+  readonly routes: Uint8Array;
+}
+
+export class EnvoyResourceBuilder {
+  /** Encodings of the previous build, keyed by their input; what a build does not use is dropped. */
+  private previous = new Map<string, ServerResources>();
+  private listenerCache: { key: string; resource: EncodedResource } | undefined;
+  private previousRoutes: { parts: readonly Uint8Array[]; resource: EncodedResource } | undefined;
+
+  /** The same catalog entry object as before: no need to serialize it for its key. */
+  private keys = new WeakMap<CatalogServer, string>();
+
+  build(catalog: Catalog, listener: ListenerOptions): EncodedResources {
+    const used = new Map<string, ServerResources>();
+    const per = catalog.servers.map((s) => this.serverResources(s, used));
+    this.previous = used;
+    return new Map<TypeUrl, readonly EncodedResource[]>([
+      [TYPE.cluster, per.map((r) => r.cluster)],
+      [TYPE.endpoints, per.map((r) => r.endpoints)],
+      [TYPE.listener, [this.listener(listener)]],
+      [TYPE.route, [this.routes(per.map((r) => r.routes))]],
+    ]);
+  }
+
+  private serverResources(server: CatalogServer, used: Map<string, ServerResources>): ServerResources {
+    let key = this.keys.get(server);
+    if (key === undefined) {
+      key = JSON.stringify(server);
+      this.keys.set(server, key);
+    }
+    const hit = used.get(key) ?? this.previous.get(key);
+    const out = hit ?? {
+      cluster: encodeResource(TYPE.cluster, clusterName(server.name), buildCluster(server)),
+      endpoints: encodeResource(TYPE.endpoints, clusterName(server.name), buildLoadAssignment(server)),
+      routes: encodePartial('envoy.config.route.v3.VirtualHost', { routes: serverRoutes(server) }),
+    };
+    used.set(key, out);
+    return out;
+  }
+
+  private listener(opts: ListenerOptions): EncodedResource {
+    const key = JSON.stringify(opts);
+    if (this.listenerCache?.key !== key) this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
+    return this.listenerCache.resource;
+  }
+
+  /** Joining every server's routes, and hashing the join, costs more than a change to one server's endpoints: skip both when no part changed. */
+  private routes(parts: readonly Uint8Array[]): EncodedResource {
+    const prev = this.previousRoutes;
+    if (prev && prev.parts.length === parts.length && parts.every((p, i) => sameBytes(prev.parts[i]!, p))) return prev.resource;
+    this.previousRoutes = { parts, resource: routeConfiguration(parts) };
+    return this.previousRoutes.resource;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.length === b.length && Buffer.compare(a, b) === 0);
+}
+
+function encodeResource(typeUrl: TypeUrl, name: string, body: object): EncodedResource {
+  return { name, any: packAny(typeUrl, body) };
+}
+
+function routeConfiguration(serverParts: readonly Uint8Array[]): EncodedResource {
+  const vhost = Buffer.concat([encodePartial('envoy.config.route.v3.VirtualHost', VIRTUAL_HOST), ...serverParts]);
+  const value = Buffer.concat([
+    encodePartial('envoy.config.route.v3.RouteConfiguration', { name: ROUTE_CONFIG_NAME }),
+    lengthDelimitedHeader(2, vhost.length),
+    vhost,
+  ]);
+  return { name: ROUTE_CONFIG_NAME, any: { type_url: TYPE.route, value } };
+}
