@@ -7,7 +7,7 @@
 //    once per snapshot (its bytes are also what content-hash versions hash);
 //  - a @grpc/proto-loader package definition, for the ADS gRPC service.
 // grpc-js-xds ships no envelope stateful-session or MCP filter protos; those
-// extension configs are sent as xds.type.v3.TypedStruct (see typedStruct in envoy/proto-values.ts).
+// extension configs are sent as xds.type.v3.TypedStruct (see typedStruct in control-plane/envoy/proto-values.ts).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
