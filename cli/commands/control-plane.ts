@@ -1,3 +1,4 @@
+import { AdminService } from '../../control-plane/admin/admin-service.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
 import { ConsulSource } from '../../control-plane/sources/consul-source.js';
@@ -103,7 +104,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
   await controlPlane.start();
   const token = stringFlag(p, 'admin-token');
   const admin = await startAdminApi({
-    backend: controlPlane,
+    backend: new AdminService(controlPlane),
     registry: metrics.registry,
     host: stringFlag(p, 'admin-address')!,
     port: pick('admin-port', fileCfg?.controlPlane?.adminPort),
