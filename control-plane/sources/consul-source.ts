@@ -54,8 +54,8 @@ export class ConsulSource implements CatalogSource {
   private mcpServices = new Set<string>();
   private readonly servers = new Map<string, Known>();
   private readonly policies = new Map<string, Policy>();
-  readonly policyErrors = new Map<string, string>();
-  readonly serviceErrors = new Map<string, string>();
+  private readonly policyRejections = new Map<string, string>();
+  private readonly serviceRejections = new Map<string, string>();
   private health: HealthPrints = NO_HEALTH;
 
   private seen = { services: false, health: false, kv: false };
@@ -81,6 +81,16 @@ export class ConsulSource implements CatalogSource {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.firstSync = { resolve, promise };
+  }
+
+  /** Why each server's policy in KV was rejected (its last good policy stays in force). */
+  get policyErrors(): ReadonlyMap<string, string> {
+    return this.policyRejections;
+  }
+
+  /** Why each service was rejected (its last good state stays in force). */
+  get serviceErrors(): ReadonlyMap<string, string> {
+    return this.serviceRejections;
   }
 
   /** Sockets open to Consul (bounded by 3 + fetchConcurrency). */
@@ -165,7 +175,7 @@ export class ConsulSource implements CatalogSource {
         this.rejectPolicy(e.server, e.error);
         continue;
       }
-      this.policyErrors.delete(e.server);
+      this.policyRejections.delete(e.server);
       // The warning → degraded mapping is applied when instances are read: read them again.
       if (JSON.stringify(this.policies.get(e.server)) !== JSON.stringify(e.policy) && this.mcpServices.has(e.server)) read.push(e.server);
       this.policies.set(e.server, e.policy);
@@ -176,20 +186,20 @@ export class ConsulSource implements CatalogSource {
       if (this.mcpServices.has(server)) read.push(server);
     }
     this.watches.read(read);
-    for (const server of [...this.policyErrors.keys()]) if (!present.has(server)) this.policyErrors.delete(server);
+    for (const server of [...this.policyRejections.keys()]) if (!present.has(server)) this.policyRejections.delete(server);
   }
 
   private rejectPolicy(server: string, message: string): void {
-    if (this.policyErrors.get(server) !== message) {
+    if (this.policyRejections.get(server) !== message) {
       this.opts.logger.error({ server, error: message }, 'policy rejected; the last good policy of this server stays in force');
       this.opts.metrics?.rejected('policy', server);
     }
-    this.policyErrors.set(server, message);
+    this.policyRejections.set(server, message);
   }
 
   private forget(name: string): void {
     this.servers.delete(name);
-    this.serviceErrors.delete(name);
+    this.serviceRejections.delete(name);
     this.watches.forget(name);
   }
 
@@ -199,14 +209,14 @@ export class ConsulSource implements CatalogSource {
       // No instance (left): the server is gone, not an empty one.
       if (known.spec.replicas.length === 0) this.servers.delete(name);
       else this.servers.set(name, { ...known, fetchedAt: Date.now() });
-      this.serviceErrors.delete(name);
+      this.serviceRejections.delete(name);
     } catch (err) {
       const message = (err as Error).message;
-      if (this.serviceErrors.get(name) !== message) {
+      if (this.serviceRejections.get(name) !== message) {
         this.opts.logger.error({ server: name, error: message }, 'service rejected; its last good state stays in force');
         this.opts.metrics?.rejected('service', name);
       }
-      this.serviceErrors.set(name, message);
+      this.serviceRejections.set(name, message);
     }
   }
 
