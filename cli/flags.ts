@@ -1,5 +1,6 @@
 // Flag parsing for every subcommand: each flag --some-flag also reads
-// MCPMESH_SOME_FLAG from the environment (the flag wins), as DESIGN.md promises.
+// MCPMESH_SOME_FLAG from the environment (the flag wins), so that a container
+// can be configured by its environment alone.
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lib/duration.js';
 
@@ -17,6 +18,12 @@ export class UsageError extends Error {}
 
 export interface Parsed {
   readonly values: Record<string, string | boolean | string[] | undefined>;
+  /**
+   * The flags given on the command line or in the environment. A value given
+   * is an operator's choice even when it equals the default, so it wins over
+   * a config file where a default would not.
+   */
+  readonly explicit: ReadonlySet<string>;
   /** Arguments after `--` (the adapter's server command). */
   readonly rest: string[];
   readonly help: boolean;
@@ -39,21 +46,21 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs, env: NodeJ
     throw new UsageError((err as Error).message);
   }
   const values: Record<string, string | boolean | string[] | undefined> = {};
+  const explicit = new Set<string>();
   for (const [name, spec] of Object.entries(specs)) {
     const given = (parsed.values as Record<string, string | boolean | string[] | undefined>)[name];
-    if (given !== undefined) {
-      values[name] = given;
-      continue;
-    }
     const fromEnv = env[envName(name)];
-    if (fromEnv !== undefined && fromEnv !== '') {
+    if (given !== undefined) values[name] = given;
+    else if (fromEnv !== undefined && fromEnv !== '') {
       if (spec.type === 'boolean') values[name] = !/^(0|false|no)$/i.test(fromEnv);
       else values[name] = spec.multiple ? fromEnv.split(',') : fromEnv;
+    } else {
+      values[name] = spec.default;
       continue;
     }
-    values[name] = spec.default;
+    explicit.add(name);
   }
-  return { values, rest, help: parsed.values['help'] === true };
+  return { values, explicit, rest, help: parsed.values['help'] === true };
 }
 
 export function usage(command: string, summary: string, specs: FlagSpecs, tail = ''): string {

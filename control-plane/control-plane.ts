@@ -1,33 +1,67 @@
-// The control plane: source → catalog → snapshot → ADS server, with the admin
-// API's view of it. Changes are coalesced: a burst of source, tool or drain
-// changes becomes one snapshot.
-import { hostPort } from '../lib/host-port.js';
-import { agentPath } from '../lib/mesh-contracts.js';
+// The control plane's pipeline: source → catalog → snapshot → ADS server. It
+// owns every piece of state on that path; the admin service reads it through
+// PipelineView and changes it only through PipelineCommands. Changes are
+// coalesced: a burst of source, tool or drain changes becomes one snapshot.
 import type { Logger } from '../lib/log.js';
-import { buildCatalog } from './catalog/catalog-builder.js';
-import type { Catalog, ServerSpec, SourceState, ToolInfo } from './catalog/model.js';
-import { policyToInput } from './catalog/policy-format.js';
-import { parsePolicy } from './catalog/policy-schema.js';
-import {
-  NotFoundError,
-  ValidationError,
-  type AdminBackend,
-  type Readiness,
-  type ScrapeTargetGroup,
-  type ServerView,
-  type SnapshotView,
-  type XdsClientView,
-  type XdsTypeName,
-} from './admin/admin-backend.js';
+import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
+import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
+import type { PolicyInput } from './catalog/policy-schema.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotBuilder } from './snapshot-builder.js';
-import type { CatalogSource } from './sources/source.js';
+import type { CatalogSource, SourceStatus } from './sources/source.js';
 import { ToolDiscovery } from './tools/tool-discovery.js';
 import { AdsServer } from './xds/ads-server.js';
-import { unpackAny } from './xds/api/envoy-protos.js';
 import { PUSH_ORDER, typeName } from './xds/resource-types/registry.js';
+import type { TypeName } from './xds/resource-types/resource-type.js';
 import type { Snapshot } from './xds/snapshot.js';
+
+/** The admin API's name of a resource type. */
+export type XdsTypeName = TypeName;
+
+/** One Envoy connected over ADS. */
+export interface XdsClientView {
+  readonly streamId: string;
+  readonly nodeId: string;
+  readonly cluster: string;
+  readonly variant: 'sotw' | 'delta';
+  readonly connectedSince: string; // ISO 8601
+  readonly peer: string;
+  /** Last version Envoy ACKed per resource type (type absent: nothing ACKed yet). */
+  readonly acked: Partial<Record<XdsTypeName, string>>;
+  readonly lastNack:
+    | { readonly type: XdsTypeName; readonly version: string; readonly message: string; readonly at: string }
+    | undefined;
+}
+
+/**
+ * What the pipeline lets others read. Each value is replaced, never changed in
+ * place, so a reader may keep one and compare it by identity later.
+ */
+export interface PipelineView {
+  /** What the source delivered last. */
+  sourceState(): SourceState;
+  /** The catalog behind the snapshot in force. */
+  currentCatalog(): Catalog;
+  /** replicaKey()s of the replicas drained by an operator. */
+  drainedReplicas(): ReadonlySet<string>;
+  /** The source's own account of itself. */
+  source(): SourceStatus;
+  clients(): readonly XdsClientView[];
+  currentSnapshot(): Snapshot | undefined;
+  /** The xDS server accepts connections. */
+  serving(): boolean;
+  readonly xdsPort: number;
+}
+
+/** The changes others may ask of the pipeline. */
+export interface PipelineCommands {
+  /** Stores a policy in the source in force (null deletes it); it takes effect with the source's next state. */
+  writePolicy(server: string, policy: PolicyInput | null): Promise<void>;
+  /** No new traffic to the replica; calls in flight finish. */
+  drain(server: string, replicaId: string): void;
+  undrain(server: string, replicaId: string): void;
+}
 
 export interface ControlPlaneOptions {
   readonly source: CatalogSource;
@@ -45,13 +79,12 @@ export interface ControlPlaneOptions {
   readonly initialToolWaitMs?: number;
 }
 
-export class ControlPlane implements AdminBackend {
+export class ControlPlane implements PipelineView, PipelineCommands {
   readonly ads: AdsServer;
   private state: SourceState = { servers: new Map() };
   private catalog: Catalog = { servers: [] };
   private snapshotVersions = '';
-  private readonly drained = new Set<string>();
-  private drainedRev = 0;
+  private drained: ReadonlySet<string> = new Set();
   private readonly snapshots = new SnapshotBuilder();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -157,59 +190,22 @@ export class ControlPlane implements AdminBackend {
     for (const [health, n] of Object.entries(counts)) m.replicas.set({ health }, n);
   }
 
+  // ---- PipelineView ----
+
   currentCatalog(): Catalog {
     return this.catalog;
   }
 
-  // ---- AdminBackend ----
-
-  private view(spec: ServerSpec): ServerView {
-    const c = this.catalog.servers.find((s) => s.name === spec.name);
-    return {
-      name: spec.name,
-      path: spec.path,
-      agentUrlPath: agentPath(spec.name),
-      protocol: spec.protocol,
-      replicas: (c?.replicas ?? spec.replicas).map((r) => ({
-        id: r.id,
-        address: `${r.host}:${r.port}`,
-        health: r.health,
-        weight: r.weight,
-        drained: this.drained.has(`${spec.name}/${r.id}`),
-      })),
-      explicitPolicy: Object.keys(spec.policy).length > 0 ? policyToInput(spec.policy) : null,
-      effectivePolicy: { policy: c?.policy ?? buildCatalog({ servers: new Map([[spec.name, spec]]) }, new Map()).servers[0]!.policy, toolRoutes: c?.toolRoutes ?? [] },
-    };
+  sourceState(): SourceState {
+    return this.state;
   }
 
-  scrapeTargets(): readonly ScrapeTargetGroup[] {
-    return [...this.state.servers.values()]
-      .filter((s) => s.adapter === true)
-      .flatMap((s) =>
-        s.replicas.map((r) => ({
-          targets: [hostPort(r.host, r.port)],
-          labels: { server: s.name, replica: r.id },
-        })),
-      );
+  drainedReplicas(): ReadonlySet<string> {
+    return this.drained;
   }
 
-  /**
-   * The same array until the catalog, the source state or a drain changes, so
-   * that the admin API can reuse its serialization: read at a thousand a second,
-   * a hundred servers' views cost a core when built and serialized each time.
-   */
-  servers(): readonly ServerView[] {
-    const memo = this.serverViews;
-    if (memo?.catalog === this.catalog && memo.state === this.state && memo.drainedRev === this.drainedRev) return memo.views;
-    const views = [...this.state.servers.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => this.view(s));
-    this.serverViews = { catalog: this.catalog, state: this.state, drainedRev: this.drainedRev, views };
-    return views;
-  }
-  private serverViews: { catalog: Catalog; state: SourceState; drainedRev: number; views: readonly ServerView[] } | undefined;
-
-  server(name: string): ServerView | undefined {
-    const spec = this.state.servers.get(name);
-    return spec ? this.view(spec) : undefined;
+  source(): SourceStatus {
+    return this.opts.source.status();
   }
 
   clients(): readonly XdsClientView[] {
@@ -229,63 +225,28 @@ export class ControlPlane implements AdminBackend {
     });
   }
 
-  snapshot(): SnapshotView {
-    const snap = this.ads.currentSnapshot();
-    const version = {} as Record<XdsTypeName, string>;
-    const resources = {} as Record<XdsTypeName, unknown[]>;
-    for (const type of PUSH_ORDER) {
-      const set = snap?.get(type);
-      version[typeName(type)] = set?.version ?? '';
-      resources[typeName(type)] = set ? [...set.resources.values()].map((r) => ({ name: r.name, version: r.version, resource: unpackAny(r.any) })) : [];
-    }
-    return { version, resources };
+  currentSnapshot(): Snapshot | undefined {
+    return this.ads.currentSnapshot();
   }
 
-  source() {
-    return this.opts.source.status();
+  serving(): boolean {
+    return this.listening;
   }
 
-  readiness(): Readiness {
-    const src = this.opts.source.status();
-    return {
-      ready: src.synced && this.listening && this.ads.currentSnapshot() !== undefined,
-      checks: {
-        source: { ok: src.synced, ...(src.lastError ? { detail: src.lastError } : {}) },
-        sourceFresh: { ok: !src.stale, ...(src.stale ? { detail: 'source unreachable; last good catalog in force' } : {}) },
-        xds: { ok: this.listening, detail: `port ${this.boundPort}` },
-        snapshot: { ok: this.ads.currentSnapshot() !== undefined },
-      },
-    };
+  // ---- PipelineCommands ----
+
+  writePolicy(server: string, policy: PolicyInput | null): Promise<void> {
+    return this.opts.source.writePolicy(server, policy);
   }
 
-  async setPolicy(server: string, policy: unknown): Promise<void> {
-    if (!this.state.servers.has(server)) throw new NotFoundError(`no MCP server named "${server}"`);
-    const parsed = parsePolicy(policy);
-    if (!parsed.ok) throw new ValidationError('invalid policy', parsed.errors);
-    await this.opts.source.writePolicy(server, policy as Parameters<CatalogSource['writePolicy']>[1]);
-  }
-
-  async deletePolicy(server: string): Promise<void> {
-    if (!this.state.servers.has(server)) throw new NotFoundError(`no MCP server named "${server}"`);
-    await this.opts.source.writePolicy(server, null);
-  }
-
-  private replicaKey(server: string, replicaId: string): string {
-    const spec = this.state.servers.get(server);
-    if (!spec) throw new NotFoundError(`no MCP server named "${server}"`);
-    if (!spec.replicas.some((r) => r.id === replicaId)) throw new NotFoundError(`server "${server}" has no replica "${replicaId}"`);
-    return `${server}/${replicaId}`;
-  }
-
-  async drainReplica(server: string, replicaId: string): Promise<void> {
-    this.drained.add(this.replicaKey(server, replicaId));
-    this.drainedRev++;
+  drain(server: string, replicaId: string): void {
+    this.drained = new Set([...this.drained, replicaKey(server, replicaId)]);
     this.rebuild();
   }
 
-  async undrainReplica(server: string, replicaId: string): Promise<void> {
-    this.drained.delete(this.replicaKey(server, replicaId));
-    this.drainedRev++;
+  undrain(server: string, replicaId: string): void {
+    const key = replicaKey(server, replicaId);
+    this.drained = new Set([...this.drained].filter((k) => k !== key));
     this.rebuild();
   }
 }

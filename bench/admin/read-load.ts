@@ -27,7 +27,7 @@ function config(extraOn: number | undefined) {
 
 async function main(): Promise<void> {
   const mesh = await startMesh({ config: config(undefined), discoverTools: false });
-  const api = buildAdminServer({ backend: mesh.cp, registry: mesh.metrics.registry });
+  const api = buildAdminServer({ backend: mesh.admin, registry: mesh.metrics.registry });
   const port = await freePort();
   await api.listen({ host: '127.0.0.1', port });
   while (!mesh.cp.ads.isConverged()) await new Promise((r) => setTimeout(r, 20));

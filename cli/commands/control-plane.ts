@@ -1,14 +1,16 @@
+import { AdminService } from '../../control-plane/admin/admin-service.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
 import { ConsulSource } from '../../control-plane/sources/consul-source.js';
 import { FileSource } from '../../control-plane/sources/file-source.js';
-import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
+import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/file-config-schema.js';
 import { parseConfigText } from '../../control-plane/sources/file-config.js';
+import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
 import type { CatalogSource } from '../../control-plane/sources/source.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
-import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
+import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
 import { startAdminApi, type AdminApiHandle } from './admin-api.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
@@ -65,6 +67,24 @@ export function makeSource(opts: { config?: string; consul?: string; consistent?
   throw new UsageError('one of --config FILE or --consul URL is required');
 }
 
+/**
+ * The ports and the listener address, which the config file may set too: a
+ * flag given explicitly (command line or environment) wins over the file, the
+ * file over the flag's default.
+ */
+export function listenSettings(p: Parsed, file: FileConfig | undefined): { xdsPort: number; adminPort: number; listener: ListenerOptions } {
+  const flagOrFile = <T>(flag: string, fromFile: T | undefined, fromFlag: () => T): T => (p.explicit.has(flag) || fromFile === undefined ? fromFlag() : fromFile);
+  const port = (flag: string, fromFile: number | undefined) => flagOrFile(flag, fromFile, () => intFlag(p, flag, 0, 65535)!);
+  return {
+    xdsPort: port('xds-port', file?.controlPlane?.xdsPort),
+    adminPort: port('admin-port', file?.controlPlane?.adminPort),
+    listener: {
+      address: flagOrFile('listen-address', file?.envoy?.listenAddress, () => stringFlag(p, 'listen-address')!),
+      port: port('listen-port', file?.envoy?.listenPort),
+    },
+  };
+}
+
 export async function runControlPlane(argv: string[], logger = createLogger('control-plane')): Promise<RunningControlPlane | undefined> {
   const p = parseFlags(argv, CONTROL_PLANE_FLAGS);
   if (p.help) {
@@ -84,29 +104,24 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     logger,
     metrics,
   });
-  // The file may also set ports; flags and environment win over it.
-  const fileCfg = config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined;
-  const pick = (flag: string, fromFile: number | undefined) => (p.values[flag] !== CONTROL_PLANE_FLAGS[flag]?.default ? intFlag(p, flag, 0, 65535)! : fromFile ?? intFlag(p, flag, 0, 65535)!);
+  const listen = listenSettings(p, config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined);
   const controlPlane = new ControlPlane({
     source,
     logger,
     metrics,
     xdsHost: stringFlag(p, 'xds-address')!,
-    xdsPort: pick('xds-port', fileCfg?.controlPlane?.xdsPort),
-    listener: {
-      address: p.values['listen-address'] !== CONFIG_DEFAULTS.listenAddress ? stringFlag(p, 'listen-address')! : fileCfg?.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress,
-      port: pick('listen-port', fileCfg?.envoy?.listenPort),
-    },
+    xdsPort: listen.xdsPort,
+    listener: listen.listener,
     discoverTools: !boolFlag(p, 'no-tool-discovery'),
     toolRefreshMs: Math.max(1_000, durationFlag(p, 'tool-refresh')),
   });
   await controlPlane.start();
   const token = stringFlag(p, 'admin-token');
   const admin = await startAdminApi({
-    backend: controlPlane,
+    backend: new AdminService(controlPlane),
     registry: metrics.registry,
     host: stringFlag(p, 'admin-address')!,
-    port: pick('admin-port', fileCfg?.controlPlane?.adminPort),
+    port: listen.adminPort,
     ...(token ? { token } : {}),
     readAuth: boolFlag(p, 'admin-read-auth'),
     logger,

@@ -1,24 +1,9 @@
-// What the admin REST API reads and changes. The control plane implements it;
-// the API layer only validates, authenticates and shapes JSON.
+// What the admin REST API reads and changes. The admin service implements it;
+// the API layer only authenticates, checks request shapes and writes JSON.
 import type { CatalogServer, ReplicaHealth } from '../catalog/model.js';
+import type { XdsClientView, XdsTypeName } from '../control-plane.js';
 import type { PolicyInput } from '../catalog/policy-schema.js';
 import type { SourceStatus } from '../sources/source.js';
-
-export type XdsTypeName = 'clusters' | 'endpoints' | 'listeners' | 'routes';
-
-export interface XdsClientView {
-  readonly streamId: string;
-  readonly nodeId: string;
-  readonly cluster: string;
-  readonly variant: 'sotw' | 'delta';
-  readonly connectedSince: string; // ISO 8601
-  readonly peer: string;
-  /** Last version Envoy ACKed per resource type (type absent: nothing ACKed yet). */
-  readonly acked: Partial<Record<XdsTypeName, string>>;
-  readonly lastNack:
-    | { readonly type: XdsTypeName; readonly version: string; readonly message: string; readonly at: string }
-    | undefined;
-}
 
 export interface ReplicaView {
   readonly id: string;

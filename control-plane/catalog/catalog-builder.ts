@@ -1,138 +1,23 @@
 // SourceState + learned tools + operator overrides → Catalog. Pure: the same
 // inputs give the same catalog, so the same Envoy bytes and versions.
-import type {
-  Catalog,
-  CatalogServer,
-  EffectivePolicy,
-  EffectiveRetry,
-  Replica,
-  ServerSpec,
-  SourceState,
-  ToolInfo,
-  ToolRoute,
-} from './model.js';
-import type { Policy, RetryPolicy } from './policy-schema.js';
-
-/** Retryable for any MCP call: the failure says the request never reached a server. */
-const NEVER_REACHED: EffectiveRetry['retryOn'] = ['connect-failure', 'refused-stream', 'reset-before-request', 'retriable-headers'];
-/** Also retry failures after the server saw the request: only for safe calls. */
-const ANY_RETRYABLE: EffectiveRetry['retryOn'] = ['5xx', 'reset', 'connect-failure', 'refused-stream', 'retriable-headers'];
-
-export const DEFAULTS = {
-  connectTimeoutMs: 1_000,
-  idleTimeoutMs: 300_000,
-  retry: { attempts: 2, backoffBaseMs: 25, backoffMaxMs: 250 },
-  outlier: {
-    consecutive5xx: 3,
-    consecutiveGatewayFailure: 2,
-    consecutiveLocalOriginFailure: 2,
-    intervalMs: 1_000,
-    baseEjectionTimeMs: 5_000,
-    maxEjectionTimeMs: 30_000,
-    maxEjectionPercent: 50,
-  },
-  circuitBreaker: {
-    maxConnections: 4096,
-    maxPendingRequests: 4096,
-    maxRequests: 4096,
-    retryBudgetPercent: 25,
-    // A replica that dies takes every call in flight on it down at once, and
-    // each needs its one retry together: the floor lets a replica with up to
-    // this many calls in flight fail without refusing them a retry (the fault
-    // suite's crash scenario overflowed a floor of 10).
-    minRetryConcurrency: 32,
-  },
-  healthCheck: { intervalMs: 2_000, timeoutMs: 1_000, unhealthyThreshold: 2, healthyThreshold: 1 },
-} as const;
+import type { Catalog, CatalogServer, Replica, ServerSpec, SourceState, ToolInfo } from './model.js';
+import { resolvePolicy, resolveToolRoutes } from './policy-resolution.js';
 
 export interface CatalogOverrides {
-  /** "server/replicaId" keys drained through the admin API. */
+  /** replicaKey()s of the replicas drained through the admin API. */
   readonly drained: ReadonlySet<string>;
+}
+
+/** A replica's key among every server's replicas (ids are unique within one server only). */
+export function replicaKey(server: string, replicaId: string): string {
+  return `${server}/${replicaId}`;
 }
 
 export const NO_OVERRIDES: CatalogOverrides = { drained: new Set() };
 
-function resolveRetry(base: readonly EffectiveRetry['retryOn'][number][], explicit: RetryPolicy | undefined, fallback?: RetryPolicy): EffectiveRetry {
-  const r = { ...fallback, ...explicit };
-  return {
-    retryOn: r.retryOn ?? base,
-    attempts: r.attempts ?? DEFAULTS.retry.attempts,
-    perTryTimeoutMs: r.perTryTimeout,
-    backoffBaseMs: r.backoff?.base ?? DEFAULTS.retry.backoffBaseMs,
-    backoffMaxMs: r.backoff?.max ?? DEFAULTS.retry.backoffMaxMs,
-  };
-}
-
-export function resolvePolicy(policy: Policy): EffectivePolicy {
-  const hc = policy.healthCheck;
-  return {
-    connectTimeoutMs: policy.connectTimeout ?? DEFAULTS.connectTimeoutMs,
-    idleTimeoutMs: policy.idleTimeout ?? DEFAULTS.idleTimeoutMs,
-    toolTimeoutMs: policy.timeout,
-    safeRetry: resolveRetry(ANY_RETRYABLE, policy.retry),
-    // The server-wide retry policy may tune attempts/backoff for unsafe calls
-    // too, but never widens what is retried.
-    unsafeRetry: resolveRetry(NEVER_REACHED, policy.retry ? { ...policy.retry, retryOn: undefined } : undefined),
-    outlier: {
-      consecutive5xx: policy.outlier?.consecutive5xx ?? DEFAULTS.outlier.consecutive5xx,
-      consecutiveGatewayFailure: policy.outlier?.consecutiveGatewayFailure ?? DEFAULTS.outlier.consecutiveGatewayFailure,
-      consecutiveLocalOriginFailure:
-        policy.outlier?.consecutiveLocalOriginFailure ?? DEFAULTS.outlier.consecutiveLocalOriginFailure,
-      intervalMs: policy.outlier?.interval ?? DEFAULTS.outlier.intervalMs,
-      baseEjectionTimeMs: policy.outlier?.baseEjectionTime ?? DEFAULTS.outlier.baseEjectionTimeMs,
-      // Envoy rejects a max below the base; a base raised alone lifts the default max.
-      maxEjectionTimeMs: Math.max(
-        policy.outlier?.maxEjectionTime ?? DEFAULTS.outlier.maxEjectionTimeMs,
-        policy.outlier?.baseEjectionTime ?? DEFAULTS.outlier.baseEjectionTimeMs,
-      ),
-      maxEjectionPercent: policy.outlier?.maxEjectionPercent ?? DEFAULTS.outlier.maxEjectionPercent,
-    },
-    circuitBreaker: { ...DEFAULTS.circuitBreaker, ...stripUndefined(policy.circuitBreaker ?? {}) },
-    healthCheck:
-      hc?.path === undefined
-        ? undefined
-        : {
-            path: hc.path,
-            intervalMs: hc.interval ?? DEFAULTS.healthCheck.intervalMs,
-            timeoutMs: hc.timeout ?? DEFAULTS.healthCheck.timeoutMs,
-            unhealthyThreshold: hc.unhealthyThreshold ?? DEFAULTS.healthCheck.unhealthyThreshold,
-            healthyThreshold: hc.healthyThreshold ?? DEFAULTS.healthCheck.healthyThreshold,
-          },
-  };
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/**
- * One route per tool the server announced or the policy names. A tool's
- * annotations decide what is safe to retry unless the policy says otherwise:
- * read-only or idempotent tools retry on any retryable failure, the others only
- * where the request never reached the server.
- */
-export function resolveToolRoutes(policy: Policy, effective: EffectivePolicy, tools: readonly ToolInfo[]): ToolRoute[] {
-  const known = new Map(tools.map((t) => [t.name, t]));
-  const names = new Set([...known.keys(), ...Object.keys(policy.tools ?? {})]);
-  return [...names].sort().map((name) => {
-    const explicit = policy.tools?.[name];
-    const info = known.get(name);
-    const idempotent = explicit?.idempotent ?? (info ? info.readOnly || info.idempotent : false);
-    const base = idempotent ? ANY_RETRYABLE : NEVER_REACHED;
-    const serverRetry = policy.retry ? { ...policy.retry, retryOn: idempotent ? policy.retry.retryOn : undefined } : undefined;
-    return {
-      tool: name,
-      origin: explicit ? 'explicit' : 'annotations',
-      idempotent,
-      timeoutMs: explicit?.timeout ?? effective.toolTimeoutMs,
-      retry: resolveRetry(base, explicit?.retry, serverRetry),
-    };
-  });
-}
-
 function withOverrides(server: ServerSpec, overrides: CatalogOverrides): Replica[] {
   return [...server.replicas]
-    .map((r) => (overrides.drained.has(`${server.name}/${r.id}`) ? { ...r, health: 'draining' as const } : r))
+    .map((r) => (overrides.drained.has(replicaKey(server.name, r.id)) ? { ...r, health: 'draining' as const } : r))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
@@ -145,7 +30,7 @@ function withOverrides(server: ServerSpec, overrides: CatalogOverrides): Replica
 const built = new WeakMap<ServerSpec, { readonly tools: readonly ToolInfo[] | undefined; readonly drained: string; readonly server: CatalogServer }>();
 
 function catalogServer(spec: ServerSpec, tools: readonly ToolInfo[] | undefined, overrides: CatalogOverrides): CatalogServer {
-  const drained = overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(`${spec.name}/${r.id}`) ? '1' : '0')).join('');
+  const drained = overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(replicaKey(spec.name, r.id)) ? '1' : '0')).join('');
   const hit = built.get(spec);
   if (hit !== undefined && hit.tools === tools && hit.drained === drained) return hit.server;
   const policy = resolvePolicy(spec.policy);

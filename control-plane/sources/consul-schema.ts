@@ -1,7 +1,7 @@
 // What Consul's HTTP API returns, parsed where it enters: malformed data from
 // Consul is rejected (for the one service it concerns), never trusted.
 import { z } from 'zod';
-import { CONSUL, DEFAULT_MCP_PATH, McpPathSchema, PROTOCOL_GENERATIONS } from '../../lib/mesh-contracts.js';
+import { CONSUL, DEFAULT_MCP_PATH, MCP_PATH, MCP_PATH_RULE, PROTOCOL_GENERATIONS } from '../../lib/mesh-contracts.js';
 
 export const CatalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable().transform((t) => t ?? []));
 
@@ -38,7 +38,8 @@ export type ServiceEntry = z.output<typeof ServiceEntrySchema>;
 
 /** Service meta the control plane reads (the Consul conventions of lib/mesh-contracts.ts). */
 export const McpMetaSchema = z.looseObject({
-  [CONSUL.meta.path]: McpPathSchema.default(DEFAULT_MCP_PATH),
+  // The path rule's own, but a message that names the key: a rejected service is reported without field paths.
+  [CONSUL.meta.path]: z.string().max(1024).regex(MCP_PATH, `${CONSUL.meta.path} must be ${MCP_PATH_RULE}`).default(DEFAULT_MCP_PATH),
   [CONSUL.meta.protocol]: z.enum(PROTOCOL_GENERATIONS).default('auto'),
   [CONSUL.meta.tls]: z.enum(['true', 'false']).default('false'),
   [CONSUL.meta.adapter]: z.enum(['true', 'false']).default('false'),

@@ -1,5 +1,5 @@
-// One Consul blocking query, kept running: Consul's rules for them
-// (https://developer.hashicorp.com/consul/api-docs/features/blocking) live here.
+// One Consul blocking query, kept running. Consul's rules for blocking
+// queries are kept here, so no caller has to know them:
 //  - The wait index is the last X-Consul-Index; an index that goes backwards
 //    (a restarted or replaced server) resets it, and 0 is never sent as one.
 //  - Wake-ups are rate limited by a token bucket, not by a sleep on every loop.

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { pino } from 'pino';
+import { AdminService } from '../../control-plane/admin/admin-service.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
 import { makeSource } from '../../cli/commands/control-plane.js';
@@ -24,6 +25,8 @@ export interface MeshOptions {
 
 export interface Mesh {
   readonly cp: ControlPlane;
+  /** The admin API's backend over the control plane running now. */
+  readonly admin: AdminService;
   readonly metrics: ControlPlaneMetrics;
   readonly envoy: EnvoyProcess;
   readonly adminUrl: string;
@@ -58,6 +61,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       toolRefreshMs: opts.toolRefreshMs ?? 1_000,
     });
   let cp = makeCp();
+  let admin = new AdminService(cp);
   await cp.start();
   const envoy = await startEnvoy({
     configYaml: renderBootstrap({ nodeId: `it-${process.pid}-${xdsPort}`, xdsPort, adminPort, delta: opts.delta ?? false }),
@@ -66,6 +70,9 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const mesh: Mesh = {
     get cp() {
       return cp;
+    },
+    get admin() {
+      return admin;
     },
     get metrics() {
       return metrics;
@@ -81,6 +88,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       metrics = createControlPlaneMetrics();
       cp = makeCp();
+      admin = new AdminService(cp);
       await cp.start();
     },
     async stop() {

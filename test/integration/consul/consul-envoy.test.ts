@@ -108,7 +108,7 @@ describe('Consul-driven mesh with a real Envoy', () => {
       await new Promise((r) => setTimeout(r, 1_000));
       await consul.kill();
       await until(() => mesh.cp.source().stale, 'source stale', 20_000);
-      assert.equal(mesh.cp.readiness().checks['sourceFresh']?.ok, false);
+      assert.equal(mesh.admin.readiness().checks['sourceFresh']?.ok, false);
       await new Promise((r) => setTimeout(r, 30_000));
       await consul.start();
       // The adapters' registration module re-registers after a restart; here the test does it.

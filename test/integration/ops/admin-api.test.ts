@@ -17,7 +17,7 @@ const auth = { authorization: 'Bearer t0ken' };
 before(async () => {
   for (const id of ['a1', 'a2']) upstreams.push(await startMcpUpstream({ id }));
   mesh = await startMesh({ config: { servers: [{ name: 'tools', replicas: upstreams.map((u) => u.url) }] } });
-  api = buildAdminServer({ backend: mesh.cp, registry: mesh.metrics.registry, token: 't0ken' });
+  api = buildAdminServer({ backend: mesh.admin, registry: mesh.metrics.registry, token: 't0ken' });
 });
 after(async () => {
   await api?.close();

@@ -42,7 +42,7 @@ before(async () => {
   run(process.execPath, [resolve('dist/cli/mcpmesh.js'), 'adapter', '--name', 'everything', '--port', String(adapterPort), '--', process.execPath, resolve('node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio']);
   await until(async () => (await fetch(`http://127.0.0.1:${adapterPort}/readyz`).catch(() => undefined))?.ok === true, 'adapter ready', 30_000);
   mesh = await startMesh({ config: { servers: [{ name: 'everything', stdio: { command: ['unused: the test runs the adapter'], port: adapterPort } }] } });
-  api = buildAdminServer({ backend: mesh.cp, registry: mesh.metrics.registry });
+  api = buildAdminServer({ backend: mesh.admin, registry: mesh.metrics.registry });
   await api.listen({ host: '127.0.0.1', port: adminPort! });
 });
 after(async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Replica, ServerSpec } from '../../../control-plane/catalog/model.js';
-import { withHeldReplicas } from '../../../control-plane/sources/consul-source.js';
+import { withHeldReplicas } from '../../../control-plane/sources/consul-restart-grace.js';
 
 const replica = (id: string, health: Replica['health'] = 'healthy'): Replica => ({ id, host: '127.0.0.1', port: 1000 + Number(id.slice(1)), health, weight: 1 });
 const spec = (...replicas: Replica[]): ServerSpec => ({ name: 'svc', path: '/mcp', protocol: 'auto', tls: false, replicas, policy: {} });
