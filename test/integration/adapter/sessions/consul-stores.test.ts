@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { ConsulHttp } from '../../../lib/consul/consul-http.js';
-import { ConsulKeyRingWatcher, ensureConsulKeyRing, KeyRing } from '../../../adapter/sessions/session-keys.js';
-import { ConsulSessionStateStore } from '../../../adapter/sessions/session-state-consul-store.js';
-import { SessionIdCodec } from '../../../adapter/sessions/session-id-codec.js';
-import { startConsul, type ConsulAgent } from '../../support/consul.js';
-import { until } from '../../support/wait.js';
+import { ConsulHttp } from '../../../../lib/consul/consul-http.js';
+import { ConsulKeyRingWatcher, ensureConsulKeyRing, KeyRing } from '../../../../adapter/sessions/session-keys.js';
+import { ConsulSessionStateStore } from '../../../../adapter/sessions/session-state-consul-store.js';
+import { SessionIdCodec } from '../../../../adapter/sessions/session-id-codec.js';
+import { startConsul, type ConsulAgent } from '../../../support/consul.js';
+import { until } from '../../../support/wait.js';
 
 let consul: ConsulAgent;
 let http: ConsulHttp;
