@@ -1,0 +1,188 @@
+// Session state in a directory of the local host, shared by the replicas that
+// `mcpmesh up` starts there. One file per session, `<hex of sessionKey>.json`
+// (hex: case-insensitive file systems would merge base64url names that differ
+// in case), mode 0600 in a 0700 directory: subscription URIs can say what a
+// client reads.
+//
+// - Writes are atomic: a complete temporary file renamed over the old one.
+// - The file's mtime is set to the state's expiry, so a sweep learns every
+//   expiry from one stat per file instead of reading each file.
+// - Bounded: a sweep removes expired files and then, above maxEntries, the
+//   earliest-expiring (oldest) ones down to 90% of it. It runs after every
+//   `sweepEvery` writes of this process (or `sweepIntervalMs` after a write),
+//   so the count stays below maxEntries + sweepEvery per writing replica.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import {
+  checkSessionKey,
+  decodeSessionRecord,
+  DEFAULT_MAX_SESSION_STATES,
+  encodeSessionRecord,
+  SessionStateError,
+  type SessionState,
+  type SessionStateStore,
+} from './session-state-store.js';
+
+const STATE_FILE = /^[0-9a-f]{32}\.json$/;
+const TEMP_FILE = /^\.[0-9a-f]{32}\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
+/** A temporary file this old was left by a writer that died before renaming it. */
+const STALE_TEMP_MS = 60_000;
+
+export interface DirectorySessionStateStoreOptions {
+  /** One directory per server: `<state dir>/sessions/<server>`. */
+  readonly dir: string;
+  readonly maxEntries?: number;
+  readonly sweepEvery?: number;
+  readonly sweepIntervalMs?: number;
+  readonly now?: () => number;
+  /** A sweep that failed (it is tried again later). */
+  readonly onError?: (message: string) => void;
+}
+
+export class DirectorySessionStateStore implements SessionStateStore {
+  readonly dir: string;
+  private readonly maxEntries: number;
+  private readonly sweepEvery: number;
+  private readonly sweepIntervalMs: number;
+  private readonly now: () => number;
+  private ready: Promise<void> | undefined;
+  private writesSinceSweep = 0;
+  private sweeping: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: DirectorySessionStateStoreOptions) {
+    this.dir = resolvePath(opts.dir);
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_SESSION_STATES;
+    this.sweepEvery = opts.sweepEvery ?? 64;
+    this.sweepIntervalMs = opts.sweepIntervalMs ?? 30_000;
+    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
+    if (!Number.isSafeInteger(this.sweepEvery) || this.sweepEvery < 1) throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
+    this.now = opts.now ?? Date.now;
+  }
+
+  async get(sessionKey: string): Promise<SessionState | undefined> {
+    checkSessionKey(sessionKey);
+    await this.mkdir();
+    const path = this.pathOf(sessionKey);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const d = decodeSessionRecord(text, this.now());
+    if (d.kind === 'ok') return d.state;
+    await unlink(path).catch(() => undefined);
+    return undefined;
+  }
+
+  async put(sessionKey: string, state: SessionState, expiresAt: number): Promise<void> {
+    checkSessionKey(sessionKey);
+    const text = encodeSessionRecord(state, expiresAt);
+    await this.mkdir();
+    const name = fileNameOf(sessionKey);
+    const tmp = join(this.dir, `.${name.slice(0, 32)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text);
+      const expiry = new Date(expiresAt);
+      await fh.utimes(expiry, expiry);
+    } catch (err) {
+      await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    await rename(tmp, join(this.dir, name));
+    this.wrote();
+  }
+
+  async delete(sessionKey: string): Promise<void> {
+    checkSessionKey(sessionKey);
+    await unlink(this.pathOf(sessionKey)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.sweeping;
+  }
+
+  /** Removes expired and stale files, then the oldest above the bound. Runs one at a time. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.sweepOnce().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    this.writesSinceSweep = 0;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.mkdir();
+    const now = this.now();
+    const live: { name: string; expiresAt: number }[] = [];
+    for (const name of await readdir(this.dir)) {
+      const isState = STATE_FILE.test(name);
+      if (!isState && !TEMP_FILE.test(name)) continue;
+      const path = join(this.dir, name);
+      let s: { mtimeMs: number; ctimeMs: number };
+      try {
+        s = await stat(path);
+      } catch {
+        continue; // removed meanwhile
+      }
+      if (isState ? s.mtimeMs <= now : now - s.ctimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
+      else if (isState) live.push({ name, expiresAt: s.mtimeMs });
+    }
+    if (live.length <= this.maxEntries) return;
+    live.sort((a, b) => a.expiresAt - b.expiresAt);
+    const target = Math.floor(this.maxEntries * 0.9);
+    for (const f of live.slice(0, live.length - target)) await unlink(join(this.dir, f.name)).catch(() => undefined);
+  }
+
+  private wrote(): void {
+    this.writesSinceSweep++;
+    if (this.writesSinceSweep >= this.sweepEvery) {
+      this.backgroundSweep();
+      return;
+    }
+    if (this.timer === undefined && !this.closed) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.backgroundSweep();
+      }, this.sweepIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private backgroundSweep(): void {
+    if (this.closed) return;
+    this.sweep().catch((err: unknown) => this.opts.onError?.(`session state sweep of ${this.dir} failed: ${(err as Error).message}`));
+  }
+
+  private mkdir(): Promise<void> {
+    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.ready = undefined;
+        throw err;
+      },
+    );
+    return this.ready;
+  }
+
+  private pathOf(sessionKey: string): string {
+    return join(this.dir, fileNameOf(sessionKey));
+  }
+}
+
+function fileNameOf(sessionKey: string): string {
+  return `${Buffer.from(sessionKey, 'base64url').toString('hex')}.json`;
+}
