@@ -3,7 +3,7 @@
 // values that clients choose (method, tool) are bounded, so a client cannot
 // blow up the series count; gauges are read at scrape time, off the hot path.
 import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
-import type { Outcome } from './failure-classes.js';
+import type { Outcome } from './protocol/failure-classes.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
 

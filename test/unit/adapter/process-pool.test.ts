@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Call, type CallSink, type Placement } from '../../../adapter/call.js';
-import type { FailureAnswer } from '../../../adapter/failure-classes.js';
+import { Call, type CallSink, type Placement } from '../../../adapter/pool/call.js';
+import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { createAdapterMetrics } from '../../../adapter/metrics.js';
-import type { WorkerHost, WorkerState } from '../../../adapter/mcp-worker.js';
-import { ProcessPool, type PoolOptions, type PoolWorker } from '../../../adapter/process-pool.js';
-import { Session } from '../../../adapter/sessions.js';
+import type { WorkerHost, WorkerState } from '../../../adapter/pool/mcp-worker.js';
+import { ProcessPool, type PoolOptions, type PoolWorker } from '../../../adapter/pool/process-pool.js';
+import { Session } from '../../../adapter/sessions/session.js';
 
 class FakeWorker implements PoolWorker {
   state: WorkerState = 'starting';

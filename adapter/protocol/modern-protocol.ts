@@ -3,7 +3,7 @@
 // the pooled process's initialize result, and stamping what a 2026 result must
 // carry (resultType, and ttlMs/cacheScope on cacheable results) that a
 // 2025-era server does not write.
-import { LOG_LEVELS, MODERN_VERSION } from '../lib/mesh-contracts.js';
+import { LOG_LEVELS, MODERN_VERSION } from '../../lib/mesh-contracts.js';
 import { resultObjectStart, replaceTopLevelId } from './jsonrpc-ids.js';
 import { isPlainObject, RpcCode, type JsonRpcId, type RpcResponse } from './jsonrpc-message.js';
 

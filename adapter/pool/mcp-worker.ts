@@ -2,13 +2,13 @@
 // client. It initializes the process once, watches it with pings, writes
 // calls with process-local ids and hands every message back to the call, the
 // pool or the server-message router it belongs to.
-import type { Logger } from '../lib/log.js';
+import type { Logger } from '../../lib/log.js';
 import type { Call } from './call.js';
-import { IdAllocator } from './jsonrpc-ids.js';
-import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
-import type { AdapterMetrics } from './metrics.js';
-import { LEGACY_VERSIONS } from '../lib/mesh-contracts.js';
-import type { ServerIdentity } from './modern-protocol.js';
+import { IdAllocator } from '../protocol/jsonrpc-ids.js';
+import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import type { AdapterMetrics } from '../metrics.js';
+import { LEGACY_VERSIONS } from '../../lib/mesh-contracts.js';
+import type { ServerIdentity } from '../protocol/modern-protocol.js';
 import { StdioProcess, type ExitInfo } from './stdio-process.js';
 
 export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';

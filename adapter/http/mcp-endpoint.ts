@@ -5,23 +5,23 @@
 // needs process state. Every refusal has one documented answer (see
 // docs in the report and test/integration/adapter/bad-input.test.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../lib/log.js';
-import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from './call.js';
-import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../lib/mesh-contracts.js';
-import type { Outcome } from './failure-classes.js';
+import type { Logger } from '../../lib/log.js';
+import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from '../pool/call.js';
+import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { Outcome } from '../protocol/failure-classes.js';
 import { HttpExchange } from './http-exchange.js';
-import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from './jsonrpc-message.js';
-import { checkStandardHeaders, readStandardHeaders } from './mcp-headers.js';
-import type { AdapterMetrics } from './metrics.js';
-import type { McpWorker } from './mcp-worker.js';
-import { discoverResult, isModernRequestMethod, isModernVersion, readEnvelope } from './modern-protocol.js';
-import type { ProcessPool } from './process-pool.js';
-import type { AcceptView } from './request-checks.js';
-import type { ServerMessageRouter } from './server-messages.js';
-import type { SessionKeeper } from './session-keeper.js';
-import { abilitiesOf, Session, type SessionTable } from './sessions.js';
+import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from '../protocol/jsonrpc-message.js';
+import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
+import type { AdapterMetrics } from '../metrics.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import { discoverResult, isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-protocol.js';
+import type { ProcessPool } from '../pool/process-pool.js';
+import type { AcceptView } from '../protocol/request-checks.js';
+import type { ServerMessageRouter } from '../sessions/server-message-router.js';
+import type { SessionKeeper } from '../sessions/session-keeper.js';
+import { abilitiesOf, Session, type SessionTable } from '../sessions/session.js';
 import { SseStream } from './sse-stream.js';
-import type { ToolCatalog } from './tool-catalog.js';
+import type { ToolCatalog } from '../tool-catalog.js';
 
 /** Methods that change what the session's process holds for the session. */
 const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/get', 'tasks/list', 'tasks/cancel', 'tasks/result']);

@@ -3,8 +3,8 @@
 // session is pinned to one pool slot for what needs process state — server
 // requests to the client, resource subscriptions, the logging level.
 import { randomUUID } from 'node:crypto';
-import type { Call } from './call.js';
-import type { SseStream } from './sse-stream.js';
+import type { Call } from '../pool/call.js';
+import type { SseStream } from '../http/sse-stream.js';
 
 /** What the session's client said it can answer when the server asks. */
 export interface ClientAbilities {

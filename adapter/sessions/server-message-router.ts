@@ -5,13 +5,13 @@
 // the process (see Placement in call.ts), when every call in flight there is
 // that session's; anything ambiguous is refused rather than shown to the
 // wrong client.
-import type { Logger } from '../lib/log.js';
-import type { Call } from './call.js';
-import { replaceTopLevelId } from './jsonrpc-ids.js';
-import { errorText, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
-import type { AdapterMetrics } from './metrics.js';
-import type { McpWorker } from './mcp-worker.js';
-import type { Session, SessionTable } from './sessions.js';
+import type { Logger } from '../../lib/log.js';
+import type { Call } from '../pool/call.js';
+import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { errorText, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import type { AdapterMetrics } from '../metrics.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import type { Session, SessionTable } from './session.js';
 
 interface PendingServerRequest {
   readonly worker: McpWorker;

@@ -1,11 +1,11 @@
 // One client request on its way through a pooled process: the id it gets on
 // the process, the text written to stdin, and exactly one ending — the
 // server's response, a failure answer, or the client going away.
-import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from './failure-classes.js';
-import { replaceTopLevelId } from './jsonrpc-ids.js';
-import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from './jsonrpc-message.js';
-import { toModernResponse } from './modern-protocol.js';
-import type { Session } from './sessions.js';
+import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from '../protocol/failure-classes.js';
+import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import { toModernResponse } from '../protocol/modern-protocol.js';
+import type { Session } from '../sessions/session.js';
 
 /** Where a call's answer goes: one HTTP exchange. */
 export interface CallSink {

@@ -3,12 +3,12 @@
 // is at its in-flight limit they wait in one bounded queue (a full queue is
 // overload, answered retryable). Dead processes restart with exponential
 // backoff and jitter; idle extra slots above `min` are stopped again.
-import type { Logger } from '../lib/log.js';
-import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
+import type { Logger } from '../../lib/log.js';
+import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
 import type { Call } from './call.js';
-import type { RpcNotification, RpcRequest } from './jsonrpc-message.js';
-import type { AdapterMetrics, ProcessState } from './metrics.js';
-import type { ServerIdentity } from './modern-protocol.js';
+import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
+import type { AdapterMetrics, ProcessState } from '../metrics.js';
+import type { ServerIdentity } from '../protocol/modern-protocol.js';
 import type { DeathReason, WorkerHost, WorkerState } from './mcp-worker.js';
 
 export interface PoolOptions {
