@@ -2,8 +2,8 @@
 // generations: 2026-07-28 stateless requests, checked against their
 // Mcp-Method/Mcp-Name headers and sent to any process; and 2025-era sessions,
 // created by the adapter on `initialize` and pinned to one process for what
-// needs process state. Every refusal has one documented answer (see
-// docs in the report and test/integration/adapter/bad-input.test.ts).
+// needs process state. Every refusal has one answer, the one
+// test/integration/adapter/bad-input.test.ts asserts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from '../pool/call.js';
@@ -14,7 +14,8 @@ import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, 
 import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
 import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
-import { discoverResult, isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-protocol.js';
+import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
+import { discoverResult } from '../protocol/modern-results.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';

@@ -4,7 +4,7 @@
 import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from '../protocol/failure-classes.js';
 import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
-import { toModernResponse } from '../protocol/modern-protocol.js';
+import { toModernResponse } from '../protocol/modern-results.js';
 import type { Session } from '../sessions/session.js';
 
 /** Where a call's answer goes: one HTTP exchange. */

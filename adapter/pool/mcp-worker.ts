@@ -5,10 +5,10 @@
 import type { Logger } from '../../lib/log.js';
 import type { Call } from './call.js';
 import { IdAllocator } from '../protocol/jsonrpc-ids.js';
-import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import { readInitializeResult, type ServerIdentity } from '../protocol/initialize-result.js';
+import { readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { LEGACY_VERSIONS } from '../../lib/mesh-contracts.js';
-import type { ServerIdentity } from '../protocol/modern-protocol.js';
 import { StdioProcess, type ExitInfo } from './stdio-process.js';
 
 export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';
@@ -193,34 +193,19 @@ export class McpWorker {
       return;
     }
     if (this.state !== 'starting') return;
-    const problem = this.readInitializeResult(res);
-    if (problem !== undefined) {
-      this.die('init_error', problem);
+    const init = readInitializeResult(res);
+    if (!init.ok) {
+      this.die('init_error', init.problem);
       return;
     }
+    this.protocolVersion = init.protocolVersion;
+    this.identity = init.identity;
     this.proc.write('{"jsonrpc":"2.0","method":"notifications/initialized"}');
     this.state = 'ready';
     this.readyAt = Date.now();
     this.startPings();
     this.log.info({ protocolVersion: this.protocolVersion, server: this.identity?.serverInfo }, 'server process ready');
     this.opts.host.workerReady(this);
-  }
-
-  private readInitializeResult(res: RpcResponse): string | undefined {
-    if (res.error !== undefined) return `initialize failed: ${res.error.message} (code ${res.error.code})`;
-    const r = res.result;
-    if (!isPlainObject(r)) return 'initialize result is not an object';
-    const version = r['protocolVersion'];
-    if (typeof version !== 'string' || !(LEGACY_VERSIONS as readonly string[]).includes(version)) {
-      return `initialize result names protocol version ${JSON.stringify(version)}, which the adapter does not speak (it speaks ${LEGACY_VERSIONS.join(', ')})`;
-    }
-    const capabilities = r['capabilities'];
-    const serverInfo = r['serverInfo'];
-    if (!isPlainObject(capabilities) || !isPlainObject(serverInfo)) return 'initialize result lacks capabilities or serverInfo';
-    const instructions = r['instructions'];
-    this.protocolVersion = version;
-    this.identity = { capabilities, serverInfo, instructions: typeof instructions === 'string' ? instructions : undefined };
-    return undefined;
   }
 
   private startPings(): void {

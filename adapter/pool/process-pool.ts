@@ -8,7 +8,7 @@ import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
 import type { Call } from './call.js';
 import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
 import type { AdapterMetrics, ProcessState } from '../metrics.js';
-import type { ServerIdentity } from '../protocol/modern-protocol.js';
+import type { ServerIdentity } from '../protocol/initialize-result.js';
 import type { DeathReason, WorkerHost, WorkerState } from './mcp-worker.js';
 
 export interface PoolOptions {

@@ -2,7 +2,7 @@
 // (sampling, elicitation, roots) and notifications — and the client's answers
 // to those requests. Over stdio nothing says which client a server request is
 // for, so it goes to the one session that may be asking: the session owning
-// the process (see Placement in call.ts), when every call in flight there is
+// the process (see Placement in pool/call.ts), when every call in flight there is
 // that session's; anything ambiguous is refused rather than shown to the
 // wrong client.
 import type { Logger } from '../../lib/log.js';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readMessage, type RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
 import { checkStandardHeaders, decodeHeaderValue } from '../../../adapter/protocol/mcp-headers.js';
-import { discoverResult, readEnvelope, toModernResponse } from '../../../adapter/protocol/modern-protocol.js';
+import { readEnvelope } from '../../../adapter/protocol/modern-envelope.js';
+import { discoverResult, toModernResponse } from '../../../adapter/protocol/modern-results.js';
 
 const V = '2026-07-28';
 const ok = { protocolVersion: V, method: 'tools/call', name: 'echo' };
