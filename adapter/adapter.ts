@@ -13,7 +13,8 @@ import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from '
 import { ProcessPool } from './pool/process-pool.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
-import { SessionTable } from './sessions/session.js';
+import type { Session } from './sessions/session.js';
+import { SessionTable } from './sessions/session-table.js';
 import { startHttpServer } from './http/streamable-http-server.js';
 import { ToolCatalog } from './tool-catalog.js';
 
@@ -54,11 +55,11 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const metrics = createAdapterMetrics(o.name);
   const sessions = new SessionTable();
   const tools = new ToolCatalog(logger, o.initTimeoutMs);
-  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w) });
+  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w), holderOf: (w) => pool.holderOf(w) });
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
   let keeper: SessionKeeper | undefined;
-  const pool = new ProcessPool<McpWorker>(
+  const pool: ProcessPool<McpWorker, Session> = new ProcessPool<McpWorker, Session>(
     {
       min: o.poolMin,
       max: o.poolMax ?? o.poolMin,

@@ -10,7 +10,7 @@ export const CLIENT_INFO_META_KEY = 'io.modelcontextprotocol/clientInfo';
 export const LOG_LEVEL_META_KEY = 'io.modelcontextprotocol/logLevel';
 
 /** Request methods of the 2026-07-28 registry. */
-const MODERN_REQUEST_METHODS = new Set([
+export const MODERN_REQUEST_METHODS: ReadonlySet<string> = new Set([
   'tools/call',
   'tools/list',
   'prompts/get',

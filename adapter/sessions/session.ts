@@ -1,16 +1,24 @@
-// 2025-era sessions (Mcp-Session-Id). The adapter, not the server process,
-// owns them: every pooled process was initialized once by the adapter, and a
+// A 2025-era session (Mcp-Session-Id). The adapter, not the server process,
+// owns it: every pooled process was initialized once by the adapter, and a
 // session is pinned to one pool slot for what needs process state — server
 // requests to the client, resource subscriptions, the logging level.
 import { randomUUID } from 'node:crypto';
 import type { Call } from '../pool/call.js';
-import type { SseStream } from '../http/sse-stream.js';
+import { isPlainObject } from '../protocol/jsonrpc-message.js';
 
 /** What the session's client said it can answer when the server asks. */
 export interface ClientAbilities {
   readonly sampling: boolean;
   readonly elicitation: boolean;
   readonly roots: boolean;
+}
+
+/** The session's standalone GET stream (server-sent events) as the session uses it. */
+export interface ClientStream {
+  readonly closed: boolean;
+  send(text: string): boolean;
+  end(): void;
+  onClose(handler: () => void): void;
 }
 
 const ABILITY_OF: Readonly<Record<string, keyof ClientAbilities>> = {
@@ -21,20 +29,52 @@ const ABILITY_OF: Readonly<Record<string, keyof ClientAbilities>> = {
 
 export class Session {
   readonly id = randomUUID();
-  lastSeen = Date.now();
-  /** The standalone GET stream, while open. */
-  stream: SseStream | undefined;
-  /** Calls of this session not yet answered. */
-  readonly calls = new Set<Call>();
-  logLevel: string | undefined;
-  readonly subscriptions = new Set<string>();
-  closed = false;
+  private seenAt = Date.now();
+  private getStream: ClientStream | undefined;
+  private readonly open = new Set<Call<Session>>();
+  private level: string | undefined;
+  private readonly uris = new Set<string>();
+  private ended = false;
 
   constructor(
     readonly slot: number,
     readonly protocolVersion: string,
     readonly abilities: ClientAbilities,
   ) {}
+
+  /** When the client last sent something or closed its stream (Date.now() time). */
+  get lastSeen(): number {
+    return this.seenAt;
+  }
+
+  /** The standalone GET stream, while open. */
+  get stream(): ClientStream | undefined {
+    return this.getStream;
+  }
+
+  /** Whether a GET stream is open, so that another is refused. */
+  get streaming(): boolean {
+    return this.getStream !== undefined && !this.getStream.closed;
+  }
+
+  /** Calls of this session not yet answered, oldest first. */
+  get calls(): ReadonlySet<Call<Session>> {
+    return this.open;
+  }
+
+  /** The logging level the client asked its process for. */
+  get logLevel(): string | undefined {
+    return this.level;
+  }
+
+  /** Resource URIs the client subscribed to. */
+  get subscriptions(): ReadonlySet<string> {
+    return this.uris;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
 
   /** Whether the server may need to reach this client in the middle of a call. */
   get answersServerRequests(): boolean {
@@ -46,60 +86,50 @@ export class Session {
     const ability = ABILITY_OF[method];
     return ability !== undefined && this.abilities[ability];
   }
-}
 
-export class SessionTable {
-  private readonly byId = new Map<string, Session>();
-
-  get size(): number {
-    return this.byId.size;
+  touch(): void {
+    this.seenAt = Date.now();
   }
 
-  add(session: Session): void {
-    this.byId.set(session.id, session);
+  /** The client opened its GET stream; it counts as seen when the stream closes. */
+  attachStream(stream: ClientStream): void {
+    this.getStream = stream;
+    stream.onClose(() => {
+      if (this.getStream === stream) this.getStream = undefined;
+      this.touch();
+    });
   }
 
-  get(id: string): Session | undefined {
-    const s = this.byId.get(id);
-    if (s !== undefined) s.lastSeen = Date.now();
-    return s;
+  callStarted(call: Call<Session>): void {
+    this.open.add(call);
   }
 
-  delete(session: Session): void {
-    session.closed = true;
-    this.byId.delete(session.id);
+  callSettled(call: Call<Session>): void {
+    this.open.delete(call);
   }
 
-  *pinnedTo(slot: number): IterableIterator<Session> {
-    for (const s of this.byId.values()) if (s.slot === slot) yield s;
+  subscribe(uri: string): void {
+    this.uris.add(uri);
   }
 
-  countPinned(slot: number): { all: number; answering: number } {
-    let all = 0;
-    let answering = 0;
-    for (const s of this.byId.values()) {
-      if (s.slot !== slot) continue;
-      all++;
-      if (s.answersServerRequests) answering++;
-    }
-    return { all, answering };
+  unsubscribe(uri: string): void {
+    this.uris.delete(uri);
   }
 
-  /** Sessions idle (no call, no stream) for longer than `idleMs`. */
-  idle(now: number, idleMs: number): Session[] {
-    const out: Session[] = [];
-    for (const s of this.byId.values()) if (s.calls.size === 0 && s.stream === undefined && now - s.lastSeen > idleMs) out.push(s);
-    return out;
+  setLogLevel(level: string): void {
+    this.level = level;
   }
 
-  all(): IterableIterator<Session> {
-    return this.byId.values();
+  /** Marks the session ended and closes its GET stream. */
+  end(): void {
+    this.ended = true;
+    this.getStream?.end();
   }
 }
 
 /** Reads the capabilities of an initialize request. */
 export function abilitiesOf(capabilities: unknown): ClientAbilities {
-  const c = typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {};
+  const c = isPlainObject(capabilities) ? capabilities : {};
   const present = (k: string) => typeof c[k] === 'object' && c[k] !== null;
   return { sampling: present('sampling'), elicitation: present('elicitation'), roots: present('roots') };
 }
