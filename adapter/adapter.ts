@@ -6,15 +6,16 @@
 import { urlHost } from '../lib/host-port.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
-import { McpEndpoint } from './mcp-endpoint.js';
+import { McpEndpoint } from './http/mcp-endpoint.js';
 import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
-import { McpWorker } from './mcp-worker.js';
+import { McpWorker } from './pool/mcp-worker.js';
 import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from './options.js';
-import { ProcessPool } from './process-pool.js';
-import { ServerMessageRouter } from './server-messages.js';
-import { SessionKeeper } from './session-keeper.js';
-import { SessionTable } from './sessions.js';
-import { startHttpServer } from './streamable-http-server.js';
+import { ProcessPool } from './pool/process-pool.js';
+import { ServerMessageRouter } from './sessions/server-message-router.js';
+import { SessionKeeper } from './sessions/session-keeper.js';
+import type { Session } from './sessions/session.js';
+import { SessionTable } from './sessions/session-table.js';
+import { startHttpServer } from './http/streamable-http-server.js';
 import { ToolCatalog } from './tool-catalog.js';
 
 export type AdapterOptions = AdapterOptionsInput;
@@ -54,11 +55,11 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const metrics = createAdapterMetrics(o.name);
   const sessions = new SessionTable();
   const tools = new ToolCatalog(logger, o.initTimeoutMs);
-  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w) });
+  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w), holderOf: (w) => pool.holderOf(w) });
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
   let keeper: SessionKeeper | undefined;
-  const pool = new ProcessPool<McpWorker>(
+  const pool: ProcessPool<McpWorker, Session> = new ProcessPool<McpWorker, Session>(
     {
       min: o.poolMin,
       max: o.poolMax ?? o.poolMin,

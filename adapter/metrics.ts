@@ -3,7 +3,8 @@
 // values that clients choose (method, tool) are bounded, so a client cannot
 // blow up the series count; gauges are read at scrape time, off the hot path.
 import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
-import type { Outcome } from './failure-classes.js';
+import type { Outcome } from './protocol/failure-classes.js';
+import { MODERN_REQUEST_METHODS } from './protocol/modern-envelope.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
 
@@ -16,22 +17,14 @@ export interface PoolView {
   bounds(): { readonly min: number; readonly max: number };
 }
 
-const KNOWN_METHODS = new Set([
+/** Method label values: the 2026-07-28 registry and the 2025-era methods beyond it. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  ...MODERN_REQUEST_METHODS,
   'initialize',
   'ping',
-  'tools/call',
-  'tools/list',
-  'prompts/get',
-  'prompts/list',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
   'resources/subscribe',
   'resources/unsubscribe',
-  'completion/complete',
   'logging/setLevel',
-  'server/discover',
-  'subscriptions/listen',
   'tasks/get',
   'tasks/list',
   'tasks/cancel',

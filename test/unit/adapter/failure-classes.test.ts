@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { answerFor, responseOutcome } from '../../../adapter/failure-classes.js';
+import { answerFor, responseOutcome } from '../../../adapter/protocol/failure-classes.js';
 import { RETRYABLE_HEADER } from '../../../lib/mesh-contracts.js';
 
 test('the retryable contract: 503 + marker only where sending again cannot run the call twice', () => {

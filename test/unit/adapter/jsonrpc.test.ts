@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { IdAllocator, oneLine, replaceTopLevelId, resultObjectStart } from '../../../adapter/jsonrpc-ids.js';
-import { readMessage } from '../../../adapter/jsonrpc-message.js';
+import { IdAllocator, oneLine, replaceTopLevelId, resultObjectStart } from '../../../adapter/protocol/jsonrpc-ids.js';
+import { readMessage } from '../../../adapter/protocol/jsonrpc-message.js';
 
 describe('replaceTopLevelId', () => {
   test('rewrites the id a TypeScript SDK writes last, leaving every other byte as it was', () => {

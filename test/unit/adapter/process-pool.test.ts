@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Call, type CallSink, type Placement } from '../../../adapter/call.js';
-import type { FailureAnswer } from '../../../adapter/failure-classes.js';
+import { Call, type CallSink, type Placement } from '../../../adapter/pool/call.js';
+import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { createAdapterMetrics } from '../../../adapter/metrics.js';
-import type { WorkerHost, WorkerState } from '../../../adapter/mcp-worker.js';
-import { ProcessPool, type PoolOptions, type PoolWorker } from '../../../adapter/process-pool.js';
-import { Session } from '../../../adapter/sessions.js';
+import type { PoolWorker, WorkerHost, WorkerState } from '../../../adapter/pool/pool-worker.js';
+import { ProcessPool, type PoolOptions } from '../../../adapter/pool/process-pool.js';
+import { Session } from '../../../adapter/sessions/session.js';
 
 class FakeWorker implements PoolWorker {
   state: WorkerState = 'starting';
@@ -17,8 +17,6 @@ class FakeWorker implements PoolWorker {
   readyAt = 0;
   lastBusyAt = Date.now();
   readonly calls = new Map<number, Call>();
-  owner: object | undefined;
-  ownerCalls = 0;
   private next = 1;
   constructor(
     readonly slot: number,
@@ -37,14 +35,13 @@ class FakeWorker implements PoolWorker {
   }
   dispatch(call: Call): void {
     const id = this.next++;
-    call.localId = id;
-    call.workerRef = this;
-    call.written = true;
+    call.writeTo(this, id);
     this.calls.set(id, call);
   }
   release(call: Call): boolean {
     return this.calls.get(call.localId) === call && this.calls.delete(call.localId);
   }
+  cancel(): void {}
   async stop(): Promise<void> {
     this.state = 'dead';
     this.host.workerDead(this, 'stopped', 'stopped');
@@ -84,11 +81,13 @@ const OPTS: PoolOptions = {
   stableAfterMs: 60_000,
 };
 
-function setup(opts: Partial<PoolOptions> = {}) {
+type Pinned = (slot: number) => { all: number; answering: number };
+
+function setup(opts: Partial<PoolOptions> = {}, pinned: Pinned = () => ({ all: 0, answering: 0 })) {
   const workers: FakeWorker[] = [];
   const created: number[] = [];
   let pid = 100;
-  const pool: ProcessPool<FakeWorker> = new ProcessPool<FakeWorker>(
+  const pool: ProcessPool<FakeWorker, Session> = new ProcessPool<FakeWorker, Session>(
     { ...OPTS, ...opts },
     {
       logger: pino({ level: 'silent' }),
@@ -103,14 +102,14 @@ function setup(opts: Partial<PoolOptions> = {}) {
       serverNotification: () => undefined,
       workerReady: () => undefined,
       workerGone: () => undefined,
-      pinned: () => ({ all: 0, answering: 0 }),
+      pinned,
     },
   );
   const call = (placement: Placement = 'any', session?: Session) => {
     const sink = new RecordingSink();
     const c = new Call(
       { clientId: 1, clientIdJson: '1', method: 'tools/call', tool: 'x', params: {}, bodyText: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}', era: 'legacy', session, placement, logLevel: undefined, sink },
-      { settled: (done) => pool.release(done), replaySafe: () => true, cancelOnProcess: () => undefined },
+      { settled: (done) => pool.release(done), replaySafe: () => true },
       undefined,
     );
     pool.submit(c);
@@ -150,7 +149,7 @@ describe('process pool', () => {
     workers[0]!.answer(first.call);
     assert.ok(first.sink.answered);
     assert.equal(pool.queueDepth, 0);
-    assert.equal(queued.call.workerRef, workers[0]);
+    assert.equal(queued.call.worker, workers[0]);
   });
 
   test('a call that waits past the queue timeout is answered retryable without reaching a process', async () => {
@@ -205,13 +204,13 @@ describe('process pool', () => {
     const sameSession = call('exclusive', a);
     const other = call('exclusive', b);
     const anyCall = call('any');
-    assert.equal(workers[0]!.owner, a);
+    assert.equal(pool.holderOf(workers[0]!), a);
     assert.equal(workers[0]!.calls.size, 3, 'the owner and unpinned calls run; the other session waits');
-    assert.equal(other.call.workerRef, undefined);
+    assert.equal(other.call.worker, undefined);
     workers[0]!.answer(first.call);
     workers[0]!.answer(sameSession.call);
-    assert.equal(workers[0]!.owner, b);
-    assert.equal(other.call.workerRef, workers[0]);
+    assert.equal(pool.holderOf(workers[0]!), b);
+    assert.equal(other.call.worker, workers[0]);
     workers[0]!.answer(anyCall.call);
   });
 
@@ -223,7 +222,48 @@ describe('process pool', () => {
     const second = call();
     assert.equal(workers.length, 2, 'a second process is started');
     workers[1]!.ready();
-    assert.equal(second.call.workerRef, workers[1]);
+    assert.equal(second.call.worker, workers[1]);
+    void pool.stop();
+  });
+
+  test('a new session goes to the slot with the fewest sessions', () => {
+    const counts = [{ all: 2, answering: 0 }, { all: 1, answering: 0 }];
+    const { pool, workers } = setup({ min: 2, max: 2 }, (slot) => counts[slot]!);
+    pool.start();
+    for (const w of workers) w.ready();
+    assert.equal(pool.slotForSession(false), 1);
+    void pool.stop();
+  });
+
+  test('a session that answers server requests gets a slot of its own while the pool may grow', () => {
+    const counts = [{ all: 1, answering: 1 }];
+    const { pool, workers } = setup({ min: 1, max: 2 }, (slot) => counts[slot] ?? { all: 0, answering: 0 });
+    pool.start();
+    workers[0]!.ready();
+    assert.equal(pool.slotForSession(true), 1, 'a second slot starts for it');
+    assert.equal(workers.length, 2);
+    assert.equal(pool.slotForSession(false), 1, 'the new slot has no session yet');
+    void pool.stop();
+  });
+
+  test('with no process running, a session has no slot', () => {
+    const { pool, workers } = setup();
+    pool.start();
+    workers[0]!.ready();
+    workers[0]!.die();
+    assert.equal(pool.slotForSession(false), undefined);
+    void pool.stop();
+  });
+
+  test('the hold of a process that died ends with it', () => {
+    const { pool, workers, call } = setup();
+    pool.start();
+    workers[0]!.ready();
+    const a = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    call('exclusive', a);
+    assert.equal(pool.holderOf(workers[0]!), a);
+    workers[0]!.die();
+    assert.equal(pool.holderOf(workers[0]!), undefined);
     void pool.stop();
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { readMessage, type RpcResponse } from '../../../adapter/jsonrpc-message.js';
-import { checkStandardHeaders, decodeHeaderValue } from '../../../adapter/mcp-headers.js';
-import { discoverResult, readEnvelope, toModernResponse } from '../../../adapter/modern-protocol.js';
+import { readMessage, type RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
+import { checkStandardHeaders, decodeHeaderValue } from '../../../adapter/protocol/mcp-headers.js';
+import { readEnvelope } from '../../../adapter/protocol/modern-envelope.js';
+import { discoverResult, toModernResponse } from '../../../adapter/protocol/modern-results.js';
 
 const V = '2026-07-28';
 const ok = { protocolVersion: V, method: 'tools/call', name: 'echo' };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isJsonContentType, originAllowed, readAccept } from '../../../adapter/request-checks.js';
+import { isJsonContentType, originAllowed, readAccept } from '../../../adapter/protocol/request-checks.js';
 
 test('Origin: absent and localhost origins pass, others only when allowed', () => {
   const none = { allowed: [] };

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { RpcResponse } from '../../../adapter/jsonrpc-message.js';
-import type { WorkerState } from '../../../adapter/mcp-worker.js';
+import type { RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
+import type { WorkerState } from '../../../adapter/pool/pool-worker.js';
 import { ToolCatalog, type ToolSource } from '../../../adapter/tool-catalog.js';
 
 function source(pages: Array<{ tools: unknown[]; nextCursor?: string }>): ToolSource & { state: WorkerState; asked: unknown[] } {

@@ -4,12 +4,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../lib/log.js';
-import { oneLine } from './jsonrpc-ids.js';
-import { errorText, RpcCode } from './jsonrpc-message.js';
+import type { Logger } from '../../lib/log.js';
+import { oneLine } from '../protocol/jsonrpc-ids.js';
+import { errorText, RpcCode } from '../protocol/jsonrpc-message.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
-import type { AdapterMetrics } from './metrics.js';
-import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from './request-checks.js';
+import type { AdapterMetrics } from '../metrics.js';
+import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from '../protocol/request-checks.js';
 
 /** How long open connections may finish their exchange when the server closes. */
 const CLOSE_GRACE_MS = 1_000;

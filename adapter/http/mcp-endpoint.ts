@@ -2,26 +2,29 @@
 // generations: 2026-07-28 stateless requests, checked against their
 // Mcp-Method/Mcp-Name headers and sent to any process; and 2025-era sessions,
 // created by the adapter on `initialize` and pinned to one process for what
-// needs process state. Every refusal has one documented answer (see
-// docs in the report and test/integration/adapter/bad-input.test.ts).
+// needs process state. Every refusal has one answer, the one
+// test/integration/adapter/bad-input.test.ts asserts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../lib/log.js';
-import { Call, CallDeadlines, type CallHooks, type Era, type Placement } from './call.js';
-import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../lib/mesh-contracts.js';
-import type { Outcome } from './failure-classes.js';
+import type { Logger } from '../../lib/log.js';
+import { Call, type CallHooks, type Era, type Placement } from '../pool/call.js';
+import { CallDeadlines } from '../pool/call-deadlines.js';
+import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { Outcome } from '../protocol/failure-classes.js';
 import { HttpExchange } from './http-exchange.js';
-import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from './jsonrpc-message.js';
-import { checkStandardHeaders, readStandardHeaders } from './mcp-headers.js';
-import type { AdapterMetrics } from './metrics.js';
-import type { McpWorker } from './mcp-worker.js';
-import { discoverResult, isModernRequestMethod, isModernVersion, readEnvelope } from './modern-protocol.js';
-import type { ProcessPool } from './process-pool.js';
-import type { AcceptView } from './request-checks.js';
-import type { ServerMessageRouter } from './server-messages.js';
-import type { SessionKeeper } from './session-keeper.js';
-import { abilitiesOf, Session, type SessionTable } from './sessions.js';
+import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from '../protocol/jsonrpc-message.js';
+import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
+import type { AdapterMetrics } from '../metrics.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
+import { discoverResult } from '../protocol/modern-results.js';
+import type { ProcessPool } from '../pool/process-pool.js';
+import type { AcceptView } from '../protocol/request-checks.js';
+import type { ServerMessageRouter } from '../sessions/server-message-router.js';
+import type { SessionKeeper } from '../sessions/session-keeper.js';
+import { abilitiesOf, Session } from '../sessions/session.js';
+import type { SessionTable } from '../sessions/session-table.js';
 import { SseStream } from './sse-stream.js';
-import type { ToolCatalog } from './tool-catalog.js';
+import type { ToolCatalog } from '../tool-catalog.js';
 
 /** Methods that change what the session's process holds for the session. */
 const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/get', 'tasks/list', 'tasks/cancel', 'tasks/result']);
@@ -35,7 +38,7 @@ export interface EndpointOptions {
 }
 
 export interface EndpointDeps {
-  readonly pool: ProcessPool<McpWorker>;
+  readonly pool: ProcessPool<McpWorker, Session>;
   readonly sessions: SessionTable;
   readonly keeper: SessionKeeper;
   readonly router: ServerMessageRouter;
@@ -55,7 +58,7 @@ function reply(res: ServerResponse, status: number, body: string, extra?: Record
 }
 
 export class McpEndpoint {
-  readonly hooks: CallHooks;
+  readonly hooks: CallHooks<Session>;
   private readonly deadlines: CallDeadlines | undefined;
 
   constructor(
@@ -66,7 +69,6 @@ export class McpEndpoint {
     this.hooks = {
       settled: (call, outcome, retryable) => this.settled(call, outcome, retryable),
       replaySafe: (call) => call.init.method !== 'tools/call' || deps.tools.replaySafe(call.init.tool),
-      cancelOnProcess: (call, reason) => (call.workerRef as McpWorker | undefined)?.cancel(call, reason),
     };
   }
 
@@ -141,15 +143,8 @@ export class McpEndpoint {
     if (!accept.sse) return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
     const session = this.deps.sessions.get(sid);
     if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
-    if (session.stream !== undefined && !session.stream.closed) {
-      return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
-    }
-    const stream = new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs);
-    session.stream = stream;
-    stream.onClose(() => {
-      if (session.stream === stream) session.stream = undefined;
-      session.lastSeen = Date.now();
-    });
+    if (session.streaming) return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
+    session.attachStream(new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs));
   }
 
   delete(req: IncomingMessage, res: ServerResponse): void {
@@ -237,15 +232,15 @@ export class McpEndpoint {
 
   private sessionRequest(res: ServerResponse, session: Session, msg: RpcRequest, bodyText: string, accept: AcceptView): void {
     const uri = msg.params?.['uri'];
-    if (msg.method === 'resources/subscribe' && typeof uri === 'string') session.subscriptions.add(uri);
+    if (msg.method === 'resources/subscribe' && typeof uri === 'string') session.subscribe(uri);
     if (msg.method === 'resources/unsubscribe' && typeof uri === 'string') {
-      session.subscriptions.delete(uri);
+      session.unsubscribe(uri);
       // The process holds one subscription for all sessions on it.
       if (this.deps.keeper.sharedSubscription(session, uri)) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }));
     }
     if (msg.method === 'logging/setLevel') {
       const level = msg.params?.['level'];
-      if (typeof level === 'string') session.logLevel = level;
+      if (typeof level === 'string') session.setLogLevel(level);
     }
     const placement: Placement = PROCESS_STATE_METHODS.has(msg.method) ? 'pinned' : session.answersServerRequests && !LISTING_METHODS.has(msg.method) ? 'exclusive' : 'any';
     this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
@@ -256,7 +251,7 @@ export class McpEndpoint {
   private startCall(res: ServerResponse, msg: RpcRequest, bodyText: string, era: Era, session: Session | undefined, placement: Placement, logLevel: string | undefined, accept: AcceptView): void {
     const exchange = new HttpExchange(res, accept.sse);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
-    const call = new Call(
+    const call = new Call<Session>(
       {
         clientId: msg.id,
         clientIdJson: JSON.stringify(msg.id),
@@ -274,13 +269,13 @@ export class McpEndpoint {
       this.deadlines,
     );
     exchange.onAbort = () => call.cancel('the client closed the connection');
-    session?.calls.add(call);
+    session?.callStarted(call);
     this.deps.pool.submit(call);
   }
 
-  private settled(call: Call, outcome: Outcome, retryable: boolean): void {
+  private settled(call: Call<Session>, outcome: Outcome, retryable: boolean): void {
     this.deps.pool.release(call);
-    call.init.session?.calls.delete(call);
+    call.init.session?.callSettled(call);
     this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000);
   }
 

@@ -1,17 +1,18 @@
 // Messages a server process starts on its own — requests to the client
 // (sampling, elicitation, roots) and notifications — and the client's answers
 // to those requests. Over stdio nothing says which client a server request is
-// for, so it goes to the one session that may be asking: the session owning
-// the process (see Placement in call.ts), when every call in flight there is
-// that session's; anything ambiguous is refused rather than shown to the
-// wrong client.
-import type { Logger } from '../lib/log.js';
-import type { Call } from './call.js';
-import { replaceTopLevelId } from './jsonrpc-ids.js';
-import { errorText, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
-import type { AdapterMetrics } from './metrics.js';
-import type { McpWorker } from './mcp-worker.js';
-import type { Session, SessionTable } from './sessions.js';
+// for, so it goes to the one session that may be asking: the session holding
+// the process for its exclusive calls (see Placement in pool/call.ts), when
+// every call in flight there is that session's; anything ambiguous is refused
+// rather than shown to the wrong client.
+import type { Logger } from '../../lib/log.js';
+import type { Call } from '../pool/call.js';
+import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { errorText, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import type { AdapterMetrics } from '../metrics.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import type { Session } from './session.js';
+import type { SessionTable } from './session-table.js';
 
 interface PendingServerRequest {
   readonly worker: McpWorker;
@@ -26,6 +27,8 @@ export interface ServerMessageDeps {
   readonly logger: Logger;
   /** The server said its tool list changed. */
   toolsChanged(worker: McpWorker): void;
+  /** The session whose exclusive calls hold the process (see Placement). */
+  holderOf(worker: McpWorker): Session | undefined;
 }
 
 export class ServerMessageRouter {
@@ -131,7 +134,7 @@ export class ServerMessageRouter {
 
   /** The session that owns the process, if every call in flight there is its. */
   private soleOwner(worker: McpWorker): Session | undefined {
-    const owner = worker.owner as Session | undefined;
+    const owner = this.deps.holderOf(worker);
     if (owner === undefined) return undefined;
     for (const c of worker.calls.values()) if (c.init.session !== owner) return undefined;
     return owner;
@@ -140,7 +143,7 @@ export class ServerMessageRouter {
   private attribute(worker: McpWorker, method: string): Session | undefined {
     const owner = this.soleOwner(worker);
     if (owner !== undefined) return owner.accepts(method) ? owner : undefined;
-    if (worker.owner !== undefined || worker.calls.size > 0) return undefined;
+    if (this.deps.holderOf(worker) !== undefined || worker.calls.size > 0) return undefined;
     // Nothing in flight (e.g. roots/list after the client said its roots
     // changed): the one session pinned here that can answer, if only one.
     let found: Session | undefined;
@@ -155,7 +158,7 @@ export class ServerMessageRouter {
   /** The newest call of the session on this process that can still stream, else its GET stream. */
   private deliver(session: Session, worker: McpWorker, text: string): boolean {
     let target: Call | undefined;
-    for (const c of session.calls) if (c.workerRef === worker && !c.settled && c.init.sink.canStream && !c.init.sink.closed) target = c;
+    for (const c of session.calls) if (c.worker === worker && !c.settled && c.init.sink.canStream && !c.init.sink.closed) target = c;
     if (target !== undefined && target.event(text)) return true;
     return session.stream?.send(text) ?? false;
   }
@@ -165,7 +168,7 @@ export class ServerMessageRouter {
     const owner = this.soleOwner(worker);
     if (owner !== undefined) {
       let newest: Call | undefined;
-      for (const c of owner.calls) if (c.workerRef === worker && !c.settled) newest = c;
+      for (const c of owner.calls) if (c.worker === worker && !c.settled) newest = c;
       return newest;
     }
     if (worker.calls.size !== 1) return undefined;

@@ -2,19 +2,20 @@
 // session (DELETE, idle expiry, shutdown) releases what it held on the
 // process, and a restarted process gets back the subscriptions and logging
 // level of the sessions pinned to its slot.
-import type { Logger } from '../lib/log.js';
-import { LOG_LEVELS } from '../lib/mesh-contracts.js';
-import type { McpWorker } from './mcp-worker.js';
-import type { ProcessPool } from './process-pool.js';
-import type { ServerMessageRouter } from './server-messages.js';
-import type { Session, SessionTable } from './sessions.js';
+import type { Logger } from '../../lib/log.js';
+import { LOG_LEVELS } from '../../lib/mesh-contracts.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import type { ProcessPool } from '../pool/process-pool.js';
+import type { ServerMessageRouter } from './server-message-router.js';
+import type { Session } from './session.js';
+import type { SessionTable } from './session-table.js';
 
 /** Most verbose first: the process gets the most verbose level any session asked for. */
 const LEVELS: readonly string[] = LOG_LEVELS;
 
 export interface SessionKeeperDeps {
   readonly sessions: SessionTable;
-  readonly pool: ProcessPool<McpWorker>;
+  readonly pool: ProcessPool<McpWorker, Session>;
   readonly router: ServerMessageRouter;
   readonly logger: Logger;
   readonly idleMs: number;
@@ -49,8 +50,8 @@ export class SessionKeeper {
 
   close(session: Session): void {
     if (session.closed) return;
+    session.end();
     this.deps.sessions.delete(session);
-    session.stream?.end();
     this.deps.router.sessionClosed(session);
     const worker = this.deps.pool.workerOf(session.slot);
     if (worker === undefined) return;

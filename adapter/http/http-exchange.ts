@@ -4,9 +4,9 @@
 // progress notification or server request on. Failures before anything was
 // sent become real HTTP statuses, so Envoy's retry policy can read them.
 import type { ServerResponse } from 'node:http';
-import type { CallSink } from './call.js';
-import { RETRYABLE_HEADER } from '../lib/mesh-contracts.js';
-import type { FailureAnswer } from './failure-classes.js';
+import type { CallSink } from '../pool/call.js';
+import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { FailureAnswer } from '../protocol/failure-classes.js';
 import { SSE_HEADERS, sseEvent } from './sse-stream.js';
 
 export class HttpExchange implements CallSink {

@@ -2,24 +2,15 @@
 // client. It initializes the process once, watches it with pings, writes
 // calls with process-local ids and hands every message back to the call, the
 // pool or the server-message router it belongs to.
-import type { Logger } from '../lib/log.js';
+import type { Logger } from '../../lib/log.js';
+import { LEGACY_VERSIONS } from '../../lib/mesh-contracts.js';
+import type { AdapterMetrics } from '../metrics.js';
+import { readInitializeResult, type ServerIdentity } from '../protocol/initialize-result.js';
+import { IdAllocator } from '../protocol/jsonrpc-ids.js';
+import { readMessage, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import type { Call } from './call.js';
-import { IdAllocator } from './jsonrpc-ids.js';
-import { isPlainObject, readMessage, type RpcNotification, type RpcRequest, type RpcResponse } from './jsonrpc-message.js';
-import type { AdapterMetrics } from './metrics.js';
-import { LEGACY_VERSIONS } from '../lib/mesh-contracts.js';
-import type { ServerIdentity } from './modern-protocol.js';
+import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
 import { StdioProcess, type ExitInfo } from './stdio-process.js';
-
-export type DeathReason = 'crash' | 'hang' | 'init_timeout' | 'init_exit' | 'init_error' | 'protocol' | 'stopped';
-
-export interface WorkerHost<W = McpWorker> {
-  workerReady(worker: W): void;
-  /** Reported once, after every call in flight was failed. */
-  workerDead(worker: W, reason: DeathReason, detail: string): void;
-  serverRequest(worker: W, line: string, msg: RpcRequest): void;
-  serverNotification(worker: W, line: string, msg: RpcNotification): void;
-}
 
 export interface WorkerOptions {
   readonly slot: number;
@@ -38,10 +29,8 @@ export interface WorkerOptions {
   readonly maxLineBytes: number;
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
-  readonly host: WorkerHost;
+  readonly host: WorkerHost<McpWorker>;
 }
-
-export type WorkerState = 'starting' | 'ready' | 'stopping' | 'dead';
 
 interface Internal {
   readonly resolve: (msg: RpcResponse) => void;
@@ -52,19 +41,14 @@ interface Internal {
 const STDERR_TAIL = 20;
 const LOG_LINES_PER_SECOND = 50;
 
-export class McpWorker {
-  state: WorkerState = 'starting';
-  identity: ServerIdentity | undefined;
-  /** The protocol version the server chose in its initialize result. */
-  protocolVersion = LEGACY_VERSIONS[0] as string;
-  readyAt = 0;
-  lastBusyAt = Date.now();
+export class McpWorker implements PoolWorker {
+  private lifecycle: WorkerState = 'starting';
+  private server: ServerIdentity | undefined;
+  private version: string = LEGACY_VERSIONS[0];
+  private readySince = 0;
+  private busySince = Date.now();
   /** Client calls written to the process and not answered. */
-  readonly calls = new Map<number, Call>();
-  /** The session whose server requests this process may be sending (see Placement). */
-  owner: object | undefined;
-  ownerCalls = 0;
-
+  private readonly inFlight = new Map<number, Call>();
   private readonly proc: StdioProcess;
   private readonly ids = new IdAllocator();
   private readonly internal = new Map<number, Internal>();
@@ -106,41 +90,64 @@ export class McpWorker {
     return this.proc.pid;
   }
 
+  get state(): WorkerState {
+    return this.lifecycle;
+  }
+
+  get identity(): ServerIdentity | undefined {
+    return this.server;
+  }
+
+  /** The protocol version the server chose in its initialize result. */
+  get protocolVersion(): string {
+    return this.version;
+  }
+
+  get readyAt(): number {
+    return this.readySince;
+  }
+
+  get lastBusyAt(): number {
+    return this.busySince;
+  }
+
+  get calls(): ReadonlyMap<number, Call> {
+    return this.inFlight;
+  }
+
   /** Writes a call with a fresh process-local id. */
   dispatch(call: Call): void {
     const id = this.ids.next();
-    const text = call.requestText(id);
-    call.workerRef = this;
-    call.written = true;
-    this.calls.set(id, call);
-    this.lastBusyAt = Date.now();
+    const text = call.writeTo(this, id);
+    this.inFlight.set(id, call);
+    this.busySince = Date.now();
     this.proc.write(text);
   }
 
   /** Forgets a settled call; true if it was in flight here. */
   release(call: Call): boolean {
-    if (call.workerRef !== this || this.calls.get(call.localId) !== call) return false;
-    this.calls.delete(call.localId);
-    this.lastBusyAt = Date.now();
+    if (call.worker !== this || this.inFlight.get(call.localId) !== call) return false;
+    this.inFlight.delete(call.localId);
+    this.busySince = Date.now();
     return true;
   }
 
   /** Tells the server to stop working on a call nobody waits for any more. */
   cancel(call: Call, reason: string): void {
-    if (this.state !== 'ready' || call.workerRef !== this) return;
+    if (this.lifecycle !== 'ready' || call.worker !== this) return;
     this.proc.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.localId, reason } }));
   }
 
   /** Writes a message that needs no answer routing (a client's response or notification). */
   send(text: string): boolean {
-    if (this.state === 'dead' || this.state === 'stopping') return false;
+    if (this.lifecycle === 'dead' || this.lifecycle === 'stopping') return false;
     this.proc.write(text);
     return true;
   }
 
   /** A request of the adapter's own (ping, tools/list, replayed subscriptions). */
   request(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<RpcResponse> {
-    if (this.state === 'dead' || this.state === 'stopping') return Promise.reject(new Error('process is gone'));
+    if (this.lifecycle === 'dead' || this.lifecycle === 'stopping') return Promise.reject(new Error('process is gone'));
     const id = this.ids.next();
     return new Promise<RpcResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -154,12 +161,12 @@ export class McpWorker {
   }
 
   async stop(graceMs: number): Promise<void> {
-    if (this.state === 'dead') return;
+    if (this.lifecycle === 'dead') return;
     if (this.deathReason === undefined) {
       this.deathReason = 'stopped';
       this.deathDetail = 'stopped by the adapter';
     }
-    this.state = 'stopping';
+    this.lifecycle = 'stopping';
     this.stopPings();
     await this.proc.stop(graceMs);
   }
@@ -187,40 +194,25 @@ export class McpWorker {
         this.opts.initTimeoutMs,
       );
     } catch (err) {
-      if (this.state !== 'starting') return;
+      if (this.lifecycle !== 'starting') return;
       const garbage = this.invalidLines > 0 ? `; stdout had ${this.invalidLines} line(s) that are not JSON-RPC, last: ${JSON.stringify(this.lastInvalidLine)}` : '';
       this.die('init_timeout', `${(err as Error).message}${garbage}; stderr: ${this.stderrSummary()}`);
       return;
     }
-    if (this.state !== 'starting') return;
-    const problem = this.readInitializeResult(res);
-    if (problem !== undefined) {
-      this.die('init_error', problem);
+    if (this.lifecycle !== 'starting') return;
+    const init = readInitializeResult(res);
+    if (!init.ok) {
+      this.die('init_error', init.problem);
       return;
     }
+    this.version = init.protocolVersion;
+    this.server = init.identity;
     this.proc.write('{"jsonrpc":"2.0","method":"notifications/initialized"}');
-    this.state = 'ready';
-    this.readyAt = Date.now();
+    this.lifecycle = 'ready';
+    this.readySince = Date.now();
     this.startPings();
-    this.log.info({ protocolVersion: this.protocolVersion, server: this.identity?.serverInfo }, 'server process ready');
+    this.log.info({ protocolVersion: this.version, server: this.server?.serverInfo }, 'server process ready');
     this.opts.host.workerReady(this);
-  }
-
-  private readInitializeResult(res: RpcResponse): string | undefined {
-    if (res.error !== undefined) return `initialize failed: ${res.error.message} (code ${res.error.code})`;
-    const r = res.result;
-    if (!isPlainObject(r)) return 'initialize result is not an object';
-    const version = r['protocolVersion'];
-    if (typeof version !== 'string' || !(LEGACY_VERSIONS as readonly string[]).includes(version)) {
-      return `initialize result names protocol version ${JSON.stringify(version)}, which the adapter does not speak (it speaks ${LEGACY_VERSIONS.join(', ')})`;
-    }
-    const capabilities = r['capabilities'];
-    const serverInfo = r['serverInfo'];
-    if (!isPlainObject(capabilities) || !isPlainObject(serverInfo)) return 'initialize result lacks capabilities or serverInfo';
-    const instructions = r['instructions'];
-    this.protocolVersion = version;
-    this.identity = { capabilities, serverInfo, instructions: typeof instructions === 'string' ? instructions : undefined };
-    return undefined;
   }
 
   private startPings(): void {
@@ -235,7 +227,7 @@ export class McpWorker {
   }
 
   private async ping(): Promise<void> {
-    if (this.state !== 'ready' || this.pinging) return;
+    if (this.lifecycle !== 'ready' || this.pinging) return;
     // A process that spoke within the interval is alive: no need to ask.
     if (Date.now() - this.lastHeard < this.opts.pingIntervalMs / 2) {
       this.pingMissed = 0;
@@ -246,7 +238,7 @@ export class McpWorker {
       await this.request('ping', undefined, this.opts.pingTimeoutMs);
       this.pingMissed = 0;
     } catch {
-      if (this.state !== 'ready') return;
+      if (this.lifecycle !== 'ready') return;
       this.pingMissed++;
       this.log.warn({ missed: this.pingMissed }, 'server process did not answer ping');
       if (this.pingMissed >= this.opts.pingMisses) this.die('hang', `no answer to ${this.pingMissed} pings in a row (timeout ${this.opts.pingTimeoutMs} ms each)`);
@@ -268,7 +260,7 @@ export class McpWorker {
     switch (msg.kind) {
       case 'response': {
         if (typeof msg.id === 'number') {
-          const call = this.calls.get(msg.id);
+          const call = this.inFlight.get(msg.id);
           if (call !== undefined) {
             call.respond(line, msg);
             return;
@@ -288,7 +280,7 @@ export class McpWorker {
       case 'notification':
         if (msg.method === 'notifications/progress') {
           const token = msg.params?.['progressToken'];
-          const call = typeof token === 'number' ? this.calls.get(token) : undefined;
+          const call = typeof token === 'number' ? this.inFlight.get(token) : undefined;
           if (call !== undefined) call.progress(msg);
           return;
         }
@@ -326,9 +318,9 @@ export class McpWorker {
   }
 
   private onExit(info: ExitInfo): void {
-    const wasReady = this.state === 'ready';
-    const wasStarting = this.state === 'starting';
-    this.state = 'dead';
+    const wasReady = this.lifecycle === 'ready';
+    const wasStarting = this.lifecycle === 'starting';
+    this.lifecycle = 'dead';
     this.stopPings();
     const how = info.signal !== null ? `killed by ${info.signal}` : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
     let reason = this.deathReason;
@@ -343,10 +335,8 @@ export class McpWorker {
     }
     this.internal.clear();
     const failure = { kind: 'crashed' as const, detail: `${reason === 'hang' ? 'the process hung and was killed' : `the process ${how}`}`, written: true };
-    for (const call of [...this.calls.values()]) call.fail(failure);
-    this.calls.clear();
-    this.owner = undefined;
-    this.ownerCalls = 0;
+    for (const call of [...this.inFlight.values()]) call.fail(failure);
+    this.inFlight.clear();
     if (reason !== 'stopped') this.log.error({ reason, detail, wasReady }, 'server process ended');
     else this.log.info('server process stopped');
     this.opts.host.workerDead(this, reason, detail);
