@@ -20,6 +20,7 @@
 //
 // Reasons other than `ok` are for counting and logs only: the parts read
 // before the tag is checked (version, kid, server tag) are the client's word.
+import { CodedError } from '../../lib/coded-error.js';
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { KeyRing, SessionKey } from './session-keys.js';
@@ -82,16 +83,7 @@ export interface SealInput {
   readonly clientInfo: ClientInfo;
 }
 
-export class SessionIdError extends Error {
-  override readonly name = 'SessionIdError';
-
-  constructor(
-    message: string,
-    readonly code: 'payload_too_large' | 'no_signing_key' | 'invalid_input',
-  ) {
-    super(message);
-  }
-}
+export class SessionIdError extends CodedError<'payload_too_large' | 'no_signing_key' | 'invalid_input'> {}
 
 export interface SessionIdCodecOptions {
   /** The server whose replicas share these ids. */

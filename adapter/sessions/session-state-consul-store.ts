@@ -8,6 +8,7 @@
 // delete the expired and then the earliest-expiring entries down to 90% of it,
 // in transactions of at most 64 operations (Consul's limit). Expired entries
 // below the bound are removed as they are read.
+import { SweepSchedule } from './sweep-schedule.js';
 import type { ConsulHttp } from '../../lib/consul/consul-http.js';
 import { SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
 import {
@@ -42,24 +43,17 @@ interface KvEntry {
 export class ConsulSessionStateStore implements SessionStateStore {
   private readonly prefix: string;
   private readonly maxEntries: number;
-  private readonly sweepEvery: number;
-  private readonly sweepIntervalMs: number;
+  private readonly sweeps: SweepSchedule;
   private readonly timeoutMs: number;
   private readonly now: () => number;
-  private writesSinceSweep = 0;
-  private sweeping: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
 
   constructor(private readonly opts: ConsulSessionStateStoreOptions) {
     if (!SERVER_NAME.test(opts.server)) throw new SessionStateError(SERVER_NAME_RULE, 'invalid_key');
     this.prefix = `${SESSION_STATE_KV_PREFIX}${opts.server}/`;
+    this.sweeps = new SweepSchedule(() => this.sweepOnce(), { every: opts.sweepEvery ?? 64, intervalMs: opts.sweepIntervalMs ?? 60_000, what: this.prefix, ...(opts.onError ? { onError: opts.onError } : {}) });
     this.maxEntries = opts.maxEntries ?? 5_000;
-    this.sweepEvery = opts.sweepEvery ?? 64;
-    this.sweepIntervalMs = opts.sweepIntervalMs ?? 60_000;
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
-    if (!Number.isSafeInteger(this.sweepEvery) || this.sweepEvery < 1) throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
     this.now = opts.now ?? Date.now;
   }
 
@@ -79,7 +73,7 @@ export class ConsulSessionStateStore implements SessionStateStore {
     // Checked and bounded here; the client below serializes the same object again.
     const text = encodeSessionRecord(state, expiresAt);
     await this.opts.http.request<boolean>('PUT', this.kvPath(sessionKey), { body: JSON.parse(text) as unknown, endpoint: 'kv_session_state_put', timeoutMs: this.timeoutMs });
-    this.wrote();
+    this.sweeps.wrote();
   }
 
   async delete(sessionKey: string): Promise<void> {
@@ -87,24 +81,16 @@ export class ConsulSessionStateStore implements SessionStateStore {
     await this.opts.http.request<boolean>('DELETE', this.kvPath(sessionKey), { endpoint: 'kv_session_state_delete', timeoutMs: this.timeoutMs });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.sweeping?.catch(() => undefined);
+  close(): Promise<void> {
+    return this.sweeps.close();
   }
 
   /** Counts the entries and, above the bound, trims them. Runs one at a time. */
   sweep(): Promise<void> {
-    this.sweeping ??= this.sweepOnce().finally(() => {
-      this.sweeping = undefined;
-    });
-    return this.sweeping;
+    return this.sweeps.run();
   }
 
   private async sweepOnce(): Promise<void> {
-    this.writesSinceSweep = 0;
-    clearTimeout(this.timer);
-    this.timer = undefined;
     const keys = await this.opts.http.request<string[]>('GET', `/v1/kv/${this.prefix}`, { query: { keys: '' }, endpoint: 'kv_session_state_keys', timeoutMs: this.timeoutMs, notFoundAs: [] });
     if (!Array.isArray(keys.body) || keys.body.length <= this.maxEntries) return;
     const all = await this.opts.http.request<KvEntry[]>('GET', `/v1/kv/${this.prefix}`, { query: { recurse: '' }, endpoint: 'kv_session_state_list', timeoutMs: this.timeoutMs * 4, notFoundAs: [] });
@@ -128,25 +114,6 @@ export class ConsulSessionStateStore implements SessionStateStore {
     }
   }
 
-  private wrote(): void {
-    this.writesSinceSweep++;
-    if (this.writesSinceSweep >= this.sweepEvery) {
-      this.backgroundSweep();
-      return;
-    }
-    if (this.timer === undefined && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.backgroundSweep();
-      }, this.sweepIntervalMs);
-      this.timer.unref();
-    }
-  }
-
-  private backgroundSweep(): void {
-    if (this.closed) return;
-    this.sweep().catch((err: unknown) => this.opts.onError?.(`session state sweep of ${this.prefix} failed: ${(err as Error).message}`));
-  }
 
   private kvPath(sessionKey: string): string {
     return `/v1/kv/${this.prefix}${sessionKey}`;

@@ -11,6 +11,7 @@
 //   earliest-expiring (oldest) ones down to 90% of it. It runs after every
 //   `sweepEvery` writes of this process (or `sweepIntervalMs` after a write),
 //   so the count stays below maxEntries + sweepEvery per writing replica.
+import { SweepSchedule } from './sweep-schedule.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
@@ -43,22 +44,15 @@ export interface DirectorySessionStateStoreOptions {
 export class DirectorySessionStateStore implements SessionStateStore {
   readonly dir: string;
   private readonly maxEntries: number;
-  private readonly sweepEvery: number;
-  private readonly sweepIntervalMs: number;
+  private readonly sweeps: SweepSchedule;
   private readonly now: () => number;
   private ready: Promise<void> | undefined;
-  private writesSinceSweep = 0;
-  private sweeping: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
 
-  constructor(private readonly opts: DirectorySessionStateStoreOptions) {
+  constructor(opts: DirectorySessionStateStoreOptions) {
     this.dir = resolvePath(opts.dir);
+    this.sweeps = new SweepSchedule(() => this.sweepOnce(), { every: opts.sweepEvery ?? 64, intervalMs: opts.sweepIntervalMs ?? 30_000, what: this.dir, ...(opts.onError ? { onError: opts.onError } : {}) });
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_SESSION_STATES;
-    this.sweepEvery = opts.sweepEvery ?? 64;
-    this.sweepIntervalMs = opts.sweepIntervalMs ?? 30_000;
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
-    if (!Number.isSafeInteger(this.sweepEvery) || this.sweepEvery < 1) throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
     this.now = opts.now ?? Date.now;
   }
 
@@ -97,7 +91,7 @@ export class DirectorySessionStateStore implements SessionStateStore {
     }
     await fh.close();
     await rename(tmp, join(this.dir, name));
-    this.wrote();
+    this.sweeps.wrote();
   }
 
   async delete(sessionKey: string): Promise<void> {
@@ -107,24 +101,16 @@ export class DirectorySessionStateStore implements SessionStateStore {
     });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.sweeping;
+  close(): Promise<void> {
+    return this.sweeps.close();
   }
 
   /** Removes expired and stale files, then the oldest above the bound. Runs one at a time. */
   sweep(): Promise<void> {
-    this.sweeping ??= this.sweepOnce().finally(() => {
-      this.sweeping = undefined;
-    });
-    return this.sweeping;
+    return this.sweeps.run();
   }
 
   private async sweepOnce(): Promise<void> {
-    this.writesSinceSweep = 0;
-    clearTimeout(this.timer);
-    this.timer = undefined;
     await this.mkdir();
     const now = this.now();
     const live: { name: string; expiresAt: number }[] = [];
@@ -147,25 +133,6 @@ export class DirectorySessionStateStore implements SessionStateStore {
     for (const f of live.slice(0, live.length - target)) await unlink(join(this.dir, f.name)).catch(() => undefined);
   }
 
-  private wrote(): void {
-    this.writesSinceSweep++;
-    if (this.writesSinceSweep >= this.sweepEvery) {
-      this.backgroundSweep();
-      return;
-    }
-    if (this.timer === undefined && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.backgroundSweep();
-      }, this.sweepIntervalMs);
-      this.timer.unref();
-    }
-  }
-
-  private backgroundSweep(): void {
-    if (this.closed) return;
-    this.sweep().catch((err: unknown) => this.opts.onError?.(`session state sweep of ${this.dir} failed: ${(err as Error).message}`));
-  }
 
   private mkdir(): Promise<void> {
     this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(

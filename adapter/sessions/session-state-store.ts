@@ -7,6 +7,7 @@
 // DELETE), reads when a replica adopts a session it does not know: never per
 // call. `initialize` writes nothing, so a flood of it cannot grow a store; each
 // store is bounded in entries anyway, evicting the oldest sessions first.
+import { CodedError } from '../../lib/coded-error.js';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../../lib/mesh-contracts.js';
 import { SESSION_KEY_PATTERN } from './session-id-codec.js';
@@ -43,16 +44,7 @@ const RecordSchema = z.strictObject({
   state: SessionStateSchema,
 });
 
-export class SessionStateError extends Error {
-  override readonly name = 'SessionStateError';
-
-  constructor(
-    message: string,
-    readonly code: 'too_large' | 'invalid_state' | 'invalid_key',
-  ) {
-    super(message);
-  }
-}
+export class SessionStateError extends CodedError<'too_large' | 'invalid_state' | 'invalid_key'> {}
 
 export interface SessionStateStore {
   /** The session's state, or undefined when there is none, it expired, or the stored value was invalid (then it is removed). */
