@@ -1,6 +1,6 @@
 // Encoding of DiscoveryResponses, shared between streams. With many Envoys
 // on one snapshot, every stream would re-encode the same resources; instead the
-// body (everything but the nonce) is encoded once per (type, version) and each
+// body (everything but the nonce) is encoded once per distinct body and each
 // stream appends its own nonce field: protobuf concatenation merges fields, so
 // the bytes are a valid DiscoveryResponse. grpc-js serializes through the
 // service definition, so the ADS service is given a serializer that passes
@@ -12,25 +12,49 @@ import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.j
 
 const NONCE_FIELD = 5;
 
+/**
+ * SotW response bodies, shared by every stream whose response has the same key.
+ *
+ * The rule: a body is handed to every response with an equal key, so the key
+ * must cover every input that shapes the body's bytes, which is every field but
+ * the nonce: type_url, version_info, control_plane.identifier, and which
+ * resources are carried. The resources are keyed by `contents.version`, the hash
+ * over the names and versions (content hashes) of exactly the resources carried,
+ * in the order they are encoded (a ResourceSet's map is in the order its version
+ * hashes). They must not be keyed by version_info: an endpoints response at
+ * one version carries only the assignments the client does not hold yet, so
+ * two clients at one version_info may be sent different resources. (Keyed by
+ * type and version, an Envoy that connected after an endpoints-only change was
+ * given another client's one changed assignment instead of all of them.)
+ *
+ * Clients in the same state still share one body: they get equal contents (the
+ * full set, or the same change set, see sotw-stream.ts), hence an equal key.
+ */
 export class SotwResponseCache {
   private bodies = new Map<string, Uint8Array>();
   private readonly type = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
 
-  /** Forget bodies of older snapshots. */
+  /** Forget bodies of older snapshots (only to bound memory: a key never goes stale). */
   clear(): void {
     this.bodies = new Map();
   }
 
   encode(response: DiscoveryResponse): Buffer {
-    const key = `${response.type_url}\0${response.version_info}`;
+    const { type_url, version_info, contents, control_plane } = response;
+    const key = `${type_url}\0${version_info}\0${contents.version}\0${control_plane.identifier}`;
     let body = this.bodies.get(key);
     if (!body) {
-      const { nonce: _nonce, ...rest } = response;
-      body = this.type.encode(this.type.fromObject(rest)).finish();
+      const resources = [...contents.resources.values()].map((r) => r.any);
+      body = this.type.encode(this.type.fromObject({ version_info, resources, type_url, control_plane })).finish();
       this.bodies.set(key, body);
     }
     const nonce = Buffer.from(response.nonce, 'utf8');
     return Buffer.concat([body, lengthDelimitedHeader(NONCE_FIELD, nonce.length), nonce]);
+  }
+
+  /** Bodies encoded since the last clear (tests). */
+  get size(): number {
+    return this.bodies.size;
   }
 }
 

@@ -5,10 +5,8 @@ import { resourceSet, type ResourceSet, type SnapshotResource } from './snapshot
 import { DiscoveryRequestSchema, nackMessage, type DiscoveryRequest, type DiscoveryResponse } from './xds-messages.js';
 import { XdsStream, type StreamHooks, type TypeState } from './xds-stream.js';
 
-interface Desired {
-  readonly version: string;
-  readonly resources: ReadonlyMap<string, SnapshotResource>;
-}
+/** What the client should hold of a type: a set, so that its version names exactly these resources. */
+type Desired = ResourceSet;
 
 interface SotwTypeState extends TypeState {
   names: ReadonlySet<string>;
@@ -21,8 +19,11 @@ interface SotwTypeState extends TypeState {
   clientVersion: string;
   /** Answer the next request even if nothing changed (a warming resource waits for it). */
   forceResend: boolean;
-  /** Types that send only changes: what the client holds after the last response it did not reject. */
-  held: ReadonlyMap<string, SnapshotResource> | undefined;
+  /**
+   * Types that send only changes: what the client holds after the last
+   * response it did not reject (the desired set that response brought it to).
+   */
+  held: Desired | undefined;
   /** Wildcard types: what the last response left the client holding, for removals that wait. */
   lastSent: ReadonlyMap<string, SnapshotResource>;
   /** The last answer of desired() for a named subscription, and what it was computed from. */
@@ -115,13 +116,18 @@ export class SotwStream extends XdsStream<DiscoveryRequest, SotwTypeState> {
     return resourceSet([...set.resources.values(), ...removed]);
   }
 
-  private responseResources(type: ResourceType, st: SotwTypeState, d: Desired): SnapshotResource[] {
-    const all = [...d.resources.values()];
-    if (!type.sotwSendsOnlyChanges) return all;
+  /**
+   * What the response carries: the desired set, or for a type that sends only
+   * changes, the desired resources the client does not hold at their current
+   * version (all of them for a client that holds nothing known: a new stream,
+   * or after a NACK).
+   */
+  private responseContents(type: ResourceType, st: SotwTypeState, d: Desired): ResourceSet {
+    if (!type.sotwSendsOnlyChanges) return d;
     const held = st.held;
-    st.held = d.resources;
-    if (!held || st.forceResend) return all;
-    return all.filter((r) => held.get(r.name)?.version !== r.version);
+    st.held = d;
+    if (!held || st.forceResend) return d;
+    return changesSince(held, d);
   }
 
   protected send(type: ResourceType, st: SotwTypeState): void {
@@ -129,10 +135,10 @@ export class SotwStream extends XdsStream<DiscoveryRequest, SotwTypeState> {
     if (d.version === '') return; // no snapshot yet
     if (!st.forceResend && d.version === (st.sent?.version ?? st.clientVersion)) return;
     const nonce = this.nextNonce();
-    const resources = this.responseResources(type, st, d);
+    const contents = this.responseContents(type, st, d);
     this.write({
       version_info: d.version,
-      resources: resources.map((r) => r.any),
+      contents,
       type_url: type.url,
       nonce,
       control_plane: { identifier: this.hooks.identifier },
@@ -145,8 +151,33 @@ export class SotwStream extends XdsStream<DiscoveryRequest, SotwTypeState> {
     // until what it names arrives again: answer the next request for those
     // whatever its version.
     if (type.references?.resentOnChange) this.state(type.references.type).forceResend = true;
-    this.recordPush(type.url, d.version, nonce, resources.length, 0);
+    this.recordPush(type.url, d.version, nonce, contents.resources.size, 0);
   }
+}
+
+const changeSets = new WeakMap<ResourceSet, WeakMap<ResourceSet, ResourceSet>>();
+
+/**
+ * The resources of `desired` that a client holding `held` lacks or holds at
+ * another version. Both are immutable, so the answer is kept per pair: a
+ * thousand Envoys that held the last snapshot's endpoints and want this one's
+ * compute (and hash) the change once, and get one set, so they share one
+ * encoded body (response-encoding.ts).
+ */
+function changesSince(held: ResourceSet, desired: ResourceSet): ResourceSet {
+  let byDesired = changeSets.get(held);
+  if (!byDesired) {
+    byDesired = new WeakMap();
+    changeSets.set(held, byDesired);
+  }
+  let changes = byDesired.get(desired);
+  if (!changes) {
+    const list: SnapshotResource[] = [];
+    for (const r of desired.resources.values()) if (held.resources.get(r.name)?.version !== r.version) list.push(r);
+    changes = resourceSet(list);
+    byDesired.set(desired, changes);
+  }
+  return changes;
 }
 
 /**

@@ -2,8 +2,7 @@
 // longs/enums as strings). Parsed at the stream boundary: anything Envoy (or a
 // misbehaving client) sends that does not fit is rejected there.
 import { z } from 'zod';
-import type { PackedAny } from './api/envoy-protos.js';
-import type { SnapshotResource } from './snapshot.js';
+import type { ResourceSet, SnapshotResource } from './snapshot.js';
 
 const NodeSchema = z.looseObject({
   id: z.string().default(''),
@@ -38,7 +37,13 @@ export type XdsNode = z.output<typeof NodeSchema>;
 
 export interface DiscoveryResponse {
   version_info: string;
-  resources: PackedAny[];
+  /**
+   * Exactly the resources the response carries, in this order. The set's
+   * version hashes their names and versions, so it identifies the encoded
+   * resources; version_info alone does not (a SotW endpoints response carries
+   * only what the client does not hold yet).
+   */
+  contents: ResourceSet;
   type_url: string;
   nonce: string;
   control_plane: { identifier: string };

@@ -2,6 +2,7 @@
 // wildcard, EDS for every cluster it gets, RDS for the listener's route config)
 // and ACKs every response. For scale benchmarks and protocol tests; the
 // integration tests use real Envoys.
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { adsPackageDefinition, envoyRoot } from '../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../control-plane/xds/api/type-urls.js';
@@ -24,6 +25,11 @@ interface DeltaResponse {
   nonce: string;
 }
 
+/** A resource's version as the snapshot computes it: sha256 of the encoded resource, base64url, 16 chars. */
+function contentVersion(value: Uint8Array): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 16);
+}
+
 type AdsClient = grpc.Client & {
   StreamAggregatedResources(): grpc.ClientDuplexStream<object, Response>;
   DeltaAggregatedResources(): grpc.ClientDuplexStream<object, DeltaResponse>;
@@ -40,7 +46,7 @@ export interface SimClientOptions {
   readonly address: string;
   readonly nodeId: string;
   readonly delta?: boolean;
-  /** Decode SotW endpoint/route responses to record their names in `held` (tests; costs CPU). */
+  /** Record what a SotW client holds in `held`: decodes and hashes every resource (tests; costs CPU). */
   readonly trackNames?: boolean;
   /** Answer these versions with a NACK instead of an ACK. */
   readonly reject?: (type: string, version: string) => string | undefined;
@@ -49,7 +55,13 @@ export interface SimClientOptions {
 export class SimAdsClient {
   /** type → version this client last ACKed. */
   readonly acked = new Map<string, string>();
-  /** type → names it holds (delta) or was last sent (SotW). */
+  /**
+   * type → what it holds, name → resource version (the snapshot's content
+   * hash). Delta: as the responses say. SotW (only with `trackNames`), like
+   * Envoy: a cluster or listener response replaces the set; an endpoint or route
+   * response adds to it (what it leaves out is kept), and names no longer
+   * subscribed to are dropped.
+   */
   readonly held = new Map<string, Map<string, string>>();
   readonly responses: { type: string; version: string; resources: number; removed: number; at: number }[] = [];
   private readonly client: AdsClient;
@@ -102,11 +114,16 @@ export class SimAdsClient {
     const error = this.opts.reject?.(r.type_url, r.version_info);
     if (error === undefined) {
       this.acked.set(r.type_url, r.version_info);
-      const decode = r.type_url === TYPE.cluster || r.type_url === TYPE.listener || this.opts.trackNames !== false;
-      const names = decode ? this.names(r.type_url, r.resources) : [];
-      if (decode) this.held.set(r.type_url, new Map(names.map((n) => [n, r.version_info])));
+      const wildcard = r.type_url === TYPE.cluster || r.type_url === TYPE.listener;
+      const track = this.opts.trackNames !== false;
+      const names = wildcard || track ? this.names(r.type_url, r.resources) : [];
       if (r.type_url === TYPE.cluster) this.edsNames = new Set(names);
       if (r.type_url === TYPE.listener) this.rdsNames = new Set(['mcp_routes']);
+      if (track) {
+        const subscribed = r.type_url === TYPE.endpoints ? this.edsNames : this.rdsNames;
+        const kept = wildcard ? [] : [...(this.held.get(r.type_url) ?? [])].filter(([n]) => subscribed.has(n));
+        this.held.set(r.type_url, new Map([...kept, ...names.map((n, i): [string, string] => [n, contentVersion(r.resources[i]!.value)])]));
+      }
     }
     this.record(r.type_url, r.version_info, r.resources.length, 0);
     this.stream!.write({

@@ -1,7 +1,9 @@
 // Endpoints (EDS): one ClusterLoadAssignment per cluster, subscribed to by
 // name. They change far more often than anything else (every replica's health),
-// so a SotW response carries only the assignments that changed: at 1000 servers
-// a one-replica change is one assignment, not a thousand, for every Envoy.
+// so a SotW response carries only the assignments the client does not hold at
+// their current version: at 1000 servers a one-replica change is one
+// assignment, not a thousand, for every Envoy that held the rest; an Envoy that
+// connects later is sent them all.
 import { TYPE } from '../api/type-urls.js';
 import type { ResourceType } from './resource-type.js';
 

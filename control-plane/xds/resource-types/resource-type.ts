@@ -27,8 +27,9 @@ export interface ResourceType {
    */
   readonly removalsWaitFor: readonly TypeUrl[];
   /**
-   * A SotW response carries only the resources that changed: Envoy keeps those
-   * a response of a non-wildcard type leaves out.
+   * A SotW response carries only the resources the client does not hold at
+   * their current version: Envoy keeps those a response of a non-wildcard type
+   * leaves out.
    */
   readonly sotwSendsOnlyChanges: boolean;
   readonly references?: References;

@@ -126,13 +126,49 @@ describe('SotW stream', () => {
     ack(s, out[0]!);
     s.handle({ type_url: TYPE.endpoints, resource_names: ['mcp_a', 'mcp_b'] });
     const first = last(out, TYPE.endpoints);
-    assert.equal(first.resources.length, 2);
+    assert.equal(first.contents.resources.size, 2);
     ack(s, first, ['mcp_a', 'mcp_b']);
     h.set(snap(server('a', [1, 3]), server('b', [2])));
     s.pump();
     const second = last(out, TYPE.endpoints);
-    assert.equal(second.resources.length, 1);
+    assert.equal(second.contents.resources.size, 1);
     assert.notEqual(second.version_info, first.version_info);
+  });
+
+  test('endpoints: streams in the same state share one change set; a new stream, and one after a NACK, get the whole set', () => {
+    const h = new Harness();
+    const streams = [0, 1, 2].map(() => {
+      const out: DiscoveryResponse[] = [];
+      return { out, s: new SotwStream('peer', h.hooks, (r) => out.push(r)) };
+    });
+    const names = ['mcp_a', 'mcp_b', 'mcp_c'];
+    const connect = ({ s, out }: (typeof streams)[number]) => {
+      s.handle({ node, type_url: TYPE.cluster, resource_names: [] });
+      ack(s, last(out, TYPE.cluster));
+      s.handle({ type_url: TYPE.endpoints, resource_names: names });
+      ack(s, last(out, TYPE.endpoints), names);
+    };
+    const [one, two, late] = streams as [(typeof streams)[number], (typeof streams)[number], (typeof streams)[number]];
+    h.set(snap(server('a', [1]), server('b', [2]), server('c', [3])));
+    connect(one);
+    connect(two);
+    h.set(snap(server('a', [1]), server('b', [2, 4]), server('c', [3])));
+    one.s.pump(h.changed);
+    two.s.pump(h.changed);
+    const eds = h.snapshot!.get(TYPE.endpoints)!;
+    const [r1, r2] = [last(one.out, TYPE.endpoints), last(two.out, TYPE.endpoints)];
+    assert.deepEqual([...r1.contents.resources.keys()], ['mcp_b']);
+    assert.equal(r1.contents, r2.contents, 'one change set for both');
+    assert.equal(r1.version_info, eds.version);
+    connect(late);
+    const r3 = late.out.find((r) => r.type_url === TYPE.endpoints)!;
+    assert.equal(r3.version_info, eds.version);
+    assert.equal(r3.contents, eds, 'the whole set for a new stream');
+    // After a NACK, what the client holds is not known: the next response carries everything.
+    one.s.handle({ type_url: TYPE.endpoints, version_info: '', response_nonce: r1.nonce, resource_names: names, error_detail: { code: 3, message: 'no' } });
+    h.set(snap(server('a', [1]), server('b', [2, 5]), server('c', [3])));
+    one.s.pump(h.changed);
+    assert.deepEqual([...last(one.out, TYPE.endpoints).contents.resources.keys()], names);
   });
 
   test('a removed cluster stays until the routes without it are ACKed', () => {
@@ -148,10 +184,10 @@ describe('SotW stream', () => {
     s.pump();
     const routes = last(out, TYPE.route);
     // Clusters: b still present until the routes are ACKed.
-    assert.equal(last(out, TYPE.cluster).resources.length, 2);
+    assert.equal(last(out, TYPE.cluster).contents.resources.size, 2);
     ack(s, last(out, TYPE.cluster));
     ack(s, routes, ['mcp_routes']);
-    assert.equal(last(out, TYPE.cluster).resources.length, 1);
+    assert.equal(last(out, TYPE.cluster).contents.resources.size, 1);
   });
 });
 
