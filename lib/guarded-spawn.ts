@@ -3,22 +3,24 @@
 // starts: `mcpmesh up`'s Envoy, adapters and `run:` servers, and an adapter's
 // stdio server processes.
 //
-// Node has no PR_SET_PDEATHSIG, so the child is started through a tiny POSIX
-// sh guard in a new session (its own process group): the guard forks a
-// watcher that blocks reading a pipe from the parent (fd 3) and then execs
-// the command in place, so the command keeps the guard's pid and is the group
-// leader. If the parent dies for any reason the kernel closes the pipe, the
-// watcher reads EOF and SIGKILLs the group. The watcher costs one idle `sh`.
-// The command itself never sees fd 3 (it is closed before the exec).
+// Node has no PR_SET_PDEATHSIG, so each child gets a watcher: the command runs
+// in a new session (its own process group, its pid the group id; started as
+// `sh -c 'exec "$@"'`, so a missing command is exit 127 as in a shell), and a
+// tiny `sh` watcher, a child of this process in a session of its own, blocks
+// reading a pipe from this process. If this process dies for any reason the
+// kernel closes the pipe, the watcher reads EOF and SIGKILLs the group. When
+// the command exits, this process kills what it left in its group and then the
+// watcher, and reaps the watcher itself: nothing is left behind, not even a
+// zombie for init to reap. A watcher costs one idle `sh`.
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import type { Readable } from 'node:stream';
 
-const GUARD_SCRIPT = '{ read -r _ <&3; kill -KILL 0; } </dev/null >/dev/null 2>&1 &\nexec "$@" 3<&-';
+const EXEC_SCRIPT = 'exec "$@"';
+const WATCH_SCRIPT = 'read -r _; kill -KILL -"$1"';
 
 type StdioSlot = StdioPipe | StdioNull | 'inherit' | number;
 
 export interface GuardedSpawnOptions {
-  /** stdin, stdout, stderr of the command (fd 3 is the guard's pipe). */
+  /** stdin, stdout, stderr of the command. */
   readonly stdio: readonly [StdioSlot, StdioSlot, StdioSlot];
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
@@ -64,8 +66,8 @@ export function groupAlive(pgid: number): boolean {
  */
 export function spawnGuarded(command: string, args: readonly string[], opts: GuardedSpawnOptions): ChildProcess {
   installExitHook();
-  const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'mcpmesh-guard', command, ...args], {
-    stdio: [...opts.stdio, 'pipe'],
+  const child = spawn('/bin/sh', ['-c', EXEC_SCRIPT, 'mcpmesh-guarded', command, ...args], {
+    stdio: [...opts.stdio],
     detached: true,
     env: opts.env ?? process.env,
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
@@ -74,10 +76,14 @@ export function spawnGuarded(command: string, args: readonly string[], opts: Gua
   if (child.pid === undefined) throw new Error(`could not start /bin/sh to run ${command}`);
   const pgid = child.pid;
   liveGroups.add(pgid);
+  // Detached too: a Ctrl-C meant for the terminal's foreground group must not end it.
+  const watcher = spawn('/bin/sh', ['-c', WATCH_SCRIPT, 'mcpmesh-guard', String(pgid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watcher.stdin!.on('error', () => undefined);
+  watcher.on('error', () => undefined);
   child.once('exit', () => {
     killGroup(pgid, 'SIGKILL');
     liveGroups.delete(pgid);
-    (child.stdio[3] as Readable | null)?.destroy();
+    watcher.kill('SIGKILL');
   });
   return child;
 }

@@ -57,7 +57,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Guard watchers (lib/guarded-spawn.ts) are forks of the guard shell and keep its command line. */
+/** The guard's processes (lib/guarded-spawn.ts): a watcher, or a command not yet exec'd. */
 const guard = (pid: number) => cmdline(pid).includes('mcpmesh-guard');
 
 function cmdline(pid: number): string {
