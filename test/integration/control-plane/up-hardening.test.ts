@@ -19,10 +19,15 @@ const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
 const stdioFixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
 const httpFixture = join(process.cwd(), 'dist/test/fixtures/http-mcp-server.js');
 const started: ChildProcess[] = [];
-const families: number[][] = [];
+/** Processes seen under an `up`, with their command lines: a failed test kills what is left of them (a pid reused since is spared). */
+const seen = new Map<number, string>();
+const remember = (pids: readonly number[]) => {
+  for (const p of pids) seen.set(p, cmdline(p));
+};
 after(() => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const pid of families.flat()) {
+  for (const [pid, line] of seen) {
+    if (!alive(pid) || cmdline(pid) !== line) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -135,7 +140,7 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
   const serverPid = Number(await call(toolsUrl, 'whoami'));
   assert.equal(await call(webUrl, 'whoami'), `port-${runPort}`);
   const family = descendants(first.proc.pid!);
-  families.push(family);
+  remember(family);
   const kinds = {
     envoy: family.filter((p) => /envoy/.test(cmdline(p)) && !guard(p)),
     adapter: family.filter((p) => cmdline(p).includes(' adapter --name tools') && !guard(p)),
@@ -155,7 +160,7 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
   });
 
   const second = await startUp(config, [toolsUrl, webUrl]);
-  families.push(descendants(second.proc.pid!));
+  remember(descendants(second.proc.pid!));
   assert.match(await call(toolsUrl, 'whoami'), /^\d+$/);
   assert.equal(await call(webUrl, 'whoami'), `port-${runPort}`);
   const secondFamily = descendants(second.proc.pid!);
@@ -216,7 +221,7 @@ test('a secret in a server command line or environment appears in no log line, r
   const webUrl = `http://127.0.0.1:${listen}/mcp/web`;
   const up = await startUp(config, [toolsUrl, webUrl], { ...process.env, MCPMESH_LOG_LEVEL: 'debug' });
   const family = () => descendants(up.proc.pid!);
-  families.push(family());
+  remember(family());
 
   // The adapter restarts its stdio server process.
   const serverPid = Number(await call(toolsUrl, 'whoami'));
@@ -232,7 +237,7 @@ test('a secret in a server command line or environment appears in no log line, r
   await until(() => (up.output().match(/"process started"/g) ?? []).length >= 4, 'up to log both processes started again', 20_000, 50);
   assert.match(await call(toolsUrl, 'whoami'), /^\d+$/);
   assert.equal(await call(webUrl, 'whoami'), `port-${runPort}`);
-  families.push(family());
+  remember(family());
   await stopUp(up);
 
   const log = up.output();
