@@ -4,7 +4,7 @@
 // clients stop sending → new calls refused, calls finished or deadline →
 // processes stopped → HTTP closed).
 import { urlHost } from '../lib/host-port.js';
-import { createLogger, type Logger } from '../lib/log.js';
+import { createLogger, loggableCommand, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
@@ -133,7 +133,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   keeper.startSweeping();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `http://${advertised}:${http.port}${o.path}`;
-  logger.info({ url, pool: pool.bounds(), command: o.command }, 'adapter listening');
+  logger.info({ url, pool: pool.bounds(), ...loggableCommand([o.command, ...o.args]) }, 'adapter listening');
 
   let registration: SelfRegistration | undefined;
   if (o.consul !== undefined) {

@@ -1,8 +1,9 @@
 // Finding and running Envoy: used by `mcpmesh up` and by the integration tests.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnGuarded } from '../lib/guarded-spawn.js';
 
 export const CACHED_ENVOY = join(process.env['MCPMESH_CACHE'] ?? join(homedir(), '.cache', 'mcpmesh'), 'envoy-venv', 'bin', 'envoy');
 
@@ -44,21 +45,18 @@ export async function startEnvoy(opts: EnvoyOptions): Promise<EnvoyProcess> {
   const configPath = join(dir, 'envoy.yaml');
   writeFileSync(configPath, opts.configYaml);
   const args = ['-c', configPath, '--disable-hot-restart', '-l', opts.logLevel ?? 'warning', ...(opts.id ? ['--service-node', opts.id] : []), ...(opts.extraArgs ?? [])];
-  // Own process group, so that stopping Envoy never signals its parent.
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Own process group (stopping Envoy never signals its parent), and Envoy
+  // dies with the process that started it, also when that one is SIGKILLed.
+  const child = spawnGuarded(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line) tail.push(line);
     if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => rmSync(dir, { recursive: true, force: true }));
-  // Envoy must not outlive the process that started it.
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
-  void exited.then(() => process.off('exit', onExit));
 
   const adminUrl = `http://127.0.0.1:${opts.adminPort}`;
   const state = async (): Promise<string | undefined> => {

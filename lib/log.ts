@@ -15,3 +15,12 @@ export function createLogger(component: string, level = process.env['MCPMESH_LOG
     pino.destination(2),
   );
 }
+
+/**
+ * How a process's command line is logged, everywhere: its executable (argv[0]
+ * as given) and how many arguments follow, never the arguments themselves
+ * (they may carry tokens or passwords). Environment values are never logged.
+ */
+export function loggableCommand(argv: readonly string[]): { command: string | undefined; args: number } {
+  return { command: argv[0], args: Math.max(0, argv.length - 1) };
+}

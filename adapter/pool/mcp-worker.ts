@@ -2,7 +2,7 @@
 // client. It initializes the process once, watches it with pings, writes
 // calls with process-local ids and hands every message back to the call, the
 // pool or the server-message router it belongs to.
-import type { Logger } from '../../lib/log.js';
+import { loggableCommand, type Logger } from '../../lib/log.js';
 import { LEGACY_VERSIONS } from '../../lib/mesh-contracts.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { readInitializeResult, type ServerIdentity } from '../protocol/initialize-result.js';
@@ -78,7 +78,7 @@ export class McpWorker implements PoolWorker {
       onExit: (info) => this.onExit(info),
     });
     this.log = opts.logger.child({ slot: opts.slot, serverPid: this.proc.pid });
-    this.log.info({ command: opts.command, args: opts.args }, 'server process started');
+    this.log.info(loggableCommand([opts.command, ...opts.args]), 'server process started');
     void this.initialize();
   }
 

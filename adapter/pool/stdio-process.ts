@@ -2,17 +2,12 @@
 // stdin/stdout, stderr as log lines, and a guarantee that the whole process
 // group dies with it — also when the adapter itself is SIGKILLed.
 //
-// Node has no PR_SET_PDEATHSIG, so the child is started through a tiny POSIX
-// sh guard in a new session (its own process group): the guard forks a
-// watcher that blocks reading a pipe from the adapter (fd 3) and then execs
-// the server in place, so the server keeps the guard's pid and is the group
-// leader. If the adapter dies for any reason the kernel closes the pipe, the
-// watcher reads EOF and SIGKILLs the group. The watcher costs one idle `sh`.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The child runs guarded (lib/guarded-spawn.ts): its own process group, which
+// a watcher kills when the adapter's pipe to it closes.
+import type { ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
 import { LineSplitter } from './line-splitter.js';
-
-const GUARD_SCRIPT = '{ read -r _ <&3; kill -KILL 0; } </dev/null >/dev/null 2>&1 &\nexec "$@" 3<&-';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -37,37 +32,6 @@ const MAX_STDERR_LINE = 8_192;
 /** How long buffered stdout may still arrive after the process exited. */
 const STDOUT_DRAIN_MS = 1_000;
 
-// Every live group, so that a normal exit of the adapter (or an uncaught
-// exception) still takes the servers down without waiting for the watcher.
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
-  });
-}
-
-function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether any process of the group is still alive. */
-export function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class StdioProcess {
   readonly pid: number;
   private readonly child: ChildProcess;
@@ -77,17 +41,12 @@ export class StdioProcess {
   private corked = false;
 
   constructor(private readonly opts: StdioProcessOptions) {
-    installExitHook();
-    this.child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'mcpmesh-guard', opts.command, ...opts.args], {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      detached: true,
-      env: opts.env ?? process.env,
+    this.child = spawnGuarded(opts.command, opts.args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     });
-    // /bin/sh always exists on the systems Envoy runs on; a spawn failure is fatal config.
-    if (this.child.pid === undefined) throw new Error(`could not start /bin/sh to run ${opts.command}`);
-    this.pid = this.child.pid;
-    liveGroups.add(this.pid);
+    this.pid = this.child.pid!;
     this.stdin = this.child.stdin!;
     // EPIPE when the server died: its exit is reported through onExit.
     this.stdin.on('error', () => undefined);
@@ -109,9 +68,7 @@ export class StdioProcess {
     });
     this.child.once('exit', (code, signal) => {
       childExited = true;
-      // Whatever the server left behind in its group (and the watcher) goes too.
-      killGroup(this.pid, 'SIGKILL');
-      liveGroups.delete(this.pid);
+      // Whatever the server left behind in its group (and the watcher) is killed by spawnGuarded.
       const info: ExitInfo = { code, signal };
       const timer = setTimeout(() => this.finishExit(info), STDOUT_DRAIN_MS);
       void stdoutDone.then(() => {
@@ -124,7 +81,6 @@ export class StdioProcess {
   private finishExit(info: ExitInfo): void {
     if (this.exitInfo !== undefined) return;
     this.exitInfo = info;
-    (this.child.stdio[3] as Readable | null)?.destroy();
     this.opts.onExit(info);
     for (const w of this.exitWaiters.splice(0)) w(info);
   }

@@ -1,7 +1,8 @@
 // mcpmesh up: the whole mesh on one machine, from one config file — the control
 // plane on the file source, Envoy, and adapters for the file's stdio servers.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
@@ -11,9 +12,10 @@ import { locateEnvoy, startEnvoy, type EnvoyProcess } from '../../envoy/envoy-pr
 import { DEFAULT_BACKOFF, backoffDelay } from '../../lib/backoff.js';
 import { urlHost } from '../../lib/host-port.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
-import { createLogger, type Logger } from '../../lib/log.js';
+import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
+import { createLogger, loggableCommand, type Logger } from '../../lib/log.js';
 import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
-import { runControlPlane, waitForSignal } from './control-plane.js';
+import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
@@ -42,21 +44,37 @@ interface Supervised {
   stop(): Promise<void>;
 }
 
-/** Runs one local server process and restarts it with backoff and jitter if it dies. */
-function supervise(argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }, logger: Logger): Supervised {
+/** What a supervised process is, for logs: never its arguments nor its environment (docs/adapter.md, Logs). */
+interface ProcessLabel {
+  readonly server: string;
+  readonly kind: 'adapter' | 'run';
+  readonly port: number;
+  /** The server's own command line; only its executable and argument count are logged. */
+  readonly command: readonly string[];
+}
+
+/**
+ * Runs one local server process and restarts it with backoff and jitter if it
+ * dies. It runs guarded (lib/guarded-spawn.ts): its process group dies with
+ * `mcpmesh up`, also when `up` is SIGKILLed.
+ */
+function supervise(label: ProcessLabel, argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }, logger: Logger): Supervised {
+  const log = logger.child({ server: label.server, kind: label.kind, port: label.port, ...loggableCommand(label.command) });
   let child: ChildProcess | undefined;
   let stopping = false;
   let failures = 0;
   const start = () => {
     const started = Date.now();
     // stdout is the agent-URL listing; children log to stderr.
-    child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 2, 'inherit'], env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-    child.on('error', (err) => logger.error({ argv, err: err.message }, 'cannot start process'));
-    child.on('exit', (code, signal) => {
+    const c = spawnGuarded(argv[0]!, argv.slice(1), { stdio: ['ignore', 2, 'inherit'], env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    child = c;
+    log.info({ pid: c.pid }, 'process started');
+    c.on('error', (err) => log.error({ err: err.message }, 'cannot start process'));
+    c.on('exit', (code, signal) => {
       if (stopping) return;
       failures = Date.now() - started > 30_000 ? 1 : failures + 1;
       const delay = backoffDelay(DEFAULT_BACKOFF, failures + 1);
-      logger.warn({ argv, code, signal, restartInMs: Math.round(delay) }, 'process exited; restarting');
+      log.warn({ code, signal, restartInMs: Math.round(delay) }, code === 127 ? 'command not found; restarting' : 'process exited; restarting');
       setTimeout(() => !stopping && start(), delay).unref();
     });
   };
@@ -65,15 +83,54 @@ function supervise(argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?
     stop: () =>
       new Promise<void>((done) => {
         stopping = true;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return done();
-        const force = setTimeout(() => child?.kill('SIGKILL'), 15_000);
-        child.once('exit', () => {
+        const c = child;
+        if (!c || c.exitCode !== null || c.signalCode !== null) return done();
+        const pgid = c.pid!;
+        // The whole group: a `run:` command may be a wrapper (npm, sh) with the server below it.
+        const force = setTimeout(() => killGroup(pgid, 'SIGKILL'), 15_000);
+        c.once('exit', () => {
           clearTimeout(force);
           done();
         });
-        child.kill('SIGTERM');
+        if (!killGroup(pgid, 'SIGTERM') && !groupAlive(pgid)) c.kill('SIGKILL');
       }),
   };
+}
+
+interface PortUse {
+  readonly port: number;
+  readonly host: string;
+  readonly what: string;
+}
+
+function portFree(port: number, host: string): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(undefined)));
+  });
+}
+
+/**
+ * Every port `up` is about to bind must be free. The children of an `up` that
+ * was just killed may take a moment to die, so a taken port gets a few
+ * seconds; after that the error names the port and what wanted it.
+ */
+async function checkPortsFree(uses: readonly PortUse[], configPath: string): Promise<void> {
+  const end = Date.now() + 5_000;
+  for (const u of uses) {
+    if (u.port === 0) continue;
+    for (;;) {
+      const err = await portFree(u.port, u.host);
+      if (err === undefined) break;
+      if (err.code !== 'EADDRINUSE' || Date.now() > end) {
+        const why = err.code === 'EADDRINUSE' ? 'is in use by another process' : `cannot be bound (${err.code ?? err.message})`;
+        throw new Error(`port ${u.port} on ${u.host} (${u.what}) ${why}; stop that process or choose another port in ${configPath}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** Any HTTP answer counts for a `run` server (a GET on an MCP path may be 405); adapters answer /readyz with 200. */
@@ -109,15 +166,33 @@ export async function upCommand(argv: string[]): Promise<number> {
   }
   const adapters: Supervised[] = [];
   const ports = localPorts(config);
+  const listenPort = config.envoy?.listenPort ?? CONFIG_DEFAULTS.listenPort;
+  const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
+  const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
+  const token = stringFlag(p, 'admin-token');
+  const cpArgs = ['--config', configPath, ...(token ? ['--admin-token', token] : [])];
+  // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
+  const cpFlags = parseFlags(cpArgs, CONTROL_PLANE_FLAGS);
+  const cpListen = listenSettings(cpFlags, config);
+  await checkPortsFree(
+    [
+      { port: cpListen.listener.port, host: cpListen.listener.address, what: "Envoy's agent listener" },
+      { port: adminPort, host: '127.0.0.1', what: "Envoy's admin endpoint" },
+      { port: cpListen.xdsPort, host: stringFlag(cpFlags, 'xds-address')!, what: 'the xDS server' },
+      { port: cpListen.adminPort, host: stringFlag(cpFlags, 'admin-address')!, what: 'the control-plane admin API' },
+      ...config.servers.flatMap((s) => (ports.get(s.name) ?? []).map((port) => ({ port, host: '127.0.0.1', what: `server ${s.name}` }))),
+    ],
+    configPath,
+  );
   const waits: { server: string; url: string }[] = [];
   for (const server of config.servers) {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
         const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), '--', ...server.stdio.command];
-        adapters.push(supervise(argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
+        adapters.push(supervise({ server: server.name, kind: 'adapter', port, command: server.stdio.command }, argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
       } else if (server.run) {
-        adapters.push(supervise(server.run.command, { env: { ...process.env, ...server.run.env, PORT: String(port) }, ...(server.run.cwd ? { cwd: server.run.cwd } : {}) }, logger));
+        adapters.push(supervise({ server: server.name, kind: 'run', port, command: server.run.command }, server.run.command, { env: { ...process.env, ...server.run.env, PORT: String(port) }, ...(server.run.cwd ? { cwd: server.run.cwd } : {}) }, logger));
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}${server.run.path ?? '/mcp'}` });
       }
     }
@@ -127,12 +202,8 @@ export async function upCommand(argv: string[]): Promise<number> {
     if (!(await waitListening(w.url, 30_000))) logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
-  const token = stringFlag(p, 'admin-token');
-  const running = await runControlPlane(['--config', configPath, ...(token ? ['--admin-token', token] : [])], logger.child({ component: 'control-plane' }));
+  const running = await runControlPlane(cpArgs, logger.child({ component: 'control-plane' }));
   if (!running) return 0;
-  const listenPort = config.envoy?.listenPort ?? CONFIG_DEFAULTS.listenPort;
-  const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
-  const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy({
