@@ -61,11 +61,20 @@ async function restartsWithBackoff(logs: LogLine[], reason: string, detail: RegE
 }
 
 describe('servers that cannot start', () => {
+  // A shell, not the Node fixture: on a loaded machine Node's own start can
+  // take longer than the 300 ms init timeout the timeout tests need, and then
+  // the timeout, not the exit, would end the try. The exit path is what this
+  // test is about, so the init timeout here is far beyond any start.
   test('exits at once: the exit code and its stderr are the error', async () => {
-    await withBadServer(process.execPath, [FIXTURE_SERVER, '--mode', 'exit'], async (adapter, logs) => {
-      await restartsWithBackoff(logs, 'init_exit', /exited before answering initialize: exited with code 3; stderr: fixture: configuration error, giving up/);
-      await staysUp(adapter);
-    });
+    await withBadServer(
+      '/bin/sh',
+      ['-c', 'echo "fixture: configuration error, giving up" >&2; exit 3'],
+      async (adapter, logs) => {
+        await restartsWithBackoff(logs, 'init_exit', /exited before answering initialize: exited with code 3; stderr: fixture: configuration error, giving up/);
+        await staysUp(adapter);
+      },
+      10_000,
+    );
   });
 
   test('never answers initialize: the init timeout is the error', async () => {
@@ -75,8 +84,9 @@ describe('servers that cannot start', () => {
     });
   });
 
+  // A shell writes its garbage at once; a Node server may not have started within the 300 ms.
   test('writes garbage to stdout: the garbage is quoted in the error', async () => {
-    await withBadServer(process.execPath, [FIXTURE_SERVER, '--mode', 'garbage'], async (adapter, logs) => {
+    await withBadServer('/bin/sh', ['-c', 'echo "this is not JSON-RPC"; exec sleep 60'], async (adapter, logs) => {
       await restartsWithBackoff(logs, 'init_timeout', /stdout had \d+ line\(s\) that are not JSON-RPC, last: "this is not JSON-RPC"/);
       await staysUp(adapter);
       const metrics = await adapter.metrics.registry.getSingleMetricAsString('mcpmesh_adapter_stdout_invalid_lines_total');
