@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
 import type { Outcome } from './protocol/failure-classes.js';
 import { MODERN_REQUEST_METHODS } from './protocol/modern-envelope.js';
+import { collectStandardDefaultMetrics } from '../lib/default-metrics.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
 
@@ -122,6 +123,7 @@ class CallLatencyHistogram extends Histogram<CallLabel> {
 
 export function createAdapterMetrics(server: string): AdapterMetrics {
   const registry = new Registry();
+  collectStandardDefaultMetrics(registry);
   let pool: PoolView | undefined;
   /** Each series once, for scrapes. */
   const unique: CallSeries[] = [];

@@ -1,8 +1,10 @@
-// The control plane's Prometheus metrics (names prefixed mcpmesh_).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// The control plane's Prometheus metrics (names prefixed mcpmesh_), and the
+// process and Node.js defaults under their standard names.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectStandardDefaultMetrics } from '../lib/default-metrics.js';
 
 export function createControlPlaneMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'mcpmesh_process_' });
+  collectStandardDefaultMetrics(registry);
   return {
     registry,
     connectedClients: new Gauge({ name: 'mcpmesh_xds_connected_clients', help: 'Envoys connected over ADS', registers: [registry] }),

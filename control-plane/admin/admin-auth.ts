@@ -1,5 +1,9 @@
 // Bearer-token authentication: required for every change, optional for reads.
 // Without a configured token the API is read-only: changes are refused.
+// Always open: probes and scrapes (orchestrators and Prometheus call them), and
+// the documents and pages (/openapi.json, /docs and its assets, /console),
+// which hold no data of the mesh: a browser loads them without a token, and
+// the operator enters the token in the page, whose calls then carry it.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './admin-errors.js';
@@ -19,13 +23,18 @@ function presented(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+const OPEN = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/console', '/docs']);
+
+export function isOpen(path: string): boolean {
+  return OPEN.has(path) || path.startsWith('/docs/');
+}
+
 export function installAuth(app: FastifyInstance, opts: AuthOptions): void {
   const expected = opts.token ? digest(opts.token) : undefined;
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    // Probes and scrapes stay open: orchestrators and Prometheus call them.
-    if (path === '/healthz' || path === '/readyz' || path === '/metrics') return;
     const change = req.method !== 'GET' && req.method !== 'HEAD';
+    if (!change && isOpen(path)) return;
     if (!change && !opts.readAuth) return;
     if (!expected) {
       if (change) throw new HttpError(403, 'forbidden', 'changes are disabled: start the control plane with --admin-token to enable them');

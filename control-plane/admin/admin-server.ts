@@ -1,11 +1,15 @@
-// The admin REST API (fastify): auth, one error shape, routes, size limits.
+// The admin REST API (fastify): auth, one error shape, the OpenAPI document and
+// its page, routes declared with their schemas, size limits, the console.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import type { AdminBackend } from './admin-backend.js';
 import { installAuth } from './admin-auth.js';
 import { installErrorHandling } from './admin-errors.js';
+import { installDocsPage, installOpenApi } from './admin-openapi.js';
 import { registerRoutes } from './admin-routes.js';
+import { zodValidatorCompiler } from './admin-schemas.js';
+import { ConsoleData, type ConsoleOptions } from './console-data.js';
 
 export interface AdminServerOptions {
   readonly backend: AdminBackend;
@@ -14,6 +18,8 @@ export interface AdminServerOptions {
   readonly readAuth?: boolean;
   readonly bodyLimitBytes?: number;
   readonly logger?: Logger;
+  /** Where the console finds Envoy's view and traffic (see console-data.ts). */
+  readonly console?: ConsoleOptions;
 }
 
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
@@ -23,9 +29,15 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   });
   // JSON only: fastify would otherwise accept text/plain bodies as strings.
   app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(zodValidatorCompiler);
   installErrorHandling(app, opts.logger?.child({ component: 'admin-api' }));
-  installAuth(app, { token: opts.token, readAuth: opts.readAuth ?? false });
-  registerRoutes(app, opts.backend, opts.registry);
+  const readAuth = opts.readAuth ?? false;
+  installAuth(app, { token: opts.token, readAuth });
+  installOpenApi(app, { readAuth, token: opts.token !== undefined });
+  installDocsPage(app);
+  const consoleData = new ConsoleData(opts.backend, opts.console);
+  // A plugin of its own, so that it loads after the document generator is in place and sees every route.
+  void app.register(async (routes) => registerRoutes(routes, opts.backend, opts.registry, { token: opts.token !== undefined, readAuth }, consoleData));
   return app;
 }
 

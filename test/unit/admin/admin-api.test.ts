@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { NotFoundError, ValidationError, type AdminBackend, type ServerView } from '../../../control-plane/admin/admin-backend.js';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
+import { resolvePolicy } from '../../../control-plane/catalog/policy-resolution.js';
 
 const server: ServerView = {
   name: 'search',
@@ -12,7 +13,7 @@ const server: ServerView = {
   protocol: 'auto',
   replicas: [{ id: 'r1', address: '127.0.0.1:1', health: 'healthy', weight: 1, drained: false }],
   explicitPolicy: null,
-  effectivePolicy: { policy: {} as never, toolRoutes: [] },
+  effectivePolicy: { policy: resolvePolicy({}), toolRoutes: [] },
 };
 
 function fake() {
@@ -62,7 +63,10 @@ describe('admin API', () => {
     const doc = (await app.inject({ url: '/openapi.json' })).json();
     assert.equal(doc.openapi, '3.1.0');
     assert.ok(doc.paths['/api/v1/servers/{name}/policy'].put);
-    assert.match((await app.inject({ url: '/docs' })).body, /openapi\.json/);
+    const docs = await app.inject({ url: '/docs' });
+    assert.equal(docs.statusCode, 302, 'the page lives at docs/, so that its assets load by relative URLs');
+    assert.equal(docs.headers.location, 'docs/');
+    assert.match((await app.inject({ url: '/docs/' })).body, /src="\.\/static\/swagger-ui-bundle\.js"/);
   });
 
   test('unknown ids and routes: 404 in the one error shape', async () => {
@@ -91,9 +95,10 @@ describe('admin API', () => {
   });
 
   test('validation errors name the field; bad bodies get 400, 413 and 415', async () => {
+    // The route validates with the policy schema itself (its Zod messages), before the backend sees the body.
     const invalid = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: { timeout: 'soon' }, headers: auth });
     assert.equal(invalid.statusCode, 400);
-    assert.deepEqual(invalid.json(), { error: { code: 'invalid_policy', message: 'invalid policy', details: ['policy.timeout: "soon" is not a duration'] } });
+    assert.deepEqual(invalid.json(), { error: { code: 'invalid_policy', message: 'invalid policy', details: ['policy.timeout: "soon" is not a duration (use e.g. 250ms, 5s, 2m)'] } });
     const notObject = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: '[1]', headers: { ...auth, 'content-type': 'application/json' } });
     assert.equal(notObject.statusCode, 400);
     const malformed = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: '{"timeout":', headers: { ...auth, 'content-type': 'application/json' } });
