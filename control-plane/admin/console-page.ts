@@ -46,7 +46,7 @@ th{background:var(--bg);font-weight:600}td.num{text-align:right;font-variant-num
   function headers() { var t = token(); return t ? { authorization: 'Bearer ' + t } : {}; }
   function badge(s) { return '<span class="badge s-' + esc(s) + '">' + esc(s) + '</span>'; }
   function ms(v) { return v == null ? '<span class="mute">none</span>' : v >= 1000 && v % 1000 === 0 ? (v / 1000) + 's' : v + 'ms'; }
-  function retry(r) { return r.attempts + '× on ' + esc(r.retryOn.join(', ')) + (r.perTryTimeoutMs != null ? ', per try ' + ms(r.perTryTimeoutMs) : ''); }
+  function retry(r) { return (r.attempts === 1 ? '1 retry' : r.attempts + ' retries') + ' on ' + esc(r.retryOn.join(', ')) + (r.perTryTimeoutMs != null ? ', per try ' + ms(r.perTryTimeoutMs) : ''); }
   function table(head, rows) {
     if (rows.length === 0) return '<span class="mute">none</span>';
     return '<table><thead><tr>' + head.map(function (h) { return '<th>' + h + '</th>'; }).join('') + '</tr></thead><tbody>' + rows.join('') + '</tbody></table>';
