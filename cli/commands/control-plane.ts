@@ -100,6 +100,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     );
     return undefined;
   }
+  const consoleOpts = consoleOptions(p);
   const metrics = createControlPlaneMetrics();
   const config = stringFlag(p, 'config');
   const consul = stringFlag(p, 'consul');
@@ -131,7 +132,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     port: listen.adminPort,
     ...(token ? { token } : {}),
     readAuth: boolFlag(p, 'admin-read-auth'),
-    console: consoleOptions(p),
+    console: consoleOpts,
     logger,
   });
   return {

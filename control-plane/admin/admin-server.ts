@@ -25,6 +25,9 @@ export interface AdminServerOptions {
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    // A replica id may be up to 512 characters (admin-schemas.ts), percent-encoded in the path:
+    // the router's default of 100 would answer 414 before the schema could say what is wrong.
+    routerOptions: { maxParamLength: 3 * 512 },
     logger: false,
   });
   // JSON only: fastify would otherwise accept text/plain bodies as strings.
