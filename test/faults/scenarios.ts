@@ -295,7 +295,7 @@ function sessionNotes(records: readonly CallRecord[], lost: readonly { session: 
   const later = seen.getTimes.filter((t) => t >= faultStart).length;
   notes.push(`SDK client: GET stream ${tally(seen.gets)} (${later} sent after the fault began); notifications/initialized ${tally(seen.initialized)}`);
   const errors = [...seen.errors].sort((a, b) => b[1].n - a[1].n);
-  if (errors.length > 0) notes.push(`SDK onerror: ${errors.slice(0, 4).map(([k, e]) => `${e.n}× ${k.slice(0, 120)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 4 ? `; ${errors.length - 4} more kinds` : ''}`);
+  if (errors.length > 0) notes.push(`SDK onerror: ${errors.slice(0, 8).map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`);
   return notes;
 }
 

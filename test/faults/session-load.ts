@@ -75,7 +75,7 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
       client.onerror = (err) => {
         // Our own close() aborts the GET stream: not the fault's doing.
         if (closing) return;
-        const key = errorDetail(err).replace(/"id":\d+/g, '"id":N').replace(/\d{3,}/g, 'N');
+        const key = errorDetail(err).replace(/"id":\d+/g, '"id":N');
         const seen = errors.get(key);
         if (seen) seen.n++;
         else errors.set(key, { n: 1, first: performance.now() });
