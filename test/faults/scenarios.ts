@@ -285,11 +285,11 @@ function sessionNotes(records: readonly CallRecord[], lost: readonly { session: 
   const placed = new Map<number, string>();
   for (const r of records) if (r.ok && r.session !== undefined && r.replica !== undefined && !placed.has(r.session)) placed.set(r.session, r.replica);
   const perReplica = REPLICAS.map((id) => `${id} ${[...placed.values()].filter((p) => p === id).length}`).join(', ');
-  const notes = [`sessions at the start: ${perReplica}`];
+  const notes = [placed.size === 0 ? 'sessions at the start: where, unknown (the tool does not name its replica)' : `sessions at the start: ${perReplica}`];
   if (lost.length > 0) {
     const firsts = lost.map((l) => l.firstFailure.start).sort((a, b) => a - b);
     const where = [...new Set(lost.map((l) => placed.get(l.session) ?? '?'))].sort().join(', ');
-    notes.push(`lost sessions (had run on ${where}) first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
+    notes.push(`lost sessions${placed.size === 0 ? '' : ` (had run on ${where})`} first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
   }
   const tally = (m: ReadonlyMap<string, number>) => [...m].map(([k, n]) => `${n}× ${k}`).join(', ');
   const later = seen.getTimes.filter((t) => t >= faultStart).length;
