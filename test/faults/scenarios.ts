@@ -9,7 +9,7 @@ import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';
 import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
-import { lostSessions, startSessionLoad, type ClientObservations } from './session-load.js';
+import { lostSessions, startSessionLoad, type RunningSessionLoad } from './session-load.js';
 import { recoveryTime, shares, startLoad, type CallRecord, type RunningLoad } from './tool-load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -253,7 +253,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
     notes.push(`this process (load${s.controlPlane === 'process' ? '' : ' and control plane'}): ${pct(cpuShare)} of a core`);
     notes.push(`Envoy: ${retries} retries (${overBudget} over budget, ${outOfAttempts} out of attempts), ${ejections} ejections`);
     const lost = sessionLoad === undefined ? undefined : lostSessions(records);
-    if (sessionLoad !== undefined) notes.push(...sessionNotes(records, lost!, sessionLoad.observed, window.faultStart));
+    if (sessionLoad !== undefined) notes.push(...sessionNotes(sessionLoad, records, lost!, fm, window.faultStart));
     if (s.id === 4) {
       const during = shares(records, window.faultStart + 1_000, window.faultEnd);
       notes.push(`share of calls on the slow replica while slow: ${pct(during.get('r0'))} (fair: 33%)`);
@@ -281,15 +281,17 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
 const at = (t: number, faultStart: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
 
 /** Where the sessions ran, which were lost and when, and what the SDK clients did and reported besides the calls. */
-function sessionNotes(records: readonly CallRecord[], lost: readonly { session: number; firstFailure: CallRecord }[], seen: ClientObservations, faultStart: number): string[] {
-  const placed = new Map<number, string>();
-  for (const r of records) if (r.ok && r.session !== undefined && r.replica !== undefined && !placed.has(r.session)) placed.set(r.session, r.replica);
+function sessionNotes(load: RunningSessionLoad, records: readonly CallRecord[], lost: readonly { session: number; firstFailure: CallRecord }[], fm: FaultMesh, faultStart: number): string[] {
+  const seen = load.observed;
+  // Replica i's Consul service id ends in its port.
+  const replicaOf = (host: string | undefined) => REPLICAS.find((_, i) => host !== undefined && fm.serviceId(i).endsWith(`-${host.replace(/^.*:/, '')}`)) ?? '?';
+  const placed = new Map(load.pinnedTo.map((host, session) => [session, replicaOf(host)]));
   const perReplica = REPLICAS.map((id) => `${id} ${[...placed.values()].filter((p) => p === id).length}`).join(', ');
-  const notes = [placed.size === 0 ? 'sessions at the start: where, unknown (the tool does not name its replica)' : `sessions at the start: ${perReplica}`];
+  const notes = [`sessions pinned at the start: ${perReplica}`];
   if (lost.length > 0) {
     const firsts = lost.map((l) => l.firstFailure.start).sort((a, b) => a - b);
     const where = [...new Set(lost.map((l) => placed.get(l.session) ?? '?'))].sort().join(', ');
-    notes.push(`lost sessions${placed.size === 0 ? '' : ` (had run on ${where})`} first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
+    notes.push(`lost sessions (pinned to ${where}) first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
   }
   const tally = (m: ReadonlyMap<string, number>) => [...m].map(([k, n]) => `${n}× ${k}`).join(', ');
   const later = seen.getTimes.filter((t) => t >= faultStart).length;

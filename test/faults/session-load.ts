@@ -29,6 +29,12 @@ export interface ClientObservations {
 export interface RunningSessionLoad extends RunningLoad {
   /** The number of sessions (each one client). */
   readonly sessions: number;
+  /**
+   * Per session, the upstream (host:port) Envoy pinned it to when it was
+   * opened: read from the session id, which Envoy's stateful-session filter
+   * wraps as base64(host:port);UV:base64(the adapter's id).
+   */
+  readonly pinnedTo: readonly (string | undefined)[];
   readonly observed: ClientObservations;
 }
 
@@ -118,6 +124,7 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
   return {
     records,
     sessions: clients.length,
+    pinnedTo: clients.map((c) => pinnedHost((c.transport as StreamableHTTPClientTransport | undefined)?.sessionId)),
     observed: { gets, getTimes, initialized, errors },
     async stop() {
       stopped = true;
@@ -129,6 +136,13 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
       return records;
     },
   };
+}
+
+function pinnedHost(sessionId: string | undefined): string | undefined {
+  const head = /^([A-Za-z0-9+/=_-]+);UV:/.exec(sessionId ?? '')?.[1];
+  if (head === undefined) return undefined;
+  const host = Buffer.from(head, 'base64').toString('utf8');
+  return /^[\w.:[\]-]+:\d+$/.test(host) ? host : undefined;
 }
 
 /**
