@@ -253,7 +253,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
     notes.push(`this process (load${s.controlPlane === 'process' ? '' : ' and control plane'}): ${pct(cpuShare)} of a core`);
     notes.push(`Envoy: ${retries} retries (${overBudget} over budget, ${outOfAttempts} out of attempts), ${ejections} ejections`);
     const lost = sessionLoad === undefined ? undefined : lostSessions(records);
-    if (sessionLoad !== undefined) notes.push(...sessionNotes(sessionLoad, records, lost!, fm, window.faultStart));
+    if (sessionLoad !== undefined) notes.push(...sessionNotes(sessionLoad, lost!, fm, window.faultStart));
     if (s.id === 4) {
       const during = shares(records, window.faultStart + 1_000, window.faultEnd);
       notes.push(`share of calls on the slow replica while slow: ${pct(during.get('r0'))} (fair: 33%)`);
@@ -281,7 +281,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
 const at = (t: number, faultStart: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
 
 /** Where the sessions ran, which were lost and when, and what the SDK clients did and reported besides the calls. */
-function sessionNotes(load: RunningSessionLoad, records: readonly CallRecord[], lost: readonly { session: number; firstFailure: CallRecord }[], fm: FaultMesh, faultStart: number): string[] {
+function sessionNotes(load: RunningSessionLoad, lost: readonly { session: number; firstFailure: CallRecord }[], fm: FaultMesh, faultStart: number): string[] {
   const seen = load.observed;
   // Replica i's Consul service id ends in its port.
   const replicaOf = (host: string | undefined) => REPLICAS.find((_, i) => host !== undefined && fm.serviceId(i).endsWith(`-${host.replace(/^.*:/, '')}`)) ?? '?';
@@ -296,8 +296,9 @@ function sessionNotes(load: RunningSessionLoad, records: readonly CallRecord[], 
   const tally = (m: ReadonlyMap<string, number>) => [...m].map(([k, n]) => `${n}× ${k}`).join(', ');
   const later = seen.getTimes.filter((t) => t >= faultStart).length;
   notes.push(`SDK client: GET stream ${tally(seen.gets)} (${later} sent after the fault began); notifications/initialized ${tally(seen.initialized)}`);
-  const errors = [...seen.errors].sort((a, b) => b[1].n - a[1].n);
-  if (errors.length > 0) notes.push(`SDK onerror: ${errors.slice(0, 8).map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`);
+  // Each failed POST is also reported to onerror; those are the failures above.
+  const errors = [...seen.errors].filter(([k]) => !k.includes('Error POSTing to endpoint')).sort((a, b) => b[1].n - a[1].n);
+  if (errors.length > 0) notes.push(`SDK onerror besides the failed calls: ${errors.slice(0, 8).map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`);
   return notes;
 }
 
