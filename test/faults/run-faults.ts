@@ -1,19 +1,22 @@
 // `npm run faults`: every fault scenario against a fresh real mesh (Consul,
 // three adapters, control plane, Envoy), one after another, and the table.
 //
-//   node dist/test/faults/run-faults.js [--only 1,3] [--rate 250] [--scale 1] [--write]
+//   node dist/test/faults/run-faults.js [--only 1,3] [--generation 2025|2026|both] [--rate 250] [--scale 1] [--write]
 //
+// Each scenario runs once per protocol generation (default both): 2026-07-28
+// stateless calls, and 2025-era sessions through the official SDK 1.x client.
 // --write replaces the "Fault suite" section of bench/RESULTS.md.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_RUN, runScenario, SCENARIOS, type ScenarioResult } from './scenarios.js';
+import { DEFAULT_RUN, GENERATIONS, runScenario, SCENARIOS, type Generation, type ScenarioResult } from './scenarios.js';
 
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
+    generation: { type: 'string', default: 'both' },
     rate: { type: 'string', default: String(DEFAULT_RUN.callsPerSecond) },
     scale: { type: 'string', default: '1' },
     write: { type: 'boolean', default: false },
@@ -22,13 +25,20 @@ const { values } = parseArgs({
 const only = values.only?.split(',').map(Number);
 const chosen = SCENARIOS.filter((s) => only === undefined || only.includes(s.id));
 const run = { ...DEFAULT_RUN, callsPerSecond: Number(values.rate), scale: Number(values.scale) };
+if (values.generation !== 'both' && !(GENERATIONS as readonly string[]).includes(values.generation)) {
+  process.stderr.write(`--generation: 2025, 2026 or both, not ${values.generation}\n`);
+  process.exit(2);
+}
+const generations: readonly Generation[] = values.generation === 'both' ? GENERATIONS : [values.generation as Generation];
 
 const results: ScenarioResult[] = [];
 for (const s of chosen) {
-  process.stderr.write(`scenario ${s.id}: ${s.name} ...\n`);
-  const r = await runScenario(s, run);
-  results.push(r);
-  process.stderr.write(`  ${row(r)}\n${r.failures.map((f) => `    ${f}\n`).join('')}`);
+  for (const g of generations) {
+    process.stderr.write(`scenario ${s.id} (${g}): ${s.name} ...\n`);
+    const r = await runScenario(s, run, g);
+    results.push(r);
+    process.stderr.write(`  ${row(r)}\n${r.failures.map((f) => `    ${f}\n`).join('')}`);
+  }
 }
 
 function recovery(r: ScenarioResult): string {
@@ -37,17 +47,19 @@ function recovery(r: ScenarioResult): string {
 }
 
 function row(r: ScenarioResult): string {
-  return `| ${r.id} | ${r.name} | ${r.callsPerSecond.toFixed(0)} calls/s | ${r.seconds.toFixed(1)} s | ${r.calls} | ${r.failed}${r.expectFailures ? ' (expected)' : ''} | ${recovery(r)} | ${r.notes.join('; ')} |`;
+  const lost = r.sessionsLost === undefined ? 'n/a' : `${r.sessionsLost} of ${r.sessions}`;
+  return `| ${r.id} | ${r.generation} | ${r.name} | ${r.callsPerSecond.toFixed(0)} calls/s | ${r.seconds.toFixed(1)} s | ${r.calls} | ${r.failed}${r.expectFailures ? ' (expected)' : ''} | ${lost} | ${recovery(r)} | ${r.notes.join('; ')} |`;
 }
 
 const table = [
-  '| # | scenario | load | duration | calls | failed | recovery | notes |',
-  '|---|---|---|---|---|---|---|---|',
+  '| # | generation | scenario | load | duration | calls | failed | sessions lost | recovery | notes |',
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...results.map(row),
 ].join('\n');
 process.stdout.write(`${table}\n`);
 
-const bad = results.filter((r) => (r.expectFailures ? r.failed === 0 : r.failed > 0 || r.recoveryMs === undefined || r.recoveryMs > 5_000));
+// Even where failures are the point, no session may be lost.
+const bad = results.filter((r) => (r.sessionsLost ?? 0) > 0 || (r.expectFailures ? r.failed === 0 : r.failed > 0 || r.recoveryMs === undefined || r.recoveryMs > 5_000));
 if (values.write) {
   const file = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'bench/RESULTS.md');
   const text = readFileSync(file, 'utf8');
@@ -55,14 +67,16 @@ if (values.write) {
   const section = [
     head,
     '',
-    `Command: \`npm run faults\` (= \`node dist/test/faults/run-faults.js --rate ${run.callsPerSecond} --write\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
-    'Each scenario: a fresh mesh (Consul `-dev`, three `mcpmesh adapter` replicas with a pool of 2 of the fixture stdio server, control plane on the Consul source, Envoy),',
-    `16 connections calling the idempotent \`slow\` tool (5 ms) at ${run.callsPerSecond} calls/s through Envoy; 2 s of load, the fault, then 6 s more.`,
+    `Command: \`npm run faults\` (= \`node dist/test/faults/run-faults.js --rate ${run.callsPerSecond} --generation ${values.generation} --write\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
+    'Each scenario, once per protocol generation: a fresh mesh (Consul `-dev`, three `mcpmesh adapter` replicas with a pool of 2 of the fixture stdio server, control plane on the Consul source, Envoy),',
+    `16 clients calling the idempotent \`slow\` tool (5 ms) at ${run.callsPerSecond} calls/s in all through Envoy; 2 s of load, the fault, then 6 s more.`,
+    '2026: 16 connections of 2026-07-28 stateless calls. 2025: 16 sessions, each the official SDK 1.x `Client` with its `StreamableHTTPClientTransport` as it is (no re-initialize on 404, no retry), opened before the load starts.',
+    'A session is lost when, after its first failed call, none of its later calls succeeded by the end of the run.',
     'Recovery: from the end of the fault until every replica answers at least half its fair share of the calls in every 250 ms window for 1 s.',
     '',
     table,
     '',
-    ...results.filter((r) => r.failed > 0).map((r) => `Scenario ${r.id}, failed calls: ${r.failures.join('; ')}.\n`),
+    ...results.filter((r) => r.failed > 0).map((r) => `Scenario ${r.id} (${r.generation}), failed calls: ${r.failures.join('; ')}.\n`),
     '',
   ].join('\n');
   const start = text.indexOf(head);

@@ -9,7 +9,8 @@ import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';
 import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
-import { recoveryTime, shares, startLoad, type CallRecord } from './tool-load.js';
+import { lostSessions, startSessionLoad, type RunningSessionLoad } from './session-load.js';
+import { recoveryTime, shares, startLoad, type CallRecord, type RunningLoad } from './tool-load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,13 +32,25 @@ export interface Scenario {
   inject(fm: FaultMesh, scale: number): Promise<FaultWindow>;
 }
 
+/**
+ * Which protocol generation the load speaks: 2026-07-28 stateless calls
+ * (tool-load.ts), or 2025-era sessions through the official SDK 1.x client
+ * (session-load.ts).
+ */
+export type Generation = '2025' | '2026';
+export const GENERATIONS: readonly Generation[] = ['2026', '2025'];
+
 export interface ScenarioResult {
   readonly id: number;
   readonly name: string;
+  readonly generation: Generation;
   readonly callsPerSecond: number;
   readonly seconds: number;
   readonly calls: number;
   readonly failed: number;
+  /** 2025: the number of sessions, and those lost (after their first failure no call of theirs succeeded); undefined for 2026. */
+  readonly sessions: number | undefined;
+  readonly sessionsLost: number | undefined;
   /** ms from the end of the fault until traffic is balanced again; undefined: not within the run, or not measured. */
   readonly recoveryMs: number | undefined;
   readonly expectFailures: boolean;
@@ -209,12 +222,16 @@ export interface RunOptions {
 
 export const DEFAULT_RUN: RunOptions = { callsPerSecond: 250, scale: 1, warmupMs: 2_000, settleMs: 6_000 };
 
-export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Promise<ScenarioResult> {
+export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, generation: Generation = '2026'): Promise<ScenarioResult> {
   const fm = await startFaultMesh({ controlPlane: s.controlPlane ?? 'in-process' });
   try {
     const tool = s.tool ?? { name: 'slow', args: { ms: 5 } };
-    const load = startLoad({ url: fm.url, tool: tool.name, args: tool.args, callsPerSecond: o.callsPerSecond, concurrency: 16, maxCalls: o.callsPerSecond * 120, maxMs: 120_000 });
+    const loadOptions = { url: fm.url, tool: tool.name, args: tool.args, callsPerSecond: o.callsPerSecond, concurrency: 16, maxCalls: o.callsPerSecond * 120, maxMs: 120_000 };
+    // The sessions are opened before the load's clock starts.
+    const sessionLoad = generation === '2025' ? await startSessionLoad(loadOptions) : undefined;
+    const load: RunningLoad = sessionLoad ?? startLoad(loadOptions);
     const began = performance.now();
+    const cpuBefore = process.cpuUsage();
     await sleep(o.warmupMs);
     let window: FaultWindow;
     try {
@@ -223,6 +240,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
     } finally {
       await load.stop();
     }
+    const cpu = process.cpuUsage(cpuBefore);
     const records = load.records;
     const ended = records.reduce((m, r) => Math.max(m, r.end), began);
     const failures = records.filter((r) => !r.ok);
@@ -231,7 +249,11 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
     const [retries, overBudget, outOfAttempts, ejections] = await Promise.all(
       ['upstream_rq_retry', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded', 'outlier_detection.ejections_enforced_total'].map(stat),
     );
+    const cpuShare = (cpu.user + cpu.system) / 1000 / (ended - began);
+    notes.push(`this process (load${s.controlPlane === 'process' ? '' : ' and control plane'}): ${pct(cpuShare)} of a core`);
     notes.push(`Envoy: ${retries} retries (${overBudget} over budget, ${outOfAttempts} out of attempts), ${ejections} ejections`);
+    const lost = sessionLoad === undefined ? undefined : lostSessions(records);
+    if (sessionLoad !== undefined) notes.push(...sessionNotes(sessionLoad, lost!, fm, window.faultStart));
     if (s.id === 4) {
       const during = shares(records, window.faultStart + 1_000, window.faultEnd);
       notes.push(`share of calls on the slow replica while slow: ${pct(during.get('r0'))} (fair: 33%)`);
@@ -239,10 +261,13 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
     return {
       id: s.id,
       name: s.name,
+      generation,
       callsPerSecond: records.length / ((ended - began) / 1000),
       seconds: (ended - began) / 1000,
       calls: records.length,
       failed: failures.length,
+      sessions: sessionLoad?.sessions,
+      sessionsLost: lost?.length,
       recoveryMs: s.tool === undefined ? recoveryTime(records, REPLICAS, window.faultEnd) : undefined,
       expectFailures: s.expectFailures ?? false,
       failures: summarize(failures, window.faultStart),
@@ -251,6 +276,30 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN): Pro
   } finally {
     await fm.stop();
   }
+}
+
+const at = (t: number, faultStart: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
+
+/** Where the sessions ran, which were lost and when, and what the SDK clients did and reported besides the calls. */
+function sessionNotes(load: RunningSessionLoad, lost: readonly { session: number; firstFailure: CallRecord }[], fm: FaultMesh, faultStart: number): string[] {
+  const seen = load.observed;
+  // Replica i's Consul service id ends in its port.
+  const replicaOf = (host: string | undefined) => REPLICAS.find((_, i) => host !== undefined && fm.serviceId(i).endsWith(`-${host.replace(/^.*:/, '')}`)) ?? '?';
+  const placed = new Map(load.pinnedTo.map((host, session) => [session, replicaOf(host)]));
+  const perReplica = REPLICAS.map((id) => `${id} ${[...placed.values()].filter((p) => p === id).length}`).join(', ');
+  const notes = [`sessions pinned at the start: ${perReplica}`];
+  if (lost.length > 0) {
+    const firsts = lost.map((l) => l.firstFailure.start).sort((a, b) => a - b);
+    const where = [...new Set(lost.map((l) => placed.get(l.session) ?? '?'))].sort().join(', ');
+    notes.push(`lost sessions (pinned to ${where}) first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
+  }
+  const tally = (m: ReadonlyMap<string, number>) => [...m].map(([k, n]) => `${n}× ${k}`).join(', ');
+  const later = seen.getTimes.filter((t) => t >= faultStart).length;
+  notes.push(`SDK client: GET stream ${tally(seen.gets)} (${later} sent after the fault began); notifications/initialized ${tally(seen.initialized)}`);
+  // Each failed POST is also reported to onerror; those are the failures above.
+  const errors = [...seen.errors].filter(([k]) => !k.includes('Error POSTing to endpoint')).sort((a, b) => b[1].n - a[1].n);
+  if (errors.length > 0) notes.push(`SDK onerror besides the failed calls: ${errors.slice(0, 8).map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`);
+  return notes;
 }
 
 /** Distinct failure answers with their counts, most frequent first, and when the first came. */
@@ -262,6 +311,5 @@ function summarize(failures: readonly CallRecord[], faultStart: number): string[
     if (s) s.n++;
     else seen.set(key, { n: 1, first: f.start });
   }
-  const at = (t: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
-  return [...seen].sort((a, b) => b[1].n - a[1].n).map(([k, s]) => `${s.n}× ${k} (first sent at fault ${at(s.first)})`);
+  return [...seen].sort((a, b) => b[1].n - a[1].n).map(([k, s]) => `${s.n}× ${k} (first sent at fault ${at(s.first, faultStart)})`);
 }

@@ -8,6 +8,8 @@ export interface CallRecord {
   readonly start: number;
   readonly end: number;
   readonly ok: boolean;
+  /** The 2025-era session (session-load.ts) that made the call; undefined for stateless calls. */
+  readonly session?: number;
   /** The fixture's replica label, for answers of `slow`. */
   readonly replica: string | undefined;
   /** Status and the start of the body (or the error), for failures. */
