@@ -9,7 +9,7 @@ import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';
 import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
-import { lostSessions, startSessionLoad, type RunningSessionLoad } from './session-load.js';
+import { lostSessions, sessionRecoveryTime, startSessionLoad, type RunningSessionLoad } from './session-load.js';
 import { recoveryTime, shares, startLoad, type CallRecord, type RunningLoad } from './tool-load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -268,7 +268,12 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
       failed: failures.length,
       sessions: sessionLoad?.sessions,
       sessionsLost: lost?.length,
-      recoveryMs: s.tool === undefined ? recoveryTime(records, REPLICAS, window.faultEnd) : undefined,
+      recoveryMs:
+        s.tool !== undefined
+          ? undefined
+          : sessionLoad !== undefined
+            ? sessionRecoveryTime(records, sessionLoad.sessions, window.faultEnd)
+            : recoveryTime(records, REPLICAS, window.faultEnd),
       expectFailures: s.expectFailures ?? false,
       failures: summarize(failures, window.faultStart),
       notes,

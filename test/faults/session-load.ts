@@ -164,3 +164,24 @@ export function lostSessions(records: readonly CallRecord[]): { session: number;
   }
   return [...firstFailure].filter(([s]) => !recovered.has(s)).map(([session, f]) => ({ session, firstFailure: f }));
 }
+
+/**
+ * Recovery for sessions: from `from` (the end of the fault) until every
+ * session has answered a call that started after it, or undefined if one has
+ * not by the end of the run. A 2025-era session stays on the replica that
+ * serves it (Envoy re-pins a moved session to its new replica, for process
+ * locality), so sessions moved off a failed replica do not return when it
+ * does: balance across replicas, the stateless calls' measure, is not one a
+ * session load can meet. What a session's agent sees is whether its calls
+ * work again.
+ */
+export function sessionRecoveryTime(records: readonly CallRecord[], sessions: number, from: number): number | undefined {
+  const firstOk = new Map<number, number>();
+  for (const r of records) {
+    if (r.session === undefined || !r.ok || r.start < from) continue;
+    const seen = firstOk.get(r.session);
+    if (seen === undefined || r.end < seen) firstOk.set(r.session, r.end);
+  }
+  if (firstOk.size < sessions) return undefined;
+  return Math.max(0, ...[...firstOk.values()].map((t) => t - from));
+}

@@ -1,10 +1,12 @@
 // The part of the fault suite that fits CI's time (all of it: `npm run faults`):
 // a real mesh under 250 idempotent calls/s loses no call when an adapter
 // replica is killed, hangs, or when the control plane restarts or Envoy
-// rejects a config; traffic is balanced again within 5 s of the fault's end.
-// For both protocol generations: 2026-07-28 stateless calls, and 2025-era
-// sessions through the official SDK 1.x client as it is, of which none may be
-// lost (the client does not re-initialize on a 404).
+// rejects a config, and recovers within 5 s of the fault's end. For both
+// protocol generations: 2026-07-28 stateless calls (recovered: traffic is
+// balanced across the replicas again), and 2025-era sessions through the
+// official SDK 1.x client as it is, of which none may be lost, since the
+// client does not re-initialize on a 404 (recovered: every session's calls
+// answer again; sessions stay where they were moved, see session-load.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_RUN, GENERATIONS, runScenario, SCENARIOS } from '../../faults/scenarios.js';
