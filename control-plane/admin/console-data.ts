@@ -177,8 +177,10 @@ export class AdapterTraffic {
     const tools = new Map<string, { server: string; tool: string; calls: number; errors: number; buckets: [number, number][] }>();
     const entry = (server: string, tool: string) => {
       const k = `${server}|${tool}`;
-      let e = tools.get(k);
-      if (!e) tools.set(k, (e = { server, tool, calls: 0, errors: 0, buckets: [] }));
+      const known = tools.get(k);
+      if (known) return known;
+      const e = { server, tool, calls: 0, errors: 0, buckets: [] as [number, number][] };
+      tools.set(k, e);
       return e;
     };
     for (const [key, total] of last.calls) {
