@@ -13,6 +13,7 @@ import { CallQueue } from './call-queue.js';
 import { ExclusiveHolds } from './exclusive-holds.js';
 import { LeastBusyPicker } from './least-busy-picker.js';
 import { PoolDrain } from './pool-drain.js';
+import type { QueryOfDeathRegistry } from './query-of-death.js';
 import type { DeathReason, PoolWorker, WorkerHost } from './pool-worker.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { SessionPlacement } from './session-placement.js';
@@ -42,6 +43,8 @@ export interface PoolDeps<W extends PoolWorker> {
   workerGone(worker: W): void;
   /** Sessions pinned to a slot (a slot with sessions is never scaled down). */
   pinned(slot: number): { readonly all: number; readonly answering: number };
+  /** Known queries of death: refused before they cost a process. */
+  readonly poison?: QueryOfDeathRegistry;
 }
 
 const NOT_RUNNING = 'no server process is running (restarting after failures)';
@@ -143,6 +146,14 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     if (this.processes.isStopping) {
       call.fail({ kind: 'unavailable', detail: SHUTTING_DOWN, written: false });
       return;
+    }
+    const poison = this.deps.poison;
+    if (poison !== undefined && poison.size > 0) {
+      const why = poison.poisonedWhy(call.fingerprint());
+      if (why !== undefined) {
+        call.fail({ kind: 'poisoned', detail: `the same request failed here before: ${why}`, written: false });
+        return;
+      }
     }
     const worker = this.pick(call);
     if (worker !== undefined) {
