@@ -72,6 +72,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       stopGraceMs: o.stopGraceMs,
       backoff: o.backoff,
       stableAfterMs: o.stableAfterMs,
+      maxInFlightPerClient: o.maxInFlightPerClient > 0 ? o.maxInFlightPerClient : Math.max(1, Math.floor(((o.poolMax ?? o.poolMin) * o.maxInFlightPerProcess * 3) / 4)),
     },
     {
       logger,
@@ -127,7 +128,6 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     maxBodyBytes: o.maxBodyBytes,
     limits: {
       maxJsonDepth: o.maxJsonDepth,
-      perClient: o.maxInFlightPerClient > 0 ? o.maxInFlightPerClient : Math.max(1, Math.floor(((o.poolMax ?? o.poolMin) * o.maxInFlightPerProcess) / 2)),
       perConnection: o.maxInFlightPerConnection,
     },
     origins: { allowed: o.allowedOrigins },

@@ -49,7 +49,7 @@ export const AdapterOptionsSchema = z
     // ---- hostile input (see docs/adapter.md, Limits) ----
     /** Deepest nesting of arrays and objects in a request body (400 beyond). */
     maxJsonDepth: z.number().int().min(2).max(10_000).default(128),
-    /** Calls in flight or queued from one client (its source address); 0: half of poolMax × maxInFlightPerProcess. */
+    /** Calls on processes from one client (its source address; more wait in the queue); 0: ¾ of poolMax × maxInFlightPerProcess. */
     maxInFlightPerClient: z.number().int().min(0).max(1_000_000).default(0),
     /** Calls in flight on one connection (HTTP/1.1 pipelining). */
     maxInFlightPerConnection: z.number().int().min(1).max(100_000).default(8),

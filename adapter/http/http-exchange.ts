@@ -19,6 +19,7 @@ export class HttpExchange implements CallSink {
   /** Set by the owner: the client left before the answer. */
   onAbort: (() => void) | undefined;
   readonly retried: boolean;
+  readonly client: string;
 
   constructor(
     private readonly res: ServerResponse,
@@ -26,6 +27,7 @@ export class HttpExchange implements CallSink {
   ) {
     const attempt = res.req?.headers[ATTEMPT_COUNT_HEADER];
     this.retried = typeof attempt === 'string' && Number(attempt) > 1;
+    this.client = res.req?.socket.remoteAddress ?? '';
     res.once('close', () => {
       if (this.done) return;
       this.gone = true;

@@ -44,13 +44,11 @@ export interface HttpServerOptions {
 export interface InputLimits {
   /** Deepest nesting of arrays and objects in a body. */
   readonly maxJsonDepth: number;
-  /** POSTs being answered at once from one client (its source address). */
-  readonly perClient: number;
   /** POSTs being answered at once on one connection (pipelining). */
   readonly perConnection: number;
 }
 
-const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, perClient: 1_000_000, perConnection: 1_000_000 };
+const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, perConnection: 1_000_000 };
 
 function idOf(value: unknown): string | number | null {
   if (!isPlainObject(value)) return null;
@@ -83,8 +81,7 @@ async function quiet(last: () => number, quietMs: number, deadline: number): Pro
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { endpoint, metrics } = opts;
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  // POSTs being answered, per client address and per connection.
-  const perClient = new Map<string, number>();
+  // POSTs being answered, per connection (the per-client bound is the pool's: calls on processes).
   const perConnection = new WeakMap<Socket, number>();
 
   const readBody = (req: IncomingMessage, res: ServerResponse): void => {
@@ -161,27 +158,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     req.on('error', () => undefined);
   };
 
-  /** Counts a POST against its client's and connection's bounds until its answer ends; false: refused. */
+  /** Counts a POST against its connection's bound until its answer ends; false: refused. */
   const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const client = req.socket.remoteAddress ?? '';
     const socket = req.socket;
-    const onClient = perClient.get(client) ?? 0;
     const onConnection = perConnection.get(socket) ?? 0;
-    if (onClient >= limits.perClient || onConnection >= limits.perConnection) {
-      metrics.rejected('client_limit');
-      const which = onConnection >= limits.perConnection ? `${limits.perConnection} calls are in flight on this connection` : `${limits.perClient} calls from ${client} are in flight`;
+    if (onConnection >= limits.perConnection) {
+      metrics.rejected('connection_limit');
       // Never reached a process: retryable, like overload.
-      sendError(res, 503, RpcCode.ServerError, `Server overloaded: ${which}`, { [RETRYABLE_HEADER]: 'true' });
+      sendError(res, 503, RpcCode.ServerError, `Server overloaded: ${limits.perConnection} calls are in flight on this connection (pipelined)`, { [RETRYABLE_HEADER]: 'true' });
       return false;
     }
-    perClient.set(client, onClient + 1);
     perConnection.set(socket, onConnection + 1);
-    res.once('close', () => {
-      const c = (perClient.get(client) ?? 1) - 1;
-      if (c <= 0) perClient.delete(client);
-      else perClient.set(client, c);
-      perConnection.set(socket, Math.max(0, (perConnection.get(socket) ?? 1) - 1));
-    });
+    res.once('close', () => perConnection.set(socket, Math.max(0, (perConnection.get(socket) ?? 1) - 1)));
     return true;
   };
 

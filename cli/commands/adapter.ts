@@ -32,7 +32,7 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   // ---- hostile input ----
   'max-line-bytes': { type: 'string', description: "longest stdout line of a server; a longer answer is refused as its request's fault (422)", default: String(64 * 1024 * 1024) },
   'max-json-depth': { type: 'string', description: 'deepest nesting of a request body (400 beyond)', default: '128' },
-  'max-inflight-per-client': { type: 'string', description: 'calls in flight from one client address (0: half of pool-max × max-inflight); beyond: 503 retryable', default: '0' },
+  'max-inflight-per-client': { type: 'string', description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)', default: '0' },
   'max-inflight-per-connection': { type: 'string', description: 'calls in flight on one connection (pipelining)', default: '8' },
 };
 
