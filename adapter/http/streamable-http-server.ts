@@ -49,6 +49,8 @@ export interface InputLimits {
 }
 
 const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, perConnection: 1_000_000 };
+/** Arrays and objects in one body at most (400 beyond): what parsing it may allocate. */
+export const MAX_JSON_CONTAINERS = 200_000;
 
 function idOf(value: unknown): string | number | null {
   if (!isPlainObject(value)) return null;
@@ -127,9 +129,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       const text = body.toString('utf8');
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
-      if (nestsDeeperThan(text, limits.maxJsonDepth)) {
+      if (nestsDeeperThan(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS)) {
         metrics.rejected('too_deep');
-        return sendError(res, 400, RpcCode.InvalidRequest, `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels`);
+        return sendError(res, 400, RpcCode.InvalidRequest, `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${MAX_JSON_CONTAINERS} of them`);
       }
       let value: unknown;
       try {

@@ -127,10 +127,13 @@ export function valueStart(t: string): number {
 
 /**
  * Whether any array or object in `t` nests deeper than `max` levels (the
- * top-level object is level 1). Strings are skipped whole.
+ * top-level object is level 1), or `t` holds more than `maxContainers` arrays
+ * and objects (each one costs JSON.parse an allocation: 4 MiB of `[]` is two
+ * million of them). Strings are skipped whole.
  */
-export function nestsDeeperThan(t: string, max: number): boolean {
+export function nestsDeeperThan(t: string, max: number, maxContainers = Number.MAX_SAFE_INTEGER): boolean {
   let depth = 0;
+  let containers = 0;
   const n = t.length;
   for (let i = 0; i < n; i++) {
     const c = t.charCodeAt(i);
@@ -139,7 +142,7 @@ export function nestsDeeperThan(t: string, max: number): boolean {
       if (end < 0) return false;
       i = end - 1;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > max) return true;
+      if (++depth > max || ++containers > maxContainers) return true;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
   }
   return false;
