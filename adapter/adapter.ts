@@ -11,6 +11,7 @@ import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
 import { McpWorker } from './pool/mcp-worker.js';
 import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from './options.js';
 import { ProcessPool } from './pool/process-pool.js';
+import { QueryOfDeathRegistry } from './pool/query-of-death.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
 import type { Session } from './sessions/session.js';
@@ -58,6 +59,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w), holderOf: (w) => pool.holderOf(w) });
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
+  const poison = new QueryOfDeathRegistry();
   let keeper: SessionKeeper | undefined;
   const pool: ProcessPool<McpWorker, Session> = new ProcessPool<McpWorker, Session>(
     {
@@ -70,6 +72,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       stopGraceMs: o.stopGraceMs,
       backoff: o.backoff,
       stableAfterMs: o.stableAfterMs,
+      maxInFlightPerClient: o.maxInFlightPerClient > 0 ? o.maxInFlightPerClient : Math.max(1, Math.floor(((o.poolMax ?? o.poolMin) * o.maxInFlightPerProcess * 3) / 4)),
     },
     {
       logger,
@@ -88,6 +91,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
           pingTimeoutMs: o.pingTimeoutMs,
           pingMisses: o.pingMisses,
           maxLineBytes: o.maxLineBytes,
+          poison,
           logger,
           metrics,
           host,
@@ -100,6 +104,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       },
       workerGone: (w) => router.workerGone(w),
       pinned: (slot) => sessions.countPinned(slot),
+      poison,
     },
   );
   keeper = new SessionKeeper({ sessions, pool, router, logger, idleMs: o.sessionIdleMs, requestTimeoutMs: o.initTimeoutMs });
@@ -121,6 +126,10 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     port: o.port,
     path: o.path,
     maxBodyBytes: o.maxBodyBytes,
+    limits: {
+      maxJsonDepth: o.maxJsonDepth,
+      perConnection: o.maxInFlightPerConnection,
+    },
     origins: { allowed: o.allowedOrigins },
     endpoint,
     registry: metrics.registry,

@@ -46,6 +46,13 @@ export const AdapterOptionsSchema = z
     keepAliveMs: positiveMs.default(25_000),
     backoff: z.object({ baseMs: positiveMs, maxMs: positiveMs, jitter: z.number().min(0).max(1) }).default(DEFAULT_BACKOFF),
     stableAfterMs: positiveMs.default(30_000),
+    // ---- hostile input (see docs/adapter.md, Limits) ----
+    /** Deepest nesting of arrays and objects in a request body (400 beyond). */
+    maxJsonDepth: z.number().int().min(2).max(10_000).default(128),
+    /** Calls on processes from one client (its source address; more wait in the queue); 0: ¾ of poolMax × maxInFlightPerProcess. */
+    maxInFlightPerClient: z.number().int().min(0).max(1_000_000).default(0),
+    /** Calls in flight on one connection (HTTP/1.1 pipelining). */
+    maxInFlightPerConnection: z.number().int().min(1).max(100_000).default(8),
     consul: z
       .object({
         url: z.string().url('consul.url must be a URL such as http://127.0.0.1:8500'),

@@ -9,17 +9,25 @@ import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { FailureAnswer } from '../protocol/failure-classes.js';
 import { SSE_HEADERS, sseEvent } from './sse-stream.js';
 
+/** Envoy names each try of a request (routes set include_request_attempt_count). */
+const ATTEMPT_COUNT_HEADER = 'x-envoy-attempt-count';
+
 export class HttpExchange implements CallSink {
   private streaming = false;
   private done = false;
   private gone = false;
   /** Set by the owner: the client left before the answer. */
   onAbort: (() => void) | undefined;
+  readonly retried: boolean;
+  readonly client: string;
 
   constructor(
     private readonly res: ServerResponse,
     readonly canStream: boolean,
   ) {
+    const attempt = res.req?.headers[ATTEMPT_COUNT_HEADER];
+    this.retried = typeof attempt === 'string' && Number(attempt) > 1;
+    this.client = res.req?.socket.remoteAddress ?? '';
     res.once('close', () => {
       if (this.done) return;
       this.gone = true;
@@ -42,15 +50,31 @@ export class HttpExchange implements CallSink {
     return true;
   }
 
-  finish(text: string): void {
+  finish(text: string | readonly Uint8Array[]): void {
     if (this.done) return;
     this.done = true;
+    if (typeof text !== 'string') return this.finishPieces(text);
     if (this.streaming) {
       this.res.end(sseEvent(text));
       return;
     }
     this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     this.res.end(text);
+  }
+
+  /** A large answer as byte pieces (one JSON line without CR or LF), written without joining them. */
+  private finishPieces(pieces: readonly Uint8Array[]): void {
+    if (this.streaming) {
+      this.res.write('event: message\ndata: ');
+      for (const p of pieces) this.res.write(p);
+      this.res.end('\n\n');
+      return;
+    }
+    let length = 0;
+    for (const p of pieces) length += p.length;
+    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': length });
+    for (const p of pieces) this.res.write(p);
+    this.res.end();
   }
 
   fail(answer: FailureAnswer, idJson: string): void {

@@ -6,7 +6,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { oneLine } from '../protocol/jsonrpc-ids.js';
-import { errorText, RpcCode } from '../protocol/jsonrpc-message.js';
+import { isUtf8 } from 'node:buffer';
+import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
+import { nestsDeeperThan } from '../protocol/json-scan.js';
+import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from '../protocol/request-checks.js';
@@ -26,6 +29,7 @@ export interface HttpServerOptions {
   readonly port: number;
   readonly path: string;
   readonly maxBodyBytes: number;
+  readonly limits?: InputLimits;
   readonly origins: OriginPolicy;
   readonly endpoint: McpEndpoint;
   readonly registry: Registry;
@@ -34,6 +38,24 @@ export interface HttpServerOptions {
   /** Ready for traffic (≥1 process ready, not draining). */
   ready(): boolean;
   draining(): boolean;
+}
+
+/** Bounds on what one request or one client may cost (docs/adapter.md, Limits). */
+export interface InputLimits {
+  /** Deepest nesting of arrays and objects in a body. */
+  readonly maxJsonDepth: number;
+  /** POSTs being answered at once on one connection (pipelining). */
+  readonly perConnection: number;
+}
+
+const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, perConnection: 1_000_000 };
+/** Arrays and objects in one body at most (400 beyond): what parsing it may allocate. */
+export const MAX_JSON_CONTAINERS = 200_000;
+
+function idOf(value: unknown): string | number | null {
+  if (!isPlainObject(value)) return null;
+  const id = value['id'];
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
 }
 
 export interface HttpServerHandle {
@@ -60,6 +82,9 @@ async function quiet(last: () => number, quietMs: number, deadline: number): Pro
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { endpoint, metrics } = opts;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  // POSTs being answered, per connection (the per-client bound is the pool's: calls on processes).
+  const perConnection = new WeakMap<Socket, number>();
 
   const readBody = (req: IncomingMessage, res: ServerResponse): void => {
     if (!isJsonContentType(req.headers['content-type'])) {
@@ -92,10 +117,21 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     });
     req.on('end', () => {
       if (over) return;
-      const text = chunks !== undefined ? Buffer.concat(chunks, size).toString('utf8') : (first?.toString('utf8') ?? '');
-      if (text.length === 0) {
+      const body = chunks !== undefined ? Buffer.concat(chunks, size) : first;
+      if (body === undefined || body.length === 0) {
         metrics.rejected('parse_error');
         return sendError(res, 400, RpcCode.ParseError, 'Parse error: the request body is empty');
+      }
+      // Strict UTF-8: a lossy decode would hand the server text the client never sent.
+      if (!isUtf8(body)) {
+        metrics.rejected('parse_error');
+        return sendError(res, 400, RpcCode.ParseError, 'Parse error: the request body is not valid UTF-8');
+      }
+      const text = body.toString('utf8');
+      // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
+      if (nestsDeeperThan(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS)) {
+        metrics.rejected('too_deep');
+        return sendError(res, 400, RpcCode.InvalidRequest, `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${MAX_JSON_CONTAINERS} of them`);
       }
       let value: unknown;
       try {
@@ -103,6 +139,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       } catch (err) {
         metrics.rejected('parse_error');
         return sendError(res, 400, RpcCode.ParseError, `Parse error: ${(err as Error).message}`);
+      }
+      // What the server would drop without a word is refused here, with a word.
+      const problem = strictProblem(value);
+      if (problem !== undefined) {
+        metrics.rejected('invalid_request');
+        const answer = errorText(idOf(value), RpcCode.InvalidRequest, `Invalid Request: ${problem}`);
+        res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+        res.end(answer);
+        return;
       }
       try {
         endpoint.post(req, res, value, oneLine(text), accept);
@@ -115,6 +160,21 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     req.on('error', () => undefined);
   };
 
+  /** Counts a POST against its connection's bound until its answer ends; false: refused. */
+  const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const socket = req.socket;
+    const onConnection = perConnection.get(socket) ?? 0;
+    if (onConnection >= limits.perConnection) {
+      metrics.rejected('connection_limit');
+      // Never reached a process: retryable, like overload.
+      sendError(res, 503, RpcCode.ServerError, `Server overloaded: ${limits.perConnection} calls are in flight on this connection (pipelined)`, { [RETRYABLE_HEADER]: 'true' });
+      return false;
+    }
+    perConnection.set(socket, onConnection + 1);
+    res.once('close', () => perConnection.set(socket, Math.max(0, (perConnection.get(socket) ?? 1) - 1)));
+    return true;
+  };
+
   const mcp = (req: IncomingMessage, res: ServerResponse): void => {
     const origin = req.headers['origin'];
     if (!originAllowed(origin, opts.origins)) {
@@ -123,7 +183,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
     switch (req.method) {
       case 'POST':
-        return readBody(req, res);
+        return admit(req, res) ? readBody(req, res) : undefined;
       case 'GET':
         return endpoint.get(req, res, readAccept(req.headers['accept']));
       case 'DELETE':

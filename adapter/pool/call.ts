@@ -2,10 +2,12 @@
 // the process, the text written to stdin, and exactly one ending — the
 // server's response, a failure answer, or the client going away.
 import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from '../protocol/failure-classes.js';
-import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { findMember, valueStart, type ResponseScan } from '../protocol/json-scan.js';
+import { replaceProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
 import type { CallDeadlines } from './call-deadlines.js';
+import { requestFingerprint } from './query-of-death.js';
 
 /** Where a call's answer goes: one HTTP exchange. */
 export interface CallSink {
@@ -15,8 +17,12 @@ export interface CallSink {
   readonly closed: boolean;
   /** Sends a message ahead of the response; false when it cannot reach the client. */
   event(text: string): boolean;
-  /** Sends the response and ends the exchange. */
-  finish(text: string): void;
+  /** Sends the response (a string, or byte pieces of a large one) and ends the exchange. */
+  finish(text: string | readonly Uint8Array[]): void;
+  /** Who sent it, for the per-client bound: the source address (a verified identity header, once there is one). */
+  readonly client?: string;
+  /** The request is a proxy's retry of one that failed elsewhere (Envoy's x-envoy-attempt-count > 1). */
+  readonly retried?: boolean;
   /** Ends the exchange with an adapter-made error. */
   fail(answer: FailureAnswer, idJson: string): void;
   /** Ends the exchange without a response (the client cancelled the request). */
@@ -24,6 +30,9 @@ export interface CallSink {
 }
 
 export type Era = 'legacy' | 'modern';
+
+/** Methods whose 2026-07-28 results carry cache fields (as in protocol/modern-results.ts). */
+const MODERN_CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
 
 /**
  * Placement: any process, the session's own process, or the session's own
@@ -49,6 +58,11 @@ export interface CallCarrier {
   release(call: Call): boolean;
   /** Tells the server to stop working on a call nobody waits for any more. */
   cancel(call: Call, reason: string): void;
+  /**
+   * Whether a call that timed out is the request's own fault (a query of
+   * death, see failure-classes.ts); records it either way.
+   */
+  timedOutOnItsOwn?(call: Call): boolean;
 }
 
 export interface CallInit<S extends PinnedSession> {
@@ -78,6 +92,7 @@ export class Call<S extends PinnedSession = PinnedSession> {
   private localJson = '';
   private wasWritten = false;
   private done = false;
+  private print: string | undefined;
   readonly startedAt = performance.now();
   readonly progressToken: JsonRpcId | undefined;
 
@@ -125,6 +140,10 @@ export class Call<S extends PinnedSession = PinnedSession> {
       if (spliced !== undefined) return spliced;
       return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, ...(this.init.params !== undefined ? { params: this.init.params } : {}) });
     }
+    // Both splices are linear scans; the re-serialisation below is the fallback.
+    const withToken = replaceProgressToken(this.init.bodyText, this.localJson);
+    const spliced = withToken === undefined ? undefined : replaceTopLevelId(withToken, this.init.clientIdJson, this.localJson);
+    if (spliced !== undefined) return spliced;
     const params = this.init.params ?? {};
     const meta = params['_meta'];
     return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, params: { ...params, _meta: { ...(isPlainObject(meta) ? meta : {}), progressToken: localId } } });
@@ -141,6 +160,60 @@ export class Call<S extends PinnedSession = PinnedSession> {
           JSON.stringify(msg.error !== undefined ? { jsonrpc: '2.0', id: i.clientId, error: msg.error } : { jsonrpc: '2.0', id: i.clientId, result: msg.result }));
     i.sink.finish(text);
     this.settle(responseOutcome(i.method, msg.result, msg.error !== undefined), false);
+  }
+
+  /**
+   * A large response (raw bytes of the server's line, already checked as
+   * one JSON object by `scan`) written back without decoding it: the bytes
+   * are sliced around the id (and, for 2026-07-28 clients, the fields the
+   * revision adds), so the answer costs about its own size once. False when
+   * it needs the parsed path (an error, or fields to rebuild).
+   */
+  respondBytes(line: Uint8Array, scan: ResponseScan): boolean {
+    if (this.done) return true;
+    const i = this.init;
+    const id = scan.top.get('id');
+    if (id === undefined || scan.top.has('error') || !scan.top.has('result')) return false;
+    const edits: Array<readonly [number, number, string]> = [[id[0], id[1], i.clientIdJson]];
+    const result = scan.result;
+    const member = (key: string): unknown => {
+      const span = result?.get(key);
+      if (span === undefined) return undefined;
+      return JSON.parse(Buffer.from(line.buffer, line.byteOffset + span[0], span[1] - span[0]).toString('utf8'));
+    };
+    if (i.era === 'modern') {
+      if (result === undefined) return false;
+      const add: string[] = [];
+      const resultType = member('resultType');
+      if (resultType === undefined) add.push('"resultType":"complete"');
+      if (MODERN_CACHEABLE.has(i.method) && (resultType === undefined || resultType === 'complete')) {
+        if (result.has('ttlMs') || result.has('cacheScope')) return false;
+        add.push('"ttlMs":0', '"cacheScope":"private"');
+      }
+      const at = scan.top.get('result')![0] + 1;
+      if (add.length > 0) edits.push([at, at, add.join(',') + (result.size > 0 ? ',' : '')]);
+    }
+    edits.sort((a, b) => a[0] - b[0]);
+    const pieces: Uint8Array[] = [];
+    let from = 0;
+    for (const [start, end, text] of edits) {
+      pieces.push(line.subarray(from, start), Buffer.from(text));
+      from = end;
+    }
+    pieces.push(line.subarray(from));
+    const isError = i.method === 'tools/call' && result !== undefined && member('isError') === true;
+    i.sink.finish(pieces);
+    this.settle(isError ? 'tool_error' : 'ok', false);
+    return true;
+  }
+
+  /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
+  fingerprint(): string {
+    if (this.print !== undefined) return this.print;
+    const text = this.init.bodyText;
+    const params = findMember(text, valueStart(text), 'params');
+    this.print = requestFingerprint(this.init.method, params === undefined ? '' : text.slice(params.start, params.end));
+    return this.print;
   }
 
   /** A progress notification for this call, with the client's own token. */
@@ -175,6 +248,10 @@ export class Call<S extends PinnedSession = PinnedSession> {
   expire(ms: number): void {
     if (this.done) return;
     if (this.wasWritten) this.carrier?.cancel(this, `timed out after ${ms} ms`);
+    if (this.wasWritten && this.carrier?.timedOutOnItsOwn?.(this) === true) {
+      this.fail({ kind: 'poisoned', detail: `no answer within ${ms} ms, the same way as before (or on another replica)`, written: true });
+      return;
+    }
     this.fail({ kind: 'timeout', detail: `no answer within ${ms} ms`, written: this.wasWritten });
   }
 

@@ -8,7 +8,10 @@ import type { AdapterMetrics } from '../metrics.js';
 import { readInitializeResult, type ServerIdentity } from '../protocol/initialize-result.js';
 import { IdAllocator } from '../protocol/jsonrpc-ids.js';
 import { readMessage, type RpcResponse } from '../protocol/jsonrpc-message.js';
+import { scanJsonBytes } from '../protocol/json-scan.js';
+import { isUtf8 } from 'node:buffer';
 import type { Call } from './call.js';
+import type { QueryOfDeathRegistry } from './query-of-death.js';
 import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
 import { StdioProcess, type ExitInfo } from './stdio-process.js';
 
@@ -27,6 +30,10 @@ export interface WorkerOptions {
   /** Missed pings in a row that make a process hung. */
   readonly pingMisses: number;
   readonly maxLineBytes: number;
+  /** Lines from this size on are read as bytes, not decoded and parsed (default LARGE_LINE_BYTES). */
+  readonly largeLineBytes?: number;
+  /** Queries of death seen by this adapter. */
+  readonly poison?: QueryOfDeathRegistry;
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
   readonly host: WorkerHost<McpWorker>;
@@ -39,6 +46,18 @@ interface Internal {
 }
 
 const STDERR_TAIL = 20;
+/** A response line this large is answered from its bytes (see Call.respondBytes). */
+export const LARGE_LINE_BYTES = 1024 * 1024;
+/** Signals another process sends: the server did not end itself. */
+const EXTERNAL_SIGNALS: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
+const HEAD_ID = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(\d{1,15})\s*[,}]/;
+const TAIL_ID = /[,{]\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/;
+
+/** The top-level id of an overlong line, read from its first or last bytes. */
+export function idFromEdges(head: Buffer, tail: Buffer): number | undefined {
+  const m = HEAD_ID.exec(head.toString('latin1')) ?? TAIL_ID.exec(tail.toString('latin1'));
+  return m === null ? undefined : Number(m[1]);
+}
 const LOG_LINES_PER_SECOND = 50;
 
 export class McpWorker implements PoolWorker {
@@ -74,7 +93,8 @@ export class McpWorker implements PoolWorker {
       maxLineBytes: opts.maxLineBytes,
       onLine: (line) => this.onLine(line),
       onStderrLine: (line) => this.onStderr(line),
-      onOverlongLine: (bytes) => this.die('protocol', `wrote a stdout line of more than ${opts.maxLineBytes} bytes (${bytes})`),
+      onOverlongLine: (bytes, head, tail) => this.overlongLine(bytes, head, tail),
+      largeLines: { threshold: opts.largeLineBytes ?? LARGE_LINE_BYTES, emit: (line) => this.onLargeLine(line) },
       onExit: (info) => this.onExit(info),
     });
     this.log = opts.logger.child({ slot: opts.slot, serverPid: this.proc.pid });
@@ -247,6 +267,71 @@ export class McpWorker implements PoolWorker {
     }
   }
 
+  /**
+   * A line over --max-line-bytes, skipped: the request it answers is the
+   * fault (a query of death), not the process, which goes on serving.
+   */
+  private overlongLine(bytes: number, head: Buffer, tail: Buffer): void {
+    this.lastHeard = Date.now();
+    const detail = `the server's answer is ${bytes} bytes, over the adapter's --max-line-bytes (${this.opts.maxLineBytes})`;
+    const id = idFromEdges(head, tail);
+    const own = id === undefined ? undefined : this.internal.get(id);
+    if (own !== undefined && id !== undefined) {
+      this.internal.delete(id);
+      clearTimeout(own.timer);
+      own.reject(new Error(detail));
+      return;
+    }
+    let call = id === undefined ? undefined : this.inFlight.get(id);
+    if (call === undefined && this.inFlight.size === 1) call = this.inFlight.values().next().value;
+    if (call !== undefined) {
+      this.opts.poison?.poison(call.fingerprint(), detail);
+      this.log.warn({ bytes, method: call.init.method, tool: call.init.tool }, 'server answer over the line limit; the call is answered as a query of death, the process keeps serving');
+      call.fail({ kind: 'poisoned', detail, written: true });
+      return;
+    }
+    if (this.inFlight.size === 0) {
+      this.invalid(`(a line of ${bytes} bytes, over --max-line-bytes)`);
+      return;
+    }
+    // Several calls in flight and no way to tell whose answer it was.
+    this.die('protocol', `wrote a stdout line of more than ${this.opts.maxLineBytes} bytes (${bytes}) that names no call in flight`);
+  }
+
+  /** A large line: a response goes back from its bytes; anything else takes the usual path. */
+  private onLargeLine(line: Buffer): void {
+    if (isUtf8(line) && line.indexOf(13) < 0) {
+      const scan = scanJsonBytes(line);
+      if (scan === undefined) {
+        this.lastHeard = Date.now();
+        this.invalid(line.toString('utf8', 0, 200));
+        return;
+      }
+      const id = scan.top.get('id');
+      const version = scan.top.get('jsonrpc');
+      if (id !== undefined && version !== undefined && !scan.top.has('method') && line.toString('latin1', version[0], version[1]) === '"2.0"') {
+        const idText = line.toString('latin1', id[0], id[1]);
+        const call = /^\d{1,15}$/.test(idText) ? this.inFlight.get(Number(idText)) : undefined;
+        if (call !== undefined) {
+          this.lastHeard = Date.now();
+          if (call.respondBytes(line, scan)) return;
+        }
+      }
+    }
+    this.onLine(line.toString('utf8'));
+  }
+
+  /** A call of this process timed out: the request's fault if it did so before here, or is a proxy's retry. */
+  timedOutOnItsOwn(call: Call): boolean {
+    const poison = this.opts.poison;
+    if (poison === undefined) return false;
+    const fp = call.fingerprint();
+    const again = poison.strike(fp);
+    if (!again && call.init.sink.retried !== true) return false;
+    poison.poison(fp, 'it timed out before');
+    return true;
+  }
+
   private onLine(line: string): void {
     this.lastHeard = Date.now();
     let value: unknown;
@@ -335,7 +420,25 @@ export class McpWorker implements PoolWorker {
     }
     this.internal.clear();
     const failure = { kind: 'crashed' as const, detail: `${reason === 'hang' ? 'the process hung and was killed' : `the process ${how}`}`, written: true };
-    for (const call of [...this.inFlight.values()]) call.fail(failure);
+    // The process ended itself (an exit, a crash signal, a hang, a broken
+    // line) rather than being killed from outside: a call in flight may be
+    // its cause, and replaying it would cost a process on every replica.
+    const onItsOwn = reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
+    const calls = [...this.inFlight.values()];
+    for (const call of calls) {
+      if (onItsOwn && this.opts.poison !== undefined && !call.settled) {
+        const fp = call.fingerprint();
+        const again = this.opts.poison.strike(fp);
+        const alone = calls.length === 1;
+        if (alone || again || call.init.sink.retried === true) {
+          const why = alone ? 'it was the only call in flight' : again ? 'it was in flight when a process failed before' : "it is a proxy's retry of a call that failed elsewhere";
+          if (again) this.opts.poison.poison(fp, `${failure.detail} with it in flight before`);
+          call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${why}`, written: true });
+          continue;
+        }
+      }
+      call.fail(failure);
+    }
     this.inFlight.clear();
     if (reason !== 'stopped') this.log.error({ reason, detail, wasReady }, 'server process ended');
     else this.log.info('server process stopped');

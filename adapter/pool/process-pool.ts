@@ -13,6 +13,7 @@ import { CallQueue } from './call-queue.js';
 import { ExclusiveHolds } from './exclusive-holds.js';
 import { LeastBusyPicker } from './least-busy-picker.js';
 import { PoolDrain } from './pool-drain.js';
+import type { QueryOfDeathRegistry } from './query-of-death.js';
 import type { DeathReason, PoolWorker, WorkerHost } from './pool-worker.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { SessionPlacement } from './session-placement.js';
@@ -29,6 +30,8 @@ export interface PoolOptions {
   readonly backoff: BackoffPolicy;
   /** A process ready this long has its failure count reset. */
   readonly stableAfterMs: number;
+  /** Calls on processes from one client (CallSink.client); its further calls wait in the queue. */
+  readonly maxInFlightPerClient?: number;
 }
 
 export interface PoolDeps<W extends PoolWorker> {
@@ -42,6 +45,8 @@ export interface PoolDeps<W extends PoolWorker> {
   workerGone(worker: W): void;
   /** Sessions pinned to a slot (a slot with sessions is never scaled down). */
   pinned(slot: number): { readonly all: number; readonly answering: number };
+  /** Known queries of death: refused before they cost a process. */
+  readonly poison?: QueryOfDeathRegistry;
 }
 
 const NOT_RUNNING = 'no server process is running (restarting after failures)';
@@ -56,6 +61,9 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
   private readonly queue: CallQueue<Call<S>>;
   private readonly drain = new PoolDrain();
   private inFlightCount = 0;
+  /** Calls on processes per client, for the per-client bound. */
+  private readonly byClient = new Map<string, number>();
+  private readonly perClient: number;
   private readonly min: number;
   private readonly max: number;
 
@@ -73,6 +81,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     });
     this.min = opts.min;
     this.max = opts.max;
+    this.perClient = opts.maxInFlightPerClient ?? Number.MAX_SAFE_INTEGER;
   }
 
   start(): void {
@@ -144,6 +153,14 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
       call.fail({ kind: 'unavailable', detail: SHUTTING_DOWN, written: false });
       return;
     }
+    const poison = this.deps.poison;
+    if (poison !== undefined && poison.size > 0) {
+      const why = poison.poisonedWhy(call.fingerprint());
+      if (why !== undefined) {
+        call.fail({ kind: 'poisoned', detail: `the same request failed here before: ${why}`, written: false });
+        return;
+      }
+    }
     const worker = this.pick(call);
     if (worker !== undefined) {
       this.send(worker, call);
@@ -159,7 +176,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
       call.fail({ kind: 'overload', detail: `every process is busy and the queue of ${this.queue.capacity} calls is full`, written: false });
       return;
     }
-    if (!this.drain.active) this.processes.grow();
+    if (!this.drain.active && !this.atClientLimit(call)) this.processes.grow();
   }
 
   /** A call ended: free its place and let a waiting call in. */
@@ -168,6 +185,12 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     if (worker !== undefined) {
       if (worker.release(call)) {
         this.inFlightCount--;
+        const client = call.init.sink.client;
+        if (client !== undefined) {
+          const n = (this.byClient.get(client) ?? 1) - 1;
+          if (n <= 0) this.byClient.delete(client);
+          else this.byClient.set(client, n);
+        }
         const session = call.init.session;
         if (call.init.placement === 'exclusive' && session !== undefined) this.holds.release(worker.slot, session);
         if (this.queue.size > 0) this.letWaitingIn();
@@ -179,7 +202,14 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     if (this.inFlightCount === 0 && this.queue.size === 0) this.drain.idle();
   }
 
+  /** Whether the call's client has its share of processes already: it waits, so that one client cannot hold every slot. */
+  private atClientLimit(call: Call<S>): boolean {
+    const client = call.init.sink.client;
+    return client !== undefined && (this.byClient.get(client) ?? 0) >= this.perClient;
+  }
+
   private pick(call: Call<S>): W | undefined {
+    if (this.atClientLimit(call)) return undefined;
     const session = call.init.session;
     if (call.init.placement === 'any' || session === undefined) return this.picker.pick(session);
     return this.placement.pinnedWorker(session, call.init.placement === 'exclusive');
@@ -189,6 +219,8 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     const session = call.init.session;
     if (call.init.placement === 'exclusive' && session !== undefined) this.holds.take(worker.slot, session);
     this.inFlightCount++;
+    const client = call.init.sink.client;
+    if (client !== undefined) this.byClient.set(client, (this.byClient.get(client) ?? 0) + 1);
     worker.dispatch(call);
   }
 
@@ -201,6 +233,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
         continue;
       }
       if (call.init.placement === 'any' && anyFull) continue;
+      if (this.atClientLimit(call)) continue;
       const w = this.pick(call);
       if (w === undefined) {
         if (call.init.placement === 'any') anyFull = true;

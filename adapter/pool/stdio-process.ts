@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, type LargeLines } from './line-splitter.js';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -23,7 +23,10 @@ export interface StdioProcessOptions {
   readonly maxLineBytes: number;
   onLine(line: string): void;
   onStderrLine(line: string): void;
-  onOverlongLine(bytes: number): void;
+  /** A line over maxLineBytes was skipped; its first and last bytes. */
+  onOverlongLine(bytes: number, head: Buffer, tail: Buffer): void;
+  /** Lines of at least `threshold` bytes, undecoded (see LineSplitter). */
+  readonly largeLines?: LargeLines;
   /** Called once, after stdout was read to its end (or briefly waited for). */
   onExit(info: ExitInfo): void;
 }
@@ -52,7 +55,7 @@ export class StdioProcess {
     this.stdin.on('error', () => undefined);
     const stdout = this.child.stdout as Readable;
     const stderr = this.child.stderr as Readable;
-    const out = new LineSplitter(opts.maxLineBytes, opts.onLine, opts.onOverlongLine);
+    const out = new LineSplitter(opts.maxLineBytes, opts.onLine, opts.onOverlongLine, opts.largeLines);
     stdout.on('data', (chunk: Buffer) => out.push(chunk));
     const err = new LineSplitter(MAX_STDERR_LINE, opts.onStderrLine, () => opts.onStderrLine('[stderr line too long, dropped]'));
     stderr.on('data', (chunk: Buffer) => err.push(chunk));

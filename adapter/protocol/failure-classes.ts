@@ -21,15 +21,23 @@
 //       - crashed with a call that is not replay-safe: HTTP 503 and no header
 //         (the tool may have run; only routes of safe tools retry on 5xx);
 //       - timeout: HTTP 504 (the adapter's call timeout; the tool may still run).
+//       - query of death (`poisoned`): HTTP 422 and no header. The request
+//         itself is the fault: its answer overflowed --max-line-bytes, the
+//         process died or hung on its own with only this call in flight (or
+//         with a call that struck before on this replica, or that is already
+//         Envoy's retry), or it matches a request that did so before. A 4xx,
+//         because Envoy retries 5xx on routes of safe tools and outlier
+//         detection counts 5xx: a query of death must cost one process on
+//         one replica, not one on each, and must not eject the replica.
 //   * Once an SSE response has started (status 200 sent, events streamed), a
 //     failure can only end the stream with a JSON-RPC error event: Envoy cannot
 //     retry it, whatever the class.
 
 
 /** Metric label `outcome` of a finished call. */
-export type Outcome = 'ok' | 'tool_error' | 'jsonrpc_error' | 'timeout' | 'crashed' | 'overload' | 'unavailable' | 'cancelled';
+export type Outcome = 'ok' | 'tool_error' | 'jsonrpc_error' | 'timeout' | 'crashed' | 'overload' | 'unavailable' | 'cancelled' | 'poisoned';
 
-export type FailureKind = 'overload' | 'unavailable' | 'crashed' | 'timeout';
+export type FailureKind = 'overload' | 'unavailable' | 'crashed' | 'timeout' | 'poisoned';
 
 export interface Failure {
   readonly kind: FailureKind;
@@ -62,6 +70,8 @@ export function answerFor(failure: Failure, replaySafe: boolean): FailureAnswer 
     }
     case 'timeout':
       return { status: 504, retryable: false, code: -32001, message: `Request timed out: ${failure.detail}` };
+    case 'poisoned':
+      return { status: 422, retryable: false, code: -32603, message: `Request not served (query of death, not retried on other replicas): ${failure.detail}` };
   }
 }
 

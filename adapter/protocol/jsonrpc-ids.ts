@@ -4,12 +4,10 @@
 // the parsed object keeps the server's bytes exact (no lost big integers, no
 // reordered keys) and costs a string splice instead of a JSON.stringify.
 
-const QUOTE = 34;
-const BACKSLASH = 92;
+import { eachMember, findMember, valueStart } from './json-scan.js';
+
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
-const OPEN_BRACKET = 91;
-const CLOSE_BRACKET = 93;
 const COMMA = 44;
 
 /** Hands out process-local request ids; numbers keep the splice patterns short. */
@@ -22,28 +20,10 @@ export class IdAllocator {
 }
 
 /**
- * Nesting depth of `index` inside valid JSON `text` (1 = directly inside the
- * top-level object), or -1 when `index` falls inside a string.
- */
-function depthAt(text: string, index: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < index; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
-  }
-  return inString ? -1 : depth;
-}
-
-/**
- * `text` (one valid JSON object) with its top-level `"id":<oldIdJson>` member
- * replaced by `"id":<newIdJson>`, or undefined when that member is not written
- * in exactly that compact form (the caller then re-serialises).
+ * `text` (one valid JSON object) with the value of its top-level `id` member
+ * replaced by `newIdJson` (the last `id`, the one JSON.parse reads), or
+ * undefined when it has none. One linear scan, whatever the nesting: ids
+ * nested in params are never touched.
  */
 export function replaceTopLevelId(text: string, oldIdJson: string, newIdJson: string): string | undefined {
   const key = '"id":' + oldIdJson;
@@ -51,19 +31,43 @@ export function replaceTopLevelId(text: string, oldIdJson: string, newIdJson: st
   const suffixAt = text.length - key.length - 1;
   if (suffixAt > 0 && text.charCodeAt(text.length - 1) === CLOSE_BRACE && text.startsWith(key, suffixAt)) {
     const before = text.charCodeAt(suffixAt - 1);
-    // Valid JSON ending in `,"id":7}` can only have that member at the top level.
+    // Valid JSON ending in `,"id":7}` can only have that member at the top level, and last.
     if (before === COMMA || before === OPEN_BRACE) return text.slice(0, suffixAt) + '"id":' + newIdJson + '}';
   }
-  // Other writers put it first or anywhere: find the occurrence at depth 1.
-  let from = 0;
-  for (;;) {
-    const at = text.indexOf(key, from);
-    if (at < 0) return undefined;
-    const next = text.charCodeAt(at + key.length);
-    const ends = next === COMMA || next === CLOSE_BRACE || next === 32 || next === 10 || next === 13 || next === 9;
-    if (ends && depthAt(text, at) === 1) return text.slice(0, at) + '"id":' + newIdJson + text.slice(at + key.length);
-    from = at + key.length;
-  }
+  // Python and most others write it first: `{"jsonrpc":"2.0","id":7,…`.
+  const prefix = '{"jsonrpc":"2.0",' + key + ',';
+  if (text.startsWith(prefix) && !hasLaterTopLevelId(text, prefix.length - 1)) return '{"jsonrpc":"2.0","id":' + newIdJson + text.slice(prefix.length - 1);
+  const at = valueStart(text);
+  const id = findMember(text, at, 'id');
+  if (id === undefined) return undefined;
+  return text.slice(0, id.start) + newIdJson + text.slice(id.end);
+}
+
+/** Whether the object at 0 has another top-level `id` after index `from` (a comma). */
+function hasLaterTopLevelId(text: string, from: number): boolean {
+  // Cheap check first: no `"id"` text after `from` at all.
+  if (text.indexOf('"id"', from) < 0) return false;
+  let later = false;
+  let seen = 0;
+  eachMember(text, 0, (k) => {
+    if (k === 'id' && ++seen > 1) later = true;
+  });
+  return later;
+}
+
+/**
+ * `text` (a valid JSON request) with `params._meta.progressToken` set to
+ * `tokenJson`, spliced in place; undefined when the request has no such
+ * member. Linear in the text.
+ */
+export function replaceProgressToken(text: string, tokenJson: string): string | undefined {
+  const params = findMember(text, valueStart(text), 'params');
+  if (params === undefined) return undefined;
+  const meta = findMember(text, params.start, '_meta');
+  if (meta === undefined) return undefined;
+  const token = findMember(text, meta.start, 'progressToken');
+  if (token === undefined) return undefined;
+  return text.slice(0, token.start) + tokenJson + text.slice(token.end);
 }
 
 /**

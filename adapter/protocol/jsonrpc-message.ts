@@ -93,3 +93,43 @@ export const RpcCode = {
 export function errorText(id: JsonRpcId | null, code: number, message: string, data?: unknown): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
 }
+
+const REQUEST_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'params']);
+const RESULT_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'result']);
+const ERROR_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'error']);
+const RELATED_TASK_META_KEY = 'io.modelcontextprotocol/related-task';
+
+/**
+ * What makes a client's message one that a stdio server built on the MCP
+ * SDKs would drop without an answer (their JSON-RPC schemas are strict
+ * objects): members JSON-RPC 2.0 does not define, a non-integer id,
+ * `params._meta` that is not an object or a progress token that is neither
+ * a string nor an integer, a result that is not an object. Undefined when
+ * the message is fine; `readMessage` checks the rest. Reads only the top
+ * level, params._meta and the result's type: constant work.
+ */
+export function strictProblem(value: unknown): string | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const isCall = 'method' in value;
+  const allowed = isCall ? REQUEST_MEMBERS : 'error' in value ? ERROR_MEMBERS : RESULT_MEMBERS;
+  let members = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (++members > allowed.size || !allowed.has(key)) return `unknown member ${JSON.stringify(key.length > 64 ? key.slice(0, 64) + '…' : key)} (a JSON-RPC 2.0 ${isCall ? 'request has only jsonrpc, id, method and params' : 'response has only jsonrpc, id and result or error'})`;
+  }
+  const id = value['id'];
+  if (typeof id === 'number' && !Number.isInteger(id)) return 'id must be a string or an integer';
+  if (isCall) {
+    const params = value['params'];
+    if (!isPlainObject(params) || !('_meta' in params)) return undefined;
+    const meta = params['_meta'];
+    if (!isPlainObject(meta)) return 'params._meta must be an object';
+    const token = meta['progressToken'];
+    if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isInteger(token))) return 'params._meta.progressToken must be a string or an integer';
+    const task = meta[RELATED_TASK_META_KEY];
+    if (task !== undefined && !(isPlainObject(task) && typeof task['taskId'] === 'string')) return `params._meta["${RELATED_TASK_META_KEY}"] must be an object with a taskId string`;
+    return undefined;
+  }
+  if ('result' in value && !isPlainObject(value['result'])) return 'result must be an object';
+  return undefined;
+}

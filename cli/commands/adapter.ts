@@ -29,6 +29,11 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'session-idle': { type: 'string', description: 'a 2025-era session unused this long is closed', default: '30m' },
   'max-sessions': { type: 'string', description: 'open 2025-era sessions at most', default: '10000' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
+  // ---- hostile input ----
+  'max-line-bytes': { type: 'string', description: "longest stdout line of a server; a longer answer is refused as its request's fault (422)", default: String(64 * 1024 * 1024) },
+  'max-json-depth': { type: 'string', description: 'deepest nesting of a request body (400 beyond)', default: '128' },
+  'max-inflight-per-client': { type: 'string', description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)', default: '0' },
+  'max-inflight-per-connection': { type: 'string', description: 'calls in flight on one connection (pipelining)', default: '8' },
 };
 
 const SUMMARY =
@@ -90,6 +95,10 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     clientCapabilities: abilitiesFlag(p),
     sessionIdleMs: Math.max(1, durationFlag(p, 'session-idle')),
     maxSessions: intFlag(p, 'max-sessions', 1, 10_000_000)!,
+    maxLineBytes: intFlag(p, 'max-line-bytes', 1024, 1024 * 1024 * 1024)!,
+    maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,
+    maxInFlightPerClient: intFlag(p, 'max-inflight-per-client', 0, 1_000_000)!,
+    maxInFlightPerConnection: intFlag(p, 'max-inflight-per-connection', 1, 100_000)!,
     ...(consul !== undefined
       ? { consul: { url: consul, ...(advertise !== undefined ? { advertiseAddress: advertise } : {}), ...(serviceId !== undefined ? { serviceId } : {}), ...(token !== undefined ? { token } : {}) } }
       : {}),

@@ -78,8 +78,14 @@ export function serverRoutes(server: CatalogServer): object[] {
   return routes;
 }
 
-/** The one virtual host, without its routes. */
-export const VIRTUAL_HOST = { name: 'mcp', domains: ['*'] } as const;
+/**
+ * The one virtual host, without its routes. Each try carries
+ * x-envoy-attempt-count upstream: an adapter that sees a retry fail the way
+ * a query of death does answers it 422, which no retry policy here retries
+ * and outlier detection does not count (adapter/protocol/failure-classes.ts),
+ * so such a request costs at most two replicas a process, not every one.
+ */
+export const VIRTUAL_HOST = { name: 'mcp', domains: ['*'], include_request_attempt_count: true } as const;
 
 export function buildRouteConfiguration(catalog: Catalog): object {
   return {

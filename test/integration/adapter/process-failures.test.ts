@@ -76,9 +76,12 @@ describe('a process that dies mid-call', () => {
 
   test('a call that may have run and is not idempotent gets 503 without the retryable marker', async () => {
     await withAdapter({}, async (adapter) => {
+      const bystander = call(adapter, 'slow', { ms: 3_000 });
+      await new Promise((r) => setTimeout(r, 50));
       const crashed = await call(adapter, 'crash_unsafe', { afterMs: 30 });
       assert.equal(crashed.status, 503);
       assert.equal(crashed.retryable, null);
+      assert.deepEqual([(await bystander).status, (await bystander).retryable], [503, 'true']);
       await until(() => adapter.ready(), 'the process restarted');
       assert.equal((await call(adapter, 'echo', { text: 'still here' })).status, 200);
     });
@@ -91,19 +94,20 @@ describe('a process that dies mid-call', () => {
         await until(() => adapter.ready(), 'a ready process');
         statuses.push((await call(adapter, 'echo', { text: `n${i}` })).status);
       }
-      assert.deepEqual(statuses, [200, 200, 503, 200, 200, 503]);
+      // Each third call was alone on its process when it died: a query of death (422, never retried elsewhere).
+      assert.deepEqual(statuses, [200, 200, 422, 200, 200, 422]);
       assert.equal(await metric(adapter, 'mcpmesh_adapter_process_restarts_total', 'reason="crash"'), 2);
     });
   });
 });
 
-test('a hung process is found by its pings, killed, answered retryable and restarted', async () => {
+test('a hung process is found by its pings, killed, answered as a query of death (alone in flight) and restarted', async () => {
   await withAdapter({ pingIntervalMs: 100, pingTimeoutMs: 100, pingMisses: 2 }, async (adapter) => {
     const before = await pid(adapter);
     const started = performance.now();
     const hung = await call(adapter, 'hang', {});
-    assert.deepEqual([hung.status, hung.retryable], [503, 'true']);
-    assert.match(hung.body.error!.message, /hung/);
+    assert.deepEqual([hung.status, hung.retryable], [422, null]);
+    assert.match(hung.body.error!.message, /hung.*only call in flight/);
     assert.ok(performance.now() - started < 3_000);
     await until(() => adapter.ready(), 'the process restarted');
     assert.notEqual(await pid(adapter), before);

@@ -31,9 +31,10 @@ describe('replaceTopLevelId', () => {
     assert.equal(replaceTopLevelId('{"method":"x","jsonrpc":"2.0","id":"abc"}', '"abc"', '11'), '{"method":"x","jsonrpc":"2.0","id":11}');
   });
 
-  test('gives up (undefined) when the id is not written in compact form', () => {
-    assert.equal(replaceTopLevelId('{"jsonrpc": "2.0", "id": 3, "result": {}}', '3', '4'), undefined);
-    assert.equal(replaceTopLevelId('{"jsonrpc":"2.0","id":3.0,"result":{}}', '3', '4'), undefined);
+  test('finds the top-level id in any layout, and gives up (undefined) only without one', () => {
+    assert.equal(replaceTopLevelId('{"jsonrpc": "2.0", "id": 3, "result": {}}', '3', '4'), '{"jsonrpc": "2.0", "id": 4, "result": {}}');
+    assert.equal(replaceTopLevelId('{"jsonrpc":"2.0","id":3.0,"result":{}}', '3', '4'), '{"jsonrpc":"2.0","id":4,"result":{}}');
+    assert.equal(replaceTopLevelId('{"jsonrpc":"2.0","result":{"id":3}}', '3', '4'), undefined);
   });
 });
 

@@ -1,0 +1,343 @@
+// Linear scans of JSON text, for the few places where the adapter must find
+// a member in a message without re-serialising it (id rewriting, progress
+// tokens, fingerprints): every function here reads each character a bounded
+// number of times, iteratively (no recursion, so no depth limit of its own),
+// and so costs time linear in the text whatever its shape. The string
+// functions expect text that JSON.parse accepted; `scanJsonBytes` checks a
+// server's raw line itself, for lines too large to parse into objects.
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const COMMA = 44;
+const COLON = 58;
+
+function isWs(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+export function skipWs(t: string, i: number): number {
+  while (i < t.length && isWs(t.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index after the string that opens at `i` (a quote); -1 if it never closes. */
+export function skipString(t: string, i: number): number {
+  let from = i + 1;
+  for (;;) {
+    const q = t.indexOf('"', from);
+    if (q < 0) return -1;
+    // Backslashes right before the quote, counted back no further than `from`.
+    let b = q - 1;
+    while (b >= from && t.charCodeAt(b) === BACKSLASH) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/** Index after the JSON value that starts at `i` (no leading whitespace). */
+export function skipValue(t: string, i: number): number {
+  const c = t.charCodeAt(i);
+  if (c === QUOTE) return skipString(t, i);
+  if (c !== OPEN_BRACE && c !== OPEN_BRACKET) {
+    let j = i;
+    while (j < t.length) {
+      const d = t.charCodeAt(j);
+      if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || isWs(d)) break;
+      j++;
+    }
+    return j;
+  }
+  let depth = 0;
+  let j = i;
+  while (j < t.length) {
+    const d = t.charCodeAt(j);
+    if (d === QUOTE) {
+      j = skipString(t, j);
+      if (j < 0) return -1;
+      continue;
+    }
+    if (d === OPEN_BRACE || d === OPEN_BRACKET) depth++;
+    else if (d === CLOSE_BRACE || d === CLOSE_BRACKET) {
+      depth--;
+      if (depth === 0) return j + 1;
+    }
+    j++;
+  }
+  return -1;
+}
+
+export interface Member {
+  readonly key: string;
+  /** The value: [start, end). */
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Calls `visit` for each member of the object at `at` (its `{`), in order;
+ * `visit` returning false stops. Keys are decoded (escapes too). Returns the
+ * number of members visited, or -1 when `at` is not an object.
+ */
+export function eachMember(t: string, at: number, visit: (key: string, start: number, end: number) => boolean | void): number {
+  if (t.charCodeAt(at) !== OPEN_BRACE) return -1;
+  let i = skipWs(t, at + 1);
+  if (t.charCodeAt(i) === CLOSE_BRACE) return 0;
+  let n = 0;
+  for (;;) {
+    if (t.charCodeAt(i) !== QUOTE) return -1;
+    const keyEnd = skipString(t, i);
+    if (keyEnd < 0) return -1;
+    const raw = t.slice(i + 1, keyEnd - 1);
+    const key = raw.includes('\\') ? (JSON.parse(t.slice(i, keyEnd)) as string) : raw;
+    i = skipWs(t, keyEnd);
+    if (t.charCodeAt(i) !== COLON) return -1;
+    const start = skipWs(t, i + 1);
+    const end = skipValue(t, start);
+    if (end < 0) return -1;
+    n++;
+    if (visit(key, start, end) === false) return n;
+    i = skipWs(t, end);
+    const c = t.charCodeAt(i);
+    if (c === CLOSE_BRACE) return n;
+    if (c !== COMMA) return -1;
+    i = skipWs(t, i + 1);
+  }
+}
+
+/**
+ * The value span of member `key` of the object at `at`: the last one, as
+ * JSON.parse keeps the last of duplicate keys; undefined if absent.
+ */
+export function findMember(t: string, at: number, key: string): Member | undefined {
+  let found: Member | undefined;
+  eachMember(t, at, (k, start, end) => {
+    if (k === key) found = { key, start, end };
+  });
+  return found;
+}
+
+/** Index of the first non-whitespace character: where the top-level value starts. */
+export function valueStart(t: string): number {
+  return skipWs(t, 0);
+}
+
+/**
+ * Whether any array or object in `t` nests deeper than `max` levels (the
+ * top-level object is level 1), or `t` holds more than `maxContainers` arrays
+ * and objects (each one costs JSON.parse an allocation: 4 MiB of `[]` is two
+ * million of them). Strings are skipped whole.
+ */
+export function nestsDeeperThan(t: string, max: number, maxContainers = Number.MAX_SAFE_INTEGER): boolean {
+  let depth = 0;
+  let containers = 0;
+  const n = t.length;
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = skipString(t, i);
+      if (end < 0) return false;
+      i = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > max || ++containers > maxContainers) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  return false;
+}
+
+// ---- raw bytes: a server's large line ----
+
+/** What a byte scan of one JSON-RPC response line found, as byte offsets. */
+export interface ResponseScan {
+  /** Top-level members: key → value span (the last of duplicates). */
+  readonly top: ReadonlyMap<string, readonly [number, number]>;
+  /** Direct members of a `result` object: key → value span. */
+  readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
+}
+
+const enum Ctx {
+  Object = 1,
+  Array = 2,
+}
+
+/**
+ * Checks that `b` is exactly one JSON object (RFC 8259 grammar; UTF-8 is
+ * checked by the caller) and records its top-level members and those of its
+ * top-level `result` object; undefined when it is not valid JSON or not an
+ * object. One pass, iterative: linear in the bytes, any nesting.
+ */
+export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
+  const n = b.length;
+  const stack: number[] = [];
+  const top = new Map<string, readonly [number, number]>();
+  let result: Map<string, readonly [number, number]> | undefined;
+  let i = 0;
+  const ws = () => {
+    while (i < n && isWs(b[i]!)) i++;
+  };
+  // Where the current member's value started, per tracked depth.
+  let topKey: string | undefined;
+  let topStart = 0;
+  let resultKey: string | undefined;
+  let resultStart = 0;
+  let resultDepth = -1;
+  const str = (): boolean => {
+    // at a quote
+    i++;
+    while (i < n) {
+      const c = b[i]!;
+      if (c === QUOTE) {
+        i++;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c === BACKSLASH) {
+        const e = b[i + 1];
+        if (e === 117) {
+          for (let k = 2; k < 6; k++) {
+            const h = b[i + k];
+            if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return false;
+          }
+          i += 6;
+          continue;
+        }
+        if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
+          i += 2;
+          continue;
+        }
+        return false;
+      }
+      i++;
+    }
+    return false;
+  };
+  const num = (): boolean => {
+    const s = i;
+    if (b[i] === 45) i++;
+    if (b[i] === 48) i++;
+    else if (b[i]! >= 49 && b[i]! <= 57) while (b[i]! >= 48 && b[i]! <= 57) i++;
+    else return false;
+    if (b[i] === 46) {
+      i++;
+      if (!(b[i]! >= 48 && b[i]! <= 57)) return false;
+      while (b[i]! >= 48 && b[i]! <= 57) i++;
+    }
+    if (b[i] === 101 || b[i] === 69) {
+      i++;
+      if (b[i] === 43 || b[i] === 45) i++;
+      if (!(b[i]! >= 48 && b[i]! <= 57)) return false;
+      while (b[i]! >= 48 && b[i]! <= 57) i++;
+    }
+    return i > s;
+  };
+  const word = (w: string): boolean => {
+    for (let k = 0; k < w.length; k++) if (b[i + k] !== w.charCodeAt(k)) return false;
+    i += w.length;
+    return true;
+  };
+  const keyText = (s: number, e: number): string => {
+    const raw = Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
+    return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+  };
+  /** A value ended at depth `stack.length` (after the container closed or the scalar). */
+  const valueEnded = (): void => {
+    const d = stack.length;
+    if (d === 1 && topKey !== undefined) {
+      top.set(topKey, [topStart, i]);
+      if (topKey === 'result' && b[topStart] === OPEN_BRACE) result = pendingResult;
+      topKey = undefined;
+    } else if (d === resultDepth && resultKey !== undefined) {
+      pendingResult?.set(resultKey, [resultStart, i]);
+      resultKey = undefined;
+    }
+  };
+  let pendingResult: Map<string, readonly [number, number]> | undefined;
+
+  ws();
+  if (b[i] !== OPEN_BRACE) return undefined;
+  // Expecting: 'value' | 'key' | 'afterValue'
+  let expect: 'value' | 'key' | 'keyOrClose' | 'valueOrClose' | 'after' = 'value';
+  for (;;) {
+    ws();
+    if (expect === 'value' || expect === 'valueOrClose') {
+      const c = b[i];
+      if (expect === 'valueOrClose' && c === CLOSE_BRACKET) {
+        stack.pop();
+        i++;
+        valueEnded();
+        expect = 'after';
+        continue;
+      }
+      if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        stack.push(c === OPEN_BRACE ? Ctx.Object : Ctx.Array);
+        if (stack.length === 2 && topKey === 'result' && c === OPEN_BRACE) {
+          pendingResult = new Map();
+          resultDepth = 2;
+        }
+        i++;
+        expect = c === OPEN_BRACE ? 'keyOrClose' : 'valueOrClose';
+        continue;
+      }
+      let ok: boolean;
+      if (c === QUOTE) ok = str();
+      else if (c === 116) ok = word('true');
+      else if (c === 102) ok = word('false');
+      else if (c === 110) ok = word('null');
+      else ok = num();
+      if (!ok) return undefined;
+      valueEnded();
+      expect = 'after';
+      continue;
+    }
+    if (expect === 'key' || expect === 'keyOrClose') {
+      if (expect === 'keyOrClose' && b[i] === CLOSE_BRACE) {
+        stack.pop();
+        i++;
+        if (stack.length === 0) break;
+        valueEnded();
+        expect = 'after';
+        continue;
+      }
+      if (b[i] !== QUOTE) return undefined;
+      const ks = i;
+      if (!str()) return undefined;
+      const ke = i;
+      ws();
+      if (b[i] !== COLON) return undefined;
+      i++;
+      ws();
+      if (stack.length === 1) {
+        topKey = keyText(ks, ke);
+        topStart = i;
+      } else if (stack.length === resultDepth && pendingResult !== undefined && stack.length === 2 && topKey === 'result') {
+        resultKey = keyText(ks, ke);
+        resultStart = i;
+      }
+      expect = 'value';
+      continue;
+    }
+    // after a value inside a container
+    const c = b[i];
+    const ctx = stack[stack.length - 1];
+    if (c === COMMA) {
+      i++;
+      expect = ctx === Ctx.Object ? 'key' : 'value';
+      continue;
+    }
+    if ((c === CLOSE_BRACE && ctx === Ctx.Object) || (c === CLOSE_BRACKET && ctx === Ctx.Array)) {
+      stack.pop();
+      i++;
+      if (stack.length === 0) break;
+      valueEnded();
+      expect = 'after';
+      continue;
+    }
+    return undefined;
+  }
+  ws();
+  if (i !== n) return undefined;
+  return { top, result };
+}

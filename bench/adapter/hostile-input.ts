@@ -1,0 +1,103 @@
+// The adapter's CPU time for the worst-shaped body of each hostile kind, at
+// 1 and 4 MiB (linear: the 4 MiB figure is about 4× the 1 MiB one), and its
+// resident memory for one large valid answer from the server.
+//
+// The adapter runs in this process (the fixture stdio server in its own), so
+// process.cpuUsage() around one request is the adapter's work plus the
+// client's socket writes and reads (small next to it); each figure is the
+// median of 5 runs after 1 warmup.
+//
+// Run: npx tsc -p . && node --expose-gc dist/bench/adapter/hostile-input.js [--answer-mb 48]
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { runAdapter } from '../../adapter/adapter.js';
+
+const FIXTURE = fileURLToPath(new URL('../../test/fixtures/stdio-server.js', import.meta.url));
+const { values } = parseArgs({ options: { 'answer-mb': { type: 'string', default: '48' } } });
+const MIB = 1024 * 1024;
+const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
+const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
+
+/** Fills `size` bytes with `unit` repeated (joined by commas). */
+function repeat(unit: string, size: number): string {
+  return Array.from({ length: Math.max(1, Math.floor(size / (unit.length + 1))) }, () => unit).join(',');
+}
+
+const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
+  { name: 'nested {"id":1} before a spaced top-level id', body: (n) => Buffer.from(`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"x","pad":[${repeat('{"id":1}', n)}]},"_meta":{${META}}}, "id": 1}`) },
+  { name: 'progress token after 4 MiB of _meta members', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', n)},"progressToken":"p",${META}}}}`) },
+  { name: 'nesting 128 deep (the bound), repeated, with a progress token', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":[${repeat('['.repeat(120) + ']'.repeat(120), n)}]},"_meta":{"progressToken":"p",${META}}}}`) },
+  { name: 'nesting 1M deep (refused)', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${'['.repeat(n / 2)}${']'.repeat(n / 2)}}}}`) },
+  { name: 'escaped quotes in one string', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'\\"'.repeat(n / 2)}"},"_meta":{${META}}}}`) },
+  { name: 'an unknown top-level member (refused)', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'x'.repeat(n)}"},"_meta":{${META}}},"x-extra":0}`) },
+  {
+    name: 'invalid UTF-8 at the end (refused)',
+    body: (n) => {
+      const b = Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(n / 2)}Z"},"_meta":{${META}}}}`);
+      b[b.lastIndexOf('Z')] = 0xff;
+      return b;
+    },
+  },
+];
+
+function post(port: number, body: Buffer, tool = 'echo'): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...HEADERS, 'mcp-name': tool, 'content-length': body.length } }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; status: number }> {
+  const samples: number[] = [];
+  let status = 0;
+  for (let i = 0; i < 6; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const before = process.cpuUsage();
+    status = (await post(port, body, tool)).status;
+    const d = process.cpuUsage(before);
+    if (i > 0) samples.push((d.user + d.system) / 1000);
+  }
+  return { ms: median(samples), status };
+}
+
+const adapter = await runAdapter({ name: 'bench', command: process.execPath, args: [FIXTURE], logger: pino({ level: 'silent' }), maxBodyBytes: 5 * MIB, pingIntervalMs: 0 });
+await adapter.whenReady();
+const lines = ['| body kind | 1 MiB: CPU ms | 4 MiB: CPU ms | 4 MiB / 1 MiB | answer |', '| --- | ---: | ---: | ---: | --- |'];
+try {
+  for (const kind of KINDS) {
+    const one = await cpuOf(adapter.port, kind.body(MIB));
+    const four = await cpuOf(adapter.port, kind.body(4 * MIB));
+    lines.push(`| ${kind.name} | ${one.ms.toFixed(1)} | ${four.ms.toFixed(1)} | ${(four.ms / one.ms).toFixed(1)} | ${four.status} |`);
+    process.stderr.write(lines[lines.length - 1] + '\n');
+  }
+  // A 4 MiB answer from the server (the large-line path), for the same measure.
+  const big = (kb: number) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"kb":${kb}},"_meta":{${META}}}}`);
+  const a1 = await cpuOf(adapter.port, big(1024), 'big');
+  const a4 = await cpuOf(adapter.port, big(4096), 'big');
+  lines.push(`| a server answer (tools/call result) | ${a1.ms.toFixed(1)} | ${a4.ms.toFixed(1)} | ${(a4.ms / a1.ms).toFixed(1)} | ${a4.status} |`);
+  // Resident memory for one large valid answer, sampled every 5 ms.
+  const mb = Number(values['answer-mb']);
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((r) => setTimeout(r, 200));
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+  const r = await post(adapter.port, big(mb * 1024), 'big');
+  clearInterval(sampler);
+  lines.push('', `One ${mb} MiB answer (${(r.bytes / MIB).toFixed(1)} MiB received, status ${r.status}): resident set ${(base / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB (+${((peak - base) / MIB).toFixed(0)} MiB, ${((peak - base) / (mb * MIB)).toFixed(1)}× the answer).`);
+} finally {
+  await adapter.shutdown();
+}
+process.stdout.write(lines.join('\n') + '\n');

@@ -1,0 +1,210 @@
+// Hostile input through the real mesh: three adapter replicas (each its own
+// `mcpmesh adapter` process) behind the control plane and a real Envoy with
+// its own retry policies. Each row of the hostile-input issue gets its answer
+// at once, costs at most one process on one replica, and the fleet stays
+// healthy (Envoy's /clusters: no ejection, no failed health check) while
+// another client's calls go on without a failure.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, test } from 'node:test';
+import { startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { until } from '../../support/wait.js';
+import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
+import { clusterName } from '../../../control-plane/envoy/clusters.js';
+
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+const MAX_LINE = 3 * 1024 * 1024;
+
+let replicas: AdapterProcess[] = [];
+let mesh: Mesh;
+
+before(async () => {
+  const args = ['--max-line-bytes', String(MAX_LINE)];
+  replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 2, args)));
+  mesh = await startMesh({
+    config: {
+      servers: [
+        {
+          name: 'fixture',
+          replicas: replicas.map((r) => r.url),
+          policy: { healthCheck: { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
+        },
+      ],
+    },
+  });
+  await until(async () => (await post(headers('echo'), callBody('echo', { text: 'up' })).catch(() => ({ status: 0 }))).status === 200, 'the mesh serving', 20_000);
+  // Tools are learned, so `crash` and `big` have their own (safe: 5xx-retrying) routes.
+  await until(async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('fixture/tool/crash'), 'tool routes', 20_000);
+});
+after(async () => {
+  await mesh?.stop();
+  for (const r of replicas) r.child.kill('SIGKILL');
+});
+
+function headers(tool: string): Record<string, string> {
+  return { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool };
+}
+
+function callBody(tool: string, args: Record<string, unknown>, id = 1): string {
+  return JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args, _meta: META } });
+}
+
+interface Answer {
+  readonly status: number;
+  readonly retryable: string | null;
+  readonly text: string;
+  readonly ms: number;
+}
+
+/** One POST through Envoy with a raw body (bytes as given). */
+function post(h: Record<string, string>, body: string | Buffer): Promise<Answer> {
+  const url = new URL(mesh.agentUrl('fixture'));
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...h, 'content-length': Buffer.byteLength(body) }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryable: (res.headers['x-mcpmesh-retryable'] as string | undefined) ?? null, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+    req.end(body);
+  });
+}
+
+/** Sum over the replicas of a metric's samples whose labels include `labels`. */
+async function fleetMetric(name: string, labels: string): Promise<number> {
+  let sum = 0;
+  for (const r of replicas) {
+    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
+    for (const l of text.split('\n')) if (l.startsWith(name) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Another client calling through Envoy all along; bounded in count and time. */
+function otherClient(): { stop(): Promise<string[]> } {
+  const failures: string[] = [];
+  let stopped = false;
+  let n = 0;
+  const deadline = performance.now() + 120_000;
+  const loop = (async () => {
+    while (!stopped && n < 20_000 && performance.now() < deadline) {
+      n++;
+      try {
+        const a = await post(headers('echo'), callBody('echo', { text: `other ${n}` }, n));
+        if (a.status !== 200 || !a.text.includes(`echo: other ${n}`)) failures.push(`${a.status} ${a.text.slice(0, 200)}`);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return failures;
+    },
+  };
+}
+
+async function fleetHealthy(): Promise<void> {
+  const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
+  assert.equal(hosts.length, 3);
+  assert.deepEqual(
+    hosts.filter((h) => !h.healthy || h.ejected),
+    [],
+    'every replica healthy and none ejected',
+  );
+}
+
+let other: ReturnType<typeof otherClient>;
+
+test('the fleet is whole and another client is calling', async () => {
+  await fleetHealthy();
+  other = otherClient();
+});
+
+test('40,000 nested {"id":1} before the top-level id: answered in well under a second', async () => {
+  const nested = Array.from({ length: 40_000 }, () => '{"id":1}').join(',');
+  const body = `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"deep ids","pad":[${nested}]},"_meta":${JSON.stringify(META)}}, "id": 1}`;
+  assert.ok(body.length > 300_000);
+  const a = await post(headers('echo'), body);
+  assert.equal(a.status, 200, a.text);
+  assert.match(a.text, /echo: deep ids/);
+  assert.match(a.text, /"id":\s*1\b/);
+  assert.ok(a.ms < 1_000, `${a.ms} ms`);
+});
+
+test('an unknown top-level member: -32600 at once, also for 128 at a time, and no process slot is held', async () => {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META }, 'x-extra': 0 });
+  const answers = await Promise.all(Array.from({ length: 128 }, () => post(headers('slow'), body)));
+  for (const a of answers) {
+    assert.equal(a.status, 400);
+    const parsed = JSON.parse(a.text) as { id: unknown; error: { code: number; message: string } };
+    assert.deepEqual([parsed.id, parsed.error.code], [9, -32600]);
+    assert.match(parsed.error.message, /unknown member "x-extra"/);
+  }
+  assert.equal(await fleetMetric('mcpmesh_adapter_calls_in_flight', 'server="fixture"'), 0);
+});
+
+test('an answer over --max-line-bytes: 422 from one replica, never retried, and no process dies', async () => {
+  const restarts = await fleetMetric('mcpmesh_adapter_process_restarts_total', '');
+  const a = await post(headers('big'), callBody('big', { kb: 4 * 1024 }));
+  assert.equal(a.status, 422, a.text);
+  assert.equal(a.retryable, null);
+  assert.match(JSON.parse(a.text).error.message, /query of death.*over the adapter's --max-line-bytes/);
+  assert.equal(await fleetMetric('mcpmesh_adapter_calls_total', 'outcome="poisoned"'), 1, 'one replica saw it: no retry');
+  assert.equal(await fleetMetric('mcpmesh_adapter_process_restarts_total', ''), restarts);
+  // The same request again is refused at once on the replica that knows it, or costs one answer elsewhere.
+  const b = await post(headers('big'), callBody('big', { kb: 4 * 1024 }));
+  assert.equal(b.status, 422);
+});
+
+test('a call that kills its process: 422, one process on one replica, not replayed across the fleet', async () => {
+  const restarts = await fleetMetric('mcpmesh_adapter_process_restarts_total', '');
+  const a = await post(headers('crash'), callBody('crash', { afterMs: 30 }));
+  assert.equal(a.status, 422, a.text);
+  assert.equal(a.retryable, null);
+  assert.match(JSON.parse(a.text).error.message, /exited with code 7.*only call in flight/);
+  await until(async () => (await fleetMetric('mcpmesh_adapter_process_restarts_total', '')) >= restarts + 1, `the one restart counted (${restarts} before): ${a.text}`, 5_000);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await fleetMetric('mcpmesh_adapter_process_restarts_total', ''), restarts + 1, 'exactly one process died, on one replica');
+  await until(async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 6, 'every process back', 10_000);
+});
+
+test('100k-deep arguments with a progress token: 400 -32600 at once, never a 5xx', async () => {
+  const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+  const body = `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${deep}},"_meta":{"progressToken":"p","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`;
+  const a = await post(headers('echo'), body);
+  assert.equal(a.status, 400, a.text);
+  assert.equal(JSON.parse(a.text).error.code, -32600);
+  assert.match(JSON.parse(a.text).error.message, /deeper than 128/);
+});
+
+test('invalid UTF-8 inside a JSON string: -32700, not echoed as U+FFFD', async () => {
+  const good = Buffer.from(callBody('echo', { text: 'AB' }));
+  const at = good.indexOf('AB');
+  const bad = Buffer.concat([good.subarray(0, at), Buffer.from([0x41, 0xc3, 0x28]), good.subarray(at + 2)]);
+  const a = await post(headers('echo'), bad);
+  assert.equal(a.status, 400, a.text);
+  assert.equal(JSON.parse(a.text).error.code, -32700);
+  assert.ok(!a.text.includes('\uFFFD'));
+});
+
+test('a large valid answer (2 MiB: passed on from its bytes) arrives whole through Envoy', async () => {
+  const a = await post(headers('big'), callBody('big', { kb: 2 * 1024 }));
+  assert.equal(a.status, 200);
+  const parsed = JSON.parse(a.text) as { id: number; result: { content: Array<{ text: string }>; resultType: string } };
+  assert.equal(parsed.id, 1);
+  assert.equal(parsed.result.resultType, 'complete');
+  assert.equal(parsed.result.content[0]!.text.length, 2 * 1024 * 1024);
+});
+
+test('after all that: the other client never failed, and the fleet is healthy with no ejection', async () => {
+  const failures = await other.stop();
+  assert.deepEqual(failures, []);
+  await fleetHealthy();
+});
