@@ -23,16 +23,24 @@ class Recorder {
   errors = 0;
   firstError: string | undefined;
   measuring = false;
+  /** Called once when calls + errors reach `limit` while measuring. */
+  onLimit: (() => void) | undefined;
+  limit = Infinity;
 
   record(ms: number, ok: boolean, detail?: string): void {
     if (!this.measuring) return;
     if (!ok) {
       this.errors++;
       this.firstError ??= detail;
-      return;
+    } else {
+      this.calls++;
+      if (this.n < MAX_SAMPLES) this.samples[this.n++] = ms;
     }
-    this.calls++;
-    if (this.n < MAX_SAMPLES) this.samples[this.n++] = ms;
+    if (this.calls + this.errors >= this.limit && this.onLimit !== undefined) {
+      const f = this.onLimit;
+      this.onLimit = undefined;
+      f();
+    }
   }
 
   result(seconds: number): LoadResult {
@@ -45,16 +53,31 @@ class Recorder {
 export interface Phase {
   readonly warmupMs: number;
   readonly measureMs: number;
+  /** Ends the measured phase early once this many calls (errors included) are recorded. */
+  readonly maxCalls?: number;
+  /** Called as the measured phase starts and as it ends (e.g. to read the target's CPU time). */
+  readonly onMeasureStart?: () => void;
+  readonly onMeasureEnd?: () => void;
 }
 
 async function runPhases(rec: Recorder, phase: Phase, loops: Array<(stop: () => boolean) => Promise<void>>): Promise<LoadResult> {
   let stopped = false;
   const running = loops.map((l) => l(() => stopped));
   await new Promise((r) => setTimeout(r, phase.warmupMs));
+  rec.limit = phase.maxCalls ?? Infinity;
+  phase.onMeasureStart?.();
   rec.measuring = true;
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, phase.measureMs));
+  await new Promise<void>((r) => {
+    const timer = setTimeout(r, phase.measureMs);
+    rec.onLimit = () => {
+      clearTimeout(timer);
+      r();
+    };
+  });
+  rec.onLimit = undefined;
   rec.measuring = false;
+  phase.onMeasureEnd?.();
   const seconds = (performance.now() - t0) / 1000;
   stopped = true;
   await Promise.all(running);
@@ -116,6 +139,25 @@ export class StdioDriver {
   stop(): void {
     this.child.kill('SIGKILL');
   }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** `perDriver` closed-loop clients on each of several drivers (sessions), recorded together. */
+  static async runMany(drivers: readonly StdioDriver[], perDriver: number, phase: Phase, call: { name: string; arguments: object; expect: string }): Promise<LoadResult> {
+    const rec = new Recorder();
+    const loops = drivers.flatMap((d) =>
+      Array.from({ length: perDriver }, () => async (stop: () => boolean) => {
+        while (!stop()) {
+          const t = performance.now();
+          const line = await d.request('tools/call', { name: call.name, arguments: call.arguments });
+          rec.record(performance.now() - t, line.includes(call.expect), line.slice(0, 200));
+        }
+      }),
+    );
+    return runPhases(rec, phase, loops);
+  }
 }
 
 // ---- Streamable HTTP ----
@@ -129,6 +171,7 @@ interface Reply {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * One keep-alive HTTP/1.1 connection with one request at a time: a minimal
@@ -139,6 +182,8 @@ class RawConnection {
   private socket: net.Socket | undefined;
   private buf: Buffer = Buffer.alloc(0);
   private waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
+  /** The request headers of the 2025-era session opened on this connection. */
+  sessionHeaders: Record<string, string> | undefined;
 
   constructor(private readonly url: URL) {}
 
@@ -150,6 +195,8 @@ class RawConnection {
       this.parse();
     });
     const fail = (err: Error) => {
+      // A socket already replaced (closed after a `connection: close` answer) fails nothing.
+      if (this.socket !== s) return;
       this.socket = undefined;
       this.buf = Buffer.alloc(0);
       const w = this.waiter;
@@ -161,12 +208,25 @@ class RawConnection {
     return s;
   }
 
-  request(headers: Record<string, string>, body: string): Promise<Reply> {
+  request(headers: Record<string, string>, body: string, method = 'POST'): Promise<Reply> {
     this.socket ??= this.connect();
-    let head = `POST ${this.url.pathname} HTTP/1.1\r\nhost: ${this.url.host}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    let head = `${method} ${this.url.pathname} HTTP/1.1\r\nhost: ${this.url.host}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
     for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      // A request without a complete answer in time fails, and its connection goes (bounded runs).
+      const timer = setTimeout(() => {
+        this.socket?.destroy(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      this.waiter = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       this.socket!.write(head + '\r\n' + body);
     });
   }
@@ -231,8 +291,10 @@ const ENVELOPE = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
+type Send = (id: number, name: string, args: object) => Promise<Reply>;
+
 /** One HTTP client: a 2025-era session of its own, or 2026-07-28 stateless calls. */
-async function httpClient(conn: RawConnection, era: HttpEra): Promise<(id: number, name: string, args: object) => Promise<Reply>> {
+async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
   if (era === '2026') {
     return (id, name, args) =>
       conn.request(
@@ -247,17 +309,37 @@ async function httpClient(conn: RawConnection, era: HttpEra): Promise<(id: numbe
   const sid = init.headers.get('mcp-session-id');
   if (init.status !== 200 || sid === undefined) throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 200)}`);
   const headers = { ...BASE_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  conn.sessionHeaders = headers;
   await conn.request(headers, '{"jsonrpc":"2.0","method":"notifications/initialized"}');
+  return sessionCalls(conn, headers);
+}
+
+function sessionCalls(conn: RawConnection, headers: Record<string, string>): Send {
   return (id, name, args) => conn.request(headers, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }));
 }
 
-export async function runHttp(url: string, era: HttpEra, concurrency: number, phase: Phase, call: { name: string; arguments: object; expect: string }): Promise<LoadResult> {
+export interface HttpLoadOptions {
+  /**
+   * 2025-era only: every client (connection) calls in the one session the first
+   * client opened, instead of a session each. Ids are kept unique per session.
+   */
+  readonly sharedSession?: boolean;
+}
+
+export async function runHttp(url: string, era: HttpEra, concurrency: number, phase: Phase, call: { name: string; arguments: object; expect: string }, opts: HttpLoadOptions = {}): Promise<LoadResult> {
   const target = new URL(url);
   const rec = new Recorder();
   const conns = Array.from({ length: concurrency }, () => new RawConnection(target));
-  const clients = await Promise.all(conns.map((c) => httpClient(c, era)));
-  const loops = clients.map((send) => async (stop: () => boolean) => {
-    let id = 1;
+  let clients: Send[];
+  if (opts.sharedSession && era === '2025') {
+    const first = await httpClient(conns[0]!, era);
+    const headers = conns[0]!.sessionHeaders!;
+    clients = [first, ...conns.slice(1).map((c) => sessionCalls(c, headers))];
+  } else clients = await Promise.all(conns.map((c) => httpClient(c, era)));
+  const shared = opts.sharedSession === true && era === '2025';
+  const loops = clients.map((send, k) => async (stop: () => boolean) => {
+    // In a shared session, JSON-RPC ids must not collide across clients.
+    let id = shared ? k * 1_000_000_000 + 1 : 1;
     while (!stop()) {
       const t = performance.now();
       try {
@@ -271,6 +353,14 @@ export async function runHttp(url: string, era: HttpEra, concurrency: number, ph
   try {
     return await runPhases(rec, phase, loops);
   } finally {
+    // End the sessions (a gateway may hold a server process per session).
+    await Promise.all(
+      conns.map(async (c) => {
+        if (c.sessionHeaders === undefined) return;
+        const { 'content-type': _ct, ...h } = c.sessionHeaders;
+        await Promise.race([c.request(h, '', 'DELETE').catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+      }),
+    );
     for (const c of conns) c.close();
   }
 }
