@@ -15,6 +15,8 @@ export interface LoadResult {
 }
 
 const MAX_SAMPLES = 2_000_000;
+/** A call without a complete answer by then fails (stdio and HTTP), so that every run is bounded. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 class Recorder {
   private readonly samples = new Float64Array(MAX_SAMPLES);
@@ -91,9 +93,18 @@ export class StdioDriver {
   private buf = '';
   private nextId = 1;
   private readonly waiting = new Map<number, (line: string) => void>();
+  /** Set once the server process is gone: every call then fails (after a pause, so loops still yield). */
+  private gone: string | undefined;
 
   constructor(command: string, args: readonly string[]) {
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    const lost = (why: string) => {
+      this.gone ??= why;
+      for (const answer of [...this.waiting.values()]) answer(`{"error":${JSON.stringify(why)}}`);
+    };
+    this.child.on('exit', (code, signal) => lost(`server process exited (${signal ?? code})`));
+    this.child.on('error', (err) => lost(`server process failed: ${err.message}`));
+    this.child.stdin!.on('error', () => undefined);
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -110,17 +121,26 @@ export class StdioDriver {
 
   request(method: string, params: object): Promise<string> {
     const id = this.nextId++;
+    if (this.gone !== undefined) {
+      const line = `{"error":${JSON.stringify(this.gone)}}`;
+      return new Promise((resolve) => setTimeout(() => resolve(line), 10));
+    }
     return new Promise((resolve) => {
-      this.waiting.set(id, (line) => {
+      // An answer that does not come in time fails the call (bounded runs).
+      const timer = setTimeout(() => answer(`{"error":"no answer within ${REQUEST_TIMEOUT_MS} ms"}`), REQUEST_TIMEOUT_MS);
+      const answer = (line: string) => {
+        clearTimeout(timer);
         this.waiting.delete(id);
         resolve(line);
-      });
+      };
+      this.waiting.set(id, answer);
       this.child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
     });
   }
 
   async initialize(): Promise<void> {
-    await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    const line = await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    if (!line.includes('"result"')) throw new Error(`stdio initialize failed: ${line.slice(0, 200)}`);
     this.child.stdin!.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
   }
 
@@ -171,7 +191,6 @@ interface Reply {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * One keep-alive HTTP/1.1 connection with one request at a time: a minimal

@@ -388,6 +388,15 @@ function median(xs: number[]): number {
 const cells = new Map<string, Cell>();
 const cellKey = (t: string, l: Load) => `${t}|${l.label}`;
 
+/** One cell; a target that fails it (cannot open its sessions, say) gets a row of one error instead of ending the run. */
+async function runCell(t: Target, load: Load, ph: Phase): Promise<LoadResult> {
+  try {
+    return await t.run(load, ph);
+  } catch (err) {
+    return { calls: 0, errors: 1, seconds: ph.measureMs / 1000, p50Ms: NaN, p99Ms: NaN, firstError: (err as Error).message.slice(0, 200) };
+  }
+}
+
 async function main(): Promise<void> {
   for (const k of ALL) {
     if (!only.has(k)) continue;
@@ -410,7 +419,7 @@ async function main(): Promise<void> {
         let after: Map<string, number> | undefined;
         let t0 = 0;
         let wallMs = 0;
-        const r = await t.run(load, {
+        const r = await runCell(t, load, {
           ...phase,
           onMeasureStart: () => {
             before = treeCpu(t.cpuRoots());
@@ -507,10 +516,18 @@ function machine(): string {
   return `${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, Envoy ${ev}`;
 }
 
+// Ctrl-C or SIGTERM still stops every target (their process groups) before exiting.
+let stopping = false;
+const stopAll = async () => {
+  if (stopping) return;
+  stopping = true;
+  for (const t of targets) await t.stop().catch(() => undefined);
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopAll().then(() => process.exit(130)));
 try {
   await main();
 } finally {
-  for (const t of targets) await t.stop().catch(() => undefined);
+  await stopAll();
 }
 const argv = process.argv.slice(2).join(' ');
 const section = [
