@@ -15,6 +15,8 @@ export interface LoadResult {
 }
 
 const MAX_SAMPLES = 2_000_000;
+/** A call without a complete answer by then fails (stdio and HTTP), so that every run is bounded. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 class Recorder {
   private readonly samples = new Float64Array(MAX_SAMPLES);
@@ -23,16 +25,24 @@ class Recorder {
   errors = 0;
   firstError: string | undefined;
   measuring = false;
+  /** Called once when calls + errors reach `limit` while measuring. */
+  onLimit: (() => void) | undefined;
+  limit = Infinity;
 
   record(ms: number, ok: boolean, detail?: string): void {
     if (!this.measuring) return;
     if (!ok) {
       this.errors++;
       this.firstError ??= detail;
-      return;
+    } else {
+      this.calls++;
+      if (this.n < MAX_SAMPLES) this.samples[this.n++] = ms;
     }
-    this.calls++;
-    if (this.n < MAX_SAMPLES) this.samples[this.n++] = ms;
+    if (this.calls + this.errors >= this.limit && this.onLimit !== undefined) {
+      const f = this.onLimit;
+      this.onLimit = undefined;
+      f();
+    }
   }
 
   result(seconds: number): LoadResult {
@@ -45,16 +55,31 @@ class Recorder {
 export interface Phase {
   readonly warmupMs: number;
   readonly measureMs: number;
+  /** Ends the measured phase early once this many calls (errors included) are recorded. */
+  readonly maxCalls?: number;
+  /** Called as the measured phase starts and as it ends (e.g. to read the target's CPU time). */
+  readonly onMeasureStart?: () => void;
+  readonly onMeasureEnd?: () => void;
 }
 
 async function runPhases(rec: Recorder, phase: Phase, loops: Array<(stop: () => boolean) => Promise<void>>): Promise<LoadResult> {
   let stopped = false;
   const running = loops.map((l) => l(() => stopped));
   await new Promise((r) => setTimeout(r, phase.warmupMs));
+  rec.limit = phase.maxCalls ?? Infinity;
+  phase.onMeasureStart?.();
   rec.measuring = true;
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, phase.measureMs));
+  await new Promise<void>((r) => {
+    const timer = setTimeout(r, phase.measureMs);
+    rec.onLimit = () => {
+      clearTimeout(timer);
+      r();
+    };
+  });
+  rec.onLimit = undefined;
   rec.measuring = false;
+  phase.onMeasureEnd?.();
   const seconds = (performance.now() - t0) / 1000;
   stopped = true;
   await Promise.all(running);
@@ -68,9 +93,18 @@ export class StdioDriver {
   private buf = '';
   private nextId = 1;
   private readonly waiting = new Map<number, (line: string) => void>();
+  /** Set once the server process is gone: every call then fails (after a pause, so loops still yield). */
+  private gone: string | undefined;
 
   constructor(command: string, args: readonly string[]) {
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    const lost = (why: string) => {
+      this.gone ??= why;
+      for (const answer of [...this.waiting.values()]) answer(`{"error":${JSON.stringify(why)}}`);
+    };
+    this.child.on('exit', (code, signal) => lost(`server process exited (${signal ?? code})`));
+    this.child.on('error', (err) => lost(`server process failed: ${err.message}`));
+    this.child.stdin!.on('error', () => undefined);
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -87,17 +121,26 @@ export class StdioDriver {
 
   request(method: string, params: object): Promise<string> {
     const id = this.nextId++;
+    if (this.gone !== undefined) {
+      const line = `{"error":${JSON.stringify(this.gone)}}`;
+      return new Promise((resolve) => setTimeout(() => resolve(line), 10));
+    }
     return new Promise((resolve) => {
-      this.waiting.set(id, (line) => {
+      // An answer that does not come in time fails the call (bounded runs).
+      const timer = setTimeout(() => answer(`{"error":"no answer within ${REQUEST_TIMEOUT_MS} ms"}`), REQUEST_TIMEOUT_MS);
+      const answer = (line: string) => {
+        clearTimeout(timer);
         this.waiting.delete(id);
         resolve(line);
-      });
+      };
+      this.waiting.set(id, answer);
       this.child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
     });
   }
 
   async initialize(): Promise<void> {
-    await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    const line = await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    if (!line.includes('"result"')) throw new Error(`stdio initialize failed: ${line.slice(0, 200)}`);
     this.child.stdin!.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
   }
 
@@ -115,6 +158,25 @@ export class StdioDriver {
 
   stop(): void {
     this.child.kill('SIGKILL');
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** `perDriver` closed-loop clients on each of several drivers (sessions), recorded together. */
+  static async runMany(drivers: readonly StdioDriver[], perDriver: number, phase: Phase, call: { name: string; arguments: object; expect: string }): Promise<LoadResult> {
+    const rec = new Recorder();
+    const loops = drivers.flatMap((d) =>
+      Array.from({ length: perDriver }, () => async (stop: () => boolean) => {
+        while (!stop()) {
+          const t = performance.now();
+          const line = await d.request('tools/call', { name: call.name, arguments: call.arguments });
+          rec.record(performance.now() - t, line.includes(call.expect), line.slice(0, 200));
+        }
+      }),
+    );
+    return runPhases(rec, phase, loops);
   }
 }
 
@@ -139,6 +201,8 @@ class RawConnection {
   private socket: net.Socket | undefined;
   private buf: Buffer = Buffer.alloc(0);
   private waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
+  /** The request headers of the 2025-era session opened on this connection. */
+  sessionHeaders: Record<string, string> | undefined;
 
   constructor(private readonly url: URL) {}
 
@@ -150,6 +214,8 @@ class RawConnection {
       this.parse();
     });
     const fail = (err: Error) => {
+      // A socket already replaced (closed after a `connection: close` answer) fails nothing.
+      if (this.socket !== s) return;
       this.socket = undefined;
       this.buf = Buffer.alloc(0);
       const w = this.waiter;
@@ -161,12 +227,25 @@ class RawConnection {
     return s;
   }
 
-  request(headers: Record<string, string>, body: string): Promise<Reply> {
+  request(headers: Record<string, string>, body: string, method = 'POST'): Promise<Reply> {
     this.socket ??= this.connect();
-    let head = `POST ${this.url.pathname} HTTP/1.1\r\nhost: ${this.url.host}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    let head = `${method} ${this.url.pathname} HTTP/1.1\r\nhost: ${this.url.host}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
     for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      // A request without a complete answer in time fails, and its connection goes (bounded runs).
+      const timer = setTimeout(() => {
+        this.socket?.destroy(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      this.waiter = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       this.socket!.write(head + '\r\n' + body);
     });
   }
@@ -231,8 +310,10 @@ const ENVELOPE = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
+type Send = (id: number, name: string, args: object) => Promise<Reply>;
+
 /** One HTTP client: a 2025-era session of its own, or 2026-07-28 stateless calls. */
-async function httpClient(conn: RawConnection, era: HttpEra): Promise<(id: number, name: string, args: object) => Promise<Reply>> {
+async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
   if (era === '2026') {
     return (id, name, args) =>
       conn.request(
@@ -247,17 +328,37 @@ async function httpClient(conn: RawConnection, era: HttpEra): Promise<(id: numbe
   const sid = init.headers.get('mcp-session-id');
   if (init.status !== 200 || sid === undefined) throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 200)}`);
   const headers = { ...BASE_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  conn.sessionHeaders = headers;
   await conn.request(headers, '{"jsonrpc":"2.0","method":"notifications/initialized"}');
+  return sessionCalls(conn, headers);
+}
+
+function sessionCalls(conn: RawConnection, headers: Record<string, string>): Send {
   return (id, name, args) => conn.request(headers, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }));
 }
 
-export async function runHttp(url: string, era: HttpEra, concurrency: number, phase: Phase, call: { name: string; arguments: object; expect: string }): Promise<LoadResult> {
+export interface HttpLoadOptions {
+  /**
+   * 2025-era only: every client (connection) calls in the one session the first
+   * client opened, instead of a session each. Ids are kept unique per session.
+   */
+  readonly sharedSession?: boolean;
+}
+
+export async function runHttp(url: string, era: HttpEra, concurrency: number, phase: Phase, call: { name: string; arguments: object; expect: string }, opts: HttpLoadOptions = {}): Promise<LoadResult> {
   const target = new URL(url);
   const rec = new Recorder();
   const conns = Array.from({ length: concurrency }, () => new RawConnection(target));
-  const clients = await Promise.all(conns.map((c) => httpClient(c, era)));
-  const loops = clients.map((send) => async (stop: () => boolean) => {
-    let id = 1;
+  let clients: Send[];
+  if (opts.sharedSession && era === '2025') {
+    const first = await httpClient(conns[0]!, era);
+    const headers = conns[0]!.sessionHeaders!;
+    clients = [first, ...conns.slice(1).map((c) => sessionCalls(c, headers))];
+  } else clients = await Promise.all(conns.map((c) => httpClient(c, era)));
+  const shared = opts.sharedSession === true && era === '2025';
+  const loops = clients.map((send, k) => async (stop: () => boolean) => {
+    // In a shared session, JSON-RPC ids must not collide across clients.
+    let id = shared ? k * 1_000_000_000 + 1 : 1;
     while (!stop()) {
       const t = performance.now();
       try {
@@ -271,6 +372,14 @@ export async function runHttp(url: string, era: HttpEra, concurrency: number, ph
   try {
     return await runPhases(rec, phase, loops);
   } finally {
+    // End the sessions (a gateway may hold a server process per session).
+    await Promise.all(
+      conns.map(async (c) => {
+        if (c.sessionHeaders === undefined) return;
+        const { 'content-type': _ct, ...h } = c.sessionHeaders;
+        await Promise.race([c.request(h, '', 'DELETE').catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+      }),
+    );
     for (const c of conns) c.close();
   }
 }
