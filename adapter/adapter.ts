@@ -13,7 +13,10 @@ import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from '
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
+import { SessionHandover } from './sessions/session-handover.js';
+import { SessionIdCodec } from './sessions/session-id-codec.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
+import { openSessionSources } from './sessions/session-sources.js';
 import type { Session } from './sessions/session.js';
 import { SessionTable } from './sessions/session-table.js';
 import { startHttpServer } from './http/streamable-http-server.js';
@@ -54,6 +57,16 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const o = resolveOptions(rest);
   const logger: Logger = (givenLogger ?? createLogger('adapter')).child({ server: o.name });
   const metrics = createAdapterMetrics(o.name);
+  // Keys and state that let another replica carry a session on (session-sources.ts).
+  const sources = await openSessionSources({
+    server: o.name,
+    keysFile: o.sessionKeysFile,
+    keysJson: o.sessionKeys,
+    storeDir: o.sessionStoreDir,
+    consul: o.consul === undefined ? undefined : { url: o.consul.url, token: o.consul.token },
+    logger,
+  });
+  const codec = new SessionIdCodec({ server: o.name, keys: sources.keys, lifetimeMs: o.sessionLifetimeMs });
   const sessions = new SessionTable();
   const tools = new ToolCatalog(logger, o.initTimeoutMs);
   const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w), holderOf: (w) => pool.holderOf(w) });
@@ -108,6 +121,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     },
   );
   keeper = new SessionKeeper({ sessions, pool, router, logger, idleMs: o.sessionIdleMs, requestTimeoutMs: o.initTimeoutMs });
+  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, maxSessions: o.maxSessions });
   // Set on SIGTERM: not ready, connections close, calls still served.
   let leaving = false;
   const ready = (): boolean => !leaving && pool.ready;
@@ -119,7 +133,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     sessions: () => sessions.size,
     bounds: () => pool.bounds(),
   });
-  const endpoint = new McpEndpoint({ callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs }, { pool, sessions, keeper, router, tools, metrics, logger });
+  const endpoint = new McpEndpoint({ callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs }, { pool, sessions, keeper, handover, router, tools, metrics, logger });
 
   const http = await startHttpServer({
     host: o.host,
@@ -142,7 +156,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   keeper.startSweeping();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `http://${advertised}:${http.port}${o.path}`;
-  logger.info({ url, pool: pool.bounds(), ...loggableCommand([o.command, ...o.args]) }, 'adapter listening');
+  logger.info({ url, pool: pool.bounds(), ...loggableCommand([o.command, ...o.args]), sessionKeys: sources.keySource, sessionStore: sources.storeKind }, 'adapter listening');
 
   let registration: SelfRegistration | undefined;
   if (o.consul !== undefined) {
@@ -162,6 +176,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     } catch (err) {
       await pool.stop();
       await http.close();
+      await sources.stop();
       throw new Error(`could not register in Consul at ${o.consul.url}: ${(err as Error).message}`);
     }
   }
@@ -183,6 +198,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     await pool.stop();
     endpoint.stop();
     await http.close();
+    await sources.stop();
     logger.info('adapter stopped');
   };
 

@@ -44,6 +44,12 @@ export interface AdapterMetrics {
   rejected(reason: string): void;
   invalidStdoutLine(): void;
   serverRequest(method: string, outcome: 'forwarded' | 'refused' | 'answered'): void;
+  /** A session another replica (or an earlier run of this one) issued, taken over here. */
+  sessionAdopted(via: 'post' | 'get' | 'delete'): void;
+  /** A session id refused (404), by reason: the codec's reasons, or `ended` (a DELETEd session). */
+  sessionIdRefused(reason: string): void;
+  /** Something of a session that could not be carried on to this replica or process, by reason. */
+  sessionLost(reason: 'server_request_lost' | 'stream_moved' | 'state_unavailable'): void;
   attachPool(view: PoolView): void;
 }
 
@@ -164,6 +170,24 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     labelNames: ['server', 'method', 'outcome'] as const,
     registers: [registry],
   });
+  const adopted = new Counter({
+    name: 'mcpmesh_adapter_sessions_adopted_total',
+    help: '2025-era sessions taken over from another replica (or an earlier run of this one), by the request that brought them',
+    labelNames: ['server', 'via'] as const,
+    registers: [registry],
+  });
+  const refusedIds = new Counter({
+    name: 'mcpmesh_adapter_session_ids_refused_total',
+    help: 'Mcp-Session-Id values refused with 404, by reason (malformed, unknown_key, tampered, expired, wrong_server, ended)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
+  const lost = new Counter({
+    name: 'mcpmesh_adapter_session_losses_total',
+    help: 'What a moved 2025-era session could not carry on, by reason (server_request_lost, stream_moved, state_unavailable)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'mcpmesh_adapter_calls_in_flight',
     help: 'Calls written to a process and not yet answered',
@@ -261,6 +285,9 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     rejected: (reason) => rejections.inc({ server, reason }),
     invalidStdoutLine: () => badLines.inc({ server }),
     serverRequest: (method, outcome) => serverRequests.inc({ server, method: SERVER_METHODS.has(method) ? method : '_other', outcome }),
+    sessionAdopted: (via) => adopted.inc({ server, via }),
+    sessionIdRefused: (reason) => refusedIds.inc({ server, reason }),
+    sessionLost: (reason) => lost.inc({ server, reason }),
     attachPool(view) {
       pool = view;
     },

@@ -42,6 +42,14 @@ export const AdapterOptionsSchema = z
     clientCapabilities: z.array(z.enum(ABILITIES)).default(['sampling', 'elicitation']),
     sessionIdleMs: positiveMs.default(30 * 60_000),
     maxSessions: z.number().int().min(1).default(10_000),
+    /** Key ring file shared by the server's replicas (watched; rotation needs no restart). */
+    sessionKeysFile: z.string().min(1).optional(),
+    /** A key ring as JSON (the CLI passes MCPMESH_SESSION_KEYS); used when there is no file. */
+    sessionKeys: z.string().optional(),
+    /** Directory of session state shared by replicas on this host (`<dir>/<server>/`). */
+    sessionStoreDir: z.string().min(1).optional(),
+    /** How long a session id is accepted after initialize. */
+    sessionLifetimeMs: positiveMs.default(24 * 60 * 60_000),
     idleStopMs: positiveMs.default(60_000),
     keepAliveMs: positiveMs.default(25_000),
     backoff: z.object({ baseMs: positiveMs, maxMs: positiveMs, jitter: z.number().min(0).max(1) }).default(DEFAULT_BACKOFF),

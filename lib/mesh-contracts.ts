@@ -70,3 +70,15 @@ export const CONSUL = {
     adapter: 'mcpmesh_adapter',
   },
 } as const;
+
+/**
+ * Portable 2025-era sessions (adapter/sessions/): where the key ring that
+ * seals a server's session ids comes from, and where the sessions' mutable
+ * state lives in Consul.
+ */
+/** Environment variable holding a key ring as JSON (the adapter's second key source, after a file). */
+export const SESSION_KEYS_ENV = 'MCPMESH_SESSION_KEYS';
+/** Consul KV: `mcpmesh/session-keys/<server>` holds the server's key ring as JSON. */
+export const SESSION_KEYS_KV_PREFIX = 'mcpmesh/session-keys/';
+/** Consul KV: `mcpmesh/sessions/<server>/<sessionKey>` holds one session's state. */
+export const SESSION_STATE_KV_PREFIX = 'mcpmesh/sessions/';

@@ -24,6 +24,8 @@ export class HttpExchange implements CallSink {
   constructor(
     private readonly res: ServerResponse,
     readonly canStream: boolean,
+    /** The 2025-era session's id, sent back on every answer. */
+    private readonly sessionId?: string,
   ) {
     const attempt = res.req?.headers[ATTEMPT_COUNT_HEADER];
     this.retried = typeof attempt === 'string' && Number(attempt) > 1;
@@ -44,7 +46,7 @@ export class HttpExchange implements CallSink {
     if (this.done || !this.canStream) return false;
     if (!this.streaming) {
       this.streaming = true;
-      this.res.writeHead(200, SSE_HEADERS);
+      this.res.writeHead(200, this.sessionId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
     }
     this.res.write(sseEvent(text));
     return true;
@@ -58,7 +60,8 @@ export class HttpExchange implements CallSink {
       this.res.end(sseEvent(text));
       return;
     }
-    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    if (this.sessionId === undefined) this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    else this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'mcp-session-id': this.sessionId });
     this.res.end(text);
   }
 
@@ -88,6 +91,8 @@ export class HttpExchange implements CallSink {
     this.done = true;
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
     if (answer.retryable) headers[RETRYABLE_HEADER] = 'true';
+    // Not on a retryable failure: the retry goes to another replica, whose answer pins the session.
+    else if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
     this.res.writeHead(answer.status, headers);
     this.res.end(body);
   }
@@ -96,8 +101,8 @@ export class HttpExchange implements CallSink {
     if (this.done) return;
     this.done = true;
     // A cancelled request gets no response: an empty stream ends it.
-    if (!this.streaming && this.canStream) this.res.writeHead(200, SSE_HEADERS);
-    else if (!this.streaming) this.res.writeHead(202);
+    if (!this.streaming && this.canStream) this.res.writeHead(200, this.sessionId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+    else if (!this.streaming) this.res.writeHead(202, this.sessionId === undefined ? {} : { 'mcp-session-id': this.sessionId });
     this.res.end();
   }
 }

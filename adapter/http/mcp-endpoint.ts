@@ -3,7 +3,9 @@
 // Mcp-Method/Mcp-Name headers and sent to any process; and 2025-era sessions,
 // created by the adapter on `initialize` and pinned to one process for what
 // needs process state. Every refusal has one answer, the one
-// test/integration/adapter/bad-input.test.ts asserts.
+// test/integration/adapter/bad-input.test.ts asserts. A session id this
+// replica does not know is taken over (SessionHandover) when it is valid, and
+// refused with 404 when not.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { Call, type CallHooks, type Era, type Placement } from '../pool/call.js';
@@ -11,7 +13,7 @@ import { CallDeadlines } from '../pool/call-deadlines.js';
 import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Outcome } from '../protocol/failure-classes.js';
 import { HttpExchange } from './http-exchange.js';
-import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest } from '../protocol/jsonrpc-message.js';
+import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
 import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
@@ -20,8 +22,9 @@ import { discoverResult } from '../protocol/modern-results.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';
+import type { Adoption, SessionHandover } from '../sessions/session-handover.js';
 import type { SessionKeeper } from '../sessions/session-keeper.js';
-import { abilitiesOf, Session } from '../sessions/session.js';
+import { abilitiesOf, type Session } from '../sessions/session.js';
 import type { SessionTable } from '../sessions/session-table.js';
 import { SseStream } from './sse-stream.js';
 import type { ToolCatalog } from '../tool-catalog.js';
@@ -41,6 +44,7 @@ export interface EndpointDeps {
   readonly pool: ProcessPool<McpWorker, Session>;
   readonly sessions: SessionTable;
   readonly keeper: SessionKeeper;
+  readonly handover: SessionHandover;
   readonly router: ServerMessageRouter;
   readonly tools: ToolCatalog;
   readonly metrics: AdapterMetrics;
@@ -84,11 +88,9 @@ export class McpEndpoint {
     const sid = header(req, 'mcp-session-id');
     if (msg.kind === 'response') {
       if (sid === undefined) return this.refuse(res, 'response_without_session', 400, null, RpcCode.InvalidRequest, 'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)');
-      const session = this.deps.sessions.get(sid);
-      if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
-      if (!this.deps.router.clientResponse(session, msg, bodyText)) this.deps.logger.debug({ id: msg.id }, 'client response matches no pending server request; dropped');
-      res.writeHead(202).end();
-      return;
+      const known = this.deps.sessions.get(sid);
+      if (known !== undefined) return this.clientAnswer(res, known, msg, bodyText);
+      return this.adoptThen(res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, bodyText));
     }
     if (msg.kind === 'request' && !accept.json) {
       return this.refuse(res, 'not_acceptable', 406, msg.id, RpcCode.ServerError, 'Not Acceptable: Client must accept application/json and text/event-stream');
@@ -126,13 +128,64 @@ export class McpEndpoint {
     if (sid === undefined) {
       return this.refuse(res, 'missing_session', 400, id, RpcCode.ServerError, `Bad Request: Mcp-Session-Id header is required (send initialize first, or send ${MODERN_VERSION} requests with their _meta envelope)`);
     }
-    const session = this.deps.sessions.get(sid);
-    if (session === undefined) return this.refuse(res, 'unknown_session', 404, id, RpcCode.SessionNotFound, 'Session not found');
     if (std.protocolVersion !== undefined && !(LEGACY_VERSIONS as readonly string[]).includes(std.protocolVersion)) {
       return this.refuse(res, 'unsupported_version', 400, id, RpcCode.ServerError, `Bad Request: Unsupported protocol version: ${std.protocolVersion} (supported versions: ${[MODERN_VERSION, ...LEGACY_VERSIONS].join(', ')})`);
     }
-    if (msg.kind === 'notification') return this.sessionNotification(res, session, msg, bodyText);
-    return this.sessionRequest(res, session, msg, bodyText, accept);
+    const known = this.deps.sessions.get(sid);
+    const go = (session: Session): void => (msg.kind === 'notification' ? this.sessionNotification(res, session, msg, bodyText) : this.sessionRequest(res, session, msg, bodyText, accept));
+    if (known !== undefined) return go(known);
+    return this.adoptThen(res, id, sid, 'post', go);
+  }
+
+  /**
+   * An id this replica does not know: taken over, then `then`; or refused —
+   * 404 for an id that names no session it may carry on, 503 retryable when
+   * it cannot take the session over now (Envoy tries another replica).
+   */
+  private adoptThen(res: ServerResponse, id: JsonRpcId | null, sid: string, via: 'post' | 'get', then: (session: Session) => void): void {
+    this.deps.handover.adopt(sid, via).then(
+      (a: Adoption) => {
+        if (res.writableEnded || res.destroyed) return;
+        if (a.kind === 'refused') return this.refuse(res, 'unknown_session', 404, id, RpcCode.SessionNotFound, 'Session not found');
+        if (a.kind === 'unavailable') {
+          this.deps.metrics.rejected(a.reason);
+          return reply(res, 503, errorText(id, RpcCode.ServerError, `Server unavailable: ${a.detail}`), { [RETRYABLE_HEADER]: 'true' });
+        }
+        try {
+          then(a.session);
+        } catch (err) {
+          this.deps.logger.error({ err }, 'request handling failed');
+          if (!res.headersSent) reply(res, 500, errorText(id, RpcCode.InternalError, 'Internal server error'));
+          else res.end();
+        }
+      },
+      (err: unknown) => {
+        this.deps.logger.error({ err }, 'session adoption failed');
+        if (!res.headersSent) reply(res, 500, errorText(id, RpcCode.InternalError, 'Internal server error'));
+      },
+    );
+  }
+
+  /** A client's answer to a server request. */
+  private clientAnswer(res: ServerResponse, session: Session, msg: RpcResponse, bodyText: string): void {
+    const outcome = this.deps.router.clientResponse(session, msg, bodyText);
+    if (outcome !== 'lost') {
+      res.writeHead(202, { 'mcp-session-id': session.id }).end();
+      return;
+    }
+    // Not carried on: the request was asked by a process that died, or on
+    // another replica; the call that asked it has failed or fails there.
+    this.deps.metrics.sessionLost('server_request_lost');
+    this.refuse(
+      res,
+      'server_request_lost',
+      410,
+      null,
+      RpcCode.InternalError,
+      'Gone: the server request this answers is no longer pending here (the server process that asked it, or the replica that carried the session then, is gone); the call that asked it did not complete',
+      undefined,
+      { 'mcp-session-id': session.id },
+    );
   }
 
   get(req: IncomingMessage, res: ServerResponse, accept: AcceptView): void {
@@ -141,8 +194,12 @@ export class McpEndpoint {
       return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
     }
     if (!accept.sse) return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
-    const session = this.deps.sessions.get(sid);
-    if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
+    const known = this.deps.sessions.get(sid);
+    if (known !== undefined) return this.openStream(res, known);
+    this.adoptThen(res, null, sid, 'get', (session) => this.openStream(res, session));
+  }
+
+  private openStream(res: ServerResponse, session: Session): void {
     if (session.streaming) return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
     session.attachStream(new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs));
   }
@@ -153,9 +210,22 @@ export class McpEndpoint {
       return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: DELETE ends a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
     }
     const session = this.deps.sessions.get(sid);
-    if (session === undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
-    this.deps.keeper.close(session);
-    res.writeHead(200).end();
+    const ended =
+      session !== undefined
+        ? (this.deps.keeper.close(session), this.deps.handover.end(session).then(() => undefined))
+        : // Ended wherever it is: every replica refuses the id from now on.
+          this.deps.handover.endUnknown(sid);
+    ended.then(
+      (refused) => {
+        if (res.writableEnded || res.destroyed) return;
+        if (refused !== undefined) return this.refuse(res, 'unknown_session', 404, null, RpcCode.SessionNotFound, 'Session not found');
+        res.writeHead(200).end();
+      },
+      (err: unknown) => {
+        this.deps.logger.warn({ err: (err as Error).message }, 'could not end the session in the state store');
+        if (!res.headersSent) reply(res, 503, errorText(null, RpcCode.ServerError, 'Server unavailable: the session state store is unavailable'), { [RETRYABLE_HEADER]: 'true' });
+      },
+    );
   }
 
   // ---- 2026-07-28 ----
@@ -195,8 +265,10 @@ export class McpEndpoint {
     if (slot === undefined) return this.unavailable(res, msg.id, 'no server process is ready');
     // The client's version if the process speaks it too, else the process's.
     const negotiated = (LEGACY_VERSIONS as readonly string[]).includes(requested) && requested < version ? requested : version;
-    const session = new Session(slot, negotiated, abilities);
-    this.deps.sessions.add(session);
+    const issued = this.deps.handover.issue(slot, negotiated, msg.params?.['capabilities'], msg.params?.['clientInfo']);
+    if (issued.kind === 'invalid') return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, `Invalid params: ${issued.message}`);
+    if (issued.kind === 'unavailable') return this.unavailable(res, msg.id, issued.detail);
+    const session = issued.session;
     const result = {
       protocolVersion: negotiated,
       capabilities: identity.capabilities,
@@ -204,7 +276,7 @@ export class McpEndpoint {
       ...(identity.instructions !== undefined ? { instructions: identity.instructions } : {}),
     };
     this.deps.metrics.recordCall('initialize', undefined, 'ok', false, 0);
-    this.deps.logger.debug({ session: session.id, slot, version: negotiated, abilities }, 'session created');
+    this.deps.logger.debug({ slot, version: negotiated, abilities }, 'session created');
     reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }), { 'mcp-session-id': session.id });
   }
 
@@ -227,29 +299,51 @@ export class McpEndpoint {
         // e.g. roots/list_changed: the session's own process should hear it.
         this.deps.pool.workerOf(session.slot)?.send(bodyText);
     }
-    res.writeHead(202).end();
+    res.writeHead(202, { 'mcp-session-id': session.id }).end();
   }
 
   private sessionRequest(res: ServerResponse, session: Session, msg: RpcRequest, bodyText: string, accept: AcceptView): void {
+    // Refused before it reaches a process, retryable: Envoy sends it to
+    // another replica, which takes the session over.
+    if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
     const uri = msg.params?.['uri'];
-    if (msg.method === 'resources/subscribe' && typeof uri === 'string') session.subscribe(uri);
+    let changed = false;
+    let answered = false;
+    if (msg.method === 'resources/subscribe' && typeof uri === 'string') {
+      session.subscribe(uri);
+      changed = true;
+    }
     if (msg.method === 'resources/unsubscribe' && typeof uri === 'string') {
       session.unsubscribe(uri);
+      changed = true;
       // The process holds one subscription for all sessions on it.
-      if (this.deps.keeper.sharedSubscription(session, uri)) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }));
+      answered = this.deps.keeper.sharedSubscription(session, uri);
     }
     if (msg.method === 'logging/setLevel') {
       const level = msg.params?.['level'];
-      if (typeof level === 'string') session.setLogLevel(level);
+      if (typeof level === 'string') {
+        session.setLogLevel(level);
+        changed = true;
+      }
     }
     const placement: Placement = PROCESS_STATE_METHODS.has(msg.method) ? 'pinned' : session.answersServerRequests && !LISTING_METHODS.has(msg.method) ? 'exclusive' : 'any';
-    this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
+    const go = (): void => {
+      if (answered) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }), { 'mcp-session-id': session.id });
+      this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
+    };
+    if (!changed) return go();
+    // Stored before the process hears of it: a replica that takes the session
+    // over after this answer has the state.
+    void this.deps.handover.save(session).then(() => {
+      if (res.destroyed || res.writableEnded) return;
+      go();
+    });
   }
 
   // ---- calls ----
 
   private startCall(res: ServerResponse, msg: RpcRequest, bodyText: string, era: Era, session: Session | undefined, placement: Placement, logLevel: string | undefined, accept: AcceptView): void {
-    const exchange = new HttpExchange(res, accept.sse);
+    const exchange = new HttpExchange(res, accept.sse, session?.id);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const call = new Call<Session>(
       {

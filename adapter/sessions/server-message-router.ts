@@ -31,9 +31,21 @@ export interface ServerMessageDeps {
   holderOf(worker: McpWorker): Session | undefined;
 }
 
+/** Server requests withdrawn (the server cancelled one, its session ended) remembered, so a late answer is not taken for a lost one. */
+const WITHDRAWN_MEMORY = 1_024;
+
+/**
+ * What became of a client's answer: delivered to the process that asked;
+ * for a request withdrawn meanwhile; or for a request this replica does not
+ * have pending — its process died, or it was asked on another replica (the
+ * ids are this replica's own counter), so nothing can take the answer.
+ */
+export type ClientAnswer = 'delivered' | 'withdrawn' | 'lost';
+
 export class ServerMessageRouter {
   private nextId = 1;
   private readonly pending = new Map<number, PendingServerRequest>();
+  private readonly withdrawn = new Set<number>();
 
   constructor(private readonly deps: ServerMessageDeps) {}
 
@@ -61,16 +73,25 @@ export class ServerMessageRouter {
    * A client's answer to a server request, posted in its session: back to the
    * process with the server's own id. False when it answers nothing pending.
    */
-  clientResponse(session: Session, msg: RpcResponse, bodyText: string): boolean {
-    if (typeof msg.id !== 'number') return false;
+  clientResponse(session: Session, msg: RpcResponse, bodyText: string): ClientAnswer {
+    if (typeof msg.id !== 'number') return 'lost';
     const p = this.pending.get(msg.id);
-    if (p === undefined || p.session !== session) return false;
+    if (p === undefined || p.session !== session) return this.withdrawn.has(msg.id) ? 'withdrawn' : 'lost';
     this.pending.delete(msg.id);
     const text =
       replaceTopLevelId(bodyText, String(msg.id), p.serverIdJson) ??
       JSON.stringify(msg.error !== undefined ? { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, error: msg.error } : { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, result: msg.result });
-    if (!p.worker.send(text)) this.deps.logger.info({ method: p.method }, 'client answered a server request of a process that is gone');
-    return true;
+    if (!p.worker.send(text)) {
+      this.deps.logger.info({ method: p.method }, 'client answered a server request of a process that is gone');
+      return 'lost';
+    }
+    return 'delivered';
+  }
+
+  private withdraw(adapterId: number): void {
+    this.pending.delete(adapterId);
+    this.withdrawn.add(adapterId);
+    if (this.withdrawn.size > WITHDRAWN_MEMORY) this.withdrawn.delete(this.withdrawn.values().next().value!);
   }
 
   serverNotification(worker: McpWorker, line: string, msg: RpcNotification): void {
@@ -81,7 +102,7 @@ export class ServerMessageRouter {
         const idJson = JSON.stringify(requestId);
         for (const [adapterId, p] of this.pending) {
           if (p.worker !== worker || p.serverIdJson !== idJson) continue;
-          this.pending.delete(adapterId);
+          this.withdraw(adapterId);
           this.deliver(p.session, worker, JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: { ...msg.params, requestId: adapterId } }));
           return;
         }
@@ -123,7 +144,7 @@ export class ServerMessageRouter {
   sessionClosed(session: Session): void {
     for (const [id, p] of this.pending) {
       if (p.session !== session) continue;
-      this.pending.delete(id);
+      this.withdraw(id);
       p.worker.send(`{"jsonrpc":"2.0","id":${p.serverIdJson},"error":{"code":${RpcCode.InternalError},"message":"mcpmesh adapter: the client session ended"}}`);
     }
   }

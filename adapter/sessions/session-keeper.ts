@@ -31,7 +31,8 @@ export class SessionKeeper {
     const every = Math.max(1_000, Math.min(60_000, this.deps.idleMs / 4));
     this.sweeper = setInterval(() => {
       for (const s of this.deps.sessions.idle(Date.now(), this.deps.idleMs)) {
-        this.deps.logger.info({ session: s.id }, 'session idle too long; closed');
+        // The id is not logged: it is the session's bearer credential.
+        this.deps.logger.info({ slot: s.slot }, 'session idle too long; closed here (another request with its id adopts it again)');
         this.close(s);
       }
     }, every);
@@ -68,17 +69,43 @@ export class SessionKeeper {
   /** A (re)started process: subscriptions and logging level of its sessions. */
   replay(worker: McpWorker): void {
     const uris = new Set<string>();
-    let level: string | undefined;
-    for (const s of this.deps.sessions.pinnedTo(worker.slot)) {
-      for (const u of s.subscriptions) uris.add(u);
-      if (s.logLevel !== undefined && (level === undefined || LEVELS.indexOf(s.logLevel) < LEVELS.indexOf(level))) level = s.logLevel;
-    }
-    if (level !== undefined) this.internal(worker, 'logging/setLevel', { level });
-    for (const uri of uris) this.internal(worker, 'resources/subscribe', { uri });
+    for (const s of this.deps.sessions.pinnedTo(worker.slot)) for (const u of s.subscriptions) uris.add(u);
+    const level = this.levelOf(worker.slot);
+    if (level !== undefined) void this.internal(worker, 'logging/setLevel', { level });
+    for (const uri of uris) void this.internal(worker, 'resources/subscribe', { uri });
   }
 
-  private internal(worker: McpWorker, method: string, params: Record<string, unknown>): void {
-    worker.request(method, params, this.deps.requestTimeoutMs).then(
+  /**
+   * A session taken over from another replica, already in the table: its
+   * process gets the subscriptions no other session there holds, and the
+   * slot's logging level. Resolves once the process answered (or failed to),
+   * so that the call that brought the session runs after them. A process not
+   * ready yet gets them from replay() when it is.
+   */
+  async adopted(session: Session): Promise<void> {
+    const worker = this.deps.pool.workerOf(session.slot);
+    if (worker === undefined) return;
+    const jobs: Promise<void>[] = [];
+    if (session.logLevel !== undefined) {
+      const level = this.levelOf(session.slot);
+      if (level !== undefined) jobs.push(this.internal(worker, 'logging/setLevel', { level }));
+    }
+    for (const uri of session.subscriptions) if (!this.sharedSubscription(session, uri)) jobs.push(this.internal(worker, 'resources/subscribe', { uri }));
+    await Promise.all(jobs);
+  }
+
+  /** The most verbose level any session pinned to the slot asked for. */
+  private levelOf(slot: number): string | undefined {
+    let level: string | undefined;
+    for (const s of this.deps.sessions.pinnedTo(slot)) {
+      if (s.logLevel !== undefined && (level === undefined || LEVELS.indexOf(s.logLevel) < LEVELS.indexOf(level))) level = s.logLevel;
+    }
+    return level;
+  }
+
+  /** Never rejects: a failure is logged, and the session goes on without that piece of state. */
+  private internal(worker: McpWorker, method: string, params: Record<string, unknown>): Promise<void> {
+    return worker.request(method, params, this.deps.requestTimeoutMs).then(
       (res) => {
         if (res.error !== undefined) this.deps.logger.warn({ method, params, error: res.error.message }, 'server refused session state');
       },

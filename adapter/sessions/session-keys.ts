@@ -27,12 +27,9 @@ import { inspect } from 'node:util';
 import { z } from 'zod';
 import { BlockingWatch } from '../../lib/consul/blocking-watch.js';
 import type { ConsulHttp } from '../../lib/consul/consul-http.js';
-import { SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
+import { SERVER_NAME, SERVER_NAME_RULE, SESSION_KEYS_ENV, SESSION_KEYS_KV_PREFIX } from '../../lib/mesh-contracts.js';
 
 export const KEY_RING_FORMAT_VERSION = 1;
-export const SESSION_KEYS_ENV = 'MCPMESH_SESSION_KEYS';
-/** Consul KV: `mcpmesh/session-keys/<server>` holds the server's ring as JSON. */
-export const SESSION_KEYS_KV_PREFIX = 'mcpmesh/session-keys/';
 export const DEFAULT_GRACE_SECONDS = 24 * 60 * 60;
 /** Enough for several rotations in flight; a ring is read on every seal. */
 export const MAX_RING_KEYS = 16;

@@ -10,7 +10,7 @@
 // below the bound are removed as they are read.
 import { SweepSchedule } from './sweep-schedule.js';
 import type { ConsulHttp } from '../../lib/consul/consul-http.js';
-import { SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
+import { SERVER_NAME, SERVER_NAME_RULE, SESSION_STATE_KV_PREFIX } from '../../lib/mesh-contracts.js';
 import {
   checkSessionKey,
   decodeSessionRecord,
@@ -20,7 +20,6 @@ import {
   type SessionStateStore,
 } from './session-state-store.js';
 
-export const SESSION_STATE_KV_PREFIX = 'mcpmesh/sessions/';
 const TXN_MAX_OPS = 64;
 
 export interface ConsulSessionStateStoreOptions {

@@ -2,8 +2,13 @@
 // owns it: every pooled process was initialized once by the adapter, and a
 // session is pinned to one pool slot for what needs process state — server
 // requests to the client, resource subscriptions, the logging level.
-import { randomUUID } from 'node:crypto';
+//
+// Its id is sealed by the session id codec (session-id-codec.ts), so that
+// any replica of the server can carry the session on: `portable` is what the
+// id says, and the logging level and subscriptions here follow the session
+// through the shared state store (session-handover.ts).
 import type { Call } from '../pool/call.js';
+import type { PortableSession } from './session-id-codec.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
 
 /** What the session's client said it can answer when the server asks. */
@@ -28,7 +33,6 @@ const ABILITY_OF: Readonly<Record<string, keyof ClientAbilities>> = {
 };
 
 export class Session {
-  readonly id = randomUUID();
   private seenAt = Date.now();
   private getStream: ClientStream | undefined;
   private readonly open = new Set<Call<Session>>();
@@ -37,9 +41,13 @@ export class Session {
   private ended = false;
 
   constructor(
+    /** The Mcp-Session-Id, as the codec sealed it. */
+    readonly id: string,
     readonly slot: number,
     readonly protocolVersion: string,
     readonly abilities: ClientAbilities,
+    /** What the id carries (undefined only in unit tests of the session alone). */
+    readonly portable?: PortableSession,
   ) {}
 
   /** When the client last sent something or closed its stream (Date.now() time). */

@@ -198,8 +198,8 @@ describe('process pool', () => {
     const { pool, workers, call } = setup();
     pool.start();
     workers[0]!.ready();
-    const a = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
-    const b = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    const a = new Session('a', 0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    const b = new Session('b', 0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
     const first = call('exclusive', a);
     const sameSession = call('exclusive', a);
     const other = call('exclusive', b);
@@ -259,7 +259,7 @@ describe('process pool', () => {
     const { pool, workers, call } = setup();
     pool.start();
     workers[0]!.ready();
-    const a = new Session(0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
+    const a = new Session('a', 0, '2025-11-25', { sampling: false, elicitation: true, roots: false });
     call('exclusive', a);
     assert.equal(pool.holderOf(workers[0]!), a);
     workers[0]!.die();

@@ -29,7 +29,7 @@ const plain = { sampling: false, elicitation: false, roots: false };
 
 describe('session', () => {
   test('the GET stream is the session\'s while open; closing it counts as the client being seen', async () => {
-    const s = new Session(0, '2025-11-25', plain);
+    const s = new Session('s1', 0, '2025-11-25', plain);
     assert.equal(s.streaming, false);
     const stream = new FakeStream();
     s.attachStream(stream);
@@ -44,7 +44,7 @@ describe('session', () => {
   });
 
   test('a stream that closes after a newer one was attached leaves the newer one', () => {
-    const s = new Session(0, '2025-11-25', plain);
+    const s = new Session('s2', 0, '2025-11-25', plain);
     const old = new FakeStream();
     const newer = new FakeStream();
     s.attachStream(old);
@@ -54,7 +54,7 @@ describe('session', () => {
   });
 
   test('ending a session closes its stream', () => {
-    const s = new Session(0, '2025-11-25', plain);
+    const s = new Session('s3', 0, '2025-11-25', plain);
     const stream = new FakeStream();
     s.attachStream(stream);
     s.end();
@@ -64,7 +64,7 @@ describe('session', () => {
   });
 
   test('subscriptions and logging level', () => {
-    const s = new Session(0, '2025-11-25', plain);
+    const s = new Session('s4', 0, '2025-11-25', plain);
     s.subscribe('file:///a');
     s.subscribe('file:///b');
     s.unsubscribe('file:///a');
@@ -75,21 +75,21 @@ describe('session', () => {
   });
 
   test('what the client answers', () => {
-    const s = new Session(0, '2025-11-25', answering);
+    const s = new Session('s5', 0, '2025-11-25', answering);
     assert.equal(s.answersServerRequests, true);
     assert.equal(s.accepts('elicitation/create'), true);
     assert.equal(s.accepts('sampling/createMessage'), false);
     assert.equal(s.accepts('ping'), false);
-    assert.equal(new Session(0, '2025-11-25', plain).answersServerRequests, false);
+    assert.equal(new Session('s6', 0, '2025-11-25', plain).answersServerRequests, false);
   });
 });
 
 describe('session table', () => {
   test('counts the sessions pinned to a slot, and those that answer server requests', () => {
     const t = new SessionTable();
-    t.add(new Session(0, '2025-11-25', plain));
-    t.add(new Session(0, '2025-11-25', answering));
-    t.add(new Session(1, '2025-11-25', answering));
+    t.add(new Session('s7', 0, '2025-11-25', plain));
+    t.add(new Session('s8', 0, '2025-11-25', answering));
+    t.add(new Session('s9', 1, '2025-11-25', answering));
     assert.deepEqual(t.countPinned(0), { all: 2, answering: 1 });
     assert.deepEqual(t.countPinned(2), { all: 0, answering: 0 });
     assert.equal([...t.pinnedTo(1)].length, 1);
@@ -98,8 +98,8 @@ describe('session table', () => {
 
   test('a session is idle without calls or stream, and get() counts as seen', async () => {
     const t = new SessionTable();
-    const quiet = new Session(0, '2025-11-25', plain);
-    const watching = new Session(0, '2025-11-25', plain);
+    const quiet = new Session('s10', 0, '2025-11-25', plain);
+    const watching = new Session('s11', 0, '2025-11-25', plain);
     watching.attachStream(new FakeStream());
     t.add(quiet);
     t.add(watching);

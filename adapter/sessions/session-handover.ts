@@ -1,0 +1,182 @@
+// Portable 2025-era sessions: what lets any replica of a server carry on a
+// session another replica (or an earlier run of this one) issued.
+//
+// - `issue` seals a new session's id (session-id-codec.ts): the negotiated
+//   protocol version, the client's capabilities and info travel in the id.
+// - `adopt` opens an id this replica does not know, reads the session's
+//   mutable state (logging level, subscriptions, ended) from the shared store
+//   (session-state-store.ts), pins it to a slot with the pool's placement and
+//   replays the state on that process. Concurrent requests of one unknown id
+//   share one adoption.
+// - `save` and `end` write the store when the state changes (setLevel,
+//   subscribe, unsubscribe, DELETE), one write at a time per session, each
+//   with the session's state as it is when the write runs.
+//
+// A session this replica knows is found by a map lookup (SessionTable) and
+// never decrypted. Ids are never logged: an id is the session's bearer token.
+import type { Logger } from '../../lib/log.js';
+import { LOG_LEVELS, type LogLevel } from '../../lib/mesh-contracts.js';
+import type { AdapterMetrics } from '../metrics.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
+import type { ProcessPool } from '../pool/process-pool.js';
+import { isPlainObject } from '../protocol/jsonrpc-message.js';
+import { SessionIdError, type ClientInfo, type OpenFailure, type SessionIdCodec } from './session-id-codec.js';
+import type { SessionKeeper } from './session-keeper.js';
+import { MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_URI_LENGTH, type SessionState, type SessionStateStore } from './session-state-store.js';
+import { abilitiesOf, Session } from './session.js';
+import type { SessionTable } from './session-table.js';
+
+/** Why an id gets 404: the codec's reasons, or the session was ended (DELETE) on some replica. */
+export type RefusalReason = OpenFailure | 'ended';
+
+export type Adoption =
+  | { readonly kind: 'session'; readonly session: Session }
+  | { readonly kind: 'refused'; readonly reason: RefusalReason }
+  /** Nothing wrong with the id, but it cannot be taken over here now: 503, retryable elsewhere. */
+  | { readonly kind: 'unavailable'; readonly detail: string; readonly reason: string };
+
+export type Issued = { readonly kind: 'session'; readonly session: Session } | { readonly kind: 'invalid'; readonly message: string } | { readonly kind: 'unavailable'; readonly detail: string };
+
+export interface SessionHandoverDeps {
+  readonly codec: SessionIdCodec;
+  readonly store: SessionStateStore;
+  readonly sessions: SessionTable;
+  readonly pool: ProcessPool<McpWorker, Session>;
+  readonly keeper: SessionKeeper;
+  readonly metrics: AdapterMetrics;
+  readonly logger: Logger;
+  readonly maxSessions: number;
+}
+
+const LEVELS: readonly string[] = LOG_LEVELS;
+
+export class SessionHandover {
+  private readonly adopting = new Map<string, Promise<Adoption>>();
+  private readonly writes = new WeakMap<Session, Promise<void>>();
+
+  constructor(private readonly deps: SessionHandoverDeps) {}
+
+  /** A new session at `initialize`, pinned to `slot`, in the table. */
+  issue(slot: number, protocolVersion: string, capabilities: unknown, clientInfo: unknown): Issued {
+    const caps = isPlainObject(capabilities) ? capabilities : {};
+    let sealed;
+    try {
+      sealed = this.deps.codec.seal({ protocolVersion, clientCapabilities: caps, clientInfo: clientInfoOf(clientInfo) });
+    } catch (err) {
+      if (err instanceof SessionIdError && err.code === 'no_signing_key') return { kind: 'unavailable', detail: 'no session key may sign now' };
+      return { kind: 'invalid', message: (err as Error).message };
+    }
+    const session = new Session(sealed.id, slot, protocolVersion, abilitiesOf(caps), sealed.session);
+    this.deps.sessions.add(session);
+    return { kind: 'session', session };
+  }
+
+  /** An id this replica does not know: taken over, or refused. Never rejects. */
+  adopt(id: string, via: 'post' | 'get'): Promise<Adoption> {
+    let p = this.adopting.get(id);
+    if (p === undefined) {
+      p = this.takeOver(id, via).catch((err: unknown): Adoption => {
+        this.deps.logger.error({ err: (err as Error).message }, 'session adoption failed');
+        return { kind: 'unavailable', detail: 'the session could not be taken over', reason: 'adoption_failed' };
+      });
+      const settled = p.finally(() => this.adopting.delete(id));
+      void settled;
+      this.adopting.set(id, p);
+    }
+    return p;
+  }
+
+  /**
+   * DELETE of an id this replica does not know: the session ends wherever it
+   * is (the tombstone makes every replica refuse it from then on).
+   */
+  async endUnknown(id: string): Promise<RefusalReason | undefined> {
+    const opened = this.deps.codec.open(id);
+    if (!opened.ok) return this.refused(opened.reason);
+    const state = await this.deps.store.get(opened.session.sessionKey);
+    if (state?.ended) return this.refused('ended');
+    await this.deps.store.put(opened.session.sessionKey, { ...(state ?? { subscriptions: [] }), ended: true }, opened.session.expiresAt);
+    return undefined;
+  }
+
+  /** The session's logging level or subscriptions changed: stored for the replica that may take it over next. */
+  save(session: Session): Promise<void> {
+    return this.write(session, false);
+  }
+
+  /** DELETE: the session may not be taken over again. */
+  end(session: Session): Promise<void> {
+    return this.write(session, true);
+  }
+
+  private write(session: Session, ended: boolean): Promise<void> {
+    const portable = session.portable;
+    if (portable === undefined) return Promise.resolve();
+    const previous = this.writes.get(session) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      try {
+        await this.deps.store.put(portable.sessionKey, { ...stateOf(session), ...(ended ? { ended: true } : {}) }, portable.expiresAt);
+      } catch (err) {
+        this.deps.metrics.sessionLost('state_unavailable');
+        this.deps.logger.warn({ err: (err as Error).message, ended }, 'could not store session state; another replica taking the session over would not have it');
+      }
+    });
+    this.writes.set(session, next);
+    return next;
+  }
+
+  private refused(reason: RefusalReason): RefusalReason {
+    this.deps.metrics.sessionIdRefused(reason);
+    // Never the id itself: it is the session's credential.
+    this.deps.logger.info({ reason }, 'session id refused');
+    return reason;
+  }
+
+  private async takeOver(id: string, via: 'post' | 'get'): Promise<Adoption> {
+    const opened = this.deps.codec.open(id);
+    if (!opened.ok) return { kind: 'refused', reason: this.refused(opened.reason) };
+    if (this.deps.pool.isDraining) return { kind: 'unavailable', detail: 'the adapter is draining', reason: 'unavailable' };
+    if (this.deps.sessions.size >= this.deps.maxSessions) return { kind: 'unavailable', detail: `${this.deps.maxSessions} sessions are open`, reason: 'too_many_sessions' };
+    const p = opened.session;
+    let state: SessionState | undefined;
+    try {
+      state = await this.deps.store.get(p.sessionKey);
+    } catch (err) {
+      this.deps.metrics.sessionLost('state_unavailable');
+      this.deps.logger.warn({ err: (err as Error).message }, 'session state store unavailable; the session is not taken over');
+      return { kind: 'unavailable', detail: 'the session state store is unavailable', reason: 'session_state_unavailable' };
+    }
+    if (state?.ended) return { kind: 'refused', reason: this.refused('ended') };
+    // Another request may have brought it in while the store answered.
+    const known = this.deps.sessions.get(id);
+    if (known !== undefined) return { kind: 'session', session: known };
+    const abilities = abilitiesOf(p.clientCapabilities);
+    const slot = this.deps.pool.slotForSession(abilities.sampling || abilities.elicitation || abilities.roots);
+    if (slot === undefined) return { kind: 'unavailable', detail: 'no server process is ready', reason: 'unavailable' };
+    const session = new Session(id, slot, p.protocolVersion, abilities, p);
+    if (state?.logLevel !== undefined) session.setLogLevel(state.logLevel);
+    for (const uri of state?.subscriptions ?? []) session.subscribe(uri);
+    this.deps.sessions.add(session);
+    await this.deps.keeper.adopted(session);
+    this.deps.metrics.sessionAdopted(via);
+    this.deps.logger.info({ slot, version: p.protocolVersion, via, subscriptions: session.subscriptions.size }, 'session adopted');
+    return { kind: 'session', session };
+  }
+}
+
+/** What the store keeps of a session: only what its schema accepts (a level the server refused, or an outsized URI, stays local). */
+function stateOf(session: Session): SessionState {
+  const level = session.logLevel;
+  const subscriptions: string[] = [];
+  for (const uri of session.subscriptions) {
+    if (subscriptions.length >= MAX_SUBSCRIPTIONS) break;
+    if (uri.length > 0 && uri.length <= MAX_SUBSCRIPTION_URI_LENGTH) subscriptions.push(uri);
+  }
+  return { ...(level !== undefined && LEVELS.includes(level) ? { logLevel: level as LogLevel } : {}), subscriptions };
+}
+
+function clientInfoOf(info: unknown): ClientInfo {
+  if (isPlainObject(info) && typeof info['name'] === 'string' && typeof info['version'] === 'string') return info as ClientInfo;
+  const name = isPlainObject(info) && typeof info['name'] === 'string' ? info['name'] : '';
+  return { name, version: '' };
+}
