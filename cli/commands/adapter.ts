@@ -1,5 +1,6 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
 import { createLogger } from '../../lib/log.js';
+import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
 import { runAdapter } from '../../adapter/adapter.js';
 import type { ClientAbility } from '../../adapter/options.js';
 import { durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
@@ -28,6 +29,9 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'client-capabilities': { type: 'string', description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")', default: 'sampling,elicitation' },
   'session-idle': { type: 'string', description: 'a 2025-era session unused this long is closed', default: '30m' },
   'max-sessions': { type: 'string', description: 'open 2025-era sessions at most', default: '10000' },
+  'session-keys-file': { type: 'string', description: 'key ring (JSON) that seals 2025-era session ids, shared by the server\'s replicas; watched, rotation needs no restart. Else MCPMESH_SESSION_KEYS holds the ring itself, else with --consul it is in KV mcpmesh/session-keys/NAME, else a key of this process only (sessions not portable)' },
+  'session-store-dir': { type: 'string', description: 'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory' },
+  'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
   // ---- hostile input ----
   'max-line-bytes': { type: 'string', description: "longest stdout line of a server; a longer answer is refused as its request's fault (422)", default: String(64 * 1024 * 1024) },
@@ -70,6 +74,9 @@ export async function adapterCommand(argv: string[]): Promise<number> {
   const token = stringFlag(p, 'consul-token');
   const cwd = stringFlag(p, 'cwd');
   const origins = p.values['allow-origin'];
+  const keysFile = stringFlag(p, 'session-keys-file');
+  const storeDir = stringFlag(p, 'session-store-dir');
+  const keysJson = process.env[SESSION_KEYS_ENV];
   const logger = createLogger('adapter');
 
   const handle = await runAdapter({
@@ -99,6 +106,10 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,
     maxInFlightPerClient: intFlag(p, 'max-inflight-per-client', 0, 1_000_000)!,
     maxInFlightPerConnection: intFlag(p, 'max-inflight-per-connection', 1, 100_000)!,
+    ...(keysFile !== undefined ? { sessionKeysFile: keysFile } : {}),
+    ...(keysJson !== undefined && keysJson.trim() !== '' ? { sessionKeys: keysJson } : {}),
+    ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
+    sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
     ...(consul !== undefined
       ? { consul: { url: consul, ...(advertise !== undefined ? { advertiseAddress: advertise } : {}), ...(serviceId !== undefined ? { serviceId } : {}), ...(token !== undefined ? { token } : {}) } }
       : {}),

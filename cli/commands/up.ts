@@ -3,6 +3,8 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
@@ -14,6 +16,7 @@ import { urlHost } from '../../lib/host-port.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
 import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
 import { createLogger, loggableCommand, type Logger } from '../../lib/log.js';
+import { ensureKeyFile } from '../../adapter/sessions/session-keys.js';
 import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 
@@ -22,6 +25,17 @@ const FLAGS: FlagSpecs = {
   delta: { type: 'boolean', description: 'Envoy uses incremental (delta) xDS' },
   'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
 };
+
+/**
+ * Where `up` keeps what must outlive it for one config file: the key ring
+ * sealing its adapters' session ids and their shared session state, so that
+ * sessions stay valid across a restart of the whole mesh.
+ * `$MCPMESH_CACHE/up/<sha256 of the config path, 16 hex>/`.
+ */
+export function upStateDir(configPath: string, env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env['MCPMESH_CACHE'] ?? join(homedir(), '.cache', 'mcpmesh');
+  return join(cache, 'up', createHash('sha256').update(resolve(configPath)).digest('hex').slice(0, 16));
+}
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cliPath = join(packageRoot, 'dist/cli/mcpmesh.js');
@@ -184,11 +198,20 @@ export async function upCommand(argv: string[]): Promise<number> {
     ],
     configPath,
   );
+  // One ring for all servers (the codec derives a key per server from it), and one state dir.
+  const stateDir = upStateDir(configPath);
+  const keysFile = join(stateDir, 'session-keys.json');
+  const sessionFlags = ['--session-keys-file', keysFile, '--session-store-dir', join(stateDir, 'sessions')];
+  if (config.servers.some((s) => s.stdio)) {
+    const keys = await ensureKeyFile(keysFile);
+    if (keys.warning !== undefined) logger.warn(keys.warning);
+    if (keys.created) logger.info({ keysFile }, 'created the session key ring');
+  }
   const waits: { server: string; url: string }[] = [];
   for (const server of config.servers) {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
-        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), '--', ...server.stdio.command];
+        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, '--', ...server.stdio.command];
         adapters.push(supervise({ server: server.name, kind: 'adapter', port, command: server.stdio.command }, argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
       } else if (server.run) {

@@ -95,9 +95,9 @@ export interface AdapterProcess {
  * `mcpmesh adapter` as its own process in front of the fixture server,
  * resolved once every process of its pool is ready.
  */
-export async function startAdapterProcess(name: string, pool: number, args: readonly string[] = [], fixtureArgs: readonly string[] = []): Promise<AdapterProcess> {
+export async function startAdapterProcess(name: string, pool: number, args: readonly string[] = [], fixtureArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AdapterProcess> {
   const child = spawn(process.execPath, [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', String(pool), ...args, '--', process.execPath, FIXTURE_SERVER, ...fixtureArgs], {
-    env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn' },
+    env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn', ...env },
   });
   let out = '';
   let err = '';
