@@ -15,8 +15,12 @@ export interface ListenerOptions {
 /**
  * Envelope mode wraps the server's own Mcp-Session-Id with the chosen host and
  * restores it upstream; header mode would overwrite the server's session id.
- * Not strict: when the session's replica is gone, the request goes elsewhere and
- * the server answers 404, which tells the client to start a new session.
+ * Not strict, and the default override_host_status: when the session's replica
+ * is ejected, draining, failing its health check or gone, the request goes to
+ * the load balancer. An mcpmesh adapter there takes the session over (its ids
+ * are portable between replicas of a server) and sends Mcp-Session-Id back,
+ * which pins the session to it; another server answers 404, which tells the
+ * client to start a new session. Retries are never pinned (previous_hosts).
  */
 function statefulSessionFilter(): object {
   return {
