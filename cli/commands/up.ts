@@ -1,9 +1,9 @@
 // mcpmesh up: the whole mesh on one machine, from one config file — the control
 // plane on the file source, Envoy, and adapters for the file's stdio servers.
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
