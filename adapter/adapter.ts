@@ -4,6 +4,7 @@
 // clients stop sending → new calls refused, calls finished or deadline →
 // processes stopped → HTTP closed).
 import { urlHost } from '../lib/host-port.js';
+import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
 import { createLogger, loggableCommand, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
@@ -58,6 +59,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const logger: Logger = (givenLogger ?? createLogger('adapter')).child({ server: o.name });
   const metrics = createAdapterMetrics(o.name);
   // Keys and state that let another replica carry a session on (session-sources.ts).
+  const keysFromConsul = o.consul !== undefined && o.sessionKeysFile === undefined && (o.sessionKeys ?? '').trim() === '';
   const sources = await openSessionSources({
     server: o.name,
     keysFile: o.sessionKeysFile,
@@ -65,6 +67,10 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     storeDir: o.sessionStoreDir,
     consul: o.consul === undefined ? undefined : { url: o.consul.url, token: o.consul.token },
     logger,
+  }).catch((err: unknown) => {
+    // With --consul the server's session key ring is part of its registration there.
+    if (keysFromConsul) throw new Error(`could not register in Consul at ${o.consul!.url}: the session key ring (KV ${SESSION_KEYS_KV_PREFIX}${o.name}): ${(err as Error).message}`);
+    throw err;
   });
   const codec = new SessionIdCodec({ server: o.name, keys: sources.keys, lifetimeMs: o.sessionLifetimeMs });
   const sessions = new SessionTable();
