@@ -258,17 +258,22 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
 
   ws();
   if (b[i] !== OPEN_BRACE) return undefined;
-  // Expecting: 'value' | 'key' | 'afterValue'
   let expect: 'value' | 'key' | 'keyOrClose' | 'valueOrClose' | 'after' = 'value';
+  /** Closes the innermost container; true when that was the top-level object. */
+  const closed = (): boolean => {
+    stack.pop();
+    i++;
+    if (stack.length === 0) return true;
+    valueEnded();
+    expect = 'after';
+    return false;
+  };
   for (;;) {
     ws();
     if (expect === 'value' || expect === 'valueOrClose') {
       const c = b[i];
       if (expect === 'valueOrClose' && c === CLOSE_BRACKET) {
-        stack.pop();
-        i++;
-        valueEnded();
-        expect = 'after';
+        closed();
         continue;
       }
       if (c === OPEN_BRACE || c === OPEN_BRACKET) {
@@ -294,11 +299,7 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
     }
     if (expect === 'key' || expect === 'keyOrClose') {
       if (expect === 'keyOrClose' && b[i] === CLOSE_BRACE) {
-        stack.pop();
-        i++;
-        if (stack.length === 0) break;
-        valueEnded();
-        expect = 'after';
+        if (closed()) break;
         continue;
       }
       if (b[i] !== QUOTE) return undefined;
@@ -328,11 +329,7 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
       continue;
     }
     if ((c === CLOSE_BRACE && ctx === Ctx.Object) || (c === CLOSE_BRACKET && ctx === Ctx.Array)) {
-      stack.pop();
-      i++;
-      if (stack.length === 0) break;
-      valueEnded();
-      expect = 'after';
+      if (closed()) break;
       continue;
     }
     return undefined;

@@ -11,9 +11,9 @@
 //
 // Run: npx tsc -p . && node dist/bench/adapter/throughput.js [--measure 4s] [--write]
 // (--write replaces the "Adapter throughput" section of bench/RESULTS.md)
+import { freePort } from '../../test/support/ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,16 +30,6 @@ const CALL = { name: 'echo', arguments: { message: 'hello mcpmesh' }, expect: 'E
 const { values } = parseArgs({ options: { measure: { type: 'string', default: '4s' }, warmup: { type: 'string', default: '1s' }, write: { type: 'boolean', default: false } } });
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 1000, measureMs: parseDuration(values.measure!) ?? 4000 };
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 interface Row {
   readonly target: string;

@@ -18,9 +18,9 @@
 // --rounds N runs every (load, target) cell N times, the targets alternating within a round, and
 // reports the median (and the range); --target adds an endpoint that is already running.
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
+import { freePort } from '../../test/support/ports.js';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,16 +66,6 @@ const LOADS: Load[] = [
   { label: '16 clients, 16 sessions', clients: 16, sharedSession: false },
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 // ---- CPU of a target's process tree (Linux /proc) ----
 
