@@ -72,7 +72,7 @@ if (values.write) {
     `16 clients calling the idempotent \`slow\` tool (5 ms) at ${run.callsPerSecond} calls/s in all through Envoy; 2 s of load, the fault, then 6 s more.`,
     '2026: 16 connections of 2026-07-28 stateless calls. 2025: 16 sessions, each the official SDK 1.x `Client` with its `StreamableHTTPClientTransport` as it is (no re-initialize on 404, no retry), opened before the load starts.',
     'A session is lost when, after its first failed call, none of its later calls succeeded by the end of the run.',
-    'Recovery: from the end of the fault until every replica answers at least half its fair share of the calls in every 250 ms window for 1 s.',
+    'Recovery, 2026: from the end of the fault until every replica answers at least half its fair share of the calls in every 250 ms window for 1 s. 2025: from the end of the fault until every session has answered a call sent after it (a session stays on the replica Envoy re-pinned it to, so balance across replicas is not its measure).',
     '',
     table,
     '',
