@@ -21,6 +21,5 @@ RUN npm ci --omit=dev --no-audit --no-fund
 # The demo's stdio server (docker-compose.yml runs it behind two adapters),
 # apart from mcpmesh's own dependencies.
 RUN npm install --prefix /opt/demo --no-audit --no-fund @modelcontextprotocol/server-everything@2026.8.31
-COPY filters ./filters
 COPY --from=build /opt/mcpmesh/dist ./dist
 ENTRYPOINT ["node", "/opt/mcpmesh/dist/cli/mcpmesh.js"]

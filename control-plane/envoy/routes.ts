@@ -1,9 +1,11 @@
 // Catalog → the egress RouteConfiguration (RDS): /mcp/<server> to its cluster,
 // with one route per known tool carrying that tool's retry policy and timeout.
+// Routes match the body's method and tool name (mcp-route-keys.ts), never the
+// Mcp-Method/Mcp-Name headers.
 import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
 import { clusterName } from './clusters.js';
-import { toolRouteMatch } from './mcp-route-keys.js';
+import { headerMismatchRoutes, modernOnly, ROUTE_KEY_HEADERS, rpcMatch, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
 import { duration, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
@@ -53,28 +55,48 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
   };
 }
 
-/** The routes of one server, in match order; the route configuration joins them. */
+/**
+ * The routes of one server, in match order; the route configuration joins them:
+ * the 2026-07-28 header checks Envoy can make, one route per known tool, any
+ * other tools/call, any other method, and everything without a method in its
+ * body (GET and DELETE, JSON-RPC responses, bodies that are not JSON-RPC).
+ * tools/call and other methods each have a 2026-07-28 route that passes the
+ * headers on as sent, for the upstream to check, and one for every other
+ * request that removes them.
+ */
 export function serverRoutes(server: CatalogServer): object[] {
   const prefix = agentPath(server.name);
   const stat = statName(server.name);
-  const routes: object[] = server.toolRoutes.map((t) => ({
-    name: `${server.name}/tool/${t.tool}`,
-    stat_prefix: `${stat}__tool__${statName(t.tool)}`,
-    match: toolRouteMatch(prefix, 'tools/call', t.tool),
-    route: routeAction(server, t.timeoutMs, t.retry),
+  const routes: object[] = headerMismatchRoutes(
+    prefix,
+    server.name,
+    server.toolRoutes.map((t) => t.tool),
+  ).map((m) => ({
+    name: m.name,
+    stat_prefix: `${stat}__header_mismatch`,
+    match: m.match,
+    direct_response: { status: 400, body: { inline_string: m.body } },
+    response_headers_to_add: [{ header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
   }));
-  routes.push({
-    name: `${server.name}/tools-call`,
-    stat_prefix: `${stat}__tools_call`,
-    match: toolRouteMatch(prefix, 'tools/call'),
-    route: routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry),
-  });
-  routes.push({
-    name: `${server.name}/default`,
-    stat_prefix: `${stat}__default`,
-    match: { path_separated_prefix: prefix },
-    route: routeAction(server, undefined, server.policy.safeRetry),
-  });
+  for (const t of server.toolRoutes) {
+    routes.push({
+      name: `${server.name}/tool/${t.tool}`,
+      stat_prefix: `${stat}__tool__${statName(t.tool)}`,
+      match: toolCallMatch(prefix, t.tool),
+      route: routeAction(server, t.timeoutMs, t.retry),
+      request_headers_to_add: toolRouteHeaders(t.tool),
+    });
+  }
+  const toolsCall = routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry);
+  const rpc = routeAction(server, undefined, server.policy.safeRetry);
+  routes.push(
+    { name: `${server.name}/tools-call/2026`, stat_prefix: `${stat}__tools_call`, match: modernOnly(toolCallMatch(prefix)), route: toolsCall },
+    { name: `${server.name}/tools-call`, stat_prefix: `${stat}__tools_call`, match: toolCallMatch(prefix), route: toolsCall, request_headers_to_remove: ROUTE_KEY_HEADERS },
+    { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc },
+    { name: `${server.name}/rpc`, stat_prefix: `${stat}__rpc`, match: rpcMatch(prefix), route: rpc, request_headers_to_remove: ROUTE_KEY_HEADERS },
+    // Nothing says what a POST here calls: only what never reached a server is retried.
+    { name: `${server.name}/default`, stat_prefix: `${stat}__default`, match: { path_separated_prefix: prefix }, route: routeAction(server, undefined, server.policy.unsafeRetry) },
+  );
   return routes;
 }
 
