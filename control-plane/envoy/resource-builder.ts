@@ -83,11 +83,11 @@ function encodeResource(typeUrl: TypeUrl, name: string, body: object): EncodedRe
 
 function routeConfiguration(serverParts: readonly Uint8Array[]): EncodedResource {
   // Field order as a whole encoding writes it: name, domains, routes (3), then the later fields.
-  const { include_request_attempt_count, ...head } = VIRTUAL_HOST;
+  const { include_request_attempt_count, per_request_buffer_limit_bytes, ...head } = VIRTUAL_HOST;
   const vhost = Buffer.concat([
     encodePartial('envoy.config.route.v3.VirtualHost', head),
     ...serverParts,
-    encodePartial('envoy.config.route.v3.VirtualHost', { include_request_attempt_count }),
+    encodePartial('envoy.config.route.v3.VirtualHost', { include_request_attempt_count, per_request_buffer_limit_bytes }),
   ]);
   const value = Buffer.concat([
     encodePartial('envoy.config.route.v3.RouteConfiguration', { name: ROUTE_CONFIG_NAME }),

@@ -10,6 +10,13 @@ import { duration, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
+/**
+ * Request bodies are read whole to find their route keys (and kept for
+ * retries), up to this size: the adapter's own default limit (`--max-body`).
+ * Envoy answers a larger body 413.
+ */
+export const MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024;
+
 function statName(part: string): string {
   return part.replace(/[^A-Za-z0-9_-]/g, '_');
 }
@@ -107,7 +114,12 @@ export function serverRoutes(server: CatalogServer): object[] {
  * and outlier detection does not count (adapter/protocol/failure-classes.ts),
  * so such a request costs at most two replicas a process, not every one.
  */
-export const VIRTUAL_HOST = { name: 'mcp', domains: ['*'], include_request_attempt_count: true } as const;
+export const VIRTUAL_HOST = {
+  name: 'mcp',
+  domains: ['*'],
+  include_request_attempt_count: true,
+  per_request_buffer_limit_bytes: u32(MAX_REQUEST_BODY_BYTES),
+} as const;
 
 export function buildRouteConfiguration(catalog: Catalog): object {
   return {

@@ -137,6 +137,13 @@ test('application/json with a charset parameter is routed by its body too', asyn
   assert.equal(await stat('upstream_rq_timeout'), before + 4);
 });
 
+test('a body of 2 MiB, over Envoy\'s default buffer, is read whole and routed by its body', async () => {
+  const text = 'y'.repeat(2 * 1024 * 1024);
+  const a = await post(modernHeaders('tools/call', 'echo'), modernCall('echo', { text }, 5));
+  assert.equal(a.status, 200, a.text.slice(0, 200));
+  assert.equal((JSON.parse(a.text) as { result: { structuredContent: { length: number } } }).result.structuredContent.length, text.length);
+});
+
 test('a 2025 session whose headers name a read-only tool while its body calls a non-idempotent one: that call is not retried', async () => {
   const sid = await legacySession();
   const who = await post(session(sid), JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }));

@@ -42,20 +42,63 @@ describe('snapshot translation', () => {
     assert.equal(c['circuit_breakers'].thresholds[0].retry_budget.budget_percent.value, 25);
   });
 
-  test('each tool gets its own route with its retry policy; the default route has no whole-response timeout', () => {
+  test('each tool gets its own route with its retry policy, matched on the body; the default route has no whole-response timeout and retries only what never reached a server', () => {
     const snap = buildSnapshot(
       buildCatalog(state(server('x', [1])), new Map([['x', [{ name: 'read', readOnly: true, idempotent: false }]]])),
       listener,
     );
     const rc = unpackAny(snap.get(TYPE.route)!.resources.get('mcp_routes')!.any) as Record<string, any>;
     const routes = rc['virtual_hosts'][0].routes as Record<string, any>[];
-    assert.deepEqual(routes.map((r) => r['name']), ['x/tool/read', 'x/tools-call', 'x/default']);
-    assert.equal(routes[0]!['route'].retry_policy.retry_on, '5xx,reset,connect-failure,refused-stream,retriable-headers');
-    assert.equal(routes[1]!['route'].retry_policy.retry_on, 'connect-failure,refused-stream,reset-before-request,retriable-headers');
-    const timeout = routes[2]!['route'].timeout as { seconds?: string; nanos?: number };
+    const byName = new Map(routes.map((r) => [r['name'] as string, r]));
+    assert.deepEqual(routes.map((r) => r['name']), [
+      'x/header-mismatch/method',
+      'x/header-mismatch/method-claim',
+      'x/header-mismatch/tool/read',
+      'x/tool/read',
+      'x/tools-call/2026',
+      'x/tools-call',
+      'x/rpc/2026',
+      'x/rpc',
+      'x/default',
+    ]);
+    const safe = '5xx,reset,connect-failure,refused-stream,retriable-headers';
+    const unsafe = 'connect-failure,refused-stream,reset-before-request,retriable-headers';
+    const read = byName.get('x/tool/read')!;
+    assert.equal(read['route'].retry_policy.retry_on, safe);
+    // The body's keys, never a header, pick the route.
+    assert.deepEqual(read['match'].headers ?? [], []);
+    assert.deepEqual(
+      read['match'].dynamic_metadata.map((m: any) => [m.filter, m.path[0].key, m.value.string_match.exact]),
+      [['mcpmesh', 'method', 'tools/call'], ['mcpmesh', 'name', 'read']],
+    );
+    // Headers present take the body's values; none is added.
+    assert.deepEqual(read['request_headers_to_add'].map((h: any) => [h.header.key, h.header.value, h.append_action]), [['mcp-method', 'tools/call', 'OVERWRITE_IF_EXISTS'], ['mcp-name', 'read', 'OVERWRITE_IF_EXISTS']]);
+    const mismatch = byName.get('x/header-mismatch/tool/read')!;
+    assert.equal(mismatch['direct_response'].status, 400);
+    assert.equal(JSON.parse(mismatch['direct_response'].body.inline_string).error.code, -32020);
+    assert.deepEqual(mismatch['match'].headers.map((h: any) => [h.name, h.string_match.exact, h.invert_match ?? false]), [
+      ['mcp-protocol-version', '2026-07-28', false],
+      ['mcp-name', 'read', true],
+      ['mcp-name', '=?base64?cmVhZA==?=', true],
+    ]);
+    assert.equal(byName.get('x/tools-call')!['route'].retry_policy.retry_on, unsafe);
+    assert.deepEqual(byName.get('x/tools-call')!['request_headers_to_remove'], ['mcp-method', 'mcp-name']);
+    assert.equal(byName.get('x/tools-call/2026')!['request_headers_to_remove'], undefined);
+    assert.equal(byName.get('x/rpc')!['route'].retry_policy.retry_on, safe);
+    const fallback = byName.get('x/default')!;
+    assert.equal(fallback['route'].retry_policy.retry_on, unsafe);
+    const timeout = fallback['route'].timeout as { seconds?: string; nanos?: number };
     assert.equal(Number(timeout.seconds ?? 0) * 1000 + (timeout.nanos ?? 0) / 1e6, 0);
-    assert.ok(routes[2]!['route'].idle_timeout.seconds > 0);
-    assert.equal(routes[2]!['route'].prefix_rewrite, '/mcp');
+    assert.ok(fallback['route'].idle_timeout.seconds > 0);
+    assert.equal(fallback['route'].prefix_rewrite, '/mcp');
+  });
+
+  test('a tool name that is not a plain header value is written in the Base64 form', async () => {
+    const { headerForm } = await import('../../../control-plane/envoy/mcp-route-keys.js');
+    assert.equal(headerForm('read_file'), 'read_file');
+    assert.equal(headerForm('résumé'), `=?base64?${Buffer.from('résumé').toString('base64')}?=`);
+    assert.equal(headerForm(' padded'), `=?base64?${Buffer.from(' padded').toString('base64')}?=`);
+    assert.equal(headerForm('=?base64?x?='), `=?base64?${Buffer.from('=?base64?x?=').toString('base64')}?=`);
   });
 
   test('a field the proto does not have is a translation error, not a silent drop', async () => {
