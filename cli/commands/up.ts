@@ -4,7 +4,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
@@ -232,6 +232,9 @@ export async function upCommand(argv: string[]): Promise<number> {
     envoy = await startEnvoy({
       configYaml: renderBootstrap({ nodeId: 'mcpmesh-up', xdsPort: running.controlPlane.xdsPort, adminPort, delta: boolFlag(p, 'delta') }),
       adminPort,
+      // At most two workers (Envoy's default is one per core): `up` runs adapters and servers on
+      // the same host; measured neutral to harmless against the default.
+      extraArgs: ['--concurrency', String(Math.min(2, availableParallelism()))],
     });
   } catch (err) {
     await running.stop();

@@ -28,7 +28,6 @@ const FILES = [
   'envoy/config/route/v3/route.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/filters/http/lua/v3/lua.proto',
   'envoy/extensions/filters/http/json_to_metadata/v3/json_to_metadata.proto',
   'envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto',
   'envoy/extensions/filters/http/stateful_session/v3/stateful_session.proto',
