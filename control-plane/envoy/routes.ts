@@ -65,8 +65,9 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
 /**
  * The routes of one server, in match order; the route configuration joins them:
  * the 2026-07-28 header checks Envoy can make, one route per known tool, any
- * other tools/call, any other method, and everything without a method in its
- * body (GET and DELETE, JSON-RPC responses, bodies that are not JSON-RPC).
+ * other tools/call, any other method, GET and DELETE (no body), and any other
+ * request without a method in its body (JSON-RPC responses, bodies that are
+ * not JSON-RPC).
  * tools/call and other methods each have a 2026-07-28 route that passes the
  * headers on as sent, for the upstream to check, and one for every other
  * request that removes them.
@@ -101,6 +102,13 @@ export function serverRoutes(server: CatalogServer): object[] {
     { name: `${server.name}/tools-call`, stat_prefix: `${stat}__tools_call`, match: toolCallMatch(prefix), route: toolsCall, request_headers_to_remove: ROUTE_KEY_HEADERS },
     { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc },
     { name: `${server.name}/rpc`, stat_prefix: `${stat}__rpc`, match: rpcMatch(prefix), route: rpc, request_headers_to_remove: ROUTE_KEY_HEADERS },
+    // GET (the session's stream) and DELETE carry no body and are safe to repeat.
+    {
+      name: `${server.name}/get-delete`,
+      stat_prefix: `${stat}__default`,
+      match: { path_separated_prefix: prefix, headers: [{ name: ':method', string_match: { safe_regex: { regex: 'GET|DELETE' } } }] },
+      route: rpc,
+    },
     // Nothing says what a POST here calls: only what never reached a server is retried.
     { name: `${server.name}/default`, stat_prefix: `${stat}__default`, match: { path_separated_prefix: prefix }, route: routeAction(server, undefined, server.policy.unsafeRetry) },
   );

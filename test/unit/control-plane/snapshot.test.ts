@@ -59,6 +59,7 @@ describe('snapshot translation', () => {
       'x/tools-call',
       'x/rpc/2026',
       'x/rpc',
+      'x/get-delete',
       'x/default',
     ]);
     const safe = '5xx,reset,connect-failure,refused-stream,retriable-headers';
@@ -85,6 +86,7 @@ describe('snapshot translation', () => {
     assert.deepEqual(byName.get('x/tools-call')!['request_headers_to_remove'], ['mcp-method', 'mcp-name']);
     assert.equal(byName.get('x/tools-call/2026')!['request_headers_to_remove'], undefined);
     assert.equal(byName.get('x/rpc')!['route'].retry_policy.retry_on, safe);
+    assert.equal(byName.get('x/get-delete')!['route'].retry_policy.retry_on, safe);
     const fallback = byName.get('x/default')!;
     assert.equal(fallback['route'].retry_policy.retry_on, unsafe);
     const timeout = fallback['route'].timeout as { seconds?: string; nanos?: number };
