@@ -15,7 +15,7 @@ import { DEFAULT_BACKOFF, backoffDelay } from '../../lib/backoff.js';
 import { urlHost } from '../../lib/host-port.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
 import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
-import { createLogger, loggableCommand, type Logger } from '../../lib/log.js';
+import { componentLogger, createLogger, loggableCommand, type Logger } from '../../lib/log.js';
 import { ensureKeyFile } from '../../adapter/sessions/session-keys.js';
 import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
@@ -225,7 +225,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     if (!(await waitListening(w.url, 30_000))) logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
-  const running = await runControlPlane(cpArgs, logger.child({ component: 'control-plane' }));
+  const running = await runControlPlane(cpArgs, componentLogger(logger, 'control-plane'));
   if (!running) return 0;
   let envoy: EnvoyProcess;
   try {

@@ -4,7 +4,8 @@ import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
 import { clusterName } from './clusters.js';
 import { toolRouteMatch } from './mcp-route-keys.js';
-import { duration, u32 } from './proto-values.js';
+import { ROUTE_METADATA_NAMESPACE } from './observability.js';
+import { duration, struct, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
@@ -57,23 +58,28 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
 export function serverRoutes(server: CatalogServer): object[] {
   const prefix = agentPath(server.name);
   const stat = statName(server.name);
+  // The access log's `server` field (%METADATA(ROUTE:mcpmesh:server)%).
+  const metadata = { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: struct({ server: server.name }) } };
   const routes: object[] = server.toolRoutes.map((t) => ({
     name: `${server.name}/tool/${t.tool}`,
     stat_prefix: `${stat}__tool__${statName(t.tool)}`,
     match: toolRouteMatch(prefix, 'tools/call', t.tool),
     route: routeAction(server, t.timeoutMs, t.retry),
+    metadata,
   }));
   routes.push({
     name: `${server.name}/tools-call`,
     stat_prefix: `${stat}__tools_call`,
     match: toolRouteMatch(prefix, 'tools/call'),
     route: routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry),
+    metadata,
   });
   routes.push({
     name: `${server.name}/default`,
     stat_prefix: `${stat}__default`,
     match: { path_separated_prefix: prefix },
     route: routeAction(server, undefined, server.policy.safeRetry),
+    metadata,
   });
   return routes;
 }
