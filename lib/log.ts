@@ -7,7 +7,7 @@
 // nests the name into the one `component` field ("up/control-plane/file-source"):
 // pino appends a child's bindings to its parent's, so child({ component })
 // would write the key once per level.
-import { pino, type Bindings, type Logger } from 'pino';
+import { pino, type Bindings, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger };
@@ -23,7 +23,8 @@ export function prettyLogs(env: NodeJS.ProcessEnv = process.env, tty = process.s
   return tty;
 }
 
-export function createLogger(component: string, level = process.env['MCPMESH_LOG_LEVEL'] ?? 'info'): Logger {
+/** `destination`: where JSON lines go instead of stderr (tests). */
+export function createLogger(component: string, level = process.env['MCPMESH_LOG_LEVEL'] ?? 'info', destination?: DestinationStream): Logger {
   const options = {
     level,
     base: {},
@@ -32,7 +33,9 @@ export function createLogger(component: string, level = process.env['MCPMESH_LOG
     // Bearer tokens and session ids are credentials; never write them out.
     redact: { paths: ['token', 'authorization', 'headers.authorization', '*.authorization'], censor: '[redacted]' },
   };
-  const logger: Tagged = prettyLogs()
+  const logger: Tagged = destination !== undefined
+    ? pino(options, destination)
+    : prettyLogs()
     ? pino(options, pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', messageKey: 'msg' }))
     : pino(options, pino.destination(2));
   logger[COMPONENT] = component;
