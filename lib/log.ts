@@ -36,7 +36,7 @@ export function createLogger(component: string, level = process.env['MCPMESH_LOG
   const logger: Tagged = destination !== undefined
     ? pino(options, destination)
     : prettyLogs()
-    ? pino(options, pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', messageKey: 'msg' }))
+    ? pino(options, pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, messageFormat: '{if component}{component}: {end}{msg}', ignore: 'pid,hostname,component' }))
     : pino(options, pino.destination(2));
   logger[COMPONENT] = component;
   return logger;
