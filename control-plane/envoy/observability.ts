@@ -28,7 +28,9 @@ function collectorAddress(collector: string): CollectorAddress {
 /** The HCM `tracing` block: Envoy's OpenTelemetry tracer posting OTLP/HTTP protobuf to the collector. */
 export function tracingConfig(tracing: NonNullable<Observability['tracing']>): object {
   return {
-    // Requests whose traceparent is sampled are traced whatever this says.
+    // Envoy decides for every request, an agent's sampled traceparent included
+    // (it keeps the agent's trace id and parent, and sends `-00` upstream when
+    // not sampled, which the adapters follow).
     random_sampling: { value: tracing.sampling },
     // One span per try of the request upstream, below the request's own span:
     // a retried call shows each try.
