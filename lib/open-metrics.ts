@@ -51,5 +51,5 @@ function viewOf(m: Renderable & { name: string }): object {
 
 /** Whether an Accept header asks for OpenMetrics. */
 export function wantsOpenMetrics(accept: string | undefined): boolean {
-  return accept !== undefined && accept.includes('application/openmetrics-text');
+  return accept?.includes('application/openmetrics-text') === true;
 }
