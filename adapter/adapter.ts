@@ -22,6 +22,7 @@ import type { Session } from './sessions/session.js';
 import { SessionTable } from './sessions/session-table.js';
 import { startHttpServer } from './http/streamable-http-server.js';
 import { ToolCatalog } from './tool-catalog.js';
+import { CallTracer } from './tracing.js';
 
 export type AdapterOptions = AdapterOptionsInput;
 
@@ -139,7 +140,11 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     sessions: () => sessions.size,
     bounds: () => pool.bounds(),
   });
-  const endpoint = new McpEndpoint({ callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs }, { pool, sessions, keeper, handover, router, tools, metrics, logger });
+  const tracer = o.tracing !== undefined ? new CallTracer(o.tracing) : undefined;
+  const endpoint = new McpEndpoint(
+    { server: o.name, callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs },
+    { pool, sessions, keeper, handover, router, tools, metrics, logger, ...(tracer !== undefined ? { tracer } : {}) },
+  );
 
   const http = await startHttpServer({
     host: o.host,
@@ -153,6 +158,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     origins: { allowed: o.allowedOrigins },
     endpoint,
     registry: metrics.registry,
+    openMetrics: metrics.openMetrics,
     metrics,
     logger,
     ready,
@@ -205,6 +211,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     endpoint.stop();
     await http.close();
     await sources.stop();
+    await tracer?.shutdown().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not send the last spans'));
     logger.info('adapter stopped');
   };
 

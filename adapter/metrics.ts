@@ -2,10 +2,11 @@
 // its own so that several adapters can live in one process (tests). Label
 // values that clients choose (method, tool) are bounded, so a client cannot
 // blow up the series count; gauges are read at scrape time, off the hot path.
-import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type OpenMetricsContentType, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
 import type { Outcome } from './protocol/failure-classes.js';
 import { MODERN_REQUEST_METHODS } from './protocol/modern-envelope.js';
 import { collectStandardDefaultMetrics } from '../lib/default-metrics.js';
+import { openMetricsView } from '../lib/open-metrics.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
 
@@ -39,7 +40,10 @@ const MAX_TOOL_LABELS = 256;
 
 export interface AdapterMetrics {
   readonly registry: Registry;
-  recordCall(method: string, tool: string | undefined, outcome: Outcome, retryable: boolean, seconds: number): void;
+  /** The same metrics as OpenMetrics, with exemplars (the trace id of a call in its latency bucket). */
+  readonly openMetrics: Registry<OpenMetricsContentType>;
+  /** `traceId`: the call's trace, when it was traced; kept as its bucket's exemplar. */
+  recordCall(method: string, tool: string | undefined, outcome: Outcome, retryable: boolean, seconds: number, traceId?: string): void;
   restart(reason: string): void;
   rejected(reason: string): void;
   invalidStdoutLine(): void;
@@ -75,6 +79,15 @@ interface CallSeries {
   sum: number;
   /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
   readonly buckets: Float64Array;
+  /** Per bucket, the last traced call that fell in it (allocated with the first one). */
+  exemplars?: (Exemplar | undefined)[];
+}
+
+interface Exemplar {
+  readonly traceId: string;
+  readonly value: number;
+  /** Seconds since the epoch. */
+  readonly at: number;
 }
 
 /** A histogram whose samples come from pre-aggregated call series. */
@@ -94,27 +107,37 @@ class CallLatencyHistogram extends Histogram<CallLabel> {
 
   override async get(): Promise<MetricObjectWithValues<MetricValueWithName<CallLabel>>> {
     // Series differing only in `retryable` share one histogram series.
-    const merged = new Map<string, { labels: Record<CallLabel, string>; count: number; sum: number; buckets: Float64Array }>();
+    const merged = new Map<string, { labels: Record<CallLabel, string>; count: number; sum: number; buckets: Float64Array; exemplars: (Exemplar | undefined)[] }>();
     for (const s of this.series()) {
       const key = `${s.labels.method}\u0000${s.labels.tool}\u0000${s.labels.outcome}`;
       let m = merged.get(key);
       if (m === undefined) {
-        m = { labels: s.labels, count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS.length + 1) };
+        m = { labels: s.labels, count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS.length + 1), exemplars: [] };
         merged.set(key, m);
       }
       m.count += s.count;
       m.sum += s.sum;
       for (let i = 0; i < s.buckets.length; i++) m.buckets[i]! += s.buckets[i]!;
+      if (s.exemplars) {
+        for (let i = 0; i < s.exemplars.length; i++) {
+          const e = s.exemplars[i];
+          if (e !== undefined && (m.exemplars[i] === undefined || m.exemplars[i]!.at < e.at)) m.exemplars[i] = e;
+        }
+      }
     }
     const values: MetricValueWithName<CallLabel>[] = [];
     const name = 'mcpmesh_adapter_call_duration_seconds';
     for (const m of merged.values()) {
       let cumulative = 0;
-      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
         cumulative += m.buckets[i]!;
-        values.push({ labels: { ...m.labels, le: LATENCY_BUCKETS[i]! } as MetricValueWithName<CallLabel>['labels'], value: cumulative, metricName: `${name}_bucket` });
+        const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! : '+Inf';
+        const value: MetricValueWithName<CallLabel> & { exemplar?: object } = { labels: { ...m.labels, le } as MetricValueWithName<CallLabel>['labels'], value: cumulative, metricName: `${name}_bucket` };
+        const e = m.exemplars[i];
+        // Printed in the OpenMetrics format only: `… # {trace_id="…"} 0.0123 1767225600.123`.
+        if (e !== undefined) value.exemplar = { labelSet: { trace_id: e.traceId }, value: e.value, timestamp: e.at };
+        values.push(value);
       }
-      values.push({ labels: { ...m.labels, le: '+Inf' } as MetricValueWithName<CallLabel>['labels'], value: m.count, metricName: `${name}_bucket` });
       values.push({ labels: m.labels, value: m.sum, metricName: `${name}_sum` });
       values.push({ labels: m.labels, value: m.count, metricName: `${name}_count` });
     }
@@ -259,7 +282,8 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
 
   return {
     registry,
-    recordCall(method, tool, outcome, retryable, seconds) {
+    openMetrics: openMetricsView(registry),
+    recordCall(method, tool, outcome, retryable, seconds, traceId) {
       const key = `${method}\u0000${tool ?? ''}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
       let s = series.get(key);
       if (s === undefined) {
@@ -280,6 +304,7 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
       let i = 0;
       while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
       s.buckets[i]!++;
+      if (traceId !== undefined) (s.exemplars ??= [])[i] = { traceId, value: seconds, at: Date.now() / 1000 };
     },
     restart: (reason) => restarts.inc({ server, reason }),
     rejected: (reason) => rejections.inc({ server, reason }),

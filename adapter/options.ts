@@ -61,6 +61,15 @@ export const AdapterOptionsSchema = z
     maxInFlightPerClient: z.number().int().min(0).max(1_000_000).default(0),
     /** Calls in flight on one connection (HTTP/1.1 pipelining). */
     maxInFlightPerConnection: z.number().int().min(1).max(100_000).default(8),
+    // ---- tracing (adapter/tracing.ts); absent: off ----
+    tracing: z
+      .object({
+        collector: z.string().url('tracing.collector must be a URL such as http://127.0.0.1:4318'),
+        sampling: z.number().min(0).max(100).default(0),
+        serviceName: z.string().min(1).default('mcpmesh-adapter'),
+        exportDelayMs: z.number().int().min(1).optional(),
+      })
+      .optional(),
     consul: z
       .object({
         url: z.string().url('consul.url must be a URL such as http://127.0.0.1:8500'),

@@ -2,8 +2,9 @@
 // owns every piece of state on that path; the admin service reads it through
 // PipelineView and changes it only through PipelineCommands. Changes are
 // coalesced: a burst of source, tool or drain changes becomes one snapshot.
-import type { Logger } from '../lib/log.js';
+import { componentLogger, type Logger } from '../lib/log.js';
 import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
+import { resolveObservability, type MeshSettings } from './catalog/mesh-schema.js';
 import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
 import type { PolicyInput } from './catalog/policy-schema.js';
 import type { ListenerOptions } from './envoy/listener.js';
@@ -70,6 +71,8 @@ export interface ControlPlaneOptions {
   readonly xdsHost: string;
   readonly xdsPort: number;
   readonly listener: ListenerOptions;
+  /** Tracing and access-log settings from flags: each one set wins over the source's (`mesh`). */
+  readonly observability?: MeshSettings;
   /** Window in which changes are merged into one snapshot. */
   readonly coalesceMs?: number;
   /** Learn tools with tools/list (off in tests that need no upstream). */
@@ -98,7 +101,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
     this.log = opts.logger;
     const m = opts.metrics;
     this.ads = new AdsServer({
-      logger: opts.logger.child({ component: 'xds' }),
+      logger: componentLogger(opts.logger, 'xds'),
       events: {
         pushed: (type, variant) => m.pushes.inc({ type, variant }),
         acked: (type) => m.acks.inc({ type }),
@@ -109,7 +112,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
     });
     if (opts.discoverTools !== false) {
       this.tools = new ToolDiscovery({
-        logger: opts.logger.child({ component: 'tools' }),
+        logger: componentLogger(opts.logger, 'tools'),
         onTools: () => this.schedule(),
         ...(opts.toolRefreshMs !== undefined ? { refreshMs: opts.toolRefreshMs } : {}),
       });
@@ -165,7 +168,8 @@ export class ControlPlane implements PipelineView, PipelineCommands {
     const catalog = buildCatalog(this.state, this.tools?.tools() ?? new Map<string, readonly ToolInfo[]>(), { drained: this.drained });
     let snapshot: Snapshot;
     try {
-      snapshot = this.snapshots.build(catalog, this.opts.listener);
+      const observability = resolveObservability(this.state.mesh, this.opts.observability);
+      snapshot = this.snapshots.build(catalog, { ...this.opts.listener, observability });
     } catch (err) {
       this.opts.metrics.snapshotErrors.inc();
       this.log.error({ err: (err as Error).message }, 'cannot translate the catalog into Envoy resources; the last good snapshot stays in force');

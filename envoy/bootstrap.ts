@@ -129,6 +129,15 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
         },
       ],
     },
+    // Spans leave Envoy every second (its default is 5 s, or 5 spans waiting),
+    // so a trace is whole in the backend soon after its call; the admin layer
+    // lets an operator change such values at run time (/runtime_modify).
+    layered_runtime: {
+      layers: [
+        { name: 'mcpmesh', static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000 } },
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
     // Envoy warns on every start without a limit on downstream connections.
     overload_manager: {
       resource_monitors: [

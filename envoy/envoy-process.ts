@@ -44,7 +44,8 @@ export async function startEnvoy(opts: EnvoyOptions): Promise<EnvoyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-envoy-'));
   const configPath = join(dir, 'envoy.yaml');
   writeFileSync(configPath, opts.configYaml);
-  const args = ['-c', configPath, '--disable-hot-restart', '-l', opts.logLevel ?? 'warning', ...(opts.id ? ['--service-node', opts.id] : []), ...(opts.extraArgs ?? [])];
+  // The access log (docs/observability.md) reaches its file within a second, not Envoy's default 10 s.
+  const args = ['-c', configPath, '--disable-hot-restart', '-l', opts.logLevel ?? 'warning', '--file-flush-interval-msec', '1000', ...(opts.id ? ['--service-node', opts.id] : []), ...(opts.extraArgs ?? [])];
   // Own process group (stopping Envoy never signals its parent), and Envoy
   // dies with the process that started it, also when that one is SIGKILLed.
   const child = spawnGuarded(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

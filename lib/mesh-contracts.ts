@@ -44,6 +44,13 @@ export function agentPath(server: string): string {
  */
 export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
 
+/**
+ * Who the agent is, once a verified identity exists (an authenticating filter
+ * in front sets it). Envoy's access log and the adapter's spans read it; today
+ * nothing sets it, and the field is null.
+ */
+export const AGENT_IDENTITY_HEADER = 'x-mcpmesh-agent';
+
 /** Protocol generation a server speaks, as the file, Consul meta and the adapter name it. */
 export const PROTOCOL_GENERATIONS = ['auto', '2025', '2026'] as const;
 export type ProtocolGeneration = (typeof PROTOCOL_GENERATIONS)[number];
@@ -63,6 +70,12 @@ export const CONSUL = {
   tag: 'mcp',
   /** KV prefix of per-service policies: `mcpmesh/policy/<service>` holds JSON. */
   policyPrefix: 'mcpmesh/policy/',
+  /**
+   * Mesh-wide settings (tracing, access log) as JSON, under the policy prefix
+   * so the policy watch sees them (no connection of its own); `_` starts no
+   * server name.
+   */
+  meshKey: 'mcpmesh/policy/_mesh',
   meta: {
     path: 'mcp_path',
     protocol: 'mcp_protocol',

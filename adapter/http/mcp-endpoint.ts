@@ -28,6 +28,9 @@ import { abilitiesOf, type Session } from '../sessions/session.js';
 import type { SessionTable } from '../sessions/session-table.js';
 import { SseStream } from './sse-stream.js';
 import type { ToolCatalog } from '../tool-catalog.js';
+import type { CallSpan, CallTracer } from '../tracing.js';
+import { isPlainObject } from '../protocol/jsonrpc-message.js';
+import { AGENT_IDENTITY_HEADER } from '../../lib/mesh-contracts.js';
 
 /** Methods that change what the session's process holds for the session. */
 const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/get', 'tasks/list', 'tasks/cancel', 'tasks/result']);
@@ -35,6 +38,8 @@ const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe'
 const LISTING_METHODS = new Set(['ping', 'tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'completion/complete']);
 
 export interface EndpointOptions {
+  /** The server's name (spans name it). */
+  readonly server: string;
   readonly callTimeoutMs: number;
   readonly maxSessions: number;
   readonly keepAliveMs: number;
@@ -49,6 +54,8 @@ export interface EndpointDeps {
   readonly tools: ToolCatalog;
   readonly metrics: AdapterMetrics;
   readonly logger: Logger;
+  /** Present when tracing is on (adapter/tracing.ts). */
+  readonly tracer?: CallTracer;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -345,12 +352,14 @@ export class McpEndpoint {
   private startCall(res: ServerResponse, msg: RpcRequest, bodyText: string, era: Era, session: Session | undefined, placement: Placement, logLevel: string | undefined, accept: AcceptView): void {
     const exchange = new HttpExchange(res, accept.sse, session?.id);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
+    const tool = typeof name === 'string' ? name : undefined;
+    const trace = this.deps.tracer === undefined ? undefined : this.traceCall(this.deps.tracer, res, msg, tool, era, session);
     const call = new Call<Session>(
       {
         clientId: msg.id,
         clientIdJson: JSON.stringify(msg.id),
         method: msg.method,
-        tool: typeof name === 'string' ? name : undefined,
+        tool,
         params: msg.params,
         bodyText,
         era,
@@ -358,6 +367,7 @@ export class McpEndpoint {
         placement,
         logLevel,
         sink: exchange,
+        ...(trace !== undefined ? { trace } : {}),
       },
       this.hooks,
       this.deadlines,
@@ -367,10 +377,27 @@ export class McpEndpoint {
     this.deps.pool.submit(call);
   }
 
+  private traceCall(tracer: CallTracer, res: ServerResponse, msg: RpcRequest, tool: string | undefined, era: Era, session: Session | undefined): CallSpan | undefined {
+    const headers = res.req.headers;
+    const meta = msg.params?.['_meta'];
+    const attempt = Number(header(res.req, 'x-envoy-attempt-count') ?? 1);
+    return tracer.start(headers, isPlainObject(meta) ? meta : undefined, {
+      server: this.opts.server,
+      method: msg.method,
+      tool,
+      generation: era === 'modern' ? MODERN_VERSION : (session?.protocolVersion ?? '2025'),
+      attempt: Number.isFinite(attempt) ? attempt : 1,
+      jsonrpcId: JSON.stringify(msg.id),
+      agent: header(res.req, AGENT_IDENTITY_HEADER),
+    });
+  }
+
   private settled(call: Call<Session>, outcome: Outcome, retryable: boolean): void {
     this.deps.pool.release(call);
     call.init.session?.callSettled(call);
-    this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000);
+    const trace = call.init.trace as CallSpan | undefined;
+    trace?.end(outcome, retryable);
+    this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000, trace?.traceId);
   }
 
   /** Stops the timeout sweep (shutdown). */

@@ -3,13 +3,14 @@
 // JSON), plus /healthz, /readyz and /metrics.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { OpenMetricsContentType, Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { oneLine } from '../protocol/jsonrpc-ids.js';
 import { isUtf8 } from 'node:buffer';
 import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
 import { nestsDeeperThan } from '../protocol/json-scan.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import { wantsOpenMetrics } from '../../lib/open-metrics.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from '../protocol/request-checks.js';
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   readonly origins: OriginPolicy;
   readonly endpoint: McpEndpoint;
   readonly registry: Registry;
+  /** The same metrics as OpenMetrics (AdapterMetrics.openMetrics). */
+  readonly openMetrics?: Registry<OpenMetricsContentType>;
   readonly metrics: AdapterMetrics;
   readonly logger: Logger;
   /** Ready for traffic (≥1 process ready, not draining). */
@@ -223,8 +226,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {
-      opts.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
+      // OpenMetrics when asked for (it alone carries the latency histogram's exemplars).
+      const registry = opts.openMetrics !== undefined && wantsOpenMetrics(req.headers['accept']) ? opts.openMetrics : opts.registry;
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
       return;

@@ -4,6 +4,7 @@
 import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from '../protocol/failure-classes.js';
 import { findMember, valueStart, type ResponseScan } from '../protocol/json-scan.js';
 import { replaceProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { setMetaMembers } from '../protocol/trace-meta.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
 import type { CallDeadlines } from './call-deadlines.js';
@@ -65,6 +66,14 @@ export interface CallCarrier {
   timedOutOnItsOwn?(call: Call): boolean;
 }
 
+/** The call's span (adapter/tracing.ts), when it is traced. */
+export interface CallTrace {
+  /** Trace-context members for the request's params._meta (key, JSON text). */
+  readonly meta: readonly (readonly [string, string])[];
+  /** The call was written to the process in `slot`. */
+  written(slot: number): void;
+}
+
 export interface CallInit<S extends PinnedSession> {
   readonly clientId: JsonRpcId;
   readonly clientIdJson: string;
@@ -79,6 +88,8 @@ export interface CallInit<S extends PinnedSession> {
   /** 2026-07-28 clients opt into log messages per request. */
   readonly logLevel: string | undefined;
   readonly sink: CallSink;
+  /** Present when the call is traced: the server gets its context in params._meta. */
+  readonly trace?: CallTrace;
 }
 
 export interface CallHooks<S extends PinnedSession> {
@@ -135,13 +146,19 @@ export class Call<S extends PinnedSession = PinnedSession> {
     this.wasWritten = true;
     this.local = localId;
     this.localJson = String(localId);
+    const trace = this.init.trace;
+    let body = this.init.bodyText;
+    if (trace !== undefined) {
+      trace.written(carrier.slot);
+      body = setMetaMembers(body, trace.meta) ?? body;
+    }
     if (this.progressToken === undefined) {
-      const spliced = replaceTopLevelId(this.init.bodyText, this.init.clientIdJson, this.localJson);
+      const spliced = replaceTopLevelId(body, this.init.clientIdJson, this.localJson);
       if (spliced !== undefined) return spliced;
       return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, ...(this.init.params !== undefined ? { params: this.init.params } : {}) });
     }
     // Both splices are linear scans; the re-serialisation below is the fallback.
-    const withToken = replaceProgressToken(this.init.bodyText, this.localJson);
+    const withToken = replaceProgressToken(body, this.localJson);
     const spliced = withToken === undefined ? undefined : replaceTopLevelId(withToken, this.init.clientIdJson, this.localJson);
     if (spliced !== undefined) return spliced;
     const params = this.init.params ?? {};

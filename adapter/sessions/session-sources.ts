@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
-import type { Logger } from '../../lib/log.js';
+import { componentLogger, type Logger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
 import { DirectorySessionStateStore } from './session-state-dir-store.js';
 import { ConsulSessionStateStore } from './session-state-consul-store.js';
@@ -38,7 +38,7 @@ export interface SessionSources {
 }
 
 export async function openSessionSources(o: SessionSourceOptions): Promise<SessionSources> {
-  const log = o.logger.child({ component: 'session-keys' });
+  const log = componentLogger(o.logger, 'session-keys');
   const onError = (message: string) => log.warn(message);
   const onChange = (ring: KeyRing) => log.info({ ring: ring.toJSON() }, 'session key ring changed');
   let keys: () => KeyRing | undefined;

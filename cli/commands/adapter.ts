@@ -38,6 +38,10 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'max-json-depth': { type: 'string', description: 'deepest nesting of a request body (400 beyond)', default: '128' },
   'max-inflight-per-client': { type: 'string', description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)', default: '0' },
   'max-inflight-per-connection': { type: 'string', description: 'calls in flight on one connection (pipelining)', default: '8' },
+  // ---- tracing ----
+  'tracing-collector': { type: 'string', description: 'OTLP/HTTP trace collector, e.g. http://127.0.0.1:4318: a span per call (tracing is off without one)' },
+  'tracing-sampling': { type: 'string', description: 'percent of calls without a traceparent that start a trace here (0: only calls a sampled parent sent)', default: '0' },
+  'tracing-service-name': { type: 'string', description: 'service.name of the spans (default: mcpmesh-adapter)' },
 };
 
 const SUMMARY =
@@ -53,6 +57,15 @@ function abilitiesFlag(p: Parsed): ClientAbility[] {
     out.push(part);
   }
   return out;
+}
+
+function tracingFlags(p: Parsed): { tracing?: { collector: string; sampling: number; serviceName?: string } } {
+  const collector = stringFlag(p, 'tracing-collector');
+  if (collector === undefined || collector === '') return {};
+  const sampling = Number(stringFlag(p, 'tracing-sampling'));
+  if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100) throw new UsageError(`--tracing-sampling must be a percent from 0 to 100, got "${stringFlag(p, 'tracing-sampling')}"`);
+  const serviceName = stringFlag(p, 'tracing-service-name');
+  return { tracing: { collector, sampling, ...(serviceName !== undefined ? { serviceName } : {}) } };
 }
 
 export async function adapterCommand(argv: string[]): Promise<number> {
@@ -113,6 +126,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(consul !== undefined
       ? { consul: { url: consul, ...(advertise !== undefined ? { advertiseAddress: advertise } : {}), ...(serviceId !== undefined ? { serviceId } : {}), ...(token !== undefined ? { token } : {}) } }
       : {}),
+    ...tracingFlags(p),
     logger,
   });
   process.stdout.write(`mcpmesh adapter "${name}" listening on ${handle.url}\n`);

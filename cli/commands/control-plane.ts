@@ -8,11 +8,12 @@ import { parseConfigText } from '../../control-plane/sources/file-config.js';
 import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
 import type { CatalogSource } from '../../control-plane/sources/source.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
-import { createLogger, type Logger } from '../../lib/log.js';
+import { componentLogger, createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
 import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
 import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
 import { startAdminApi, type AdminApiHandle } from './admin-api.js';
+import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to serve (file source)' },
@@ -35,6 +36,7 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   },
   'prometheus-url': { type: 'string', description: 'Prometheus base URL: the console takes traffic per tool from it instead of scraping the adapters' },
   'tool-refresh': { type: 'string', description: 'how often every server is asked tools/list again (also at once when its replicas change)', default: '30s' },
+  ...OBSERVABILITY_FLAGS,
 };
 
 export interface RunningControlPlane {
@@ -47,7 +49,7 @@ export function makeSource(opts: { config?: string; consul?: string; consistent?
   if (opts.config && opts.consul) throw new UsageError('give either --config or --consul, not both');
   const m = opts.metrics;
   if (opts.config) {
-    return new FileSource({ file: opts.config, logger: opts.logger.child({ component: 'file-source' }), onError: () => m.sourceErrors.inc({ source: 'file' }) });
+    return new FileSource({ file: opts.config, logger: componentLogger(opts.logger, 'file-source'), onError: () => m.sourceErrors.inc({ source: 'file' }) });
   }
   if (opts.consul) {
     try {
@@ -59,7 +61,7 @@ export function makeSource(opts: { config?: string; consul?: string; consistent?
       consulUrl: opts.consul,
       consistent: opts.consistent ?? false,
       ...(opts.token ? { token: opts.token } : {}),
-      logger: opts.logger.child({ component: 'consul-source' }),
+      logger: componentLogger(opts.logger, 'consul-source'),
       metrics: {
         request: (endpoint, outcome, seconds) => {
           m.consulRequests.inc({ endpoint, outcome });
@@ -120,6 +122,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     xdsHost: stringFlag(p, 'xds-address')!,
     xdsPort: listen.xdsPort,
     listener: listen.listener,
+    observability: observabilityFlags(p),
     discoverTools: !boolFlag(p, 'no-tool-discovery'),
     toolRefreshMs: Math.max(1_000, durationFlag(p, 'tool-refresh')),
   });

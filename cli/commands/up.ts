@@ -15,15 +15,17 @@ import { DEFAULT_BACKOFF, backoffDelay } from '../../lib/backoff.js';
 import { urlHost } from '../../lib/host-port.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
 import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
-import { createLogger, loggableCommand, type Logger } from '../../lib/log.js';
+import { componentLogger, createLogger, loggableCommand, type Logger } from '../../lib/log.js';
 import { ensureKeyFile } from '../../adapter/sessions/session-keys.js';
 import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
+import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
   delta: { type: 'boolean', description: 'Envoy uses incremental (delta) xDS' },
   'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
+  ...OBSERVABILITY_FLAGS,
 };
 
 /**
@@ -184,7 +186,11 @@ export async function upCommand(argv: string[]): Promise<number> {
   const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
   const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
   const token = stringFlag(p, 'admin-token');
-  const cpArgs = ['--config', configPath, '--envoy-admin-url', `http://127.0.0.1:${adminPort}`, ...(token ? ['--admin-token', token] : [])];
+  // Tracing and access-log flags go to the control plane as given; the adapters export to the same collector.
+  const obsArgs = Object.keys(OBSERVABILITY_FLAGS).flatMap((f) => (p.explicit.has(f) && stringFlag(p, f) !== undefined ? [`--${f}`, stringFlag(p, f)!] : []));
+  const cpArgs = ['--config', configPath, '--envoy-admin-url', `http://127.0.0.1:${adminPort}`, ...(token ? ['--admin-token', token] : []), ...obsArgs];
+  const collector = observabilityFlags(p).tracing?.collector ?? config.tracing?.collector;
+  const adapterTracing = collector ? ['--tracing-collector', collector] : [];
   // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
   const cpFlags = parseFlags(cpArgs, CONTROL_PLANE_FLAGS);
   const cpListen = listenSettings(cpFlags, config);
@@ -211,7 +217,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   for (const server of config.servers) {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
-        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, '--', ...server.stdio.command];
+        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, ...adapterTracing, '--', ...server.stdio.command];
         adapters.push(supervise({ server: server.name, kind: 'adapter', port, command: server.stdio.command }, argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
       } else if (server.run) {
@@ -225,7 +231,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     if (!(await waitListening(w.url, 30_000))) logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
-  const running = await runControlPlane(cpArgs, logger.child({ component: 'control-plane' }));
+  const running = await runControlPlane(cpArgs, componentLogger(logger, 'control-plane'));
   if (!running) return 0;
   let envoy: EnvoyProcess;
   try {

@@ -2,7 +2,7 @@
 // its page, routes declared with their schemas, size limits, the console.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../lib/log.js';
+import { componentLogger, type Logger } from '../../lib/log.js';
 import type { AdminBackend } from './admin-backend.js';
 import { installAuth } from './admin-auth.js';
 import { installErrorHandling } from './admin-errors.js';
@@ -33,7 +33,7 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   // JSON only: fastify would otherwise accept text/plain bodies as strings.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(zodValidatorCompiler);
-  installErrorHandling(app, opts.logger?.child({ component: 'admin-api' }));
+  installErrorHandling(app, (opts.logger ? componentLogger(opts.logger, 'admin-api') : undefined));
   const readAuth = opts.readAuth ?? false;
   installAuth(app, { token: opts.token, readAuth });
   installOpenApi(app, { readAuth, token: opts.token !== undefined });

@@ -2,6 +2,7 @@
 // where their replicas are and how traffic to them behaves". Sources (file,
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
+import type { MeshSettings } from './mesh-schema.js';
 import type { Policy, RetryOn } from './policy-schema.js';
 
 export type ReplicaHealth = 'healthy' | 'degraded' | 'unhealthy' | 'draining';
@@ -38,6 +39,8 @@ export interface ServerSpec {
 /** Everything one source knows at one moment. */
 export interface SourceState {
   readonly servers: ReadonlyMap<string, ServerSpec>;
+  /** Mesh-wide settings (tracing, access log): the file's sections, or KV `mcpmesh/policy/_mesh`. */
+  readonly mesh?: MeshSettings;
 }
 
 /** What the control plane learned from a server's tools/list. */

@@ -1,6 +1,8 @@
 // The agent-facing egress listener (LDS): HTTP connection manager with the MCP
 // route-key filters, 2025-era session affinity, and the router.
+import type { Observability } from '../catalog/mesh-schema.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
+import { accessLogConfig, tracingConfig } from './observability.js';
 import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
 import { ROUTE_CONFIG_NAME } from './routes.js';
 
@@ -10,6 +12,8 @@ export const SESSION_HEADER = 'mcp-session-id';
 export interface ListenerOptions {
   readonly address: string;
   readonly port: number;
+  /** Mesh-wide tracing and access log; absent or empty: neither. */
+  readonly observability?: Observability;
 }
 
 /**
@@ -69,10 +73,19 @@ export function buildListener(opts: ListenerOptions): object {
               common_http_protocol_options: { idle_timeout: duration(3_600_000) },
               normalize_path: { value: true },
               merge_slashes: true,
+              ...observabilityFields(opts.observability),
             },
           },
         ],
       },
     ],
   };
+}
+
+/** The HCM's tracing block and access log, when configured (control-plane/envoy/observability.ts). */
+function observabilityFields(o: Observability | undefined): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (o?.tracing) fields['tracing'] = tracingConfig(o.tracing);
+  if (o?.accessLog) fields['access_log'] = accessLogConfig(o.accessLog);
+  return fields;
 }

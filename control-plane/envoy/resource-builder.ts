@@ -12,6 +12,7 @@ import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
 import { buildCluster, clusterName } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
+import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
 import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
 
 interface ServerResources {
@@ -25,6 +26,7 @@ export class EnvoyResourceBuilder {
   /** Encodings of the previous build, keyed by their input; what a build does not use is dropped. */
   private previous = new Map<string, ServerResources>();
   private listenerCache: { key: string; resource: EncodedResource } | undefined;
+  private collectorCache: { key: string; resource: EncodedResource } | undefined;
   private previousRoutes: { parts: readonly Uint8Array[]; resource: EncodedResource } | undefined;
 
   /** The same catalog entry object as before: no need to serialize it for its key. */
@@ -34,8 +36,11 @@ export class EnvoyResourceBuilder {
     const used = new Map<string, ServerResources>();
     const per = catalog.servers.map((s) => this.serverResources(s, used));
     this.previous = used;
+    const clusters = per.map((r) => r.cluster);
+    const collector = this.collector(listener);
+    if (collector) clusters.push(collector);
     return new Map<TypeUrl, readonly EncodedResource[]>([
-      [TYPE.cluster, per.map((r) => r.cluster)],
+      [TYPE.cluster, clusters],
       [TYPE.endpoints, per.map((r) => r.endpoints)],
       [TYPE.listener, [this.listener(listener)]],
       [TYPE.route, [this.routes(per.map((r) => r.routes))]],
@@ -62,6 +67,15 @@ export class EnvoyResourceBuilder {
     const key = JSON.stringify(opts);
     if (this.listenerCache?.key !== key) this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
     return this.listenerCache.resource;
+  }
+
+  /** The trace collector's cluster while tracing is on. */
+  private collector(opts: ListenerOptions): EncodedResource | undefined {
+    const tracing = opts.observability?.tracing;
+    if (!tracing) return undefined;
+    const key = tracing.collector;
+    if (this.collectorCache?.key !== key) this.collectorCache = { key, resource: encodeResource(TYPE.cluster, COLLECTOR_CLUSTER, collectorCluster(tracing)) };
+    return this.collectorCache.resource;
   }
 
   /** Joining every server's routes, and hashing the join, costs more than a change to one server's endpoints: skip both when no part changed. */

@@ -6,7 +6,8 @@ import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
 import { clusterName } from './clusters.js';
 import { headerMismatchRoutes, modernOnly, ROUTE_KEY_HEADERS, rpcMatch, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
-import { duration, u32 } from './proto-values.js';
+import { ROUTE_METADATA_NAMESPACE } from './observability.js';
+import { duration, struct, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
@@ -75,6 +76,8 @@ function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry
 export function serverRoutes(server: CatalogServer): object[] {
   const prefix = agentPath(server.name);
   const stat = statName(server.name);
+  // The access log's `server` field (%METADATA(ROUTE:mcpmesh:server)%).
+  const metadata = { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: struct({ server: server.name }) } };
   const routes: object[] = headerMismatchRoutes(
     prefix,
     server.name,
@@ -85,6 +88,7 @@ export function serverRoutes(server: CatalogServer): object[] {
     match: m.match,
     direct_response: { status: 400, body: { inline_string: m.body } },
     response_headers_to_add: [{ header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+    metadata,
   }));
   for (const t of server.toolRoutes) {
     routes.push({
@@ -93,24 +97,26 @@ export function serverRoutes(server: CatalogServer): object[] {
       match: toolCallMatch(prefix, t.tool),
       route: routeAction(server, t.timeoutMs, t.retry),
       request_headers_to_add: toolRouteHeaders(t.tool),
+      metadata,
     });
   }
   const toolsCall = routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry);
   const rpc = routeAction(server, undefined, server.policy.safeRetry);
   routes.push(
-    { name: `${server.name}/tools-call/2026`, stat_prefix: `${stat}__tools_call`, match: modernOnly(toolCallMatch(prefix)), route: toolsCall },
-    { name: `${server.name}/tools-call`, stat_prefix: `${stat}__tools_call`, match: toolCallMatch(prefix), route: toolsCall, request_headers_to_remove: ROUTE_KEY_HEADERS },
-    { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc },
-    { name: `${server.name}/rpc`, stat_prefix: `${stat}__rpc`, match: rpcMatch(prefix), route: rpc, request_headers_to_remove: ROUTE_KEY_HEADERS },
+    { name: `${server.name}/tools-call/2026`, stat_prefix: `${stat}__tools_call`, match: modernOnly(toolCallMatch(prefix)), route: toolsCall, metadata },
+    { name: `${server.name}/tools-call`, stat_prefix: `${stat}__tools_call`, match: toolCallMatch(prefix), route: toolsCall, request_headers_to_remove: ROUTE_KEY_HEADERS, metadata },
+    { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc, metadata },
+    { name: `${server.name}/rpc`, stat_prefix: `${stat}__rpc`, match: rpcMatch(prefix), route: rpc, request_headers_to_remove: ROUTE_KEY_HEADERS, metadata },
     // GET (the session's stream) and DELETE carry no body and are safe to repeat.
     {
       name: `${server.name}/get-delete`,
       stat_prefix: `${stat}__default`,
       match: { path_separated_prefix: prefix, headers: [{ name: ':method', string_match: { safe_regex: { regex: 'GET|DELETE' } } }] },
       route: rpc,
+      metadata,
     },
     // Nothing says what a POST here calls: only what never reached a server is retried.
-    { name: `${server.name}/default`, stat_prefix: `${stat}__default`, match: { path_separated_prefix: prefix }, route: routeAction(server, undefined, server.policy.unsafeRetry) },
+    { name: `${server.name}/default`, stat_prefix: `${stat}__default`, match: { path_separated_prefix: prefix }, route: routeAction(server, undefined, server.policy.unsafeRetry), metadata },
   );
   return routes;
 }

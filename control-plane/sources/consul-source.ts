@@ -6,6 +6,7 @@
 import type { Logger } from '../../lib/log.js';
 import { resolveHost } from '../../lib/resolve-host.js';
 import type { ServerSpec, SourceState } from '../catalog/model.js';
+import type { MeshSettings } from '../catalog/mesh-schema.js';
 import type { Policy, PolicyInput } from '../catalog/policy-schema.js';
 import { RestartGrace } from './consul-restart-grace.js';
 import {
@@ -13,6 +14,7 @@ import {
   healthPrints,
   mcpServiceNames,
   NO_HEALTH,
+  meshEntry,
   policyEntries,
   translateService,
   type HealthPrints,
@@ -54,6 +56,9 @@ export class ConsulSource implements CatalogSource {
   private mcpServices = new Set<string>();
   private readonly servers = new Map<string, Known>();
   private readonly policies = new Map<string, Policy>();
+  /** KV mcpmesh/policy/_mesh, as last accepted (a rejected edit keeps the previous one). */
+  private mesh: MeshSettings | undefined;
+  private meshRejection: string | undefined;
   private readonly policyRejections = new Map<string, string>();
   private readonly serviceRejections = new Map<string, string>();
   private health: HealthPrints = NO_HEALTH;
@@ -167,6 +172,17 @@ export class ConsulSource implements CatalogSource {
   }
 
   private onPolicies(body: unknown): void {
+    const mesh = meshEntry(body);
+    if ('error' in mesh) {
+      if (this.meshRejection !== mesh.error) {
+        this.opts.logger.error({ error: mesh.error }, 'mesh settings rejected; the last good ones stay in force');
+        this.opts.metrics?.rejected('policy', '_mesh');
+      }
+      this.meshRejection = mesh.error;
+    } else {
+      this.meshRejection = undefined;
+      this.mesh = mesh.settings;
+    }
     const entries = policyEntries(body);
     const present = new Set(entries.map((e) => e.server));
     const read: string[] = [];
@@ -239,7 +255,7 @@ export class ConsulSource implements CatalogSource {
     const delivered = this.grace.deliver(servers, (name) => this.servers.get(name)?.fetchedAt ?? 0);
     this.synced = true;
     this.lastSyncAt = Date.now();
-    this.onState?.({ servers: delivered });
+    this.onState?.(this.mesh === undefined ? { servers: delivered } : { servers: delivered, mesh: this.mesh });
     this.firstSync.resolve();
   }
 }

@@ -4,6 +4,7 @@
 // all of it can be checked without a Consul.
 import { CONSUL, SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
 import type { Replica, ReplicaHealth, ServerSpec } from '../catalog/model.js';
+import { MeshSettingsSchema, type MeshSettings } from '../catalog/mesh-schema.js';
 import { parsePolicy, type Policy } from '../catalog/policy-schema.js';
 import { CatalogServicesSchema, HealthServiceSchema, HealthStateSchema, KvListSchema, McpMetaSchema, ServiceEntrySchema, type ServiceEntry } from './consul-schema.js';
 
@@ -66,7 +67,7 @@ export function policyEntries(body: unknown): PolicyEntry[] {
   const out: PolicyEntry[] = [];
   for (const e of KvListSchema.parse(body)) {
     const server = decodeURIComponent(e.Key.slice(CONSUL.policyPrefix.length));
-    if (!server || server.includes('/')) continue;
+    if (!server || server.includes('/') || e.Key === CONSUL.meshKey) continue;
     let json: unknown;
     try {
       json = JSON.parse(Buffer.from(e.Value ?? '', 'base64').toString('utf8'));
@@ -78,6 +79,21 @@ export function policyEntries(body: unknown): PolicyEntry[] {
     out.push(parsed.ok ? { server, policy: parsed.policy } : { server, error: `${e.Key}: ${parsed.errors.join('; ')}` });
   }
   return out;
+}
+
+/** The mesh-wide settings key among the policy prefix's keys: absent, its settings, or why it was rejected. */
+export function meshEntry(body: unknown): { readonly settings: MeshSettings | undefined } | { readonly error: string } {
+  const e = KvListSchema.parse(body).find((x) => x.Key === CONSUL.meshKey);
+  if (e === undefined) return { settings: undefined };
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(e.Value ?? '', 'base64').toString('utf8'));
+  } catch {
+    return { error: `${e.Key}: not JSON` };
+  }
+  const parsed = MeshSettingsSchema.safeParse(json);
+  if (!parsed.success) return { error: `${e.Key}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(settings)'}: ${i.message}`).join('; ')}` };
+  return { settings: parsed.data };
 }
 
 /** A server as read from /v1/health/service/<name> (its policy is added on delivery). */

@@ -2,6 +2,7 @@
 // examples/mcpmesh.yaml). Strict: unknown fields are errors naming the field.
 import { z } from 'zod';
 import { DEFAULT_PORTS, McpPathSchema, PROTOCOL_GENERATIONS, ServerNameSchema } from '../../lib/mesh-contracts.js';
+import { AccessLogSettingsSchema, TracingSettingsSchema } from '../catalog/mesh-schema.js';
 import { PolicySchema } from '../catalog/policy-schema.js';
 
 const HttpUrl = z.string().superRefine((text, ctx) => {
@@ -92,6 +93,8 @@ export const FileConfigSchema = z
   .strictObject({
     envoy: EnvoySettingsSchema.optional(),
     controlPlane: ControlPlaneSettingsSchema.optional(),
+    tracing: TracingSettingsSchema.optional(),
+    accessLog: AccessLogSettingsSchema.optional(),
     servers: z.array(FileServerSchema).max(MAX_SERVERS),
   })
   .superRefine((cfg, ctx) => {
@@ -109,6 +112,8 @@ export const FileConfigSchema = z
 export const FileConfigShellSchema = z.strictObject({
   envoy: EnvoySettingsSchema.optional(),
   controlPlane: ControlPlaneSettingsSchema.optional(),
+  tracing: TracingSettingsSchema.optional(),
+  accessLog: AccessLogSettingsSchema.optional(),
   servers: z.array(z.unknown()).max(MAX_SERVERS),
 });
 

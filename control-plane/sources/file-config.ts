@@ -196,7 +196,9 @@ export class FileConfigReader {
     }
     if (problems.length > 0) throw new ConfigError(this.file, problems);
     this.servers = next;
-    return { servers: new Map([...next].map(([name, k]) => [name, k.spec])) };
+    const servers = new Map([...next].map(([name, k]) => [name, k.spec]));
+    if (config.tracing === undefined && config.accessLog === undefined) return { servers };
+    return { servers, mesh: { ...(config.tracing ? { tracing: config.tracing } : {}), ...(config.accessLog ? { accessLog: config.accessLog } : {}) } };
   }
 }
 

@@ -12,6 +12,7 @@ import { makeSource } from '../../cli/commands/control-plane.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
 import { freePort } from './ports.js';
+import type { MeshSettings } from '../../control-plane/catalog/mesh-schema.js';
 
 export interface MeshOptions {
   /** mcpmesh.yaml contents (file source); ignored with `consulUrl`. */
@@ -21,6 +22,8 @@ export interface MeshOptions {
   readonly delta?: boolean;
   readonly discoverTools?: boolean;
   readonly toolRefreshMs?: number;
+  /** Tracing and access-log settings, as the control plane's flags give them. */
+  readonly observability?: MeshSettings;
 }
 
 export interface Mesh {
@@ -57,6 +60,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       xdsHost: '127.0.0.1',
       xdsPort,
       listener: { address: '127.0.0.1', port: listenPort },
+      ...(opts.observability ? { observability: opts.observability } : {}),
       discoverTools: opts.discoverTools ?? true,
       toolRefreshMs: opts.toolRefreshMs ?? 1_000,
     });

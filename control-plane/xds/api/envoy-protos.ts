@@ -34,6 +34,8 @@ const FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
   'xds/type/v3/typed_struct.proto',
   'google/protobuf/wrappers.proto',
   'google/protobuf/struct.proto',

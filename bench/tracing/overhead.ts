@@ -1,0 +1,124 @@
+// What tracing costs on the agent → Envoy → adapter → stdio server path: three
+// meshes side by side (each a control plane, an Envoy and one adapter process
+// in front of the fixture server), tracing off, on at 1% and on at 100%
+// (Envoy's sampling; the adapters follow Envoy's decision), all exporting to a
+// real Jaeger. Variants alternate in one run, in a new order each round, at 1
+// and 16 clients; each cell is the median over rounds of a round's p50, with
+// the spread across rounds beside it (the machine is shared and noisy).
+//
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--write]
+// (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../../lib/duration.js';
+import { startJaeger } from '../../test/support/jaeger.js';
+import { startMesh, type Mesh } from '../../test/support/mesh.js';
+import { until } from '../../test/support/wait.js';
+import { runHttp, waitServing, type Phase } from '../adapter/load.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const RUN_ADAPTER = join(root, 'dist/test/fixtures/run-adapter.js');
+const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
+const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: 'echo: hello mcpmesh' };
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, measure: { type: 'string', default: '2s' }, warmup: { type: 'string', default: '500ms' }, write: { type: 'boolean', default: false } } });
+const rounds = Number(values.rounds);
+const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 500, measureMs: parseDuration(values.measure!) ?? 2000 };
+
+interface Variant {
+  readonly name: string;
+  readonly sampling: number | undefined;
+  mesh?: Mesh;
+  adapter?: ChildProcess;
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'off', sampling: undefined },
+  { name: 'on, 1%', sampling: 1 },
+  { name: 'on, 100%', sampling: 100 },
+];
+const CLIENTS = [1, 16];
+
+async function startAdapter(collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+  const args = [RUN_ADAPTER, '--name', 'bench', '--port', '0', '--pool', '1', ...(collector ? ['--tracing-collector', collector] : []), '--', process.execPath, FIXTURE];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  await until(() => /listening on (\S+)/.test(out), 'the adapter listening', 15_000);
+  return { child, url: /listening on (\S+)/.exec(out)![1]! };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const jaeger = await startJaeger();
+  try {
+    for (const v of VARIANTS) {
+      const a = await startAdapter(v.sampling === undefined ? undefined : jaeger.otlpUrl);
+      v.adapter = a.child;
+      v.mesh = await startMesh({
+        config: { servers: [{ name: 'bench', replicas: [a.url] }] },
+        ...(v.sampling !== undefined ? { observability: { tracing: { collector: jaeger.otlpUrl, sampling: v.sampling } } } : {}),
+      });
+      await waitServing(v.mesh.agentUrl('bench'), 20_000);
+    }
+    // p50 per (variant, clients), one per round.
+    const p50 = new Map<string, number[]>();
+    const p99 = new Map<string, number[]>();
+    const rate = new Map<string, number[]>();
+    for (let round = 0; round < rounds; round++) {
+      const order = [...VARIANTS].sort(() => Math.random() - 0.5);
+      for (const clients of CLIENTS) {
+        for (const v of order) {
+          const r = await runHttp(v.mesh!.agentUrl('bench'), '2026', clients, phase, CALL);
+          if (r.errors > 0) throw new Error(`${v.name} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
+          const key = `${v.name}|${clients}`;
+          (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
+          (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
+          (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
+          process.stderr.write(`round ${round + 1} ${v.name.padEnd(9)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`);
+        }
+      }
+    }
+    const lines = [
+      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ];
+    for (const clients of CLIENTS) {
+      const off = median(p50.get(`off|${clients}`)!);
+      for (const v of VARIANTS) {
+        const key = `${v.name}|${clients}`;
+        const xs = p50.get(key)!;
+        const m = median(xs);
+        const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
+        lines.push(`| ${v.name} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} |`);
+      }
+    }
+    const table = lines.join('\n');
+    process.stdout.write(`${table}\n`);
+    if (values.write) {
+      const file = join(root, 'bench/RESULTS.md');
+      const text = readFileSync(file, 'utf8');
+      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), three meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`). ${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --write\`.\n\n${table}\n`;
+      const start = text.indexOf('## Tracing overhead');
+      const next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
+      const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next)}`;
+      writeFileSync(file, out);
+    }
+  } finally {
+    for (const v of VARIANTS) {
+      await v.mesh?.stop();
+      v.adapter?.kill('SIGTERM');
+    }
+    await jaeger.stop();
+  }
+}
+
+await main();
