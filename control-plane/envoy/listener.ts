@@ -69,6 +69,12 @@ export function buildListener(opts: ListenerOptions): object {
               common_http_protocol_options: { idle_timeout: duration(3_600_000) },
               normalize_path: { value: true },
               merge_slashes: true,
+              // Agents connect to this listener directly: X-Forwarded-For gets the
+              // peer's address appended as its last hop, which adapters started
+              // with --trust-forwarded-for count their session limits by (an
+              // agent's own X-Forwarded-For entries come before it and are not).
+              use_remote_address: { value: true },
+              xff_num_trusted_hops: 0,
             },
           },
         ],
