@@ -59,7 +59,7 @@ function expandIPv6(address: string): string[] {
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
   if (v4 !== null) {
     const [b1, b2, b3, b4] = v4.slice(1).map(Number) as [number, number, number, number];
-    a = a.slice(0, v4.index) + (((b1 << 8) | b2).toString(16) + ':' + ((b3 << 8) | b4).toString(16));
+    a = `${a.slice(0, v4.index)}${((b1 << 8) | b2).toString(16)}:${((b3 << 8) | b4).toString(16)}`;
   }
   const [head, tail] = a.includes('::') ? (a.split('::') as [string, string]) : [a, undefined];
   const h = head === '' ? [] : head.split(':');
