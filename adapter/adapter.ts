@@ -7,6 +7,7 @@ import { urlHost } from '../lib/host-port.js';
 import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
 import { createLogger, loggableCommand, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
+import { clientOrigin } from './http/client-origin.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
 import { McpWorker } from './pool/mcp-worker.js';
@@ -17,6 +18,7 @@ import { ServerMessageRouter } from './sessions/server-message-router.js';
 import { SessionHandover } from './sessions/session-handover.js';
 import { SessionIdCodec } from './sessions/session-id-codec.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
+import { SessionLimiter } from './sessions/session-limits.js';
 import { openSessionSources } from './sessions/session-sources.js';
 import type { Session } from './sessions/session.js';
 import { SessionTable } from './sessions/session-table.js';
@@ -127,8 +129,22 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       poison,
     },
   );
-  keeper = new SessionKeeper({ sessions, pool, router, logger, idleMs: o.sessionIdleMs, requestTimeoutMs: o.initTimeoutMs });
-  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, maxSessions: o.maxSessions });
+  // What an unauthenticated initialize may cost (docs/adapter.md, Limits).
+  const limiter = new SessionLimiter({ maxSessions: o.maxSessions, perClient: o.maxSessionsPerClient, perSource: o.maxSessionsPerSource, initTimeoutMs: o.sessionInitTimeoutMs });
+  keeper = new SessionKeeper({
+    sessions,
+    pool,
+    router,
+    logger,
+    idleMs: o.sessionIdleMs,
+    requestTimeoutMs: o.initTimeoutMs,
+    limiter,
+    pendingSweepMs: Math.max(50, Math.min(1_000, Math.floor(o.sessionInitTimeoutMs / 4))),
+    expired: (n) => metrics.sessionsExpired(n),
+  });
+  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
+  // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
+  const origin = { trustForwardedFor: o.trustForwardedFor };
   // Set on SIGTERM: not ready, connections close, calls still served.
   let leaving = false;
   const ready = (): boolean => !leaving && pool.ready;
@@ -138,12 +154,13 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     processes: () => pool.states(),
     ready,
     sessions: () => sessions.size,
+    pendingSessions: () => limiter.pendingCount,
     bounds: () => pool.bounds(),
   });
   const tracer = o.tracing !== undefined ? new CallTracer(o.tracing) : undefined;
   const endpoint = new McpEndpoint(
-    { server: o.name, callTimeoutMs: o.callTimeoutMs, maxSessions: o.maxSessions, keepAliveMs: o.keepAliveMs },
-    { pool, sessions, keeper, handover, router, tools, metrics, logger, ...(tracer !== undefined ? { tracer } : {}) },
+    { server: o.name, callTimeoutMs: o.callTimeoutMs, keepAliveMs: o.keepAliveMs },
+    { pool, sessions, keeper, handover, limiter, origin: (req) => clientOrigin(req, origin), router, tools, metrics, logger, ...(tracer !== undefined ? { tracer } : {}) },
   );
 
   const http = await startHttpServer({

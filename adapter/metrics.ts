@@ -16,6 +16,8 @@ export interface PoolView {
   processes(): Readonly<Record<ProcessState, number>>;
   ready(): boolean;
   sessions(): number;
+  /** Sessions pending their client's follow-up to initialize. */
+  pendingSessions?(): number;
   bounds(): { readonly min: number; readonly max: number };
 }
 
@@ -54,6 +56,10 @@ export interface AdapterMetrics {
   sessionIdRefused(reason: string): void;
   /** Something of a session that could not be carried on to this replica or process, by reason. */
   sessionLost(reason: 'server_request_lost' | 'stream_moved' | 'state_unavailable'): void;
+  /** An initialize refused, by reason: client_limit, source_limit, max_sessions, unavailable, invalid. */
+  initializeRefused(reason: 'client_limit' | 'source_limit' | 'max_sessions' | 'unavailable' | 'invalid'): void;
+  /** Sessions expired because their client sent nothing after initialize within --session-init-timeout. */
+  sessionsExpired(n: number): void;
   attachPool(view: PoolView): void;
 }
 
@@ -211,6 +217,27 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     labelNames: ['server', 'reason'] as const,
     registers: [registry],
   });
+  const initRefused = new Counter({
+    name: 'mcpmesh_adapter_initialize_refused_total',
+    help: 'initialize requests refused, by reason (client_limit, source_limit, max_sessions: 429; unavailable: 503; invalid: 400)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
+  const expired = new Counter({
+    name: 'mcpmesh_adapter_sessions_expired_total',
+    help: '2025-era sessions closed because their client sent nothing after initialize within --session-init-timeout',
+    labelNames: ['server'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'mcpmesh_adapter_sessions_pending',
+    help: '2025-era sessions whose client has not followed up on initialize yet',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ server }, pool?.pendingSessions?.() ?? 0);
+    },
+  });
   new Gauge({
     name: 'mcpmesh_adapter_calls_in_flight',
     help: 'Calls written to a process and not yet answered',
@@ -313,6 +340,8 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     sessionAdopted: (via) => adopted.inc({ server, via }),
     sessionIdRefused: (reason) => refusedIds.inc({ server, reason }),
     sessionLost: (reason) => lost.inc({ server, reason }),
+    initializeRefused: (reason) => initRefused.inc({ server, reason }),
+    sessionsExpired: (n) => expired.inc({ server }, n),
     attachPool(view) {
       pool = view;
     },

@@ -42,6 +42,14 @@ export const AdapterOptionsSchema = z
     clientCapabilities: z.array(z.enum(ABILITIES)).default(['sampling', 'elicitation']),
     sessionIdleMs: positiveMs.default(30 * 60_000),
     maxSessions: z.number().int().min(1).default(10_000),
+    /** Sessions open on this replica for one client (a verified identity, else its source address). */
+    maxSessionsPerClient: z.number().int().min(1).default(1_000),
+    /** Sessions open on this replica from one source address (an IPv6 /64), whatever the clients. */
+    maxSessionsPerSource: z.number().int().min(1).default(4_000),
+    /** A session whose client sends nothing after initialize (notifications/initialized) for this long expires. */
+    sessionInitTimeoutMs: positiveMs.default(10_000),
+    /** The source of a request is X-Forwarded-For's last hop (a proxy in front appends it): only when nothing else reaches the adapter. */
+    trustForwardedFor: z.boolean().default(false),
     /** Key ring file shared by the server's replicas (watched; rotation needs no restart). */
     sessionKeysFile: z.string().min(1).optional(),
     /** A key ring as JSON (the CLI passes MCPMESH_SESSION_KEYS); used when there is no file. */

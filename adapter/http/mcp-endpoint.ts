@@ -26,6 +26,7 @@ import type { Adoption, SessionHandover } from '../sessions/session-handover.js'
 import type { SessionKeeper } from '../sessions/session-keeper.js';
 import { abilitiesOf, type Session } from '../sessions/session.js';
 import type { SessionTable } from '../sessions/session-table.js';
+import type { LimitRefusal, SessionLimiter, SessionOrigin } from '../sessions/session-limits.js';
 import { SseStream } from './sse-stream.js';
 import type { ToolCatalog } from '../tool-catalog.js';
 import type { CallSpan, CallTracer } from '../tracing.js';
@@ -41,7 +42,6 @@ export interface EndpointOptions {
   /** The server's name (spans name it). */
   readonly server: string;
   readonly callTimeoutMs: number;
-  readonly maxSessions: number;
   readonly keepAliveMs: number;
 }
 
@@ -50,6 +50,9 @@ export interface EndpointDeps {
   readonly sessions: SessionTable;
   readonly keeper: SessionKeeper;
   readonly handover: SessionHandover;
+  readonly limiter: SessionLimiter;
+  /** Who a request comes from, for the session limits (client-origin.ts). */
+  readonly origin: (req: IncomingMessage) => SessionOrigin;
   readonly router: ServerMessageRouter;
   readonly tools: ToolCatalog;
   readonly metrics: AdapterMetrics;
@@ -95,9 +98,9 @@ export class McpEndpoint {
     const sid = header(req, 'mcp-session-id');
     if (msg.kind === 'response') {
       if (sid === undefined) return this.refuse(res, 'response_without_session', 400, null, RpcCode.InvalidRequest, 'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)');
-      const known = this.deps.sessions.get(sid);
+      const known = this.seen(sid);
       if (known !== undefined) return this.clientAnswer(res, known, msg, bodyText);
-      return this.adoptThen(res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, bodyText));
+      return this.adoptThen(req, res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, bodyText));
     }
     if (msg.kind === 'request' && !accept.json) {
       return this.refuse(res, 'not_acceptable', 406, msg.id, RpcCode.ServerError, 'Not Acceptable: Client must accept application/json and text/event-stream');
@@ -131,17 +134,34 @@ export class McpEndpoint {
         });
       }
     }
-    if (msg.kind === 'request' && msg.method === 'initialize') return this.initialize(res, msg, sid);
+    if (msg.kind === 'request' && msg.method === 'initialize') return this.initialize(req, res, msg, sid);
     if (sid === undefined) {
       return this.refuse(res, 'missing_session', 400, id, RpcCode.ServerError, `Bad Request: Mcp-Session-Id header is required (send initialize first, or send ${MODERN_VERSION} requests with their _meta envelope)`);
     }
     if (std.protocolVersion !== undefined && !(LEGACY_VERSIONS as readonly string[]).includes(std.protocolVersion)) {
       return this.refuse(res, 'unsupported_version', 400, id, RpcCode.ServerError, `Bad Request: Unsupported protocol version: ${std.protocolVersion} (supported versions: ${[MODERN_VERSION, ...LEGACY_VERSIONS].join(', ')})`);
     }
-    const known = this.deps.sessions.get(sid);
+    const known = this.seen(sid);
     const go = (session: Session): void => (msg.kind === 'notification' ? this.sessionNotification(res, session, msg, bodyText) : this.sessionRequest(res, session, msg, bodyText, accept));
     if (known !== undefined) return go(known);
-    return this.adoptThen(res, id, sid, 'post', go);
+    return this.adoptThen(req, res, id, sid, 'post', go);
+  }
+
+  /** The session a request names, if this replica holds it; a request naming it is its client's follow-up to initialize. */
+  private seen(sid: string): Session | undefined {
+    const s = this.deps.sessions.get(sid);
+    if (s !== undefined) this.deps.limiter.confirmed(s);
+    return s;
+  }
+
+  /**
+   * Too many sessions, of this client or on this replica: 429 with
+   * Retry-After and why, never marked retryable. Envoy's routes retry 5xx and
+   * answers marked retryable, and outlier detection counts 5xx: a 429 is
+   * neither, so a flood stays on the replica it reached.
+   */
+  private tooMany(res: ServerResponse, id: JsonRpcId | null, refusal: LimitRefusal): void {
+    this.refuse(res, 'too_many_sessions', 429, id, RpcCode.ServerError, refusal.message, { reason: refusal.reason, limit: refusal.limit, retryAfterSeconds: refusal.retryAfterSeconds }, { 'retry-after': String(refusal.retryAfterSeconds) });
   }
 
   /**
@@ -149,11 +169,12 @@ export class McpEndpoint {
    * 404 for an id that names no session it may carry on, 503 retryable when
    * it cannot take the session over now (Envoy tries another replica).
    */
-  private adoptThen(res: ServerResponse, id: JsonRpcId | null, sid: string, via: 'post' | 'get', then: (session: Session) => void): void {
-    this.deps.handover.adopt(sid, via).then(
+  private adoptThen(req: IncomingMessage, res: ServerResponse, id: JsonRpcId | null, sid: string, via: 'post' | 'get', then: (session: Session) => void): void {
+    this.deps.handover.adopt(sid, via, this.deps.origin(req)).then(
       (a: Adoption) => {
         if (res.writableEnded || res.destroyed) return;
         if (a.kind === 'refused') return this.refuse(res, 'unknown_session', 404, id, RpcCode.SessionNotFound, 'Session not found');
+        if (a.kind === 'limited') return this.tooMany(res, id, a.refusal);
         if (a.kind === 'unavailable') {
           this.deps.metrics.rejected(a.reason);
           return reply(res, 503, errorText(id, RpcCode.ServerError, `Server unavailable: ${a.detail}`), { [RETRYABLE_HEADER]: 'true' });
@@ -201,9 +222,9 @@ export class McpEndpoint {
       return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
     }
     if (!accept.sse) return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
-    const known = this.deps.sessions.get(sid);
+    const known = this.seen(sid);
     if (known !== undefined) return this.openStream(res, known);
-    this.adoptThen(res, null, sid, 'get', (session) => this.openStream(res, session));
+    this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session));
   }
 
   private openStream(res: ServerResponse, session: Session): void {
@@ -254,27 +275,38 @@ export class McpEndpoint {
 
   // ---- 2025-era sessions ----
 
-  private initialize(res: ServerResponse, msg: RpcRequest, sid: string | undefined): void {
-    if (sid !== undefined) return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, 'Invalid Request: initialize must not carry an Mcp-Session-Id (the session exists already)');
+  private initialize(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, sid: string | undefined): void {
+    if (sid !== undefined) {
+      this.deps.metrics.initializeRefused('invalid');
+      return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, 'Invalid Request: initialize must not carry an Mcp-Session-Id (the session exists already)');
+    }
     const requested = msg.params?.['protocolVersion'];
-    if (typeof requested !== 'string') return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, 'Invalid params: initialize needs a protocolVersion string');
-    if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
-    if (this.deps.sessions.size >= this.opts.maxSessions) {
-      this.deps.metrics.rejected('too_many_sessions');
-      reply(res, 503, errorText(msg.id, RpcCode.ServerError, `Server overloaded: ${this.opts.maxSessions} sessions are open`), { [RETRYABLE_HEADER]: 'true' });
-      return;
+    if (typeof requested !== 'string') {
+      this.deps.metrics.initializeRefused('invalid');
+      return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, 'Invalid params: initialize needs a protocolVersion string');
+    }
+    if (this.deps.pool.isDraining) return this.initUnavailable(res, msg.id, 'the adapter is draining');
+    // Before anything is sealed: a refusal costs a map lookup.
+    const origin = this.deps.origin(req);
+    const refusal = this.deps.limiter.check(origin);
+    if (refusal !== undefined) {
+      this.deps.metrics.initializeRefused(refusal.reason);
+      return this.tooMany(res, msg.id, refusal);
     }
     const identity = this.deps.pool.identity();
     const version = this.deps.pool.readyWorkers()[0]?.protocolVersion;
-    if (identity === undefined || version === undefined) return this.unavailable(res, msg.id, 'no server process is ready');
+    if (identity === undefined || version === undefined) return this.initUnavailable(res, msg.id, 'no server process is ready');
     const abilities = abilitiesOf(msg.params?.['capabilities']);
     const slot = this.deps.pool.slotForSession(abilities.sampling || abilities.elicitation || abilities.roots);
-    if (slot === undefined) return this.unavailable(res, msg.id, 'no server process is ready');
+    if (slot === undefined) return this.initUnavailable(res, msg.id, 'no server process is ready');
     // The client's version if the process speaks it too, else the process's.
     const negotiated = (LEGACY_VERSIONS as readonly string[]).includes(requested) && requested < version ? requested : version;
-    const issued = this.deps.handover.issue(slot, negotiated, msg.params?.['capabilities'], msg.params?.['clientInfo']);
-    if (issued.kind === 'invalid') return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, `Invalid params: ${issued.message}`);
-    if (issued.kind === 'unavailable') return this.unavailable(res, msg.id, issued.detail);
+    const issued = this.deps.handover.issue(slot, negotiated, msg.params?.['capabilities'], msg.params?.['clientInfo'], origin);
+    if (issued.kind === 'invalid') {
+      this.deps.metrics.initializeRefused('invalid');
+      return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, `Invalid params: ${issued.message}`);
+    }
+    if (issued.kind === 'unavailable') return this.initUnavailable(res, msg.id, issued.detail);
     const session = issued.session;
     const result = {
       protocolVersion: negotiated,
@@ -290,7 +322,7 @@ export class McpEndpoint {
   private sessionNotification(res: ServerResponse, session: Session, msg: RpcNotification, bodyText: string): void {
     switch (msg.method) {
       case 'notifications/initialized':
-        // The process was initialized once, by the adapter.
+        // The process was initialized once, by the adapter; the session is no longer pending (seen()).
         break;
       case 'notifications/cancelled': {
         const requestId = msg.params?.['requestId'];
@@ -403,6 +435,11 @@ export class McpEndpoint {
   /** Stops the timeout sweep (shutdown). */
   stop(): void {
     this.deadlines?.stop();
+  }
+
+  private initUnavailable(res: ServerResponse, id: JsonRpcId, detail: string): void {
+    this.deps.metrics.initializeRefused('unavailable');
+    this.unavailable(res, id, detail);
   }
 
   private unavailable(res: ServerResponse, id: JsonRpcId | null, detail: string): void {

@@ -22,6 +22,7 @@ import type { ProcessPool } from '../pool/process-pool.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
 import { SessionIdError, type ClientInfo, type OpenFailure, type SessionIdCodec } from './session-id-codec.js';
 import type { SessionKeeper } from './session-keeper.js';
+import type { LimitRefusal, SessionLimiter, SessionOrigin } from './session-limits.js';
 import { MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_URI_LENGTH, type SessionState, type SessionStateStore } from './session-state-store.js';
 import { abilitiesOf, Session } from './session.js';
 import type { SessionTable } from './session-table.js';
@@ -33,9 +34,14 @@ export type Adoption =
   | { readonly kind: 'session'; readonly session: Session }
   | { readonly kind: 'refused'; readonly reason: RefusalReason }
   /** Nothing wrong with the id, but it cannot be taken over here now: 503, retryable elsewhere. */
-  | { readonly kind: 'unavailable'; readonly detail: string; readonly reason: string };
+  | { readonly kind: 'unavailable'; readonly detail: string; readonly reason: string }
+  /** The client has as many sessions here as it may: 429, not retried elsewhere. */
+  | { readonly kind: 'limited'; readonly refusal: LimitRefusal };
 
-export type Issued = { readonly kind: 'session'; readonly session: Session } | { readonly kind: 'invalid'; readonly message: string } | { readonly kind: 'unavailable'; readonly detail: string };
+export type Issued =
+  | { readonly kind: 'session'; readonly session: Session }
+  | { readonly kind: 'invalid'; readonly message: string }
+  | { readonly kind: 'unavailable'; readonly detail: string };
 
 export interface SessionHandoverDeps {
   readonly codec: SessionIdCodec;
@@ -45,7 +51,8 @@ export interface SessionHandoverDeps {
   readonly keeper: SessionKeeper;
   readonly metrics: AdapterMetrics;
   readonly logger: Logger;
-  readonly maxSessions: number;
+  /** Counts every session of the table by its client and source; the caller checks it before issue(). */
+  readonly limiter: SessionLimiter;
 }
 
 const LEVELS: readonly string[] = LOG_LEVELS;
@@ -56,8 +63,8 @@ export class SessionHandover {
 
   constructor(private readonly deps: SessionHandoverDeps) {}
 
-  /** A new session at `initialize`, pinned to `slot`, in the table. */
-  issue(slot: number, protocolVersion: string, capabilities: unknown, clientInfo: unknown): Issued {
+  /** A new session at `initialize`, pinned to `slot`, in the table, pending until its client follows up. Writes nothing to the store. */
+  issue(slot: number, protocolVersion: string, capabilities: unknown, clientInfo: unknown, origin: SessionOrigin): Issued {
     const caps = isPlainObject(capabilities) ? capabilities : {};
     let sealed;
     try {
@@ -68,14 +75,18 @@ export class SessionHandover {
     }
     const session = new Session(sealed.id, slot, protocolVersion, abilitiesOf(caps), sealed.session);
     this.deps.sessions.add(session);
+    this.deps.limiter.admit(session, origin, true);
     return { kind: 'session', session };
   }
 
-  /** An id this replica does not know: taken over, or refused. Never rejects. */
-  adopt(id: string, via: 'post' | 'get'): Promise<Adoption> {
+  /**
+   * An id this replica does not know: taken over, or refused. Never rejects.
+   * Concurrent requests of one id share the first one's adoption, and its origin.
+   */
+  adopt(id: string, via: 'post' | 'get', origin: SessionOrigin): Promise<Adoption> {
     let p = this.adopting.get(id);
     if (p === undefined) {
-      p = this.takeOver(id, via).catch((err: unknown): Adoption => {
+      p = this.takeOver(id, via, origin).catch((err: unknown): Adoption => {
         this.deps.logger.error({ err: (err as Error).message }, 'session adoption failed');
         return { kind: 'unavailable', detail: 'the session could not be taken over', reason: 'adoption_failed' };
       });
@@ -132,11 +143,25 @@ export class SessionHandover {
     return reason;
   }
 
-  private async takeOver(id: string, via: 'post' | 'get'): Promise<Adoption> {
+  /**
+   * A full replica is retryable elsewhere (the session moves, as when its
+   * replica is gone); a client over its own limits is not (a retry would
+   * spread it over the fleet).
+   */
+  private overLimit(origin: SessionOrigin): Adoption | undefined {
+    const refusal = this.deps.limiter.check(origin);
+    if (refusal === undefined) return undefined;
+    if (refusal.reason === 'max_sessions') return { kind: 'unavailable', detail: `${refusal.limit} sessions are open`, reason: 'too_many_sessions' };
+    return { kind: 'limited', refusal };
+  }
+
+  private async takeOver(id: string, via: 'post' | 'get', origin: SessionOrigin): Promise<Adoption> {
+    // The codec refuses a forged id before anything else is read.
     const opened = this.deps.codec.open(id);
     if (!opened.ok) return { kind: 'refused', reason: this.refused(opened.reason) };
     if (this.deps.pool.isDraining) return { kind: 'unavailable', detail: 'the adapter is draining', reason: 'unavailable' };
-    if (this.deps.sessions.size >= this.deps.maxSessions) return { kind: 'unavailable', detail: `${this.deps.maxSessions} sessions are open`, reason: 'too_many_sessions' };
+    const over = this.overLimit(origin);
+    if (over !== undefined) return over;
     const p = opened.session;
     let state: SessionState | undefined;
     try {
@@ -153,10 +178,15 @@ export class SessionHandover {
     const abilities = abilitiesOf(p.clientCapabilities);
     const slot = this.deps.pool.slotForSession(abilities.sampling || abilities.elicitation || abilities.roots);
     if (slot === undefined) return { kind: 'unavailable', detail: 'no server process is ready', reason: 'unavailable' };
+    // Other adoptions may have filled the limits while the store answered.
+    const overNow = this.overLimit(origin);
+    if (overNow !== undefined) return overNow;
     const session = new Session(id, slot, p.protocolVersion, abilities, p);
     if (state?.logLevel !== undefined) session.setLogLevel(state.logLevel);
     for (const uri of state?.subscriptions ?? []) session.subscribe(uri);
     this.deps.sessions.add(session);
+    // A request brought it: not pending.
+    this.deps.limiter.admit(session, origin, false);
     await this.deps.keeper.adopted(session);
     this.deps.metrics.sessionAdopted(via);
     this.deps.logger.info({ slot, version: p.protocolVersion, via, subscriptions: session.subscriptions.size }, 'session adopted');

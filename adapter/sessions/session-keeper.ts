@@ -1,6 +1,7 @@
 // The lifecycle of 2025-era sessions around their pinned process: ending a
-// session (DELETE, idle expiry, shutdown) releases what it held on the
-// process, and a restarted process gets back the subscriptions and logging
+// session (DELETE, idle expiry, no follow-up to initialize within the init
+// timeout, shutdown) releases what it held on the process and its count
+// against the session limits, and a restarted process gets back the subscriptions and logging
 // level of the sessions pinned to its slot.
 import type { Logger } from '../../lib/log.js';
 import { LOG_LEVELS } from '../../lib/mesh-contracts.js';
@@ -8,6 +9,7 @@ import type { McpWorker } from '../pool/mcp-worker.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import type { ServerMessageRouter } from './server-message-router.js';
 import type { Session } from './session.js';
+import type { SessionLimiter } from './session-limits.js';
 import type { SessionTable } from './session-table.js';
 
 /** Most verbose first: the process gets the most verbose level any session asked for. */
@@ -20,10 +22,16 @@ export interface SessionKeeperDeps {
   readonly logger: Logger;
   readonly idleMs: number;
   readonly requestTimeoutMs: number;
+  readonly limiter: SessionLimiter;
+  /** How often sessions pending past the init timeout are expired. */
+  readonly pendingSweepMs: number;
+  /** Counts sessions expired because their client never followed up on initialize. */
+  readonly expired?: (n: number) => void;
 }
 
 export class SessionKeeper {
   private sweeper: NodeJS.Timeout | undefined;
+  private pendingSweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: SessionKeeperDeps) {}
 
@@ -37,10 +45,25 @@ export class SessionKeeper {
       }
     }, every);
     this.sweeper.unref();
+    this.pendingSweeper = setInterval(() => this.expirePending(), this.deps.pendingSweepMs);
+    this.pendingSweeper.unref();
+  }
+
+  /** Closes the sessions whose client sent nothing after initialize within the init timeout. */
+  expirePending(now?: number): number {
+    const expired = this.deps.limiter.expired(now);
+    for (const s of expired) this.close(s);
+    if (expired.length > 0) {
+      this.deps.expired?.(expired.length);
+      // One line per sweep, not per session: a flood would flood the log too.
+      this.deps.logger.info({ sessions: expired.length }, 'sessions without notifications/initialized within the init timeout expired');
+    }
+    return expired.length;
   }
 
   stop(): void {
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    if (this.pendingSweeper !== undefined) clearInterval(this.pendingSweeper);
   }
 
   /** Whether another session on the same slot still needs this subscription. */
@@ -53,6 +76,7 @@ export class SessionKeeper {
     if (session.closed) return;
     session.end();
     this.deps.sessions.delete(session);
+    this.deps.limiter.release(session);
     this.deps.router.sessionClosed(session);
     const worker = this.deps.pool.workerOf(session.slot);
     if (worker === undefined) return;

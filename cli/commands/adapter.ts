@@ -3,7 +3,7 @@ import { createLogger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
 import { runAdapter } from '../../adapter/adapter.js';
 import type { ClientAbility } from '../../adapter/options.js';
-import { durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
 
 export const ADAPTER_FLAGS: FlagSpecs = {
   name: { type: 'string', description: 'server name: metrics label and Consul service name (required)' },
@@ -29,6 +29,10 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'client-capabilities': { type: 'string', description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")', default: 'sampling,elicitation' },
   'session-idle': { type: 'string', description: 'a 2025-era session unused this long is closed', default: '30m' },
   'max-sessions': { type: 'string', description: 'open 2025-era sessions at most', default: '10000' },
+  'max-sessions-per-client': { type: 'string', description: 'open 2025-era sessions of one client (its source address); beyond, initialize gets 429, not retried', default: '1000' },
+  'max-sessions-per-source': { type: 'string', description: 'open 2025-era sessions from one source address (IPv6: its /64), whatever the clients', default: '4000' },
+  'session-init-timeout': { type: 'string', description: 'a 2025-era session whose client sends nothing after initialize (notifications/initialized) this long expires', default: '10s' },
+  'trust-forwarded-for': { type: 'boolean', description: "a request's source is X-Forwarded-For's last hop, as the proxy in front (Envoy) appends it; only when nothing but that proxy reaches the adapter" },
   'session-keys-file': { type: 'string', description: 'key ring (JSON) that seals 2025-era session ids, shared by the server\'s replicas; watched, rotation needs no restart. Else MCPMESH_SESSION_KEYS holds the ring itself, else with --consul it is in KV mcpmesh/session-keys/NAME, else a key of this process only (sessions not portable)' },
   'session-store-dir': { type: 'string', description: 'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory' },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
@@ -115,6 +119,10 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     clientCapabilities: abilitiesFlag(p),
     sessionIdleMs: Math.max(1, durationFlag(p, 'session-idle')),
     maxSessions: intFlag(p, 'max-sessions', 1, 10_000_000)!,
+    maxSessionsPerClient: intFlag(p, 'max-sessions-per-client', 1, 10_000_000)!,
+    maxSessionsPerSource: intFlag(p, 'max-sessions-per-source', 1, 10_000_000)!,
+    sessionInitTimeoutMs: Math.max(1, durationFlag(p, 'session-init-timeout')),
+    trustForwardedFor: boolFlag(p, 'trust-forwarded-for'),
     maxLineBytes: intFlag(p, 'max-line-bytes', 1024, 1024 * 1024 * 1024)!,
     maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,
     maxInFlightPerClient: intFlag(p, 'max-inflight-per-client', 0, 1_000_000)!,

@@ -217,7 +217,8 @@ export async function upCommand(argv: string[]): Promise<number> {
   for (const server of config.servers) {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
-        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, ...adapterTracing, '--', ...server.stdio.command];
+        // Envoy appends each agent's address to X-Forwarded-For; the adapter listens on loopback only.
+        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, ...adapterTracing, '--trust-forwarded-for', '--', ...server.stdio.command];
         adapters.push(supervise({ server: server.name, kind: 'adapter', port, command: server.stdio.command }, argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
       } else if (server.run) {

@@ -74,6 +74,12 @@ export function buildListener(opts: ListenerOptions): object {
               normalize_path: { value: true },
               merge_slashes: true,
               ...observabilityFields(opts.observability),
+              // Agents connect to this listener directly: X-Forwarded-For gets the
+              // peer's address appended as its last hop, which adapters started
+              // with --trust-forwarded-for count their session limits by (an
+              // agent's own X-Forwarded-For entries come before it and are not).
+              use_remote_address: { value: true },
+              xff_num_trusted_hops: 0,
             },
           },
         ],

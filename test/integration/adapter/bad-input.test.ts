@@ -45,6 +45,9 @@ before(async () => {
   });
   sid = init.headers.get('mcp-session-id')!;
   await init.text();
+  // A client follows up, so the session is not expired as never initialized (--session-init-timeout).
+  const initialized = await fetch(adapter.url, { method: 'POST', headers: { ...JSON_HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  assert.equal(initialized.status, 202);
 });
 after(async () => {
   await adapter?.shutdown();
@@ -181,7 +184,7 @@ test('a second GET stream of one session is a conflict (409)', async () => {
   controller.abort();
 });
 
-test('beyond the session limit, initialize is refused 503 + retryable', async () => {
+test('beyond the session limit, initialize is refused 429 with Retry-After and why, not retryable', async () => {
   const init = () =>
     fetch(adapter.url, {
       method: 'POST',
@@ -191,9 +194,15 @@ test('beyond the session limit, initialize is refused 503 + retryable', async ()
   const answers = [];
   for (let i = 0; i < 3; i++) answers.push(await init());
   const statuses = answers.map((a) => a.status);
-  assert.deepEqual(statuses, [200, 200, 503], 'one session existed already; the limit is 3');
-  assert.equal(answers[2]!.headers.get('x-mcpmesh-retryable'), 'true');
-  for (const a of answers) await a.text();
+  assert.deepEqual(statuses, [200, 200, 429], 'one session existed already; the limit is 3');
+  assert.equal(answers[2]!.headers.get('x-mcpmesh-retryable'), null, 'another replica would only take the flood too');
+  assert.match(answers[2]!.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  const body = JSON.parse(await answers[2]!.text()) as { id: number; error: { code: number; message: string; data: { reason: string; limit: number } } };
+  assert.equal(body.id, 0);
+  assert.equal(body.error.code, -32000);
+  assert.match(body.error.message, /^Too many sessions: this replica has 3 sessions open, the most --max-sessions allows\. A session that never sends notifications\/initialized expires after 10 s/);
+  assert.deepEqual([body.error.data.reason, body.error.data.limit], ['max_sessions', 3]);
+  for (const a of answers.slice(0, 2)) await a.text();
 });
 
 test('after all that, good requests are served', async () => {

@@ -1,0 +1,69 @@
+// Who a request comes from, for the per-client and per-source session limits
+// (sessions/session-limits.ts).
+//
+// - The source is the peer's address, or, with `trustForwardedFor`, the last
+//   hop of X-Forwarded-For: the address the proxy in front (Envoy, whose
+//   listener appends it: control-plane/envoy/listener.ts) saw. Only the last
+//   hop: the ones before it are whatever the client wrote. Trust it only when
+//   nothing but that proxy can reach the adapter; anyone who can would choose
+//   their source. An IPv6 source counts by its /64 (one host usually has all
+//   of one).
+// - The client is a verified identity when there is one, else the source.
+//   Identity does not exist yet: `ClientIdentity` is the hook for it (e.g. the
+//   subject of a client certificate Envoy verified and passed in
+//   X-Forwarded-Client-Cert, or a verified token's subject). It must return
+//   only what was verified, never a header a client could set itself.
+import { isIPv4, isIPv6 } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { SessionOrigin } from '../sessions/session-limits.js';
+
+/** The verified identity of a request's client, or undefined (none configured, or none verified). */
+export type ClientIdentity = (req: IncomingMessage) => string | undefined;
+
+export interface ClientOriginOptions {
+  readonly trustForwardedFor: boolean;
+  readonly identity?: ClientIdentity;
+}
+
+export function clientOrigin(req: IncomingMessage, opts: ClientOriginOptions): SessionOrigin {
+  const source = sourceKey(sourceAddress(req, opts.trustForwardedFor));
+  const identity = opts.identity?.(req);
+  return { client: identity !== undefined && identity !== '' ? `id:${identity}` : `addr:${source}`, source };
+}
+
+function sourceAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
+  const peer = req.socket.remoteAddress ?? '';
+  if (!trustForwardedFor) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  // Several headers are one list, in order (RFC 7230 §3.2.2).
+  const list = Array.isArray(xff) ? xff.join(',') : xff;
+  if (list === undefined) return peer;
+  const last = list.slice(list.lastIndexOf(',') + 1).trim();
+  return isIPv4(last) || isIPv6(last) ? last : peer;
+}
+
+/** An address as the limits count it: IPv4 as is (also when IPv4-mapped), IPv6 by its /64. */
+export function sourceKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  if (!isIPv6(address)) return address;
+  const groups = expandIPv6(address);
+  return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+function expandIPv6(address: string): string[] {
+  let a = address.toLowerCase();
+  const zone = a.indexOf('%');
+  if (zone >= 0) a = a.slice(0, zone);
+  // An embedded IPv4 tail is the last two groups.
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4 !== null) {
+    const [b1, b2, b3, b4] = v4.slice(1).map(Number) as [number, number, number, number];
+    a = `${a.slice(0, v4.index)}${((b1 << 8) | b2).toString(16)}:${((b3 << 8) | b4).toString(16)}`;
+  }
+  const [head, tail] = a.includes('::') ? (a.split('::') as [string, string]) : [a, undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const fill = tail === undefined ? [] : Array.from({ length: 8 - h.length - t.length }, () => '0');
+  return [...h, ...fill, ...t].map((g) => g.replace(/^0+(?=.)/, ''));
+}
