@@ -4,25 +4,25 @@
 // clients stop sending → new calls refused, calls finished or deadline →
 // processes stopped → HTTP closed).
 import { urlHost } from '../lib/host-port.js';
+import { createLogger, type Logger, loggableCommand } from '../lib/log.js';
 import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
-import { createLogger, loggableCommand, type Logger } from '../lib/log.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { clientOrigin } from './http/client-origin.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
-import { createAdapterMetrics, type AdapterMetrics } from './metrics.js';
+import { startHttpServer } from './http/streamable-http-server.js';
+import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
+import { type AdapterOptionsInput, declaredCapabilities, resolveOptions } from './options.js';
 import { McpWorker } from './pool/mcp-worker.js';
-import { declaredCapabilities, resolveOptions, type AdapterOptionsInput } from './options.js';
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
+import type { Session } from './sessions/session.js';
 import { SessionHandover } from './sessions/session-handover.js';
 import { SessionIdCodec } from './sessions/session-id-codec.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
 import { SessionLimiter } from './sessions/session-limits.js';
 import { openSessionSources } from './sessions/session-sources.js';
-import type { Session } from './sessions/session.js';
 import { SessionTable } from './sessions/session-table.js';
-import { startHttpServer } from './http/streamable-http-server.js';
 import { ToolCatalog } from './tool-catalog.js';
 import { CallTracer } from './tracing.js';
 
@@ -72,13 +72,22 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     logger,
   }).catch((err: unknown) => {
     // With --consul the server's session key ring is part of its registration there.
-    if (keysFromConsul) throw new Error(`could not register in Consul at ${o.consul!.url}: the session key ring (KV ${SESSION_KEYS_KV_PREFIX}${o.name}): ${(err as Error).message}`);
+    if (keysFromConsul)
+      throw new Error(
+        `could not register in Consul at ${o.consul!.url}: the session key ring (KV ${SESSION_KEYS_KV_PREFIX}${o.name}): ${(err as Error).message}`,
+      );
     throw err;
   });
   const codec = new SessionIdCodec({ server: o.name, keys: sources.keys, lifetimeMs: o.sessionLifetimeMs });
   const sessions = new SessionTable();
   const tools = new ToolCatalog(logger, o.initTimeoutMs);
-  const router = new ServerMessageRouter({ sessions, metrics, logger, toolsChanged: (w) => tools.invalidate(w), holderOf: (w) => pool.holderOf(w) });
+  const router = new ServerMessageRouter({
+    sessions,
+    metrics,
+    logger,
+    toolsChanged: (w) => tools.invalidate(w),
+    holderOf: (w) => pool.holderOf(w),
+  });
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
   const poison = new QueryOfDeathRegistry();
@@ -94,7 +103,10 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       stopGraceMs: o.stopGraceMs,
       backoff: o.backoff,
       stableAfterMs: o.stableAfterMs,
-      maxInFlightPerClient: o.maxInFlightPerClient > 0 ? o.maxInFlightPerClient : Math.max(1, Math.floor(((o.poolMax ?? o.poolMin) * o.maxInFlightPerProcess * 3) / 4)),
+      maxInFlightPerClient:
+        o.maxInFlightPerClient > 0
+          ? o.maxInFlightPerClient
+          : Math.max(1, Math.floor(((o.poolMax ?? o.poolMin) * o.maxInFlightPerProcess * 3) / 4)),
     },
     {
       logger,
@@ -130,7 +142,12 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     },
   );
   // What an unauthenticated initialize may cost (docs/adapter.md, Limits).
-  const limiter = new SessionLimiter({ maxSessions: o.maxSessions, perClient: o.maxSessionsPerClient, perSource: o.maxSessionsPerSource, initTimeoutMs: o.sessionInitTimeoutMs });
+  const limiter = new SessionLimiter({
+    maxSessions: o.maxSessions,
+    perClient: o.maxSessionsPerClient,
+    perSource: o.maxSessionsPerSource,
+    initTimeoutMs: o.sessionInitTimeoutMs,
+  });
   keeper = new SessionKeeper({
     sessions,
     pool,
@@ -160,7 +177,19 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const tracer = o.tracing !== undefined ? new CallTracer(o.tracing) : undefined;
   const endpoint = new McpEndpoint(
     { server: o.name, callTimeoutMs: o.callTimeoutMs, keepAliveMs: o.keepAliveMs },
-    { pool, sessions, keeper, handover, limiter, origin: (req) => clientOrigin(req, origin), router, tools, metrics, logger, ...(tracer !== undefined ? { tracer } : {}) },
+    {
+      pool,
+      sessions,
+      keeper,
+      handover,
+      limiter,
+      origin: (req) => clientOrigin(req, origin),
+      router,
+      tools,
+      metrics,
+      logger,
+      ...(tracer !== undefined ? { tracer } : {}),
+    },
   );
 
   const http = await startHttpServer({
@@ -185,7 +214,16 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   keeper.startSweeping();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `http://${advertised}:${http.port}${o.path}`;
-  logger.info({ url, pool: pool.bounds(), ...loggableCommand([o.command, ...o.args]), sessionKeys: sources.keySource, sessionStore: sources.storeKind }, 'adapter listening');
+  logger.info(
+    {
+      url,
+      pool: pool.bounds(),
+      ...loggableCommand([o.command, ...o.args]),
+      sessionKeys: sources.keySource,
+      sessionStore: sources.storeKind,
+    },
+    'adapter listening',
+  );
 
   let registration: SelfRegistration | undefined;
   if (o.consul !== undefined) {

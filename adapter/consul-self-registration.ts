@@ -3,10 +3,11 @@
 // "auto" protocol (both generations on one path) as meta, and /readyz as the
 // health check, so Consul — and through it Envoy — stops sending traffic to a
 // draining or process-less adapter.
-import { CONSUL } from '../lib/mesh-contracts.js';
+
 import { hostname } from 'node:os';
 import { ConsulRegistration } from '../lib/consul/registration.js';
 import type { Logger } from '../lib/log.js';
+import { CONSUL } from '../lib/mesh-contracts.js';
 import { resolveHost } from '../lib/resolve-host.js';
 
 export interface SelfRegistrationOptions {

@@ -2,11 +2,20 @@
 // its own so that several adapters can live in one process (tests). Label
 // values that clients choose (method, tool) are bounded, so a client cannot
 // blow up the series count; gauges are read at scrape time, off the hot path.
-import { Counter, Gauge, Histogram, Registry, type OpenMetricsContentType, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from 'prom-client';
-import type { Outcome } from './protocol/failure-classes.js';
-import { MODERN_REQUEST_METHODS } from './protocol/modern-envelope.js';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricType,
+  type MetricValueWithName,
+  type OpenMetricsContentType,
+  Registry,
+} from 'prom-client';
 import { collectStandardDefaultMetrics } from '../lib/default-metrics.js';
 import { openMetricsView } from '../lib/open-metrics.js';
+import type { Outcome } from './protocol/failure-classes.js';
+import { MODERN_REQUEST_METHODS } from './protocol/modern-envelope.js';
 
 export type ProcessState = 'starting' | 'ready' | 'backoff' | 'stopping';
 
@@ -113,7 +122,10 @@ class CallLatencyHistogram extends Histogram<CallLabel> {
 
   override async get(): Promise<MetricObjectWithValues<MetricValueWithName<CallLabel>>> {
     // Series differing only in `retryable` share one histogram series.
-    const merged = new Map<string, { labels: Record<CallLabel, string>; count: number; sum: number; buckets: Float64Array; exemplars: (Exemplar | undefined)[] }>();
+    const merged = new Map<
+      string,
+      { labels: Record<CallLabel, string>; count: number; sum: number; buckets: Float64Array; exemplars: (Exemplar | undefined)[] }
+    >();
     for (const s of this.series()) {
       const key = `${s.labels.method}\u0000${s.labels.tool}\u0000${s.labels.outcome}`;
       let m = merged.get(key);
@@ -138,7 +150,11 @@ class CallLatencyHistogram extends Histogram<CallLabel> {
       for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
         cumulative += m.buckets[i]!;
         const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! : '+Inf';
-        const value: MetricValueWithName<CallLabel> & { exemplar?: object } = { labels: { ...m.labels, le } as MetricValueWithName<CallLabel>['labels'], value: cumulative, metricName: `${name}_bucket` };
+        const value: MetricValueWithName<CallLabel> & { exemplar?: object } = {
+          labels: { ...m.labels, le } as MetricValueWithName<CallLabel>['labels'],
+          value: cumulative,
+          metricName: `${name}_bucket`,
+        };
         const e = m.exemplars[i];
         // Printed in the OpenMetrics format only: `… # {trace_id="…"} 0.0123 1767225600.123`.
         if (e !== undefined) value.exemplar = { labelSet: { trace_id: e.traceId }, value: e.value, timestamp: e.at };
@@ -320,7 +336,13 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
         const boundedKey = `${m}\u0000${t}\u0000${outcome}\u0000${retryable ? 1 : 0}`;
         s = series.get(boundedKey);
         if (s === undefined) {
-          s = { labels: { server, method: m, tool: t, outcome }, retryable: String(retryable), count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS.length + 1) };
+          s = {
+            labels: { server, method: m, tool: t, outcome },
+            retryable: String(retryable),
+            count: 0,
+            sum: 0,
+            buckets: new Float64Array(LATENCY_BUCKETS.length + 1),
+          };
           series.set(boundedKey, s);
           unique.push(s);
         }
@@ -331,7 +353,10 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
       let i = 0;
       while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
       s.buckets[i]!++;
-      if (traceId !== undefined) (s.exemplars ??= [])[i] = { traceId, value: seconds, at: Date.now() / 1000 };
+      if (traceId !== undefined) {
+        s.exemplars ??= [];
+        s.exemplars[i] = { traceId, value: seconds, at: Date.now() / 1000 };
+      }
     },
     restart: (reason) => restarts.inc({ server, reason }),
     rejected: (reason) => rejections.inc({ server, reason }),

@@ -1,8 +1,8 @@
 // The adapter's options: validated once where they enter (runAdapter), with
 // every default in one place.
 import { z } from 'zod';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from '../lib/backoff.js';
 import { DEFAULT_MCP_PATH, McpPathSchema, ServerNameSchema } from '../lib/mesh-contracts.js';
 
 const ABILITIES = ['sampling', 'elicitation', 'roots'] as const;
@@ -36,8 +36,16 @@ export const AdapterOptionsSchema = z
     pingMisses: z.number().int().min(1).default(2),
     drainTimeoutMs: ms.default(10_000),
     stopGraceMs: ms.default(2_000),
-    maxBodyBytes: z.number().int().min(1).default(4 * 1024 * 1024),
-    maxLineBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(4 * 1024 * 1024),
+    maxLineBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
     allowedOrigins: z.array(z.string()).default([]),
     clientCapabilities: z.array(z.enum(ABILITIES)).default(['sampling', 'elicitation']),
     sessionIdleMs: positiveMs.default(30 * 60_000),
@@ -95,7 +103,10 @@ export type ResolvedOptions = z.output<typeof AdapterOptionsSchema> & { readonly
 /** Validated options with defaults; throws an Error naming every problem. */
 export function resolveOptions(input: z.input<typeof AdapterOptionsSchema>): ResolvedOptions {
   const parsed = AdapterOptionsSchema.safeParse(input);
-  if (!parsed.success) throw new Error(`invalid adapter options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `invalid adapter options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 

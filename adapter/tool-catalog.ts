@@ -3,8 +3,8 @@
 // plane uses for its per-tool retry policies, so both agree on what a retry
 // may repeat. Unknown tools are not replay-safe.
 import type { Logger } from '../lib/log.js';
-import { isPlainObject } from './protocol/jsonrpc-message.js';
 import type { McpWorker } from './pool/mcp-worker.js';
+import { isPlainObject } from './protocol/jsonrpc-message.js';
 
 const MAX_PAGES = 50;
 

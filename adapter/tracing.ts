@@ -15,12 +15,23 @@
 // Off (no collector) there is no tracer: the endpoint does one undefined
 // check per call. On, a call whose parent is not sampled (or which has no
 // parent, with a root sampling of 0) costs a header read and nothing else.
-import { SpanKind, SpanStatusCode, trace, ROOT_CONTEXT, type Attributes, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  type Attributes,
+  type Link,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Outcome } from './protocol/failure-classes.js';
 
 export interface TracingOptions {
@@ -164,14 +175,20 @@ export class CallTracer {
     if (info.agent !== undefined) attributes['mcpmesh.agent'] = info.agent;
     const startedAt = performance.now();
     const ctx = parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true });
-    const span = this.tracer.startSpan(info.tool !== undefined ? `${info.method} ${info.tool}` : info.method, { kind: SpanKind.SERVER, attributes, links }, ctx);
+    const span = this.tracer.startSpan(
+      info.tool !== undefined ? `${info.method} ${info.tool}` : info.method,
+      { kind: SpanKind.SERVER, attributes, links },
+      ctx,
+    );
     const sc = span.spanContext();
     if ((sc.traceFlags & 1) === 0) {
       // The root sampler said no.
       span.end();
       return undefined;
     }
-    const meta_: [string, string][] = [['traceparent', JSON.stringify(`00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}`)]];
+    const meta_: [string, string][] = [
+      ['traceparent', JSON.stringify(`00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}`)],
+    ];
     const state = sc.traceState?.serialize();
     if (state) meta_.push(['tracestate', JSON.stringify(state)]);
     if (baggage !== undefined) meta_.push(['baggage', JSON.stringify(baggage)]);

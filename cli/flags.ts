@@ -39,7 +39,7 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs, env: NodeJ
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
   for (const [name, spec] of Object.entries(specs)) options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: own, options, allowPositionals: false, strict: true });
   } catch (err) {
@@ -68,10 +68,10 @@ export function usage(command: string, summary: string, specs: FlagSpecs, tail =
   for (const [name, spec] of Object.entries(specs)) {
     const arg = spec.type === 'string' ? ` <value>` : '';
     const def = spec.default !== undefined && spec.default !== false ? ` (default: ${String(spec.default)})` : '';
-    lines.push(`  --${name}${arg}`.padEnd(30) + `${spec.description}${def} [env ${envName(name)}]`);
+    lines.push(`${`  --${name}${arg}`.padEnd(30)}${spec.description}${def} [env ${envName(name)}]`);
   }
-  lines.push('  --help'.padEnd(30) + 'Show this help');
-  return lines.join('\n') + '\n';
+  lines.push(`${'  --help'.padEnd(30)}Show this help`);
+  return `${lines.join('\n')}\n`;
 }
 
 export function stringFlag(p: Parsed, name: string): string | undefined {

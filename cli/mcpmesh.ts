@@ -11,7 +11,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'run the xDS control plane (file or Consul source)',
     load: async () => (await import('./commands/control-plane.js')).controlPlaneCommand,
   },
-  adapter: { summary: 'serve a stdio MCP server as a pooled Streamable HTTP upstream', load: async () => (await import('./commands/adapter.js')).adapterCommand },
+  adapter: {
+    summary: 'serve a stdio MCP server as a pooled Streamable HTTP upstream',
+    load: async () => (await import('./commands/adapter.js')).adapterCommand,
+  },
   'envoy-bootstrap': {
     summary: "print Envoy's bootstrap YAML",
     load: async () => (await import('./commands/envoy-bootstrap.js')).envoyBootstrapCommand,
@@ -22,7 +25,7 @@ function help(): string {
   const lines = ['Usage: mcpmesh <command> [options]', '       mcpmesh --version | --help', '', 'Commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(18)}${c.summary}`);
   lines.push('', "Run 'mcpmesh <command> --help' for a command's options. Every --flag can also be set as MCPMESH_FLAG.");
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 // Conventions: asked-for output (help, version) goes to stdout with exit 0;

@@ -4,7 +4,7 @@
 // coalesced: a burst of source, tool or drain changes becomes one snapshot.
 import { componentLogger, type Logger } from '../lib/log.js';
 import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
-import { resolveObservability, type MeshSettings } from './catalog/mesh-schema.js';
+import { type MeshSettings, resolveObservability } from './catalog/mesh-schema.js';
 import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
 import type { PolicyInput } from './catalog/policy-schema.js';
 import type { ListenerOptions } from './envoy/listener.js';
@@ -30,9 +30,7 @@ export interface XdsClientView {
   readonly peer: string;
   /** Last version Envoy ACKed per resource type (type absent: nothing ACKed yet). */
   readonly acked: Partial<Record<XdsTypeName, string>>;
-  readonly lastNack:
-    | { readonly type: XdsTypeName; readonly version: string; readonly message: string; readonly at: string }
-    | undefined;
+  readonly lastNack: { readonly type: XdsTypeName; readonly version: string; readonly message: string; readonly at: string } | undefined;
 }
 
 /**
@@ -172,7 +170,10 @@ export class ControlPlane implements PipelineView, PipelineCommands {
       snapshot = this.snapshots.build(catalog, { ...this.opts.listener, observability });
     } catch (err) {
       this.opts.metrics.snapshotErrors.inc();
-      this.log.error({ err: (err as Error).message }, 'cannot translate the catalog into Envoy resources; the last good snapshot stays in force');
+      this.log.error(
+        { err: (err as Error).message },
+        'cannot translate the catalog into Envoy resources; the last good snapshot stays in force',
+      );
       return;
     }
     this.opts.metrics.snapshotBuild.observe((performance.now() - started) / 1000);

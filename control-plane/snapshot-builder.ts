@@ -5,8 +5,8 @@
 import type { Catalog } from './catalog/model.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import { EnvoyResourceBuilder } from './envoy/resource-builder.js';
+import { type Snapshot, SnapshotVersioner } from './xds/snapshot.js';
 import { assertConsistent } from './xds/snapshot-consistency.js';
-import { SnapshotVersioner, type Snapshot } from './xds/snapshot.js';
 
 export class SnapshotBuilder {
   private readonly resources = new EnvoyResourceBuilder();

@@ -1,6 +1,6 @@
 // Finding and running Envoy: used by `mcpmesh up` and by the integration tests.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnGuarded } from '../lib/guarded-spawn.js';
@@ -45,7 +45,17 @@ export async function startEnvoy(opts: EnvoyOptions): Promise<EnvoyProcess> {
   const configPath = join(dir, 'envoy.yaml');
   writeFileSync(configPath, opts.configYaml);
   // The access log (docs/observability.md) reaches its file within a second, not Envoy's default 10 s.
-  const args = ['-c', configPath, '--disable-hot-restart', '-l', opts.logLevel ?? 'warning', '--file-flush-interval-msec', '1000', ...(opts.id ? ['--service-node', opts.id] : []), ...(opts.extraArgs ?? [])];
+  const args = [
+    '-c',
+    configPath,
+    '--disable-hot-restart',
+    '-l',
+    opts.logLevel ?? 'warning',
+    '--file-flush-interval-msec',
+    '1000',
+    ...(opts.id ? ['--service-node', opts.id] : []),
+    ...(opts.extraArgs ?? []),
+  ];
   // Own process group (stopping Envoy never signals its parent), and Envoy
   // dies with the process that started it, also when that one is SIGKILLed.
   const child = spawnGuarded(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,7 +9,11 @@
 // nodejs_active_{handles,requests,resources}{type}, which stay.
 import { collectDefaultMetrics, type Registry } from 'prom-client';
 
-export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+export const DROPPED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
 
 export function collectStandardDefaultMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });

@@ -12,7 +12,7 @@
 // the command exits, this process kills what it left in its group and then the
 // watcher, and reaps the watcher itself: nothing is left behind, not even a
 // zombie for init to reap. A watcher costs one idle `sh`.
-import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import { type ChildProcess, type StdioNull, type StdioPipe, spawn } from 'node:child_process';
 
 const EXEC_SCRIPT = 'exec "$@"';
 const WATCH_SCRIPT = 'read -r _; kill -KILL -"$1"';
@@ -77,7 +77,10 @@ export function spawnGuarded(command: string, args: readonly string[], opts: Gua
   const pgid = child.pid;
   liveGroups.add(pgid);
   // Detached too: a Ctrl-C meant for the terminal's foreground group must not end it.
-  const watcher = spawn('/bin/sh', ['-c', WATCH_SCRIPT, 'mcpmesh-guard', String(pgid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const watcher = spawn('/bin/sh', ['-c', WATCH_SCRIPT, 'mcpmesh-guard', String(pgid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
   watcher.stdin!.on('error', () => undefined);
   watcher.on('error', () => undefined);
   child.once('exit', () => {

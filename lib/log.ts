@@ -7,7 +7,7 @@
 // nests the name into the one `component` field ("up/control-plane/file-source"):
 // pino appends a child's bindings to its parent's, so child({ component })
 // would write the key once per level.
-import { pino, type Bindings, type DestinationStream, type Logger } from 'pino';
+import { type Bindings, type DestinationStream, type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger };
@@ -24,7 +24,11 @@ export function prettyLogs(env: NodeJS.ProcessEnv = process.env, tty = process.s
 }
 
 /** `destination`: where JSON lines go instead of stderr (tests). */
-export function createLogger(component: string, level = process.env['MCPMESH_LOG_LEVEL'] ?? 'info', destination?: DestinationStream): Logger {
+export function createLogger(
+  component: string,
+  level = process.env['MCPMESH_LOG_LEVEL'] ?? 'info',
+  destination?: DestinationStream,
+): Logger {
   const options = {
     level,
     base: {},
@@ -33,11 +37,23 @@ export function createLogger(component: string, level = process.env['MCPMESH_LOG
     // Bearer tokens and session ids are credentials; never write them out.
     redact: { paths: ['token', 'authorization', 'headers.authorization', '*.authorization'], censor: '[redacted]' },
   };
-  const logger: Tagged = destination !== undefined
-    ? pino(options, destination)
-    : prettyLogs()
-    ? pino(options, pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, messageFormat: '{if component}{component}: {end}{msg}', ignore: 'pid,hostname,component' }))
-    : pino(options, pino.destination(2));
+  const logger: Tagged =
+    destination !== undefined
+      ? pino(options, destination)
+      : prettyLogs()
+        ? pino(
+            options,
+            pretty({
+              destination: 2,
+              sync: true,
+              colorize: true,
+              translateTime: 'SYS:HH:MM:ss.l',
+              singleLine: true,
+              messageFormat: '{if component}{component}: {end}{msg}',
+              ignore: 'pid,hostname,component',
+            }),
+          )
+        : pino(options, pino.destination(2));
   logger[COMPONENT] = component;
   return logger;
 }

@@ -6,7 +6,7 @@
 // rendering renames counter objects in place (`…_total` → `…`), which would
 // drop the suffix from later Prometheus-format scrapes of the same objects.
 // So the OpenMetrics registry holds views of the metrics, not the metrics.
-import { Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { type Metric, type OpenMetricsContentType, Registry } from 'prom-client';
 
 export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
 
@@ -26,7 +26,8 @@ export function openMetricsView(source: Registry): Registry<OpenMetricsContentTy
     if (metrics.length === known.size && metrics.every((m) => known.has(m))) return;
     view.clear();
     known = new Set(metrics);
-    for (const m of metrics) view.registerMetric(viewOf(m as unknown as Renderable & { name: string; type?: unknown }) as unknown as Metric);
+    for (const m of metrics)
+      view.registerMetric(viewOf(m as unknown as Renderable & { name: string; type?: unknown }) as unknown as Metric);
   };
   const metrics = view.metrics.bind(view);
   view.metrics = () => {

@@ -13,8 +13,9 @@
 //   subject of a client certificate Envoy verified and passed in
 //   X-Forwarded-Client-Cert, or a verified token's subject). It must return
 //   only what was verified, never a header a client could set itself.
-import { isIPv4, isIPv6 } from 'node:net';
+
 import type { IncomingMessage } from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { SessionOrigin } from '../sessions/session-limits.js';
 
 /** The verified identity of a request's client, or undefined (none configured, or none verified). */

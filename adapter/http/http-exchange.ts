@@ -4,8 +4,8 @@
 // progress notification or server request on. Failures before anything was
 // sent become real HTTP statuses, so Envoy's retry policy can read them.
 import type { ServerResponse } from 'node:http';
-import type { CallSink } from '../pool/call.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { CallSink } from '../pool/call.js';
 import type { FailureAnswer } from '../protocol/failure-classes.js';
 import { SSE_HEADERS, sseEvent } from './sse-stream.js';
 
@@ -60,8 +60,14 @@ export class HttpExchange implements CallSink {
       this.res.end(sseEvent(text));
       return;
     }
-    if (this.sessionId === undefined) this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    else this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'mcp-session-id': this.sessionId });
+    if (this.sessionId === undefined)
+      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    else
+      this.res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        'mcp-session-id': this.sessionId,
+      });
     this.res.end(text);
   }
 
@@ -101,7 +107,8 @@ export class HttpExchange implements CallSink {
     if (this.done) return;
     this.done = true;
     // A cancelled request gets no response: an empty stream ends it.
-    if (!this.streaming && this.canStream) this.res.writeHead(200, this.sessionId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+    if (!this.streaming && this.canStream)
+      this.res.writeHead(200, this.sessionId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
     else if (!this.streaming) this.res.writeHead(202, this.sessionId === undefined ? {} : { 'mcp-session-id': this.sessionId });
     this.res.end();
   }

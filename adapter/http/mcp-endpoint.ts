@@ -8,35 +8,57 @@
 // refused with 404 when not.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
+import { AGENT_IDENTITY_HEADER, LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { AdapterMetrics } from '../metrics.js';
 import { Call, type CallHooks, type Era, type Placement } from '../pool/call.js';
 import { CallDeadlines } from '../pool/call-deadlines.js';
-import { LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
-import type { Outcome } from '../protocol/failure-classes.js';
-import { HttpExchange } from './http-exchange.js';
-import { errorText, readMessage, RpcCode, type JsonRpcId, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
-import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
-import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
+import type { ProcessPool } from '../pool/process-pool.js';
+import type { Outcome } from '../protocol/failure-classes.js';
+import {
+  errorText,
+  isPlainObject,
+  type JsonRpcId,
+  RpcCode,
+  type RpcNotification,
+  type RpcRequest,
+  type RpcResponse,
+  readMessage,
+} from '../protocol/jsonrpc-message.js';
+import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
 import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
 import { discoverResult } from '../protocol/modern-results.js';
-import type { ProcessPool } from '../pool/process-pool.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';
-import type { Adoption, SessionHandover } from '../sessions/session-handover.js';
-import type { SessionKeeper } from '../sessions/session-keeper.js';
 import { abilitiesOf, type Session } from '../sessions/session.js';
-import type { SessionTable } from '../sessions/session-table.js';
+import type { Adoption, RefusalReason, SessionHandover } from '../sessions/session-handover.js';
+import type { SessionKeeper } from '../sessions/session-keeper.js';
 import type { LimitRefusal, SessionLimiter, SessionOrigin } from '../sessions/session-limits.js';
-import { SseStream } from './sse-stream.js';
+import type { SessionTable } from '../sessions/session-table.js';
 import type { ToolCatalog } from '../tool-catalog.js';
 import type { CallSpan, CallTracer } from '../tracing.js';
-import { isPlainObject } from '../protocol/jsonrpc-message.js';
-import { AGENT_IDENTITY_HEADER } from '../../lib/mesh-contracts.js';
+import { HttpExchange } from './http-exchange.js';
+import { SseStream } from './sse-stream.js';
 
 /** Methods that change what the session's process holds for the session. */
-const PROCESS_STATE_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/get', 'tasks/list', 'tasks/cancel', 'tasks/result']);
+const PROCESS_STATE_METHODS = new Set([
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'tasks/get',
+  'tasks/list',
+  'tasks/cancel',
+  'tasks/result',
+]);
 /** Methods a server answers without asking the client anything. */
-const LISTING_METHODS = new Set(['ping', 'tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'completion/complete']);
+const LISTING_METHODS = new Set([
+  'ping',
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'completion/complete',
+]);
 
 export interface EndpointOptions {
   /** The server's name (spans name it). */
@@ -87,23 +109,48 @@ export class McpEndpoint {
   }
 
   /** An HTTP error with a JSON-RPC error body, counted by reason. */
-  private refuse(res: ServerResponse, reason: string, status: number, id: JsonRpcId | null, code: number, message: string, data?: unknown, extra?: Record<string, string>): void {
+  private refuse(
+    res: ServerResponse,
+    reason: string,
+    status: number,
+    id: JsonRpcId | null,
+    code: number,
+    message: string,
+    data?: unknown,
+    extra?: Record<string, string>,
+  ): void {
     this.deps.metrics.rejected(reason);
     reply(res, status, errorText(id, code, message, data), extra);
   }
 
   post(req: IncomingMessage, res: ServerResponse, value: unknown, bodyText: string, accept: AcceptView): void {
     const msg = readMessage(value);
-    if (msg.kind === 'invalid') return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, `Invalid Request: ${msg.reason}`);
+    if (msg.kind === 'invalid')
+      return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, `Invalid Request: ${msg.reason}`);
     const sid = header(req, 'mcp-session-id');
     if (msg.kind === 'response') {
-      if (sid === undefined) return this.refuse(res, 'response_without_session', 400, null, RpcCode.InvalidRequest, 'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)');
+      if (sid === undefined)
+        return this.refuse(
+          res,
+          'response_without_session',
+          400,
+          null,
+          RpcCode.InvalidRequest,
+          'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)',
+        );
       const known = this.seen(sid);
       if (known !== undefined) return this.clientAnswer(res, known, msg, bodyText);
       return this.adoptThen(req, res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, bodyText));
     }
     if (msg.kind === 'request' && !accept.json) {
-      return this.refuse(res, 'not_acceptable', 406, msg.id, RpcCode.ServerError, 'Not Acceptable: Client must accept application/json and text/event-stream');
+      return this.refuse(
+        res,
+        'not_acceptable',
+        406,
+        msg.id,
+        RpcCode.ServerError,
+        'Not Acceptable: Client must accept application/json and text/event-stream',
+      );
     }
     const envelope = readEnvelope(msg.params);
     const std = readStandardHeaders(req.headers);
@@ -114,7 +161,8 @@ export class McpEndpoint {
     }
     if (envelope.kind === 'modern') {
       const problem = checkStandardHeaders(msg.kind, msg.method, msg.params, envelope.version, std);
-      if (problem !== undefined) return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
+      if (problem !== undefined)
+        return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
       if (msg.kind === 'notification') {
         // Nothing to route without a session; 2026-07-28 cancels by closing the request's stream.
         res.writeHead(202).end();
@@ -124,25 +172,58 @@ export class McpEndpoint {
     }
     if (std.protocolVersion !== undefined && isModernVersion(std.protocolVersion)) {
       if (msg.method === 'initialize') {
-        return this.refuse(res, 'header_mismatch', 400, id, RpcCode.HeaderMismatch, 'Bad Request: the request headers and body disagree: an initialize request (2025-era handshake) was sent with a 2026-07-28 MCP-Protocol-Version header', {
-          mismatch: { header: std.protocolVersion, body: 'initialize' },
-        });
+        return this.refuse(
+          res,
+          'header_mismatch',
+          400,
+          id,
+          RpcCode.HeaderMismatch,
+          'Bad Request: the request headers and body disagree: an initialize request (2025-era handshake) was sent with a 2026-07-28 MCP-Protocol-Version header',
+          {
+            mismatch: { header: std.protocolVersion, body: 'initialize' },
+          },
+        );
       }
       if (envelope.kind === 'none' && msg.kind === 'request') {
-        return this.refuse(res, 'invalid_envelope', 400, id, RpcCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names protocol revision ${std.protocolVersion}, but the request is missing the _meta envelope`, {
-          envelope: { missing: ['_meta'] },
-        });
+        return this.refuse(
+          res,
+          'invalid_envelope',
+          400,
+          id,
+          RpcCode.InvalidParams,
+          `Invalid params: the MCP-Protocol-Version header names protocol revision ${std.protocolVersion}, but the request is missing the _meta envelope`,
+          {
+            envelope: { missing: ['_meta'] },
+          },
+        );
       }
     }
     if (msg.kind === 'request' && msg.method === 'initialize') return this.initialize(req, res, msg, sid);
     if (sid === undefined) {
-      return this.refuse(res, 'missing_session', 400, id, RpcCode.ServerError, `Bad Request: Mcp-Session-Id header is required (send initialize first, or send ${MODERN_VERSION} requests with their _meta envelope)`);
+      return this.refuse(
+        res,
+        'missing_session',
+        400,
+        id,
+        RpcCode.ServerError,
+        `Bad Request: Mcp-Session-Id header is required (send initialize first, or send ${MODERN_VERSION} requests with their _meta envelope)`,
+      );
     }
     if (std.protocolVersion !== undefined && !(LEGACY_VERSIONS as readonly string[]).includes(std.protocolVersion)) {
-      return this.refuse(res, 'unsupported_version', 400, id, RpcCode.ServerError, `Bad Request: Unsupported protocol version: ${std.protocolVersion} (supported versions: ${[MODERN_VERSION, ...LEGACY_VERSIONS].join(', ')})`);
+      return this.refuse(
+        res,
+        'unsupported_version',
+        400,
+        id,
+        RpcCode.ServerError,
+        `Bad Request: Unsupported protocol version: ${std.protocolVersion} (supported versions: ${[MODERN_VERSION, ...LEGACY_VERSIONS].join(', ')})`,
+      );
     }
     const known = this.seen(sid);
-    const go = (session: Session): void => (msg.kind === 'notification' ? this.sessionNotification(res, session, msg, bodyText) : this.sessionRequest(res, session, msg, bodyText, accept));
+    const go = (session: Session): void =>
+      msg.kind === 'notification'
+        ? this.sessionNotification(res, session, msg, bodyText)
+        : this.sessionRequest(res, session, msg, bodyText, accept);
     if (known !== undefined) return go(known);
     return this.adoptThen(req, res, id, sid, 'post', go);
   }
@@ -161,7 +242,16 @@ export class McpEndpoint {
    * neither, so a flood stays on the replica it reached.
    */
   private tooMany(res: ServerResponse, id: JsonRpcId | null, refusal: LimitRefusal): void {
-    this.refuse(res, 'too_many_sessions', 429, id, RpcCode.ServerError, refusal.message, { reason: refusal.reason, limit: refusal.limit, retryAfterSeconds: refusal.retryAfterSeconds }, { 'retry-after': String(refusal.retryAfterSeconds) });
+    this.refuse(
+      res,
+      'too_many_sessions',
+      429,
+      id,
+      RpcCode.ServerError,
+      refusal.message,
+      { reason: refusal.reason, limit: refusal.limit, retryAfterSeconds: refusal.retryAfterSeconds },
+      { 'retry-after': String(refusal.retryAfterSeconds) },
+    );
   }
 
   /**
@@ -169,7 +259,14 @@ export class McpEndpoint {
    * 404 for an id that names no session it may carry on, 503 retryable when
    * it cannot take the session over now (Envoy tries another replica).
    */
-  private adoptThen(req: IncomingMessage, res: ServerResponse, id: JsonRpcId | null, sid: string, via: 'post' | 'get', then: (session: Session) => void): void {
+  private adoptThen(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: JsonRpcId | null,
+    sid: string,
+    via: 'post' | 'get',
+    then: (session: Session) => void,
+  ): void {
     this.deps.handover.adopt(sid, via, this.deps.origin(req)).then(
       (a: Adoption) => {
         if (res.writableEnded || res.destroyed) return;
@@ -219,30 +316,53 @@ export class McpEndpoint {
   get(req: IncomingMessage, res: ServerResponse, accept: AcceptView): void {
     const sid = header(req, 'mcp-session-id');
     if (sid === undefined) {
-      return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
+      return this.refuse(
+        res,
+        'method_not_allowed',
+        405,
+        null,
+        RpcCode.ServerError,
+        'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)',
+        undefined,
+        { allow: 'POST' },
+      );
     }
-    if (!accept.sse) return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
+    if (!accept.sse)
+      return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
     const known = this.seen(sid);
     if (known !== undefined) return this.openStream(res, known);
     this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session));
   }
 
   private openStream(res: ServerResponse, session: Session): void {
-    if (session.streaming) return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
+    if (session.streaming)
+      return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
     session.attachStream(new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs));
   }
 
   delete(req: IncomingMessage, res: ServerResponse): void {
     const sid = header(req, 'mcp-session-id');
     if (sid === undefined) {
-      return this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, 'Method Not Allowed: DELETE ends a 2025-era session (Mcp-Session-Id)', undefined, { allow: 'POST' });
+      return this.refuse(
+        res,
+        'method_not_allowed',
+        405,
+        null,
+        RpcCode.ServerError,
+        'Method Not Allowed: DELETE ends a 2025-era session (Mcp-Session-Id)',
+        undefined,
+        { allow: 'POST' },
+      );
     }
     const session = this.deps.sessions.get(sid);
-    const ended =
-      session !== undefined
-        ? (this.deps.keeper.close(session), this.deps.handover.end(session).then(() => undefined))
-        : // Ended wherever it is: every replica refuses the id from now on.
-          this.deps.handover.endUnknown(sid);
+    let ended: Promise<RefusalReason | undefined>;
+    if (session !== undefined) {
+      this.deps.keeper.close(session);
+      ended = this.deps.handover.end(session).then(() => undefined);
+    } else {
+      // Ended wherever it is: every replica refuses the id from now on.
+      ended = this.deps.handover.endUnknown(sid);
+    }
     ended.then(
       (refused) => {
         if (res.writableEnded || res.destroyed) return;
@@ -251,7 +371,10 @@ export class McpEndpoint {
       },
       (err: unknown) => {
         this.deps.logger.warn({ err: (err as Error).message }, 'could not end the session in the state store');
-        if (!res.headersSent) reply(res, 503, errorText(null, RpcCode.ServerError, 'Server unavailable: the session state store is unavailable'), { [RETRYABLE_HEADER]: 'true' });
+        if (!res.headersSent)
+          reply(res, 503, errorText(null, RpcCode.ServerError, 'Server unavailable: the session state store is unavailable'), {
+            [RETRYABLE_HEADER]: 'true',
+          });
       },
     );
   }
@@ -259,7 +382,8 @@ export class McpEndpoint {
   // ---- 2026-07-28 ----
 
   private modern(res: ServerResponse, msg: RpcRequest, bodyText: string, accept: AcceptView, logLevel: string | undefined): void {
-    if (!isModernRequestMethod(msg.method)) return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found');
+    if (!isModernRequestMethod(msg.method))
+      return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found');
     if (msg.method === 'server/discover') {
       const identity = this.deps.pool.identity();
       if (identity === undefined || this.deps.pool.readyCount === 0) return this.unavailable(res, msg.id, 'no server process is ready');
@@ -267,7 +391,14 @@ export class McpEndpoint {
       return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(identity) }));
     }
     if (msg.method === 'subscriptions/listen') {
-      return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found: the mcpmesh adapter does not serve subscriptions/listen');
+      return this.refuse(
+        res,
+        'method_not_found',
+        404,
+        msg.id,
+        RpcCode.MethodNotFound,
+        'Method not found: the mcpmesh adapter does not serve subscriptions/listen',
+      );
     }
     if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
     this.startCall(res, msg, bodyText, 'modern', undefined, 'any', logLevel, accept);
@@ -278,12 +409,26 @@ export class McpEndpoint {
   private initialize(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, sid: string | undefined): void {
     if (sid !== undefined) {
       this.deps.metrics.initializeRefused('invalid');
-      return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, 'Invalid Request: initialize must not carry an Mcp-Session-Id (the session exists already)');
+      return this.refuse(
+        res,
+        'invalid_request',
+        400,
+        msg.id,
+        RpcCode.InvalidRequest,
+        'Invalid Request: initialize must not carry an Mcp-Session-Id (the session exists already)',
+      );
     }
     const requested = msg.params?.['protocolVersion'];
     if (typeof requested !== 'string') {
       this.deps.metrics.initializeRefused('invalid');
-      return this.refuse(res, 'invalid_params', 400, msg.id, RpcCode.InvalidParams, 'Invalid params: initialize needs a protocolVersion string');
+      return this.refuse(
+        res,
+        'invalid_params',
+        400,
+        msg.id,
+        RpcCode.InvalidParams,
+        'Invalid params: initialize needs a protocolVersion string',
+      );
     }
     if (this.deps.pool.isDraining) return this.initUnavailable(res, msg.id, 'the adapter is draining');
     // Before anything is sealed: a refusal costs a map lookup.
@@ -365,7 +510,11 @@ export class McpEndpoint {
         changed = true;
       }
     }
-    const placement: Placement = PROCESS_STATE_METHODS.has(msg.method) ? 'pinned' : session.answersServerRequests && !LISTING_METHODS.has(msg.method) ? 'exclusive' : 'any';
+    const placement: Placement = PROCESS_STATE_METHODS.has(msg.method)
+      ? 'pinned'
+      : session.answersServerRequests && !LISTING_METHODS.has(msg.method)
+        ? 'exclusive'
+        : 'any';
     const go = (): void => {
       if (answered) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }), { 'mcp-session-id': session.id });
       this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
@@ -381,7 +530,16 @@ export class McpEndpoint {
 
   // ---- calls ----
 
-  private startCall(res: ServerResponse, msg: RpcRequest, bodyText: string, era: Era, session: Session | undefined, placement: Placement, logLevel: string | undefined, accept: AcceptView): void {
+  private startCall(
+    res: ServerResponse,
+    msg: RpcRequest,
+    bodyText: string,
+    era: Era,
+    session: Session | undefined,
+    placement: Placement,
+    logLevel: string | undefined,
+    accept: AcceptView,
+  ): void {
     const exchange = new HttpExchange(res, accept.sse, session?.id);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const tool = typeof name === 'string' ? name : undefined;
@@ -409,7 +567,14 @@ export class McpEndpoint {
     this.deps.pool.submit(call);
   }
 
-  private traceCall(tracer: CallTracer, res: ServerResponse, msg: RpcRequest, tool: string | undefined, era: Era, session: Session | undefined): CallSpan | undefined {
+  private traceCall(
+    tracer: CallTracer,
+    res: ServerResponse,
+    msg: RpcRequest,
+    tool: string | undefined,
+    era: Era,
+    session: Session | undefined,
+  ): CallSpan | undefined {
     const headers = res.req.headers;
     const meta = msg.params?.['_meta'];
     const attempt = Number(header(res.req, 'x-envoy-attempt-count') ?? 1);
@@ -429,7 +594,14 @@ export class McpEndpoint {
     call.init.session?.callSettled(call);
     const trace = call.init.trace as CallSpan | undefined;
     trace?.end(outcome, retryable);
-    this.deps.metrics.recordCall(call.init.method, call.init.tool, outcome, retryable, (performance.now() - call.startedAt) / 1000, trace?.traceId);
+    this.deps.metrics.recordCall(
+      call.init.method,
+      call.init.tool,
+      outcome,
+      retryable,
+      (performance.now() - call.startedAt) / 1000,
+      trace?.traceId,
+    );
   }
 
   /** Stops the timeout sweep (shutdown). */

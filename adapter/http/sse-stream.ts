@@ -13,7 +13,7 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
  * JSON strings escape theirs) would end the SSE field early, so it goes.
  */
 export function sseEvent(text: string): string {
-  return 'event: message\ndata: ' + (text.indexOf('\r') < 0 ? text : text.replace(/\r/g, ' ')) + '\n\n';
+  return `event: message\ndata: ${text.indexOf('\r') < 0 ? text : text.replace(/\r/g, ' ')}\n\n`;
 }
 
 /** A long-lived stream (the 2025-era GET stream), kept alive through proxies' idle timeouts. */

@@ -1,19 +1,20 @@
 // The adapter's HTTP face on plain node:http (no framework on the hot path):
 // the MCP endpoint with its envelope checks (Origin, Content-Type, body size,
 // JSON), plus /healthz, /readyz and /metrics.
+
+import { isUtf8 } from 'node:buffer';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { OpenMetricsContentType, Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
-import { oneLine } from '../protocol/jsonrpc-ids.js';
-import { isUtf8 } from 'node:buffer';
-import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
-import { nestsDeeperThan } from '../protocol/json-scan.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import { wantsOpenMetrics } from '../../lib/open-metrics.js';
-import type { McpEndpoint } from './mcp-endpoint.js';
 import type { AdapterMetrics } from '../metrics.js';
-import { isJsonContentType, originAllowed, readAccept, type OriginPolicy } from '../protocol/request-checks.js';
+import { nestsDeeperThan } from '../protocol/json-scan.js';
+import { oneLine } from '../protocol/jsonrpc-ids.js';
+import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
+import { isJsonContentType, type OriginPolicy, originAllowed, readAccept } from '../protocol/request-checks.js';
+import type { McpEndpoint } from './mcp-endpoint.js';
 
 /** How long open connections may finish their exchange when the server closes. */
 const CLOSE_GRACE_MS = 1_000;
@@ -98,7 +99,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const tooLarge = () => {
       metrics.rejected('body_too_large');
       // The rest of the body is not read: the connection cannot be reused.
-      sendError(res, 413, RpcCode.ServerError, `Payload Too Large: Request body must not exceed ${opts.maxBodyBytes} bytes`, { connection: 'close' });
+      sendError(res, 413, RpcCode.ServerError, `Payload Too Large: Request body must not exceed ${opts.maxBodyBytes} bytes`, {
+        connection: 'close',
+      });
     };
     if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return tooLarge();
     const accept = readAccept(req.headers['accept']);
@@ -116,7 +119,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         return;
       }
       if (first === undefined) first = chunk;
-      else (chunks ??= [first]).push(chunk);
+      else {
+        chunks ??= [first];
+        chunks.push(chunk);
+      }
     });
     req.on('end', () => {
       if (over) return;
@@ -134,7 +140,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
       if (nestsDeeperThan(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS)) {
         metrics.rejected('too_deep');
-        return sendError(res, 400, RpcCode.InvalidRequest, `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${MAX_JSON_CONTAINERS} of them`);
+        return sendError(
+          res,
+          400,
+          RpcCode.InvalidRequest,
+          `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${MAX_JSON_CONTAINERS} of them`,
+        );
       }
       let value: unknown;
       try {
@@ -170,7 +181,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (onConnection >= limits.perConnection) {
       metrics.rejected('connection_limit');
       // Never reached a process: retryable, like overload.
-      sendError(res, 503, RpcCode.ServerError, `Server overloaded: ${limits.perConnection} calls are in flight on this connection (pipelined)`, { [RETRYABLE_HEADER]: 'true' });
+      sendError(
+        res,
+        503,
+        RpcCode.ServerError,
+        `Server overloaded: ${limits.perConnection} calls are in flight on this connection (pipelined)`,
+        { [RETRYABLE_HEADER]: 'true' },
+      );
       return false;
     }
     perConnection.set(socket, onConnection + 1);
@@ -222,7 +239,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
     if (path === '/readyz') {
       const ok = opts.ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : opts.draining() ? 'draining\n' : 'no server process ready\n');
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(ok ? 'ready\n' : opts.draining() ? 'draining\n' : 'no server process ready\n');
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {

@@ -1,12 +1,12 @@
 // One client request on its way through a pooled process: the id it gets on
 // the process, the text written to stdin, and exactly one ending — the
 // server's response, a failure answer, or the client going away.
-import { answerFor, responseOutcome, type Failure, type FailureAnswer, type Outcome } from '../protocol/failure-classes.js';
-import { findMember, valueStart, type ResponseScan } from '../protocol/json-scan.js';
+import { answerFor, type Failure, type FailureAnswer, type Outcome, responseOutcome } from '../protocol/failure-classes.js';
+import { findMember, type ResponseScan, valueStart } from '../protocol/json-scan.js';
 import { replaceProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
-import { setMetaMembers } from '../protocol/trace-meta.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
+import { setMetaMembers } from '../protocol/trace-meta.js';
 import type { CallDeadlines } from './call-deadlines.js';
 import { requestFingerprint } from './query-of-death.js';
 
@@ -33,7 +33,14 @@ export interface CallSink {
 export type Era = 'legacy' | 'modern';
 
 /** Methods whose 2026-07-28 results carry cache fields (as in protocol/modern-results.ts). */
-const MODERN_CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+const MODERN_CACHEABLE = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'server/discover',
+]);
 
 /**
  * Placement: any process, the session's own process, or the session's own
@@ -155,7 +162,12 @@ export class Call<S extends PinnedSession = PinnedSession> {
     if (this.progressToken === undefined) {
       const spliced = replaceTopLevelId(body, this.init.clientIdJson, this.localJson);
       if (spliced !== undefined) return spliced;
-      return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, ...(this.init.params !== undefined ? { params: this.init.params } : {}) });
+      return JSON.stringify({
+        jsonrpc: '2.0',
+        id: localId,
+        method: this.init.method,
+        ...(this.init.params !== undefined ? { params: this.init.params } : {}),
+      });
     }
     // Both splices are linear scans; the re-serialisation below is the fallback.
     const withToken = replaceProgressToken(body, this.localJson);
@@ -163,7 +175,12 @@ export class Call<S extends PinnedSession = PinnedSession> {
     if (spliced !== undefined) return spliced;
     const params = this.init.params ?? {};
     const meta = params['_meta'];
-    return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, params: { ...params, _meta: { ...(isPlainObject(meta) ? meta : {}), progressToken: localId } } });
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id: localId,
+      method: this.init.method,
+      params: { ...params, _meta: { ...(isPlainObject(meta) ? meta : {}), progressToken: localId } },
+    });
   }
 
   /** The server's response, written back with the client's id. */
@@ -174,7 +191,11 @@ export class Call<S extends PinnedSession = PinnedSession> {
       i.era === 'modern'
         ? toModernResponse(line, msg, i.method, this.localJson, i.clientId, i.clientIdJson)
         : (replaceTopLevelId(line, this.localJson, i.clientIdJson) ??
-          JSON.stringify(msg.error !== undefined ? { jsonrpc: '2.0', id: i.clientId, error: msg.error } : { jsonrpc: '2.0', id: i.clientId, result: msg.result }));
+          JSON.stringify(
+            msg.error !== undefined
+              ? { jsonrpc: '2.0', id: i.clientId, error: msg.error }
+              : { jsonrpc: '2.0', id: i.clientId, result: msg.result },
+          ));
     i.sink.finish(text);
     this.settle(responseOutcome(i.method, msg.result, msg.error !== undefined), false);
   }

@@ -2,18 +2,19 @@
 // client. It initializes the process once, watches it with pings, writes
 // calls with process-local ids and hands every message back to the call, the
 // pool or the server-message router it belongs to.
-import { loggableCommand, type Logger } from '../../lib/log.js';
+
+import { isUtf8 } from 'node:buffer';
+import { type Logger, loggableCommand } from '../../lib/log.js';
 import { LEGACY_VERSIONS } from '../../lib/mesh-contracts.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { readInitializeResult, type ServerIdentity } from '../protocol/initialize-result.js';
-import { IdAllocator } from '../protocol/jsonrpc-ids.js';
-import { readMessage, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { scanJsonBytes } from '../protocol/json-scan.js';
-import { isUtf8 } from 'node:buffer';
+import { IdAllocator } from '../protocol/jsonrpc-ids.js';
+import { type RpcResponse, readMessage } from '../protocol/jsonrpc-message.js';
 import type { Call } from './call.js';
-import type { QueryOfDeathRegistry } from './query-of-death.js';
 import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
-import { StdioProcess, type ExitInfo } from './stdio-process.js';
+import type { QueryOfDeathRegistry } from './query-of-death.js';
+import { type ExitInfo, StdioProcess } from './stdio-process.js';
 
 export interface WorkerOptions {
   readonly slot: number;
@@ -215,7 +216,10 @@ export class McpWorker implements PoolWorker {
       );
     } catch (err) {
       if (this.lifecycle !== 'starting') return;
-      const garbage = this.invalidLines > 0 ? `; stdout had ${this.invalidLines} line(s) that are not JSON-RPC, last: ${JSON.stringify(this.lastInvalidLine)}` : '';
+      const garbage =
+        this.invalidLines > 0
+          ? `; stdout had ${this.invalidLines} line(s) that are not JSON-RPC, last: ${JSON.stringify(this.lastInvalidLine)}`
+          : '';
       this.die('init_timeout', `${(err as Error).message}${garbage}; stderr: ${this.stderrSummary()}`);
       return;
     }
@@ -261,7 +265,8 @@ export class McpWorker implements PoolWorker {
       if (this.lifecycle !== 'ready') return;
       this.pingMissed++;
       this.log.warn({ missed: this.pingMissed }, 'server process did not answer ping');
-      if (this.pingMissed >= this.opts.pingMisses) this.die('hang', `no answer to ${this.pingMissed} pings in a row (timeout ${this.opts.pingTimeoutMs} ms each)`);
+      if (this.pingMissed >= this.opts.pingMisses)
+        this.die('hang', `no answer to ${this.pingMissed} pings in a row (timeout ${this.opts.pingTimeoutMs} ms each)`);
     } finally {
       this.pinging = false;
     }
@@ -286,7 +291,10 @@ export class McpWorker implements PoolWorker {
     if (call === undefined && this.inFlight.size === 1) call = this.inFlight.values().next().value;
     if (call !== undefined) {
       this.opts.poison?.poison(call.fingerprint(), detail);
-      this.log.warn({ bytes, method: call.init.method, tool: call.init.tool }, 'server answer over the line limit; the call is answered as a query of death, the process keeps serving');
+      this.log.warn(
+        { bytes, method: call.init.method, tool: call.init.tool },
+        'server answer over the line limit; the call is answered as a query of death, the process keeps serving',
+      );
       call.fail({ kind: 'poisoned', detail, written: true });
       return;
     }
@@ -309,7 +317,12 @@ export class McpWorker implements PoolWorker {
       }
       const id = scan.top.get('id');
       const version = scan.top.get('jsonrpc');
-      if (id !== undefined && version !== undefined && !scan.top.has('method') && line.toString('latin1', version[0], version[1]) === '"2.0"') {
+      if (
+        id !== undefined &&
+        version !== undefined &&
+        !scan.top.has('method') &&
+        line.toString('latin1', version[0], version[1]) === '"2.0"'
+      ) {
         const idText = line.toString('latin1', id[0], id[1]);
         const call = /^\d{1,15}$/.test(idText) ? this.inFlight.get(Number(idText)) : undefined;
         if (call !== undefined) {
@@ -382,13 +395,17 @@ export class McpWorker implements PoolWorker {
 
   private invalid(line: string): void {
     this.invalidLines++;
-    this.lastInvalidLine = line.length > 200 ? line.slice(0, 200) + '…' : line;
+    this.lastInvalidLine = line.length > 200 ? `${line.slice(0, 200)}…` : line;
     this.opts.metrics.invalidStdoutLine();
-    if (this.allowLog()) this.log.warn({ line: this.lastInvalidLine }, 'server wrote a stdout line that is not a JSON-RPC message; ignored (servers must log to stderr)');
+    if (this.allowLog())
+      this.log.warn(
+        { line: this.lastInvalidLine },
+        'server wrote a stdout line that is not a JSON-RPC message; ignored (servers must log to stderr)',
+      );
   }
 
   private onStderr(line: string): void {
-    this.stderrTail.push(line.length > 300 ? line.slice(0, 300) + '…' : line);
+    this.stderrTail.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
     if (this.allowLog()) this.log.info({ stderr: line }, 'server stderr');
   }
@@ -407,7 +424,10 @@ export class McpWorker implements PoolWorker {
     const wasStarting = this.lifecycle === 'starting';
     this.lifecycle = 'dead';
     this.stopPings();
-    const how = info.signal !== null ? `killed by ${info.signal}` : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
+    const how =
+      info.signal !== null
+        ? `killed by ${info.signal}`
+        : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
     let reason = this.deathReason;
     let detail = this.deathDetail;
     if (reason === undefined) {
@@ -419,11 +439,16 @@ export class McpWorker implements PoolWorker {
       own.reject(new Error(`process ${how}`));
     }
     this.internal.clear();
-    const failure = { kind: 'crashed' as const, detail: `${reason === 'hang' ? 'the process hung and was killed' : `the process ${how}`}`, written: true };
+    const failure = {
+      kind: 'crashed' as const,
+      detail: `${reason === 'hang' ? 'the process hung and was killed' : `the process ${how}`}`,
+      written: true,
+    };
     // The process ended itself (an exit, a crash signal, a hang, a broken
     // line) rather than being killed from outside: a call in flight may be
     // its cause, and replaying it would cost a process on every replica.
-    const onItsOwn = reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
+    const onItsOwn =
+      reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
     const calls = [...this.inFlight.values()];
     for (const call of calls) {
       if (onItsOwn && this.opts.poison !== undefined && !call.settled) {
@@ -431,7 +456,11 @@ export class McpWorker implements PoolWorker {
         const again = this.opts.poison.strike(fp);
         const alone = calls.length === 1;
         if (alone || again || call.init.sink.retried === true) {
-          const why = alone ? 'it was the only call in flight' : again ? 'it was in flight when a process failed before' : "it is a proxy's retry of a call that failed elsewhere";
+          const why = alone
+            ? 'it was the only call in flight'
+            : again
+              ? 'it was in flight when a process failed before'
+              : "it is a proxy's retry of a call that failed elsewhere";
           if (again) this.opts.poison.poison(fp, `${failure.detail} with it in flight before`);
           call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${why}`, written: true });
           continue;

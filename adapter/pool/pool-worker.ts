@@ -1,8 +1,9 @@
 // The contract between the pool and one server process: what the pool reads
 // and asks of a process (McpWorker in production, fakes in unit tests), and
 // what a process reports back to the pool.
-import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
+
 import type { ServerIdentity } from '../protocol/initialize-result.js';
+import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
 import type { Call, CallCarrier } from './call.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'dead';

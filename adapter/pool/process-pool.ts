@@ -3,19 +3,20 @@
 // waits in one bounded queue (a full queue is overload, answered retryable)
 // and is let in as places free up. Which processes run is the supervisor's;
 // where sessions go is placement's.
-import type { Logger } from '../../lib/log.js';
+
 import type { BackoffPolicy } from '../../lib/backoff.js';
+import type { Logger } from '../../lib/log.js';
 import type { AdapterMetrics, ProcessState } from '../metrics.js';
-import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
 import type { ServerIdentity } from '../protocol/initialize-result.js';
+import type { RpcNotification, RpcRequest } from '../protocol/jsonrpc-message.js';
 import type { Call, PinnedSession } from './call.js';
 import { CallQueue } from './call-queue.js';
 import { ExclusiveHolds } from './exclusive-holds.js';
 import { LeastBusyPicker } from './least-busy-picker.js';
 import { PoolDrain } from './pool-drain.js';
-import type { QueryOfDeathRegistry } from './query-of-death.js';
 import type { DeathReason, PoolWorker, WorkerHost } from './pool-worker.js';
 import { ProcessSupervisor } from './process-supervisor.js';
+import type { QueryOfDeathRegistry } from './query-of-death.js';
 import { SessionPlacement } from './session-placement.js';
 
 export interface PoolOptions {
@@ -71,7 +72,13 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     opts: PoolOptions,
     private readonly deps: PoolDeps<W>,
   ) {
-    this.processes = new ProcessSupervisor<W>(opts, { createWorker: deps.createWorker, host: this, logger: deps.logger, metrics: deps.metrics, pinned: deps.pinned });
+    this.processes = new ProcessSupervisor<W>(opts, {
+      createWorker: deps.createWorker,
+      host: this,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      pinned: deps.pinned,
+    });
     this.holds = new ExclusiveHolds<S>(opts.max);
     this.picker = new LeastBusyPicker(this.processes, this.holds, opts.maxInFlightPerProcess);
     this.placement = new SessionPlacement(this.processes, this.holds, opts.maxInFlightPerProcess, deps);
@@ -173,7 +180,11 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
       return;
     }
     if (!this.queue.offer(call)) {
-      call.fail({ kind: 'overload', detail: `every process is busy and the queue of ${this.queue.capacity} calls is full`, written: false });
+      call.fail({
+        kind: 'overload',
+        detail: `every process is busy and the queue of ${this.queue.capacity} calls is full`,
+        written: false,
+      });
       return;
     }
     if (!this.drain.active && !this.atClientLimit(call)) this.processes.grow();

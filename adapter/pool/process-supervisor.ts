@@ -1,7 +1,7 @@
 // The pool's slots and the process in each: starting them, restarting a dead
 // one with exponential backoff and jitter, growing by one when every process
 // is busy, stopping idle extra slots above `min` again, and stopping all.
-import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
+import { type BackoffPolicy, backoffDelay } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdapterMetrics, ProcessState } from '../metrics.js';
 import type { ServerIdentity } from '../protocol/initialize-result.js';
@@ -52,7 +52,10 @@ export class ProcessSupervisor<W extends PoolWorker> {
     private readonly opts: SupervisorOptions,
     private readonly deps: SupervisorDeps<W>,
   ) {
-    this.slots = Array.from({ length: opts.max }, (_, index): Slot<W> => ({ index, state: 'off', worker: undefined, failures: 0, timer: undefined }));
+    this.slots = Array.from(
+      { length: opts.max },
+      (_, index): Slot<W> => ({ index, state: 'off', worker: undefined, failures: 0, timer: undefined }),
+    );
   }
 
   start(): void {
@@ -201,7 +204,10 @@ export class ProcessSupervisor<W extends PoolWorker> {
     const delay = backoffDelay(this.opts.backoff, slot.failures);
     slot.state = 'backoff';
     this.deps.metrics.restart(reason);
-    this.deps.logger.warn({ slot: slot.index, reason, detail, failures: slot.failures, restartInMs: delay }, 'server process failed; restarting after backoff');
+    this.deps.logger.warn(
+      { slot: slot.index, reason, detail, failures: slot.failures, restartInMs: delay },
+      'server process failed; restarting after backoff',
+    );
     slot.timer = setTimeout(() => {
       if (!this.stopping) this.startSlot(slot);
     }, delay);

@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
-import { LineSplitter, type LargeLines } from './line-splitter.js';
+import { type LargeLines, LineSplitter } from './line-splitter.js';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -104,7 +104,7 @@ export class StdioProcess {
       this.stdin.cork();
       setImmediate(this.uncork);
     }
-    this.stdin.write(text + '\n');
+    this.stdin.write(`${text}\n`);
   }
 
   private readonly uncork = (): void => {
@@ -129,7 +129,8 @@ export class StdioProcess {
   async stop(graceMs: number): Promise<ExitInfo> {
     if (this.exitInfo !== undefined) return this.exitInfo;
     const exited = this.waitExit();
-    const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    const within = (ms: number) =>
+      Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     this.stdin.end();
     if (await within(graceMs / 2)) return exited;
     killGroup(this.pid, 'SIGTERM');

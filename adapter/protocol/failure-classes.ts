@@ -33,7 +33,6 @@
 //     failure can only end the stream with a JSON-RPC error event: Envoy cannot
 //     retry it, whatever the class.
 
-
 /** Metric label `outcome` of a finished call. */
 export type Outcome = 'ok' | 'tool_error' | 'jsonrpc_error' | 'timeout' | 'crashed' | 'overload' | 'unavailable' | 'cancelled' | 'poisoned';
 
@@ -71,13 +70,19 @@ export function answerFor(failure: Failure, replaySafe: boolean): FailureAnswer 
     case 'timeout':
       return { status: 504, retryable: false, code: -32001, message: `Request timed out: ${failure.detail}` };
     case 'poisoned':
-      return { status: 422, retryable: false, code: -32603, message: `Request not served (query of death, not retried on other replicas): ${failure.detail}` };
+      return {
+        status: 422,
+        retryable: false,
+        code: -32603,
+        message: `Request not served (query of death, not retried on other replicas): ${failure.detail}`,
+      };
   }
 }
 
 /** Outcome of a JSON-RPC response the server sent. */
 export function responseOutcome(method: string, result: unknown, hasError: boolean): Outcome {
   if (hasError) return 'jsonrpc_error';
-  if (method === 'tools/call' && typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true) return 'tool_error';
+  if (method === 'tools/call' && typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true)
+    return 'tool_error';
   return 'ok';
 }

@@ -23,11 +23,17 @@ export function readInitializeResult(res: RpcResponse): InitializeResult {
   if (!isPlainObject(r)) return problem('initialize result is not an object');
   const version = r['protocolVersion'];
   if (typeof version !== 'string' || !(LEGACY_VERSIONS as readonly string[]).includes(version)) {
-    return problem(`initialize result names protocol version ${JSON.stringify(version)}, which the adapter does not speak (it speaks ${LEGACY_VERSIONS.join(', ')})`);
+    return problem(
+      `initialize result names protocol version ${JSON.stringify(version)}, which the adapter does not speak (it speaks ${LEGACY_VERSIONS.join(', ')})`,
+    );
   }
   const capabilities = r['capabilities'];
   const serverInfo = r['serverInfo'];
   if (!isPlainObject(capabilities) || !isPlainObject(serverInfo)) return problem('initialize result lacks capabilities or serverInfo');
   const instructions = r['instructions'];
-  return { ok: true, protocolVersion: version, identity: { capabilities, serverInfo, instructions: typeof instructions === 'string' ? instructions : undefined } };
+  return {
+    ok: true,
+    protocolVersion: version,
+    identity: { capabilities, serverInfo, instructions: typeof instructions === 'string' ? instructions : undefined },
+  };
 }

@@ -82,7 +82,7 @@ export interface Member {
  * `visit` returning false stops. Keys are decoded (escapes too). Returns the
  * number of members visited, or -1 when `at` is not an object.
  */
-export function eachMember(t: string, at: number, visit: (key: string, start: number, end: number) => boolean | void): number {
+export function eachMember(t: string, at: number, visit: (key: string, start: number, end: number) => boolean | undefined): number {
   if (t.charCodeAt(at) !== OPEN_BRACE) return -1;
   let i = skipWs(t, at + 1);
   if (t.charCodeAt(i) === CLOSE_BRACE) return 0;
@@ -158,7 +158,7 @@ export interface ResponseScan {
   readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
 }
 
-const enum Ctx {
+enum Ctx {
   Object = 1,
   Array = 2,
 }

@@ -26,17 +26,18 @@ export class IdAllocator {
  * nested in params are never touched.
  */
 export function replaceTopLevelId(text: string, oldIdJson: string, newIdJson: string): string | undefined {
-  const key = '"id":' + oldIdJson;
+  const key = `"id":${oldIdJson}`;
   // The TypeScript SDKs write the id last: `…,"jsonrpc":"2.0","id":7}`.
   const suffixAt = text.length - key.length - 1;
   if (suffixAt > 0 && text.charCodeAt(text.length - 1) === CLOSE_BRACE && text.startsWith(key, suffixAt)) {
     const before = text.charCodeAt(suffixAt - 1);
     // Valid JSON ending in `,"id":7}` can only have that member at the top level, and last.
-    if (before === COMMA || before === OPEN_BRACE) return text.slice(0, suffixAt) + '"id":' + newIdJson + '}';
+    if (before === COMMA || before === OPEN_BRACE) return `${text.slice(0, suffixAt)}"id":${newIdJson}}`;
   }
   // Python and most others write it first: `{"jsonrpc":"2.0","id":7,…`.
-  const prefix = '{"jsonrpc":"2.0",' + key + ',';
-  if (text.startsWith(prefix) && !hasLaterTopLevelId(text, prefix.length - 1)) return '{"jsonrpc":"2.0","id":' + newIdJson + text.slice(prefix.length - 1);
+  const prefix = `{"jsonrpc":"2.0",${key},`;
+  if (text.startsWith(prefix) && !hasLaterTopLevelId(text, prefix.length - 1))
+    return `{"jsonrpc":"2.0","id":${newIdJson}${text.slice(prefix.length - 1)}`;
   const at = valueStart(text);
   const id = findMember(text, at, 'id');
   if (id === undefined) return undefined;
@@ -77,7 +78,7 @@ export function replaceProgressToken(text: string, tokenJson: string): string | 
  */
 export function resultObjectStart(text: string, idJson: string): number {
   if (text.startsWith('{"result":{')) return 10;
-  const prefix = '{"jsonrpc":"2.0","id":' + idJson + ',"result":{';
+  const prefix = `{"jsonrpc":"2.0","id":${idJson},"result":{`;
   if (text.startsWith(prefix)) return prefix.length - 1;
   return -1;
 }

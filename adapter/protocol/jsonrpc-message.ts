@@ -50,7 +50,12 @@ function isId(value: unknown): value is JsonRpcId {
 }
 
 export function readMessage(value: unknown): RpcMessage | RpcInvalid {
-  if (!isPlainObject(value)) return { kind: 'invalid', reason: Array.isArray(value) ? 'JSON-RPC batches are not supported' : 'a JSON-RPC message must be an object', id: null };
+  if (!isPlainObject(value))
+    return {
+      kind: 'invalid',
+      reason: Array.isArray(value) ? 'JSON-RPC batches are not supported' : 'a JSON-RPC message must be an object',
+      id: null,
+    };
   const idRaw = value['id'];
   const id = isId(idRaw) ? idRaw : null;
   if (value['jsonrpc'] !== '2.0') return { kind: 'invalid', reason: 'jsonrpc must be "2.0"', id };
@@ -65,13 +70,22 @@ export function readMessage(value: unknown): RpcMessage | RpcInvalid {
   }
   const hasResult = 'result' in value;
   const errorRaw = value['error'];
-  if (hasResult === (errorRaw !== undefined)) return { kind: 'invalid', reason: 'a message needs a method, or exactly one of result and error', id };
+  if (hasResult === (errorRaw !== undefined))
+    return { kind: 'invalid', reason: 'a message needs a method, or exactly one of result and error', id };
   if (idRaw !== null && id === null) return { kind: 'invalid', reason: 'id must be a string or a number', id: null };
   if (hasResult) return { kind: 'response', id, result: value['result'], error: undefined };
-  if (!isPlainObject(errorRaw) || typeof errorRaw['code'] !== 'number' || !Number.isInteger(errorRaw['code']) || typeof errorRaw['message'] !== 'string') {
+  if (
+    !isPlainObject(errorRaw) ||
+    typeof errorRaw['code'] !== 'number' ||
+    !Number.isInteger(errorRaw['code']) ||
+    typeof errorRaw['message'] !== 'string'
+  ) {
     return { kind: 'invalid', reason: 'error must be an object with an integer code and a message', id };
   }
-  const error: RpcErrorObject = 'data' in errorRaw ? { code: errorRaw['code'], message: errorRaw['message'], data: errorRaw['data'] } : { code: errorRaw['code'], message: errorRaw['message'] };
+  const error: RpcErrorObject =
+    'data' in errorRaw
+      ? { code: errorRaw['code'], message: errorRaw['message'], data: errorRaw['data'] }
+      : { code: errorRaw['code'], message: errorRaw['message'] };
   return { kind: 'response', id, result: undefined, error };
 }
 
@@ -115,7 +129,8 @@ export function strictProblem(value: unknown): string | undefined {
   let members = 0;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
-    if (++members > allowed.size || !allowed.has(key)) return `unknown member ${JSON.stringify(key.length > 64 ? key.slice(0, 64) + '…' : key)} (a JSON-RPC 2.0 ${isCall ? 'request has only jsonrpc, id, method and params' : 'response has only jsonrpc, id and result or error'})`;
+    if (++members > allowed.size || !allowed.has(key))
+      return `unknown member ${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)} (a JSON-RPC 2.0 ${isCall ? 'request has only jsonrpc, id, method and params' : 'response has only jsonrpc, id and result or error'})`;
   }
   const id = value['id'];
   if (typeof id === 'number' && !Number.isInteger(id)) return 'id must be a string or an integer';
@@ -125,9 +140,11 @@ export function strictProblem(value: unknown): string | undefined {
     const meta = params['_meta'];
     if (!isPlainObject(meta)) return 'params._meta must be an object';
     const token = meta['progressToken'];
-    if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isInteger(token))) return 'params._meta.progressToken must be a string or an integer';
+    if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isInteger(token)))
+      return 'params._meta.progressToken must be a string or an integer';
     const task = meta[RELATED_TASK_META_KEY];
-    if (task !== undefined && !(isPlainObject(task) && typeof task['taskId'] === 'string')) return `params._meta["${RELATED_TASK_META_KEY}"] must be an object with a taskId string`;
+    if (task !== undefined && !(isPlainObject(task) && typeof task['taskId'] === 'string'))
+      return `params._meta["${RELATED_TASK_META_KEY}"] must be an object with a taskId string`;
     return undefined;
   }
   if ('result' in value && !isPlainObject(value['result'])) return 'result must be an object';

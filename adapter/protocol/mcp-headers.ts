@@ -46,7 +46,14 @@ const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9
  * that are not plain ASCII; undefined when that form is malformed.
  */
 export function decodeHeaderValue(value: string): string | undefined {
-  if (!(value.startsWith(SENTINEL_PREFIX) && value.endsWith(SENTINEL_SUFFIX) && value.length >= SENTINEL_PREFIX.length + SENTINEL_SUFFIX.length)) return value;
+  if (
+    !(
+      value.startsWith(SENTINEL_PREFIX) &&
+      value.endsWith(SENTINEL_SUFFIX) &&
+      value.length >= SENTINEL_PREFIX.length + SENTINEL_SUFFIX.length
+    )
+  )
+    return value;
   const b64 = value.slice(SENTINEL_PREFIX.length, value.length - SENTINEL_SUFFIX.length);
   if (!CANONICAL_BASE64.test(b64)) return undefined;
   const bytes = Buffer.from(b64, 'base64');
@@ -89,21 +96,33 @@ export function checkStandardHeaders(
   headers: StandardHeaders,
 ): HeaderRejection | undefined {
   if (headers.protocolVersion !== undefined && headers.protocolVersion !== claimedVersion) {
-    return mismatch(headers.protocolVersion, claimedVersion, `the body envelope names protocol version ${claimedVersion} but the MCP-Protocol-Version header names ${headers.protocolVersion}`);
+    return mismatch(
+      headers.protocolVersion,
+      claimedVersion,
+      `the body envelope names protocol version ${claimedVersion} but the MCP-Protocol-Version header names ${headers.protocolVersion}`,
+    );
   }
   if (headers.method !== undefined && headers.method !== method) {
     return mismatch(headers.method, method, `the body names method ${method} but the Mcp-Method header names ${headers.method}`);
   }
   // Presence is required on requests only; notifications carry no routing need.
   if (kind === 'notification') return undefined;
-  if (headers.protocolVersion === undefined) return mismatch('(missing)', claimedVersion, `the body envelope names protocol version ${claimedVersion} but the required MCP-Protocol-Version header is absent`);
-  if (headers.method === undefined) return mismatch('(missing)', method, `the body names method ${method} but the required Mcp-Method header is absent`);
+  if (headers.protocolVersion === undefined)
+    return mismatch(
+      '(missing)',
+      claimedVersion,
+      `the body envelope names protocol version ${claimedVersion} but the required MCP-Protocol-Version header is absent`,
+    );
+  if (headers.method === undefined)
+    return mismatch('(missing)', method, `the body names method ${method} but the required Mcp-Method header is absent`);
   const field = Object.hasOwn(NAME_SOURCE, method) ? NAME_SOURCE[method] : undefined;
   if (field === undefined) return undefined;
   const raw = params?.[field];
   const bodyValue = typeof raw === 'string' ? raw : undefined;
   if (headers.name === undefined) {
-    return bodyValue === undefined ? undefined : mismatch('(missing)', bodyValue, `the body carries params.${field}="${bodyValue}" but the required Mcp-Name header is absent`);
+    return bodyValue === undefined
+      ? undefined
+      : mismatch('(missing)', bodyValue, `the body carries params.${field}="${bodyValue}" but the required Mcp-Name header is absent`);
   }
   const decoded = decodeHeaderValue(headers.name);
   if (decoded === undefined) return mismatch(headers.name, bodyValue ?? '', 'the Mcp-Name header carries an invalid Base64 sentinel value');

@@ -50,7 +50,12 @@ export function readEnvelope(params: Record<string, unknown> | undefined): Envel
   }
   if (!isModernVersion(version)) return { kind: 'legacy' };
   if (version !== MODERN_VERSION) {
-    return { kind: 'rejected', code: RpcCode.UnsupportedProtocolVersion, message: `Unsupported protocol version: ${version}`, data: { supported: [MODERN_VERSION], requested: version } };
+    return {
+      kind: 'rejected',
+      code: RpcCode.UnsupportedProtocolVersion,
+      message: `Unsupported protocol version: ${version}`,
+      data: { supported: [MODERN_VERSION], requested: version },
+    };
   }
   if (!(CLIENT_CAPABILITIES_META_KEY in meta)) return envelopeProblem(CLIENT_CAPABILITIES_META_KEY, 'missing');
   if (!isPlainObject(meta[CLIENT_CAPABILITIES_META_KEY])) return envelopeProblem(CLIENT_CAPABILITIES_META_KEY, 'expected an object');
@@ -59,7 +64,8 @@ export function readEnvelope(params: Record<string, unknown> | undefined): Envel
     return envelopeProblem(CLIENT_INFO_META_KEY, 'expected an object with name and version');
   }
   const level = meta[LOG_LEVEL_META_KEY];
-  if (level !== undefined && !(typeof level === 'string' && LOG_LEVEL_SET.has(level))) return envelopeProblem(LOG_LEVEL_META_KEY, 'expected a logging level');
+  if (level !== undefined && !(typeof level === 'string' && LOG_LEVEL_SET.has(level)))
+    return envelopeProblem(LOG_LEVEL_META_KEY, 'expected a logging level');
   return { kind: 'modern', version, logLevel: level as string | undefined };
 }
 

@@ -4,12 +4,19 @@
 // stamped into the server's own responses.
 import { MODERN_VERSION } from '../../lib/mesh-contracts.js';
 import type { ServerIdentity } from './initialize-result.js';
-import { resultObjectStart, replaceTopLevelId } from './jsonrpc-ids.js';
-import { isPlainObject, RpcCode, type JsonRpcId, type RpcResponse } from './jsonrpc-message.js';
+import { replaceTopLevelId, resultObjectStart } from './jsonrpc-ids.js';
+import { isPlainObject, type JsonRpcId, RpcCode, type RpcResponse } from './jsonrpc-message.js';
 
 export const SERVER_INFO_META_KEY = 'io.modelcontextprotocol/serverInfo';
 
-const CACHEABLE_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+const CACHEABLE_METHODS = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'server/discover',
+]);
 
 /** The `server/discover` result for a stdio server, from its initialize result. */
 export function discoverResult(server: ServerIdentity): Record<string, unknown> {
@@ -35,13 +42,22 @@ function validTtl(v: unknown): boolean {
  * client's id, `resultType`, cache fields on cacheable results, and the one
  * error code the revision renamed (-32002 resource-not-found → -32602).
  */
-export function toModernResponse(line: string, msg: RpcResponse, method: string, localIdJson: string, clientId: JsonRpcId, clientIdJson: string): string {
+export function toModernResponse(
+  line: string,
+  msg: RpcResponse,
+  method: string,
+  localIdJson: string,
+  clientId: JsonRpcId,
+  clientIdJson: string,
+): string {
   if (msg.error !== undefined) {
-    if (msg.error.code === -32002) return JSON.stringify({ jsonrpc: '2.0', id: clientId, error: { ...msg.error, code: RpcCode.InvalidParams } });
+    if (msg.error.code === -32002)
+      return JSON.stringify({ jsonrpc: '2.0', id: clientId, error: { ...msg.error, code: RpcCode.InvalidParams } });
     return replaceTopLevelId(line, localIdJson, clientIdJson) ?? JSON.stringify({ jsonrpc: '2.0', id: clientId, error: msg.error });
   }
   const result = msg.result;
-  if (!isPlainObject(result)) return replaceTopLevelId(line, localIdJson, clientIdJson) ?? JSON.stringify({ jsonrpc: '2.0', id: clientId, result });
+  if (!isPlainObject(result))
+    return replaceTopLevelId(line, localIdJson, clientIdJson) ?? JSON.stringify({ jsonrpc: '2.0', id: clientId, result });
   const additions: string[] = [];
   let needsRebuild = false;
   const resultType = result['resultType'];

@@ -37,7 +37,10 @@ export function readAccept(accept: string | undefined): AcceptView {
   if (accept === undefined || accept === '') return { json: true, sse: true };
   const a = accept.toLowerCase();
   const any = a.includes('*/*');
-  return { json: any || a.includes('application/json') || a.includes('application/*'), sse: any || a.includes('text/event-stream') || a.includes('text/*') };
+  return {
+    json: any || a.includes('application/json') || a.includes('application/*'),
+    sse: any || a.includes('text/event-stream') || a.includes('text/*'),
+  };
 }
 
 /** Whether a Content-Type names JSON (parameters such as charset are ignored). */

@@ -6,11 +6,11 @@
 // every call in flight there is that session's; anything ambiguous is refused
 // rather than shown to the wrong client.
 import type { Logger } from '../../lib/log.js';
+import type { AdapterMetrics } from '../metrics.js';
 import type { Call } from '../pool/call.js';
+import type { McpWorker } from '../pool/mcp-worker.js';
 import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { errorText, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from '../protocol/jsonrpc-message.js';
-import type { AdapterMetrics } from '../metrics.js';
-import type { McpWorker } from '../pool/mcp-worker.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './session-table.js';
 
@@ -58,11 +58,19 @@ export class ServerMessageRouter {
     }
     const session = this.attribute(worker, msg.method);
     const adapterId = this.nextId++;
-    const text = replaceTopLevelId(line, serverIdJson, String(adapterId)) ?? JSON.stringify({ jsonrpc: '2.0', id: adapterId, method: msg.method, params: msg.params });
+    const text =
+      replaceTopLevelId(line, serverIdJson, String(adapterId)) ??
+      JSON.stringify({ jsonrpc: '2.0', id: adapterId, method: msg.method, params: msg.params });
     if (session === undefined || !this.deliver(session, worker, text)) {
       this.deps.metrics.serverRequest(msg.method, 'refused');
       this.deps.logger.warn({ method: msg.method, slot: worker.slot }, 'server request has no client that can answer it; refused');
-      worker.send(errorText(msg.id, RpcCode.MethodNotFound, `mcpmesh adapter: no client of this call can answer ${msg.method} (the client did not declare the capability, or several clients share this process)`));
+      worker.send(
+        errorText(
+          msg.id,
+          RpcCode.MethodNotFound,
+          `mcpmesh adapter: no client of this call can answer ${msg.method} (the client did not declare the capability, or several clients share this process)`,
+        ),
+      );
       return;
     }
     this.pending.set(adapterId, { worker, serverIdJson, session, method: msg.method });
@@ -80,7 +88,11 @@ export class ServerMessageRouter {
     this.pending.delete(msg.id);
     const text =
       replaceTopLevelId(bodyText, String(msg.id), p.serverIdJson) ??
-      JSON.stringify(msg.error !== undefined ? { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, error: msg.error } : { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, result: msg.result });
+      JSON.stringify(
+        msg.error !== undefined
+          ? { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, error: msg.error }
+          : { jsonrpc: '2.0', id: JSON.parse(p.serverIdJson) as unknown, result: msg.result },
+      );
     if (!p.worker.send(text)) {
       this.deps.logger.info({ method: p.method }, 'client answered a server request of a process that is gone');
       return 'lost';
@@ -103,14 +115,19 @@ export class ServerMessageRouter {
         for (const [adapterId, p] of this.pending) {
           if (p.worker !== worker || p.serverIdJson !== idJson) continue;
           this.withdraw(adapterId);
-          this.deliver(p.session, worker, JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: { ...msg.params, requestId: adapterId } }));
+          this.deliver(
+            p.session,
+            worker,
+            JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: { ...msg.params, requestId: adapterId } }),
+          );
           return;
         }
         return;
       }
       case 'notifications/resources/updated': {
         const uri = msg.params?.['uri'];
-        for (const s of this.deps.sessions.pinnedTo(worker.slot)) if (typeof uri === 'string' && s.subscriptions.has(uri)) s.stream?.send(line);
+        for (const s of this.deps.sessions.pinnedTo(worker.slot))
+          if (typeof uri === 'string' && s.subscriptions.has(uri)) s.stream?.send(line);
         return;
       }
       case 'notifications/tools/list_changed':
@@ -145,7 +162,9 @@ export class ServerMessageRouter {
     for (const [id, p] of this.pending) {
       if (p.session !== session) continue;
       this.withdraw(id);
-      p.worker.send(`{"jsonrpc":"2.0","id":${p.serverIdJson},"error":{"code":${RpcCode.InternalError},"message":"mcpmesh adapter: the client session ended"}}`);
+      p.worker.send(
+        `{"jsonrpc":"2.0","id":${p.serverIdJson},"error":{"code":${RpcCode.InternalError},"message":"mcpmesh adapter: the client session ended"}}`,
+      );
     }
   }
 
@@ -180,7 +199,7 @@ export class ServerMessageRouter {
   private deliver(session: Session, worker: McpWorker, text: string): boolean {
     let target: Call | undefined;
     for (const c of session.calls) if (c.worker === worker && !c.settled && c.init.sink.canStream && !c.init.sink.closed) target = c;
-    if (target !== undefined && target.event(text)) return true;
+    if (target?.event(text)) return true;
     return session.stream?.send(text) ?? false;
   }
 

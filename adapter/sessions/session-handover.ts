@@ -20,11 +20,11 @@ import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
-import { SessionIdError, type ClientInfo, type OpenFailure, type SessionIdCodec } from './session-id-codec.js';
+import { abilitiesOf, Session } from './session.js';
+import { type ClientInfo, type OpenFailure, type SessionIdCodec, SessionIdError } from './session-id-codec.js';
 import type { SessionKeeper } from './session-keeper.js';
 import type { LimitRefusal, SessionLimiter, SessionOrigin } from './session-limits.js';
-import { MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_URI_LENGTH, type SessionState, type SessionStateStore } from './session-state-store.js';
-import { abilitiesOf, Session } from './session.js';
+import { MAX_SUBSCRIPTION_URI_LENGTH, MAX_SUBSCRIPTIONS, type SessionState, type SessionStateStore } from './session-state-store.js';
 import type { SessionTable } from './session-table.js';
 
 /** Why an id gets 404: the codec's reasons, or the session was ended (DELETE) on some replica. */
@@ -66,11 +66,12 @@ export class SessionHandover {
   /** A new session at `initialize`, pinned to `slot`, in the table, pending until its client follows up. Writes nothing to the store. */
   issue(slot: number, protocolVersion: string, capabilities: unknown, clientInfo: unknown, origin: SessionOrigin): Issued {
     const caps = isPlainObject(capabilities) ? capabilities : {};
-    let sealed;
+    let sealed: ReturnType<SessionIdCodec['seal']>;
     try {
       sealed = this.deps.codec.seal({ protocolVersion, clientCapabilities: caps, clientInfo: clientInfoOf(clientInfo) });
     } catch (err) {
-      if (err instanceof SessionIdError && err.code === 'no_signing_key') return { kind: 'unavailable', detail: 'no session key may sign now' };
+      if (err instanceof SessionIdError && err.code === 'no_signing_key')
+        return { kind: 'unavailable', detail: 'no session key may sign now' };
       return { kind: 'invalid', message: (err as Error).message };
     }
     const session = new Session(sealed.id, slot, protocolVersion, abilitiesOf(caps), sealed.session);
@@ -129,7 +130,10 @@ export class SessionHandover {
         await this.deps.store.put(portable.sessionKey, { ...stateOf(session), ...(ended ? { ended: true } : {}) }, portable.expiresAt);
       } catch (err) {
         this.deps.metrics.sessionLost('state_unavailable');
-        this.deps.logger.warn({ err: (err as Error).message, ended }, 'could not store session state; another replica taking the session over would not have it');
+        this.deps.logger.warn(
+          { err: (err as Error).message, ended },
+          'could not store session state; another replica taking the session over would not have it',
+        );
       }
     });
     this.writes.set(session, next);
@@ -151,7 +155,8 @@ export class SessionHandover {
   private overLimit(origin: SessionOrigin): Adoption | undefined {
     const refusal = this.deps.limiter.check(origin);
     if (refusal === undefined) return undefined;
-    if (refusal.reason === 'max_sessions') return { kind: 'unavailable', detail: `${refusal.limit} sessions are open`, reason: 'too_many_sessions' };
+    if (refusal.reason === 'max_sessions')
+      return { kind: 'unavailable', detail: `${refusal.limit} sessions are open`, reason: 'too_many_sessions' };
     return { kind: 'limited', refusal };
   }
 

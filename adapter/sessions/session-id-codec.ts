@@ -20,9 +20,10 @@
 //
 // Reasons other than `ok` are for counting and logs only: the parts read
 // before the tag is checked (version, kid, server tag) are the client's word.
-import { CodedError } from '../../lib/coded-error.js';
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { CodedError } from '../../lib/coded-error.js';
 import type { KeyRing, SessionKey } from './session-keys.js';
 
 export const SESSION_ID_FORMAT_VERSION = '1';
@@ -75,7 +76,9 @@ export interface ClientInfo {
 export type OpenFailure = 'malformed' | 'unknown_key' | 'tampered' | 'expired' | 'wrong_server';
 export const OPEN_FAILURES: readonly OpenFailure[] = ['malformed', 'unknown_key', 'tampered', 'expired', 'wrong_server'];
 
-export type OpenResult = { readonly ok: true; readonly session: PortableSession; readonly kid: string } | { readonly ok: false; readonly reason: OpenFailure };
+export type OpenResult =
+  | { readonly ok: true; readonly session: PortableSession; readonly kid: string }
+  | { readonly ok: false; readonly reason: OpenFailure };
 
 export interface SealInput {
   readonly protocolVersion: string;
@@ -119,7 +122,8 @@ export class SessionIdCodec {
     this.info = Buffer.from(`mcpmesh-session-id/${SESSION_ID_FORMAT_VERSION}/${opts.server}`, 'utf8');
     this.aadPrefix = `mcpmesh-session-id\0${SESSION_ID_FORMAT_VERSION}\0${opts.server}\0`;
     this.lifetimeMs = opts.lifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
-    if (!Number.isSafeInteger(this.lifetimeMs) || this.lifetimeMs <= 0) throw new SessionIdError('the session lifetime must be a positive integer of milliseconds', 'invalid_input');
+    if (!Number.isSafeInteger(this.lifetimeMs) || this.lifetimeMs <= 0)
+      throw new SessionIdError('the session lifetime must be a positive integer of milliseconds', 'invalid_input');
     this.now = opts.now ?? Date.now;
   }
 
@@ -131,7 +135,11 @@ export class SessionIdCodec {
   seal(input: SealInput): { readonly id: string; readonly session: PortableSession } {
     const now = this.now();
     const key = this.opts.keys()?.signer(now);
-    if (key === undefined) throw new SessionIdError('no session key may sign now (the key ring is empty, not loaded, or every key is retired or not yet active)', 'no_signing_key');
+    if (key === undefined)
+      throw new SessionIdError(
+        'no session key may sign now (the key ring is empty, not loaded, or every key is retired or not yet active)',
+        'no_signing_key',
+      );
     const session: PortableSession = {
       sessionKey: randomBytes(16).toString('base64url'),
       issuedAt: now,
@@ -142,16 +150,30 @@ export class SessionIdCodec {
     };
     let text: string;
     try {
-      text = JSON.stringify({ k: session.sessionKey, i: session.issuedAt, e: session.expiresAt, v: session.protocolVersion, c: session.clientCapabilities, n: session.clientInfo });
+      text = JSON.stringify({
+        k: session.sessionKey,
+        i: session.issuedAt,
+        e: session.expiresAt,
+        v: session.protocolVersion,
+        c: session.clientCapabilities,
+        n: session.clientInfo,
+      });
     } catch (err) {
       throw new SessionIdError(`session payload is not serializable: ${(err as Error).message}`, 'invalid_input');
     }
     const plain = Buffer.from(text, 'utf8');
     if (plain.length > MAX_SESSION_PAYLOAD_BYTES) {
-      throw new SessionIdError(`session payload is ${plain.length} bytes, over the ${MAX_SESSION_PAYLOAD_BYTES}-byte bound: the client's capabilities and info are too large to carry in a session id`, 'payload_too_large');
+      throw new SessionIdError(
+        `session payload is ${plain.length} bytes, over the ${MAX_SESSION_PAYLOAD_BYTES}-byte bound: the client's capabilities and info are too large to carry in a session id`,
+        'payload_too_large',
+      );
     }
     const parsed = PayloadSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new SessionIdError(`session payload is invalid at ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`, 'invalid_input');
+    if (!parsed.success)
+      throw new SessionIdError(
+        `session payload is invalid at ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+        'invalid_input',
+      );
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.aesKey(key), iv);
     cipher.setAAD(Buffer.from(this.aadPrefix + key.kid, 'utf8'));
@@ -212,7 +234,14 @@ export class SessionIdCodec {
     return {
       ok: true,
       kid,
-      session: { sessionKey: p.k, issuedAt: p.i, expiresAt: p.e, protocolVersion: p.v, clientCapabilities: p.c, clientInfo: p.n as ClientInfo },
+      session: {
+        sessionKey: p.k,
+        issuedAt: p.i,
+        expiresAt: p.e,
+        protocolVersion: p.v,
+        clientCapabilities: p.c,
+        clientInfo: p.n as ClientInfo,
+      },
     };
   }
 

@@ -114,7 +114,8 @@ export class SessionKeeper {
       const level = this.levelOf(session.slot);
       if (level !== undefined) jobs.push(this.internal(worker, 'logging/setLevel', { level }));
     }
-    for (const uri of session.subscriptions) if (!this.sharedSubscription(session, uri)) jobs.push(this.internal(worker, 'resources/subscribe', { uri }));
+    for (const uri of session.subscriptions)
+      if (!this.sharedSubscription(session, uri)) jobs.push(this.internal(worker, 'resources/subscribe', { uri }));
     await Promise.all(jobs);
   }
 

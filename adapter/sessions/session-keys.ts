@@ -20,7 +20,7 @@
 // Secrets stay inside SessionKey: it prints and serializes as its kid only,
 // and no error message here quotes an input value.
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { inspect } from 'node:util';
@@ -61,7 +61,11 @@ export class SessionKey {
   }
 
   toJSON(): object {
-    return { kid: this.kid, activeFrom: new Date(this.activeFrom).toISOString(), ...(this.retireAt !== undefined ? { retireAt: new Date(this.retireAt).toISOString() } : {}) };
+    return {
+      kid: this.kid,
+      activeFrom: new Date(this.activeFrom).toISOString(),
+      ...(this.retireAt !== undefined ? { retireAt: new Date(this.retireAt).toISOString() } : {}),
+    };
   }
 
   [inspect.custom](): string {
@@ -69,7 +73,9 @@ export class SessionKey {
   }
 }
 
-const Instant = z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })]).transform((v) => (typeof v === 'number' ? v : Date.parse(v)));
+const Instant = z
+  .union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })])
+  .transform((v) => (typeof v === 'number' ? v : Date.parse(v)));
 
 const KeyEntrySchema = z.strictObject({
   kid: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'a kid is 1-16 of A-Za-z0-9_-'),
@@ -81,7 +87,12 @@ const KeyEntrySchema = z.strictObject({
 
 const RingSchema = z.strictObject({
   version: z.literal(KEY_RING_FORMAT_VERSION),
-  graceSeconds: z.number().int().nonnegative().max(366 * 24 * 60 * 60).optional(),
+  graceSeconds: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(366 * 24 * 60 * 60)
+    .optional(),
   keys: z.array(KeyEntrySchema).min(1).max(MAX_RING_KEYS),
 });
 
@@ -92,7 +103,10 @@ export class KeyRing {
   readonly keys: readonly SessionKey[];
   private readonly byKid: ReadonlyMap<string, { key: SessionKey; acceptUntil: number }>;
 
-  constructor(keys: readonly SessionKey[], readonly graceMs: number = DEFAULT_GRACE_SECONDS * 1000) {
+  constructor(
+    keys: readonly SessionKey[],
+    readonly graceMs: number = DEFAULT_GRACE_SECONDS * 1000,
+  ) {
     if (keys.length === 0) throw new KeyRingError('a key ring has at least one key');
     if (keys.length > MAX_RING_KEYS) throw new KeyRingError(`a key ring has at most ${MAX_RING_KEYS} keys`);
     const sorted = [...keys].sort((a, b) => a.activeFrom - b.activeFrom);
@@ -101,8 +115,10 @@ export class KeyRing {
       const key = sorted[i]!;
       const next = sorted[i + 1];
       if (byKid.has(key.kid)) throw new KeyRingError(`kid ${key.kid} appears twice`);
-      if (next !== undefined && next.activeFrom === key.activeFrom) throw new KeyRingError(`keys ${key.kid} and ${next.kid} have the same activeFrom: which one signs would be undefined`);
-      if (key.retireAt !== undefined && key.retireAt <= key.activeFrom) throw new KeyRingError(`key ${key.kid}: retireAt is not after activeFrom`);
+      if (next !== undefined && next.activeFrom === key.activeFrom)
+        throw new KeyRingError(`keys ${key.kid} and ${next.kid} have the same activeFrom: which one signs would be undefined`);
+      if (key.retireAt !== undefined && key.retireAt <= key.activeFrom)
+        throw new KeyRingError(`key ${key.kid}: retireAt is not after activeFrom`);
       const acceptUntil = key.retireAt ?? (next !== undefined ? next.activeFrom + graceMs : Number.POSITIVE_INFINITY);
       byKid.set(key.kid, { key, acceptUntil });
     }
@@ -327,7 +343,9 @@ export async function ensureKeyFile(file: string, now: number = Date.now()): Pro
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const mode = (await stat(path)).mode & 0o777;
-    return mode & 0o077 ? { created: false, warning: `${path} is readable by others (mode ${mode.toString(8)}); it should be 0600` } : { created: false };
+    return mode & 0o077
+      ? { created: false, warning: `${path} is readable by others (mode ${mode.toString(8)}); it should be 0600` }
+      : { created: false };
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
@@ -446,7 +464,11 @@ export class ConsulKeyRingWatcher {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(done);
-        reject(new KeyRingError(`no valid session key ring at ${this.kvKey} after ${timeoutMs} ms${this.lastError !== undefined ? `: ${this.lastError}` : ''}`));
+        reject(
+          new KeyRingError(
+            `no valid session key ring at ${this.kvKey} after ${timeoutMs} ms${this.lastError !== undefined ? `: ${this.lastError}` : ''}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.add(done);
     });

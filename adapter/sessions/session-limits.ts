@@ -82,14 +82,29 @@ export class SessionLimiter {
   check(origin: SessionOrigin): LimitRefusal | undefined {
     const client = this.byClient.get(origin.client) ?? 0;
     if (client >= this.opts.perClient) {
-      return this.refusal('client_limit', this.opts.perClient, origin, `this client has ${client} sessions open on this replica, the most --max-sessions-per-client allows`);
+      return this.refusal(
+        'client_limit',
+        this.opts.perClient,
+        origin,
+        `this client has ${client} sessions open on this replica, the most --max-sessions-per-client allows`,
+      );
     }
     const source = this.bySource.get(origin.source) ?? 0;
     if (source >= this.opts.perSource) {
-      return this.refusal('source_limit', this.opts.perSource, origin, `this client's source address has ${source} sessions open on this replica, the most --max-sessions-per-source allows`);
+      return this.refusal(
+        'source_limit',
+        this.opts.perSource,
+        origin,
+        `this client's source address has ${source} sessions open on this replica, the most --max-sessions-per-source allows`,
+      );
     }
     if (this.counted.size >= this.opts.maxSessions) {
-      return this.refusal('max_sessions', this.opts.maxSessions, origin, `this replica has ${this.counted.size} sessions open, the most --max-sessions allows`);
+      return this.refusal(
+        'max_sessions',
+        this.opts.maxSessions,
+        origin,
+        `this replica has ${this.counted.size} sessions open, the most --max-sessions allows`,
+      );
     }
     return undefined;
   }
@@ -160,7 +175,12 @@ export class SessionLimiter {
 
   /** Seconds until the oldest pending session that counts against the limit expires. */
   private retryAfter(origin: SessionOrigin | undefined, reason: LimitReason): number {
-    const queue = origin === undefined ? this.pending : reason === 'client_limit' ? this.pendingByClient.get(origin.client) : this.pendingBySource.get(origin.source);
+    const queue =
+      origin === undefined
+        ? this.pending
+        : reason === 'client_limit'
+          ? this.pendingByClient.get(origin.client)
+          : this.pendingBySource.get(origin.source);
     const first = queue?.values().next();
     if (first === undefined || first.done === true) return RETRY_AFTER_OPEN_S;
     return Math.max(1, Math.ceil((first.value - this.now()) / 1000));

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
 import { componentLogger, type Logger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
-import { DirectorySessionStateStore } from './session-state-dir-store.js';
-import { ConsulSessionStateStore } from './session-state-consul-store.js';
 import { ConsulKeyRingWatcher, ensureConsulKeyRing, KeyFileWatcher, KeyRing, SessionKey } from './session-keys.js';
+import { ConsulSessionStateStore } from './session-state-consul-store.js';
+import { DirectorySessionStateStore } from './session-state-dir-store.js';
 import { MemorySessionStateStore, type SessionStateStore } from './session-state-store.js';
 
 export interface SessionSourceOptions {
@@ -44,7 +44,10 @@ export async function openSessionSources(o: SessionSourceOptions): Promise<Sessi
   let keys: () => KeyRing | undefined;
   let keySource: SessionSources['keySource'];
   const stops: Array<() => void | Promise<void>> = [];
-  const http = o.consul !== undefined ? new ConsulHttp({ url: o.consul.url, ...(o.consul.token !== undefined ? { token: o.consul.token } : {}) }) : undefined;
+  const http =
+    o.consul !== undefined
+      ? new ConsulHttp({ url: o.consul.url, ...(o.consul.token !== undefined ? { token: o.consul.token } : {}) })
+      : undefined;
 
   if (o.keysFile !== undefined) {
     const watcher = new KeyFileWatcher({ file: o.keysFile, onChange, onError });
@@ -96,7 +99,9 @@ export async function openSessionSources(o: SessionSourceOptions): Promise<Sessi
     storeKind = 'memory';
   }
   if (keySource !== 'ephemeral' && storeKind === 'memory') {
-    o.logger.warn('session ids are portable but their state is in this process only (no --session-store-dir or --consul): a replica taking a session over starts it without its logging level and subscriptions');
+    o.logger.warn(
+      'session ids are portable but their state is in this process only (no --session-store-dir or --consul): a replica taking a session over starts it without its logging level and subscriptions',
+    );
   }
   return {
     keys,

@@ -8,17 +8,18 @@
 // delete the expired and then the earliest-expiring entries down to 90% of it,
 // in transactions of at most 64 operations (Consul's limit). Expired entries
 // below the bound are removed as they are read.
-import { SweepSchedule } from './sweep-schedule.js';
+
 import type { ConsulHttp } from '../../lib/consul/consul-http.js';
 import { SERVER_NAME, SERVER_NAME_RULE, SESSION_STATE_KV_PREFIX } from '../../lib/mesh-contracts.js';
 import {
   checkSessionKey,
   decodeSessionRecord,
   encodeSessionRecord,
-  SessionStateError,
   type SessionState,
+  SessionStateError,
   type SessionStateStore,
 } from './session-state-store.js';
+import { SweepSchedule } from './sweep-schedule.js';
 
 const TXN_MAX_OPS = 64;
 
@@ -49,16 +50,26 @@ export class ConsulSessionStateStore implements SessionStateStore {
   constructor(private readonly opts: ConsulSessionStateStoreOptions) {
     if (!SERVER_NAME.test(opts.server)) throw new SessionStateError(SERVER_NAME_RULE, 'invalid_key');
     this.prefix = `${SESSION_STATE_KV_PREFIX}${opts.server}/`;
-    this.sweeps = new SweepSchedule(() => this.sweepOnce(), { every: opts.sweepEvery ?? 64, intervalMs: opts.sweepIntervalMs ?? 60_000, what: this.prefix, ...(opts.onError ? { onError: opts.onError } : {}) });
+    this.sweeps = new SweepSchedule(() => this.sweepOnce(), {
+      every: opts.sweepEvery ?? 64,
+      intervalMs: opts.sweepIntervalMs ?? 60_000,
+      what: this.prefix,
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    });
     this.maxEntries = opts.maxEntries ?? 5_000;
     this.timeoutMs = opts.timeoutMs ?? 5_000;
-    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
+    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
     this.now = opts.now ?? Date.now;
   }
 
   async get(sessionKey: string): Promise<SessionState | undefined> {
     checkSessionKey(sessionKey);
-    const res = await this.opts.http.request<KvEntry[]>('GET', this.kvPath(sessionKey), { endpoint: 'kv_session_state_get', timeoutMs: this.timeoutMs, notFoundAs: [] });
+    const res = await this.opts.http.request<KvEntry[]>('GET', this.kvPath(sessionKey), {
+      endpoint: 'kv_session_state_get',
+      timeoutMs: this.timeoutMs,
+      notFoundAs: [],
+    });
     const value = Array.isArray(res.body) ? res.body[0]?.Value : undefined;
     if (typeof value !== 'string') return undefined;
     const d = decodeSessionRecord(Buffer.from(value, 'base64').toString('utf8'), this.now());
@@ -71,13 +82,20 @@ export class ConsulSessionStateStore implements SessionStateStore {
     checkSessionKey(sessionKey);
     // Checked and bounded here; the client below serializes the same object again.
     const text = encodeSessionRecord(state, expiresAt);
-    await this.opts.http.request<boolean>('PUT', this.kvPath(sessionKey), { body: JSON.parse(text) as unknown, endpoint: 'kv_session_state_put', timeoutMs: this.timeoutMs });
+    await this.opts.http.request<boolean>('PUT', this.kvPath(sessionKey), {
+      body: JSON.parse(text) as unknown,
+      endpoint: 'kv_session_state_put',
+      timeoutMs: this.timeoutMs,
+    });
     this.sweeps.wrote();
   }
 
   async delete(sessionKey: string): Promise<void> {
     checkSessionKey(sessionKey);
-    await this.opts.http.request<boolean>('DELETE', this.kvPath(sessionKey), { endpoint: 'kv_session_state_delete', timeoutMs: this.timeoutMs });
+    await this.opts.http.request<boolean>('DELETE', this.kvPath(sessionKey), {
+      endpoint: 'kv_session_state_delete',
+      timeoutMs: this.timeoutMs,
+    });
   }
 
   close(): Promise<void> {
@@ -90,15 +108,28 @@ export class ConsulSessionStateStore implements SessionStateStore {
   }
 
   private async sweepOnce(): Promise<void> {
-    const keys = await this.opts.http.request<string[]>('GET', `/v1/kv/${this.prefix}`, { query: { keys: '' }, endpoint: 'kv_session_state_keys', timeoutMs: this.timeoutMs, notFoundAs: [] });
+    const keys = await this.opts.http.request<string[]>('GET', `/v1/kv/${this.prefix}`, {
+      query: { keys: '' },
+      endpoint: 'kv_session_state_keys',
+      timeoutMs: this.timeoutMs,
+      notFoundAs: [],
+    });
     if (!Array.isArray(keys.body) || keys.body.length <= this.maxEntries) return;
-    const all = await this.opts.http.request<KvEntry[]>('GET', `/v1/kv/${this.prefix}`, { query: { recurse: '' }, endpoint: 'kv_session_state_list', timeoutMs: this.timeoutMs * 4, notFoundAs: [] });
+    const all = await this.opts.http.request<KvEntry[]>('GET', `/v1/kv/${this.prefix}`, {
+      query: { recurse: '' },
+      endpoint: 'kv_session_state_list',
+      timeoutMs: this.timeoutMs * 4,
+      notFoundAs: [],
+    });
     const now = this.now();
     const doomed: string[] = [];
     const live: { key: string; expiresAt: number }[] = [];
     for (const e of Array.isArray(all.body) ? all.body : []) {
       if (typeof e.Key !== 'string' || !e.Key.startsWith(this.prefix)) continue;
-      const d = typeof e.Value === 'string' ? decodeSessionRecord(Buffer.from(e.Value, 'base64').toString('utf8'), now) : ({ kind: 'invalid' } as const);
+      const d =
+        typeof e.Value === 'string'
+          ? decodeSessionRecord(Buffer.from(e.Value, 'base64').toString('utf8'), now)
+          : ({ kind: 'invalid' } as const);
       if (d.kind === 'ok') live.push({ key: e.Key, expiresAt: d.expiresAt });
       else doomed.push(e.Key);
     }
@@ -112,7 +143,6 @@ export class ConsulSessionStateStore implements SessionStateStore {
       await this.opts.http.request<unknown>('PUT', '/v1/txn', { body: ops, endpoint: 'kv_session_state_evict', timeoutMs: this.timeoutMs });
     }
   }
-
 
   private kvPath(sessionKey: string): string {
     return `/v1/kv/${this.prefix}${sessionKey}`;

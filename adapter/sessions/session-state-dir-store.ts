@@ -11,19 +11,20 @@
 //   earliest-expiring (oldest) ones down to 90% of it. It runs after every
 //   `sweepEvery` writes of this process (or `sweepIntervalMs` after a write),
 //   so the count stays below maxEntries + sweepEvery per writing replica.
-import { SweepSchedule } from './sweep-schedule.js';
+
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import {
   checkSessionKey,
-  decodeSessionRecord,
   DEFAULT_MAX_SESSION_STATES,
+  decodeSessionRecord,
   encodeSessionRecord,
-  SessionStateError,
   type SessionState,
+  SessionStateError,
   type SessionStateStore,
 } from './session-state-store.js';
+import { SweepSchedule } from './sweep-schedule.js';
 
 const STATE_FILE = /^[0-9a-f]{32}\.json$/;
 const TEMP_FILE = /^\.[0-9a-f]{32}\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
@@ -50,9 +51,15 @@ export class DirectorySessionStateStore implements SessionStateStore {
 
   constructor(opts: DirectorySessionStateStoreOptions) {
     this.dir = resolvePath(opts.dir);
-    this.sweeps = new SweepSchedule(() => this.sweepOnce(), { every: opts.sweepEvery ?? 64, intervalMs: opts.sweepIntervalMs ?? 30_000, what: this.dir, ...(opts.onError ? { onError: opts.onError } : {}) });
+    this.sweeps = new SweepSchedule(() => this.sweepOnce(), {
+      every: opts.sweepEvery ?? 64,
+      intervalMs: opts.sweepIntervalMs ?? 30_000,
+      what: this.dir,
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    });
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_SESSION_STATES;
-    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
+    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
     this.now = opts.now ?? Date.now;
   }
 
@@ -132,7 +139,6 @@ export class DirectorySessionStateStore implements SessionStateStore {
     const target = Math.floor(this.maxEntries * 0.9);
     for (const f of live.slice(0, live.length - target)) await unlink(join(this.dir, f.name)).catch(() => undefined);
   }
-
 
   private mkdir(): Promise<void> {
     this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(

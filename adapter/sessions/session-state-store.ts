@@ -7,8 +7,9 @@
 // DELETE), reads when a replica adopts a session it does not know: never per
 // call. `initialize` writes nothing, so a flood of it cannot grow a store; each
 // store is bounded in entries anyway, evicting the oldest sessions first.
-import { CodedError } from '../../lib/coded-error.js';
+
 import { z } from 'zod';
+import { CodedError } from '../../lib/coded-error.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/mesh-contracts.js';
 import { SESSION_KEY_PATTERN } from './session-id-codec.js';
 
@@ -62,16 +63,31 @@ export function checkSessionKey(sessionKey: string): void {
 
 /** The stored text of a state; throws SessionStateError if the state is invalid or over MAX_SESSION_STATE_BYTES. */
 export function encodeSessionRecord(state: SessionState, expiresAt: number): string {
-  const record = { v: RECORD_VERSION, expiresAt, state: { ...(state.logLevel !== undefined ? { logLevel: state.logLevel } : {}), subscriptions: [...state.subscriptions], ...(state.ended ? { ended: true } : {}) } };
+  const record = {
+    v: RECORD_VERSION,
+    expiresAt,
+    state: {
+      ...(state.logLevel !== undefined ? { logLevel: state.logLevel } : {}),
+      subscriptions: [...state.subscriptions],
+      ...(state.ended ? { ended: true } : {}),
+    },
+  };
   const checked = RecordSchema.safeParse(record);
-  if (!checked.success) throw new SessionStateError(`invalid session state at ${checked.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`, 'invalid_state');
+  if (!checked.success)
+    throw new SessionStateError(
+      `invalid session state at ${checked.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+      'invalid_state',
+    );
   const text = JSON.stringify(record);
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_SESSION_STATE_BYTES) throw new SessionStateError(`session state is ${bytes} bytes, over the ${MAX_SESSION_STATE_BYTES}-byte bound`, 'too_large');
+  if (bytes > MAX_SESSION_STATE_BYTES)
+    throw new SessionStateError(`session state is ${bytes} bytes, over the ${MAX_SESSION_STATE_BYTES}-byte bound`, 'too_large');
   return text;
 }
 
-export type DecodedRecord = { readonly kind: 'ok'; readonly state: SessionState; readonly expiresAt: number } | { readonly kind: 'expired' | 'invalid' };
+export type DecodedRecord =
+  | { readonly kind: 'ok'; readonly state: SessionState; readonly expiresAt: number }
+  | { readonly kind: 'expired' | 'invalid' };
 
 /** A stored text, validated: a store holds what another process wrote. */
 export function decodeSessionRecord(text: string, now: number): DecodedRecord {
@@ -103,7 +119,8 @@ export class MemorySessionStateStore implements SessionStateStore {
 
   constructor(opts: MemorySessionStateStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_SESSION_STATES;
-    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
+    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new SessionStateError('maxEntries must be a positive integer', 'invalid_state');
     this.now = opts.now ?? Date.now;
   }
 

@@ -8,8 +8,8 @@
 // id says, and the logging level and subscriptions here follow the session
 // through the shared state store (session-handover.ts).
 import type { Call } from '../pool/call.js';
-import type { PortableSession } from './session-id-codec.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
+import type { PortableSession } from './session-id-codec.js';
 
 /** What the session's client said it can answer when the server asks. */
 export interface ClientAbilities {

@@ -22,7 +22,8 @@ export class SweepSchedule {
     private readonly sweepOnce: () => Promise<void>,
     private readonly opts: SweepScheduleOptions,
   ) {
-    if (!Number.isSafeInteger(opts.every) || opts.every < 1) throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
+    if (!Number.isSafeInteger(opts.every) || opts.every < 1)
+      throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
   }
 
   /** Sweeps now, or joins the sweep already running. */

@@ -9,8 +9,8 @@
 //
 // Run: npx tsc -p . && node --expose-gc dist/bench/adapter/hostile-input.js [--answer-mb 48]
 import http from 'node:http';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { runAdapter } from '../../adapter/adapter.js';
 
@@ -18,7 +18,13 @@ const FIXTURE = fileURLToPath(new URL('../../test/fixtures/stdio-server.js', imp
 const { values } = parseArgs({ options: { 'answer-mb': { type: 'string', default: '48' } } });
 const MIB = 1024 * 1024;
 const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
-const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
+const HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'echo',
+};
 
 /** Fills `size` bytes with `unit` repeated (joined by commas). */
 function repeat(unit: string, size: number): string {
@@ -26,16 +32,54 @@ function repeat(unit: string, size: number): string {
 }
 
 const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
-  { name: 'nested {"id":1} before a spaced top-level id', body: (n) => Buffer.from(`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"x","pad":[${repeat('{"id":1}', n)}]},"_meta":{${META}}}, "id": 1}`) },
-  { name: 'progress token after 4 MiB of _meta members', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', n)},"progressToken":"p",${META}}}}`) },
-  { name: 'nesting 128 deep (the bound), repeated, with a progress token', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":[${repeat('['.repeat(120) + ']'.repeat(120), n)}]},"_meta":{"progressToken":"p",${META}}}}`) },
-  { name: 'nesting 1M deep (refused)', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${'['.repeat(n / 2)}${']'.repeat(n / 2)}}}}`) },
-  { name: 'escaped quotes in one string', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'\\"'.repeat(n / 2)}"},"_meta":{${META}}}}`) },
-  { name: 'an unknown top-level member (refused)', body: (n) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'x'.repeat(n)}"},"_meta":{${META}}},"x-extra":0}`) },
+  {
+    name: 'nested {"id":1} before a spaced top-level id',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"x","pad":[${repeat('{"id":1}', n)}]},"_meta":{${META}}}, "id": 1}`,
+      ),
+  },
+  {
+    name: 'progress token after 4 MiB of _meta members',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', n)},"progressToken":"p",${META}}}}`,
+      ),
+  },
+  {
+    name: 'nesting 128 deep (the bound), repeated, with a progress token',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":[${repeat('['.repeat(120) + ']'.repeat(120), n)}]},"_meta":{"progressToken":"p",${META}}}}`,
+      ),
+  },
+  {
+    name: 'nesting 1M deep (refused)',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${'['.repeat(n / 2)}${']'.repeat(n / 2)}}}}`,
+      ),
+  },
+  {
+    name: 'escaped quotes in one string',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'\\"'.repeat(n / 2)}"},"_meta":{${META}}}}`,
+      ),
+  },
+  {
+    name: 'an unknown top-level member (refused)',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'x'.repeat(n)}"},"_meta":{${META}}},"x-extra":0}`,
+      ),
+  },
   {
     name: 'invalid UTF-8 at the end (refused)',
     body: (n) => {
-      const b = Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(n / 2)}Z"},"_meta":{${META}}}}`);
+      const b = Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(n / 2)}Z"},"_meta":{${META}}}}`,
+      );
       b[b.lastIndexOf('Z')] = 0xff;
       return b;
     },
@@ -44,11 +88,14 @@ const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
 
 function post(port: number, body: Buffer, tool = 'echo'): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...HEADERS, 'mcp-name': tool, 'content-length': body.length } }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...HEADERS, 'mcp-name': tool, 'content-length': body.length } },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -72,7 +119,14 @@ async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: n
   return { ms: median(samples), status };
 }
 
-const adapter = await runAdapter({ name: 'bench', command: process.execPath, args: [FIXTURE], logger: pino({ level: 'silent' }), maxBodyBytes: 5 * MIB, pingIntervalMs: 0 });
+const adapter = await runAdapter({
+  name: 'bench',
+  command: process.execPath,
+  args: [FIXTURE],
+  logger: pino({ level: 'silent' }),
+  maxBodyBytes: 5 * MIB,
+  pingIntervalMs: 0,
+});
 await adapter.whenReady();
 const lines = ['| body kind | 1 MiB: CPU ms | 4 MiB: CPU ms | 4 MiB / 1 MiB | answer |', '| --- | ---: | ---: | ---: | --- |'];
 try {
@@ -80,13 +134,16 @@ try {
     const one = await cpuOf(adapter.port, kind.body(MIB));
     const four = await cpuOf(adapter.port, kind.body(4 * MIB));
     lines.push(`| ${kind.name} | ${one.ms.toFixed(1)} | ${four.ms.toFixed(1)} | ${(four.ms / one.ms).toFixed(1)} | ${four.status} |`);
-    process.stderr.write(lines[lines.length - 1] + '\n');
+    process.stderr.write(`${lines[lines.length - 1]}\n`);
   }
   // A 4 MiB answer from the server (the large-line path), for the same measure.
-  const big = (kb: number) => Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"kb":${kb}},"_meta":{${META}}}}`);
+  const big = (kb: number) =>
+    Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"kb":${kb}},"_meta":{${META}}}}`);
   const a1 = await cpuOf(adapter.port, big(1024), 'big');
   const a4 = await cpuOf(adapter.port, big(4096), 'big');
-  lines.push(`| a server answer (tools/call result) | ${a1.ms.toFixed(1)} | ${a4.ms.toFixed(1)} | ${(a4.ms / a1.ms).toFixed(1)} | ${a4.status} |`);
+  lines.push(
+    `| a server answer (tools/call result) | ${a1.ms.toFixed(1)} | ${a4.ms.toFixed(1)} | ${(a4.ms / a1.ms).toFixed(1)} | ${a4.status} |`,
+  );
   // Resident memory for one large valid answer, sampled every 5 ms.
   const mb = Number(values['answer-mb']);
   (globalThis as { gc?: () => void }).gc?.();
@@ -96,8 +153,11 @@ try {
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
   const r = await post(adapter.port, big(mb * 1024), 'big');
   clearInterval(sampler);
-  lines.push('', `One ${mb} MiB answer (${(r.bytes / MIB).toFixed(1)} MiB received, status ${r.status}): resident set ${(base / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB (+${((peak - base) / MIB).toFixed(0)} MiB, ${((peak - base) / (mb * MIB)).toFixed(1)}× the answer).`);
+  lines.push(
+    '',
+    `One ${mb} MiB answer (${(r.bytes / MIB).toFixed(1)} MiB received, status ${r.status}): resident set ${(base / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB (+${((peak - base) / MIB).toFixed(0)} MiB, ${((peak - base) / (mb * MIB)).toFixed(1)}× the answer).`,
+  );
 } finally {
   await adapter.shutdown();
 }
-process.stdout.write(lines.join('\n') + '\n');
+process.stdout.write(`${lines.join('\n')}\n`);

@@ -2,7 +2,7 @@
 // next call when the previous one is answered), over stdio directly or over
 // Streamable HTTP with either protocol generation. Latency is measured per
 // call from send to complete answer.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 
 export interface LoadResult {
@@ -134,12 +134,16 @@ export class StdioDriver {
         resolve(line);
       };
       this.waiting.set(id, answer);
-      this.child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+      this.child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
     });
   }
 
   async initialize(): Promise<void> {
-    const line = await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    const line = await this.request('initialize', {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'bench', version: '1' },
+    });
     if (!line.includes('"result"')) throw new Error(`stdio initialize failed: ${line.slice(0, 200)}`);
     this.child.stdin!.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
   }
@@ -153,7 +157,11 @@ export class StdioDriver {
         rec.record(performance.now() - t, line.includes(call.expect), line.slice(0, 200));
       }
     };
-    return runPhases(rec, phase, Array.from({ length: concurrency }, () => loop));
+    return runPhases(
+      rec,
+      phase,
+      Array.from({ length: concurrency }, () => loop),
+    );
   }
 
   stop(): void {
@@ -165,7 +173,12 @@ export class StdioDriver {
   }
 
   /** `perDriver` closed-loop clients on each of several drivers (sessions), recorded together. */
-  static async runMany(drivers: readonly StdioDriver[], perDriver: number, phase: Phase, call: { name: string; arguments: object; expect: string }): Promise<LoadResult> {
+  static async runMany(
+    drivers: readonly StdioDriver[],
+    perDriver: number,
+    phase: Phase,
+    call: { name: string; arguments: object; expect: string },
+  ): Promise<LoadResult> {
     const rec = new Recorder();
     const loops = drivers.flatMap((d) =>
       Array.from({ length: perDriver }, () => async (stop: () => boolean) => {
@@ -246,7 +259,7 @@ class RawConnection {
           reject(e);
         },
       };
-      this.socket!.write(head + '\r\n' + body);
+      this.socket!.write(`${head}\r\n${body}`);
     });
   }
 
@@ -323,7 +336,12 @@ async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
   }
   const init = await conn.request(
     BASE_HEADERS,
-    JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+    }),
   );
   const sid = init.headers.get('mcp-session-id');
   if (init.status !== 200 || sid === undefined) throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 200)}`);
@@ -334,7 +352,8 @@ async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
 }
 
 function sessionCalls(conn: RawConnection, headers: Record<string, string>): Send {
-  return (id, name, args) => conn.request(headers, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }));
+  return (id, name, args) =>
+    conn.request(headers, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }));
 }
 
 export interface HttpLoadOptions {
@@ -345,7 +364,14 @@ export interface HttpLoadOptions {
   readonly sharedSession?: boolean;
 }
 
-export async function runHttp(url: string, era: HttpEra, concurrency: number, phase: Phase, call: { name: string; arguments: object; expect: string }, opts: HttpLoadOptions = {}): Promise<LoadResult> {
+export async function runHttp(
+  url: string,
+  era: HttpEra,
+  concurrency: number,
+  phase: Phase,
+  call: { name: string; arguments: object; expect: string },
+  opts: HttpLoadOptions = {},
+): Promise<LoadResult> {
   const target = new URL(url);
   const rec = new Recorder();
   const conns = Array.from({ length: concurrency }, () => new RawConnection(target));
@@ -392,7 +418,12 @@ export async function waitServing(url: string, timeoutMs: number): Promise<void>
     try {
       const r = await conn.request(
         BASE_HEADERS,
-        JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } } }),
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 0,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
+        }),
       );
       if (r.status === 200) return;
     } catch {

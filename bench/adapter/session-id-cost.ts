@@ -3,7 +3,7 @@
 // (what every other call of the session pays).
 //   npx tsc -p tsconfig.json && node dist/bench/adapter/session-id-cost.js
 import { randomBytes } from 'node:crypto';
-import { SessionIdCodec, type SealInput } from '../../adapter/sessions/session-id-codec.js';
+import { type SealInput, SessionIdCodec } from '../../adapter/sessions/session-id-codec.js';
 import { KeyRing, SessionKey } from '../../adapter/sessions/session-keys.js';
 
 const RUNS = 50_000;

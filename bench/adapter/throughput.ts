@@ -11,15 +11,16 @@
 //
 // Run: npx tsc -p . && node dist/bench/adapter/throughput.js [--measure 4s] [--write]
 // (--write replaces the "Adapter throughput" section of bench/RESULTS.md)
-import { freePort } from '../../test/support/ports.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
-import { runHttp, StdioDriver, waitServing, type HttpEra, type LoadResult, type Phase } from './load.js';
+import { freePort } from '../../test/support/ports.js';
+import { type HttpEra, type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from './load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -27,9 +28,14 @@ const RUN_ADAPTER = join(root, 'dist/test/fixtures/run-adapter.js');
 const TOOLS = process.env['BENCH_TOOLS'] ?? '/tmp/bench-tools';
 const CALL = { name: 'echo', arguments: { message: 'hello mcpmesh' }, expect: 'Echo: hello mcpmesh' };
 
-const { values } = parseArgs({ options: { measure: { type: 'string', default: '4s' }, warmup: { type: 'string', default: '1s' }, write: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    measure: { type: 'string', default: '4s' },
+    warmup: { type: 'string', default: '1s' },
+    write: { type: 'boolean', default: false },
+  },
+});
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 1000, measureMs: parseDuration(values.measure!) ?? 4000 };
-
 
 interface Row {
   readonly target: string;
@@ -89,7 +95,9 @@ async function adapter(pool: number, eras: HttpEra[]): Promise<void> {
     [RUN_ADAPTER, '--name', 'everything', '--port', String(port), '--pool', String(pool), '--', process.execPath, SERVER, 'stdio'],
     url,
     async () => {
-      for (const era of eras) for (const c of [1, 16]) show({ target: `mcpmesh adapter, pool ${pool}, ${era}`, clients: c, r: await runHttp(url, era, c, phase, CALL) });
+      for (const era of eras)
+        for (const c of [1, 16])
+          show({ target: `mcpmesh adapter, pool ${pool}, ${era}`, clients: c, r: await runHttp(url, era, c, phase, CALL) });
     },
   );
 }
@@ -102,9 +110,24 @@ async function supergateway(): Promise<void> {
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  await withProcess(bin, ['--stdio', `${process.execPath} ${SERVER} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'], url, async () => {
-    for (const c of [1, 16]) show({ target: 'supergateway --stateful, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
-  });
+  await withProcess(
+    bin,
+    [
+      '--stdio',
+      `${process.execPath} ${SERVER} stdio`,
+      '--outputTransport',
+      'streamableHttp',
+      '--stateful',
+      '--port',
+      String(port),
+      '--logLevel',
+      'none',
+    ],
+    url,
+    async () => {
+      for (const c of [1, 16]) show({ target: 'supergateway --stateful, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
+    },
+  );
 }
 
 async function mcpProxy(): Promise<void> {
@@ -115,9 +138,14 @@ async function mcpProxy(): Promise<void> {
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  await withProcess(bin, ['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', process.execPath, SERVER, 'stdio'], url, async () => {
-    for (const c of [1, 16]) show({ target: 'mcp-proxy, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
-  });
+  await withProcess(
+    bin,
+    ['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', process.execPath, SERVER, 'stdio'],
+    url,
+    async () => {
+      for (const c of [1, 16]) show({ target: 'mcp-proxy, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
+    },
+  );
 }
 
 function version(pkg: string): string {
@@ -130,11 +158,16 @@ function version(pkg: string): string {
 
 function table(): string {
   const directRow = (c: number) => rows.find((r) => r.target.startsWith('direct') && r.clients === c)?.r;
-  const lines = ['| target | clients | calls/s | p50 ms | p99 ms | p50 over direct stdio | errors |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = [
+    '| target | clients | calls/s | p50 ms | p99 ms | p50 over direct stdio | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
   for (const { target, clients, r } of rows) {
     const base = directRow(clients);
     const over = base && !target.startsWith('direct') ? `${(r.p50Ms - base.p50Ms).toFixed(3)} ms` : '';
-    lines.push(`| ${target} | ${clients} | ${(r.calls / r.seconds).toFixed(0)} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${over} | ${r.errors} |`);
+    lines.push(
+      `| ${target} | ${clients} | ${(r.calls / r.seconds).toFixed(0)} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${over} | ${r.errors} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -148,7 +181,7 @@ function writeSection(text: string): void {
   if (start < 0) next = `${current.trimEnd()}\n\n${text}\n`;
   else {
     const after = current.indexOf('\n## ', start + heading.length);
-    next = current.slice(0, start) + text + (after < 0 ? '\n' : '\n' + current.slice(after + 1));
+    next = current.slice(0, start) + text + (after < 0 ? '\n' : `\n${current.slice(after + 1)}`);
   }
   writeFileSync(file, next);
 }
@@ -159,14 +192,17 @@ await adapter(2, ['2026', '2025']);
 await supergateway();
 await mcpProxy();
 
-const best = (pred: (t: string) => boolean, c: number) => Math.max(0, ...rows.filter((r) => pred(r.target) && r.clients === c).map((r) => r.r.calls / r.r.seconds));
+const best = (pred: (t: string) => boolean, c: number) =>
+  Math.max(0, ...rows.filter((r) => pred(r.target) && r.clients === c).map((r) => r.r.calls / r.r.seconds));
 const baseline = best((t) => t.startsWith('supergateway') || t.startsWith('mcp-proxy'), 16);
 const ours = best((t) => t.startsWith('mcpmesh'), 16);
 const summary = [
   `Command: \`node dist/bench/adapter/throughput.js --write\` (baselines installed outside the repo as the header of bench/adapter/throughput.ts says; BENCH_TOOLS=${TOOLS}).`,
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; warmup ${phase.warmupMs} ms, measured ${phase.measureMs} ms per row; closed-loop clients (each sends its next call on the previous answer).`,
   `Server: @modelcontextprotocol/server-everything (stdio), tool \`echo\`. Baselines: supergateway ${version('supergateway')}, mcp-proxy ${version('mcp-proxy')} (default options, 2025-era sessions: one per client).`,
-  baseline > 0 ? `At 16 clients the adapter's best is ${(ours / baseline).toFixed(1)}× the better baseline (${ours.toFixed(0)} vs ${baseline.toFixed(0)} calls/s).` : 'No baseline measured.',
+  baseline > 0
+    ? `At 16 clients the adapter's best is ${(ours / baseline).toFixed(1)}× the better baseline (${ours.toFixed(0)} vs ${baseline.toFixed(0)} calls/s).`
+    : 'No baseline measured.',
   ...notes,
 ];
 const section = `## Adapter throughput\n\n${summary.join('\n')}\n\n${table()}\n`;

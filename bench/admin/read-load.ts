@@ -6,10 +6,16 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { buildAdminServer } from '../../control-plane/admin/admin-server.js';
-import { freePort } from '../../test/support/ports.js';
 import { startMesh } from '../../test/support/mesh.js';
+import { freePort } from '../../test/support/ports.js';
 
-const { values } = parseArgs({ options: { servers: { type: 'string', default: '100' }, rps: { type: 'string', default: '1000' }, changes: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: {
+    servers: { type: 'string', default: '100' },
+    rps: { type: 'string', default: '1000' },
+    changes: { type: 'string', default: '30' },
+  },
+});
 const N = Number(values.servers);
 const rps = Number(values.rps);
 const changes = Number(values.changes);
@@ -35,10 +41,12 @@ async function main(): Promise<void> {
   const get = () =>
     new Promise<number>((resolve, reject) => {
       const t0 = performance.now();
-      http.get({ host: '127.0.0.1', port, path: '/api/v1/servers', agent }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(String(res.statusCode)))));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/api/v1/servers', agent }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(String(res.statusCode)))));
+        })
+        .on('error', reject);
     });
 
   async function converge(): Promise<number[]> {
@@ -73,7 +81,12 @@ async function main(): Promise<void> {
       const due = loadStart + (sent * 1000) / rps;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      pending.push(get().then((ms) => void latencies.push(ms), () => void errors++));
+      pending.push(
+        get().then(
+          (ms) => void latencies.push(ms),
+          () => void errors++,
+        ),
+      );
       sent++;
     }
     return sent;

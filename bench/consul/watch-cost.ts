@@ -14,10 +14,16 @@ import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { startEnvoy } from '../../envoy/envoy-process.js';
 import { BlockingWatch } from '../../lib/consul/blocking-watch.js';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
-import { registerService, setCheck, startConsul, type ConsulAgent } from '../../test/support/consul.js';
+import { type ConsulAgent, registerService, setCheck, startConsul } from '../../test/support/consul.js';
 import { freePort } from '../../test/support/ports.js';
 
-const { values } = parseArgs({ options: { services: { type: 'string', default: '100' }, changes: { type: 'string', default: '30' }, 'flip-seconds': { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: {
+    services: { type: 'string', default: '100' },
+    changes: { type: 'string', default: '30' },
+    'flip-seconds': { type: 'string', default: '10' },
+  },
+});
 const N = Number(values.services);
 const logger = pino({ level: 'silent' });
 
@@ -45,12 +51,21 @@ async function flips(consul: ConsulAgent, seconds: number): Promise<number> {
 
 async function main(): Promise<void> {
   const consul = await startConsul();
-  for (let i = 0; i < N; i += 50) await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => registerService(consul, { name: `s${i + j}`, id: `s${i + j}-1`, port: 20000 + i + j })));
+  for (let i = 0; i < N; i += 50)
+    await Promise.all(
+      Array.from({ length: Math.min(50, N - i) }, (_, j) =>
+        registerService(consul, { name: `s${i + j}`, id: `s${i + j}-1`, port: 20000 + i + j }),
+      ),
+    );
   const flipSeconds = Number(values['flip-seconds']);
 
   // 1a. mcpmesh's source.
   let ours = 0;
-  const source = new ConsulSource({ consulUrl: consul.url, logger, metrics: { request: () => void ours++, rejected: () => undefined, stale: () => undefined } });
+  const source = new ConsulSource({
+    consulUrl: consul.url,
+    logger,
+    metrics: { request: () => void ours++, rejected: () => undefined, stale: () => undefined },
+  });
   let state = 0;
   await source.start((s) => (state = s.servers.size));
   let oursMaxConn = 0;
@@ -64,9 +79,21 @@ async function main(): Promise<void> {
   // 1b. One blocking query per service.
   let theirs = 0;
   let theirsErrors = 0;
-  const client = new ConsulHttp({ url: consul.url, maxSockets: Number.MAX_SAFE_INTEGER, observe: (_e, o) => (o === 'ok' ? theirs++ : theirsErrors++) });
+  const client = new ConsulHttp({
+    url: consul.url,
+    maxSockets: Number.MAX_SAFE_INTEGER,
+    observe: (_e, o) => (o === 'ok' ? theirs++ : theirsErrors++),
+  });
   const firstErrors: string[] = [];
-  const watches = Array.from({ length: N }, (_, i) => new BlockingWatch<unknown>(client, { path: `/v1/health/service/s${i}`, endpoint: 'health_service' }, { data: () => undefined, error: (e) => void (firstErrors.length < 3 && firstErrors.push(e.message)) }));
+  const watches = Array.from(
+    { length: N },
+    (_, i) =>
+      new BlockingWatch<unknown>(
+        client,
+        { path: `/v1/health/service/s${i}`, endpoint: 'health_service' },
+        { data: () => undefined, error: (e) => void (firstErrors.length < 3 && firstErrors.push(e.message)) },
+      ),
+  );
   for (const w of watches) w.start();
   await new Promise((r) => setTimeout(r, 3000));
   let theirsMaxConn = 0;
@@ -82,7 +109,15 @@ async function main(): Promise<void> {
 
   // 2. Consul change → Envoy ACK.
   const metrics = createControlPlaneMetrics();
-  const cp = new ControlPlane({ source: new ConsulSource({ consulUrl: consul.url, logger }), logger, metrics, xdsHost: '127.0.0.1', xdsPort: 0, listener: { address: '127.0.0.1', port: await freePort() }, discoverTools: false });
+  const cp = new ControlPlane({
+    source: new ConsulSource({ consulUrl: consul.url, logger }),
+    logger,
+    metrics,
+    xdsHost: '127.0.0.1',
+    xdsPort: 0,
+    listener: { address: '127.0.0.1', port: await freePort() },
+    discoverTools: false,
+  });
   await cp.start();
   const adminPort = await freePort();
   const envoy = await startEnvoy({ configYaml: renderBootstrap({ nodeId: 'bench-consul', xdsPort: cp.xdsPort, adminPort }), adminPort });
@@ -111,10 +146,14 @@ async function main(): Promise<void> {
     const target = (c * 7919) % N;
     samples['health']!.push(await timed(() => setCheck(consul, `s${target}-1`, 'fail')));
     await timed(() => setCheck(consul, `s${target}-1`, 'pass'));
-    samples['register']!.push(await timed(() => registerService(consul, { name: `s${target}`, id: `s${target}-extra`, port: 30000 + target })));
+    samples['register']!.push(
+      await timed(() => registerService(consul, { name: `s${target}`, id: `s${target}-extra`, port: 30000 + target })),
+    );
     samples['deregister']!.push(await timed(async () => void (await consul.api('PUT', `/v1/agent/service/deregister/s${target}-extra`))));
   }
-  const all = Object.values(samples).flat().sort((a, b) => a - b);
+  const all = Object.values(samples)
+    .flat()
+    .sort((a, b) => a - b);
   console.log(
     JSON.stringify({
       services: N,
@@ -122,12 +161,26 @@ async function main(): Promise<void> {
       flipsPerSecond: flipCount / flipSeconds,
       mcpmesh: { maxConnections: oursMaxConn, requestsPerSecond: Number(oursRps.toFixed(1)) },
       watchPerServiceErrors: firstErrors,
-      watchPerService: { maxConnections: theirsMaxConn, requestsPerSecond: Number((perServiceOk / flipSeconds).toFixed(1)), failedRequestsPerSecond: Number((perServiceErrors / flipSeconds).toFixed(1)) },
+      watchPerService: {
+        maxConnections: theirsMaxConn,
+        requestsPerSecond: Number((perServiceOk / flipSeconds).toFixed(1)),
+        failedRequestsPerSecond: Number((perServiceErrors / flipSeconds).toFixed(1)),
+      },
       convergence: {
         changes: all.length,
         p50Ms: Number(percentile(all, 50).toFixed(1)),
         p99Ms: Number(percentile(all, 99).toFixed(1)),
-        byKind: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Number(percentile([...v].sort((a, b) => a - b), 50).toFixed(1))])),
+        byKind: Object.fromEntries(
+          Object.entries(samples).map(([k, v]) => [
+            k,
+            Number(
+              percentile(
+                [...v].sort((a, b) => a - b),
+                50,
+              ).toFixed(1),
+            ),
+          ]),
+        ),
       },
     }),
   );

@@ -14,7 +14,11 @@ import * as own from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 
 const { values } = parseArgs({
-  options: { requests: { type: 'string', default: '3000' }, 'body-bytes': { type: 'string', default: '2000' }, baseline: { type: 'string' } },
+  options: {
+    requests: { type: 'string', default: '3000' },
+    'body-bytes': { type: 'string', default: '2000' },
+    baseline: { type: 'string' },
+  },
 });
 const requests = Number(values.requests);
 
@@ -49,15 +53,30 @@ async function main(): Promise<void> {
     meshes.push({ label, mesh });
   }
   const padding = 'x'.repeat(Math.max(0, Number(values['body-bytes']) - 120));
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, params: { arguments: { query: padding, method: 'nested' }, name: 'search' }, method: 'tools/call' });
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    params: { arguments: { query: padding, method: 'nested' }, name: 'search' },
+    method: 'tools/call',
+  });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const post = (url: string, headers: Record<string, string>) =>
     new Promise<number>((resolve, reject) => {
       const t0 = performance.now();
-      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`status ${String(res.statusCode)}`))));
-      });
+      const req = http.request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`status ${String(res.statusCode)}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

@@ -18,7 +18,7 @@
 // --rounds N runs every (load, target) cell N times, the targets alternating within a round, and
 // reports the median (and the range); --target adds an endpoint that is already running.
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
-import { freePort } from '../../test/support/ports.js';
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
+import { freePort } from '../../test/support/ports.js';
 import { type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from '../adapter/load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -65,7 +66,6 @@ const LOADS: Load[] = [
   { label: '16 clients, one session', clients: 16, sharedSession: true },
   { label: '16 clients, 16 sessions', clients: 16, sharedSession: false },
 ];
-
 
 // ---- CPU of a target's process tree (Linux /proc) ----
 

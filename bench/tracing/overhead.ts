@@ -8,7 +8,7 @@
 //
 // Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,16 +16,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { startJaeger } from '../../test/support/jaeger.js';
-import { startMesh, type Mesh } from '../../test/support/mesh.js';
+import { type Mesh, startMesh } from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
-import { runHttp, waitServing, type Phase } from '../adapter/load.js';
+import { type Phase, runHttp, waitServing } from '../adapter/load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const RUN_ADAPTER = join(root, 'dist/test/fixtures/run-adapter.js');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
 const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: 'echo: hello mcpmesh' };
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, measure: { type: 'string', default: '2s' }, warmup: { type: 'string', default: '500ms' }, write: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    measure: { type: 'string', default: '2s' },
+    warmup: { type: 'string', default: '500ms' },
+    write: { type: 'boolean', default: false },
+  },
+});
 const rounds = Number(values.rounds);
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 500, measureMs: parseDuration(values.measure!) ?? 2000 };
 
@@ -44,7 +51,19 @@ const VARIANTS: Variant[] = [
 const CLIENTS = [1, 16];
 
 async function startAdapter(collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
-  const args = [RUN_ADAPTER, '--name', 'bench', '--port', '0', '--pool', '1', ...(collector ? ['--tracing-collector', collector] : []), '--', process.execPath, FIXTURE];
+  const args = [
+    RUN_ADAPTER,
+    '--name',
+    'bench',
+    '--port',
+    '0',
+    '--pool',
+    '1',
+    ...(collector ? ['--tracing-collector', collector] : []),
+    '--',
+    process.execPath,
+    FIXTURE,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -83,7 +102,9 @@ async function main(): Promise<void> {
           (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
           (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
           (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
-          process.stderr.write(`round ${round + 1} ${v.name.padEnd(9)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`);
+          process.stderr.write(
+            `round ${round + 1} ${v.name.padEnd(9)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
+          );
         }
       }
     }
@@ -98,7 +119,9 @@ async function main(): Promise<void> {
         const xs = p50.get(key)!;
         const m = median(xs);
         const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
-        lines.push(`| ${v.name} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} |`);
+        lines.push(
+          `| ${v.name} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} |`,
+        );
       }
     }
     const table = lines.join('\n');

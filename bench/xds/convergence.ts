@@ -2,10 +2,11 @@
 // ACKed it. Clients are real Envoys (--envoys) and/or simulated ADS clients
 // (--sim). Usage:
 //   node dist/bench/xds/convergence.js --servers 1000 --variant delta --envoys 2 --sim 0 --changes 40
+
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -13,9 +14,9 @@ import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createControlPlaneMetrics } from '../../control-plane/metrics.js';
 import { FileSource } from '../../control-plane/sources/file-source.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
-import { SimAdsClient } from '../../test/support/sim-ads-client.js';
+import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
 import { freePort } from '../../test/support/ports.js';
+import { SimAdsClient } from '../../test/support/sim-ads-client.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +41,7 @@ function configText(extraReplicaOn: number | undefined): string {
     const n = i === extraReplicaOn ? 4 : 3;
     for (let k = 0; k < n; k++) lines.push(`      - http://127.0.${k + 1}.${(i % 250) + 1}:${20000 + i}/mcp`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -75,7 +76,9 @@ async function main(): Promise<void> {
   const envoys: EnvoyProcess[] = [];
   for (let i = 0; i < envoyCount; i++) {
     const adminPort = await freePort();
-    envoys.push(await startEnvoy({ configYaml: renderBootstrap({ nodeId: `bench-envoy-${i}`, xdsPort: cp.xdsPort, adminPort, delta }), adminPort }));
+    envoys.push(
+      await startEnvoy({ configYaml: renderBootstrap({ nodeId: `bench-envoy-${i}`, xdsPort: cp.xdsPort, adminPort, delta }), adminPort }),
+    );
   }
   // One in-process simulated client shows what a change sends; a fleet in its
   // own process adds load without adding its own CPU and memory to the figures.
@@ -83,7 +86,21 @@ async function main(): Promise<void> {
   const probe = new SimAdsClient({ address, nodeId: 'probe', delta, trackNames: false });
   probe.start();
   sims.push(probe);
-  const fleet = simCount > 1 ? spawn(process.execPath, [fileURLToPath(new URL('./sim-fleet.js', import.meta.url)), '--address', address, '--count', String(simCount - 1), ...(delta ? ['--delta'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }) : undefined;
+  const fleet =
+    simCount > 1
+      ? spawn(
+          process.execPath,
+          [
+            fileURLToPath(new URL('./sim-fleet.js', import.meta.url)),
+            '--address',
+            address,
+            '--count',
+            String(simCount - 1),
+            ...(delta ? ['--delta'] : []),
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        )
+      : undefined;
   if (fleet) await new Promise<void>((resolve) => fleet.stdout!.once('data', () => resolve()));
   const expectClients = envoyCount + Math.max(simCount, 1);
   const t0 = performance.now();

@@ -4,7 +4,9 @@
 import { parseArgs } from 'node:util';
 import { SimAdsClient } from '../../test/support/sim-ads-client.js';
 
-const { values } = parseArgs({ options: { address: { type: 'string' }, count: { type: 'string', default: '100' }, delta: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { address: { type: 'string' }, count: { type: 'string', default: '100' }, delta: { type: 'boolean', default: false } },
+});
 const clients: SimAdsClient[] = [];
 for (let i = 0; i < Number(values.count); i++) {
   const c = new SimAdsClient({ address: values.address!, nodeId: `sim-${i}`, delta: values.delta ?? false, trackNames: false });

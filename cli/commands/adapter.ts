@@ -1,9 +1,10 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
-import { createLogger } from '../../lib/log.js';
-import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
+
 import { runAdapter } from '../../adapter/adapter.js';
 import type { ClientAbility } from '../../adapter/options.js';
-import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+import { createLogger } from '../../lib/log.js';
+import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
+import { boolFlag, durationFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
 
 export const ADAPTER_FLAGS: FlagSpecs = {
   name: { type: 'string', description: 'server name: metrics label and Consul service name (required)' },
@@ -13,7 +14,10 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   pool: { type: 'string', description: 'server processes kept running (pool minimum)', default: '1' },
   'pool-max': { type: 'string', description: 'processes the pool may grow to under load (default: --pool)' },
   consul: { type: 'string', description: 'Consul HTTP address, e.g. http://127.0.0.1:8500: register this adapter there' },
-  'advertise-address': { type: 'string', description: 'address registered in Consul (default: --host, or this host when binding all addresses)' },
+  'advertise-address': {
+    type: 'string',
+    description: 'address registered in Consul (default: --host, or this host when binding all addresses)',
+  },
   'service-id': { type: 'string', description: 'Consul service id (default: NAME-ADDRESS-PORT)' },
   'consul-token': { type: 'string', description: 'Consul ACL token' },
   'max-inflight': { type: 'string', description: 'calls in flight per process before calls queue', default: '64' },
@@ -23,28 +27,76 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'init-timeout': { type: 'string', description: 'time a process has to answer initialize', default: '10s' },
   'ping-interval': { type: 'string', description: 'health ping interval per process (0s: no pings)', default: '10s' },
   'ping-timeout': { type: 'string', description: 'time a process has to answer a ping', default: '5s' },
-  'drain-timeout': { type: 'string', description: 'on SIGTERM, the whole drain: new calls are served until they stop coming (at most half of it), calls in flight finish by its end', default: '10s' },
+  'drain-timeout': {
+    type: 'string',
+    description:
+      'on SIGTERM, the whole drain: new calls are served until they stop coming (at most half of it), calls in flight finish by its end',
+    default: '10s',
+  },
   'max-body': { type: 'string', description: 'largest request body in bytes (413 beyond)', default: String(4 * 1024 * 1024) },
   'allow-origin': { type: 'string', multiple: true, description: 'browser Origin allowed besides localhost ones ("*": any); repeatable' },
-  'client-capabilities': { type: 'string', description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")', default: 'sampling,elicitation' },
+  'client-capabilities': {
+    type: 'string',
+    description: 'what the adapter declares to the server: sampling,elicitation,roots (or "none")',
+    default: 'sampling,elicitation',
+  },
   'session-idle': { type: 'string', description: 'a 2025-era session unused this long is closed', default: '30m' },
   'max-sessions': { type: 'string', description: 'open 2025-era sessions at most', default: '10000' },
-  'max-sessions-per-client': { type: 'string', description: 'open 2025-era sessions of one client (its source address); beyond, initialize gets 429, not retried', default: '1000' },
-  'max-sessions-per-source': { type: 'string', description: 'open 2025-era sessions from one source address (IPv6: its /64), whatever the clients', default: '4000' },
-  'session-init-timeout': { type: 'string', description: 'a 2025-era session whose client sends nothing after initialize (notifications/initialized) this long expires', default: '10s' },
-  'trust-forwarded-for': { type: 'boolean', description: "a request's source is X-Forwarded-For's last hop, as the proxy in front (Envoy) appends it; only when nothing but that proxy reaches the adapter" },
-  'session-keys-file': { type: 'string', description: 'key ring (JSON) that seals 2025-era session ids, shared by the server\'s replicas; watched, rotation needs no restart. Else MCPMESH_SESSION_KEYS holds the ring itself, else with --consul it is in KV mcpmesh/session-keys/NAME, else a key of this process only (sessions not portable)' },
-  'session-store-dir': { type: 'string', description: 'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory' },
+  'max-sessions-per-client': {
+    type: 'string',
+    description: 'open 2025-era sessions of one client (its source address); beyond, initialize gets 429, not retried',
+    default: '1000',
+  },
+  'max-sessions-per-source': {
+    type: 'string',
+    description: 'open 2025-era sessions from one source address (IPv6: its /64), whatever the clients',
+    default: '4000',
+  },
+  'session-init-timeout': {
+    type: 'string',
+    description: 'a 2025-era session whose client sends nothing after initialize (notifications/initialized) this long expires',
+    default: '10s',
+  },
+  'trust-forwarded-for': {
+    type: 'boolean',
+    description:
+      "a request's source is X-Forwarded-For's last hop, as the proxy in front (Envoy) appends it; only when nothing but that proxy reaches the adapter",
+  },
+  'session-keys-file': {
+    type: 'string',
+    description:
+      "key ring (JSON) that seals 2025-era session ids, shared by the server's replicas; watched, rotation needs no restart. Else MCPMESH_SESSION_KEYS holds the ring itself, else with --consul it is in KV mcpmesh/session-keys/NAME, else a key of this process only (sessions not portable)",
+  },
+  'session-store-dir': {
+    type: 'string',
+    description:
+      'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory',
+  },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
   // ---- hostile input ----
-  'max-line-bytes': { type: 'string', description: "longest stdout line of a server; a longer answer is refused as its request's fault (422)", default: String(64 * 1024 * 1024) },
+  'max-line-bytes': {
+    type: 'string',
+    description: "longest stdout line of a server; a longer answer is refused as its request's fault (422)",
+    default: String(64 * 1024 * 1024),
+  },
   'max-json-depth': { type: 'string', description: 'deepest nesting of a request body (400 beyond)', default: '128' },
-  'max-inflight-per-client': { type: 'string', description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)', default: '0' },
+  'max-inflight-per-client': {
+    type: 'string',
+    description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)',
+    default: '0',
+  },
   'max-inflight-per-connection': { type: 'string', description: 'calls in flight on one connection (pipelining)', default: '8' },
   // ---- tracing ----
-  'tracing-collector': { type: 'string', description: 'OTLP/HTTP trace collector, e.g. http://127.0.0.1:4318: a span per call (tracing is off without one)' },
-  'tracing-sampling': { type: 'string', description: 'percent of calls without a traceparent that start a trace here (0: only calls a sampled parent sent)', default: '0' },
+  'tracing-collector': {
+    type: 'string',
+    description: 'OTLP/HTTP trace collector, e.g. http://127.0.0.1:4318: a span per call (tracing is off without one)',
+  },
+  'tracing-sampling': {
+    type: 'string',
+    description: 'percent of calls without a traceparent that start a trace here (0: only calls a sampled parent sent)',
+    default: '0',
+  },
   'tracing-service-name': { type: 'string', description: 'service.name of the spans (default: mcpmesh-adapter)' },
 };
 
@@ -57,7 +109,8 @@ function abilitiesFlag(p: Parsed): ClientAbility[] {
   if (v === '' || v === 'none') return [];
   const out: ClientAbility[] = [];
   for (const part of v.split(',').map((s) => s.trim())) {
-    if (part !== 'sampling' && part !== 'elicitation' && part !== 'roots') throw new UsageError(`--client-capabilities: unknown capability "${part}" (sampling, elicitation, roots or none)`);
+    if (part !== 'sampling' && part !== 'elicitation' && part !== 'roots')
+      throw new UsageError(`--client-capabilities: unknown capability "${part}" (sampling, elicitation, roots or none)`);
     out.push(part);
   }
   return out;
@@ -67,7 +120,8 @@ function tracingFlags(p: Parsed): { tracing?: { collector: string; sampling: num
   const collector = stringFlag(p, 'tracing-collector');
   if (collector === undefined || collector === '') return {};
   const sampling = Number(stringFlag(p, 'tracing-sampling'));
-  if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100) throw new UsageError(`--tracing-sampling must be a percent from 0 to 100, got "${stringFlag(p, 'tracing-sampling')}"`);
+  if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100)
+    throw new UsageError(`--tracing-sampling must be a percent from 0 to 100, got "${stringFlag(p, 'tracing-sampling')}"`);
   const serviceName = stringFlag(p, 'tracing-service-name');
   return { tracing: { collector, sampling, ...(serviceName !== undefined ? { serviceName } : {}) } };
 }
@@ -132,7 +186,14 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
     sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
     ...(consul !== undefined
-      ? { consul: { url: consul, ...(advertise !== undefined ? { advertiseAddress: advertise } : {}), ...(serviceId !== undefined ? { serviceId } : {}), ...(token !== undefined ? { token } : {}) } }
+      ? {
+          consul: {
+            url: consul,
+            ...(advertise !== undefined ? { advertiseAddress: advertise } : {}),
+            ...(serviceId !== undefined ? { serviceId } : {}),
+            ...(token !== undefined ? { token } : {}),
+          },
+        }
       : {}),
     ...tracingFlags(p),
     logger,

@@ -1,18 +1,18 @@
-import { AdminService } from '../../control-plane/admin/admin-service.js';
-import { ControlPlane } from '../../control-plane/control-plane.js';
-import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
-import { ConsulSource } from '../../control-plane/sources/consul-source.js';
-import { FileSource } from '../../control-plane/sources/file-source.js';
-import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/file-config-schema.js';
-import { parseConfigText } from '../../control-plane/sources/file-config.js';
-import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
-import type { CatalogSource } from '../../control-plane/sources/source.js';
-import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
-import { componentLogger, createLogger, type Logger } from '../../lib/log.js';
 import { readFileSync } from 'node:fs';
-import { boolFlag, durationFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs, type Parsed } from '../flags.js';
+import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
-import { startAdminApi, type AdminApiHandle } from './admin-api.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
+import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { ConsulSource } from '../../control-plane/sources/consul-source.js';
+import { parseConfigText } from '../../control-plane/sources/file-config.js';
+import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/file-config-schema.js';
+import { FileSource } from '../../control-plane/sources/file-source.js';
+import type { CatalogSource } from '../../control-plane/sources/source.js';
+import { componentLogger, createLogger, type Logger } from '../../lib/log.js';
+import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
+import { boolFlag, durationFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
+import { type AdminApiHandle, startAdminApi } from './admin-api.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
@@ -32,10 +32,18 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   'envoy-admin-url': {
     type: 'string',
     multiple: true,
-    description: "Envoy admin URL(s) whose /clusters the console reads for Envoy's view of each replica (health checks, ejections); `mcpmesh up` passes its own",
+    description:
+      "Envoy admin URL(s) whose /clusters the console reads for Envoy's view of each replica (health checks, ejections); `mcpmesh up` passes its own",
   },
-  'prometheus-url': { type: 'string', description: 'Prometheus base URL: the console takes traffic per tool from it instead of scraping the adapters' },
-  'tool-refresh': { type: 'string', description: 'how often every server is asked tools/list again (also at once when its replicas change)', default: '30s' },
+  'prometheus-url': {
+    type: 'string',
+    description: 'Prometheus base URL: the console takes traffic per tool from it instead of scraping the adapters',
+  },
+  'tool-refresh': {
+    type: 'string',
+    description: 'how often every server is asked tools/list again (also at once when its replicas change)',
+    default: '30s',
+  },
   ...OBSERVABILITY_FLAGS,
 };
 
@@ -45,11 +53,22 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
-export function makeSource(opts: { config?: string; consul?: string; consistent?: boolean; token?: string; logger: Logger; metrics: ControlPlaneMetrics }): CatalogSource {
+export function makeSource(opts: {
+  config?: string;
+  consul?: string;
+  consistent?: boolean;
+  token?: string;
+  logger: Logger;
+  metrics: ControlPlaneMetrics;
+}): CatalogSource {
   if (opts.config && opts.consul) throw new UsageError('give either --config or --consul, not both');
   const m = opts.metrics;
   if (opts.config) {
-    return new FileSource({ file: opts.config, logger: componentLogger(opts.logger, 'file-source'), onError: () => m.sourceErrors.inc({ source: 'file' }) });
+    return new FileSource({
+      file: opts.config,
+      logger: componentLogger(opts.logger, 'file-source'),
+      onError: () => m.sourceErrors.inc({ source: 'file' }),
+    });
   }
   if (opts.consul) {
     try {
@@ -82,7 +101,8 @@ export function makeSource(opts: { config?: string; consul?: string; consistent?
  * file over the flag's default.
  */
 export function listenSettings(p: Parsed, file: FileConfig | undefined): { xdsPort: number; adminPort: number; listener: ListenerOptions } {
-  const flagOrFile = <T>(flag: string, fromFile: T | undefined, fromFlag: () => T): T => (p.explicit.has(flag) || fromFile === undefined ? fromFlag() : fromFile);
+  const flagOrFile = <T>(flag: string, fromFile: T | undefined, fromFlag: () => T): T =>
+    p.explicit.has(flag) || fromFile === undefined ? fromFlag() : fromFile;
   const port = (flag: string, fromFile: number | undefined) => flagOrFile(flag, fromFile, () => intFlag(p, flag, 0, 65535)!);
   return {
     xdsPort: port('xds-port', file?.controlPlane?.xdsPort),
@@ -98,7 +118,12 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
   const p = parseFlags(argv, CONTROL_PLANE_FLAGS);
   if (p.help) {
     process.stdout.write(
-      usage('control-plane', 'Runs the xDS control plane: discovers MCP servers and drives Envoy over ADS.', CONTROL_PLANE_FLAGS, ' (--config FILE | --consul URL) [options]'),
+      usage(
+        'control-plane',
+        'Runs the xDS control plane: discovers MCP servers and drives Envoy over ADS.',
+        CONTROL_PLANE_FLAGS,
+        ' (--config FILE | --consul URL) [options]',
+      ),
     );
     return undefined;
   }
@@ -152,7 +177,10 @@ function consoleOptions(p: Parsed): ConsoleOptions {
   const urls = p.values['envoy-admin-url'];
   const envoyAdminUrls = (Array.isArray(urls) ? urls : typeof urls === 'string' ? [urls] : []).map((u) => u.trim()).filter((u) => u !== '');
   const prometheusUrl = stringFlag(p, 'prometheus-url');
-  for (const [flag, u] of [...envoyAdminUrls.map((u) => ['envoy-admin-url', u] as const), ...(prometheusUrl ? [['prometheus-url', prometheusUrl] as const] : [])]) {
+  for (const [flag, u] of [
+    ...envoyAdminUrls.map((u) => ['envoy-admin-url', u] as const),
+    ...(prometheusUrl ? [['prometheus-url', prometheusUrl] as const] : []),
+  ]) {
     try {
       new URL(u);
     } catch {

@@ -1,6 +1,6 @@
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
-import { boolFlag, intFlag, parseFlags, stringFlag, usage, UsageError, type FlagSpecs } from '../flags.js';
+import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
 
 export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   'node-id': { type: 'string', description: 'Envoy node id (required)' },
@@ -8,7 +8,10 @@ export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   xds: { type: 'string', description: 'control plane address HOST:PORT', default: `127.0.0.1:${DEFAULT_PORTS.xds}` },
   'admin-port': { type: 'string', description: 'Envoy admin port', default: String(DEFAULT_PORTS.envoyAdmin) },
   'admin-address': { type: 'string', description: 'Envoy admin bind address', default: '127.0.0.1' },
-  'stats-port': { type: 'string', description: `serve only /stats/prometheus on this port (e.g. ${DEFAULT_PORTS.envoyStats}), for scrapers; the admin endpoint stays on loopback` },
+  'stats-port': {
+    type: 'string',
+    description: `serve only /stats/prometheus on this port (e.g. ${DEFAULT_PORTS.envoyStats}), for scrapers; the admin endpoint stays on loopback`,
+  },
   'stats-address': { type: 'string', description: 'bind address of the stats port', default: '127.0.0.1' },
   delta: { type: 'boolean', description: 'use incremental (delta) xDS instead of state-of-the-world' },
 };
@@ -23,7 +26,14 @@ export function splitHostPort(text: string, flag: string): { host: string; port:
 export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
   const p = parseFlags(argv, ENVOY_BOOTSTRAP_FLAGS);
   if (p.help) {
-    process.stdout.write(usage('envoy-bootstrap', "Prints Envoy's bootstrap YAML for an mcpmesh control plane.", ENVOY_BOOTSTRAP_FLAGS, ' --node-id ID [options]'));
+    process.stdout.write(
+      usage(
+        'envoy-bootstrap',
+        "Prints Envoy's bootstrap YAML for an mcpmesh control plane.",
+        ENVOY_BOOTSTRAP_FLAGS,
+        ' --node-id ID [options]',
+      ),
+    );
     return 0;
   }
   const nodeId = stringFlag(p, 'node-id');
@@ -38,7 +48,9 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
       adminAddress: stringFlag(p, 'admin-address')!,
       adminPort: intFlag(p, 'admin-port', 1, 65535)!,
       delta: boolFlag(p, 'delta'),
-      ...(stringFlag(p, 'stats-port') !== undefined ? { statsPort: intFlag(p, 'stats-port', 1, 65535)!, statsAddress: stringFlag(p, 'stats-address')! } : {}),
+      ...(stringFlag(p, 'stats-port') !== undefined
+        ? { statsPort: intFlag(p, 'stats-port', 1, 65535)!, statsAddress: stringFlag(p, 'stats-address')! }
+        : {}),
     }),
   );
   return 0;

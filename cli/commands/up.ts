@@ -1,23 +1,23 @@
 // mcpmesh up: the whole mesh on one machine, from one config file — the control
 // plane on the file source, Envoy, and adapters for the file's stdio servers.
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
-import { localPorts, parseConfigText } from '../../control-plane/sources/file-config.js';
-import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { locateEnvoy, startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
-import { DEFAULT_BACKOFF, backoffDelay } from '../../lib/backoff.js';
-import { urlHost } from '../../lib/host-port.js';
-import { agentPath } from '../../lib/mesh-contracts.js';
-import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
-import { componentLogger, createLogger, loggableCommand, type Logger } from '../../lib/log.js';
 import { ensureKeyFile } from '../../adapter/sessions/session-keys.js';
-import { boolFlag, parseFlags, stringFlag, usage, type FlagSpecs } from '../flags.js';
+import { localPorts, parseConfigText } from '../../control-plane/sources/file-config.js';
+import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { type EnvoyProcess, locateEnvoy, startEnvoy } from '../../envoy/envoy-process.js';
+import { backoffDelay, DEFAULT_BACKOFF } from '../../lib/backoff.js';
+import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
+import { urlHost } from '../../lib/host-port.js';
+import { componentLogger, createLogger, type Logger, loggableCommand } from '../../lib/log.js';
+import { agentPath } from '../../lib/mesh-contracts.js';
+import { boolFlag, type FlagSpecs, parseFlags, stringFlag, usage } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 
@@ -74,7 +74,12 @@ interface ProcessLabel {
  * dies. It runs guarded (lib/guarded-spawn.ts): its process group dies with
  * `mcpmesh up`, also when `up` is SIGKILLed.
  */
-function supervise(label: ProcessLabel, argv: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }, logger: Logger): Supervised {
+function supervise(
+  label: ProcessLabel,
+  argv: readonly string[],
+  opts: { env: NodeJS.ProcessEnv; cwd?: string },
+  logger: Logger,
+): Supervised {
   const log = logger.child({ server: label.server, kind: label.kind, port: label.port, ...loggableCommand(label.command) });
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -82,7 +87,11 @@ function supervise(label: ProcessLabel, argv: readonly string[], opts: { env: No
   const start = () => {
     const started = Date.now();
     // stdout is the agent-URL listing; children log to stderr.
-    const c = spawnGuarded(argv[0]!, argv.slice(1), { stdio: ['ignore', 2, 'inherit'], env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const c = spawnGuarded(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 2, 'inherit'],
+      env: opts.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
     child = c;
     log.info({ pid: c.pid }, 'process started');
     c.on('error', (err) => log.error({ err: err.message }, 'cannot start process'));
@@ -90,7 +99,10 @@ function supervise(label: ProcessLabel, argv: readonly string[], opts: { env: No
       if (stopping) return;
       failures = Date.now() - started > 30_000 ? 1 : failures + 1;
       const delay = backoffDelay(DEFAULT_BACKOFF, failures + 1);
-      log.warn({ code, signal, restartInMs: Math.round(delay) }, code === 127 ? 'command not found; restarting' : 'process exited; restarting');
+      log.warn(
+        { code, signal, restartInMs: Math.round(delay) },
+        code === 127 ? 'command not found; restarting' : 'process exited; restarting',
+      );
       setTimeout(() => !stopping && start(), delay).unref();
     });
   };
@@ -168,7 +180,14 @@ async function waitListening(url: string, timeoutMs: number): Promise<boolean> {
 export async function upCommand(argv: string[]): Promise<number> {
   const p = parseFlags(argv, FLAGS);
   if (p.help) {
-    process.stdout.write(usage('up', 'Runs the whole mesh on this machine: control plane (file source), Envoy, and adapters for stdio servers.', FLAGS, ' [--config mcpmesh.yaml]'));
+    process.stdout.write(
+      usage(
+        'up',
+        'Runs the whole mesh on this machine: control plane (file source), Envoy, and adapters for stdio servers.',
+        FLAGS,
+        ' [--config mcpmesh.yaml]',
+      ),
+    );
     return 0;
   }
   const logger = createLogger('up');
@@ -177,8 +196,13 @@ export async function upCommand(argv: string[]): Promise<number> {
   const config = parseConfigText(readFileSync(configPath, 'utf8'), configPath);
   ensureEnvoy(logger);
 
-  if (config.servers.some((s) => s.stdio) && spawnSync(process.execPath, [cliPath, 'adapter', '--help'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(`${configPath}: stdio servers need \`mcpmesh adapter\`, which this build does not have; serve them over HTTP (replicas or run)`);
+  if (
+    config.servers.some((s) => s.stdio) &&
+    spawnSync(process.execPath, [cliPath, 'adapter', '--help'], { stdio: 'ignore' }).status !== 0
+  ) {
+    throw new Error(
+      `${configPath}: stdio servers need \`mcpmesh adapter\`, which this build does not have; serve them over HTTP (replicas or run)`,
+    );
   }
   const adapters: Supervised[] = [];
   const ports = localPorts(config);
@@ -187,8 +211,17 @@ export async function upCommand(argv: string[]): Promise<number> {
   const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
   const token = stringFlag(p, 'admin-token');
   // Tracing and access-log flags go to the control plane as given; the adapters export to the same collector.
-  const obsArgs = Object.keys(OBSERVABILITY_FLAGS).flatMap((f) => (p.explicit.has(f) && stringFlag(p, f) !== undefined ? [`--${f}`, stringFlag(p, f)!] : []));
-  const cpArgs = ['--config', configPath, '--envoy-admin-url', `http://127.0.0.1:${adminPort}`, ...(token ? ['--admin-token', token] : []), ...obsArgs];
+  const obsArgs = Object.keys(OBSERVABILITY_FLAGS).flatMap((f) =>
+    p.explicit.has(f) && stringFlag(p, f) !== undefined ? [`--${f}`, stringFlag(p, f)!] : [],
+  );
+  const cpArgs = [
+    '--config',
+    configPath,
+    '--envoy-admin-url',
+    `http://127.0.0.1:${adminPort}`,
+    ...(token ? ['--admin-token', token] : []),
+    ...obsArgs,
+  ];
   const collector = observabilityFlags(p).tracing?.collector ?? config.tracing?.collector;
   const adapterTracing = collector ? ['--tracing-collector', collector] : [];
   // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
@@ -218,18 +251,50 @@ export async function upCommand(argv: string[]): Promise<number> {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
         // Envoy appends each agent's address to X-Forwarded-For; the adapter listens on loopback only.
-        const argv = [process.execPath, cliPath, 'adapter', '--name', server.name, '--port', String(port), '--host', '127.0.0.1', '--pool', String(server.stdio.pool ?? 1), ...sessionFlags, ...adapterTracing, '--trust-forwarded-for', '--', ...server.stdio.command];
-        adapters.push(supervise({ server: server.name, kind: 'adapter', port, command: server.stdio.command }, argv, { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) }, logger));
+        const argv = [
+          process.execPath,
+          cliPath,
+          'adapter',
+          '--name',
+          server.name,
+          '--port',
+          String(port),
+          '--host',
+          '127.0.0.1',
+          '--pool',
+          String(server.stdio.pool ?? 1),
+          ...sessionFlags,
+          ...adapterTracing,
+          '--trust-forwarded-for',
+          '--',
+          ...server.stdio.command,
+        ];
+        adapters.push(
+          supervise(
+            { server: server.name, kind: 'adapter', port, command: server.stdio.command },
+            argv,
+            { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) },
+            logger,
+          ),
+        );
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
       } else if (server.run) {
-        adapters.push(supervise({ server: server.name, kind: 'run', port, command: server.run.command }, server.run.command, { env: { ...process.env, ...server.run.env, PORT: String(port) }, ...(server.run.cwd ? { cwd: server.run.cwd } : {}) }, logger));
+        adapters.push(
+          supervise(
+            { server: server.name, kind: 'run', port, command: server.run.command },
+            server.run.command,
+            { env: { ...process.env, ...server.run.env, PORT: String(port) }, ...(server.run.cwd ? { cwd: server.run.cwd } : {}) },
+            logger,
+          ),
+        );
         waits.push({ server: server.name, url: `http://127.0.0.1:${port}${server.run.path ?? '/mcp'}` });
       }
     }
   }
   const stopAdapters = () => Promise.all(adapters.map((a) => a.stop()));
   for (const w of waits) {
-    if (!(await waitListening(w.url, 30_000))) logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
+    if (!(await waitListening(w.url, 30_000)))
+      logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
   const running = await runControlPlane(cpArgs, componentLogger(logger, 'control-plane'));
@@ -250,8 +315,11 @@ export async function upCommand(argv: string[]): Promise<number> {
   }
   const host = urlHost(listenAddress);
   process.stdout.write(`mcpmesh is up. Agent URLs:\n`);
-  for (const s of config.servers) process.stdout.write(`  ${s.name}: http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}${agentPath(s.name)}\n`);
-  process.stdout.write(`Envoy admin: http://127.0.0.1:${adminPort}  control-plane admin API: ${running.admin.url}\nCtrl-C stops everything.\n`);
+  for (const s of config.servers)
+    process.stdout.write(`  ${s.name}: http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}${agentPath(s.name)}\n`);
+  process.stdout.write(
+    `Envoy admin: http://127.0.0.1:${adminPort}  control-plane admin API: ${running.admin.url}\nCtrl-C stops everything.\n`,
+  );
 
   const outcome = await Promise.race([waitForSignal().then((s) => `signal ${s}`), envoy.exited.then((c) => `envoy exited (${String(c)})`)]);
   logger.info({ outcome }, 'stopping the mesh');

@@ -4,7 +4,7 @@
 // the documents and pages (/openapi.json, /docs and its assets, /console),
 // which hold no data of the mesh: a browser loads them without a token, and
 // the operator enters the token in the page, whose calls then carry it.
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './admin-errors.js';
 

@@ -1,8 +1,8 @@
 // What the admin REST API reads and changes. The admin service implements it;
 // the API layer only authenticates, checks request shapes and writes JSON.
 import type { CatalogServer, ReplicaHealth } from '../catalog/model.js';
-import type { XdsClientView, XdsTypeName } from '../control-plane.js';
 import type { PolicyInput } from '../catalog/policy-schema.js';
+import type { XdsClientView, XdsTypeName } from '../control-plane.js';
 import type { SourceStatus } from '../sources/source.js';
 
 export interface ReplicaView {

@@ -1,6 +1,6 @@
 // One error shape for every admin API failure, fastify's own included:
 //   { "error": { "code": "not_found", "message": "...", "details": [...] } }
-import type { FastifyInstance, FastifyError } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from '../../lib/log.js';
 import { NotFoundError, ValidationError } from './admin-backend.js';
 

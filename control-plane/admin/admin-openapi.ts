@@ -35,7 +35,7 @@ export function installOpenApi(app: FastifyInstance, opts: { readAuth: boolean; 
       tags: [
         { name: 'servers', description: 'MCP servers, their replicas and policies' },
         { name: 'xds', description: 'What the control plane serves to Envoy, and who is connected' },
-        { name: 'observability', description: 'Service discovery for Prometheus, and the console\'s view' },
+        { name: 'observability', description: "Service discovery for Prometheus, and the console's view" },
         { name: 'probes', description: 'Liveness, readiness and metrics (always open)' },
         { name: 'documents', description: 'This document and the pages (always open)' },
       ],
@@ -44,7 +44,9 @@ export function installOpenApi(app: FastifyInstance, opts: { readAuth: boolean; 
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: opts.token ? 'The token given to the control plane with --admin-token.' : 'No token is configured on this control plane: changes are disabled.',
+            description: opts.token
+              ? 'The token given to the control plane with --admin-token.'
+              : 'No token is configured on this control plane: changes are disabled.',
           },
         },
       },

@@ -14,20 +14,20 @@ import {
   Client,
   DrainState,
   ErrorBody,
+  jsonSchema,
   NameParams,
   Overview,
   PolicyBody,
   Readiness,
   ReplicaParams,
+  requestSchema,
   Server,
   Snapshot,
   SourceStatus,
   TargetGroups,
-  jsonSchema,
-  requestSchema,
 } from './admin-schemas.js';
-import { CONSOLE_PAGE } from './console-page.js';
 import type { ConsoleData } from './console-data.js';
+import { CONSOLE_PAGE } from './console-page.js';
 
 export interface RouteAuth {
   /** A token is configured: changes are possible (else they answer 403). */
@@ -47,7 +47,13 @@ const body = (schema: z.ZodType, description: string) => ({ description, ...json
 const error = (description: string) => ({ description, ...jsonSchema(ErrorBody) });
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
 
-export function registerRoutes(app: FastifyInstance, backend: AdminBackend, registry: Registry, auth: RouteAuth, consoleData: ConsoleData): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  backend: AdminBackend,
+  registry: Registry,
+  auth: RouteAuth,
+  consoleData: ConsoleData,
+): void {
   const bearer = [{ bearer: [] as string[] }];
   /** Always open: probes, scrapes, the documents and pages (not the data they show). */
   const open = { security: [] as { bearer: string[] }[] };
@@ -58,7 +64,9 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
     security: bearer,
     errors: {
       400: error('Invalid parameters or body'),
-      ...(auth.token ? { 401: error('Missing or wrong bearer token') } : { 403: error('Changes are disabled: the control plane runs without --admin-token') }),
+      ...(auth.token
+        ? { 401: error('Missing or wrong bearer token') }
+        : { 403: error('Changes are disabled: the control plane runs without --admin-token') }),
       404: error('Unknown server or replica'),
       413: error('Body larger than the limit (64 KiB)'),
       415: error('Body is not application/json'),
@@ -66,9 +74,13 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
   };
   const badParams = { 400: error('Invalid path parameters (name: 1-63 characters, id: 1-512)') };
 
-  app.get('/healthz', { schema: { operationId: 'getHealthz', tags: ['probes'], summary: 'Liveness', ...open, response: { 200: body(Alive, 'Alive') } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/healthz',
+    { schema: { operationId: 'getHealthz', tags: ['probes'], summary: 'Liveness', ...open, response: { 200: body(Alive, 'Alive') } } },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
   app.get(
     '/readyz',
     {
@@ -87,7 +99,15 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
   );
   app.get(
     '/metrics',
-    { schema: { operationId: 'getMetrics', tags: ['probes'], summary: 'Prometheus metrics of the control plane', ...open, response: { 200: text('text/plain', 'Prometheus text exposition format') } } },
+    {
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['probes'],
+        summary: 'Prometheus metrics of the control plane',
+        ...open,
+        response: { 200: text('text/plain', 'Prometheus text exposition format') },
+      },
+    },
     async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   );
   app.get(
@@ -99,7 +119,12 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
         summary: 'This OpenAPI document (generated from the route schemas)',
         description: 'Open even with --admin-read-auth: it describes the API, not the mesh. The page at /docs renders it.',
         ...open,
-        response: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } } } },
+        response: {
+          200: {
+            description: 'OpenAPI 3.1 document',
+            content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } },
+          },
+        },
       },
     },
     async (_req, reply) => reply.type('application/json; charset=utf-8').send(JSON.stringify(app.swagger())),
@@ -111,7 +136,8 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
         operationId: 'getConsole',
         tags: ['documents'],
         summary: 'The operator console: a live page of servers, replicas, Envoys and tool traffic',
-        description: 'The page itself is open; the data it polls (GET /api/v1/overview) follows the read rules, and its Drain/Undrain buttons need the token entered in the page.',
+        description:
+          'The page itself is open; the data it polls (GET /api/v1/overview) follows the read rules, and its Drain/Undrain buttons need the token entered in the page.',
         ...open,
         response: { 200: text('text/html', 'HTML page') },
       },
@@ -200,7 +226,7 @@ export function registerRoutes(app: FastifyInstance, backend: AdminBackend, regi
         operationId: 'drainReplica',
         tags: ['servers'],
         summary: 'Drain a replica: no new traffic, calls in flight finish',
-        description: 'Held in the control plane\'s memory (not in the source): a restart forgets it.',
+        description: "Held in the control plane's memory (not in the source): a restart forgets it.",
         security: write.security,
         params: requestSchema('POST', '/api/v1/servers/:name/replicas/:id/drain', 'params', ReplicaParams),
         response: { 200: body(DrainState, 'Draining'), ...write.errors },

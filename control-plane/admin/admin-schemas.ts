@@ -7,8 +7,7 @@
 // and messages whether it comes from the file, Consul KV or this API.
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
-import { PolicySchema, describeIssues } from '../catalog/policy-schema.js';
-import { RETRY_ON } from '../catalog/policy-schema.js';
+import { describeIssues, PolicySchema, RETRY_ON } from '../catalog/policy-schema.js';
 import { ValidationError } from './admin-backend.js';
 import { HttpError } from './admin-errors.js';
 
@@ -60,14 +59,17 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ method, u
 
 // ---- responses ------------------------------------------------------------
 
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.string().describe('Machine-readable: bad_request, invalid_policy, unauthorized, forbidden, not_found, payload_too_large, unsupported_media_type, internal'),
-      message: z.string(),
-      details: z.array(z.string()).optional(),
-    }),
-  });
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z
+      .string()
+      .describe(
+        'Machine-readable: bad_request, invalid_policy, unauthorized, forbidden, not_found, payload_too_large, unsupported_media_type, internal',
+      ),
+    message: z.string(),
+    details: z.array(z.string()).optional(),
+  }),
+});
 
 const Health = z.enum(['healthy', 'degraded', 'unhealthy', 'draining']);
 const ms = z.number().describe('milliseconds');
@@ -82,7 +84,9 @@ const EffectiveRetry = z.object({
 
 export const ToolRoute = z.object({
   tool: z.string(),
-  origin: z.enum(['explicit', 'annotations']).describe('explicit: from the policy; annotations: from the tool\'s own tools/list annotations'),
+  origin: z
+    .enum(['explicit', 'annotations'])
+    .describe("explicit: from the policy; annotations: from the tool's own tools/list annotations"),
   idempotent: z.boolean(),
   timeoutMs: ms.optional().describe('Whole-call bound, retries included; absent: none'),
   retry: EffectiveRetry,
@@ -124,18 +128,17 @@ export const Replica = z.object({
   drained: z.boolean().describe('Drained through the admin API: no new traffic'),
 });
 
-export const Server = z
-  .object({
-    name: z.string(),
-    path: z.string().describe("The server's own MCP path"),
-    agentUrlPath: z.string().describe('Path on the Envoy listener: /mcp/<name>'),
-    protocol: z.enum(['auto', '2025', '2026']),
-    replicas: z.array(Replica),
-    explicitPolicy: z
-      .union([PolicySchema, z.null()])
-      .describe('The policy as the operator wrote it (durations as strings), or null'),
-    effectivePolicy: z.object({ policy: EffectivePolicy, toolRoutes: z.array(ToolRoute) }).describe('The resolved policy in force: defaults filled in, one route per tool'),
-  });
+export const Server = z.object({
+  name: z.string(),
+  path: z.string().describe("The server's own MCP path"),
+  agentUrlPath: z.string().describe('Path on the Envoy listener: /mcp/<name>'),
+  protocol: z.enum(['auto', '2025', '2026']),
+  replicas: z.array(Replica),
+  explicitPolicy: z.union([PolicySchema, z.null()]).describe('The policy as the operator wrote it (durations as strings), or null'),
+  effectivePolicy: z
+    .object({ policy: EffectivePolicy, toolRoutes: z.array(ToolRoute) })
+    .describe('The resolved policy in force: defaults filled in, one route per tool'),
+});
 
 const TypeName = z.enum(['clusters', 'endpoints', 'listeners', 'routes']);
 const perType = <T extends z.ZodType>(t: T) => z.object({ clusters: t, endpoints: t, listeners: t, routes: t });
@@ -147,15 +150,22 @@ export const Client = z.object({
   variant: z.enum(['sotw', 'delta']),
   connectedSince: z.string().describe('ISO 8601'),
   peer: z.string(),
-  acked: z.object({ clusters: z.string(), endpoints: z.string(), listeners: z.string(), routes: z.string() }).partial().describe('Last version ACKed per type; absent: nothing ACKed yet'),
-  lastNack: z.object({ type: TypeName, version: z.string(), message: z.string().describe("Envoy's error text"), at: z.string() }).optional(),
+  acked: z
+    .object({ clusters: z.string(), endpoints: z.string(), listeners: z.string(), routes: z.string() })
+    .partial()
+    .describe('Last version ACKed per type; absent: nothing ACKed yet'),
+  lastNack: z
+    .object({ type: TypeName, version: z.string(), message: z.string().describe("Envoy's error text"), at: z.string() })
+    .optional(),
 });
 
 const AnyObject = z.record(z.string(), z.unknown());
 
 export const Snapshot = z.object({
   version: perType(z.string()).describe('Version per resource type ("" while none)'),
-  resources: perType(z.array(z.object({ name: z.string(), version: z.string(), resource: AnyObject.describe('The Envoy resource as JSON') }))),
+  resources: perType(
+    z.array(z.object({ name: z.string(), version: z.string(), resource: AnyObject.describe('The Envoy resource as JSON') })),
+  ),
 });
 
 export const SourceStatus = z.object({
@@ -182,16 +192,23 @@ export const Alive = z.object({ status: z.literal('ok') });
 const EnvoyHostView = z.object({
   envoy: z.string().describe('Envoy admin URL'),
   healthy: z.boolean(),
-  flags: z.array(z.string()).describe('Envoy health flags: failed_active_health_check, failed_outlier_check (ejected), eds_unhealthy, eds_draining, pending_dynamic_removal, ...'),
+  flags: z
+    .array(z.string())
+    .describe(
+      'Envoy health flags: failed_active_health_check, failed_outlier_check (ejected), eds_unhealthy, eds_draining, pending_dynamic_removal, ...',
+    ),
 });
 
 export const OverviewReplica = Replica.extend({
   status: z
     .enum(['healthy', 'degraded', 'unhealthy', 'draining', 'drained', 'ejected', 'unknown'])
-    .describe('Drain first, then Envoy\'s view (ejected, failed health check), then the source\'s health'),
+    .describe("Drain first, then Envoy's view (ejected, failed health check), then the source's health"),
   ejected: z.boolean().describe('Ejected by outlier detection (from Envoy admin /clusters)'),
   envoy: z.array(EnvoyHostView).describe("Each known Envoy's view of this host (empty without --envoy-admin-url)"),
-  adapterReady: z.boolean().optional().describe("The adapter's mcpmesh_adapter_ready, from its /metrics (adapters only; absent: not scraped)"),
+  adapterReady: z
+    .boolean()
+    .optional()
+    .describe("The adapter's mcpmesh_adapter_ready, from its /metrics (adapters only; absent: not scraped)"),
   scrapeError: z.string().optional(),
 });
 
@@ -203,37 +220,42 @@ export const ToolStats = z.object({
   p99Seconds: z.number().optional().describe('Absent while there were no calls in the window'),
 });
 
-export const Overview = z
-  .object({
-    generatedAt: z.string(),
-    readiness: Readiness,
-    source: SourceStatus,
-    envoy: z.object({
-      adminUrls: z.array(z.string()),
-      errors: z.array(z.string()).describe('Envoy admin URLs that did not answer'),
+export const Overview = z.object({
+  generatedAt: z.string(),
+  readiness: Readiness,
+  source: SourceStatus,
+  envoy: z.object({
+    adminUrls: z.array(z.string()),
+    errors: z.array(z.string()).describe('Envoy admin URLs that did not answer'),
+  }),
+  servers: z.array(
+    z.object({
+      name: z.string(),
+      agentUrlPath: z.string(),
+      protocol: z.enum(['auto', '2025', '2026']),
+      replicas: z.array(OverviewReplica),
+      toolTimeoutMs: ms.optional(),
+      safeRetry: EffectiveRetry,
+      unsafeRetry: EffectiveRetry,
+      toolRoutes: z.array(ToolRoute),
     }),
-    servers: z.array(
-      z.object({
-        name: z.string(),
-        agentUrlPath: z.string(),
-        protocol: z.enum(['auto', '2025', '2026']),
-        replicas: z.array(OverviewReplica),
-        toolTimeoutMs: ms.optional(),
-        safeRetry: EffectiveRetry,
-        unsafeRetry: EffectiveRetry,
-        toolRoutes: z.array(ToolRoute),
-      }),
-    ),
-    clients: z.array(Client),
-    traffic: z.object({
-      from: z.enum(['prometheus', 'adapters', 'none']).describe('prometheus with --prometheus-url, else the control plane\'s own scrape of the adapters'),
-      windowSeconds: z.number(),
-      tools: z.array(ToolStats),
-      error: z.string().optional(),
-    }),
-  });
+  ),
+  clients: z.array(Client),
+  traffic: z.object({
+    from: z
+      .enum(['prometheus', 'adapters', 'none'])
+      .describe("prometheus with --prometheus-url, else the control plane's own scrape of the adapters"),
+    windowSeconds: z.number(),
+    tools: z.array(ToolStats),
+    error: z.string().optional(),
+  }),
+});
 
-type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
 export type OverviewBody = DeepReadonly<z.output<typeof Overview>>;
 export type OverviewReplicaBody = DeepReadonly<z.output<typeof OverviewReplica>>;
 export type ToolStatsBody = DeepReadonly<z.output<typeof ToolStats>>;

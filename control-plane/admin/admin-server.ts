@@ -3,8 +3,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { componentLogger, type Logger } from '../../lib/log.js';
-import type { AdminBackend } from './admin-backend.js';
 import { installAuth } from './admin-auth.js';
+import type { AdminBackend } from './admin-backend.js';
 import { installErrorHandling } from './admin-errors.js';
 import { installDocsPage, installOpenApi } from './admin-openapi.js';
 import { registerRoutes } from './admin-routes.js';
@@ -33,14 +33,16 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   // JSON only: fastify would otherwise accept text/plain bodies as strings.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(zodValidatorCompiler);
-  installErrorHandling(app, (opts.logger ? componentLogger(opts.logger, 'admin-api') : undefined));
+  installErrorHandling(app, opts.logger ? componentLogger(opts.logger, 'admin-api') : undefined);
   const readAuth = opts.readAuth ?? false;
   installAuth(app, { token: opts.token, readAuth });
   installOpenApi(app, { readAuth, token: opts.token !== undefined });
   installDocsPage(app);
   const consoleData = new ConsoleData(opts.backend, opts.console);
   // A plugin of its own, so that it loads after the document generator is in place and sees every route.
-  void app.register(async (routes) => registerRoutes(routes, opts.backend, opts.registry, { token: opts.token !== undefined, readAuth }, consoleData));
+  void app.register(async (routes) =>
+    registerRoutes(routes, opts.backend, opts.registry, { token: opts.token !== undefined, readAuth }, consoleData),
+  );
   return app;
 }
 

@@ -7,19 +7,19 @@ import { replicaKey } from '../catalog/catalog-builder.js';
 import type { Catalog, ServerSpec, SourceState } from '../catalog/model.js';
 import { policyToInput } from '../catalog/policy-format.js';
 import { resolvePolicy } from '../catalog/policy-resolution.js';
-import { parsePolicy, type PolicyInput } from '../catalog/policy-schema.js';
+import { type PolicyInput, parsePolicy } from '../catalog/policy-schema.js';
 import type { PipelineCommands, PipelineView, XdsClientView, XdsTypeName } from '../control-plane.js';
 import type { SourceStatus } from '../sources/source.js';
 import { unpackAny } from '../xds/api/envoy-protos.js';
 import { PUSH_ORDER, typeName } from '../xds/resource-types/registry.js';
 import {
-  NotFoundError,
-  ValidationError,
   type AdminBackend,
+  NotFoundError,
   type Readiness,
   type ScrapeTargetGroup,
   type ServerView,
   type SnapshotView,
+  ValidationError,
 } from './admin-backend.js';
 
 interface ServerViews {
@@ -98,7 +98,9 @@ export class AdminService implements AdminBackend {
     for (const type of PUSH_ORDER) {
       const set = snap?.get(type);
       version[typeName(type)] = set?.version ?? '';
-      resources[typeName(type)] = set ? [...set.resources.values()].map((r) => ({ name: r.name, version: r.version, resource: unpackAny(r.any) })) : [];
+      resources[typeName(type)] = set
+        ? [...set.resources.values()].map((r) => ({ name: r.name, version: r.version, resource: unpackAny(r.any) }))
+        : [];
     }
     return { version, resources };
   }
@@ -152,6 +154,7 @@ export class AdminService implements AdminBackend {
   }
 
   private replica(server: string, replicaId: string): void {
-    if (!this.spec(server).replicas.some((r) => r.id === replicaId)) throw new NotFoundError(`server "${server}" has no replica "${replicaId}"`);
+    if (!this.spec(server).replicas.some((r) => r.id === replicaId))
+      throw new NotFoundError(`server "${server}" has no replica "${replicaId}"`);
   }
 }

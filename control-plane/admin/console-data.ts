@@ -30,7 +30,13 @@ interface EnvoyHost {
 }
 
 /** Envoy's per-host health flags that mean "no traffic", besides eds_health_status. */
-const FAILING = new Set(['failed_active_health_check', 'failed_outlier_check', 'failed_eds_health', 'pending_dynamic_removal', 'excluded_via_immediate_hc_fail']);
+const FAILING = new Set([
+  'failed_active_health_check',
+  'failed_outlier_check',
+  'failed_eds_health',
+  'pending_dynamic_removal',
+  'excluded_via_immediate_hc_fail',
+]);
 
 interface ClustersJson {
   cluster_statuses?: {
@@ -197,7 +203,13 @@ export class AdapterTraffic {
     const out: ToolStatsBody[] = [];
     for (const e of tools.values()) {
       const p99 = histogramQuantile(0.99, e.buckets);
-      out.push({ server: e.server, tool: e.tool, callsPerSecond: e.calls / dt, errorsPerSecond: e.errors / dt, ...(p99 !== undefined ? { p99Seconds: p99 } : {}) });
+      out.push({
+        server: e.server,
+        tool: e.tool,
+        callsPerSecond: e.calls / dt,
+        errorsPerSecond: e.errors / dt,
+        ...(p99 !== undefined ? { p99Seconds: p99 } : {}),
+      });
     }
     out.sort((a, b) => (a.server === b.server ? (a.tool < b.tool ? -1 : 1) : a.server < b.server ? -1 : 1));
     return { windowSeconds: Math.round(dt * 10) / 10, tools: out };
@@ -292,7 +304,13 @@ export class ConsoleData {
     const tools = [...calls.entries()].map(([k, c]) => {
       const [server, tool] = k.split('|') as [string, string];
       const p = p99.get(k);
-      return { server, tool, callsPerSecond: c, errorsPerSecond: errors.get(k) ?? 0, ...(p !== undefined && Number.isFinite(p) ? { p99Seconds: p } : {}) };
+      return {
+        server,
+        tool,
+        callsPerSecond: c,
+        errorsPerSecond: errors.get(k) ?? 0,
+        ...(p !== undefined && Number.isFinite(p) ? { p99Seconds: p } : {}),
+      };
     });
     tools.sort((a, b) => (a.server === b.server ? (a.tool < b.tool ? -1 : 1) : a.server < b.server ? -1 : 1));
     return { tools, windowSeconds: 60 };
@@ -327,7 +345,11 @@ export class ConsoleData {
     };
   }
 
-  private server(s: ServerView, envoy: Map<string, Map<string, EnvoyHost>>, scrapes: Map<string, Sample[] | Error>): OverviewBody['servers'][number] {
+  private server(
+    s: ServerView,
+    envoy: Map<string, Map<string, EnvoyHost>>,
+    scrapes: Map<string, Sample[] | Error>,
+  ): OverviewBody['servers'][number] {
     const p = s.effectivePolicy.policy;
     return {
       name: s.name,
@@ -348,7 +370,12 @@ export class ConsoleData {
  * its cluster yet); not healthy by the source; an adapter that does not answer
  * its /metrics or says it is not ready, when no Envoy view is there to ask.
  */
-export function replicaStatus(server: string, r: ReplicaView, envoy: Map<string, Map<string, EnvoyHost>>, scrape: Sample[] | Error | undefined): OverviewReplicaBody {
+export function replicaStatus(
+  server: string,
+  r: ReplicaView,
+  envoy: Map<string, Map<string, EnvoyHost>>,
+  scrape: Sample[] | Error | undefined,
+): OverviewReplicaBody {
   const views = [...envoy].map(([url, hosts]) => {
     const h = hosts.get(`${server}|${r.address}`);
     return { envoy: url, healthy: h?.healthy ?? false, flags: h ? [...h.flags] : ['not_in_cluster'] };

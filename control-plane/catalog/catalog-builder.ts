@@ -27,10 +27,14 @@ function withOverrides(server: ServerSpec, overrides: CatalogOverrides): Replica
  * a change to one server of a thousand rebuilds one entry, and the snapshot
  * builder can recognize the other entries by identity too.
  */
-const built = new WeakMap<ServerSpec, { readonly tools: readonly ToolInfo[] | undefined; readonly drained: string; readonly server: CatalogServer }>();
+const built = new WeakMap<
+  ServerSpec,
+  { readonly tools: readonly ToolInfo[] | undefined; readonly drained: string; readonly server: CatalogServer }
+>();
 
 function catalogServer(spec: ServerSpec, tools: readonly ToolInfo[] | undefined, overrides: CatalogOverrides): CatalogServer {
-  const drained = overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(replicaKey(spec.name, r.id)) ? '1' : '0')).join('');
+  const drained =
+    overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(replicaKey(spec.name, r.id)) ? '1' : '0')).join('');
   const hit = built.get(spec);
   if (hit !== undefined && hit.tools === tools && hit.drained === drained) return hit.server;
   const policy = resolvePolicy(spec.policy);

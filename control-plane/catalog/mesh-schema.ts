@@ -17,8 +17,10 @@ export const CollectorUrlSchema = z.string().superRefine((text, ctx) => {
     ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318)` });
     return;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `"${text}" must be an http:// or https:// URL` });
-  if (url.search || url.hash || url.username || url.password) ctx.addIssue({ code: 'custom', message: `"${text}" must not carry a query, fragment or credentials` });
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    ctx.addIssue({ code: 'custom', message: `"${text}" must be an http:// or https:// URL` });
+  if (url.search || url.hash || url.username || url.password)
+    ctx.addIssue({ code: 'custom', message: `"${text}" must not carry a query, fragment or credentials` });
 });
 
 export const TracingSettingsSchema = z.strictObject({
@@ -67,7 +69,13 @@ export function resolveObservability(source: MeshSettings | undefined, flags: Me
   const t = { ...source?.tracing, ...definedOnly(flags?.tracing) };
   const a = { ...source?.accessLog, ...definedOnly(flags?.accessLog) };
   return {
-    tracing: t.collector ? { collector: t.collector.replace(/\/+$/, ''), sampling: t.sampling ?? MESH_DEFAULTS.tracingSampling, serviceName: t.serviceName ?? MESH_DEFAULTS.serviceName } : undefined,
+    tracing: t.collector
+      ? {
+          collector: t.collector.replace(/\/+$/, ''),
+          sampling: t.sampling ?? MESH_DEFAULTS.tracingSampling,
+          serviceName: t.serviceName ?? MESH_DEFAULTS.serviceName,
+        }
+      : undefined,
     accessLog: a.path && a.path !== 'off' ? { path: a.path, sampling: a.sampling ?? MESH_DEFAULTS.accessLogSampling } : undefined,
   };
 }

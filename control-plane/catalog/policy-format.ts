@@ -1,9 +1,19 @@
 // Policy (parsed, durations in ms) → the JSON an operator writes (durations as
 // strings), for the admin API and for writing a policy back to a source.
 import { formatDuration } from '../../lib/duration.js';
-import { PolicySchema, type Policy, type PolicyInput } from './policy-schema.js';
+import { type Policy, type PolicyInput, PolicySchema } from './policy-schema.js';
 
-const DURATION_KEYS = new Set(['timeout', 'idleTimeout', 'connectTimeout', 'perTryTimeout', 'base', 'max', 'interval', 'baseEjectionTime', 'maxEjectionTime']);
+const DURATION_KEYS = new Set([
+  'timeout',
+  'idleTimeout',
+  'connectTimeout',
+  'perTryTimeout',
+  'base',
+  'max',
+  'interval',
+  'baseEjectionTime',
+  'maxEjectionTime',
+]);
 
 function render(value: unknown, key: string, parentKey: string): unknown {
   if (typeof value === 'number' && DURATION_KEYS.has(key) && !(parentKey === 'tools')) return formatDuration(value);

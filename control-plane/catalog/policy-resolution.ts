@@ -35,7 +35,11 @@ export const DEFAULTS = {
   healthCheck: { intervalMs: 2_000, timeoutMs: 1_000, unhealthyThreshold: 2, healthyThreshold: 1 },
 } as const;
 
-function resolveRetry(base: readonly EffectiveRetry['retryOn'][number][], explicit: RetryPolicy | undefined, fallback?: RetryPolicy): EffectiveRetry {
+function resolveRetry(
+  base: readonly EffectiveRetry['retryOn'][number][],
+  explicit: RetryPolicy | undefined,
+  fallback?: RetryPolicy,
+): EffectiveRetry {
   const r = { ...fallback, ...explicit };
   return {
     retryOn: r.retryOn ?? base,
@@ -59,8 +63,7 @@ export function resolvePolicy(policy: Policy): EffectivePolicy {
     outlier: {
       consecutive5xx: policy.outlier?.consecutive5xx ?? DEFAULTS.outlier.consecutive5xx,
       consecutiveGatewayFailure: policy.outlier?.consecutiveGatewayFailure ?? DEFAULTS.outlier.consecutiveGatewayFailure,
-      consecutiveLocalOriginFailure:
-        policy.outlier?.consecutiveLocalOriginFailure ?? DEFAULTS.outlier.consecutiveLocalOriginFailure,
+      consecutiveLocalOriginFailure: policy.outlier?.consecutiveLocalOriginFailure ?? DEFAULTS.outlier.consecutiveLocalOriginFailure,
       intervalMs: policy.outlier?.interval ?? DEFAULTS.outlier.intervalMs,
       baseEjectionTimeMs: policy.outlier?.baseEjectionTime ?? DEFAULTS.outlier.baseEjectionTimeMs,
       // Envoy rejects a max below the base; a base raised alone lifts the default max.

@@ -2,8 +2,8 @@
 // and the admin API. Strict objects: an unknown field is an error that names it,
 // because a misspelt policy field silently ignored is a production outage later.
 import { z } from 'zod';
-import { McpPathSchema } from '../../lib/mesh-contracts.js';
 import { parseDuration } from '../../lib/duration.js';
+import { McpPathSchema } from '../../lib/mesh-contracts.js';
 
 /** A duration string within [minMs, maxMs], parsed to milliseconds. */
 export function durationMs(minMs: number, maxMs: number) {
@@ -55,18 +55,20 @@ export const ToolPolicySchema = z.strictObject({
   idempotent: z.boolean().optional(),
 });
 
-export const OutlierPolicySchema = z.strictObject({
-  consecutive5xx: z.number().int().min(1).max(1000).optional(),
-  consecutiveGatewayFailure: z.number().int().min(1).max(1000).optional(),
-  consecutiveLocalOriginFailure: z.number().int().min(1).max(1000).optional(),
-  interval: durationMs(10, HOUR).optional(),
-  baseEjectionTime: durationMs(10, HOUR).optional(),
-  maxEjectionTime: durationMs(10, HOUR).optional(),
-  maxEjectionPercent: z.number().int().min(1).max(100).optional(),
-}).refine((o) => o.maxEjectionTime === undefined || o.baseEjectionTime === undefined || o.maxEjectionTime >= o.baseEjectionTime, {
-  message: 'maxEjectionTime must be >= baseEjectionTime',
-  path: ['maxEjectionTime'],
-});
+export const OutlierPolicySchema = z
+  .strictObject({
+    consecutive5xx: z.number().int().min(1).max(1000).optional(),
+    consecutiveGatewayFailure: z.number().int().min(1).max(1000).optional(),
+    consecutiveLocalOriginFailure: z.number().int().min(1).max(1000).optional(),
+    interval: durationMs(10, HOUR).optional(),
+    baseEjectionTime: durationMs(10, HOUR).optional(),
+    maxEjectionTime: durationMs(10, HOUR).optional(),
+    maxEjectionPercent: z.number().int().min(1).max(100).optional(),
+  })
+  .refine((o) => o.maxEjectionTime === undefined || o.baseEjectionTime === undefined || o.maxEjectionTime >= o.baseEjectionTime, {
+    message: 'maxEjectionTime must be >= baseEjectionTime',
+    path: ['maxEjectionTime'],
+  });
 
 export const CircuitBreakerPolicySchema = z.strictObject({
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
@@ -76,19 +78,21 @@ export const CircuitBreakerPolicySchema = z.strictObject({
   minRetryConcurrency: z.number().int().min(0).max(100_000).optional(),
 });
 
-export const HealthCheckPolicySchema = z.strictObject({
-  path: McpPathSchema.optional(),
-  interval: durationMs(100, HOUR).optional(),
-  timeout: durationMs(10, 60_000).optional(),
-  unhealthyThreshold: z.number().int().min(1).max(100).optional(),
-  healthyThreshold: z.number().int().min(1).max(100).optional(),
-}).refine((h) => h.timeout === undefined || h.interval === undefined || h.timeout <= h.interval, {
-  message: 'timeout must be <= interval',
-  path: ['timeout'],
-});
+export const HealthCheckPolicySchema = z
+  .strictObject({
+    path: McpPathSchema.optional(),
+    interval: durationMs(100, HOUR).optional(),
+    timeout: durationMs(10, 60_000).optional(),
+    unhealthyThreshold: z.number().int().min(1).max(100).optional(),
+    healthyThreshold: z.number().int().min(1).max(100).optional(),
+  })
+  .refine((h) => h.timeout === undefined || h.interval === undefined || h.timeout <= h.interval, {
+    message: 'timeout must be <= interval',
+    path: ['timeout'],
+  });
 
 /** MCP tool names: the spec allows letters, digits, _ - . and / (1..128). */
-export const TOOL_NAME = /^[A-Za-z0-9_.\/-]{1,128}$/;
+export const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
 
 export const PolicySchema = z.strictObject({
   /** Default whole-call bound for tools/call; "0s"-style unbounded is spelt by omitting it. */
@@ -103,9 +107,7 @@ export const PolicySchema = z.strictObject({
   healthCheck: HealthCheckPolicySchema.optional(),
   /** What a Consul "warning" check means for traffic. */
   warning: z.enum(['healthy', 'degraded']).optional(),
-  tools: z
-    .record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema)
-    .optional(),
+  tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
 });
 
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;

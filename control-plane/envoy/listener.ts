@@ -33,10 +33,9 @@ function statefulSessionFilter(): object {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession',
       session_state: {
         name: 'envoy.http.stateful_session.envelope',
-        typed_config: typedStruct(
-          'type.googleapis.com/envoy.extensions.http.stateful_session.envelope.v3.EnvelopeSessionState',
-          { header: { name: SESSION_HEADER } },
-        ),
+        typed_config: typedStruct('type.googleapis.com/envoy.extensions.http.stateful_session.envelope.v3.EnvelopeSessionState', {
+          header: { name: SESSION_HEADER },
+        }),
       },
       strict: false,
     },
@@ -53,8 +52,7 @@ export function buildListener(opts: ListenerOptions): object {
           {
             name: 'envoy.filters.network.http_connection_manager',
             typed_config: {
-              '@type':
-                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: LISTENER_NAME,
               codec_type: 'AUTO',
               rds: { config_source: ADS_SOURCE, route_config_name: ROUTE_CONFIG_NAME },

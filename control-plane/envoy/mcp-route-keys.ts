@@ -90,7 +90,7 @@ export function rpcMatch(pathPrefix: string): object {
 
 /** The same match, for 2026-07-28 requests only. */
 export function modernOnly(match: object): object {
-  return { ...match, headers: [MODERN_HEADER, ...(((match as { headers?: object[] }).headers) ?? [])] };
+  return { ...match, headers: [MODERN_HEADER, ...((match as { headers?: object[] }).headers ?? [])] };
 }
 
 const SENTINEL_PREFIX = '=?base64?';
@@ -111,7 +111,11 @@ function mismatchBody(why: string, header: string, body: string): string {
     jsonrpc: '2.0',
     // A direct response cannot echo the request's id.
     id: null,
-    error: { code: HEADER_MISMATCH, message: `Bad Request: the request headers and body disagree: ${why}`, data: { mismatch: { header, body } } },
+    error: {
+      code: HEADER_MISMATCH,
+      message: `Bad Request: the request headers and body disagree: ${why}`,
+      data: { mismatch: { header, body } },
+    },
   });
 }
 
@@ -131,7 +135,11 @@ export function headerMismatchRoutes(pathPrefix: string, server: string, tools: 
     {
       name: `${server}/header-mismatch/method`,
       match: modernOnly({ ...toolCallMatch(pathPrefix), headers: presentAndNot(METHOD_HEADER, ['tools/call']) }),
-      body: mismatchBody('the body names method tools/call but the Mcp-Method header names another method', '(not tools/call)', 'tools/call'),
+      body: mismatchBody(
+        'the body names method tools/call but the Mcp-Method header names another method',
+        '(not tools/call)',
+        'tools/call',
+      ),
     },
     {
       name: `${server}/header-mismatch/method-claim`,

@@ -1,8 +1,9 @@
 // Mesh-wide observability → Envoy: the HTTP connection manager's OpenTelemetry
 // tracer (with the cluster it exports to) and its JSON access log.
-import type { Observability } from '../catalog/mesh-schema.js';
+
 import { isIP } from 'node:net';
 import { AGENT_IDENTITY_HEADER } from '../../lib/mesh-contracts.js';
+import type { Observability } from '../catalog/mesh-schema.js';
 import { ROUTE_KEY_NAMESPACE } from './mcp-route-keys.js';
 import { duration, struct } from './proto-values.js';
 

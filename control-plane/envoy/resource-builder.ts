@@ -7,7 +7,7 @@
 // The route configuration is one resource for all servers; it is joined from
 // per-server encoded route lists (protobuf concatenation appends repeated fields).
 import type { Catalog, CatalogServer } from '../catalog/model.js';
-import { encodePartial, lengthDelimitedHeader, packAny, type EncodedResource, type EncodedResources } from '../xds/api/envoy-protos.js';
+import { type EncodedResource, type EncodedResources, encodePartial, lengthDelimitedHeader, packAny } from '../xds/api/envoy-protos.js';
 import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
 import { buildCluster, clusterName } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
@@ -65,7 +65,8 @@ export class EnvoyResourceBuilder {
 
   private listener(opts: ListenerOptions): EncodedResource {
     const key = JSON.stringify(opts);
-    if (this.listenerCache?.key !== key) this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
+    if (this.listenerCache?.key !== key)
+      this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
     return this.listenerCache.resource;
   }
 
@@ -74,7 +75,8 @@ export class EnvoyResourceBuilder {
     const tracing = opts.observability?.tracing;
     if (!tracing) return undefined;
     const key = tracing.collector;
-    if (this.collectorCache?.key !== key) this.collectorCache = { key, resource: encodeResource(TYPE.cluster, COLLECTOR_CLUSTER, collectorCluster(tracing)) };
+    if (this.collectorCache?.key !== key)
+      this.collectorCache = { key, resource: encodeResource(TYPE.cluster, COLLECTOR_CLUSTER, collectorCluster(tracing)) };
     return this.collectorCache.resource;
   }
 

@@ -103,10 +103,30 @@ export function serverRoutes(server: CatalogServer): object[] {
   const toolsCall = routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry);
   const rpc = routeAction(server, undefined, server.policy.safeRetry);
   routes.push(
-    { name: `${server.name}/tools-call/2026`, stat_prefix: `${stat}__tools_call`, match: modernOnly(toolCallMatch(prefix)), route: toolsCall, metadata },
-    { name: `${server.name}/tools-call`, stat_prefix: `${stat}__tools_call`, match: toolCallMatch(prefix), route: toolsCall, request_headers_to_remove: ROUTE_KEY_HEADERS, metadata },
+    {
+      name: `${server.name}/tools-call/2026`,
+      stat_prefix: `${stat}__tools_call`,
+      match: modernOnly(toolCallMatch(prefix)),
+      route: toolsCall,
+      metadata,
+    },
+    {
+      name: `${server.name}/tools-call`,
+      stat_prefix: `${stat}__tools_call`,
+      match: toolCallMatch(prefix),
+      route: toolsCall,
+      request_headers_to_remove: ROUTE_KEY_HEADERS,
+      metadata,
+    },
     { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc, metadata },
-    { name: `${server.name}/rpc`, stat_prefix: `${stat}__rpc`, match: rpcMatch(prefix), route: rpc, request_headers_to_remove: ROUTE_KEY_HEADERS, metadata },
+    {
+      name: `${server.name}/rpc`,
+      stat_prefix: `${stat}__rpc`,
+      match: rpcMatch(prefix),
+      route: rpc,
+      request_headers_to_remove: ROUTE_KEY_HEADERS,
+      metadata,
+    },
     // GET (the session's stream) and DELETE carry no body and are safe to repeat.
     {
       name: `${server.name}/get-delete`,
@@ -116,7 +136,13 @@ export function serverRoutes(server: CatalogServer): object[] {
       metadata,
     },
     // Nothing says what a POST here calls: only what never reached a server is retried.
-    { name: `${server.name}/default`, stat_prefix: `${stat}__default`, match: { path_separated_prefix: prefix }, route: routeAction(server, undefined, server.policy.unsafeRetry), metadata },
+    {
+      name: `${server.name}/default`,
+      stat_prefix: `${stat}__default`,
+      match: { path_separated_prefix: prefix },
+      route: routeAction(server, undefined, server.policy.unsafeRetry),
+      metadata,
+    },
   );
   return routes;
 }

@@ -34,7 +34,10 @@ export class RestartGrace {
     this.until = this.since + this.opts.graceMs;
     this.held = new Map([...this.lastDelivered].filter(([, spec]) => spec.replicas.length > 0));
     this.released = new Set();
-    this.opts.logger.warn({ graceMs: this.opts.graceMs }, 'Consul restarted (index went backwards): keeping services that have not re-registered yet');
+    this.opts.logger.warn(
+      { graceMs: this.opts.graceMs },
+      'Consul restarted (index went backwards): keeping services that have not re-registered yet',
+    );
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.opts.ended(), this.opts.graceMs + 10);
     this.timer.unref();

@@ -3,7 +3,13 @@
 import { z } from 'zod';
 import { CONSUL, DEFAULT_MCP_PATH, MCP_PATH, MCP_PATH_RULE, PROTOCOL_GENERATIONS } from '../../lib/mesh-contracts.js';
 
-export const CatalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable().transform((t) => t ?? []));
+export const CatalogServicesSchema = z.record(
+  z.string(),
+  z
+    .array(z.string())
+    .nullable()
+    .transform((t) => t ?? []),
+);
 
 export const HealthCheckSchema = z.looseObject({
   Node: z.string(),
@@ -13,7 +19,10 @@ export const HealthCheckSchema = z.looseObject({
   ServiceName: z.string().default(''),
   ModifyIndex: z.number().default(0),
 });
-export const HealthStateSchema = z.array(HealthCheckSchema).nullable().transform((a) => a ?? []);
+export const HealthStateSchema = z
+  .array(HealthCheckSchema)
+  .nullable()
+  .transform((a) => a ?? []);
 
 export const ServiceEntrySchema = z.looseObject({
   Node: z.looseObject({ Node: z.string(), Address: z.string() }),
@@ -26,12 +35,21 @@ export const ServiceEntrySchema = z.looseObject({
     Meta: z.record(z.string(), z.string()).nullable().default({}),
     Weights: z.looseObject({ Passing: z.number().int(), Warning: z.number().int() }).nullish(),
   }),
-  Checks: z.array(z.looseObject({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().default('') })).nullable().default([]),
+  Checks: z
+    .array(z.looseObject({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().default('') }))
+    .nullable()
+    .default([]),
 });
-export const HealthServiceSchema = z.array(z.unknown()).nullable().transform((a) => a ?? []);
+export const HealthServiceSchema = z
+  .array(z.unknown())
+  .nullable()
+  .transform((a) => a ?? []);
 
 export const KvEntrySchema = z.looseObject({ Key: z.string(), Value: z.string().nullable(), ModifyIndex: z.number() });
-export const KvListSchema = z.array(KvEntrySchema).nullable().transform((a) => a ?? []);
+export const KvListSchema = z
+  .array(KvEntrySchema)
+  .nullable()
+  .transform((a) => a ?? []);
 
 export type HealthCheck = z.output<typeof HealthCheckSchema>;
 export type ServiceEntry = z.output<typeof ServiceEntrySchema>;

@@ -5,20 +5,20 @@
 // complete views.
 import type { Logger } from '../../lib/log.js';
 import { resolveHost } from '../../lib/resolve-host.js';
-import type { ServerSpec, SourceState } from '../catalog/model.js';
 import type { MeshSettings } from '../catalog/mesh-schema.js';
+import type { ServerSpec, SourceState } from '../catalog/model.js';
 import type { Policy, PolicyInput } from '../catalog/policy-schema.js';
 import { RestartGrace } from './consul-restart-grace.js';
 import {
   changedByHealth,
+  type HealthPrints,
   healthPrints,
   mcpServiceNames,
-  NO_HEALTH,
   meshEntry,
+  NO_HEALTH,
   policyEntries,
-  translateService,
-  type HealthPrints,
   type TranslatedService,
+  translateService,
 } from './consul-translation.js';
 import { ConsulWatches, type WatchName } from './consul-watches.js';
 import type { CatalogSource, SourceStatus } from './source.js';
@@ -149,7 +149,8 @@ export class ConsulSource implements CatalogSource {
   }
 
   private onFailed(watch: WatchName, err: Error): void {
-    if (!this.failing.has(watch)) this.opts.logger.warn({ watch, err: err.message }, 'Consul query failed; the last good catalog stays in force');
+    if (!this.failing.has(watch))
+      this.opts.logger.warn({ watch, err: err.message }, 'Consul query failed; the last good catalog stays in force');
     if (this.failing.size === 0) this.opts.metrics?.stale(true);
     this.failing.set(watch, err.message);
   }

@@ -3,17 +3,29 @@
 // the policies in KV. No I/O: resolving an instance's host is handed in, so
 // all of it can be checked without a Consul.
 import { CONSUL, SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
+import { type MeshSettings, MeshSettingsSchema } from '../catalog/mesh-schema.js';
 import type { Replica, ReplicaHealth, ServerSpec } from '../catalog/model.js';
-import { MeshSettingsSchema, type MeshSettings } from '../catalog/mesh-schema.js';
-import { parsePolicy, type Policy } from '../catalog/policy-schema.js';
-import { CatalogServicesSchema, HealthServiceSchema, HealthStateSchema, KvListSchema, McpMetaSchema, ServiceEntrySchema, type ServiceEntry } from './consul-schema.js';
+import { type Policy, parsePolicy } from '../catalog/policy-schema.js';
+import {
+  CatalogServicesSchema,
+  HealthServiceSchema,
+  HealthStateSchema,
+  KvListSchema,
+  McpMetaSchema,
+  type ServiceEntry,
+  ServiceEntrySchema,
+} from './consul-schema.js';
 
 export type ResolveHost = (host: string) => Promise<string>;
 
 /** The services tagged `mcp`, from /v1/catalog/services. */
 export function mcpServiceNames(body: unknown): Set<string> {
   const services = CatalogServicesSchema.parse(body);
-  return new Set(Object.entries(services).filter(([, tags]) => tags.includes(CONSUL.tag)).map(([name]) => name));
+  return new Set(
+    Object.entries(services)
+      .filter(([, tags]) => tags.includes(CONSUL.tag))
+      .map(([name]) => name),
+  );
 }
 
 /**
@@ -92,7 +104,8 @@ export function meshEntry(body: unknown): { readonly settings: MeshSettings | un
     return { error: `${e.Key}: not JSON` };
   }
   const parsed = MeshSettingsSchema.safeParse(json);
-  if (!parsed.success) return { error: `${e.Key}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(settings)'}: ${i.message}`).join('; ')}` };
+  if (!parsed.success)
+    return { error: `${e.Key}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(settings)'}: ${i.message}`).join('; ')}` };
   return { settings: parsed.data };
 }
 
@@ -110,7 +123,12 @@ export interface TranslatedService {
  * instance and the field when the service cannot be served as it is.
  * `warning` is what the server's policy says a warning check means.
  */
-export async function translateService(name: string, body: unknown, warning: Policy['warning'], resolve: ResolveHost): Promise<TranslatedService> {
+export async function translateService(
+  name: string,
+  body: unknown,
+  warning: Policy['warning'],
+  resolve: ResolveHost,
+): Promise<TranslatedService> {
   const raw = HealthServiceSchema.parse(body);
   if (!SERVER_NAME.test(name)) throw new Error(`service name "${name}" is not a valid MCP server name (${SERVER_NAME_RULE})`);
   const entries: ServiceEntry[] = raw.map((e, i) => {
@@ -164,8 +182,19 @@ export async function translateService(name: string, body: unknown, warning: Pol
 }
 
 /** passing → healthy; warning → healthy or degraded by policy; critical or maintenance → no traffic. */
-export function replicaHealth(checks: readonly { readonly CheckID: string; readonly Status: string }[], warning: Policy['warning']): ReplicaHealth {
-  if (checks.some((c) => c.Status === 'critical' || c.Status === 'maintenance' || c.CheckID === '_node_maintenance' || c.CheckID.startsWith('_service_maintenance:'))) {
+export function replicaHealth(
+  checks: readonly { readonly CheckID: string; readonly Status: string }[],
+  warning: Policy['warning'],
+): ReplicaHealth {
+  if (
+    checks.some(
+      (c) =>
+        c.Status === 'critical' ||
+        c.Status === 'maintenance' ||
+        c.CheckID === '_node_maintenance' ||
+        c.CheckID.startsWith('_service_maintenance:'),
+    )
+  ) {
     return 'unhealthy';
   }
   if (checks.some((c) => c.Status === 'warning')) return warning === 'degraded' ? 'degraded' : 'healthy';

@@ -5,10 +5,11 @@
 // blocking query, as consul-template and Prometheus' consul_sd do, holds one
 // connection per service and runs into Consul's 200-per-client limit
 // (bench/consul).
-import { CONSUL } from '../../lib/mesh-contracts.js';
-import type { Logger } from '../../lib/log.js';
+
 import { BlockingWatch } from '../../lib/consul/blocking-watch.js';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
+import type { Logger } from '../../lib/log.js';
+import { CONSUL } from '../../lib/mesh-contracts.js';
 import type { PolicyInput } from '../catalog/policy-schema.js';
 
 export type WatchName = 'services' | 'health' | 'kv';
@@ -66,9 +67,17 @@ export class ConsulWatches {
   start(): void {
     const common = { consistent: this.opts.consistent ?? false, waitSeconds: this.opts.waitSeconds ?? 300 };
     this.watches.push(
-      new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services' }, this.relay('services')),
+      new BlockingWatch<unknown>(
+        this.http,
+        { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services' },
+        this.relay('services'),
+      ),
       new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/health/state/any', endpoint: 'health_state' }, this.relay('health')),
-      new BlockingWatch<unknown>(this.http, { ...common, path: `/v1/kv/${CONSUL.policyPrefix}`, query: { recurse: '' }, endpoint: 'kv_policy', notFoundAs: [] }, this.relay('kv')),
+      new BlockingWatch<unknown>(
+        this.http,
+        { ...common, path: `/v1/kv/${CONSUL.policyPrefix}`, query: { recurse: '' }, endpoint: 'kv_policy', notFoundAs: [] },
+        this.relay('kv'),
+      ),
     );
     for (const w of this.watches) w.start();
   }

@@ -72,7 +72,10 @@ export const FileServerSchema = z
   })
   .superRefine((s, ctx) => {
     if ([s.replicas, s.stdio, s.run].filter((x) => x !== undefined).length !== 1) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)',
+      });
     }
   });
 
@@ -99,7 +102,11 @@ export const FileConfigSchema = z
   })
   .superRefine((cfg, ctx) => {
     for (const [i, name] of duplicateNames(cfg.servers)) {
-      ctx.addIssue({ code: 'custom', path: ['servers', i, 'name'], message: `duplicate server name "${name}" (also servers.${cfg.servers.findIndex((s) => s.name === name)})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['servers', i, 'name'],
+        message: `duplicate server name "${name}" (also servers.${cfg.servers.findIndex((s) => s.name === name)})`,
+      });
     }
   });
 

@@ -6,7 +6,14 @@ import { DEFAULT_ADAPTER_BASE_PORT } from '../../lib/mesh-contracts.js';
 import { resolveHost } from '../../lib/resolve-host.js';
 import type { Replica, ServerSpec, SourceState } from '../catalog/model.js';
 import { describeIssues } from '../catalog/policy-schema.js';
-import { duplicateNames, FileConfigSchema, FileConfigShellSchema, FileServerSchema, type FileConfig, type FileServer } from './file-config-schema.js';
+import {
+  duplicateNames,
+  type FileConfig,
+  FileConfigSchema,
+  FileConfigShellSchema,
+  type FileServer,
+  FileServerSchema,
+} from './file-config-schema.js';
 import { IncrementalYamlParser } from './incremental-yaml.js';
 
 export class ConfigError extends Error {
@@ -48,7 +55,8 @@ async function httpServer(s: FileServer, index: number, resolve: Resolve): Promi
   const tls = urls[0]!.protocol === 'https:';
   const problems: string[] = [];
   urls.forEach((u, i) => {
-    if (u.pathname !== path) problems.push(`servers.${index}.replicas.${i}: path ${u.pathname} differs from ${path}; all replicas of a server serve one MCP path`);
+    if (u.pathname !== path)
+      problems.push(`servers.${index}.replicas.${i}: path ${u.pathname} differs from ${path}; all replicas of a server serve one MCP path`);
     if ((u.protocol === 'https:') !== tls) problems.push(`servers.${index}.replicas.${i}: mixes http and https replicas`);
   });
   const seen = new Set<string>();
@@ -198,7 +206,10 @@ export class FileConfigReader {
     this.servers = next;
     const servers = new Map([...next].map(([name, k]) => [name, k.spec]));
     if (config.tracing === undefined && config.accessLog === undefined) return { servers };
-    return { servers, mesh: { ...(config.tracing ? { tracing: config.tracing } : {}), ...(config.accessLog ? { accessLog: config.accessLog } : {}) } };
+    return {
+      servers,
+      mesh: { ...(config.tracing ? { tracing: config.tracing } : {}), ...(config.accessLog ? { accessLog: config.accessLog } : {}) },
+    };
   }
 }
 

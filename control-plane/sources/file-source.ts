@@ -1,13 +1,13 @@
 // The file source: mcpmesh.yaml, watched. An edit that validates replaces the
 // state; one that does not is reported (naming the field) and changes nothing.
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Logger } from '../../lib/log.js';
 import type { SourceState } from '../catalog/model.js';
-import { parsePolicy, type PolicyInput } from '../catalog/policy-schema.js';
+import { type PolicyInput, parsePolicy } from '../catalog/policy-schema.js';
 import { ConfigError, FileConfigReader } from './file-config.js';
 import type { CatalogSource, SourceStatus } from './source.js';
 

@@ -60,7 +60,7 @@ export function splitServers(text: string): ServersSplit | undefined {
   for (const line of lines) offsets.push(offsets.at(-1)! + line.length + 1);
   const at = (line: number) => Math.min(offsets[line]!, text.length);
   const entries = starts.map((first, k) => text.slice(at(first), at(starts[k + 1] ?? end)));
-  const skeleton = text.slice(0, at(start)) + 'servers: []\n' + text.slice(at(end));
+  const skeleton = `${text.slice(0, at(start))}servers: []\n${text.slice(at(end))}`;
   return { skeleton, entries };
 }
 

@@ -1,6 +1,7 @@
 // The contract every catalog source (file, Consul) keeps with the control plane.
-import type { PolicyInput } from '../catalog/policy-schema.js';
+
 import type { SourceState } from '../catalog/model.js';
+import type { PolicyInput } from '../catalog/policy-schema.js';
 
 export interface SourceStatus {
   readonly kind: 'file' | 'consul';

@@ -92,7 +92,11 @@ export class ToolDiscovery {
     for (const [name, spec] of servers) {
       const old = before.get(name);
       if (old === spec && this.known.has(name)) continue;
-      if (!old || !this.known.has(name) || JSON.stringify(old.replicas.map((r) => r.id)) !== JSON.stringify(spec.replicas.map((r) => r.id))) {
+      if (
+        !old ||
+        !this.known.has(name) ||
+        JSON.stringify(old.replicas.map((r) => r.id)) !== JSON.stringify(spec.replicas.map((r) => r.id))
+      ) {
         this.enqueue(name);
       }
     }
@@ -152,7 +156,10 @@ export class ToolDiscovery {
         }
         return;
       } catch (err) {
-        this.opts.logger.warn({ server: name, replica: replica.id, err: (err as Error).message }, 'tools/list failed; trying another replica');
+        this.opts.logger.warn(
+          { server: name, replica: replica.id, err: (err as Error).message },
+          'tools/list failed; trying another replica',
+        );
       }
     }
   }

@@ -10,8 +10,8 @@ import { NameSets } from './name-sets.js';
 import { typeName } from './resource-types/registry.js';
 import type { TypeName } from './resource-types/resource-type.js';
 import { DeltaResponseEncoder, SendBudget, SotwResponseCache, withPreEncodedResponses } from './response-encoding.js';
-import { SnapshotCache } from './snapshot-cache.js';
 import type { Snapshot } from './snapshot.js';
+import { SnapshotCache } from './snapshot-cache.js';
 import { SotwStream } from './sotw-stream.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from './xds-messages.js';
 import type { StreamHooks, XdsStream } from './xds-stream.js';
@@ -69,9 +69,16 @@ export class AdsServer {
     this.identifier = opts.identifier ?? 'mcpmesh';
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
-        this.serve(call, (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => this.paced(call, () => this.sotwBodies.encode(r)))),
+        this.serve(
+          call,
+          (hooks) => new SotwStream(call.getPeer(), hooks, (r: DiscoveryResponse) => this.paced(call, () => this.sotwBodies.encode(r))),
+        ),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, Buffer>) =>
-        this.serve(call, (hooks) => new DeltaStream(call.getPeer(), hooks, (r: DeltaDiscoveryResponse) => this.paced(call, () => this.deltaEncoder.encode(r)))),
+        this.serve(
+          call,
+          (hooks) =>
+            new DeltaStream(call.getPeer(), hooks, (r: DeltaDiscoveryResponse) => this.paced(call, () => this.deltaEncoder.encode(r))),
+        ),
     });
   }
 
@@ -149,10 +156,7 @@ export class AdsServer {
     return [...this.streams];
   }
 
-  private serve<Res>(
-    call: grpc.ServerDuplexStream<unknown, Res>,
-    make: (hooks: StreamHooks) => SotwStream | DeltaStream,
-  ): void {
+  private serve<Res>(call: grpc.ServerDuplexStream<unknown, Res>, make: (hooks: StreamHooks) => SotwStream | DeltaStream): void {
     const stream = make({
       snapshot: () => this.cache.current(),
       generation: () => this.cache.currentGeneration(),
@@ -160,8 +164,7 @@ export class AdsServer {
       identifier: this.identifier,
       pushed: (s, type) => this.events.pushed?.(typeName(type), s.variant),
       acked: (_s, type) => this.events.acked?.(typeName(type)),
-      nacked: (s, type: TypeUrl, version, message) =>
-        this.events.nacked?.(typeName(type), s.node?.id ?? '', version, message),
+      nacked: (s, type: TypeUrl, version, message) => this.events.nacked?.(typeName(type), s.node?.id ?? '', version, message),
       converged: () => this.checkConverged(),
       names: (names) => this.nameSets.intern(names),
     });
@@ -188,7 +191,9 @@ export class AdsServer {
         // A request that does not parse is a broken client: end its stream
         // with a status that says why, and keep serving the others.
         this.log.warn({ stream: stream.id, err: (err as Error).message }, 'invalid discovery request');
-        call.destroy(Object.assign(new Error(`invalid discovery request: ${(err as Error).message}`), { code: grpc.status.INVALID_ARGUMENT }));
+        call.destroy(
+          Object.assign(new Error(`invalid discovery request: ${(err as Error).message}`), { code: grpc.status.INVALID_ARGUMENT }),
+        );
         close('invalid request');
       }
     });

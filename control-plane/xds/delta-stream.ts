@@ -3,8 +3,8 @@
 import { Holdings } from './delta-holdings.js';
 import { mayRemove, type ResourceType } from './resource-types/resource-type.js';
 import type { Snapshot, SnapshotResource } from './snapshot.js';
-import { DeltaDiscoveryRequestSchema, nackMessage, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './xds-messages.js';
-import { XdsStream, type StreamHooks, type TypeState } from './xds-stream.js';
+import { type DeltaDiscoveryRequest, DeltaDiscoveryRequestSchema, type DeltaDiscoveryResponse, nackMessage } from './xds-messages.js';
+import { type StreamHooks, type TypeState, XdsStream } from './xds-stream.js';
 
 interface InFlight {
   readonly nonce: string;

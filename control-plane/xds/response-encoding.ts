@@ -139,4 +139,3 @@ export function withPreEncodedResponses(service: grpc.ServiceDefinition): grpc.S
   }
   return out as grpc.ServiceDefinition;
 }
-

@@ -2,8 +2,8 @@
 // snapshot gets in: whoever installs one, a snapshot that does not hold
 // together never reaches a stream, and the one before stays in force.
 import type { TypeUrl } from './api/type-urls.js';
-import { assertConsistent } from './snapshot-consistency.js';
 import { diffSnapshots, type Snapshot } from './snapshot.js';
+import { assertConsistent } from './snapshot-consistency.js';
 
 export class SnapshotCache {
   private snapshot: Snapshot | undefined;

@@ -49,7 +49,10 @@ function namedBy(set: ResourceSet | undefined, refs: References): ReadonlySet<st
 }
 
 function describe(type: TypeUrl, unnamed: readonly string[], by: string): string {
-  const listed = unnamed.slice(0, LISTED).map((n) => JSON.stringify(n)).join(', ');
+  const listed = unnamed
+    .slice(0, LISTED)
+    .map((n) => JSON.stringify(n))
+    .join(', ');
   const more = unnamed.length > LISTED ? ` and ${unnamed.length - LISTED} more` : '';
   return `${typeName(type)} not named by any of the ${by}: ${listed}${more}`;
 }

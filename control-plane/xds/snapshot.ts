@@ -43,7 +43,14 @@ export class SnapshotVersioner {
 
   version(resources: EncodedResources): Snapshot {
     const snapshot = new Map<TypeUrl, ResourceSet>();
-    for (const [type, list] of resources) snapshot.set(type, this.set(type, list.map((r) => this.resource(r))));
+    for (const [type, list] of resources)
+      snapshot.set(
+        type,
+        this.set(
+          type,
+          list.map((r) => this.resource(r)),
+        ),
+      );
     this.previousSets = snapshot;
     return snapshot;
   }

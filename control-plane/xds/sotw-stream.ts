@@ -1,9 +1,9 @@
 // State-of-the-world ADS: one response per type carries the whole set the
 // client subscribes to. Protocol state lives here and nowhere else.
 import { mayRemove, type ResourceType } from './resource-types/resource-type.js';
-import { resourceSet, type ResourceSet, type SnapshotResource } from './snapshot.js';
-import { DiscoveryRequestSchema, nackMessage, type DiscoveryRequest, type DiscoveryResponse } from './xds-messages.js';
-import { XdsStream, type StreamHooks, type TypeState } from './xds-stream.js';
+import { type ResourceSet, resourceSet, type SnapshotResource } from './snapshot.js';
+import { type DiscoveryRequest, DiscoveryRequestSchema, type DiscoveryResponse, nackMessage } from './xds-messages.js';
+import { type StreamHooks, type TypeState, XdsStream } from './xds-stream.js';
 
 /** What the client should hold of a type: a set, so that its version names exactly these resources. */
 type Desired = ResourceSet;
@@ -186,7 +186,12 @@ function changesSince(held: ResourceSet, desired: ResourceSet): ResourceSet {
  */
 function namedSubset(names: ReadonlySet<string>, set: ResourceSet): Desired {
   let all = names.size >= set.resources.size;
-  if (all) for (const name of set.resources.keys()) if (!names.has(name)) { all = false; break; }
+  if (all)
+    for (const name of set.resources.keys())
+      if (!names.has(name)) {
+        all = false;
+        break;
+      }
   if (all) return set;
   const subset: SnapshotResource[] = [];
   for (const name of names) {

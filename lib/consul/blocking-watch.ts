@@ -4,7 +4,7 @@
 //    (a restarted or replaced server) resets it, and 0 is never sent as one.
 //  - Wake-ups are rate limited by a token bucket, not by a sleep on every loop.
 //  - Errors back off exponentially with jitter.
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { type BackoffPolicy, backoffDelay } from '../backoff.js';
 import type { ConsulHttp } from './consul-http.js';
 
 /** Capped low: Consul is usually a local agent, and a stale catalog costs more than a few requests. */

@@ -52,7 +52,14 @@ export class ConsulHttp {
   request<T>(
     method: 'GET' | 'PUT' | 'DELETE',
     path: string,
-    opts: { query?: Record<string, string | undefined>; body?: unknown; signal?: AbortSignal; endpoint: string; timeoutMs: number; notFoundAs?: T },
+    opts: {
+      query?: Record<string, string | undefined>;
+      body?: unknown;
+      signal?: AbortSignal;
+      endpoint: string;
+      timeoutMs: number;
+      notFoundAs?: T;
+    },
   ): Promise<ConsulResponse<T>> {
     const url = new URL(path, this.base);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
@@ -102,8 +109,12 @@ export class ConsulHttp {
           });
         },
       );
-      req.on('timeout', () => req.destroy(new ConsulHttpError(`Consul ${method} ${url.pathname}: timed out after ${opts.timeoutMs} ms`, undefined)));
-      req.on('error', (err) => reject(err instanceof ConsulHttpError ? err : new ConsulHttpError(`Consul ${method} ${url.pathname}: ${err.message}`, undefined)));
+      req.on('timeout', () =>
+        req.destroy(new ConsulHttpError(`Consul ${method} ${url.pathname}: timed out after ${opts.timeoutMs} ms`, undefined)),
+      );
+      req.on('error', (err) =>
+        reject(err instanceof ConsulHttpError ? err : new ConsulHttpError(`Consul ${method} ${url.pathname}: ${err.message}`, undefined)),
+      );
       req.end(payload);
     }).then(
       (r) => {

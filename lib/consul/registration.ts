@@ -1,10 +1,10 @@
 // Registers one MCP server instance in Consul (tag `mcp`, its meta, an HTTP
 // health check), keeps it registered — a restarted Consul agent has forgotten
 // it — and deregisters it on shutdown. Used by the adapter.
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { type BackoffPolicy, backoffDelay } from '../backoff.js';
 import { urlHost } from '../host-port.js';
-import { CONSUL } from '../mesh-contracts.js';
 import type { Logger } from '../log.js';
+import { CONSUL } from '../mesh-contracts.js';
 import { ConsulHttp } from './consul-http.js';
 
 const REGISTER_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 10_000, jitter: 0.5 };
@@ -101,7 +101,8 @@ export class ConsulRegistration {
       } catch (again) {
         this.failures += 1;
         this.registered = false;
-        if (this.failures === 1) this.opts.logger.warn({ err: (again as Error).message }, 'Consul unreachable; will register again when it is back');
+        if (this.failures === 1)
+          this.opts.logger.warn({ err: (again as Error).message }, 'Consul unreachable; will register again when it is back');
         this.schedule(backoffDelay(REGISTER_BACKOFF, this.failures));
         return;
       }
@@ -115,7 +116,10 @@ export class ConsulRegistration {
     this.stopped = true;
     clearTimeout(this.timer);
     try {
-      await this.http.request('PUT', `/v1/agent/service/deregister/${encodeURIComponent(this.opts.id)}`, { endpoint: 'deregister', timeoutMs: 5_000 });
+      await this.http.request('PUT', `/v1/agent/service/deregister/${encodeURIComponent(this.opts.id)}`, {
+        endpoint: 'deregister',
+        timeoutMs: 5_000,
+      });
       this.opts.logger.info({ id: this.opts.id }, 'deregistered from Consul');
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'could not deregister from Consul (its check will expire the service)');

@@ -5,7 +5,7 @@
 // by its supervisor would. The control plane runs in this process (so that a
 // scenario can reach into its xDS server), or as `mcpmesh control-plane` in a
 // process of its own (so that a scenario can kill it).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url';
 import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
-import { startAdapterProcess, type AdapterProcess } from '../support/adapter-fixture.js';
-import { until } from '../support/wait.js';
-import { startConsul, type ConsulAgent } from '../support/consul.js';
-import { clusterHostStatus, startMesh, statValue, type Mesh } from '../support/mesh.js';
+import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
+import { type AdapterProcess, startAdapterProcess } from '../support/adapter-fixture.js';
+import { type ConsulAgent, startConsul } from '../support/consul.js';
+import { clusterHostStatus, type Mesh, startMesh, statValue } from '../support/mesh.js';
 import { freePorts } from '../support/ports.js';
+import { until } from '../support/wait.js';
 import { probeCall } from './tool-load.js';
 
 const MCPMESH_CLI = fileURLToPath(new URL('../../cli/mcpmesh.js', import.meta.url));
@@ -77,12 +77,31 @@ async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
   let child: ChildProcess | undefined;
   let stderr = '';
   const start = async () => {
-    child = spawn(process.execPath, [MCPMESH_CLI, 'control-plane', '--consul', consulUrl, '--xds-port', String(xdsPort), '--admin-port', String(apiPort), '--listen-port', String(listenPort)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn' },
-    });
+    child = spawn(
+      process.execPath,
+      [
+        MCPMESH_CLI,
+        'control-plane',
+        '--consul',
+        consulUrl,
+        '--xds-port',
+        String(xdsPort),
+        '--admin-port',
+        String(apiPort),
+        '--listen-port',
+        String(listenPort),
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn' },
+      },
+    );
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4_000)));
-    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok === true, 'the control plane ready', 20_000).catch((err: Error) => {
+    await until(
+      async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok === true,
+      'the control plane ready',
+      20_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}: ${stderr}`);
     });
   };
@@ -95,7 +114,10 @@ async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
   await start();
   let envoy: EnvoyProcess;
   try {
-    envoy = await startEnvoy({ configYaml: renderBootstrap({ nodeId: `faults-${process.pid}-${xdsPort}`, xdsPort: xdsPort!, adminPort: adminPort!, delta: false }), adminPort: adminPort! });
+    envoy = await startEnvoy({
+      configYaml: renderBootstrap({ nodeId: `faults-${process.pid}-${xdsPort}`, xdsPort: xdsPort!, adminPort: adminPort!, delta: false }),
+      adminPort: adminPort!,
+    });
   } catch (err) {
     await kill();
     throw err;
@@ -189,4 +211,3 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
     throw err;
   }
 }
-

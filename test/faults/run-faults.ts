@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_RUN, GENERATIONS, runScenario, SCENARIOS, type Generation, type ScenarioResult } from './scenarios.js';
+import { DEFAULT_RUN, GENERATIONS, type Generation, runScenario, SCENARIOS, type ScenarioResult } from './scenarios.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,7 +59,10 @@ const table = [
 process.stdout.write(`${table}\n`);
 
 // Even where failures are the point, no session may be lost.
-const bad = results.filter((r) => (r.sessionsLost ?? 0) > 0 || (r.expectFailures ? r.failed === 0 : r.failed > 0 || r.recoveryMs === undefined || r.recoveryMs > 5_000));
+const bad = results.filter(
+  (r) =>
+    (r.sessionsLost ?? 0) > 0 || (r.expectFailures ? r.failed === 0 : r.failed > 0 || r.recoveryMs === undefined || r.recoveryMs > 5_000),
+);
 if (values.write) {
   const file = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'bench/RESULTS.md');
   const text = readFileSync(file, 'utf8');
@@ -81,7 +84,8 @@ if (values.write) {
   ].join('\n');
   const start = text.indexOf(head);
   const next = start < 0 ? -1 : text.indexOf('\n## ', start + head.length);
-  const updated = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next + 1)}`;
+  const updated =
+    start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next + 1)}`;
   writeFileSync(file, updated);
 }
 if (bad.length > 0) {

@@ -2,15 +2,16 @@
 // load of idempotent tool calls, then mends it. A scenario says when its
 // fault began and ended; the runner counts calls and failures and measures
 // the time from the end of the fault until traffic is balanced again.
+
+import { clusterName } from '../../control-plane/envoy/clusters.js';
 import { packAny } from '../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../control-plane/xds/api/type-urls.js';
 import { resourceSet, type Snapshot } from '../../control-plane/xds/snapshot.js';
-import { clusterName } from '../../control-plane/envoy/clusters.js';
-import { until } from '../support/wait.js';
 import { statValue } from '../support/mesh.js';
-import { REPLICAS, SERVER, startFaultMesh, type FaultMesh } from './fault-mesh.js';
-import { lostSessions, sessionRecoveryTime, startSessionLoad, type RunningSessionLoad } from './session-load.js';
-import { recoveryTime, shares, startLoad, type CallRecord, type RunningLoad } from './tool-load.js';
+import { until } from '../support/wait.js';
+import { type FaultMesh, REPLICAS, SERVER, startFaultMesh } from './fault-mesh.js';
+import { lostSessions, type RunningSessionLoad, sessionRecoveryTime, startSessionLoad } from './session-load.js';
+import { type CallRecord, type RunningLoad, recoveryTime, shares, startLoad } from './tool-load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,7 +152,13 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'a health check that flaps',
     async inject(fm, scale) {
       const check = `flap-${fm.serviceId(0)}`;
-      await fm.consul.api('PUT', '/v1/agent/check/register', { ID: check, Name: 'flapping', ServiceID: fm.serviceId(0), TTL: '600s', Status: 'passing' });
+      await fm.consul.api('PUT', '/v1/agent/check/register', {
+        ID: check,
+        Name: 'flapping',
+        ServiceID: fm.serviceId(0),
+        TTL: '600s',
+        Status: 'passing',
+      });
       const faultStart = performance.now();
       const flips = Math.max(4, Math.round(10 * scale));
       for (let n = 0; n < flips; n++) {
@@ -182,7 +189,10 @@ export const SCENARIOS: readonly Scenario[] = [
         connect_timeout: { seconds: 1 },
         outlier_detection: { base_ejection_time: { seconds: 10 }, max_ejection_time: { seconds: 1 } },
       };
-      const bad: Snapshot = new Map([...good, [TYPE.cluster, resourceSet([{ name: clusterName(SERVER), version: 'mistake-1', any: packAny(TYPE.cluster, cluster) }])]]);
+      const bad: Snapshot = new Map([
+        ...good,
+        [TYPE.cluster, resourceSet([{ name: clusterName(SERVER), version: 'mistake-1', any: packAny(TYPE.cluster, cluster) }])],
+      ]);
       const faultStart = performance.now();
       cp.ads.setSnapshot(bad);
       await until(() => cp.clients()[0]?.lastNack !== undefined, 'the NACK', 10_000);
@@ -207,7 +217,11 @@ export const SCENARIOS: readonly Scenario[] = [
       await fm.stopReplica(0);
       await fm.startReplica(0);
       const retries = (await statValue(fm.envoyAdminUrl, `vhost.mcp.route.${SERVER}__tool__increment.upstream_rq_retry`)) - before;
-      return { faultStart, faultEnd: performance.now(), notes: [`${retries} retries on the increment route, which retries only calls that never reached a server process`] };
+      return {
+        faultStart,
+        faultEnd: performance.now(),
+        notes: [`${retries} retries on the increment route, which retries only calls that never reached a server process`],
+      };
     },
   },
 ];
@@ -226,7 +240,15 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
   const fm = await startFaultMesh({ controlPlane: s.controlPlane ?? 'in-process' });
   try {
     const tool = s.tool ?? { name: 'slow', args: { ms: 5 } };
-    const loadOptions = { url: fm.url, tool: tool.name, args: tool.args, callsPerSecond: o.callsPerSecond, concurrency: 16, maxCalls: o.callsPerSecond * 120, maxMs: 120_000 };
+    const loadOptions = {
+      url: fm.url,
+      tool: tool.name,
+      args: tool.args,
+      callsPerSecond: o.callsPerSecond,
+      concurrency: 16,
+      maxCalls: o.callsPerSecond * 120,
+      maxMs: 120_000,
+    };
     // The sessions are opened before the load's clock starts.
     const sessionLoad = generation === '2025' ? await startSessionLoad(loadOptions) : undefined;
     const load: RunningLoad = sessionLoad ?? startLoad(loadOptions);
@@ -247,7 +269,12 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
     const notes = [...(window.notes ?? [])];
     const stat = (name: string) => statValue(fm.envoyAdminUrl, `cluster.${clusterName(SERVER)}.${name}`);
     const [retries, overBudget, outOfAttempts, ejections] = await Promise.all(
-      ['upstream_rq_retry', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded', 'outlier_detection.ejections_enforced_total'].map(stat),
+      [
+        'upstream_rq_retry',
+        'upstream_rq_retry_overflow',
+        'upstream_rq_retry_limit_exceeded',
+        'outlier_detection.ejections_enforced_total',
+      ].map(stat),
     );
     const cpuShare = (cpu.user + cpu.system) / 1000 / (ended - began);
     notes.push(`this process (load${s.controlPlane === 'process' ? '' : ' and control plane'}): ${pct(cpuShare)} of a core`);
@@ -286,24 +313,40 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
 const at = (t: number, faultStart: number) => `${t >= faultStart ? '+' : ''}${((t - faultStart) / 1000).toFixed(2)} s`;
 
 /** Where the sessions ran, which were lost and when, and what the SDK clients did and reported besides the calls. */
-function sessionNotes(load: RunningSessionLoad, lost: readonly { session: number; firstFailure: CallRecord }[], fm: FaultMesh, faultStart: number): string[] {
+function sessionNotes(
+  load: RunningSessionLoad,
+  lost: readonly { session: number; firstFailure: CallRecord }[],
+  fm: FaultMesh,
+  faultStart: number,
+): string[] {
   const seen = load.observed;
   // Replica i's Consul service id ends in its port.
-  const replicaOf = (host: string | undefined) => REPLICAS.find((_, i) => host !== undefined && fm.serviceId(i).endsWith(`-${host.replace(/^.*:/, '')}`)) ?? '?';
+  const replicaOf = (host: string | undefined) =>
+    REPLICAS.find((_, i) => host !== undefined && fm.serviceId(i).endsWith(`-${host.replace(/^.*:/, '')}`)) ?? '?';
   const placed = new Map(load.pinnedTo.map((host, session) => [session, replicaOf(host)]));
   const perReplica = REPLICAS.map((id) => `${id} ${[...placed.values()].filter((p) => p === id).length}`).join(', ');
   const notes = [`sessions pinned at the start: ${perReplica}`];
   if (lost.length > 0) {
     const firsts = lost.map((l) => l.firstFailure.start).sort((a, b) => a - b);
     const where = [...new Set(lost.map((l) => placed.get(l.session) ?? '?'))].sort().join(', ');
-    notes.push(`lost sessions (pinned to ${where}) first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`);
+    notes.push(
+      `lost sessions (pinned to ${where}) first failed at fault ${at(firsts[0]!, faultStart)} to ${at(firsts[firsts.length - 1]!, faultStart)}`,
+    );
   }
   const tally = (m: ReadonlyMap<string, number>) => [...m].map(([k, n]) => `${n}× ${k}`).join(', ');
   const later = seen.getTimes.filter((t) => t >= faultStart).length;
-  notes.push(`SDK client: GET stream ${tally(seen.gets)} (${later} sent after the fault began); notifications/initialized ${tally(seen.initialized)}`);
+  notes.push(
+    `SDK client: GET stream ${tally(seen.gets)} (${later} sent after the fault began); notifications/initialized ${tally(seen.initialized)}`,
+  );
   // Each failed POST is also reported to onerror; those are the failures above.
   const errors = [...seen.errors].filter(([k]) => !k.includes('Error POSTing to endpoint')).sort((a, b) => b[1].n - a[1].n);
-  if (errors.length > 0) notes.push(`SDK onerror besides the failed calls: ${errors.slice(0, 8).map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`).join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`);
+  if (errors.length > 0)
+    notes.push(
+      `SDK onerror besides the failed calls: ${errors
+        .slice(0, 8)
+        .map(([k, e]) => `${e.n}× ${k.slice(0, 150)} (first at fault ${at(e.first, faultStart)})`)
+        .join('; ')}${errors.length > 8 ? `; ${errors.length - 8} more kinds` : ''}`,
+    );
   return notes;
 }
 

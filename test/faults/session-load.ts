@@ -69,7 +69,12 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
       bump(tally, String(res.status));
       return res;
     } catch (err) {
-      bump(tally, (err as Error).name === 'AbortError' ? 'aborted' : `error ${((err as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message}`);
+      bump(
+        tally,
+        (err as Error).name === 'AbortError'
+          ? 'aborted'
+          : `error ${((err as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message}`,
+      );
       throw err;
     }
   };
@@ -106,7 +111,14 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
       const content = result.content as readonly { type: string; text?: string }[] | undefined;
       const text = content?.[0]?.type === 'text' ? (content[0].text ?? '') : '';
       const ok = result.isError !== true;
-      return { start, end, ok, session, replica: / on (r\d+)/.exec(text)?.[1], detail: ok ? undefined : `tool error: ${text.slice(0, 160)}` };
+      return {
+        start,
+        end,
+        ok,
+        session,
+        replica: / on (r\d+)/.exec(text)?.[1],
+        detail: ok ? undefined : `tool error: ${text.slice(0, 160)}`,
+      };
     } catch (err) {
       return { start, end: performance.now(), ok: false, session, replica: undefined, detail: errorDetail(err) };
     }

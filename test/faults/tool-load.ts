@@ -41,7 +41,13 @@ async function call(url: string, tool: string, args: Record<string, unknown>): P
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': tool,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: tool, arguments: args, _meta: META } }),
       signal: AbortSignal.timeout(30_000),
     });
@@ -59,7 +65,12 @@ async function call(url: string, tool: string, args: Record<string, unknown>): P
 export async function probeCall(url: string): Promise<number> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/list',
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: { _meta: META } }),
     signal: AbortSignal.timeout(5_000),
   }).catch(() => undefined);
@@ -98,7 +109,13 @@ export function startLoad(o: LoadOptions): RunningLoad {
  * `from` from which, in every `windowMs` window for `holdMs`, each replica
  * answered at least half of its fair share of the calls.
  */
-export function recoveryTime(records: readonly CallRecord[], replicas: readonly string[], from: number, windowMs = 250, holdMs = 1_000): number | undefined {
+export function recoveryTime(
+  records: readonly CallRecord[],
+  replicas: readonly string[],
+  from: number,
+  windowMs = 250,
+  holdMs = 1_000,
+): number | undefined {
   const last = records.reduce((m, r) => Math.max(m, r.end), 0);
   const balancedAt = (t: number): boolean => {
     const counts = new Map<string, number>();

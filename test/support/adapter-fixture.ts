@@ -1,12 +1,13 @@
 // The adapter in front of the fixture stdio server (test/fixtures/stdio-server.ts),
 // and MCP clients of either protocol generation for it.
-import { until } from './wait.js';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { pino } from 'pino';
-import { runAdapter, type AdapterHandle, type AdapterOptions } from '../../adapter/adapter.js';
+import { type AdapterHandle, type AdapterOptions, runAdapter } from '../../adapter/adapter.js';
+import { until } from './wait.js';
 
 export const FIXTURE_SERVER = fileURLToPath(new URL('../fixtures/stdio-server.js', import.meta.url));
 export const RUN_ADAPTER = fileURLToPath(new URL('../fixtures/run-adapter.js', import.meta.url));
@@ -43,7 +44,10 @@ export interface ClientOptions {
 export async function connectClient(url: string, era: Era, opts: ClientOptions = {}): Promise<Client> {
   const client = new Client(
     { name: opts.name ?? `test-${era}`, version: '1.0.0' },
-    { ...(era === '2026' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}), ...(opts.capabilities ? { capabilities: opts.capabilities } : {}) },
+    {
+      ...(era === '2026' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}),
+      ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+    },
   );
   await client.connect(new StreamableHTTPClientTransport(new URL(url)));
   return client;
@@ -83,7 +87,6 @@ export function groupAlive(pgid: number): boolean {
   return false;
 }
 
-
 export interface AdapterProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly url: string;
@@ -95,10 +98,20 @@ export interface AdapterProcess {
  * `mcpmesh adapter` as its own process in front of the fixture server,
  * resolved once every process of its pool is ready.
  */
-export async function startAdapterProcess(name: string, pool: number, args: readonly string[] = [], fixtureArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AdapterProcess> {
-  const child = spawn(process.execPath, [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', String(pool), ...args, '--', process.execPath, FIXTURE_SERVER, ...fixtureArgs], {
-    env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn', ...env },
-  });
+export async function startAdapterProcess(
+  name: string,
+  pool: number,
+  args: readonly string[] = [],
+  fixtureArgs: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<AdapterProcess> {
+  const child = spawn(
+    process.execPath,
+    [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', String(pool), ...args, '--', process.execPath, FIXTURE_SERVER, ...fixtureArgs],
+    {
+      env: { ...process.env, MCPMESH_LOG_LEVEL: process.env['MCPMESH_TEST_LOG'] ?? 'warn', ...env },
+    },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -111,6 +124,10 @@ export async function startAdapterProcess(name: string, pool: number, args: read
   await until(() => /listening on (\S+)/.test(out), 'the adapter listening', 15_000).catch(fail);
   const url = /listening on (\S+)/.exec(out)![1]!;
   const ready = `mcpmesh_adapter_pool_processes{server="${name}",state="ready"} ${pool}`;
-  await until(async () => (await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text()).includes(ready), 'every process ready', 15_000).catch(fail);
+  await until(
+    async () => (await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text()).includes(ready),
+    'every process ready',
+    15_000,
+  ).catch(fail);
   return { child, url, exited, stderr: () => err };
 }

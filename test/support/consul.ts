@@ -1,5 +1,5 @@
 // A real Consul agent (-dev, in memory) on loopback ports of its own.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,10 @@ export async function startConsul(): Promise<ConsulAgent> {
   let log = '';
   let url = `http://127.0.0.1:${http}`;
   const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, { method, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+    const res = await fetch(`${url}${path}`, {
+      method,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`Consul ${method} ${path}: ${res.status} ${text}`);
     return text ? (JSON.parse(text) as unknown) : null;
@@ -38,9 +41,18 @@ export async function startConsul(): Promise<ConsulAgent> {
     child = spawn(
       CONSUL_BIN,
       [
-        'agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', '-node=mcpmesh-test',
-        `-http-port=${http}`, `-serf-lan-port=${serfLan}`, `-server-port=${server}`,
-        '-dns-port=-1', '-serf-wan-port=-1', '-grpc-port=-1', '-grpc-tls-port=-1',
+        'agent',
+        '-dev',
+        '-bind=127.0.0.1',
+        '-client=127.0.0.1',
+        '-node=mcpmesh-test',
+        `-http-port=${http}`,
+        `-serf-lan-port=${serfLan}`,
+        `-server-port=${server}`,
+        '-dns-port=-1',
+        '-serf-wan-port=-1',
+        '-grpc-port=-1',
+        '-grpc-tls-port=-1',
         '-log-level=warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -95,7 +107,17 @@ export async function startConsul(): Promise<ConsulAgent> {
 /** Registers a service instance with an HTTP or TTL check, as an adapter would. */
 export async function registerService(
   consul: ConsulAgent,
-  s: { name: string; id: string; port: number; address?: string; tags?: string[]; meta?: Record<string, string>; weight?: number; ttlCheck?: boolean; httpCheck?: string },
+  s: {
+    name: string;
+    id: string;
+    port: number;
+    address?: string;
+    tags?: string[];
+    meta?: Record<string, string>;
+    weight?: number;
+    ttlCheck?: boolean;
+    httpCheck?: string;
+  },
 ): Promise<void> {
   await consul.api('PUT', '/v1/agent/service/register', {
     Name: s.name,

@@ -1,6 +1,6 @@
 // A real Jaeger v2 (built by scripts/setup.sh jaeger) with in-memory storage,
 // receiving OTLP/HTTP and answering its query API on loopback ports of its own.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,10 @@ exporters:
   for (;;) {
     if (child.exitCode !== null) throw new Error(`jaeger exited ${child.exitCode}:\n${log}`);
     try {
-      const [q, o] = await Promise.all([fetch(`${queryUrl}/api/services`), fetch(`http://127.0.0.1:${otlp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })]);
+      const [q, o] = await Promise.all([
+        fetch(`${queryUrl}/api/services`),
+        fetch(`http://127.0.0.1:${otlp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+      ]);
       await Promise.all([q.body?.cancel(), o.body?.cancel()]);
       if (q.ok && o.ok) break;
     } catch {

@@ -37,28 +37,48 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
 
   const makeServer = () => {
     const s = new McpServer({ name: `test-upstream-${opts.id}`, version: '1.0.0' });
-    s.registerTool('echo', { description: 'Echoes its text', inputSchema: z.object({ text: z.string() }), annotations: { readOnlyHint: true } }, async ({ text: t }) => {
-      count('echo');
-      return text(`${t} (from ${opts.id})`);
-    });
-    s.registerTool('whoami', { description: 'Names the replica', inputSchema: z.object({}), annotations: { readOnlyHint: true } }, async () => {
-      count('whoami');
-      return text(opts.id);
-    });
-    s.registerTool('slow', { description: 'Sleeps ms', inputSchema: z.object({ ms: z.number().int().min(0).max(60_000) }), annotations: { idempotentHint: true } }, async ({ ms }) => {
-      count('slow');
-      await new Promise((r) => setTimeout(r, ms));
-      return text(`slept ${ms} on ${opts.id}`);
-    });
+    s.registerTool(
+      'echo',
+      { description: 'Echoes its text', inputSchema: z.object({ text: z.string() }), annotations: { readOnlyHint: true } },
+      async ({ text: t }) => {
+        count('echo');
+        return text(`${t} (from ${opts.id})`);
+      },
+    );
+    s.registerTool(
+      'whoami',
+      { description: 'Names the replica', inputSchema: z.object({}), annotations: { readOnlyHint: true } },
+      async () => {
+        count('whoami');
+        return text(opts.id);
+      },
+    );
+    s.registerTool(
+      'slow',
+      {
+        description: 'Sleeps ms',
+        inputSchema: z.object({ ms: z.number().int().min(0).max(60_000) }),
+        annotations: { idempotentHint: true },
+      },
+      async ({ ms }) => {
+        count('slow');
+        await new Promise((r) => setTimeout(r, ms));
+        return text(`slept ${ms} on ${opts.id}`);
+      },
+    );
     s.registerTool('fail', { description: 'Always fails', inputSchema: z.object({}), annotations: { readOnlyHint: true } }, async () => {
       count('fail');
       return { ...text(`failure on ${opts.id}`), isError: true };
     });
-    s.registerTool('increment', { description: 'Adds one', inputSchema: z.object({}), annotations: { idempotentHint: false, destructiveHint: false } }, async () => {
-      count('increment');
-      counter += 1;
-      return text(`${counter} on ${opts.id}`);
-    });
+    s.registerTool(
+      'increment',
+      { description: 'Adds one', inputSchema: z.object({}), annotations: { idempotentHint: false, destructiveHint: false } },
+      async () => {
+        count('increment');
+        counter += 1;
+        return text(`${counter} on ${opts.id}`);
+      },
+    );
     return s;
   };
 
@@ -112,7 +132,9 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
       ...(raw.length > 0 && req.method !== 'GET' ? { body: raw } : {}),
     });
     try {
-      const response = (await isLegacyRequest(request, parsedBody)) ? await legacy(request, parsedBody) : await modern.fetch(request, { parsedBody });
+      const response = (await isLegacyRequest(request, parsedBody))
+        ? await legacy(request, parsedBody)
+        : await modern.fetch(request, { parsedBody });
       res.writeHead(response.status, Object.fromEntries(response.headers));
       // Streams (SSE) must show their headers before the first event.
       res.flushHeaders();
@@ -136,8 +158,12 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
     url: `http://127.0.0.1:${port}${path}`,
     port,
     calls,
-    setDelayMs: (ms) => void (delayMs = ms),
-    setHang: (on) => void (hang = on),
+    setDelayMs: (ms) => {
+      delayMs = ms;
+    },
+    setHang: (on) => {
+      hang = on;
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

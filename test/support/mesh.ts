@@ -3,16 +3,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { pino } from 'pino';
-import { AdminService } from '../../control-plane/admin/admin-service.js';
-import { ControlPlane } from '../../control-plane/control-plane.js';
-import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { stringify } from 'yaml';
 import { makeSource } from '../../cli/commands/control-plane.js';
-import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../envoy/envoy-process.js';
-import { freePort } from './ports.js';
+import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { MeshSettings } from '../../control-plane/catalog/mesh-schema.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
+import { freePort } from './ports.js';
 
 export interface MeshOptions {
   /** mcpmesh.yaml contents (file source); ignored with `consulUrl`. */
@@ -162,4 +162,3 @@ export async function statValue(adminUrl: string, name: string): Promise<number>
   const body = (await res.json()) as { stats: { name: string; value?: number }[] };
   return body.stats.find((s) => s.name === name)?.value ?? 0;
 }
-

@@ -135,10 +135,20 @@ export class SimAdsClient {
     });
     // Like Envoy: new clusters and listeners lead to EDS and RDS subscriptions.
     if (error === undefined && r.type_url === TYPE.cluster) {
-      this.stream!.write({ type_url: TYPE.endpoints, version_info: this.acked.get(TYPE.endpoints) ?? '', resource_names: [...this.edsNames], response_nonce: this.lastNonce.get(TYPE.endpoints) ?? '' });
+      this.stream!.write({
+        type_url: TYPE.endpoints,
+        version_info: this.acked.get(TYPE.endpoints) ?? '',
+        resource_names: [...this.edsNames],
+        response_nonce: this.lastNonce.get(TYPE.endpoints) ?? '',
+      });
     }
     if (error === undefined && r.type_url === TYPE.listener) {
-      this.stream!.write({ type_url: TYPE.route, version_info: this.acked.get(TYPE.route) ?? '', resource_names: [...this.rdsNames], response_nonce: this.lastNonce.get(TYPE.route) ?? '' });
+      this.stream!.write({
+        type_url: TYPE.route,
+        version_info: this.acked.get(TYPE.route) ?? '',
+        resource_names: [...this.rdsNames],
+        response_nonce: this.lastNonce.get(TYPE.route) ?? '',
+      });
     }
     this.lastNonce.set(r.type_url, r.nonce);
   }
@@ -155,13 +165,18 @@ export class SimAdsClient {
       this.acked.set(r.type_url, r.system_version_info);
     }
     this.record(r.type_url, r.system_version_info, r.resources.length, r.removed_resources.length);
-    this.stream!.write({ type_url: r.type_url, response_nonce: r.nonce, ...(error !== undefined ? { error_detail: { code: 3, message: error } } : {}) });
+    this.stream!.write({
+      type_url: r.type_url,
+      response_nonce: r.nonce,
+      ...(error !== undefined ? { error_detail: { code: 3, message: error } } : {}),
+    });
     if (error !== undefined) return;
     if (r.type_url === TYPE.cluster) {
       const subscribe = r.resources.map((x) => x.name).filter((n) => !this.edsNames.has(n));
-      subscribe.forEach((n) => this.edsNames.add(n));
+      for (const n of subscribe) this.edsNames.add(n);
       const unsubscribe = r.removed_resources.filter((n) => this.edsNames.delete(n));
-      if (subscribe.length || unsubscribe.length) this.stream!.write({ type_url: TYPE.endpoints, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe });
+      if (subscribe.length || unsubscribe.length)
+        this.stream!.write({ type_url: TYPE.endpoints, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe });
     }
     if (r.type_url === TYPE.listener && !this.rdsNames.has('mcp_routes')) {
       this.rdsNames.add('mcp_routes');

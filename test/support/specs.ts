@@ -18,5 +18,8 @@ export function serverSpec(name: string, ports: readonly number[], policy: Polic
 }
 
 export function snapshotOf(...servers: ServerSpec[]): Snapshot {
-  return buildSnapshot(buildCatalog({ servers: new Map(servers.map((s) => [s.name, s])) }, new Map()), { address: '127.0.0.1', port: 10000 });
+  return buildSnapshot(buildCatalog({ servers: new Map(servers.map((s) => [s.name, s])) }, new Map()), {
+    address: '127.0.0.1',
+    port: 10000,
+  });
 }

@@ -10,8 +10,8 @@
 // extension configs are sent as xds.type.v3.TypedStruct (see typedStruct in control-plane/envoy/proto-values.ts).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import type { TypeUrl } from './type-urls.js';
 
 const require = createRequire(import.meta.url);
@@ -119,7 +119,7 @@ function assertKnownFields(type: protobuf.Type, value: unknown, path: string): v
       for (const [k, v] of Object.entries(child as object)) assertKnownFields(resolved, v, `${path}.${key}[${k}]`);
     } else if (field.repeated) {
       if (!Array.isArray(child)) throw new Error(`${path}.${key}: expected a list`);
-      child.forEach((v, i) => assertKnownFields(resolved, v, `${path}.${key}[${i}]`));
+      for (const [i, v] of child.entries()) assertKnownFields(resolved, v, `${path}.${key}[${i}]`);
     } else {
       assertKnownFields(resolved, child, `${path}.${key}`);
     }
@@ -143,7 +143,9 @@ export function unpackAny(any: PackedAny): Record<string, unknown> {
  * to read a few fields of every resource in a snapshot. Read it with fieldAt.
  */
 export function decodeAny(any: PackedAny): unknown {
-  return envoyRoot().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1)).decode(any.value);
+  return envoyRoot()
+    .lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1))
+    .decode(any.value);
 }
 
 /** The value at `path` in a decoded message; undefined where a step is not an object. */
@@ -169,7 +171,10 @@ export function encodePartial(typeName: string, partial: object): Uint8Array {
 
 /** A length-delimited field header (tag + length) for joining encoded parts. */
 export function lengthDelimitedHeader(fieldNumber: number, length: number): Uint8Array {
-  return protobuf.Writer.create().uint32((fieldNumber << 3) | 2).uint32(length).finish();
+  return protobuf.Writer.create()
+    .uint32((fieldNumber << 3) | 2)
+    .uint32(length)
+    .finish();
 }
 
 let adsPackage: protoLoader.PackageDefinition | undefined;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { runAdapter, type AdapterHandle } from '../../../adapter/adapter.js';
+import { type AdapterHandle, runAdapter } from '../../../adapter/adapter.js';
 import { FIXTURE_SERVER } from '../../support/adapter-fixture.js';
 import { until } from '../../support/wait.js';
 
@@ -17,7 +17,12 @@ interface LogLine {
   readonly line?: string;
 }
 
-async function withBadServer(command: string, args: string[], fn: (a: AdapterHandle, logs: LogLine[]) => Promise<void>, initTimeoutMs = 300): Promise<void> {
+async function withBadServer(
+  command: string,
+  args: string[],
+  fn: (a: AdapterHandle, logs: LogLine[]) => Promise<void>,
+  initTimeoutMs = 300,
+): Promise<void> {
   const logs: LogLine[] = [];
   const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s) as LogLine) });
   const adapter = await runAdapter({ name: 'bad', command, args, logger, initTimeoutMs, backoff: { baseMs: 50, maxMs: 1_000, jitter: 0 } });
@@ -38,8 +43,18 @@ async function staysUp(adapter: AdapterHandle): Promise<void> {
   assert.equal(await ready.text(), 'no server process ready\n');
   const res = await fetch(adapter.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/list',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/list',
+      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+    }),
   });
   assert.equal(res.status, 503);
   assert.equal(res.headers.get('x-mcpmesh-retryable'), 'true');
@@ -70,7 +85,11 @@ describe('servers that cannot start', () => {
       '/bin/sh',
       ['-c', 'echo "fixture: configuration error, giving up" >&2; exit 3'],
       async (adapter, logs) => {
-        await restartsWithBackoff(logs, 'init_exit', /exited before answering initialize: exited with code 3; stderr: fixture: configuration error, giving up/);
+        await restartsWithBackoff(
+          logs,
+          'init_exit',
+          /exited before answering initialize: exited with code 3; stderr: fixture: configuration error, giving up/,
+        );
         await staysUp(adapter);
       },
       10_000,
@@ -103,11 +122,16 @@ describe('servers that cannot start', () => {
 });
 
 test('a server that prints a banner on stdout first is tolerated, and the line is reported', async () => {
-  await withBadServer(process.execPath, [FIXTURE_SERVER, '--mode', 'banner'], async (adapter, logs) => {
-    await adapter.whenReady();
-    assert.ok(adapter.ready());
-    await until(() => logs.some((l) => l.line?.includes('fixture server 1.0 starting') === true), 'the banner logged');
-    assert.match(logs.find((l) => l.line !== undefined)!.msg, /not a JSON-RPC message; ignored/);
-    assert.equal(failuresOf(logs).length, 0);
-  }, 10_000);
+  await withBadServer(
+    process.execPath,
+    [FIXTURE_SERVER, '--mode', 'banner'],
+    async (adapter, logs) => {
+      await adapter.whenReady();
+      assert.ok(adapter.ready());
+      await until(() => logs.some((l) => l.line?.includes('fixture server 1.0 starting') === true), 'the banner logged');
+      assert.match(logs.find((l) => l.line !== undefined)!.msg, /not a JSON-RPC message; ignored/);
+      assert.equal(failuresOf(logs).length, 0);
+    },
+    10_000,
+  );
 });

@@ -3,8 +3,8 @@
 // process is ready), and deregisters when it shuts down.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startConsul, type ConsulAgent } from '../../support/consul.js';
 import { startFixtureAdapter } from '../../support/adapter-fixture.js';
+import { type ConsulAgent, startConsul } from '../../support/consul.js';
 import { until } from '../../support/wait.js';
 
 let consul: ConsulAgent;
@@ -32,7 +32,13 @@ test('registers with tag, meta and a passing /readyz check, and deregisters on s
     const [e] = await entries('tools');
     assert.deepEqual(
       { id: e!.Service.ID, address: e!.Service.Address, port: e!.Service.Port, tags: e!.Service.Tags, meta: e!.Service.Meta },
-      { id: adapter.consulServiceId, address: '127.0.0.1', port: adapter.port, tags: ['mcp'], meta: { mcp_path: '/mcp', mcp_protocol: 'auto', mcpmesh_adapter: 'true' } },
+      {
+        id: adapter.consulServiceId,
+        address: '127.0.0.1',
+        port: adapter.port,
+        tags: ['mcp'],
+        meta: { mcp_path: '/mcp', mcp_protocol: 'auto', mcpmesh_adapter: 'true' },
+      },
     );
   } finally {
     await adapter.shutdown();
@@ -41,7 +47,12 @@ test('registers with tag, meta and a passing /readyz check, and deregisters on s
 });
 
 test('an adapter without a ready process is registered with a critical check', async () => {
-  const adapter = await startFixtureAdapter({ name: 'broken', consul: { url: consul.url, advertiseAddress: '127.0.0.1' }, fixtureArgs: ['--mode', 'exit'], waitReady: false });
+  const adapter = await startFixtureAdapter({
+    name: 'broken',
+    consul: { url: consul.url, advertiseAddress: '127.0.0.1' },
+    fixtureArgs: ['--mode', 'exit'],
+    waitReady: false,
+  });
   try {
     await until(async () => (await checkStatus('broken')) === 'critical', 'the readiness check critical', 15_000);
   } finally {
@@ -50,5 +61,8 @@ test('an adapter without a ready process is registered with a critical check', a
 });
 
 test('an unreachable Consul is a clear startup error, and nothing is left running', async () => {
-  await assert.rejects(startFixtureAdapter({ name: 'x', consul: { url: 'http://127.0.0.1:1' } }), /could not register in Consul at http:\/\/127\.0\.0\.1:1/);
+  await assert.rejects(
+    startFixtureAdapter({ name: 'x', consul: { url: 'http://127.0.0.1:1' } }),
+    /could not register in Consul at http:\/\/127\.0\.0\.1:1/,
+  );
 });

@@ -4,10 +4,10 @@
 // and a replica stopped with SIGTERM under load: no call fails.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { groupAlive, startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
-import { until } from '../../support/wait.js';
-import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
+import { type AdapterProcess, groupAlive, startAdapterProcess } from '../../support/adapter-fixture.js';
+import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 
@@ -40,11 +40,19 @@ async function call(url: string, name: string, args: Record<string, unknown>): P
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': name,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args, _meta: META } }),
     });
     const text = await res.text();
-    return res.status === 200 && !text.includes('"error"') && !text.includes('"isError":true') ? { ok: true, text } : { ok: false, detail: `${res.status} ${text.slice(0, 200)}` };
+    return res.status === 200 && !text.includes('"error"') && !text.includes('"isError":true')
+      ? { ok: true, text }
+      : { ok: false, detail: `${res.status} ${text.slice(0, 200)}` };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };
   }
@@ -73,10 +81,14 @@ function load(url: string, ms: number): { stop(): Promise<Outcome[]> } {
  * from a whole mesh, as a real second fault would only after recovery.
  */
 async function bothInRotation(): Promise<void> {
-  await until(async () => {
-    const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-    return hosts.length === 2 && hosts.every((h) => h.healthy);
-  }, 'both replicas healthy and not ejected', 20_000);
+  await until(
+    async () => {
+      const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
+      return hosts.length === 2 && hosts.every((h) => h.healthy);
+    },
+    'both replicas healthy and not ejected',
+    20_000,
+  );
 }
 
 async function serverPid(replica: AdapterProcess): Promise<number> {

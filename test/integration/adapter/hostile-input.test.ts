@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
-import { until } from '../../support/wait.js';
-import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
+import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
+import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 const MAX_LINE = 3 * 1024 * 1024;
@@ -32,9 +32,17 @@ before(async () => {
       ],
     },
   });
-  await until(async () => (await post(headers('echo'), callBody('echo', { text: 'up' })).catch(() => ({ status: 0 }))).status === 200, 'the mesh serving', 20_000);
+  await until(
+    async () => (await post(headers('echo'), callBody('echo', { text: 'up' })).catch(() => ({ status: 0 }))).status === 200,
+    'the mesh serving',
+    20_000,
+  );
   // Tools are learned, so `crash` and `big` have their own (safe: 5xx-retrying) routes.
-  await until(async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('fixture/tool/crash'), 'tool routes', 20_000);
+  await until(
+    async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('fixture/tool/crash'),
+    'tool routes',
+    20_000,
+  );
 });
 after(async () => {
   await mesh?.stop();
@@ -42,7 +50,13 @@ after(async () => {
 });
 
 function headers(tool: string): Record<string, string> {
-  return { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool };
+  return {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': tool,
+  };
 }
 
 function callBody(tool: string, args: Record<string, unknown>, id = 1): string {
@@ -61,12 +75,29 @@ function post(h: Record<string, string>, body: string | Buffer): Promise<Answer>
   const url = new URL(mesh.agentUrl('fixture'));
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const req = http.request({ hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...h, 'content-length': Buffer.byteLength(body) }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryable: (res.headers['x-mcpmesh-retryable'] as string | undefined) ?? null, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { ...h, 'content-length': Buffer.byteLength(body) },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            retryable: (res.headers['x-mcpmesh-retryable'] as string | undefined) ?? null,
+            text: Buffer.concat(chunks).toString('utf8'),
+            ms: performance.now() - started,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
     req.end(body);
@@ -163,7 +194,13 @@ test('40,000 nested {"id":1} before the top-level id: answered in well under a s
 });
 
 test('an unknown top-level member: -32600 at once, also for 128 at a time, and no process slot is held', async () => {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META }, 'x-extra': 0 });
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 9,
+    method: 'tools/call',
+    params: { name: 'slow', arguments: { ms: 0 }, _meta: META },
+    'x-extra': 0,
+  });
   const answers = await Promise.all(Array.from({ length: 128 }, () => post(headers('slow'), body)));
   for (const a of answers) {
     assert.equal(a.status, 400);
@@ -172,7 +209,13 @@ test('an unknown top-level member: -32600 at once, also for 128 at a time, and n
     assert.match(parsed.error.message, /unknown member "x-extra"/);
   }
   // The bug held a slot for the 5-minute call timeout; a call just answered may still be counted for a moment.
-  await other.paused(() => until(async () => (await fleetMetric('mcpmesh_adapter_calls_in_flight', 'server="fixture"')) === 0, 'no call in flight on the fleet', 2_000));
+  await other.paused(() =>
+    until(
+      async () => (await fleetMetric('mcpmesh_adapter_calls_in_flight', 'server="fixture"')) === 0,
+      'no call in flight on the fleet',
+      2_000,
+    ),
+  );
 });
 
 test('an answer over --max-line-bytes: 422 from one replica, never retried, and no process dies', async () => {
@@ -194,7 +237,11 @@ test('a call that kills its process: 422, one process on one replica, not replay
   assert.equal(a.status, 422, a.text);
   assert.equal(a.retryable, null);
   assert.match(JSON.parse(a.text).error.message, /exited with code 7.*only call in flight/);
-  await until(async () => (await fleetMetric('mcpmesh_adapter_process_restarts_total', '')) >= restarts + 1, `the one restart counted (${restarts} before): ${a.text}`, 5_000);
+  await until(
+    async () => (await fleetMetric('mcpmesh_adapter_process_restarts_total', '')) >= restarts + 1,
+    `the one restart counted (${restarts} before): ${a.text}`,
+    5_000,
+  );
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(await fleetMetric('mcpmesh_adapter_process_restarts_total', ''), restarts + 1, 'exactly one process died, on one replica');
   await until(async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 6, 'every process back', 10_000);

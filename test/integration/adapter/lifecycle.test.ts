@@ -5,21 +5,31 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { groupAlive, RUN_ADAPTER, startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
+import { type AdapterProcess, groupAlive, RUN_ADAPTER, startAdapterProcess } from '../../support/adapter-fixture.js';
 import { until } from '../../support/wait.js';
 
 function startCli(pool: number, args: string[]): Promise<AdapterProcess> {
   return startAdapterProcess('life', pool, args);
 }
 
-const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'slow' };
+const HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'slow',
+};
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 
 type Outcome = { kind: 'ok'; text: string } | { kind: 'retryable' } | { kind: 'refused' } | { kind: 'failed'; detail: string };
 
 async function slowCall(url: string, ms: number): Promise<Outcome> {
   try {
-    const res = await fetch(url, { method: 'POST', headers: HEADERS, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms }, _meta: META } }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms }, _meta: META } }),
+    });
     const text = await res.text();
     if (res.status === 200 && text.includes('slept')) return { kind: 'ok', text };
     if (res.status === 503 && res.headers.get('x-mcpmesh-retryable') === 'true') return { kind: 'retryable' };
@@ -56,7 +66,11 @@ test('SIGTERM under load: ready turns false at once, calls in flight finish, no 
   await new Promise((r) => setTimeout(r, 400));
   const okBefore = outcomes.filter((o) => o.kind === 'ok').length;
   running.child.kill('SIGTERM');
-  await until(async () => (await fetch(running.url.replace(/\/mcp$/, '/readyz')).catch(() => undefined))?.status !== 200, 'not ready', 1_000);
+  await until(
+    async () => (await fetch(running.url.replace(/\/mcp$/, '/readyz')).catch(() => undefined))?.status !== 200,
+    'not ready',
+    1_000,
+  );
   const code = await running.exited;
   stop = true;
   await Promise.all(workers);
@@ -90,7 +104,14 @@ test('health endpoints and metrics over HTTP', async (t) => {
   const metrics = await fetch(`${base}/metrics`);
   assert.equal(metrics.status, 200);
   const text = await metrics.text();
-  for (const name of ['mcpmesh_adapter_calls_total', 'mcpmesh_adapter_call_duration_seconds_bucket', 'mcpmesh_adapter_calls_in_flight', 'mcpmesh_adapter_pool_processes', 'mcpmesh_adapter_ready', 'mcpmesh_adapter_process_restarts_total']) {
+  for (const name of [
+    'mcpmesh_adapter_calls_total',
+    'mcpmesh_adapter_call_duration_seconds_bucket',
+    'mcpmesh_adapter_calls_in_flight',
+    'mcpmesh_adapter_pool_processes',
+    'mcpmesh_adapter_ready',
+    'mcpmesh_adapter_process_restarts_total',
+  ]) {
     assert.ok(text.includes(name), name);
   }
   assert.match(text, /mcpmesh_adapter_calls_total\{server="life",method="tools\/call",tool="slow",outcome="ok",retryable="false"\} 1/);
@@ -99,7 +120,8 @@ test('health endpoints and metrics over HTTP', async (t) => {
 });
 
 test('usage errors exit 2 with a clear message; --help exits 0', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [RUN_ADAPTER, ...args], { encoding: 'utf8', env: { ...process.env, MCPMESH_LOG_LEVEL: 'silent' } });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [RUN_ADAPTER, ...args], { encoding: 'utf8', env: { ...process.env, MCPMESH_LOG_LEVEL: 'silent' } });
   const help = run('--help');
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: mcpmesh adapter --name NAME \[options\] -- COMMAND \[ARGS\.\.\.\]/);

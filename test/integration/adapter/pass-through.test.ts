@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { connectClient, FIXTURE_SERVER, firstText, startFixtureAdapter, type Era } from '../../support/adapter-fixture.js';
+import { connectClient, type Era, FIXTURE_SERVER, firstText, startFixtureAdapter } from '../../support/adapter-fixture.js';
 
 const CLIENTS = 8;
 const CALLS_PER_CLIENT = 10;
@@ -53,10 +53,18 @@ for (const pool of [1, 4]) {
       test(`${era}: ${CLIENTS} concurrent clients get the server's own answers`, async () => {
         const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connectClient(adapter.url, era, { name: `c${i}` })));
         try {
-          const texts = clients.flatMap((_, c) => Array.from({ length: CALLS_PER_CLIENT }, (_, k) => `${era}/${pool}/${c}/${k} ✓ "quoted" \\ back`));
+          const texts = clients.flatMap((_, c) =>
+            Array.from({ length: CALLS_PER_CLIENT }, (_, k) => `${era}/${pool}/${c}/${k} ✓ "quoted" \\ back`),
+          );
           const expected = await Promise.all(texts.map((text) => direct.callTool({ name: 'echo', arguments: { text } })));
           const got = await Promise.all(
-            clients.map((client, c) => Promise.all(Array.from({ length: CALLS_PER_CLIENT }, (_, k) => client.callTool({ name: 'echo', arguments: { text: texts[c * CALLS_PER_CLIENT + k]! } })))),
+            clients.map((client, c) =>
+              Promise.all(
+                Array.from({ length: CALLS_PER_CLIENT }, (_, k) =>
+                  client.callTool({ name: 'echo', arguments: { text: texts[c * CALLS_PER_CLIENT + k]! } }),
+                ),
+              ),
+            ),
           );
           assert.deepEqual(
             got.flat().map((r) => comparable(r)),
@@ -64,13 +72,24 @@ for (const pool of [1, 4]) {
           );
 
           const client = clients[0]!;
-          assert.deepEqual(comparable(await client.callTool({ name: 'fail', arguments: {} })), comparable(await direct.callTool({ name: 'fail', arguments: {} })));
-          assert.deepEqual(await callError(client.callTool({ name: 'no-such-tool', arguments: {} })), await callError(direct.callTool({ name: 'no-such-tool', arguments: {} })));
-          assert.deepEqual(comparable(await client.getPrompt({ name: 'greet', arguments: { who: 'mesh' } })), comparable(await direct.getPrompt({ name: 'greet', arguments: { who: 'mesh' } })));
-          assert.deepEqual(comparable(await client.readResource({ uri: 'fixture://note' })), comparable(await direct.readResource({ uri: 'fixture://note' })));
+          assert.deepEqual(
+            comparable(await client.callTool({ name: 'fail', arguments: {} })),
+            comparable(await direct.callTool({ name: 'fail', arguments: {} })),
+          );
+          assert.deepEqual(
+            await callError(client.callTool({ name: 'no-such-tool', arguments: {} })),
+            await callError(direct.callTool({ name: 'no-such-tool', arguments: {} })),
+          );
+          assert.deepEqual(
+            comparable(await client.getPrompt({ name: 'greet', arguments: { who: 'mesh' } })),
+            comparable(await direct.getPrompt({ name: 'greet', arguments: { who: 'mesh' } })),
+          );
+          assert.deepEqual(
+            comparable(await client.readResource({ uri: 'fixture://note' })),
+            comparable(await direct.readResource({ uri: 'fixture://note' })),
+          );
           const names = (r: { tools: Array<{ name: string }> }) => r.tools.map((t) => t.name).sort();
           assert.deepEqual(names(await client.listTools()), names(await direct.listTools()));
-
         } finally {
           await Promise.all(clients.map((c) => c.close()));
         }
@@ -81,7 +100,9 @@ for (const pool of [1, 4]) {
       test('concurrent calls are spread evenly over the processes of the pool', async () => {
         const client = await connectClient(adapter.url, '2026');
         try {
-          const answers = await Promise.all(Array.from({ length: 8 }, () => client.callTool({ name: 'slow', arguments: { ms: 150 } }).then(firstText)));
+          const answers = await Promise.all(
+            Array.from({ length: 8 }, () => client.callTool({ name: 'slow', arguments: { ms: 150 } }).then(firstText)),
+          );
           const perPid = new Map<string, number>();
           for (const a of answers) {
             const pid = / in (\d+)$/.exec(a)![1]!;
@@ -102,9 +123,11 @@ async function directLine(request: object): Promise<string> {
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (c: string) => (out += c));
-  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) + '\n');
+  child.stdin.write(
+    `${JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })}\n`,
+  );
   child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
-  child.stdin.write(JSON.stringify(request) + '\n');
+  child.stdin.write(`${JSON.stringify(request)}\n`);
   const end = Date.now() + 10_000;
   while (out.split('\n').filter(Boolean).length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   child.kill('SIGKILL');
@@ -120,14 +143,24 @@ describe('byte for byte', () => {
     await adapter?.shutdown();
   });
 
-  const request = { jsonrpc: '2.0', id: 'req-7', method: 'tools/call', params: { name: 'echo', arguments: { text: 'exact ✓ \u2028 "q"' } } };
+  const request = {
+    jsonrpc: '2.0',
+    id: 'req-7',
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { text: 'exact ✓ \u2028 "q"' } },
+  };
   const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
   test('2025: the response body is the server line with only the id changed', async () => {
     const init = await fetch(adapter.url, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
     });
     const sid = init.headers.get('mcp-session-id')!;
     await init.text();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { firstText, startFixtureAdapter, type FixtureAdapterOptions } from '../../support/adapter-fixture.js';
+import { type FixtureAdapterOptions, firstText, startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { until } from '../../support/wait.js';
 
 const FAST_RESTART = { backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 } };
@@ -20,12 +20,22 @@ let nextId = 1;
 async function call(adapter: AdapterHandle, name: string, args: Record<string, unknown>): Promise<Answer> {
   const res = await fetch(adapter.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': name,
+    },
     body: JSON.stringify({
       jsonrpc: '2.0',
       id: nextId++,
       method: 'tools/call',
-      params: { name, arguments: args, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      params: {
+        name,
+        arguments: args,
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+      },
     }),
   });
   return { status: res.status, retryable: res.headers.get('x-mcpmesh-retryable'), body: (await res.json()) as Answer['body'] };
@@ -127,7 +137,11 @@ test("the adapter's call timeout answers 504 (not retryable) and cancels the cal
 
 test('overload: with every process busy and the queue full, calls are answered 503 + retryable at once', async () => {
   await withAdapter({ maxInFlightPerProcess: 1, maxQueue: 1 }, async (adapter) => {
-    const answers = await Promise.all([call(adapter, 'slow', { ms: 300 }), call(adapter, 'slow', { ms: 300 }), call(adapter, 'slow', { ms: 300 })]);
+    const answers = await Promise.all([
+      call(adapter, 'slow', { ms: 300 }),
+      call(adapter, 'slow', { ms: 300 }),
+      call(adapter, 'slow', { ms: 300 }),
+    ]);
     const statuses = answers.map((a) => a.status).sort();
     assert.deepEqual(statuses, [200, 200, 503]);
     const refused = answers.find((a) => a.status === 503)!;
@@ -137,7 +151,7 @@ test('overload: with every process busy and the queue full, calls are answered 5
   });
 });
 
-test('a tool error and a JSON-RPC error are the server\'s own answers: 200, never marked retryable', async () => {
+test("a tool error and a JSON-RPC error are the server's own answers: 200, never marked retryable", async () => {
   await withAdapter({}, async (adapter) => {
     const toolError = await call(adapter, 'fail', {});
     assert.deepEqual([toolError.status, toolError.retryable], [200, null]);

@@ -88,11 +88,17 @@ test('a server request no client of the call can answer is refused, not misdeliv
 });
 
 test('progress notifications reach the call they belong to, in both generations', async () => {
-  const clients = await Promise.all([connectClient(adapter.url, '2025'), connectClient(adapter.url, '2026'), connectClient(adapter.url, '2025')]);
+  const clients = await Promise.all([
+    connectClient(adapter.url, '2025'),
+    connectClient(adapter.url, '2026'),
+    connectClient(adapter.url, '2025'),
+  ]);
   try {
     const seen = clients.map(() => [] as number[]);
     const results = await Promise.all(
-      clients.map((c, i) => c.callTool({ name: 'progress', arguments: { steps: 5 + i } }, { onprogress: (p) => seen[i]!.push(p.progress) })),
+      clients.map((c, i) =>
+        c.callTool({ name: 'progress', arguments: { steps: 5 + i } }, { onprogress: (p) => seen[i]!.push(p.progress) }),
+      ),
     );
     assert.deepEqual(results.map(firstText), ['done 5', 'done 6', 'done 7']);
     assert.deepEqual(seen, [

@@ -11,10 +11,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
-import { until } from '../../support/wait.js';
-import { clusterHostStatus, startMesh, statValue, type Mesh } from '../../support/mesh.js';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
+import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
+import { clusterHostStatus, type Mesh, startMesh, statValue } from '../../support/mesh.js';
+import { until } from '../../support/wait.js';
 
 const PER_CLIENT = 40;
 const INIT_TIMEOUT_MS = 4_000;
@@ -42,7 +42,11 @@ before(async () => {
   });
   await until(async () => (await initialize('127.0.0.1').catch(() => ({ status: 0 }))).status === 200, 'the mesh serving', 20_000);
   // That probe's session is pending; let it expire so that the counts below start at zero.
-  await until(async () => (await fleetMetric('mcpmesh_adapter_sessions_pending', '')) === 0, 'the probe session expired', INIT_TIMEOUT_MS * 3);
+  await until(
+    async () => (await fleetMetric('mcpmesh_adapter_sessions_pending', '')) === 0,
+    'the probe session expired',
+    INIT_TIMEOUT_MS * 3,
+  );
 });
 after(async () => {
   await mesh?.stop();
@@ -62,7 +66,15 @@ function post(localAddress: string, headers: Record<string, string>, body: strin
   const url = new URL(mesh.agentUrl('fixture'));
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, headers: { ...JSON_HEADERS, ...headers, 'content-length': Buffer.byteLength(body) }, agent: agent ?? false },
+      {
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress,
+        headers: { ...JSON_HEADERS, ...headers, 'content-length': Buffer.byteLength(body) },
+        agent: agent ?? false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -77,7 +89,12 @@ function post(localAddress: string, headers: Record<string, string>, body: strin
 }
 
 function initialize(localAddress: string, extra: Record<string, string> = {}, agent?: http.Agent): Promise<Answer> {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'flood', version: '1' } } });
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'flood', version: '1' } },
+  });
   return post(localAddress, extra, body, agent);
 }
 
@@ -91,7 +108,8 @@ async function perReplica(name: string, labels: string): Promise<number[]> {
     replicas.map(async (r) => {
       const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
       let sum = 0;
-      for (const l of text.split('\n')) if ((l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+      for (const l of text.split('\n'))
+        if ((l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
       return sum;
     }),
   );
@@ -123,8 +141,18 @@ function otherClient(): { stop(): Promise<{ failures: string[]; sessions: number
         const inSession = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
         const ack = await post('127.0.0.1', inSession, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
         if (ack.status !== 202) failures.push(`initialized: ${ack.status} ${ack.text.slice(0, 200)}`);
-        const call = await post('127.0.0.1', inSession, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: `other ${sessions}` } } }));
-        if (call.status !== 200 || !call.text.includes(`echo: other ${sessions}`)) failures.push(`call: ${call.status} ${call.text.slice(0, 200)}`);
+        const call = await post(
+          '127.0.0.1',
+          inSession,
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'tools/call',
+            params: { name: 'echo', arguments: { text: `other ${sessions}` } },
+          }),
+        );
+        if (call.status !== 200 || !call.text.includes(`echo: other ${sessions}`))
+          failures.push(`call: ${call.status} ${call.text.slice(0, 200)}`);
         const url = new URL(mesh.agentUrl('fixture'));
         const end = await fetch(url, { method: 'DELETE', headers: inSession });
         await end.text();
@@ -175,7 +203,10 @@ test('a flood of initialize without follow-up: the client gets its limit per rep
   );
   const floodMs = performance.now() - started;
   agent.destroy();
-  assert.ok(floodMs < INIT_TIMEOUT_MS, `the flood took ${floodMs.toFixed(0)} ms, not within the init timeout: the counts below would include expiries`);
+  assert.ok(
+    floodMs < INIT_TIMEOUT_MS,
+    `the flood took ${floodMs.toFixed(0)} ms, not within the init timeout: the counts below would include expiries`,
+  );
 
   const byStatus = new Map<number, number>();
   for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
@@ -185,9 +216,19 @@ test('a flood of initialize without follow-up: the client gets its limit per rep
   const refusal = answers.find((a) => a.status === 429)!;
   assert.equal(refusal.headers['x-mcpmesh-retryable'], undefined, 'not retryable');
   assert.match(String(refusal.headers['retry-after']), /^[1-9]\d*$/);
-  const body = JSON.parse(refusal.text) as { jsonrpc: string; id: number; error: { code: number; message: string; data: { reason: string; limit: number } } };
-  assert.deepEqual([body.jsonrpc, body.id, body.error.code, body.error.data.reason, body.error.data.limit], ['2.0', 0, -32000, 'client_limit', PER_CLIENT]);
-  assert.match(body.error.message, /^Too many sessions: this client has \d+ sessions open on this replica, the most --max-sessions-per-client allows\. A session that never sends notifications\/initialized expires after 4 s/);
+  const body = JSON.parse(refusal.text) as {
+    jsonrpc: string;
+    id: number;
+    error: { code: number; message: string; data: { reason: string; limit: number } };
+  };
+  assert.deepEqual(
+    [body.jsonrpc, body.id, body.error.code, body.error.data.reason, body.error.data.limit],
+    ['2.0', 0, -32000, 'client_limit', PER_CLIENT],
+  );
+  assert.match(
+    body.error.message,
+    /^Too many sessions: this client has \d+ sessions open on this replica, the most --max-sessions-per-client allows\. A session that never sends notifications\/initialized expires after 4 s/,
+  );
 
   // Each initialize reached exactly one replica: the other client's, the flood's, no retry.
   const { failures, sessions } = await other.stop();
@@ -199,7 +240,11 @@ test('a flood of initialize without follow-up: the client gets its limit per rep
     FLOOD + sessions,
     `initializes seen per replica ${JSON.stringify(seen)}: the flood's ${FLOOD} and the other client's ${sessions}, each once`,
   );
-  assert.equal(await statValue(mesh.adminUrl, `cluster.${clusterName('fixture')}.upstream_rq_retry`), retriesBefore, 'Envoy retried nothing');
+  assert.equal(
+    await statValue(mesh.adminUrl, `cluster.${clusterName('fixture')}.upstream_rq_retry`),
+    retriesBefore,
+    'Envoy retried nothing',
+  );
   const refusedPerReplica = await perReplica('mcpmesh_adapter_initialize_refused_total', 'reason="client_limit"');
   assert.equal(
     refusedPerReplica.reduce((a, b) => a + b, 0),
@@ -211,13 +256,25 @@ test('a flood of initialize without follow-up: the client gets its limit per rep
     assert.ok(pending[i]! <= PER_CLIENT, `replica ${i}: ${pending[i]} pending`);
     if (refusedPerReplica[i]! > 0) assert.equal(pending[i], PER_CLIENT, `replica ${i} refused before its limit`);
   }
-  assert.equal(pending.reduce((a, b) => a + b, 0), issued, 'the flood sessions are the pending ones (the other client followed up on its own)');
+  assert.equal(
+    pending.reduce((a, b) => a + b, 0),
+    issued,
+    'the flood sessions are the pending ones (the other client followed up on its own)',
+  );
 
   await fleetHealthy();
-  assert.equal(await statValue(mesh.adminUrl, `cluster.${clusterName('fixture')}.outlier_detection.ejections_total`), ejectionsBefore, 'no ejection');
+  assert.equal(
+    await statValue(mesh.adminUrl, `cluster.${clusterName('fixture')}.outlier_detection.ejections_total`),
+    ejectionsBefore,
+    'no ejection',
+  );
 
   // The half-open sessions expire after the init timeout (plus a sweep), and the flooding client may open one again.
-  await until(async () => (await fleetMetric('mcpmesh_adapter_sessions_pending', '')) === 0, 'the half-open sessions expired', INIT_TIMEOUT_MS + 2_000);
+  await until(
+    async () => (await fleetMetric('mcpmesh_adapter_sessions_pending', '')) === 0,
+    'the half-open sessions expired',
+    INIT_TIMEOUT_MS + 2_000,
+  );
   assert.equal(await fleetMetric('mcpmesh_adapter_sessions_expired_total', ''), issued + 1, 'the flood sessions, and the probe before');
   assert.equal(await fleetMetric('mcpmesh_adapter_sessions', ''), 0, "nothing left open: the other client's sessions were DELETEd");
   const again = await initialize(FLOOD_ADDRESS);

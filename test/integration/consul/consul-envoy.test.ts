@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { registerService, setCheck, startConsul, type ConsulAgent } from '../../support/consul.js';
-import { clusterHostStatus, routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { type ConsulAgent, registerService, setCheck, startConsul } from '../../support/consul.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { clusterHostStatus, type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 async function whoami(url: string): Promise<string> {
@@ -21,11 +21,21 @@ async function whoami(url: string): Promise<string> {
 
 /** A raw stateless echo call (no SDK client per call: a steady stream needs cheap calls). */
 async function echo(url: string, i: number): Promise<boolean> {
-  const _meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'it', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+  const _meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientInfo': { name: 'it', version: '1' },
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'echo',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text: `c${i}` }, _meta } }),
     });
     return res.status === 200 && (await res.text()).includes(`c${i}`);
@@ -66,7 +76,10 @@ describe('Consul-driven mesh with a real Envoy', () => {
     await registerService(consul, { name: 'svc', id: 'c2', port: upstreams[1]!.port });
     await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_svc')).filter((h) => h.healthy).length === 2, 'two healthy');
     await setCheck(consul, 'c2', 'fail');
-    await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_svc')).filter((h) => h.healthy).length === 1, 'c2 unhealthy in Envoy');
+    await until(
+      async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_svc')).filter((h) => h.healthy).length === 1,
+      'c2 unhealthy in Envoy',
+    );
     for (let i = 0; i < 20; i++) assert.equal(await whoami(mesh.agentUrl('svc')), 'c1');
     await setCheck(consul, 'c2', 'pass');
     await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_svc')).filter((h) => h.healthy).length === 2, 'c2 healthy again');
@@ -77,10 +90,15 @@ describe('Consul-driven mesh with a real Envoy', () => {
 
   test('a policy written to KV changes the retry policy in Envoy; an invalid one changes nothing and is reported', async () => {
     await consul.api('PUT', '/v1/kv/mcpmesh/policy/svc', { tools: { echo: { retry: { attempts: 6 } } } });
-    const echoRetries = async () => ((await routeList(mesh.adminUrl)).find((r) => r['name'] === 'svc/tool/echo')?.['route'] as Record<string, any> | undefined)?.['retry_policy']?.num_retries;
+    const echoRetries = async () =>
+      ((await routeList(mesh.adminUrl)).find((r) => r['name'] === 'svc/tool/echo')?.['route'] as Record<string, any> | undefined)?.[
+        'retry_policy'
+      ]?.num_retries;
     await until(async () => (await echoRetries()) === 6, 'KV policy in config_dump');
     await consul.api('PUT', '/v1/kv/mcpmesh/policy/svc', { tools: { echo: { retry: { attempts: 'many' } } } });
-    const rejections = async () => (await mesh.metrics.sourceRejected.get()).values.find((v) => v.labels['kind'] === 'policy' && v.labels['server'] === 'svc')?.value ?? 0;
+    const rejections = async () =>
+      (await mesh.metrics.sourceRejected.get()).values.find((v) => v.labels['kind'] === 'policy' && v.labels['server'] === 'svc')?.value ??
+      0;
     await until(async () => (await rejections()) === 1, 'rejection counted');
     assert.equal(await echoRetries(), 6);
   });

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { SourceState } from '../../../control-plane/catalog/model.js';
 import { ConsulSource } from '../../../control-plane/sources/consul-source.js';
-import { registerService, setCheck, startConsul, type ConsulAgent } from '../../support/consul.js';
+import { type ConsulAgent, registerService, setCheck, startConsul } from '../../support/consul.js';
 import { until } from '../../support/wait.js';
 
 const logger = pino({ level: process.env['MCPMESH_TEST_LOG'] ?? 'silent' });
@@ -110,7 +110,8 @@ describe('Consul source', () => {
     const names = Array.from({ length: 500 }, (_, i) => `bulk-${i}`);
     let maxConnections = 0;
     const sampler = setInterval(() => (maxConnections = Math.max(maxConnections, source.connections())), 5);
-    for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n, j) => registerService(consul, { name: n, id: `${n}-1`, port: 8000 + i + j })));
+    for (let i = 0; i < names.length; i += 50)
+      await Promise.all(names.slice(i, i + 50).map((n, j) => registerService(consul, { name: n, id: `${n}-1`, port: 8000 + i + j })));
     await until(() => names.every((n) => state.servers.get(n)?.replicas.length === 1), '500 services', 60_000);
     clearInterval(sampler);
     assert.ok(maxConnections <= 7, `connections to Consul stayed within 3 watches + 4 fetchers (max seen ${maxConnections})`);

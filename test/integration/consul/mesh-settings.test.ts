@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { COLLECTOR_CLUSTER } from '../../../control-plane/envoy/observability.js';
 import { CONSUL } from '../../../lib/mesh-contracts.js';
-import { startConsul, type ConsulAgent } from '../../support/consul.js';
-import { configDump, dynamicClusters, startMesh, type Mesh } from '../../support/mesh.js';
+import { type ConsulAgent, startConsul } from '../../support/consul.js';
+import { configDump, dynamicClusters, type Mesh, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 let consul: ConsulAgent;
@@ -22,11 +22,16 @@ after(async () => {
 });
 
 async function hcm(): Promise<string> {
-  return JSON.stringify((await configDump(mesh.adminUrl)).find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump') ?? {});
+  return JSON.stringify(
+    (await configDump(mesh.adminUrl)).find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump') ?? {},
+  );
 }
 
 test('the _mesh key configures Envoy: tracer, collector cluster, access log; a bad edit changes nothing; deleting it turns both off', async () => {
-  await consul.api('PUT', `/v1/kv/${CONSUL.meshKey}`, { tracing: { collector: 'http://127.0.0.1:4318', sampling: 5 }, accessLog: { path: '/dev/null' } });
+  await consul.api('PUT', `/v1/kv/${CONSUL.meshKey}`, {
+    tracing: { collector: 'http://127.0.0.1:4318', sampling: 5 },
+    accessLog: { path: '/dev/null' },
+  });
   await until(async () => (await hcm()).includes('envoy.tracers.opentelemetry'), 'Envoy has the tracer from KV', 20_000);
   const listener = await hcm();
   assert.ok(listener.includes('http://127.0.0.1:4318/v1/traces'));
@@ -35,11 +40,19 @@ test('the _mesh key configures Envoy: tracer, collector cluster, access log; a b
   assert.ok((await dynamicClusters(mesh.adminUrl)).some((c) => c['name'] === COLLECTOR_CLUSTER));
 
   await consul.api('PUT', `/v1/kv/${CONSUL.meshKey}`, { tracing: { sampling: 'lots' } });
-  await until(async () => ((await mesh.metrics.registry.getSingleMetricAsString('mcpmesh_source_rejected_total')).includes('server="_mesh"')), 'the bad edit rejected', 10_000);
+  await until(
+    async () => (await mesh.metrics.registry.getSingleMetricAsString('mcpmesh_source_rejected_total')).includes('server="_mesh"'),
+    'the bad edit rejected',
+    10_000,
+  );
   assert.ok((await hcm()).includes('envoy.tracers.opentelemetry'), 'the last good settings stay in force');
 
   await consul.api('DELETE', `/v1/kv/${CONSUL.meshKey}`);
   await until(async () => !(await hcm()).includes('envoy.tracers.opentelemetry'), 'the tracer gone', 20_000);
-  await until(async () => !(await dynamicClusters(mesh.adminUrl)).some((c) => c['name'] === COLLECTOR_CLUSTER), 'the collector cluster gone', 20_000);
+  await until(
+    async () => !(await dynamicClusters(mesh.adminUrl)).some((c) => c['name'] === COLLECTOR_CLUSTER),
+    'the collector cluster gone',
+    20_000,
+  );
   assert.ok(!(await hcm()).includes('/dev/null'), 'no access log without a path');
 });

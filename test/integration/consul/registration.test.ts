@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { ConsulRegistration } from '../../../lib/consul/registration.js';
-import { startConsul, type ConsulAgent } from '../../support/consul.js';
+import { type ConsulAgent, startConsul } from '../../support/consul.js';
 import { until } from '../../support/wait.js';
 
 let consul: ConsulAgent | undefined;
@@ -34,7 +34,10 @@ test('registers with tag, meta and a passing HTTP check, re-registers after a Co
   await reg.start();
   type Entry = { Service: { ID: string; Tags: string[]; Meta: Record<string, string> }; Checks: { Status: string; ServiceID: string }[] };
   const entries = async () => (await consul!.api('GET', '/v1/health/service/tools')) as Entry[];
-  await until(async () => (await entries())[0]?.Checks.some((c) => c.ServiceID === 'tools-a' && c.Status === 'passing') === true, 'check passing');
+  await until(
+    async () => (await entries())[0]?.Checks.some((c) => c.ServiceID === 'tools-a' && c.Status === 'passing') === true,
+    'check passing',
+  );
   const e = (await entries())[0]!;
   assert.deepEqual(e.Service.Tags, ['mcp']);
   assert.equal(e.Service.Meta['mcp_path'], '/mcp');

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, dynamicClusters, routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { clusterHostStatus, dynamicClusters, type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 function replicaConfig(upstreams: readonly McpUpstream[], extra: object = {}) {
@@ -32,7 +32,10 @@ for (const variant of ['sotw', 'delta'] as const) {
 
     before(async () => {
       for (const id of ['r1', 'r2', 'r3']) upstreams.push(await startMcpUpstream({ id }));
-      mesh = await startMesh({ config: replicaConfig(upstreams, { policy: { tools: { slow: { timeout: '7s', retry: { attempts: 4 } } } } }), delta: variant === 'delta' });
+      mesh = await startMesh({
+        config: replicaConfig(upstreams, { policy: { tools: { slow: { timeout: '7s', retry: { attempts: 4 } } } } }),
+        delta: variant === 'delta',
+      });
     });
     after(async () => {
       await mesh?.stop();
@@ -40,7 +43,10 @@ for (const variant of ['sotw', 'delta'] as const) {
     });
 
     test('Envoy ACKs clusters, endpoints, listener and routes; config_dump shows the policies', async () => {
-      await until(async () => (await routeList(mesh.adminUrl)).some((r) => r['name'] === 'tools/tool/echo'), 'per-tool routes learned from tools/list');
+      await until(
+        async () => (await routeList(mesh.adminUrl)).some((r) => r['name'] === 'tools/tool/echo'),
+        'per-tool routes learned from tools/list',
+      );
       const clients = mesh.cp.clients();
       assert.equal(clients.length, 1);
       assert.equal(clients[0]!.variant, variant);
@@ -58,7 +64,10 @@ for (const variant of ['sotw', 'delta'] as const) {
       const byName = new Map(routes.map((r) => [r['name'], r['route'] as Record<string, any>]));
       // echo is read-only: any retryable failure; increment is not idempotent: only never-reached failures.
       assert.equal(byName.get('tools/tool/echo')!['retry_policy'].retry_on, '5xx,reset,connect-failure,refused-stream,retriable-headers');
-      assert.equal(byName.get('tools/tool/increment')!['retry_policy'].retry_on, 'connect-failure,refused-stream,reset-before-request,retriable-headers');
+      assert.equal(
+        byName.get('tools/tool/increment')!['retry_policy'].retry_on,
+        'connect-failure,refused-stream,reset-before-request,retriable-headers',
+      );
       assert.equal(byName.get('tools/tool/slow')!['timeout'], '7s');
       assert.equal(byName.get('tools/tool/slow')!['retry_policy'].num_retries, 4);
       assert.equal(byName.get('tools/default')!['timeout'], '0s');
@@ -128,12 +137,22 @@ describe('live edits of the config file (no restart)', () => {
   });
 
   test('a change to one server leaves the endpoints of the others in place', async () => {
-    const two = (tools: readonly McpUpstream[]) => ({ servers: [...replicaConfig(tools).servers, { name: 'second', replicas: [upstreams[0]!.url] }] });
+    const two = (tools: readonly McpUpstream[]) => ({
+      servers: [...replicaConfig(tools).servers, { name: 'second', replicas: [upstreams[0]!.url] }],
+    });
     mesh.writeConfig(two(upstreams.slice(1)));
-    await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_second')).length === 1 && (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).length === 2, 'two servers');
+    await until(
+      async () =>
+        (await clusterHostStatus(mesh.adminUrl, 'mcp_second')).length === 1 &&
+        (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).length === 2,
+      'two servers',
+    );
     mesh.writeConfig(two(upstreams.slice(2)));
     await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).length === 1, 'tools down to one replica');
-    assert.deepEqual((await clusterHostStatus(mesh.adminUrl, 'mcp_second')).map((h) => h.address), [`127.0.0.1:${upstreams[0]!.port}`]);
+    assert.deepEqual(
+      (await clusterHostStatus(mesh.adminUrl, 'mcp_second')).map((h) => h.address),
+      [`127.0.0.1:${upstreams[0]!.port}`],
+    );
   });
 
   test('an invalid edit changes nothing and is reported; the next valid one applies', async () => {

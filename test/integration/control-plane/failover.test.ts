@@ -2,8 +2,8 @@
 // call fails, the replica is ejected, and traffic returns when it comes back.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, startMesh, type Mesh } from '../../support/mesh.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 const upstreams: McpUpstream[] = [];
@@ -25,7 +25,12 @@ async function echo(url: string, i: number): Promise<{ ok: boolean; detail: stri
     'io.modelcontextprotocol/clientInfo': { name: 'failover-test', version: '1' },
     'io.modelcontextprotocol/clientCapabilities': {},
   };
-  const body = JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text: `m${i}` }, _meta } });
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: i,
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { text: `m${i}` }, _meta },
+  });
   try {
     const res = await fetch(url, {
       method: 'POST',
@@ -64,12 +69,21 @@ test('a killed replica costs no call, is ejected, and gets traffic back when it 
   const victim = upstreams[0]!;
   const victimAddress = `127.0.0.1:${victim.port}`;
   await victim.close();
-  await until(async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).find((h) => h.address === victimAddress)?.ejected === true, 'victim ejected', 10_000);
+  await until(
+    async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).find((h) => h.address === victimAddress)?.ejected === true,
+    'victim ejected',
+    10_000,
+  );
   await new Promise((r) => setTimeout(r, 1_000));
   // Back on the same port.
   upstreams[0] = await startMcpUpstream({ id: 'f1', port: victim.port });
   const before = (await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).find((h) => h.address === victimAddress)!.rqTotal;
-  await until(async () => ((await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).find((h) => h.address === victimAddress)?.rqTotal ?? 0) > before + 20, 'traffic back on the returned replica', 20_000);
+  await until(
+    async () =>
+      ((await clusterHostStatus(mesh.adminUrl, 'mcp_tools')).find((h) => h.address === victimAddress)?.rqTotal ?? 0) > before + 20,
+    'traffic back on the returned replica',
+    20_000,
+  );
   stop = true;
   await Promise.all(workers);
   assert.ok(sent > 200, `a steady stream was sent (${sent})`);

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { renderBootstrap } from '../../../envoy/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../../envoy/envoy-process.js';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, configDump, startMesh, type Mesh } from '../../support/mesh.js';
+import { type EnvoyProcess, startEnvoy } from '../../../envoy/envoy-process.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { clusterHostStatus, configDump, type Mesh, startMesh } from '../../support/mesh.js';
 import { freePort } from '../../support/ports.js';
 import { until } from '../../support/wait.js';
 
@@ -34,7 +34,9 @@ async function assignments(adminUrl: string): Promise<Record<string, string[]>> 
   const out: Record<string, string[]> = {};
   for (const entry of (eds?.['dynamic_endpoint_configs'] as { endpoint_config: Assignment }[] | undefined) ?? []) {
     const cla = entry.endpoint_config;
-    const addresses = (cla.endpoints ?? []).flatMap((l) => (l.lb_endpoints ?? []).map((e) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`));
+    const addresses = (cla.endpoints ?? []).flatMap((l) =>
+      (l.lb_endpoints ?? []).map((e) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`),
+    );
     out[cla.cluster_name] = addresses.sort();
   }
   return out;
@@ -56,7 +58,10 @@ for (const variant of ['sotw', 'delta'] as const) {
     });
     const startAnotherEnvoy = async (nodeId: string): Promise<EnvoyProcess> => {
       const adminPort = await freePort();
-      const envoy = await startEnvoy({ configYaml: renderBootstrap({ nodeId, xdsPort: mesh.cp.xdsPort, adminPort, delta: variant === 'delta' }), adminPort });
+      const envoy = await startEnvoy({
+        configYaml: renderBootstrap({ nodeId, xdsPort: mesh.cp.xdsPort, adminPort, delta: variant === 'delta' }),
+        adminPort,
+      });
       envoys.push(envoy);
       return envoy;
     };
@@ -71,11 +76,14 @@ for (const variant of ['sotw', 'delta'] as const) {
       for (const u of upstreams) await u.close();
     });
 
-    test('the late Envoy has every cluster\'s endpoints in /clusters and /config_dump', async () => {
+    test("the late Envoy has every cluster's endpoints in /clusters and /config_dump", async () => {
       const initial = { mcp_a: [address(0)], mcp_b: [address(1)], mcp_c: [address(2)] };
       const second = await startAnotherEnvoy(`late-${variant}-second`);
       for (const adminUrl of [mesh.adminUrl, second.adminUrl]) {
-        await until(async () => JSON.stringify(await hostsByCluster(adminUrl)) === JSON.stringify(initial), `${adminUrl}: the initial endpoints`);
+        await until(
+          async () => JSON.stringify(await hostsByCluster(adminUrl)) === JSON.stringify(initial),
+          `${adminUrl}: the initial endpoints`,
+        );
       }
       await until(() => mesh.cp.clients().length === 2 && mesh.cp.ads.isConverged(), 'two Envoys converged');
 
@@ -83,23 +91,28 @@ for (const variant of ['sotw', 'delta'] as const) {
       mesh.writeConfig(config([1, 3]));
       const changed = { ...initial, mcp_b: [address(1), address(3)].sort() };
       for (const adminUrl of [mesh.adminUrl, second.adminUrl]) {
-        await until(async () => JSON.stringify(await hostsByCluster(adminUrl)) === JSON.stringify(changed), `${adminUrl}: b's second replica`);
+        await until(
+          async () => JSON.stringify(await hostsByCluster(adminUrl)) === JSON.stringify(changed),
+          `${adminUrl}: b's second replica`,
+        );
       }
       await until(() => mesh.cp.ads.isConverged(), 'two Envoys converged on the change');
       // Endpoints only: every other type is as it was.
       const after = mesh.cp.ads.currentSnapshot()!;
-      for (const type of [TYPE.cluster, TYPE.listener, TYPE.route]) assert.equal(after.get(type)!.version, before.get(type)!.version, `${type} unchanged`);
+      for (const type of [TYPE.cluster, TYPE.listener, TYPE.route])
+        assert.equal(after.get(type)!.version, before.get(type)!.version, `${type} unchanged`);
       assert.notEqual(after.get(TYPE.endpoints)!.version, before.get(TYPE.endpoints)!.version);
 
       const late = await startAnotherEnvoy(`late-${variant}-third`);
       const lateView = () => mesh.cp.clients().find((c) => c.nodeId === `late-${variant}-third`);
       await until(() => lateView()?.acked.endpoints === after.get(TYPE.endpoints)!.version, 'the late Envoy ACKed the current endpoints');
-      assert.deepEqual(await assignments(late.adminUrl), changed, 'the late Envoy\'s config_dump');
+      assert.deepEqual(await assignments(late.adminUrl), changed, "the late Envoy's config_dump");
       await until(() => lateView()?.acked.routes !== undefined && mesh.cp.ads.isConverged(), 'the late Envoy converged');
       await late.waitLive();
-      assert.deepEqual(await hostsByCluster(late.adminUrl), changed, 'the late Envoy\'s /clusters');
+      assert.deepEqual(await hostsByCluster(late.adminUrl), changed, "the late Envoy's /clusters");
       // The Envoys that were connected still hold the others' endpoints too.
-      for (const adminUrl of [mesh.adminUrl, second.adminUrl]) assert.deepEqual(await assignments(adminUrl), changed, `${adminUrl}: config_dump`);
+      for (const adminUrl of [mesh.adminUrl, second.adminUrl])
+        assert.deepEqual(await assignments(adminUrl), changed, `${adminUrl}: config_dump`);
     });
   });
 }

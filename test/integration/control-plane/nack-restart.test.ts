@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { packAny } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { resourceSet, type Snapshot } from '../../../control-plane/xds/snapshot.js';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { configDump, dynamicClusters, startMesh, type Mesh } from '../../support/mesh.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { configDump, dynamicClusters, type Mesh, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 async function pushes(mesh: Mesh, type?: string): Promise<number> {
@@ -20,7 +20,12 @@ async function versions(mesh: Mesh): Promise<string> {
   const clusters = pick('ClustersConfigDump') as { version_info: string; dynamic_active_clusters: { version_info: string }[] };
   const listeners = pick('ListenersConfigDump') as { version_info: string };
   const routes = pick('RoutesConfigDump') as { dynamic_route_configs: { version_info: string }[] };
-  return JSON.stringify([clusters.version_info, clusters.dynamic_active_clusters.map((c) => c.version_info), listeners.version_info, routes.dynamic_route_configs.map((r) => r.version_info)]);
+  return JSON.stringify([
+    clusters.version_info,
+    clusters.dynamic_active_clusters.map((c) => c.version_info),
+    listeners.version_info,
+    routes.dynamic_route_configs.map((r) => r.version_info),
+  ]);
 }
 
 for (const variant of ['sotw', 'delta'] as const) {
@@ -29,7 +34,10 @@ for (const variant of ['sotw', 'delta'] as const) {
     let mesh: Mesh;
     before(async () => {
       for (const id of ['n1', 'n2']) upstreams.push(await startMcpUpstream({ id }));
-      mesh = await startMesh({ config: { servers: [{ name: 'tools', replicas: upstreams.map((u) => u.url) }] }, delta: variant === 'delta' });
+      mesh = await startMesh({
+        config: { servers: [{ name: 'tools', replicas: upstreams.map((u) => u.url) }] },
+        delta: variant === 'delta',
+      });
       await until(() => mesh.cp.ads.isConverged() && mesh.cp.clients().length === 1, 'converged');
     });
     after(async () => {
@@ -40,7 +48,13 @@ for (const variant of ['sotw', 'delta'] as const) {
     test('a config Envoy rejects: last good stays, the NACK is reported with Envoy’s text, and it is not resent', async () => {
       const good = mesh.cp.ads.currentSnapshot()!;
       // A cluster Envoy refuses (the file schema would refuse it too, so it is built by hand).
-      const cluster = { name: 'mcp_tools', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: 1 }, outlier_detection: { base_ejection_time: { seconds: 10 }, max_ejection_time: { seconds: 1 } } };
+      const cluster = {
+        name: 'mcp_tools',
+        type: 'EDS',
+        eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+        connect_timeout: { seconds: 1 },
+        outlier_detection: { base_ejection_time: { seconds: 10 }, max_ejection_time: { seconds: 1 } },
+      };
       const any = packAny(TYPE.cluster, cluster);
       const bad: Snapshot = new Map([...good, [TYPE.cluster, resourceSet([{ name: 'mcp_tools', version: 'rejected-1', any }])]]);
       const clustersBefore = JSON.stringify(await dynamicClusters(mesh.adminUrl));

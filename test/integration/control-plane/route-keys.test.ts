@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { startAdapterProcess, type AdapterProcess } from '../../support/adapter-fixture.js';
-import { routeList, startMesh, statValue, type Mesh } from '../../support/mesh.js';
+import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
+import { type Mesh, routeList, startMesh, statValue } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -35,10 +35,14 @@ before(async () => {
       ],
     },
   });
-  await until(async () => {
-    const names = new Set((await routeList(mesh.adminUrl)).map((r) => r['name']));
-    return ['fixture/tool/slow', 'fixture/tool/echo', 'fixture/tool/crash_unsafe', 'fixture/tool/increment'].every((n) => names.has(n));
-  }, 'tool routes', 20_000);
+  await until(
+    async () => {
+      const names = new Set((await routeList(mesh.adminUrl)).map((r) => r['name']));
+      return ['fixture/tool/slow', 'fixture/tool/echo', 'fixture/tool/crash_unsafe', 'fixture/tool/increment'].every((n) => names.has(n));
+    },
+    'tool routes',
+    20_000,
+  );
 });
 after(async () => {
   await mesh?.stop();
@@ -65,7 +69,11 @@ interface Answer {
 /** status 0: Envoy cut a response that had already started streaming. */
 async function post(headers: Record<string, string>, body: string): Promise<Answer> {
   try {
-    const res = await fetch(mesh.agentUrl('fixture'), { method: 'POST', headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers }, body });
+    const res = await fetch(mesh.agentUrl('fixture'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
+      body,
+    });
     return { status: res.status, text: await res.text() };
   } catch (err) {
     return { status: 0, text: String((err as Error).cause ?? err) };
@@ -77,7 +85,12 @@ async function legacySession(): Promise<string> {
   const res = await fetch(mesh.agentUrl('fixture'), {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    }),
   });
   assert.equal(res.status, 200, await res.text());
   const sid = res.headers.get('mcp-session-id');
@@ -108,7 +121,10 @@ test('a body without headers picks the tool route, whatever the key order or nes
   const sid = await legacySession();
   // "method" appears first inside the arguments; the top-level method comes last.
   const before = await stat('upstream_rq_timeout');
-  const slow = await post(session(sid), '{"jsonrpc":"2.0","id":7,"params":{"arguments":{"method":"tools/list","ms":1000},"name":"slow"},"method":"tools/call"}');
+  const slow = await post(
+    session(sid),
+    '{"jsonrpc":"2.0","id":7,"params":{"arguments":{"method":"tools/list","ms":1000},"name":"slow"},"method":"tools/call"}',
+  );
   assert.ok(slow.status === 504 || slow.status === 0, `the slow tool's 300 ms route timeout cuts the call: ${slow.status} ${slow.text}`);
   assert.doesNotMatch(slow.text, /slept 1000/);
   assert.equal(await stat('upstream_rq_timeout'), before + 1);
@@ -116,10 +132,16 @@ test('a body without headers picks the tool route, whatever the key order or nes
   assert.equal(fast.status, 200, fast.text);
   assert.match(fast.text, /slept 0 in \d+/);
   // Another tool whose arguments name slow is not bound by slow's route; escapes are decoded.
-  const echo = await post(session(sid), '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"\\u0065cho","arguments":{"text":"x","method":"slow","name":"slow"}}}');
+  const echo = await post(
+    session(sid),
+    '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"\\u0065cho","arguments":{"text":"x","method":"slow","name":"slow"}}}',
+  );
   assert.equal(echo.status, 200, echo.text);
   assert.match(echo.text, /echo: x/);
-  const escaped = await post(session(sid), '{"jsonrpc":"2.0","id":10,"method":"tools\\/call","params":{"name":"sl\\u006fw","arguments":{"ms":1000}}}');
+  const escaped = await post(
+    session(sid),
+    '{"jsonrpc":"2.0","id":10,"method":"tools\\/call","params":{"name":"sl\\u006fw","arguments":{"ms":1000}}}',
+  );
   assert.ok(escaped.status === 504 || escaped.status === 0, `an escaped name is the same tool: ${escaped.status} ${escaped.text}`);
   assert.equal(await stat('upstream_rq_timeout'), before + 2);
 });
@@ -131,13 +153,16 @@ test('application/json with a charset parameter is routed by its body too', asyn
     assert.ok(a.status === 504 || a.status === 0, `${type}: ${a.status} ${a.text}`);
     // Without headers (a 2025 session), the body alone picks the route.
     const sid = await legacySession();
-    const b = await post({ ...session(sid), 'content-type': type }, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { ms: 1000 } } }));
+    const b = await post(
+      { ...session(sid), 'content-type': type },
+      JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { ms: 1000 } } }),
+    );
     assert.ok(b.status === 504 || b.status === 0, `${type}, body only: ${b.status} ${b.text}`);
   }
   assert.equal(await stat('upstream_rq_timeout'), before + 4);
 });
 
-test('a body of 2 MiB, over Envoy\'s default buffer, is read whole and routed by its body', async () => {
+test("a body of 2 MiB, over Envoy's default buffer, is read whole and routed by its body", async () => {
   const text = 'y'.repeat(2 * 1024 * 1024);
   const a = await post(modernHeaders('tools/call', 'echo'), modernCall('echo', { text }, 5));
   assert.equal(a.status, 200, a.text.slice(0, 200));
@@ -146,14 +171,20 @@ test('a body of 2 MiB, over Envoy\'s default buffer, is read whole and routed by
 
 test('a 2025 session whose headers name a read-only tool while its body calls a non-idempotent one: that call is not retried', async () => {
   const sid = await legacySession();
-  const who = await post(session(sid), JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }));
+  const who = await post(
+    session(sid),
+    JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+  );
   assert.equal(who.status, 200, who.text);
   const pid = Number(/"text":"(\d+)"/.exec(who.text)![1]);
   const retries = await stat('upstream_rq_retry');
   const calls = await fleetMetric('mcpmesh_adapter_calls_total', 'tool="crash_unsafe"');
   const unknownSessions = await fleetMetric('mcpmesh_adapter_rejected_requests_total', 'reason="unknown_session"');
   // The lie: echo is read-only, so its route retries any 5xx.
-  const lying = post({ ...session(sid), 'mcp-method': 'tools/call', 'mcp-name': 'echo' }, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'crash_unsafe', arguments: { afterMs: 30_000 } } }));
+  const lying = post(
+    { ...session(sid), 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+    JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'crash_unsafe', arguments: { afterMs: 30_000 } } }),
+  );
   await until(async () => (await fleetMetric('mcpmesh_adapter_calls_in_flight', 'server="fixture"')) === 1, 'the call in flight', 10_000);
   process.kill(pid, 'SIGKILL');
   const a = await lying;
@@ -161,8 +192,16 @@ test('a 2025 session whose headers name a read-only tool while its body calls a 
   assert.match(a.text, /Server process failed during the call: the process killed by SIGKILL/);
   assert.equal(await stat('upstream_rq_retry'), retries, 'Envoy did not retry it');
   assert.equal(await fleetMetric('mcpmesh_adapter_calls_total', 'tool="crash_unsafe"'), calls + 1, 'one replica saw the call');
-  assert.equal(await fleetMetric('mcpmesh_adapter_rejected_requests_total', 'reason="unknown_session"'), unknownSessions, 'no other replica was asked');
-  await until(async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 3, 'the killed process restarted', 15_000);
+  assert.equal(
+    await fleetMetric('mcpmesh_adapter_rejected_requests_total', 'reason="unknown_session"'),
+    unknownSessions,
+    'no other replica was asked',
+  );
+  await until(
+    async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 3,
+    'the killed process restarted',
+    15_000,
+  );
 });
 
 test('a 2026-07-28 request whose headers disagree with its body: 400, -32020 from Envoy, and no replica sees it', async () => {
@@ -197,7 +236,7 @@ test('a 2026-07-28 request whose headers disagree with its body: 400, -32020 fro
   }
 });
 
-test('a 2026-07-28 request without the required headers gets the adapter\'s refusal: Envoy fills nothing in', async () => {
+test("a 2026-07-28 request without the required headers gets the adapter's refusal: Envoy fills nothing in", async () => {
   const cases: Array<[Record<string, string>, string, RegExp]> = [
     [{ 'mcp-protocol-version': '2026-07-28' }, modernCall('echo', { text: 'x' }, 21), /required Mcp-Method header is absent/],
     [modernHeaders('tools/call'), modernCall('echo', { text: 'x' }, 22), /required Mcp-Name header is absent/],
@@ -232,7 +271,11 @@ test('the GET stream of a session is not buffered', async () => {
   const sid = await legacySession();
   const controller = new AbortController();
   const started = performance.now();
-  const res = await fetch(mesh.agentUrl('fixture'), { method: 'GET', headers: { accept: 'text/event-stream', ...session(sid) }, signal: controller.signal });
+  const res = await fetch(mesh.agentUrl('fixture'), {
+    method: 'GET',
+    headers: { accept: 'text/event-stream', ...session(sid) },
+    signal: controller.signal,
+  });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
   assert.ok(performance.now() - started < 2_000, 'headers arrive while the stream stays open');

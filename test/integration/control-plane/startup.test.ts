@@ -13,9 +13,9 @@ import { createControlPlaneMetrics } from '../../../control-plane/metrics.js';
 import { FileSource } from '../../../control-plane/sources/file-source.js';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { startMcpUpstream } from '../../support/mcp-upstream.js';
-import { until } from '../../support/wait.js';
 import { freePort } from '../../support/ports.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
+import { until } from '../../support/wait.js';
 
 test('a client connected while the control plane starts gets one route configuration, with the tools', async () => {
   const upstream = await startMcpUpstream({ id: 'slow-tools' });
@@ -45,7 +45,10 @@ test('a client connected while the control plane starts gets one route configura
     assert.equal(cp.ads.currentGeneration(), 1, 'one snapshot installed at start');
     const routeResponses = sim.responses.filter((r) => r.type === TYPE.route);
     assert.equal(routeResponses.length, 1, 'one route configuration sent');
-    const tools = cp.currentCatalog().servers.find((s) => s.name === 'tools')?.toolRoutes.map((t) => t.tool);
+    const tools = cp
+      .currentCatalog()
+      .servers.find((s) => s.name === 'tools')
+      ?.toolRoutes.map((t) => t.tool);
     assert.ok(tools?.includes('echo'), `tools known at the first snapshot: ${JSON.stringify(tools)}`);
   } finally {
     sim.close();

@@ -4,7 +4,7 @@
 // - a secret in a stdio or `run:` server's arguments or environment appears in
 //   no log line of `up` or its children, restarts included.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,10 @@ after(() => {
 
 function descendants(pid: number): number[] {
   const out = spawnSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).stdout;
-  const rows = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const rows = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
   const found: number[] = [];
   const walk = (p: number) => {
     for (const [child, parent] of rows)
@@ -115,7 +118,9 @@ async function call(url: string, tool: string): Promise<string> {
 
 async function stopUp(up: Up): Promise<void> {
   up.proc.kill('SIGINT');
-  const code = await new Promise<number | null>((r) => (up.proc.exitCode !== null ? r(up.proc.exitCode) : up.proc.once('exit', (c) => r(c))));
+  const code = await new Promise<number | null>((r) =>
+    up.proc.exitCode !== null ? r(up.proc.exitCode) : up.proc.once('exit', (c) => r(c)),
+  );
   assert.equal(code, 0, up.output().slice(-2000));
 }
 
@@ -154,9 +159,16 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
   assert.equal(kinds.run.length, 1, 'one run server');
 
   first.proc.kill('SIGKILL');
-  await new Promise<void>((r) => (first.proc.exitCode !== null || first.proc.signalCode !== null ? r() : first.proc.once('exit', () => r())));
+  await new Promise<void>((r) =>
+    first.proc.exitCode !== null || first.proc.signalCode !== null ? r() : first.proc.once('exit', () => r()),
+  );
   await until(() => family.every((p) => !alive(p)), 'every child of the killed up to be gone', 5_000, 50).catch(() => {
-    assert.fail(`left behind:\n${family.filter(alive).map((p) => `${p} ${cmdline(p)}`).join('\n')}`);
+    assert.fail(
+      `left behind:\n${family
+        .filter(alive)
+        .map((p) => `${p} ${cmdline(p)}`)
+        .join('\n')}`,
+    );
   });
 
   const second = await startUp(config, [toolsUrl, webUrl]);
@@ -208,11 +220,19 @@ test('a secret in a server command line or environment appears in no log line, r
       servers: [
         {
           name: 'tools',
-          stdio: { command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, stdioFixture, `--api-key=${secret}`, '--password', secret], env: { API_TOKEN: envSecret }, port: stdioPort },
+          stdio: {
+            command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, stdioFixture, `--api-key=${secret}`, '--password', secret],
+            env: { API_TOKEN: envSecret },
+            port: stdioPort,
+          },
         },
         {
           name: 'web',
-          run: { command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, httpFixture, `--token=${secret}`], env: { API_TOKEN: envSecret }, port: runPort },
+          run: {
+            command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, httpFixture, `--token=${secret}`],
+            env: { API_TOKEN: envSecret },
+            port: runPort,
+          },
         },
       ],
     }),
@@ -242,6 +262,18 @@ test('a secret in a server command line or environment appears in no log line, r
 
   const log = up.output();
   assert.ok((log.match(/"server process started"/g) ?? []).length >= 3, 'the adapter logged its process starts');
-  assert.ok(!log.includes(secret), `the argument secret was logged:\n${log.split('\n').filter((l) => l.includes(secret)).join('\n')}`);
-  assert.ok(!log.includes(envSecret), `the environment secret was logged:\n${log.split('\n').filter((l) => l.includes(envSecret)).join('\n')}`);
+  assert.ok(
+    !log.includes(secret),
+    `the argument secret was logged:\n${log
+      .split('\n')
+      .filter((l) => l.includes(secret))
+      .join('\n')}`,
+  );
+  assert.ok(
+    !log.includes(envSecret),
+    `the environment secret was logged:\n${log
+      .split('\n')
+      .filter((l) => l.includes(envSecret))
+      .join('\n')}`,
+  );
 });

@@ -3,7 +3,7 @@
 // that stays open while the mesh is down carries on once it is back, with
 // its logging level and resource subscription.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,10 @@ after(() => {
 });
 
 async function up(agentUrl: string): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, [cli, 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [cli, 'up', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -46,8 +49,23 @@ async function up(agentUrl: string): Promise<{ child: ChildProcess; stderr: () =
     async () => {
       const res = await fetch(agentUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'whoami' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'whoami',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: {
+            name: 'whoami',
+            arguments: {},
+            _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+          },
+        }),
       }).catch(() => undefined);
       return res?.status === 200;
     },
@@ -94,7 +112,12 @@ test('after a restart of mcpmesh up, an open SDK 1.x session carries on with its
   try {
     await client.setLoggingLevel('error');
     await client.subscribeResource({ uri: URI });
-    await until(async () => (await text(client, 'touch', { uri: URI })) === `touched ${URI}` && updates.length > 0, 'an update on the GET stream', 10_000, 100);
+    await until(
+      async () => (await text(client, 'touch', { uri: URI })) === `touched ${URI}` && updates.length > 0,
+      'an update on the GET stream',
+      10_000,
+      100,
+    );
 
     await stop(mesh.child);
     mesh = await up(agentUrl);

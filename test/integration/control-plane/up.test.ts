@@ -20,13 +20,17 @@ after(() => {
 
 function descendants(pid: number): number[] {
   const out = spawnSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).stdout;
-  const rows = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const rows = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
   const found: number[] = [];
   const walk = (p: number) => {
-    for (const [child, parent] of rows) if (parent === p) {
-      found.push(child);
-      walk(child);
-    }
+    for (const [child, parent] of rows)
+      if (parent === p) {
+        found.push(child);
+        walk(child);
+      }
   };
   walk(pid);
   return found;

@@ -19,7 +19,8 @@ for (const id of [1, 3, 6, 9]) {
       const r = await runScenario(scenario, DEFAULT_RUN, generation);
       assert.ok(r.callsPerSecond >= 200, `load ${r.callsPerSecond.toFixed(0)} calls/s`);
       assert.deepEqual(r.failures, []);
-      if (generation === '2025') assert.equal(r.sessionsLost, 0, `${String(r.sessionsLost)} of ${String(r.sessions)} sessions lost; ${r.notes.join('; ')}`);
+      if (generation === '2025')
+        assert.equal(r.sessionsLost, 0, `${String(r.sessionsLost)} of ${String(r.sessions)} sessions lost; ${r.notes.join('; ')}`);
       assert.ok(r.recoveryMs !== undefined && r.recoveryMs <= 5_000, `recovery ${String(r.recoveryMs)} ms`);
     });
   }

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
-import { startMcpUpstream, type McpUpstream } from '../../support/mcp-upstream.js';
-import { routeList, startMesh, type Mesh } from '../../support/mesh.js';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 const upstreams: McpUpstream[] = [];
@@ -30,18 +30,35 @@ async function client(): Promise<Client> {
   await c.connect(new StreamableHTTPClientTransport(new URL(mesh.agentUrl('tools'))));
   return c;
 }
-const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
+const text = (r: unknown) => (r as { content: { text: string }[] }).content[0]?.text ?? '';
 
 test('a policy set through the API is written to the file and reaches Envoy', async () => {
-  const listed = async () => (await api.inject({ url: '/api/v1/servers' })).json().servers.find((s: { name: string }) => s.name === 'tools');
+  const listed = async () =>
+    (await api.inject({ url: '/api/v1/servers' })).json().servers.find((s: { name: string }) => s.name === 'tools');
   // Read once before the change: the list is served from a cached serialization, which must follow it.
   assert.equal((await listed()).explicitPolicy, null);
-  const bad = await api.inject({ method: 'PUT', url: '/api/v1/servers/tools/policy', headers: auth, payload: { tools: { echo: { retry: { attempts: 'x' } } } } });
+  const bad = await api.inject({
+    method: 'PUT',
+    url: '/api/v1/servers/tools/policy',
+    headers: auth,
+    payload: { tools: { echo: { retry: { attempts: 'x' } } } },
+  });
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json().error.details[0], /policy\.tools\.echo\.retry\.attempts/);
-  const ok = await api.inject({ method: 'PUT', url: '/api/v1/servers/tools/policy', headers: auth, payload: { tools: { echo: { retry: { attempts: 7 } } } } });
+  const ok = await api.inject({
+    method: 'PUT',
+    url: '/api/v1/servers/tools/policy',
+    headers: auth,
+    payload: { tools: { echo: { retry: { attempts: 7 } } } },
+  });
   assert.equal(ok.statusCode, 202);
-  await until(async () => ((await routeList(mesh.adminUrl)).find((r) => r['name'] === 'tools/tool/echo')?.['route'] as Record<string, any> | undefined)?.['retry_policy']?.num_retries === 7, 'policy in Envoy');
+  await until(
+    async () =>
+      ((await routeList(mesh.adminUrl)).find((r) => r['name'] === 'tools/tool/echo')?.['route'] as Record<string, any> | undefined)?.[
+        'retry_policy'
+      ]?.num_retries === 7,
+    'policy in Envoy',
+  );
   const view = (await api.inject({ url: '/api/v1/servers/tools' })).json();
   assert.deepEqual(view.explicitPolicy, { tools: { echo: { retry: { attempts: 7 } } } });
   assert.deepEqual((await listed()).explicitPolicy, view.explicitPolicy);
@@ -60,17 +77,34 @@ test('a drained replica gets no new calls; its call in flight finishes', async (
     const busy = slowCalls().findIndex((n, i) => n > before[i]!);
     const victim = upstreams[busy]!;
     const replicaId = `127.0.0.1:${victim.port}`;
-    const drained = await api.inject({ method: 'POST', url: `/api/v1/servers/tools/replicas/${encodeURIComponent(replicaId)}/drain`, headers: auth });
+    const drained = await api.inject({
+      method: 'POST',
+      url: `/api/v1/servers/tools/replicas/${encodeURIComponent(replicaId)}/drain`,
+      headers: auth,
+    });
     assert.equal(drained.statusCode, 200, drained.body);
-    await until(async () => (await api.inject({ url: '/api/v1/servers/tools' })).json().replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained), 'drained in the view');
+    await until(
+      async () =>
+        (await api.inject({ url: '/api/v1/servers/tools' }))
+          .json()
+          .replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained),
+      'drained in the view',
+    );
     const listed = (await api.inject({ url: '/api/v1/servers' })).json().servers.find((s: { name: string }) => s.name === 'tools');
-    assert.ok(listed.replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained), 'drained in the list');
+    assert.ok(
+      listed.replicas.some((r: { id: string; drained: boolean }) => r.id === replicaId && r.drained),
+      'drained in the list',
+    );
     await until(() => mesh.cp.ads.isConverged(), 'Envoy has the drain');
     const whoBefore = victim.calls.get('whoami') ?? 0;
     for (let i = 0; i < 20; i++) assert.notEqual(text(await c.callTool({ name: 'whoami', arguments: {} })), victim.id);
     assert.equal(victim.calls.get('whoami') ?? 0, whoBefore);
     assert.match(text(await inFlight), new RegExp(`slept 1500 on ${victim.id}`));
-    const back = await api.inject({ method: 'POST', url: `/api/v1/servers/tools/replicas/${encodeURIComponent(replicaId)}/undrain`, headers: auth });
+    const back = await api.inject({
+      method: 'POST',
+      url: `/api/v1/servers/tools/replicas/${encodeURIComponent(replicaId)}/undrain`,
+      headers: auth,
+    });
     assert.equal(back.statusCode, 200);
   } finally {
     await c.close();

@@ -6,7 +6,7 @@
 // renders every operation. Both pages are also loaded through a path-prefix
 // proxy. Screenshots go to test-artifacts/ (gitignored).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -55,7 +55,10 @@ function processes(): { pid: number; args: string }[] {
     });
 }
 /** The adapter process `mcpmesh up` runs on `port` (restarts included). */
-const adapterPids = (port: number) => processes().filter((p) => p.args.includes('mcpmesh.js adapter') && p.args.includes(`--port ${port} `)).map((p) => p.pid);
+const adapterPids = (port: number) =>
+  processes()
+    .filter((p) => p.args.includes('mcpmesh.js adapter') && p.args.includes(`--port ${port} `))
+    .map((p) => p.pid);
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
@@ -90,16 +93,23 @@ before(async () => {
       res.writeHead(404).end('not under /mesh/');
       return;
     }
-    const upstream = request({ host: '127.0.0.1', port: admin, path: req.url.slice('/mesh'.length), method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const upstream = request(
+      { host: '127.0.0.1', port: admin, path: req.url.slice('/mesh'.length), method: req.method, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     upstream.on('error', () => res.writeHead(502).end());
     req.pipe(upstream);
   });
   await new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', r));
   proxyUrl = `http://127.0.0.1:${proxyPort}/mesh`;
-  browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+  browser = await puppeteer.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
 });
 
 after(async () => {
@@ -107,7 +117,10 @@ after(async () => {
   proxy?.close();
   if (up && up.exitCode === null) {
     up.kill('SIGINT');
-    const exited = await Promise.race([new Promise((r) => up.once('exit', r)).then(() => true), new Promise((r) => setTimeout(r, 20_000)).then(() => false)]);
+    const exited = await Promise.race([
+      new Promise((r) => up.once('exit', r)).then(() => true),
+      new Promise((r) => setTimeout(r, 20_000)).then(() => false),
+    ]);
     if (!exited) up.kill('SIGKILL');
   }
 });
@@ -117,7 +130,8 @@ async function newPage(): Promise<Page> {
   await page.setViewport({ width: 1400, height: 1000 });
   return page;
 }
-const status = (page: Page, replica: string) => page.$eval(`tr[data-replica="demo/${replica}"]`, (tr) => tr.getAttribute('data-status')).catch(() => null);
+const status = (page: Page, replica: string) =>
+  page.$eval(`tr[data-replica="demo/${replica}"]`, (tr) => tr.getAttribute('data-status')).catch(() => null);
 async function waitStatus(page: Page, replica: string, want: string, timeoutMs: number): Promise<number> {
   const started = Date.now();
   await page.waitForSelector(`tr[data-replica="demo/${replica}"][data-status="${want}"]`, { timeout: timeoutMs }).catch(async () => {
@@ -130,7 +144,8 @@ async function callTools(n: number): Promise<void> {
   const client = new Client({ name: 'console-test', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
   await client.connect(new StreamableHTTPClientTransport(new URL(agentUrl)));
   try {
-    for (let i = 0; i < n; i++) await client.callTool({ name: i % 5 === 4 ? 'fail' : 'echo', arguments: i % 5 === 4 ? {} : { text: `hi ${i}` } });
+    for (let i = 0; i < n; i++)
+      await client.callTool({ name: i % 5 === 4 ? 'fail' : 'echo', arguments: i % 5 === 4 ? {} : { text: `hi ${i}` } });
   } finally {
     await client.close();
   }
@@ -153,10 +168,13 @@ test('the console: healthy replicas and traffic, a killed replica turns unhealth
   // Traffic per tool, from the control plane's own scrape of the adapters.
   await callTools(40);
   await page.waitForSelector('tr[data-tool="demo/echo"]', { timeout: 10_000 });
-  await page.waitForFunction(() => {
-    const cells = document.querySelectorAll('tr[data-tool="demo/fail"] td');
-    return cells.length === 5 && Number(cells[3]!.textContent) > 0;
-  }, { timeout: 10_000 });
+  await page.waitForFunction(
+    () => {
+      const cells = document.querySelectorAll('tr[data-tool="demo/fail"] td');
+      return cells.length === 5 && Number(cells[3]!.textContent) > 0;
+    },
+    { timeout: 10_000 },
+  );
   const routes = await page.$eval('#routes', (e) => e.textContent ?? '');
   assert.match(routes, /echo/, 'learned tools have routes');
   assert.match(routes, /other tools/);
@@ -250,7 +268,10 @@ test('the API reference page: every operation, the Authorize box, a call that ca
   await page.screenshot({ path: join(artifacts, 'api-reference.png'), fullPage: false });
   const view = (await (await fetch(`${adminUrl}/api/v1/servers/demo`)).json()) as { replicas: { id: string; drained: boolean }[] };
   assert.equal(view.replicas.find((r) => r.id === `127.0.0.1:${first}`)?.drained, true);
-  const undrain = await fetch(`${adminUrl}/api/v1/servers/demo/replicas/${encodeURIComponent(`127.0.0.1:${first}`)}/undrain`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  const undrain = await fetch(`${adminUrl}/api/v1/servers/demo/replicas/${encodeURIComponent(`127.0.0.1:${first}`)}/undrain`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   assert.equal(undrain.status, 200);
   await page.close();
 });

@@ -2,13 +2,13 @@
 // Prometheus stats while the admin endpoint, which can stop Envoy, stays on
 // loopback (docker-compose.yml relies on this).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { renderBootstrap } from '../../../envoy/bootstrap.js';
-import { startEnvoy, type EnvoyProcess } from '../../../envoy/envoy-process.js';
+import { type EnvoyProcess, startEnvoy } from '../../../envoy/envoy-process.js';
 import { freePorts } from '../../support/ports.js';
 import { until } from '../../support/wait.js';
 
@@ -23,7 +23,11 @@ describe('Envoy stats listener', () => {
     // Envoy opens its listeners once its first xDS fetch is done: a control plane with no servers answers it.
     const config = join(mkdtempSync(join(tmpdir(), 'mcpmesh-stats-')), 'mcpmesh.yaml');
     writeFileSync(config, 'servers: []\n');
-    controlPlane = spawn(process.execPath, ['dist/cli/mcpmesh.js', 'control-plane', '--config', config, '--xds-port', String(xdsPort), '--admin-port', String(cpAdminPort)], { stdio: 'ignore' });
+    controlPlane = spawn(
+      process.execPath,
+      ['dist/cli/mcpmesh.js', 'control-plane', '--config', config, '--xds-port', String(xdsPort), '--admin-port', String(cpAdminPort)],
+      { stdio: 'ignore' },
+    );
     envoy = await startEnvoy({ configYaml: renderBootstrap({ nodeId: 'stats-test', xdsPort, adminPort, statsPort }), adminPort });
     await envoy.waitLive();
     await until(async () => (await fetch(`http://127.0.0.1:${statsPort}/`).catch(() => undefined)) !== undefined, 'the stats listener');
@@ -40,7 +44,13 @@ describe('Envoy stats listener', () => {
   });
 
   test('the admin endpoint is not reachable through it, and Envoy keeps running', async () => {
-    for (const [method, path] of [['POST', '/quitquitquit'], ['POST', '/healthcheck/fail'], ['GET', '/config_dump'], ['POST', '/stats/prometheus'], ['GET', '/stats/prometheus/../config_dump']] as const) {
+    for (const [method, path] of [
+      ['POST', '/quitquitquit'],
+      ['POST', '/healthcheck/fail'],
+      ['GET', '/config_dump'],
+      ['POST', '/stats/prometheus'],
+      ['GET', '/stats/prometheus/../config_dump'],
+    ] as const) {
       const res = await fetch(`http://127.0.0.1:${statsPort}${path}`, { method });
       assert.equal(res.status, 404, `${method} ${path}`);
       await res.arrayBuffer();

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
-import { connectClient, endSession, startFixtureAdapter, type Era } from '../../support/adapter-fixture.js';
-import { startJaeger, tag, type Jaeger, type JaegerSpan } from '../../support/jaeger.js';
-import { startMesh, type Mesh } from '../../support/mesh.js';
+import { connectClient, type Era, endSession, startFixtureAdapter } from '../../support/adapter-fixture.js';
+import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
+import { type Mesh, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -39,7 +39,11 @@ before(async () => {
     const res = await fetch(`${mesh.adminUrl}/runtime_modify?${kv}`, { method: 'POST' });
     assert.equal(res.status, 200, await res.text());
   }
-  await until(async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'), 'Envoy has the tracer', 20_000);
+  await until(
+    async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'),
+    'Envoy has the tracer',
+    20_000,
+  );
 });
 
 after(async () => {
@@ -69,7 +73,10 @@ const adapterSpans = (spans: JaegerSpan[]) => spans.filter((s) => s.service === 
 const parentOf = (s: JaegerSpan) => s.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
 
 let nextId = 1;
-async function post(params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function post(
+  params: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(mesh.agentUrl('fixture'), {
     method: 'POST',
     headers: {
@@ -80,14 +87,20 @@ async function post(params: Record<string, unknown>, headers: Record<string, str
       'mcp-name': String(params['name']),
       ...headers,
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { ...params, _meta: { ...META, ...(params['_meta'] as object | undefined) } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: nextId++,
+      method: 'tools/call',
+      params: { ...params, _meta: { ...META, ...(params['_meta'] as object | undefined) } },
+    }),
   });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
 }
 
 function seen(result: unknown): { traceparent: string | null; tracestate: string | null; baggage: string | null } {
-  return (result as { structuredContent: { traceparent: string | null; tracestate: string | null; baggage: string | null } }).structuredContent;
+  return (result as { structuredContent: { traceparent: string | null; tracestate: string | null; baggage: string | null } })
+    .structuredContent;
 }
 
 for (const era of ['2026', '2025'] as Era[]) {
@@ -99,13 +112,20 @@ for (const era of ['2026', '2025'] as Era[]) {
       const m = TRACEPARENT.exec(ctx.traceparent ?? '');
       assert.ok(m, `the server got a sampled traceparent in _meta: ${JSON.stringify(ctx)}`);
       const [, traceId, serverParent] = m;
-      const spans = await traceOf(traceId!, (s) => envoySpans(s).length >= 2 && adapterSpans(s).length >= 1, "Envoy's two spans and the adapter's");
+      const spans = await traceOf(
+        traceId!,
+        (s) => envoySpans(s).length >= 2 && adapterSpans(s).length >= 1,
+        "Envoy's two spans and the adapter's",
+      );
       const adapter = adapterSpans(spans).find((s) => tag(s, 'gen_ai.tool.name') === 'trace_context')!;
       assert.ok(adapter, 'the adapter span of the call');
       assert.equal(adapter.spanID, serverParent, "the server's parent is the adapter's span");
       assert.equal(adapter.operationName, 'tools/call trace_context');
       const upstream = envoySpans(spans).find((s) => s.spanID === parentOf(adapter));
-      assert.ok(upstream, `the adapter span is a child of an Envoy span (${JSON.stringify(envoySpans(spans).map((s) => [s.operationName, s.spanID]))})`);
+      assert.ok(
+        upstream,
+        `the adapter span is a child of an Envoy span (${JSON.stringify(envoySpans(spans).map((s) => [s.operationName, s.spanID]))})`,
+      );
       const request = envoySpans(spans).find((s) => s.spanID === parentOf(upstream));
       assert.ok(request, "Envoy's upstream span is a child of its request span");
       assert.equal(tag(adapter, 'mcpmesh.server'), 'fixture');
@@ -126,7 +146,10 @@ for (const era of ['2026', '2025'] as Era[]) {
 test("an agent's own traceparent header stays the parent, and its tracestate and baggage reach the server", async () => {
   const traceId = 'a1'.repeat(16);
   const agentSpan = 'b2'.repeat(8);
-  const r = await post({ name: 'trace_context', arguments: {} }, { traceparent: `00-${traceId}-${agentSpan}-01`, tracestate: 'agent=1', baggage: 'user=ada' });
+  const r = await post(
+    { name: 'trace_context', arguments: {} },
+    { traceparent: `00-${traceId}-${agentSpan}-01`, tracestate: 'agent=1', baggage: 'user=ada' },
+  );
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ctx = seen(r.body['result']);
   assert.equal(TRACEPARENT.exec(ctx.traceparent ?? '')?.[1], traceId, 'the server is in the agent trace');
@@ -140,7 +163,11 @@ test("an agent's own traceparent header stays the parent, and its tracestate and
 test("an agent's traceparent in _meta alone (SEP-414): the adapter keeps the call in the agent's trace and links Envoy's", async () => {
   const traceId = 'c3'.repeat(16);
   const agentSpan = 'd4'.repeat(8);
-  const r = await post({ name: 'trace_context', arguments: {}, _meta: { traceparent: `00-${traceId}-${agentSpan}-01`, baggage: 'user=grace' } });
+  const r = await post({
+    name: 'trace_context',
+    arguments: {},
+    _meta: { traceparent: `00-${traceId}-${agentSpan}-01`, baggage: 'user=grace' },
+  });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const ctx = seen(r.body['result']);
   const m = TRACEPARENT.exec(ctx.traceparent ?? '');
@@ -159,7 +186,10 @@ test("an agent's traceparent in _meta alone (SEP-414): the adapter keeps the cal
 test('a call retried after its server process is killed shows both tries, each with its own spans; its access log line says so', async () => {
   const traceId = 'e5'.repeat(16);
   const agent = 'agent-7';
-  const pending = post({ name: 'trace_context', arguments: { ms: 1_500 } }, { traceparent: `00-${traceId}-${'f6'.repeat(8)}-01`, 'x-mcpmesh-agent': agent });
+  const pending = post(
+    { name: 'trace_context', arguments: { ms: 1_500 } },
+    { traceparent: `00-${traceId}-${'f6'.repeat(8)}-01`, 'x-mcpmesh-agent': agent },
+  );
   // The replica whose process holds the call: kill that process from outside.
   let victim: AdapterHandle | undefined;
   await until(async () => {
@@ -190,7 +220,9 @@ test('a call retried after its server process is killed shows both tries, each w
   // The access log line of that call.
   let line: Record<string, unknown> | undefined;
   await until(() => {
-    const lines = readFileSync(accessLog, 'utf8').split('\n').filter((l) => l.includes(traceId));
+    const lines = readFileSync(accessLog, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(traceId));
     if (lines.length > 0) line = JSON.parse(lines[0]!) as Record<string, unknown>;
     return line !== undefined;
   }, 'the access log line');
@@ -204,7 +236,10 @@ test('a call retried after its server process is killed shows both tries, each w
   assert.equal(l['response_flags'], '-');
   assert.equal(l['attempts'], 2);
   assert.equal(l['trace_id'], traceId);
-  assert.ok(adapters.some((a) => a.url.includes(String(l['upstream_host']))), `upstream_host ${String(l['upstream_host'])} is a replica`);
+  assert.ok(
+    adapters.some((a) => a.url.includes(String(l['upstream_host']))),
+    `upstream_host ${String(l['upstream_host'])} is a replica`,
+  );
   assert.equal(typeof l['bytes_received'], 'number');
   assert.ok(Number(l['bytes_sent']) > 0);
   assert.ok(Number(l['duration_ms']) >= 1_500, `duration ${String(l['duration_ms'])} ms`);
@@ -220,12 +255,17 @@ test('the latency histogram carries trace ids as exemplars (OpenMetrics), and Ja
   }
   const exemplars: string[] = [];
   for (const a of adapters) {
-    const res = await fetch(a.url.replace(/\/mcp$/, '/metrics'), { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' } });
+    const res = await fetch(a.url.replace(/\/mcp$/, '/metrics'), {
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' },
+    });
     assert.match(res.headers.get('content-type') ?? '', /application\/openmetrics-text/);
     const text = await res.text();
     assert.ok(text.endsWith('# EOF\n'));
     assert.match(text, /^mcpmesh_adapter_calls_total\{/m, 'counters keep their _total samples');
-    for (const m of text.matchAll(/^mcpmesh_adapter_call_duration_seconds_bucket\{[^}]*tool="trace_context"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\} [\d.e-]+ [\d.]+$/gm)) exemplars.push(m[1]!);
+    for (const m of text.matchAll(
+      /^mcpmesh_adapter_call_duration_seconds_bucket\{[^}]*tool="trace_context"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\} [\d.e-]+ [\d.]+$/gm,
+    ))
+      exemplars.push(m[1]!);
     // The Prometheus format is untouched, exemplars and all.
     const plain = await (await fetch(a.url.replace(/\/mcp$/, '/metrics'))).text();
     assert.match(plain, /^mcpmesh_adapter_calls_total\{/m);

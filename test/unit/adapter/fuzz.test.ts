@@ -9,20 +9,31 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { Call, type CallSink, type Era } from '../../../adapter/pool/call.js';
+import { LineSplitter } from '../../../adapter/pool/line-splitter.js';
+import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { findMember, nestsDeeperThan, scanJsonBytes, valueStart } from '../../../adapter/protocol/json-scan.js';
 import { replaceProgressToken, replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
-import { readMessage, strictProblem, type RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
-import { LineSplitter } from '../../../adapter/pool/line-splitter.js';
-import { Call, type CallSink, type Era } from '../../../adapter/pool/call.js';
-import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
+import { type RpcResponse, readMessage, strictProblem } from '../../../adapter/protocol/jsonrpc-message.js';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 1000);
 const opts = { numRuns: RUNS, ...(process.env['FUZZ_SEED'] !== undefined ? { seed: Number(process.env['FUZZ_SEED']) } : {}) };
 
 const id = fc.oneof(fc.integer({ min: -1e9, max: 1e9 }), fc.string({ maxLength: 8 }));
-const key = fc.oneof(fc.constantFrom('id', 'jsonrpc', 'result', 'params', '_meta', 'progressToken', 'i\u0064', '"', '\\'), fc.string({ maxLength: 6 }));
+const key = fc.oneof(
+  fc.constantFrom('id', 'jsonrpc', 'result', 'params', '_meta', 'progressToken', 'i\u0064', '"', '\\'),
+  fc.string({ maxLength: 6 }),
+);
 const json = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 10 }), tie('array'), tie('object')),
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string({ maxLength: 10 }),
+    tie('array'),
+    tie('object'),
+  ),
   array: fc.array(tie('value'), { maxLength: 4 }),
   object: fc.dictionary(key, tie('value'), { maxKeys: 4 }),
 })).value;
@@ -44,20 +55,27 @@ function depth(v: unknown): number {
 
 test('request path: the id and progress-token splices change exactly those members, in any layout', () => {
   fc.assert(
-    fc.property(id, fc.string({ maxLength: 6 }), obj, fc.option(fc.oneof(fc.integer(), fc.string({ maxLength: 5 }))), layout, (clientId, method, args, token, style) => {
-      const meta = token === null ? {} : { progressToken: token };
-      const msg = { jsonrpc: '2.0', method: method || 'm', params: { arguments: args, _meta: meta }, id: clientId };
-      const text = write(msg, style);
-      const value = JSON.parse(text) as typeof msg;
-      assert.equal(strictProblem(value), undefined);
-      assert.equal(readMessage(value).kind, 'request');
-      let out = token === null ? text : replaceProgressToken(text, '77');
-      assert.ok(out !== undefined);
-      out = replaceTopLevelId(out, JSON.stringify(clientId), '42');
-      assert.ok(out !== undefined);
-      const expected = { ...value, id: 42, params: { ...value.params, _meta: token === null ? {} : { progressToken: 77 } } };
-      assert.deepEqual(JSON.parse(out), expected);
-    }),
+    fc.property(
+      id,
+      fc.string({ maxLength: 6 }),
+      obj,
+      fc.option(fc.oneof(fc.integer(), fc.string({ maxLength: 5 }))),
+      layout,
+      (clientId, method, args, token, style) => {
+        const meta = token === null ? {} : { progressToken: token };
+        const msg = { jsonrpc: '2.0', method: method || 'm', params: { arguments: args, _meta: meta }, id: clientId };
+        const text = write(msg, style);
+        const value = JSON.parse(text) as typeof msg;
+        assert.equal(strictProblem(value), undefined);
+        assert.equal(readMessage(value).kind, 'request');
+        let out = token === null ? text : replaceProgressToken(text, '77');
+        assert.ok(out !== undefined);
+        out = replaceTopLevelId(out, JSON.stringify(clientId), '42');
+        assert.ok(out !== undefined);
+        const expected = { ...value, id: 42, params: { ...value.params, _meta: token === null ? {} : { progressToken: 77 } } };
+        assert.deepEqual(JSON.parse(out), expected);
+      },
+    ),
     opts,
   );
 });
@@ -94,29 +112,37 @@ test('depth bound and member lookup agree with JSON.parse on any JSON', () => {
 });
 
 test('byte scan: accepts exactly the texts JSON.parse reads as an object, and finds its members', () => {
-  const mutate = fc.tuple(obj, layout, fc.nat(), fc.constantFrom('', '{', '}', '"', ',', ':', '\\', 'x', '1', '-', 'e', '\u0001', ' ', ']')).map(([o, style, at, ch]) => {
-    const t = write(o, style);
-    const i = at % (t.length + 1);
-    return t.slice(0, i) + ch + t.slice(i + (at % 2));
-  });
+  const mutate = fc
+    .tuple(obj, layout, fc.nat(), fc.constantFrom('', '{', '}', '"', ',', ':', '\\', 'x', '1', '-', 'e', '\u0001', ' ', ']'))
+    .map(([o, style, at, ch]) => {
+      const t = write(o, style);
+      const i = at % (t.length + 1);
+      return t.slice(0, i) + ch + t.slice(i + (at % 2));
+    });
   fc.assert(
-    fc.property(fc.oneof(mutate, json.map((v) => JSON.stringify(v))), (text) => {
-      let parsed: unknown;
-      let ok = true;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        ok = false;
-      }
-      const isObject = ok && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
-      const bytes = Buffer.from(text);
-      const scan = scanJsonBytes(bytes);
-      assert.equal(scan !== undefined, isObject, text);
-      if (scan === undefined) return;
-      const record = parsed as Record<string, unknown>;
-      assert.deepEqual(new Set(scan.top.keys()), new Set(Object.keys(record)));
-      for (const [k, [s, e]] of scan.top) assert.deepEqual(JSON.parse(bytes.toString('utf8', s, e)), record[k]);
-    }),
+    fc.property(
+      fc.oneof(
+        mutate,
+        json.map((v) => JSON.stringify(v)),
+      ),
+      (text) => {
+        let parsed: unknown;
+        let ok = true;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          ok = false;
+        }
+        const isObject = ok && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
+        const bytes = Buffer.from(text);
+        const scan = scanJsonBytes(bytes);
+        assert.equal(scan !== undefined, isObject, text);
+        if (scan === undefined) return;
+        const record = parsed as Record<string, unknown>;
+        assert.deepEqual(new Set(scan.top.keys()), new Set(Object.keys(record)));
+        for (const [k, [s, e]] of scan.top) assert.deepEqual(JSON.parse(bytes.toString('utf8', s, e)), record[k]);
+      },
+    ),
     opts,
   );
 });
@@ -130,12 +156,30 @@ function fakeCall(era: Era, method: string, clientId: number | string, captured:
     canStream: false,
     closed: false,
     event: () => false,
-    finish: (t) => void (captured.text = typeof t === 'string' ? t : Buffer.concat(t as Uint8Array[]).toString('utf8')),
+    finish: (t) => {
+      captured.text = typeof t === 'string' ? t : Buffer.concat(t as Uint8Array[]).toString('utf8');
+    },
     fail: (_a: FailureAnswer) => assert.fail('no failure expected'),
     abandon: () => assert.fail('no abandon expected'),
   };
   const bodyText = JSON.stringify({ jsonrpc: '2.0', id: clientId, method, params: {} });
-  const call = new Call({ clientId, clientIdJson: JSON.stringify(clientId), method, tool: undefined, params: {}, bodyText, era, session: undefined, placement: 'any', logLevel: undefined, sink }, { settled: () => undefined, replaySafe: () => true }, undefined);
+  const call = new Call(
+    {
+      clientId,
+      clientIdJson: JSON.stringify(clientId),
+      method,
+      tool: undefined,
+      params: {},
+      bodyText,
+      era,
+      session: undefined,
+      placement: 'any',
+      logLevel: undefined,
+      sink,
+    },
+    { settled: () => undefined, replaySafe: () => true },
+    undefined,
+  );
   call.writeTo({ slot: 0, release: () => true, cancel: () => undefined }, 5);
   return call;
 }
@@ -151,13 +195,24 @@ test('server-line path: split anywhere, read and restored with the client id; th
       fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 8 }),
       (result, clientId, era, method, idFirst, cuts) => {
         const clean = Object.fromEntries(Object.entries(result).filter(([k]) => !['resultType', 'ttlMs', 'cacheScope'].includes(k)));
-        const line = idFirst ? JSON.stringify({ jsonrpc: '2.0', id: 5, result: clean }) : JSON.stringify({ result: clean, jsonrpc: '2.0', id: 5 });
+        const line = idFirst
+          ? JSON.stringify({ jsonrpc: '2.0', id: 5, result: clean })
+          : JSON.stringify({ result: clean, jsonrpc: '2.0', id: 5 });
         const stream = Buffer.from(`${line}\n{"jsonrpc":"2.0","method":"x"}\r\n`);
         const small: string[] = [];
         const large: Buffer[] = [];
-        const splitter = new LineSplitter(1 << 20, (l) => small.push(l), () => assert.fail('not overlong'), { threshold: 1, emit: (b) => large.push(Buffer.from(b)) });
+        const splitter = new LineSplitter(
+          1 << 20,
+          (l) => small.push(l),
+          () => assert.fail('not overlong'),
+          { threshold: 1, emit: (b) => large.push(Buffer.from(b)) },
+        );
         const plain: string[] = [];
-        const reference = new LineSplitter(1 << 20, (l) => plain.push(l), () => assert.fail('not overlong'));
+        const reference = new LineSplitter(
+          1 << 20,
+          (l) => plain.push(l),
+          () => assert.fail('not overlong'),
+        );
         let at = 0;
         for (let k = 0; at < stream.length; k++) {
           const next = Math.min(stream.length, at + cuts[k % cuts.length]!);
@@ -188,24 +243,33 @@ test('server-line path: split anywhere, read and restored with the client id; th
 
 test('line splitter: an overlong line is skipped whole and reported with its edges; framing goes on', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1100, max: 5000 }), fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 6 }), fc.boolean(), (size, cuts, idLast) => {
-      const pad = 'x'.repeat(size);
-      const long = idLast ? `{"result":{"t":"${pad}"},"jsonrpc":"2.0","id":12}` : `{"jsonrpc":"2.0","id":12,"result":{"t":"${pad}"}}`;
-      const stream = Buffer.from(`${long}\n{"a":1}\n`);
-      const lines: string[] = [];
-      const over: Array<[number, string, string]> = [];
-      const s = new LineSplitter(1024, (l) => lines.push(l), (n, h, t) => over.push([n, h.toString(), t.toString()]));
-      let at = 0;
-      for (let k = 0; at < stream.length; k++) {
-        const next = Math.min(stream.length, at + cuts[k % cuts.length]!);
-        s.push(stream.subarray(at, next));
-        at = next;
-      }
-      assert.deepEqual(lines, ['{"a":1}']);
-      assert.equal(over.length, 1);
-      assert.equal(over[0]![0], long.length);
-      assert.ok(long.startsWith(over[0]![1]) && long.endsWith(over[0]![2]));
-    }),
+    fc.property(
+      fc.integer({ min: 1100, max: 5000 }),
+      fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 6 }),
+      fc.boolean(),
+      (size, cuts, idLast) => {
+        const pad = 'x'.repeat(size);
+        const long = idLast ? `{"result":{"t":"${pad}"},"jsonrpc":"2.0","id":12}` : `{"jsonrpc":"2.0","id":12,"result":{"t":"${pad}"}}`;
+        const stream = Buffer.from(`${long}\n{"a":1}\n`);
+        const lines: string[] = [];
+        const over: Array<[number, string, string]> = [];
+        const s = new LineSplitter(
+          1024,
+          (l) => lines.push(l),
+          (n, h, t) => over.push([n, h.toString(), t.toString()]),
+        );
+        let at = 0;
+        for (let k = 0; at < stream.length; k++) {
+          const next = Math.min(stream.length, at + cuts[k % cuts.length]!);
+          s.push(stream.subarray(at, next));
+          at = next;
+        }
+        assert.deepEqual(lines, ['{"a":1}']);
+        assert.equal(over.length, 1);
+        assert.equal(over[0]![0], long.length);
+        assert.ok(long.startsWith(over[0]![1]) && long.endsWith(over[0]![2]));
+      },
+    ),
     opts,
   );
 });

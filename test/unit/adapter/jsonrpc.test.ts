@@ -6,7 +6,10 @@ import { readMessage } from '../../../adapter/protocol/jsonrpc-message.js';
 describe('replaceTopLevelId', () => {
   test('rewrites the id a TypeScript SDK writes last, leaving every other byte as it was', () => {
     const line = '{"result":{"content":[{"type":"text","text":"x"}],"n":12345678901234567890},"jsonrpc":"2.0","id":7}';
-    assert.equal(replaceTopLevelId(line, '7', '"client-1"'), '{"result":{"content":[{"type":"text","text":"x"}],"n":12345678901234567890},"jsonrpc":"2.0","id":"client-1"}');
+    assert.equal(
+      replaceTopLevelId(line, '7', '"client-1"'),
+      '{"result":{"content":[{"type":"text","text":"x"}],"n":12345678901234567890},"jsonrpc":"2.0","id":"client-1"}',
+    );
   });
 
   test('rewrites the id a Python-style writer puts first', () => {
@@ -24,7 +27,10 @@ describe('replaceTopLevelId', () => {
   });
 
   test('does not take id 12 for id 1', () => {
-    assert.equal(replaceTopLevelId('{"jsonrpc":"2.0","result":{"id":12},"id":1,"q":0}', '1', '2'), '{"jsonrpc":"2.0","result":{"id":12},"id":2,"q":0}');
+    assert.equal(
+      replaceTopLevelId('{"jsonrpc":"2.0","result":{"id":12},"id":1,"q":0}', '1', '2'),
+      '{"jsonrpc":"2.0","result":{"id":12},"id":2,"q":0}',
+    );
   });
 
   test('rewrites string ids', () => {
@@ -62,9 +68,23 @@ test('oneLine turns pretty-printed JSON into one line without touching strings',
 
 describe('readMessage', () => {
   test('classifies requests, notifications and responses', () => {
-    assert.deepEqual(readMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { kind: 'request', id: 1, method: 'tools/list', params: undefined });
-    assert.deepEqual(readMessage({ jsonrpc: '2.0', method: 'notifications/initialized' }), { kind: 'notification', method: 'notifications/initialized', params: undefined });
-    assert.deepEqual(readMessage({ jsonrpc: '2.0', id: 'a', result: { x: 1 } }), { kind: 'response', id: 'a', result: { x: 1 }, error: undefined });
+    assert.deepEqual(readMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), {
+      kind: 'request',
+      id: 1,
+      method: 'tools/list',
+      params: undefined,
+    });
+    assert.deepEqual(readMessage({ jsonrpc: '2.0', method: 'notifications/initialized' }), {
+      kind: 'notification',
+      method: 'notifications/initialized',
+      params: undefined,
+    });
+    assert.deepEqual(readMessage({ jsonrpc: '2.0', id: 'a', result: { x: 1 } }), {
+      kind: 'response',
+      id: 'a',
+      result: { x: 1 },
+      error: undefined,
+    });
     const err = readMessage({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
     assert.equal(err.kind, 'response');
     assert.deepEqual(err.kind === 'response' ? err.error : undefined, { code: -32700, message: 'Parse error' });

@@ -28,7 +28,12 @@ test('client-chosen label values are bounded: unknown methods and tools beyond 2
   for (let i = 0; i < 300; i++) m.recordCall('tools/call', `tool-${i}`, 'ok', false, 0.001);
   m.recordCall('x/made-up', undefined, 'jsonrpc_error', false, 0.001);
   const text = await m.registry.metrics();
-  const toolSeries = new Set(text.split('\n').filter((l) => l.startsWith('mcpmesh_adapter_calls_total{')).map((l) => /tool="([^"]*)"/.exec(l)?.[1]));
+  const toolSeries = new Set(
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('mcpmesh_adapter_calls_total{'))
+      .map((l) => /tool="([^"]*)"/.exec(l)?.[1]),
+  );
   assert.equal(toolSeries.size, 256 + 2); // 256 names, "_other", and "" of the made-up method
   assert.equal(sample(text, 'mcpmesh_adapter_calls_total', 'tool="_other"'), 300 - 256);
   assert.equal(sample(text, 'mcpmesh_adapter_calls_total', 'method="_other"'), 1);

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Call, type CallSink, type Placement } from '../../../adapter/pool/call.js';
-import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { createAdapterMetrics } from '../../../adapter/metrics.js';
+import { Call, type CallSink, type Placement } from '../../../adapter/pool/call.js';
 import type { PoolWorker, WorkerHost, WorkerState } from '../../../adapter/pool/pool-worker.js';
-import { ProcessPool, type PoolOptions } from '../../../adapter/pool/process-pool.js';
+import { type PoolOptions, ProcessPool } from '../../../adapter/pool/process-pool.js';
+import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { Session } from '../../../adapter/sessions/session.js';
 
 class FakeWorker implements PoolWorker {
@@ -48,7 +48,12 @@ class FakeWorker implements PoolWorker {
   }
   /** Answers a call in flight here. */
   answer(call: Call): void {
-    call.respond(`{"result":{},"jsonrpc":"2.0","id":${call.localId}}`, { kind: 'response', id: call.localId, result: {}, error: undefined });
+    call.respond(`{"result":{},"jsonrpc":"2.0","id":${call.localId}}`, {
+      kind: 'response',
+      id: call.localId,
+      result: {},
+      error: undefined,
+    });
   }
 }
 
@@ -108,7 +113,19 @@ function setup(opts: Partial<PoolOptions> = {}, pinned: Pinned = () => ({ all: 0
   const call = (placement: Placement = 'any', session?: Session) => {
     const sink = new RecordingSink();
     const c = new Call(
-      { clientId: 1, clientIdJson: '1', method: 'tools/call', tool: 'x', params: {}, bodyText: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}', era: 'legacy', session, placement, logLevel: undefined, sink },
+      {
+        clientId: 1,
+        clientIdJson: '1',
+        method: 'tools/call',
+        tool: 'x',
+        params: {},
+        bodyText: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+        era: 'legacy',
+        session,
+        placement,
+        logLevel: undefined,
+        sink,
+      },
       { settled: (done) => pool.release(done), replaySafe: () => true },
       undefined,
     );
@@ -227,7 +244,10 @@ describe('process pool', () => {
   });
 
   test('a new session goes to the slot with the fewest sessions', () => {
-    const counts = [{ all: 2, answering: 0 }, { all: 1, answering: 0 }];
+    const counts = [
+      { all: 2, answering: 0 },
+      { all: 1, answering: 0 },
+    ];
     const { pool, workers } = setup({ min: 2, max: 2 }, (slot) => counts[slot]!);
     pool.start();
     for (const w of workers) w.ready();

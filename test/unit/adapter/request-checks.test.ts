@@ -4,8 +4,10 @@ import { isJsonContentType, originAllowed, readAccept } from '../../../adapter/p
 
 test('Origin: absent and localhost origins pass, others only when allowed', () => {
   const none = { allowed: [] };
-  for (const o of [undefined, '', 'http://localhost', 'http://localhost:3000', 'https://127.0.0.1:8443', 'http://[::1]:9']) assert.ok(originAllowed(o, none), String(o));
-  for (const o of ['http://evil.example', 'http://localhost.evil.example', 'null', 'file://localhost', 'not a url']) assert.ok(!originAllowed(o, none), o);
+  for (const o of [undefined, '', 'http://localhost', 'http://localhost:3000', 'https://127.0.0.1:8443', 'http://[::1]:9'])
+    assert.ok(originAllowed(o, none), String(o));
+  for (const o of ['http://evil.example', 'http://localhost.evil.example', 'null', 'file://localhost', 'not a url'])
+    assert.ok(!originAllowed(o, none), o);
   assert.ok(originAllowed('https://app.example', { allowed: ['https://app.example'] }));
   assert.ok(!originAllowed('https://app.example:444', { allowed: ['https://app.example'] }));
   assert.ok(originAllowed('http://anything.example', { allowed: ['*'] }));

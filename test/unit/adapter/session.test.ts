@@ -2,7 +2,7 @@
 // table's views of the sessions.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Session, type ClientStream } from '../../../adapter/sessions/session.js';
+import { type ClientStream, Session } from '../../../adapter/sessions/session.js';
 import { SessionTable } from '../../../adapter/sessions/session-table.js';
 
 class FakeStream implements ClientStream {
@@ -28,7 +28,7 @@ const answering = { sampling: false, elicitation: true, roots: false };
 const plain = { sampling: false, elicitation: false, roots: false };
 
 describe('session', () => {
-  test('the GET stream is the session\'s while open; closing it counts as the client being seen', async () => {
+  test("the GET stream is the session's while open; closing it counts as the client being seen", async () => {
     const s = new Session('s1', 0, '2025-11-25', plain);
     assert.equal(s.streaming, false);
     const stream = new FakeStream();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
 import type { WorkerState } from '../../../adapter/pool/pool-worker.js';
+import type { RpcResponse } from '../../../adapter/protocol/jsonrpc-message.js';
 import { ToolCatalog, type ToolSource } from '../../../adapter/tool-catalog.js';
 
 function source(pages: Array<{ tools: unknown[]; nextCursor?: string }>): ToolSource & { state: WorkerState; asked: unknown[] } {
@@ -24,7 +24,13 @@ const identity = { capabilities: { tools: {} }, serverInfo: { name: 's', version
 
 test('tools are replay-safe when their annotations say read-only or idempotent, over every page', async () => {
   const s = source([
-    { tools: [{ name: 'read', annotations: { readOnlyHint: true } }, { name: 'put', annotations: { idempotentHint: true } }], nextCursor: 'p2' },
+    {
+      tools: [
+        { name: 'read', annotations: { readOnlyHint: true } },
+        { name: 'put', annotations: { idempotentHint: true } },
+      ],
+      nextCursor: 'p2',
+    },
     { tools: [{ name: 'write', annotations: { readOnlyHint: false } }, { name: 'bare' }] },
   ]);
   const catalog = new ToolCatalog(pino({ level: 'silent' }), 1_000);
@@ -34,7 +40,10 @@ test('tools are replay-safe when their annotations say read-only or idempotent, 
   catalog.refreshFrom(s);
   await catalog.settled();
   assert.deepEqual(s.asked, [undefined, { cursor: 'p2' }]);
-  assert.deepEqual(['read', 'put', 'write', 'bare', 'unknown', undefined].map((t) => catalog.replaySafe(t)), [true, true, false, false, false, false]);
+  assert.deepEqual(
+    ['read', 'put', 'write', 'bare', 'unknown', undefined].map((t) => catalog.replaySafe(t)),
+    [true, true, false, false, false, false],
+  );
 });
 
 test('a list_changed before initialize completes still leads to one load once ready', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { NotFoundError, ValidationError, type AdminBackend, type ServerView } from '../../../control-plane/admin/admin-backend.js';
+import { type AdminBackend, NotFoundError, type ServerView, ValidationError } from '../../../control-plane/admin/admin-backend.js';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
 import { resolvePolicy } from '../../../control-plane/catalog/policy-resolution.js';
 
@@ -23,12 +23,16 @@ function fake() {
     scrapeTargets: () => [{ targets: ['127.0.0.1:17100'], labels: { server: 'search', replica: '127.0.0.1:17100' } }],
     server: (n) => (n === 'search' ? server : undefined),
     clients: () => [],
-    snapshot: () => ({ version: { clusters: 'a', endpoints: 'b', listeners: 'c', routes: 'd' }, resources: { clusters: [], endpoints: [], listeners: [], routes: [] } }),
+    snapshot: () => ({
+      version: { clusters: 'a', endpoints: 'b', listeners: 'c', routes: 'd' },
+      resources: { clusters: [], endpoints: [], listeners: [], routes: [] },
+    }),
     source: () => ({ kind: 'file', synced: true, stale: false, lastError: undefined, lastSyncAt: 1 }),
     readiness: () => ({ ready: calls.length === 0, checks: { source: { ok: true } } }),
     setPolicy: async (n, p) => {
       if (n !== 'search') throw new NotFoundError(`no MCP server named "${n}"`);
-      if ((p as Record<string, unknown>)['timeout'] === 'soon') throw new ValidationError('invalid policy', ['policy.timeout: "soon" is not a duration']);
+      if ((p as Record<string, unknown>)['timeout'] === 'soon')
+        throw new ValidationError('invalid policy', ['policy.timeout: "soon" is not a duration']);
       calls.push(`set ${n} ${JSON.stringify(p)}`);
     },
     deletePolicy: async (n) => {
@@ -56,7 +60,9 @@ describe('admin API', () => {
     assert.deepEqual((await app.inject({ url: '/api/v1/clients' })).json(), { clients: [] });
     assert.equal((await app.inject({ url: '/api/v1/snapshot' })).json().version.routes, 'd');
     assert.equal((await app.inject({ url: '/api/v1/source' })).json().synced, true);
-    assert.deepEqual((await app.inject({ url: '/api/v1/sd/adapters' })).json(), [{ targets: ['127.0.0.1:17100'], labels: { server: 'search', replica: '127.0.0.1:17100' } }]);
+    assert.deepEqual((await app.inject({ url: '/api/v1/sd/adapters' })).json(), [
+      { targets: ['127.0.0.1:17100'], labels: { server: 'search', replica: '127.0.0.1:17100' } },
+    ]);
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
@@ -76,7 +82,10 @@ describe('admin API', () => {
     assert.equal((await app.inject({ url: '/api/v1/nothing' })).json().error.code, 'not_found');
     const d = await app.inject({ method: 'POST', url: '/api/v1/servers/search/replicas/zz/drain', headers: auth });
     assert.equal(d.statusCode, 404);
-    assert.equal((await app.inject({ method: 'PUT', url: '/api/v1/servers/nope/policy', headers: auth, payload: { timeout: '1s' } })).statusCode, 404);
+    assert.equal(
+      (await app.inject({ method: 'PUT', url: '/api/v1/servers/nope/policy', headers: auth, payload: { timeout: '1s' } })).statusCode,
+      404,
+    );
   });
 
   test('changes need the token: missing 401, wrong 401, right 202', async () => {
@@ -84,13 +93,24 @@ describe('admin API', () => {
     const missing = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: body });
     assert.equal(missing.statusCode, 401);
     assert.equal(missing.json().error.code, 'unauthorized');
-    const wrong = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: body, headers: { authorization: 'Bearer nope' } });
+    const wrong = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/search/policy',
+      payload: body,
+      headers: { authorization: 'Bearer nope' },
+    });
     assert.equal(wrong.statusCode, 401);
     const ok = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: body, headers: auth });
     assert.equal(ok.statusCode, 202);
     assert.equal((await app.inject({ method: 'DELETE', url: '/api/v1/servers/search/policy', headers: auth })).statusCode, 202);
-    assert.equal((await app.inject({ method: 'POST', url: '/api/v1/servers/search/replicas/r1/drain', headers: auth })).json().status, 'draining');
-    assert.equal((await app.inject({ method: 'POST', url: '/api/v1/servers/search/replicas/r1/undrain', headers: auth })).json().status, 'serving');
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/v1/servers/search/replicas/r1/drain', headers: auth })).json().status,
+      'draining',
+    );
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/v1/servers/search/replicas/r1/undrain', headers: auth })).json().status,
+      'serving',
+    );
     assert.deepEqual(calls, ['set search {"timeout":"5s"}', 'delete search', 'drain search/r1', 'undrain search/r1']);
   });
 
@@ -98,16 +118,42 @@ describe('admin API', () => {
     // The route validates with the policy schema itself (its Zod messages), before the backend sees the body.
     const invalid = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: { timeout: 'soon' }, headers: auth });
     assert.equal(invalid.statusCode, 400);
-    assert.deepEqual(invalid.json(), { error: { code: 'invalid_policy', message: 'invalid policy', details: ['policy.timeout: "soon" is not a duration (use e.g. 250ms, 5s, 2m)'] } });
-    const notObject = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: '[1]', headers: { ...auth, 'content-type': 'application/json' } });
+    assert.deepEqual(invalid.json(), {
+      error: {
+        code: 'invalid_policy',
+        message: 'invalid policy',
+        details: ['policy.timeout: "soon" is not a duration (use e.g. 250ms, 5s, 2m)'],
+      },
+    });
+    const notObject = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/search/policy',
+      payload: '[1]',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
     assert.equal(notObject.statusCode, 400);
-    const malformed = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: '{"timeout":', headers: { ...auth, 'content-type': 'application/json' } });
+    const malformed = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/search/policy',
+      payload: '{"timeout":',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
     assert.equal(malformed.statusCode, 400);
     assert.equal(malformed.json().error.code, 'bad_request');
-    const big = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: { pad: 'x'.repeat(5000) }, headers: auth });
+    const big = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/search/policy',
+      payload: { pad: 'x'.repeat(5000) },
+      headers: auth,
+    });
     assert.equal(big.statusCode, 413);
     assert.equal(big.json().error.code, 'payload_too_large');
-    const type = await app.inject({ method: 'PUT', url: '/api/v1/servers/search/policy', payload: 'timeout=1s', headers: { ...auth, 'content-type': 'text/plain' } });
+    const type = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/search/policy',
+      payload: 'timeout=1s',
+      headers: { ...auth, 'content-type': 'text/plain' },
+    });
     assert.equal(type.statusCode, 415);
   });
 

@@ -43,7 +43,10 @@ describe('admin service', () => {
     assert.equal(view.agentUrlPath, '/mcp/tools');
     assert.deepEqual(view.explicitPolicy, { timeout: '2s' });
     assert.equal(view.effectivePolicy.policy, pipeline.catalog.servers[0]!.policy);
-    assert.deepEqual(view.replicas.map((r) => `${r.id}:${r.drained}`), ['127.0.0.1:7001:false', '127.0.0.1:7002:false']);
+    assert.deepEqual(
+      view.replicas.map((r) => `${r.id}:${r.drained}`),
+      ['127.0.0.1:7001:false', '127.0.0.1:7002:false'],
+    );
   });
 
   test('a server the catalog lacks shows the policy it would get', () => {
@@ -71,7 +74,10 @@ describe('admin service', () => {
     const admin = new AdminService(pipeline);
     await assert.rejects(admin.setPolicy('nope', { timeout: '1s' }), NotFoundError);
     await assert.rejects(admin.deletePolicy('nope'), NotFoundError);
-    await assert.rejects(admin.setPolicy('tools', { timeout: 'soon' }), (err: unknown) => err instanceof ValidationError && /policy\.timeout/.test(err.details[0] ?? ''));
+    await assert.rejects(
+      admin.setPolicy('tools', { timeout: 'soon' }),
+      (err: unknown) => err instanceof ValidationError && /policy\.timeout/.test(err.details[0] ?? ''),
+    );
     await assert.rejects(admin.drainReplica('tools', 'zz'), /server "tools" has no replica "zz"/);
     await assert.rejects(admin.undrainReplica('nope', '127.0.0.1:7001'), NotFoundError);
     assert.deepEqual(pipeline.commands, []);
@@ -84,7 +90,12 @@ describe('admin service', () => {
     await admin.deletePolicy('tools');
     await admin.drainReplica('tools', '127.0.0.1:7001');
     await admin.undrainReplica('tools', '127.0.0.1:7001');
-    assert.deepEqual(pipeline.commands, ['policy tools {"timeout":"5s"}', 'policy tools null', 'drain tools/127.0.0.1:7001', 'undrain tools/127.0.0.1:7001']);
+    assert.deepEqual(pipeline.commands, [
+      'policy tools {"timeout":"5s"}',
+      'policy tools null',
+      'drain tools/127.0.0.1:7001',
+      'undrain tools/127.0.0.1:7001',
+    ]);
   });
 
   test('readiness and scrape targets are read from the views', () => {

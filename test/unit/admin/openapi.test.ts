@@ -28,7 +28,10 @@ const backend: AdminBackend = {
   scrapeTargets: () => [],
   server: (n) => (n === 'search' ? server : undefined),
   clients: () => [],
-  snapshot: () => ({ version: { clusters: 'a', endpoints: 'b', listeners: 'c', routes: 'd' }, resources: { clusters: [], endpoints: [], listeners: [], routes: [] } }),
+  snapshot: () => ({
+    version: { clusters: 'a', endpoints: 'b', listeners: 'c', routes: 'd' },
+    resources: { clusters: [], endpoints: [], listeners: [], routes: [] },
+  }),
   source: () => ({ kind: 'file', synced: true, stale: false, lastError: undefined, lastSyncAt: 1 }),
   readiness: () => ({ ready: true, checks: {} }),
   setPolicy: async () => undefined,
@@ -76,7 +79,8 @@ describe('the OpenAPI document', () => {
       await app.ready();
       const doc = await documentOf(app);
       const documented = new Set<string>();
-      for (const [path, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+      for (const [path, ops] of Object.entries(doc.paths))
+        for (const m of Object.keys(ops)) documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
       const served = new Set(
         [...routes].filter((r) => {
           const [method, url] = r.split(' ') as [string, string];
@@ -110,16 +114,23 @@ describe('the OpenAPI document', () => {
             for (const c of ['403', '413', '415']) assert.ok(!codes.includes(c), `${where} cannot return ${c}`);
             assert.equal(codes.includes('401'), needsToken, `${where}: 401 exactly when reads need the token`);
           }
-          for (const p of op.parameters ?? []) if (p.in === 'path') assert.ok(p.schema.maxLength !== undefined, `${where}: ${p.name} has a length limit`);
+          for (const p of op.parameters ?? [])
+            if (p.in === 'path') assert.ok(p.schema.maxLength !== undefined, `${where}: ${p.name} has a length limit`);
           const ok = Object.entries(op.responses).find(([c]) => c.startsWith('2'))![1];
           assert.ok(ok.content && Object.values(ok.content)[0]?.schema, `${where}: a response schema`);
         }
       }
-      const listed = doc.paths['/api/v1/servers']!['get']!.responses['200']!.content!['application/json']!.schema as { properties: { servers: { items: { properties: Record<string, unknown> } } } };
+      const listed = doc.paths['/api/v1/servers']!['get']!.responses['200']!.content!['application/json']!.schema as {
+        properties: { servers: { items: { properties: Record<string, unknown> } } };
+      };
       assert.ok(listed.properties.servers.items.properties['replicas'], 'servers: a response schema of its own');
-      for (const p of ['/api/v1/clients', '/api/v1/snapshot']) assert.ok(doc.paths[p]!['get']!.responses['200']!.content!['application/json']!.schema!['properties'], `${p}: a response schema`);
+      for (const p of ['/api/v1/clients', '/api/v1/snapshot'])
+        assert.ok(doc.paths[p]!['get']!.responses['200']!.content!['application/json']!.schema!['properties'], `${p}: a response schema`);
       // The policy body is the catalog's own Zod schema, converted: strict, with its bounds and enums.
-      const policy = doc.paths['/api/v1/servers/{name}/policy']!['put']!.requestBody!.content['application/json']!.schema as { additionalProperties: boolean; properties: Record<string, { properties?: Record<string, Record<string, unknown>> }> };
+      const policy = doc.paths['/api/v1/servers/{name}/policy']!['put']!.requestBody!.content['application/json']!.schema as {
+        additionalProperties: boolean;
+        properties: Record<string, { properties?: Record<string, Record<string, unknown>> }>;
+      };
       assert.equal(policy.additionalProperties, false);
       assert.deepEqual(policy.properties['retry']!.properties!['attempts'], { type: 'integer', minimum: 0, maximum: 10 });
       assert.ok((policy.properties['retry']!.properties!['retryOn']!['items'] as { enum: string[] }).enum.includes('retriable-headers'));
@@ -129,12 +140,19 @@ describe('the OpenAPI document', () => {
       const { app } = build(opts);
       const file = join(mkdtempSync(join(tmpdir(), 'mcpmesh-openapi-')), 'openapi.json');
       writeFileSync(file, JSON.stringify(await documentOf(app)));
-      const r = spawnSync(join(process.cwd(), 'node_modules/.bin/redocly'), ['lint', file, '--config', 'redocly.yaml', '--format', 'json'], {
-        encoding: 'utf8',
-        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
-      });
+      const r = spawnSync(
+        join(process.cwd(), 'node_modules/.bin/redocly'),
+        ['lint', file, '--config', 'redocly.yaml', '--format', 'json'],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+        },
+      );
       assert.equal(r.error, undefined, 'redocly is a devDependency: npm ci');
-      const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { totals: { errors: number; warnings: number }; problems: unknown[] };
+      const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as {
+        totals: { errors: number; warnings: number };
+        problems: unknown[];
+      };
       assert.deepEqual(out.totals, { errors: 0, warnings: 0, ignored: 0 }, JSON.stringify(out.problems, null, 1).slice(0, 3000));
       assert.equal(r.status, 0, r.stderr);
     });
@@ -144,18 +162,31 @@ describe('the OpenAPI document', () => {
 describe('the pages under --admin-read-auth', () => {
   const { app } = build({ token: 's3cret', readAuth: true });
   test('the API page, its assets, the document and the console load without a token; the data does not', async () => {
-    for (const url of ['/docs/', '/docs/static/swagger-ui-bundle.js', '/docs/static/swagger-ui.css', '/docs/static/swagger-initializer.js', '/docs/json', '/openapi.json', '/console']) {
+    for (const url of [
+      '/docs/',
+      '/docs/static/swagger-ui-bundle.js',
+      '/docs/static/swagger-ui.css',
+      '/docs/static/swagger-initializer.js',
+      '/docs/json',
+      '/openapi.json',
+      '/console',
+    ]) {
       assert.equal((await app.inject({ url })).statusCode, 200, url);
     }
     const page = (await app.inject({ url: '/docs/' })).body;
     assert.doesNotMatch(page, /(src|href)="(\/|https?:)/, 'the page loads its assets by relative URLs only');
     const init = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body;
     assert.match(init, /resolveUrl\('\.\/json'\)/, 'the document by a relative URL');
-    assert.deepEqual((await app.inject({ url: '/docs/json' })).json().servers, [{ url: '..', description: 'this control plane' }], 'the API relative to /docs/json');
+    assert.deepEqual(
+      (await app.inject({ url: '/docs/json' })).json().servers,
+      [{ url: '..', description: 'this control plane' }],
+      'the API relative to /docs/json',
+    );
     const consolePage = (await app.inject({ url: '/console' })).body;
     assert.match(consolePage, /fetch\('api\/v1\/overview'/, 'the console polls by a relative URL');
     assert.doesNotMatch(consolePage, /(src|href)="(\/|https?:)|fetch\('\//);
-    for (const url of ['/api/v1/servers', '/api/v1/overview', '/api/v1/clients']) assert.equal((await app.inject({ url })).statusCode, 401, url);
+    for (const url of ['/api/v1/servers', '/api/v1/overview', '/api/v1/clients'])
+      assert.equal((await app.inject({ url })).statusCode, 401, url);
     assert.equal((await app.inject({ url: '/api/v1/overview', headers: { authorization: 'Bearer s3cret' } })).statusCode, 200);
     assert.equal((await app.inject({ method: 'POST', url: '/docs/json' })).statusCode, 401, 'a change is never open');
   });
@@ -180,6 +211,9 @@ describe('the statuses the document lists for changes are served', () => {
     const long = await app.inject({ url: `/api/v1/servers/${'a'.repeat(64)}` });
     assert.equal(long.statusCode, 400);
     assert.equal(long.json().error.code, 'bad_request');
-    assert.equal((await app.inject({ method: 'POST', url: `/api/v1/servers/search/replicas/${'r'.repeat(513)}/drain`, headers: auth })).statusCode, 400);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: `/api/v1/servers/search/replicas/${'r'.repeat(513)}/drain`, headers: auth })).statusCode,
+      400,
+    );
   });
 });

@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 
 const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
 const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
-const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, MCPMESH_CONFIG: '' } });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, MCPMESH_CONFIG: '' } });
 
 describe('mcpmesh CLI conventions', () => {
   for (const flag of ['--version', '-V']) {
@@ -31,7 +32,13 @@ describe('mcpmesh CLI conventions', () => {
   }
 
   test("help COMMAND and COMMAND --help print that command's options on stdout, exit 0", () => {
-    for (const args of [['help', 'control-plane'], ['control-plane', '--help'], ['adapter', '--help'], ['envoy-bootstrap', '--help'], ['up', '--help']]) {
+    for (const args of [
+      ['help', 'control-plane'],
+      ['control-plane', '--help'],
+      ['adapter', '--help'],
+      ['envoy-bootstrap', '--help'],
+      ['up', '--help'],
+    ]) {
       const r = run(...args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /^Usage: mcpmesh \S+/, args.join(' '));
@@ -49,7 +56,14 @@ describe('mcpmesh CLI conventions', () => {
   });
 
   test('usage errors: stderr, exit 2', () => {
-    for (const args of [['frobnicate'], ['--frobnicate'], ['control-plane', '--no-such-flag'], ['control-plane'], ['control-plane', '--config', 'x.yaml', '--envoy-admin-url', 'not a url'], ['envoy-bootstrap']]) {
+    for (const args of [
+      ['frobnicate'],
+      ['--frobnicate'],
+      ['control-plane', '--no-such-flag'],
+      ['control-plane'],
+      ['control-plane', '--config', 'x.yaml', '--envoy-admin-url', 'not a url'],
+      ['envoy-bootstrap'],
+    ]) {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
       assert.equal(r.stdout, '', args.join(' '));

@@ -10,11 +10,15 @@ const file = parseConfigText(
   ['controlPlane: { xdsPort: 18001, adminPort: 9911 }', 'envoy: { listenAddress: 0.0.0.0, listenPort: 10001 }', 'servers: []'].join('\n'),
   'mcpmesh.yaml',
 );
-const settings = (argv: string[], env: NodeJS.ProcessEnv = {}) => listenSettings(parseFlags(['--config', 'mcpmesh.yaml', ...argv], CONTROL_PLANE_FLAGS, env), file);
+const settings = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+  listenSettings(parseFlags(['--config', 'mcpmesh.yaml', ...argv], CONTROL_PLANE_FLAGS, env), file);
 
 describe('flag precedence', () => {
   test('parsing records which flags were given, from argv or MCPMESH_* variables', () => {
-    const p = parseFlags(['--xds-port', '18000', '--consul-consistent'], CONTROL_PLANE_FLAGS, { MCPMESH_ADMIN_PORT: '9900', MCPMESH_LISTEN_PORT: '' });
+    const p = parseFlags(['--xds-port', '18000', '--consul-consistent'], CONTROL_PLANE_FLAGS, {
+      MCPMESH_ADMIN_PORT: '9900',
+      MCPMESH_LISTEN_PORT: '',
+    });
     assert.deepEqual([...p.explicit].sort(), ['admin-port', 'consul-consistent', 'xds-port']);
     assert.equal(p.values['listen-port'], CONTROL_PLANE_FLAGS['listen-port']!.default, 'an empty variable leaves the default');
   });

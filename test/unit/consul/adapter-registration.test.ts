@@ -30,7 +30,8 @@ async function standInAgent(): Promise<{ url: string; registered: RegisterBody[]
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.method === 'PUT' && req.url === '/v1/agent/service/register') registered.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as RegisterBody);
+      if (req.method === 'PUT' && req.url === '/v1/agent/service/register')
+        registered.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as RegisterBody);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -46,7 +47,15 @@ async function standInAgent(): Promise<{ url: string; registered: RegisterBody[]
 function asServed(reg: RegisterBody): unknown {
   return {
     Node: { Node: 'node-1', Address: '10.9.9.9' },
-    Service: { ID: reg.ID, Service: reg.Name, Tags: reg.Tags, Address: reg.Address, Port: reg.Port, Meta: reg.Meta, Weights: { Passing: 1, Warning: 1 } },
+    Service: {
+      ID: reg.ID,
+      Service: reg.Name,
+      Tags: reg.Tags,
+      Address: reg.Address,
+      Port: reg.Port,
+      Meta: reg.Meta,
+      Weights: { Passing: 1, Warning: 1 },
+    },
     Checks: [
       { CheckID: 'serfHealth', Status: 'passing', ServiceID: '' },
       // Consul's default for a check registered without a status.
@@ -62,7 +71,14 @@ describe('the adapter registration and the Consul source agree', () => {
   before(async () => (agent = await standInAgent()));
   after(() => agent.close());
 
-  async function register(opts: { name: string; host: string; port: number; path: string; advertiseAddress?: string; ready: boolean }): Promise<RegisterBody> {
+  async function register(opts: {
+    name: string;
+    host: string;
+    port: number;
+    path: string;
+    advertiseAddress?: string;
+    ready: boolean;
+  }): Promise<RegisterBody> {
     const before = agent.registered.length;
     const reg = await registerSelf({
       consulUrl: agent.url,
@@ -100,25 +116,45 @@ describe('the adapter registration and the Consul source agree', () => {
   test('an adapter not ready yet registers with no traffic until its check passes', async () => {
     const body = await register({ name: 'tools', host: '127.0.0.1', port: 17101, path: '/mcp', ready: false });
     const t = await translateService(body.Name, [asServed(body)], undefined, resolveHost);
-    assert.deepEqual(t.spec.replicas.map((r) => r.health), ['unhealthy']);
+    assert.deepEqual(
+      t.spec.replicas.map((r) => r.health),
+      ['unhealthy'],
+    );
   });
 
   test('an IPv6 advertise address: the check URL brackets it and the replica keeps it', async () => {
     const body = await register({ name: 'tools', host: '::', port: 17102, path: '/mcp', advertiseAddress: '::1', ready: true });
     assert.equal(body.Check.HTTP, 'http://[::1]:17102/readyz');
     const t = await translateService(body.Name, [asServed(body)], undefined, resolveHost);
-    assert.deepEqual(t.spec.replicas.map((r) => `${r.host} ${r.port}`), ['::1 17102']);
+    assert.deepEqual(
+      t.spec.replicas.map((r) => `${r.host} ${r.port}`),
+      ['::1 17102'],
+    );
   });
 
   test('the adapter refuses exactly the names the control plane rejects', async () => {
-    const served = (name: string) => [asServed({ ID: `${name}-1`, Name: name, Address: '127.0.0.1', Port: 17100, Tags: ['mcp'], Meta: {}, Check: { CheckID: 'c', HTTP: '', Status: 'passing' } })];
+    const served = (name: string) => [
+      asServed({
+        ID: `${name}-1`,
+        Name: name,
+        Address: '127.0.0.1',
+        Port: 17100,
+        Tags: ['mcp'],
+        Meta: {},
+        Check: { CheckID: 'c', HTTP: '', Status: 'passing' },
+      }),
+    ];
     for (const name of ['tools', 't', '0tools', 'my_tools.v2-1', 'a'.repeat(63)]) {
       assert.equal(resolveOptions({ name, command: 'server' }).name, name);
       assert.equal((await translateService(name, served(name), undefined, resolveHost)).spec.name, name);
     }
     for (const name of ['MyTools', 'a'.repeat(64), '-tools', '_tools', 'my tools', 'tools/v2', '']) {
       assert.throws(() => resolveOptions({ name, command: 'server' }), /invalid adapter options: name: /, `the adapter accepts "${name}"`);
-      await assert.rejects(translateService(name, served(name), undefined, resolveHost), /is not a valid MCP server name/, `the control plane accepts "${name}"`);
+      await assert.rejects(
+        translateService(name, served(name), undefined, resolveHost),
+        /is not a valid MCP server name/,
+        `the control plane accepts "${name}"`,
+      );
     }
   });
 });

@@ -26,10 +26,14 @@ test('wait index: follows X-Consul-Index, resets when it goes backwards, never s
   };
   const seen: string[] = [];
   const errors: string[] = [];
-  const watch = new BlockingWatch<string>(fake, { path: '/x', endpoint: 'x', ratePerSecond: 1000, burst: 1000 }, {
-    data: (body, index, reset) => seen.push(`${body}@${index}${reset ? ' reset' : ''}`),
-    error: (err) => errors.push(err.message),
-  });
+  const watch = new BlockingWatch<string>(
+    fake,
+    { path: '/x', endpoint: 'x', ratePerSecond: 1000, burst: 1000 },
+    {
+      data: (body, index, reset) => seen.push(`${body}@${index}${reset ? ' reset' : ''}`),
+      error: (err) => errors.push(err.message),
+    },
+  );
   watch.start();
   const end = Date.now() + 5_000;
   while (script.length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -45,7 +49,11 @@ test('wake-ups are rate limited by a token bucket', async () => {
   const fake: Pick<ConsulHttp, 'request'> = {
     request: async <T>() => ({ body: 'x', index: ++calls }) as unknown as ConsulResponse<T>,
   };
-  const watch = new BlockingWatch<string>(fake, { path: '/x', endpoint: 'x', ratePerSecond: 10, burst: 5 }, { data: () => undefined, error: () => undefined });
+  const watch = new BlockingWatch<string>(
+    fake,
+    { path: '/x', endpoint: 'x', ratePerSecond: 10, burst: 5 },
+    { data: () => undefined, error: () => undefined },
+  );
   watch.start();
   await new Promise((r) => setTimeout(r, 500));
   watch.stop();

@@ -8,9 +8,9 @@ import {
   mcpServiceNames,
   NO_HEALTH,
   policyEntries,
+  type ResolveHost,
   replicaHealth,
   translateService,
-  type ResolveHost,
 } from '../../../control-plane/sources/consul-translation.js';
 
 const resolved: ResolveHost = async (host) => (host === 'node-a.local' ? '10.0.0.1' : host);
@@ -44,7 +44,11 @@ function entry(service: string, i: Instance): unknown {
   };
 }
 
-const kv = (key: string, value: unknown) => ({ Key: key, Value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64'), ModifyIndex: 1 });
+const kv = (key: string, value: unknown) => ({
+  Key: key,
+  Value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64'),
+  ModifyIndex: 1,
+});
 
 describe('Consul translation', () => {
   test('the services tagged mcp are the MCP servers', () => {
@@ -55,8 +59,22 @@ describe('Consul translation', () => {
     const t = await translateService(
       'tools',
       [
-        entry('tools', { id: 'tools-1', address: '', nodeAddress: 'node-a.local', port: 7001, weights: { Passing: 500, Warning: 1 }, meta: { mcp_path: '/rpc', mcp_protocol: '2026', mcp_tls: 'true', mcpmesh_adapter: 'true' } }),
-        entry('tools', { id: 'tools-2', address: '127.0.0.2', port: 7002, node: 'n2', weights: { Passing: 0, Warning: 1 }, meta: { mcp_path: '/rpc', mcp_tls: 'true' } }),
+        entry('tools', {
+          id: 'tools-1',
+          address: '',
+          nodeAddress: 'node-a.local',
+          port: 7001,
+          weights: { Passing: 500, Warning: 1 },
+          meta: { mcp_path: '/rpc', mcp_protocol: '2026', mcp_tls: 'true', mcpmesh_adapter: 'true' },
+        }),
+        entry('tools', {
+          id: 'tools-2',
+          address: '127.0.0.2',
+          port: 7002,
+          node: 'n2',
+          weights: { Passing: 0, Warning: 1 },
+          meta: { mcp_path: '/rpc', mcp_tls: 'true' },
+        }),
         entry('tools', { id: 'web-1', tags: ['http'] }),
       ],
       undefined,
@@ -95,20 +113,41 @@ describe('Consul translation', () => {
   });
 
   test('what cannot be served is rejected with the instance and the reason', async () => {
-    const rejects = (name: string, entries: unknown, pattern: RegExp, resolve: ResolveHost = resolved) => assert.rejects(translateService(name, entries, undefined, resolve), pattern);
+    const rejects = (name: string, entries: unknown, pattern: RegExp, resolve: ResolveHost = resolved) =>
+      assert.rejects(translateService(name, entries, undefined, resolve), pattern);
     await rejects('MyTools', [entry('MyTools', { id: 'm1' })], /service name "MyTools" is not a valid MCP server name/);
     await rejects('tools', [entry('tools', { id: 't1', meta: { mcp_path: 'no-slash' } })], /instance t1: mcp_path must be a path/);
-    await rejects('tools', [entry('tools', { id: 't1', meta: { mcp_path: '/a' } }), entry('tools', { id: 't2', meta: { mcp_path: '/b' } })], /instance t2: mcp_path\/mcp_tls differ/);
+    await rejects(
+      'tools',
+      [entry('tools', { id: 't1', meta: { mcp_path: '/a' } }), entry('tools', { id: 't2', meta: { mcp_path: '/b' } })],
+      /instance t2: mcp_path\/mcp_tls differ/,
+    );
     await rejects('tools', [entry('tools', { id: 't1', port: 70000 })], /instance t1: port 70000 is not a TCP port/);
     await rejects('tools', [{ Node: {}, Service: { ID: 't1' } }], /instance 0: /);
-    await rejects('tools', [entry('tools', { id: 't1', address: 'nowhere' })], /instance t1: cannot resolve nowhere: no such host/, async () => {
-      throw new Error('no such host');
-    });
+    await rejects(
+      'tools',
+      [entry('tools', { id: 't1', address: 'nowhere' })],
+      /instance t1: cannot resolve nowhere: no such host/,
+      async () => {
+        throw new Error('no such host');
+      },
+    );
   });
 
   test('a health change concerns the services whose checks changed, and every service on a node whose checks changed', () => {
-    const check = (Node: string, CheckID: string, Status: string, ServiceName = '', ServiceID = '') => ({ Node, CheckID, Status, ServiceName, ServiceID, ModifyIndex: 1 });
-    const before = healthPrints([check('n1', 'serfHealth', 'passing'), check('n1', 'c-a', 'passing', 'a', 'a-1'), check('n2', 'c-b', 'passing', 'b', 'b-1')]);
+    const check = (Node: string, CheckID: string, Status: string, ServiceName = '', ServiceID = '') => ({
+      Node,
+      CheckID,
+      Status,
+      ServiceName,
+      ServiceID,
+      ModifyIndex: 1,
+    });
+    const before = healthPrints([
+      check('n1', 'serfHealth', 'passing'),
+      check('n1', 'c-a', 'passing', 'a', 'a-1'),
+      check('n2', 'c-b', 'passing', 'b', 'b-1'),
+    ]);
     const mcp = new Set(['a', 'b', 'c']);
     const servers = new Map([
       ['a', { nodes: new Set(['n1']) }],
@@ -116,9 +155,17 @@ describe('Consul translation', () => {
     ]);
     assert.deepEqual([...changedByHealth(NO_HEALTH, before, mcp, servers)].sort(), ['a', 'b']);
     assert.deepEqual([...changedByHealth(before, before, mcp, servers)], []);
-    const serviceCheck = healthPrints([check('n1', 'serfHealth', 'passing'), check('n1', 'c-a', 'passing', 'a', 'a-1'), check('n2', 'c-b', 'critical', 'b', 'b-1')]);
+    const serviceCheck = healthPrints([
+      check('n1', 'serfHealth', 'passing'),
+      check('n1', 'c-a', 'passing', 'a', 'a-1'),
+      check('n2', 'c-b', 'critical', 'b', 'b-1'),
+    ]);
     assert.deepEqual([...changedByHealth(before, serviceCheck, mcp, servers)], ['b']);
-    const nodeCheck = healthPrints([check('n1', 'serfHealth', 'critical'), check('n1', 'c-a', 'passing', 'a', 'a-1'), check('n2', 'c-b', 'passing', 'b', 'b-1')]);
+    const nodeCheck = healthPrints([
+      check('n1', 'serfHealth', 'critical'),
+      check('n1', 'c-a', 'passing', 'a', 'a-1'),
+      check('n2', 'c-b', 'passing', 'b', 'b-1'),
+    ]);
     assert.deepEqual([...changedByHealth(before, nodeCheck, mcp, servers)], ['a']);
     const nodeGone = healthPrints([check('n1', 'c-a', 'passing', 'a', 'a-1'), check('n2', 'c-b', 'passing', 'b', 'b-1')]);
     assert.deepEqual([...changedByHealth(before, nodeGone, mcp, servers)], ['a']);

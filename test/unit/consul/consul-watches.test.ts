@@ -27,7 +27,9 @@ test('100 services read at once: at most 4 reads in flight and 7 connections', a
     }
     // A blocking query with an index waits for a change that never comes.
     if (url.searchParams.has('index')) return;
-    res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '1' }).end(url.pathname === '/v1/catalog/services' ? '{}' : '[]');
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '1' })
+      .end(url.pathname === '/v1/catalog/services' ? '{}' : '[]');
   });
   server.on('connection', (socket) => {
     maxOpen = Math.max(maxOpen, ++open);

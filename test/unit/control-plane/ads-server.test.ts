@@ -3,19 +3,18 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { AdsServer } from '../../../control-plane/xds/ads-server.js';
 import { envoyRoot } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
 import { DeltaResponseEncoder, SotwResponseCache } from '../../../control-plane/xds/response-encoding.js';
 import { resourceSet } from '../../../control-plane/xds/snapshot.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { until } from '../../support/wait.js';
 
 const server = serverSpec;
 const snap = snapshotOf;
 const logger = pino({ level: 'silent' });
-
 
 describe('SotW response encoding', () => {
   const type = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
@@ -24,7 +23,13 @@ describe('SotW response encoding', () => {
   test('a cached body plus a nonce field decodes to the full response', () => {
     const s = snap(server('a', [1, 2]));
     const cache = new SotwResponseCache();
-    const response = { version_info: 'v1', contents: s.get(TYPE.cluster)!, type_url: TYPE.cluster, nonce: 'n-42', control_plane: { identifier: 'x' } };
+    const response = {
+      version_info: 'v1',
+      contents: s.get(TYPE.cluster)!,
+      type_url: TYPE.cluster,
+      nonce: 'n-42',
+      control_plane: { identifier: 'x' },
+    };
     const a = decode(cache.encode(response));
     const b = decode(cache.encode({ ...response, nonce: 'n-43' }));
     assert.equal(a['nonce'], 'n-42');
@@ -43,10 +48,15 @@ describe('SotW response encoding', () => {
     assert.equal((decode(cache.encode({ ...response, contents: onlyB }))['resources'] as unknown[]).length, 1);
     assert.equal((decode(cache.encode({ ...response, contents: eds }))['resources'] as unknown[]).length, 3);
     // An equal change set from another client is the same body.
-    assert.equal((decode(cache.encode({ ...response, contents: resourceSet([eds.resources.get('mcp_b')!]) }))['resources'] as unknown[]).length, 1);
+    assert.equal(
+      (decode(cache.encode({ ...response, contents: resourceSet([eds.resources.get('mcp_b')!]) }))['resources'] as unknown[]).length,
+      1,
+    );
     assert.equal(cache.size, 2);
     // The identifier is part of the body too.
-    assert.deepEqual(decode(cache.encode({ ...response, contents: eds, control_plane: { identifier: 'y' } }))['control_plane'], { identifier: 'y' });
+    assert.deepEqual(decode(cache.encode({ ...response, contents: eds, control_plane: { identifier: 'y' } }))['control_plane'], {
+      identifier: 'y',
+    });
   });
 });
 
@@ -54,9 +64,18 @@ describe('delta response encoding', () => {
   test('a response joined from cached Resource messages decodes to what encoding it whole gives', () => {
     const s = snap(server('a', [1, 2]), server('b', [3]));
     const resources = [...s.get(TYPE.endpoints)!.resources.values()];
-    const response = { system_version_info: 'v1', resources, type_url: TYPE.endpoints, removed_resources: ['mcp_c'], nonce: 'n-7', control_plane: { identifier: 'x' } };
+    const response = {
+      system_version_info: 'v1',
+      resources,
+      type_url: TYPE.endpoints,
+      removed_resources: ['mcp_c'],
+      nonce: 'n-7',
+      control_plane: { identifier: 'x' },
+    };
     const type = envoyRoot().lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
-    const whole = type.encode(type.fromObject({ ...response, resources: resources.map((r) => ({ name: r.name, version: r.version, resource: r.any })) })).finish();
+    const whole = type
+      .encode(type.fromObject({ ...response, resources: resources.map((r) => ({ name: r.name, version: r.version, resource: r.any })) }))
+      .finish();
     const encoder = new DeltaResponseEncoder();
     encoder.encode(response);
     const joined = encoder.encode({ ...response, nonce: 'n-8' });
@@ -101,7 +120,10 @@ describe('ADS server with simulated clients', () => {
       again.start(client.held);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(second.clients().length, 1);
-      assert.deepEqual(again.responses.filter((r) => r.type === TYPE.cluster || r.type === TYPE.listener), []);
+      assert.deepEqual(
+        again.responses.filter((r) => r.type === TYPE.cluster || r.type === TYPE.listener),
+        [],
+      );
     });
 
     test(`${delta ? 'delta' : 'SotW'}: a client that connects after an endpoints-only change gets every cluster's endpoints`, async () => {
@@ -121,7 +143,13 @@ describe('ADS server with simulated clients', () => {
       ads.setSnapshot(changed);
       await until(() => convergedGeneration === 2, 'the early client converged on the change', 5_000, 5);
       // The early client is sent the one assignment that changed.
-      assert.deepEqual(early.responses.filter((r) => r.type === TYPE.endpoints).slice(edsBefore).map((r) => r.resources), [1]);
+      assert.deepEqual(
+        early.responses
+          .filter((r) => r.type === TYPE.endpoints)
+          .slice(edsBefore)
+          .map((r) => r.resources),
+        [1],
+      );
 
       const late = new SimAdsClient({ address: `127.0.0.1:${port}`, nodeId: 'late', delta });
       cleanup.push(() => late.close());

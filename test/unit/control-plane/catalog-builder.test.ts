@@ -22,11 +22,19 @@ function spec(policy: unknown = {}): ServerSpec {
 
 describe('catalog builder', () => {
   test('read-only and idempotent tools retry on any retryable failure, others only when the request never arrived', () => {
-    const c = buildCatalog({ servers: new Map([['s', spec()]]) }, new Map([['s', [
-      { name: 'read', readOnly: true, idempotent: false },
-      { name: 'put', readOnly: false, idempotent: true },
-      { name: 'send', readOnly: false, idempotent: false },
-    ]]]));
+    const c = buildCatalog(
+      { servers: new Map([['s', spec()]]) },
+      new Map([
+        [
+          's',
+          [
+            { name: 'read', readOnly: true, idempotent: false },
+            { name: 'put', readOnly: false, idempotent: true },
+            { name: 'send', readOnly: false, idempotent: false },
+          ],
+        ],
+      ]),
+    );
     const routes = Object.fromEntries(c.servers[0]!.toolRoutes.map((t) => [t.tool, t]));
     assert.deepEqual(routes['read']!.retry.retryOn, ['5xx', 'reset', 'connect-failure', 'refused-stream', 'retriable-headers']);
     assert.deepEqual(routes['put']!.retry.retryOn, ['5xx', 'reset', 'connect-failure', 'refused-stream', 'retriable-headers']);
@@ -36,7 +44,11 @@ describe('catalog builder', () => {
 
   test('an explicit tool policy overrides the annotations', () => {
     const c = buildCatalog(
-      { servers: new Map([['s', spec({ tools: { send: { idempotent: true, timeout: '5s', retry: { attempts: 4, perTryTimeout: '1s' } } } })]]) },
+      {
+        servers: new Map([
+          ['s', spec({ tools: { send: { idempotent: true, timeout: '5s', retry: { attempts: 4, perTryTimeout: '1s' } } } })],
+        ]),
+      },
       new Map([['s', [{ name: 'send', readOnly: false, idempotent: false }]]]),
     );
     const t = c.servers[0]!.toolRoutes[0]!;
@@ -49,7 +61,10 @@ describe('catalog builder', () => {
   });
 
   test('a server-wide retry never widens what unsafe tools retry', () => {
-    const c = buildCatalog({ servers: new Map([['s', spec({ retry: { retryOn: ['5xx'], attempts: 5 } })]]) }, new Map([['s', [{ name: 'send', readOnly: false, idempotent: false }]]]));
+    const c = buildCatalog(
+      { servers: new Map([['s', spec({ retry: { retryOn: ['5xx'], attempts: 5 } })]]) },
+      new Map([['s', [{ name: 'send', readOnly: false, idempotent: false }]]]),
+    );
     const t = c.servers[0]!.toolRoutes[0]!;
     assert.deepEqual(t.retry.retryOn, ['connect-failure', 'refused-stream', 'reset-before-request', 'retriable-headers']);
     assert.equal(t.retry.attempts, 5);
@@ -58,10 +73,13 @@ describe('catalog builder', () => {
 
   test('replicas are sorted and drained replicas are marked draining', () => {
     const c = buildCatalog({ servers: new Map([['s', spec()]]) }, new Map(), { drained: new Set(['s/b']) });
-    assert.deepEqual(c.servers[0]!.replicas.map((r) => [r.id, r.health]), [
-      ['a', 'healthy'],
-      ['b', 'draining'],
-    ]);
+    assert.deepEqual(
+      c.servers[0]!.replicas.map((r) => [r.id, r.health]),
+      [
+        ['a', 'healthy'],
+        ['b', 'draining'],
+      ],
+    );
   });
 
   test('defaults eject one bad replica out of three', () => {

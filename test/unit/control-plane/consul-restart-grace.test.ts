@@ -6,7 +6,13 @@ import { test } from 'node:test';
 import type { Replica, ServerSpec } from '../../../control-plane/catalog/model.js';
 import { withHeldReplicas } from '../../../control-plane/sources/consul-restart-grace.js';
 
-const replica = (id: string, health: Replica['health'] = 'healthy'): Replica => ({ id, host: '127.0.0.1', port: 1000 + Number(id.slice(1)), health, weight: 1 });
+const replica = (id: string, health: Replica['health'] = 'healthy'): Replica => ({
+  id,
+  host: '127.0.0.1',
+  port: 1000 + Number(id.slice(1)),
+  health,
+  weight: 1,
+});
 const spec = (...replicas: Replica[]): ServerSpec => ({ name: 'svc', path: '/mcp', protocol: 'auto', tls: false, replicas, policy: {} });
 const ids = (s: ServerSpec | undefined) => s?.replicas.map((r) => `${r.id}:${r.health}`);
 
@@ -16,7 +22,10 @@ test('a service not back yet keeps its last good replicas', () => {
 
 test('a replica back with a critical check (not run yet) keeps its last good state; the others too', () => {
   const released = new Set<string>();
-  assert.deepEqual(ids(withHeldReplicas(spec(replica('r1', 'unhealthy')), spec(replica('r1'), replica('r2')), released)), ['r1:healthy', 'r2:healthy']);
+  assert.deepEqual(ids(withHeldReplicas(spec(replica('r1', 'unhealthy')), spec(replica('r1'), replica('r2')), released)), [
+    'r1:healthy',
+    'r2:healthy',
+  ]);
   assert.equal(released.size, 0);
 });
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, FileConfigReader, parseConfigText, toSourceState, localPorts } from '../../../control-plane/sources/file-config.js';
+import { ConfigError, FileConfigReader, localPorts, parseConfigText, toSourceState } from '../../../control-plane/sources/file-config.js';
 
 const file = 'mcpmesh.yaml';
-const fakeResolve = async (host: string) => (host === 'localhost' ? '127.0.0.1' : host === 'nowhere.invalid' ? Promise.reject(new Error('ENOTFOUND')) : host);
+const fakeResolve = async (host: string) =>
+  host === 'localhost' ? '127.0.0.1' : host === 'nowhere.invalid' ? Promise.reject(new Error('ENOTFOUND')) : host;
 
 function problems(text: string): string[] {
   try {
@@ -32,7 +33,9 @@ describe('config file validation', () => {
   });
 
   test('duplicate names are rejected', () => {
-    const p = problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n  - name: a\n    replicas: [http://127.0.0.1:2/mcp]\n');
+    const p = problems(
+      'servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n  - name: a\n    replicas: [http://127.0.0.1:2/mcp]\n',
+    );
     assert.deepEqual(p, ['servers.1.name: duplicate server name "a" (also servers.0)']);
   });
 
@@ -44,7 +47,9 @@ describe('config file validation', () => {
 
   test('invalid URLs are rejected', () => {
     assert.deepEqual(problems('servers:\n  - name: a\n    replicas: ["not a url"]\n'), ['servers.0.replicas.0: "not a url" is not a URL']);
-    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: ["ftp://h/x"]\n'), ['servers.0.replicas.0: "ftp://h/x" must be an http:// or https:// URL']);
+    assert.deepEqual(problems('servers:\n  - name: a\n    replicas: ["ftp://h/x"]\n'), [
+      'servers.0.replicas.0: "ftp://h/x" must be an http:// or https:// URL',
+    ]);
   });
 
   test('absurd timeouts are rejected', () => {
@@ -58,7 +63,9 @@ describe('config file validation', () => {
 
   test('settings Envoy would reject are rejected here first', () => {
     assert.deepEqual(
-      problems('servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      outlier: { baseEjectionTime: 10s, maxEjectionTime: 1s }\n'),
+      problems(
+        'servers:\n  - name: a\n    replicas: [http://127.0.0.1:1/mcp]\n    policy:\n      outlier: { baseEjectionTime: 10s, maxEjectionTime: 1s }\n',
+      ),
       ['servers.0.policy.outlier.maxEjectionTime: maxEjectionTime must be >= baseEjectionTime'],
     );
     assert.deepEqual(
@@ -75,7 +82,9 @@ describe('config file validation', () => {
 
   test('a server needs exactly one of replicas and stdio', () => {
     const p = problems('servers:\n  - name: a\n');
-    assert.deepEqual(p, ['servers.0: give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)']);
+    assert.deepEqual(p, [
+      'servers.0: give exactly one of "replicas" (HTTP servers), "stdio" (a stdio command) or "run" (an HTTP server command)',
+    ]);
   });
 });
 
@@ -118,11 +127,14 @@ describe('config file to source state', () => {
       'servers:\n  - name: a\n    stdio: { command: [x], replicas: 2 }\n  - name: b\n    run: { command: [y], path: /rpc }\n  - name: c\n    stdio: { command: [z], port: 9000 }\n',
       file,
     );
-    assert.deepEqual([...localPorts(cfg)], [
-      ['a', [17100, 17101]],
-      ['b', [17102]],
-      ['c', [9000]],
-    ]);
+    assert.deepEqual(
+      [...localPorts(cfg)],
+      [
+        ['a', [17100, 17101]],
+        ['b', [17102]],
+        ['c', [9000]],
+      ],
+    );
     const state = await toSourceState(cfg, file, fakeResolve);
     assert.equal(state.servers.get('a')!.policy.healthCheck?.path, '/readyz');
     assert.equal(state.servers.get('b')!.path, '/rpc');
@@ -131,19 +143,20 @@ describe('config file to source state', () => {
 });
 
 describe('the file reader across edits', () => {
-  const http = (name: string, hosts: string[]) => `  - name: ${name}\n    replicas:\n${hosts.map((h) => `      - http://${h}/mcp\n`).join('')}`;
+  const http = (name: string, hosts: string[]) =>
+    `  - name: ${name}\n    replicas:\n${hosts.map((h) => `      - http://${h}/mcp\n`).join('')}`;
   const stdio = (name: string, replicas: number) => `  - name: ${name}\n    stdio: { command: [x], replicas: ${replicas} }\n`;
   const versions = [
-    'servers:\n' + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:2']) + http('c', ['svc.local:3']) + stdio('d', 1),
-    'servers:\n' + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:3']) + http('c', ['svc.local:3']) + stdio('d', 1),
+    `servers:\n${http('a', ['127.0.0.1:1'])}${http('b', ['127.0.0.1:2', '[::1]:2'])}${http('c', ['svc.local:3'])}${stdio('d', 1)}`,
+    `servers:\n${http('a', ['127.0.0.1:1'])}${http('b', ['127.0.0.1:2', '[::1]:3'])}${http('c', ['svc.local:3'])}${stdio('d', 1)}`,
     // A local server inserted first: the ports of the others follow file order.
-    'servers:\n' + stdio('z', 2) + http('a', ['127.0.0.1:1']) + http('b', ['127.0.0.1:2', '[::1]:3']) + http('c', ['svc.local:3']) + stdio('d', 1),
-    'servers:\n' + http('c', ['svc.local:3']) + http('a', ['127.0.0.1:1']) + stdio('d', 1),
+    `servers:\n${stdio('z', 2)}${http('a', ['127.0.0.1:1'])}${http('b', ['127.0.0.1:2', '[::1]:3'])}${http('c', ['svc.local:3'])}${stdio('d', 1)}`,
+    `servers:\n${http('c', ['svc.local:3'])}${http('a', ['127.0.0.1:1'])}${stdio('d', 1)}`,
     // Invalid edits in between: the same errors as a one-off read, and nothing lost.
-    'servers:\n' + http('a', ['127.0.0.1:1']) + http('a', ['127.0.0.1:9']),
-    'servers:\n' + http('a', ['127.0.0.1:1']) + '    retries: 3\n',
-    'servers:\n' + http('a', ['127.0.0.1:1']) + http('e', ['nowhere.invalid:1']),
-    'servers:\n' + http('c', ['svc.local:3']) + http('a', ['127.0.0.1:1']) + stdio('d', 2),
+    `servers:\n${http('a', ['127.0.0.1:1'])}${http('a', ['127.0.0.1:9'])}`,
+    `servers:\n${http('a', ['127.0.0.1:1'])}    retries: 3\n`,
+    `servers:\n${http('a', ['127.0.0.1:1'])}${http('e', ['nowhere.invalid:1'])}`,
+    `servers:\n${http('c', ['svc.local:3'])}${http('a', ['127.0.0.1:1'])}${stdio('d', 2)}`,
   ];
 
   test('gives what a one-off read of each version gives, errors included', async () => {
@@ -155,9 +168,9 @@ describe('the file reader across edits', () => {
       const oneOff = await Promise.resolve()
         .then(() => toSourceState(parseConfigText(text, file), file, resolve))
         .then(
-        (s) => ({ ok: true as const, servers: [...s.servers] }),
-        (err: ConfigError) => ({ ok: false as const, problems: err.problems }),
-      );
+          (s) => ({ ok: true as const, servers: [...s.servers] }),
+          (err: ConfigError) => ({ ok: false as const, problems: err.problems }),
+        );
       const read = await reader.read(text).then(
         (s) => ({ ok: true as const, servers: [...s.servers] }),
         (err: ConfigError) => ({ ok: false as const, problems: err.problems }),
@@ -180,7 +193,11 @@ describe('the file reader across edits', () => {
     const third = await reader.read(versions[2]!);
     assert.equal(third.servers.get('a'), first.servers.get('a'));
     assert.equal(third.servers.get('c')!.replicas[0]!.host, '10.0.0.7');
-    assert.deepEqual(third.servers.get('d')!.replicas.map((r) => r.port), [17102], 'ports follow the inserted server');
+    assert.deepEqual(
+      third.servers.get('d')!.replicas.map((r) => r.port),
+      [17102],
+      'ports follow the inserted server',
+    );
     await assert.rejects(reader.read(versions[4]!), /duplicate server name "a"/);
     const after = await reader.read(versions[2]!);
     assert.equal(after.servers.get('a'), first.servers.get('a'), 'a rejected edit loses nothing');

@@ -37,15 +37,31 @@ test('deepEqual compares JSON-like values structurally', () => {
 test('the catalog reuses the entry of an unchanged server, and rebuilds on new tools or a drain', () => {
   const a = spec('a', 1);
   const b = spec('b', 2);
-  const state: SourceState = { servers: new Map([['a', a], ['b', b]]) };
+  const state: SourceState = {
+    servers: new Map([
+      ['a', a],
+      ['b', b],
+    ]),
+  };
   const tools = new Map<string, readonly ToolInfo[]>([['a', [{ name: 'echo', readOnly: true, idempotent: true }]]]);
   const first = buildCatalog(state, tools);
-  const again = buildCatalog({ servers: new Map([['a', a], ['b', spec('b', 3)]]) }, tools);
+  const again = buildCatalog(
+    {
+      servers: new Map([
+        ['a', a],
+        ['b', spec('b', 3)],
+      ]),
+    },
+    tools,
+  );
   assert.equal(again.servers[0], first.servers[0]);
   assert.notEqual(again.servers[1], first.servers[1]);
   assert.equal(again.servers[1]!.replicas[0]!.port, 3);
   const newTools = buildCatalog(state, new Map([['a', [{ name: 'other', readOnly: false, idempotent: false }]]]));
-  assert.deepEqual(newTools.servers[0]!.toolRoutes.map((r) => r.tool), ['other']);
+  assert.deepEqual(
+    newTools.servers[0]!.toolRoutes.map((r) => r.tool),
+    ['other'],
+  );
   const drained = buildCatalog(state, tools, { drained: new Set(['a/127.0.0.1:1']) });
   assert.equal(drained.servers[0]!.replicas[0]!.health, 'draining');
   assert.equal(buildCatalog(state, tools).servers[0]!.replicas[0]!.health, 'healthy');
@@ -54,8 +70,30 @@ test('the catalog reuses the entry of an unchanged server, and rebuilds on new t
 test('the snapshot builder re-encodes only the server that changed', () => {
   const builder = new SnapshotBuilder();
   const a = spec('a', 1);
-  const s1 = builder.build(buildCatalog({ servers: new Map([['a', a], ['b', spec('b', 2)]]) }, new Map()), LISTENER);
-  const s2 = builder.build(buildCatalog({ servers: new Map([['a', a], ['b', spec('b', 3)]]) }, new Map()), LISTENER);
+  const s1 = builder.build(
+    buildCatalog(
+      {
+        servers: new Map([
+          ['a', a],
+          ['b', spec('b', 2)],
+        ]),
+      },
+      new Map(),
+    ),
+    LISTENER,
+  );
+  const s2 = builder.build(
+    buildCatalog(
+      {
+        servers: new Map([
+          ['a', a],
+          ['b', spec('b', 3)],
+        ]),
+      },
+      new Map(),
+    ),
+    LISTENER,
+  );
   const eds = (s: typeof s1, name: string) => s.get(TYPE.endpoints)!.resources.get(name)!;
   assert.equal(eds(s2, 'mcp_a'), eds(s1, 'mcp_a'));
   assert.notEqual(eds(s2, 'mcp_b').version, eds(s1, 'mcp_b').version);
@@ -65,7 +103,13 @@ test('the snapshot builder re-encodes only the server that changed', () => {
 test('the file source hands out the previous object for every server whose entry did not change', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-incr-'));
   const file = join(dir, 'mcpmesh.yaml');
-  const config = (bPort: number) => stringify({ servers: [{ name: 'a', replicas: ['http://127.0.0.1:1/mcp'] }, { name: 'b', replicas: [`http://127.0.0.1:${bPort}/mcp`] }] });
+  const config = (bPort: number) =>
+    stringify({
+      servers: [
+        { name: 'a', replicas: ['http://127.0.0.1:1/mcp'] },
+        { name: 'b', replicas: [`http://127.0.0.1:${bPort}/mcp`] },
+      ],
+    });
   writeFileSync(file, config(2));
   const source = new FileSource({ file, logger: pino({ level: 'silent' }) });
   const states: SourceState[] = [];

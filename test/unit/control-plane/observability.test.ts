@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveObservability, MeshSettingsSchema } from '../../../control-plane/catalog/mesh-schema.js';
+import { MeshSettingsSchema, resolveObservability } from '../../../control-plane/catalog/mesh-schema.js';
 import { buildListener } from '../../../control-plane/envoy/listener.js';
 import { COLLECTOR_CLUSTER } from '../../../control-plane/envoy/observability.js';
 import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
@@ -31,9 +31,19 @@ test('the schema refuses what Envoy could not use', () => {
 });
 
 test('tracing on: the listener has the OpenTelemetry tracer, CDS the collector cluster, and the snapshot holds together', () => {
-  const observability = resolveObservability({ tracing: { collector: 'http://127.0.0.1:4318' }, accessLog: { path: '/var/log/mcp.json', sampling: 0.5 } }, {});
-  const hcm = (buildListener({ address: '127.0.0.1', port: 10000, observability }) as { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }).filter_chains[0]!.filters[0]!.typed_config;
-  const tracing = hcm['tracing'] as { random_sampling: { value: number }; provider: { typed_config: { http_service: { http_uri: { uri: string; cluster: string } } } } };
+  const observability = resolveObservability(
+    { tracing: { collector: 'http://127.0.0.1:4318' }, accessLog: { path: '/var/log/mcp.json', sampling: 0.5 } },
+    {},
+  );
+  const hcm = (
+    buildListener({ address: '127.0.0.1', port: 10000, observability }) as {
+      filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[];
+    }
+  ).filter_chains[0]!.filters[0]!.typed_config;
+  const tracing = hcm['tracing'] as {
+    random_sampling: { value: number };
+    provider: { typed_config: { http_service: { http_uri: { uri: string; cluster: string } } } };
+  };
   assert.equal(tracing.random_sampling.value, 1);
   assert.equal(tracing.provider.typed_config.http_service.http_uri.uri, 'http://127.0.0.1:4318/v1/traces');
   assert.equal(tracing.provider.typed_config.http_service.http_uri.cluster, COLLECTOR_CLUSTER);
@@ -42,12 +52,18 @@ test('tracing on: the listener has the OpenTelemetry tracer, CDS the collector c
 
   const snapshot = buildSnapshot({ servers: [] }, { address: '127.0.0.1', port: 10000, observability });
   const clusters = [...(snapshot.get(TYPE.cluster)?.resources.values() ?? [])];
-  assert.deepEqual(clusters.map((c) => c.name), [COLLECTOR_CLUSTER]);
+  assert.deepEqual(
+    clusters.map((c) => c.name),
+    [COLLECTOR_CLUSTER],
+  );
   const decoded = decodeAny(clusters[0]!.any) as unknown as Record<string, unknown>;
   assert.ok(JSON.stringify(decoded).includes('4318'));
   const listener = decodeAny([...snapshot.get(TYPE.listener)!.resources.values()][0]!.any);
   const text = JSON.stringify(listener);
-  assert.ok(text.includes('/v1/traces') && text.includes('%UPSTREAM_REQUEST_ATTEMPT_COUNT%') && text.includes('/var/log/mcp.json'), 'the encoding keeps the tracer and the log');
+  assert.ok(
+    text.includes('/v1/traces') && text.includes('%UPSTREAM_REQUEST_ATTEMPT_COUNT%') && text.includes('/var/log/mcp.json'),
+    'the encoding keeps the tracer and the log',
+  );
 
   const off = buildSnapshot({ servers: [] }, { address: '127.0.0.1', port: 10000, observability: resolveObservability(undefined, {}) });
   assert.equal(off.get(TYPE.cluster)?.resources.size ?? 0, 0);
@@ -59,7 +75,10 @@ function kv(key: string, value: unknown): { Key: string; Value: string; ModifyIn
 }
 
 test('Consul: mcpmesh/policy/_mesh holds the mesh settings and is not a server policy', () => {
-  const body = [kv(CONSUL.meshKey, { tracing: { collector: 'http://otel:4318', sampling: 2 } }), kv(`${CONSUL.policyPrefix}search`, { timeout: '5s' })];
+  const body = [
+    kv(CONSUL.meshKey, { tracing: { collector: 'http://otel:4318', sampling: 2 } }),
+    kv(`${CONSUL.policyPrefix}search`, { timeout: '5s' }),
+  ];
   assert.deepEqual(meshEntry(body), { settings: { tracing: { collector: 'http://otel:4318', sampling: 2 } } });
   assert.deepEqual(
     policyEntries(body).map((e) => e.server),

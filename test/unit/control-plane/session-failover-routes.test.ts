@@ -16,12 +16,32 @@ type Json = Record<string, any>;
 
 test('every route of a server retries what never reached a replica, on another host, for safe and unsafe tools alike', () => {
   const spec = serverSpec('tools', [1, 2, 3]);
-  const tools = new Map([['tools', [{ name: 'read', readOnly: true, idempotent: true }, { name: 'write', readOnly: false, idempotent: false }]]]);
+  const tools = new Map([
+    [
+      'tools',
+      [
+        { name: 'read', readOnly: true, idempotent: true },
+        { name: 'write', readOnly: false, idempotent: false },
+      ],
+    ],
+  ]);
   const catalog = buildCatalog({ servers: new Map([[spec.name, spec]]) }, tools);
   const routes = serverRoutes(catalog.servers[0]!) as Json[];
   // The header-mismatch routes answer from Envoy: nothing of theirs reaches a replica.
   const forwarded = routes.filter((r) => r['direct_response'] === undefined);
-  assert.deepEqual(forwarded.map((r) => r['name']), ['tools/tool/read', 'tools/tool/write', 'tools/tools-call/2026', 'tools/tools-call', 'tools/rpc/2026', 'tools/rpc', 'tools/get-delete', 'tools/default']);
+  assert.deepEqual(
+    forwarded.map((r) => r['name']),
+    [
+      'tools/tool/read',
+      'tools/tool/write',
+      'tools/tools-call/2026',
+      'tools/tools-call',
+      'tools/rpc/2026',
+      'tools/rpc',
+      'tools/get-delete',
+      'tools/default',
+    ],
+  );
   for (const r of forwarded) {
     const p = r['route']['retry_policy'] as Json;
     const on = String(p['retry_on']).split(',');

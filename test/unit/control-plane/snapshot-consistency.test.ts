@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { serverSpec, snapshotOf } from '../../support/specs.js';
+import { AdsServer } from '../../../control-plane/xds/ads-server.js';
 import { packAny } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE, type TypeUrl } from '../../../control-plane/xds/api/type-urls.js';
-import { AdsServer } from '../../../control-plane/xds/ads-server.js';
+import { type ResourceSet, resourceSet, type Snapshot } from '../../../control-plane/xds/snapshot.js';
 import { SnapshotCache } from '../../../control-plane/xds/snapshot-cache.js';
 import { assertConsistent, consistencyProblems, InconsistentSnapshotError } from '../../../control-plane/xds/snapshot-consistency.js';
-import { resourceSet, type ResourceSet, type Snapshot } from '../../../control-plane/xds/snapshot.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
 
 function replace(snapshot: Snapshot, type: TypeUrl, set: ResourceSet): Snapshot {
   return new Map([...snapshot, [type, set]]);
@@ -59,13 +59,19 @@ describe('snapshot consistency', () => {
       'routes not named by any of the listeners: "mcp_routes"',
     ];
     assert.deepEqual(consistencyProblems(bad), problems);
-    assert.throws(() => assertConsistent(bad), (e: unknown) => e instanceof InconsistentSnapshotError && e.message === `inconsistent snapshot: ${problems.join('; ')}`);
+    assert.throws(
+      () => assertConsistent(bad),
+      (e: unknown) => e instanceof InconsistentSnapshotError && e.message === `inconsistent snapshot: ${problems.join('; ')}`,
+    );
   });
 
   test('the cache does not serve an inconsistent snapshot, and keeps the one it had', () => {
     const cache = new SnapshotCache();
     cache.set(good);
-    assert.throws(() => cache.set(keep(good, TYPE.cluster, [])), (e: unknown) => e instanceof InconsistentSnapshotError && /"mcp_a", "mcp_b"/.test(e.message));
+    assert.throws(
+      () => cache.set(keep(good, TYPE.cluster, [])),
+      (e: unknown) => e instanceof InconsistentSnapshotError && /"mcp_a", "mcp_b"/.test(e.message),
+    );
     assert.equal(cache.current(), good);
     assert.equal(cache.currentGeneration(), 1);
   });

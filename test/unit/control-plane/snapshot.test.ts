@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
-import { serverSpec } from '../../support/specs.js';
 import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
 import { unpackAny } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
+import { serverSpec } from '../../support/specs.js';
 
 const listener = { address: '127.0.0.1', port: 10000 };
 
@@ -50,18 +50,21 @@ describe('snapshot translation', () => {
     const rc = unpackAny(snap.get(TYPE.route)!.resources.get('mcp_routes')!.any) as Record<string, any>;
     const routes = rc['virtual_hosts'][0].routes as Record<string, any>[];
     const byName = new Map(routes.map((r) => [r['name'] as string, r]));
-    assert.deepEqual(routes.map((r) => r['name']), [
-      'x/header-mismatch/method',
-      'x/header-mismatch/method-claim',
-      'x/header-mismatch/tool/read',
-      'x/tool/read',
-      'x/tools-call/2026',
-      'x/tools-call',
-      'x/rpc/2026',
-      'x/rpc',
-      'x/get-delete',
-      'x/default',
-    ]);
+    assert.deepEqual(
+      routes.map((r) => r['name']),
+      [
+        'x/header-mismatch/method',
+        'x/header-mismatch/method-claim',
+        'x/header-mismatch/tool/read',
+        'x/tool/read',
+        'x/tools-call/2026',
+        'x/tools-call',
+        'x/rpc/2026',
+        'x/rpc',
+        'x/get-delete',
+        'x/default',
+      ],
+    );
     const safe = '5xx,reset,connect-failure,refused-stream,retriable-headers';
     const unsafe = 'connect-failure,refused-stream,reset-before-request,retriable-headers';
     const read = byName.get('x/tool/read')!;
@@ -70,18 +73,30 @@ describe('snapshot translation', () => {
     assert.deepEqual(read['match'].headers ?? [], []);
     assert.deepEqual(
       read['match'].dynamic_metadata.map((m: any) => [m.filter, m.path[0].key, m.value.string_match.exact]),
-      [['mcpmesh', 'method', 'tools/call'], ['mcpmesh', 'name', 'read']],
+      [
+        ['mcpmesh', 'method', 'tools/call'],
+        ['mcpmesh', 'name', 'read'],
+      ],
     );
     // Headers present take the body's values; none is added.
-    assert.deepEqual(read['request_headers_to_add'].map((h: any) => [h.header.key, h.header.value, h.append_action]), [['mcp-method', 'tools/call', 'OVERWRITE_IF_EXISTS'], ['mcp-name', 'read', 'OVERWRITE_IF_EXISTS']]);
+    assert.deepEqual(
+      read['request_headers_to_add'].map((h: any) => [h.header.key, h.header.value, h.append_action]),
+      [
+        ['mcp-method', 'tools/call', 'OVERWRITE_IF_EXISTS'],
+        ['mcp-name', 'read', 'OVERWRITE_IF_EXISTS'],
+      ],
+    );
     const mismatch = byName.get('x/header-mismatch/tool/read')!;
     assert.equal(mismatch['direct_response'].status, 400);
     assert.equal(JSON.parse(mismatch['direct_response'].body.inline_string).error.code, -32020);
-    assert.deepEqual(mismatch['match'].headers.map((h: any) => [h.name, h.string_match.exact, h.invert_match ?? false]), [
-      ['mcp-protocol-version', '2026-07-28', false],
-      ['mcp-name', 'read', true],
-      ['mcp-name', '=?base64?cmVhZA==?=', true],
-    ]);
+    assert.deepEqual(
+      mismatch['match'].headers.map((h: any) => [h.name, h.string_match.exact, h.invert_match ?? false]),
+      [
+        ['mcp-protocol-version', '2026-07-28', false],
+        ['mcp-name', 'read', true],
+        ['mcp-name', '=?base64?cmVhZA==?=', true],
+      ],
+    );
     assert.equal(byName.get('x/tools-call')!['route'].retry_policy.retry_on, unsafe);
     assert.deepEqual(byName.get('x/tools-call')!['request_headers_to_remove'], ['mcp-method', 'mcp-name']);
     assert.equal(byName.get('x/tools-call/2026')!['request_headers_to_remove'], undefined);
@@ -105,7 +120,10 @@ describe('snapshot translation', () => {
 
   test('a field the proto does not have is a translation error, not a silent drop', async () => {
     const { packAny } = await import('../../../control-plane/xds/api/envoy-protos.js');
-    assert.throws(() => packAny(TYPE.cluster, { name: 'x', lb_polcy: 'ROUND_ROBIN' }), /lb_polcy: no such field in \.envoy\.config\.cluster\.v3\.Cluster/);
+    assert.throws(
+      () => packAny(TYPE.cluster, { name: 'x', lb_polcy: 'ROUND_ROBIN' }),
+      /lb_polcy: no such field in \.envoy\.config\.cluster\.v3\.Cluster/,
+    );
   });
 });
 
@@ -113,7 +131,10 @@ describe('snapshot builder cache', () => {
   test('the joined route configuration equals the one encoded whole', async () => {
     const { buildRouteConfiguration } = await import('../../../control-plane/envoy/routes.js');
     const { packAny } = await import('../../../control-plane/xds/api/envoy-protos.js');
-    const catalog = buildCatalog(state(server('x', [1]), server('y', [2, 3])), new Map([['x', [{ name: 't', readOnly: true, idempotent: true }]]]));
+    const catalog = buildCatalog(
+      state(server('x', [1]), server('y', [2, 3])),
+      new Map([['x', [{ name: 't', readOnly: true, idempotent: true }]]]),
+    );
     const joined = buildSnapshot(catalog, listener).get(TYPE.route)!.resources.get('mcp_routes')!.any.value;
     const whole = packAny(TYPE.route, buildRouteConfiguration(catalog)).value;
     assert.deepEqual(Buffer.from(joined), Buffer.from(whole));

@@ -1,11 +1,11 @@
 // The per-type descriptions the streams and the consistency check follow.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { serverSpec, snapshotOf } from '../../support/specs.js';
 import { packAny } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE, type TypeUrl } from '../../../control-plane/xds/api/type-urls.js';
 import { PUSH_ORDER, RESOURCE_TYPES, resourceType, servedType } from '../../../control-plane/xds/resource-types/registry.js';
 import { mayRemove, maySend, type TypeProgress } from '../../../control-plane/xds/resource-types/resource-type.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
 
 const idle: TypeProgress = { requested: true, inFlight: false, current: true };
 const inFlight: TypeProgress = { requested: true, inFlight: true, current: false };
@@ -20,17 +20,26 @@ function progress(overrides: Partial<Record<TypeUrl, TypeProgress>>): (t: TypeUr
 describe('resource type descriptions', () => {
   test('CDS, EDS, LDS, RDS: every served type once, in push order', () => {
     assert.deepEqual(PUSH_ORDER, [TYPE.cluster, TYPE.endpoints, TYPE.listener, TYPE.route]);
-    assert.deepEqual(RESOURCE_TYPES.map((t) => t.name), ['clusters', 'endpoints', 'listeners', 'routes']);
+    assert.deepEqual(
+      RESOURCE_TYPES.map((t) => t.name),
+      ['clusters', 'endpoints', 'listeners', 'routes'],
+    );
     for (const url of Object.values(TYPE)) assert.equal(resourceType(url)?.url, url);
     assert.equal(resourceType('type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig'), undefined);
   });
 
   test('clusters and listeners are wildcard (whole set in SotW); endpoints and routes are named', () => {
-    assert.deepEqual(RESOURCE_TYPES.filter((t) => t.wildcard).map((t) => t.url), [TYPE.cluster, TYPE.listener]);
+    assert.deepEqual(
+      RESOURCE_TYPES.filter((t) => t.wildcard).map((t) => t.url),
+      [TYPE.cluster, TYPE.listener],
+    );
   });
 
   test('only endpoints go out in SotW as changes alone', () => {
-    assert.deepEqual(RESOURCE_TYPES.filter((t) => t.sotwSendsOnlyChanges).map((t) => t.url), [TYPE.endpoints]);
+    assert.deepEqual(
+      RESOURCE_TYPES.filter((t) => t.sotwSendsOnlyChanges).map((t) => t.url),
+      [TYPE.endpoints],
+    );
   });
 
   test('listeners wait for clusters in flight, routes for clusters and listeners; clusters and endpoints never wait', () => {
@@ -54,7 +63,11 @@ describe('resource type descriptions', () => {
     assert.equal(mayRemove(clusters, progress({ [TYPE.listener]: behind })), false);
     assert.equal(mayRemove(clusters, progress({ [TYPE.listener]: unrequested, [TYPE.route]: unrequested })), true);
     assert.equal(mayRemove(clusters, progress({ [TYPE.endpoints]: behind })), true);
-    for (const url of [TYPE.endpoints, TYPE.listener, TYPE.route]) assert.equal(mayRemove(servedType(url), () => inFlight), true);
+    for (const url of [TYPE.endpoints, TYPE.listener, TYPE.route])
+      assert.equal(
+        mayRemove(servedType(url), () => inFlight),
+        true,
+      );
   });
 
   test('clusters name their EDS service, listeners their RDS route configuration', () => {
@@ -70,7 +83,8 @@ describe('resource type descriptions', () => {
 
   test('an EDS cluster names its service_name when it has one, its own name otherwise; other clusters name nothing', () => {
     const refs = servedType(TYPE.cluster).references!;
-    const eds = (config: object) => packAny(TYPE.cluster, { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} }, ...config } });
+    const eds = (config: object) =>
+      packAny(TYPE.cluster, { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} }, ...config } });
     assert.deepEqual(refs.names(eds({ service_name: 'svc' })), ['svc']);
     assert.deepEqual(refs.names(eds({})), ['c']);
     assert.deepEqual(refs.names(packAny(TYPE.cluster, { name: 's', type: 'STATIC' })), []);
@@ -103,6 +117,9 @@ describe('resource type descriptions', () => {
   });
 
   test('only a changed cluster makes Envoy warm until what it names arrives again', () => {
-    assert.deepEqual(RESOURCE_TYPES.filter((t) => t.references?.resentOnChange).map((t) => t.url), [TYPE.cluster]);
+    assert.deepEqual(
+      RESOURCE_TYPES.filter((t) => t.references?.resentOnChange).map((t) => t.url),
+      [TYPE.cluster],
+    );
   });
 });

@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { serverSpec, snapshotOf } from '../../support/specs.js';
-import { DeltaStream } from '../../../control-plane/xds/delta-stream.js';
 import { TYPE, type TypeUrl } from '../../../control-plane/xds/api/type-urls.js';
+import { DeltaStream } from '../../../control-plane/xds/delta-stream.js';
 import { diffSnapshots, type Snapshot } from '../../../control-plane/xds/snapshot.js';
 import { SotwStream } from '../../../control-plane/xds/sotw-stream.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse } from '../../../control-plane/xds/xds-messages.js';
 import type { StreamHooks } from '../../../control-plane/xds/xds-stream.js';
+import { serverSpec, snapshotOf } from '../../support/specs.js';
 
 const server = serverSpec;
 
@@ -81,10 +81,22 @@ describe('SotW stream', () => {
     h.set(snap(server('a', [1])));
     s.handle({ node, type_url: TYPE.cluster, resource_names: [] });
     const r = out[0]!;
-    s.handle({ type_url: TYPE.cluster, version_info: '', response_nonce: r.nonce, resource_names: [], error_detail: { code: 3, message: 'bad cluster' } });
+    s.handle({
+      type_url: TYPE.cluster,
+      version_info: '',
+      response_nonce: r.nonce,
+      resource_names: [],
+      error_detail: { code: 3, message: 'bad cluster' },
+    });
     assert.deepEqual(h.nacks, [`${r.version_info}:bad cluster`]);
     // Envoy keeps asking with its last good version: no resend loop.
-    s.handle({ type_url: TYPE.cluster, version_info: '', response_nonce: r.nonce, resource_names: [], error_detail: { code: 3, message: 'bad cluster' } });
+    s.handle({
+      type_url: TYPE.cluster,
+      version_info: '',
+      response_nonce: r.nonce,
+      resource_names: [],
+      error_detail: { code: 3, message: 'bad cluster' },
+    });
     s.pump();
     assert.equal(out.length, 1);
     // A new snapshot is sent.
@@ -165,7 +177,13 @@ describe('SotW stream', () => {
     assert.equal(r3.version_info, eds.version);
     assert.equal(r3.contents, eds, 'the whole set for a new stream');
     // After a NACK, what the client holds is not known: the next response carries everything.
-    one.s.handle({ type_url: TYPE.endpoints, version_info: '', response_nonce: r1.nonce, resource_names: names, error_detail: { code: 3, message: 'no' } });
+    one.s.handle({
+      type_url: TYPE.endpoints,
+      version_info: '',
+      response_nonce: r1.nonce,
+      resource_names: names,
+      error_detail: { code: 3, message: 'no' },
+    });
     h.set(snap(server('a', [1]), server('b', [2, 5]), server('c', [3])));
     one.s.pump(h.changed);
     assert.deepEqual([...last(one.out, TYPE.endpoints).contents.resources.keys()], names);
@@ -208,17 +226,26 @@ describe('delta stream', () => {
     ack(s, out[0]!);
     h.set(snap(server('a', [1, 3]), server('b', [2])));
     s.pump(h.changed);
-    assert.deepEqual(out[1]!.resources.map((r) => r.name), ['mcp_a']);
+    assert.deepEqual(
+      out[1]!.resources.map((r) => r.name),
+      ['mcp_a'],
+    );
   });
 
   test('a name subscribed later is sent, though the snapshot already had it', () => {
     const { h, out, s } = setup();
     h.set(snap(server('a', [1]), server('b', [2])));
     s.handle({ node, type_url: TYPE.endpoints, resource_names_subscribe: ['mcp_a'] });
-    assert.deepEqual(out[0]!.resources.map((r) => r.name), ['mcp_a']);
+    assert.deepEqual(
+      out[0]!.resources.map((r) => r.name),
+      ['mcp_a'],
+    );
     ack(s, out[0]!);
     s.handle({ type_url: TYPE.endpoints, resource_names_subscribe: ['mcp_b'] });
-    assert.deepEqual(out[1]?.resources.map((r) => r.name), ['mcp_b']);
+    assert.deepEqual(
+      out[1]?.resources.map((r) => r.name),
+      ['mcp_b'],
+    );
   });
 
   test('a NACK takes back only what the response carried', () => {
@@ -233,7 +260,10 @@ describe('delta stream', () => {
     // The rejected version is not sent again; a newer one is, and b was never in question.
     h.set(snap(server('a', [1, 4]), server('b', [2])));
     s.pump(h.changed);
-    assert.deepEqual(out.slice(2).map((r) => r.resources.map((x) => x.name)), [['mcp_a']]);
+    assert.deepEqual(
+      out.slice(2).map((r) => r.resources.map((x) => x.name)),
+      [['mcp_a']],
+    );
   });
 
   test('honours initial_resource_versions on reconnect', () => {
@@ -247,7 +277,10 @@ describe('delta stream', () => {
       resource_names_subscribe: ['mcp_a', 'mcp_b'],
       initial_resource_versions: { mcp_a: eds.get('mcp_a')!.version, mcp_b: 'stale' },
     });
-    assert.deepEqual(out[0]!.resources.map((r) => r.name), ['mcp_b']);
+    assert.deepEqual(
+      out[0]!.resources.map((r) => r.name),
+      ['mcp_b'],
+    );
   });
 
   test('wildcard clusters: removals are explicit, and a NACKed resource is not resent', () => {

@@ -17,5 +17,8 @@ test('jitter keeps each delay within [d·(1-jitter), d]', () => {
       assert.ok(d >= full / 2 && d <= full, `${n} ${r} ${d}`);
     }
   }
-  assert.equal(backoffDelay(policy, 1, () => 0), 50);
+  assert.equal(
+    backoffDelay(policy, 1, () => 0),
+    50,
+  );
 });

@@ -21,7 +21,11 @@ interface Service {
 }
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
-const FLAGS: Record<string, FlagSpecs> = { 'control-plane': CONTROL_PLANE_FLAGS, adapter: ADAPTER_FLAGS, 'envoy-bootstrap': ENVOY_BOOTSTRAP_FLAGS };
+const FLAGS: Record<string, FlagSpecs> = {
+  'control-plane': CONTROL_PLANE_FLAGS,
+  adapter: ADAPTER_FLAGS,
+  'envoy-bootstrap': ENVOY_BOOTSTRAP_FLAGS,
+};
 
 /** mcpmesh argv of a service: its command, or the mcpmesh call inside a shell entrypoint. */
 function mcpmeshArgv(s: Service): string[] | undefined {
@@ -111,8 +115,10 @@ describe('Prometheus configuration', () => {
   test('the Grafana dashboard is valid JSON whose queries use recorded series', () => {
     const dash = JSON.parse(readFileSync('deploy/grafana/mcpmesh-dashboard.json', 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const rules = readFileSync('deploy/prometheus/rules/mcpmesh-slo.yml', 'utf8');
-    for (const p of dash.panels) for (const t of p.targets) {
-      for (const recorded of t.expr.match(/mcpmesh:[a-z0-9_:]+/g) ?? []) assert.ok(rules.includes(`record: ${recorded}`), `dashboard uses ${recorded}, which no rule records`);
-    }
+    for (const p of dash.panels)
+      for (const t of p.targets) {
+        for (const recorded of t.expr.match(/mcpmesh:[a-z0-9_:]+/g) ?? [])
+          assert.ok(rules.includes(`record: ${recorded}`), `dashboard uses ${recorded}, which no rule records`);
+      }
   });
 });

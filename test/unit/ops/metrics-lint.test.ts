@@ -14,12 +14,23 @@ function promtool(text: string) {
 }
 
 function standardNames(text: string): void {
-  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_version_info']) {
+  for (const name of [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_version_info',
+  ]) {
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.match(text, /^nodejs_active_handles\{type=/m, 'per-type handles stay');
   assert.doesNotMatch(text, /mcpmesh_process_/);
-  assert.doesNotMatch(text, /^nodejs_active_(handles|requests|resources)_total/m, 'gauges named _total, which promtool rejects, are dropped');
+  assert.doesNotMatch(
+    text,
+    /^nodejs_active_(handles|requests|resources)_total/m,
+    'gauges named _total, which promtool rejects, are dropped',
+  );
 }
 
 describe('promtool check metrics', () => {

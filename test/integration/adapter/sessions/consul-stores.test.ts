@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { ConsulHttp } from '../../../../lib/consul/consul-http.js';
-import { ConsulKeyRingWatcher, ensureConsulKeyRing, KeyRing } from '../../../../adapter/sessions/session-keys.js';
-import { ConsulSessionStateStore } from '../../../../adapter/sessions/session-state-consul-store.js';
 import { SessionIdCodec } from '../../../../adapter/sessions/session-id-codec.js';
-import { startConsul, type ConsulAgent } from '../../../support/consul.js';
+import { ConsulKeyRingWatcher, ensureConsulKeyRing, type KeyRing } from '../../../../adapter/sessions/session-keys.js';
+import { ConsulSessionStateStore } from '../../../../adapter/sessions/session-state-consul-store.js';
+import { ConsulHttp } from '../../../../lib/consul/consul-http.js';
+import { type ConsulAgent, startConsul } from '../../../support/consul.js';
 import { until } from '../../../support/wait.js';
 
 let consul: ConsulAgent;
@@ -43,11 +43,22 @@ test('key ring: created once by concurrent replicas, read by each, rotation foll
   try {
     const [ra, rb] = await Promise.all([a.ready(), b.ready()]);
     const now = Date.now();
-    const id = new SessionIdCodec({ server: 'tools', keys: () => a.ring }).seal({ protocolVersion: '2025-06-18', clientCapabilities: {}, clientInfo: { name: 'c', version: '1' } }).id;
+    const id = new SessionIdCodec({ server: 'tools', keys: () => a.ring }).seal({
+      protocolVersion: '2025-06-18',
+      clientCapabilities: {},
+      clientInfo: { name: 'c', version: '1' },
+    }).id;
     assert.ok(new SessionIdCodec({ server: 'tools', keys: () => b.ring }).open(id).ok, 'another replica opens it');
     assert.equal(ra.signer(now)?.kid, rb.signer(now)?.kid);
-    const current = JSON.parse(Buffer.from(((await consul.api('GET', '/v1/kv/mcpmesh/session-keys/tools')) as { Value: string }[])[0]!.Value, 'base64').toString('utf8')) as { keys: unknown[] };
-    const next = { version: 1, keys: [...current.keys, { kid: 'k2', secret: randomBytes(32).toString('base64'), activeFrom: now + 1_000 }] };
+    const current = JSON.parse(
+      Buffer.from(((await consul.api('GET', '/v1/kv/mcpmesh/session-keys/tools')) as { Value: string }[])[0]!.Value, 'base64').toString(
+        'utf8',
+      ),
+    ) as { keys: unknown[] };
+    const next = {
+      version: 1,
+      keys: [...current.keys, { kid: 'k2', secret: randomBytes(32).toString('base64'), activeFrom: now + 1_000 }],
+    };
     await consul.api('PUT', '/v1/kv/mcpmesh/session-keys/tools', next);
     await until(() => changes.length === 1 && b.ring?.verifier('k2', now) !== undefined, 'both watches see the rotation');
     assert.ok(new SessionIdCodec({ server: 'tools', keys: () => b.ring }).open(id).ok, 'the old key stays accepted');
@@ -89,7 +100,8 @@ test('state store: bounded in Consul, expired and oldest entries evicted in tran
   const now = Date.now();
   const store = new ConsulSessionStateStore({ http, server: 'bounded', maxEntries: 100, sweepEvery: 1_000_000 });
   const keys = Array.from({ length: 150 }, newKey);
-  for (let i = 0; i < keys.length; i += 10) await Promise.all(keys.slice(i, i + 10).map((k, j) => store.put(k, { subscriptions: [`u${i + j}`] }, now + HOUR + (i + j) * 1_000)));
+  for (let i = 0; i < keys.length; i += 10)
+    await Promise.all(keys.slice(i, i + 10).map((k, j) => store.put(k, { subscriptions: [`u${i + j}`] }, now + HOUR + (i + j) * 1_000)));
   const stale = newKey();
   await store.put(stale, { subscriptions: [] }, now + 20);
   await consul.api('PUT', `/v1/kv/mcpmesh/sessions/bounded/${newKey()}`, 'garbage');

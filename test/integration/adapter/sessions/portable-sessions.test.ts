@@ -17,8 +17,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { ensureKeyFile, rotateKeyFile } from '../../../../adapter/sessions/session-keys.js';
 import { clusterName } from '../../../../control-plane/envoy/clusters.js';
-import { startAdapterProcess, type AdapterProcess } from '../../../support/adapter-fixture.js';
-import { clusterHostStatus, startMesh, type Mesh } from '../../../support/mesh.js';
+import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
+import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
 import { until } from '../../../support/wait.js';
 
 const URI = 'fixture://note';
@@ -53,13 +53,21 @@ async function freshReplicas(extraArgs: readonly string[] = []): Promise<Replica
   for (const r of started.splice(0)) r.child.kill('SIGKILL');
   generation++;
   const labels = [0, 1, 2].map((i) => `g${generation}r${i}`);
-  const procs = await Promise.all(labels.map((label) => startAdapterProcess('fixture', 1, [...SESSION_ARGS, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' })));
+  const procs = await Promise.all(
+    labels.map((label) =>
+      startAdapterProcess('fixture', 1, [...SESSION_ARGS, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' }),
+    ),
+  );
   started.push(...procs);
   mesh.writeConfig({ servers: [{ name: 'fixture', replicas: procs.map((p) => p.url), policy: { healthCheck: HEALTH } }] });
   await until(
     async () => {
       const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-      return hosts.length === 3 && hosts.every((h) => h.healthy) && procs.every((p) => hosts.some((h) => p.url.includes(`:${h.address.split(':').pop()}/`)));
+      return (
+        hosts.length === 3 &&
+        hosts.every((h) => h.healthy) &&
+        procs.every((p) => hosts.some((h) => p.url.includes(`:${h.address.split(':').pop()}/`)))
+      );
     },
     'the three replicas healthy in Envoy',
     20_000,
@@ -84,7 +92,13 @@ const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.mode
 async function statelessLabel(): Promise<string | undefined> {
   const res = await fetch(mesh.agentUrl('fixture'), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'slow' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'slow',
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META } }),
   });
   const body = await res.text();
@@ -113,18 +127,28 @@ async function heldSession(): Promise<Held> {
   // (A message is attributed to the one call in flight on its process; the
   // control plane's tool discovery may have one there too, and then it is
   // dropped as ambiguous: so, until one arrives.)
-  await until(async () => {
-    assert.equal(await text(client, 'log', { message: 'before' }), 'logged');
-    return held.logs.length > 0;
-  }, 'an info message under the default level', 10_000, 50);
+  await until(
+    async () => {
+      assert.equal(await text(client, 'log', { message: 'before' }), 'logged');
+      return held.logs.length > 0;
+    },
+    'an info message under the default level',
+    10_000,
+    50,
+  );
   assert.ok(held.logs.every((l) => l === 'before'));
   await client.setLoggingLevel('error');
   await client.subscribeResource({ uri: URI });
   // The GET stream is open once an update arrives on it.
-  await until(async () => {
-    assert.equal(await text(client, 'touch', { uri: URI }), `touched ${URI}`);
-    return held.updates.length > 0;
-  }, 'an update on the GET stream', 10_000, 100);
+  await until(
+    async () => {
+      assert.equal(await text(client, 'touch', { uri: URI }), `touched ${URI}`);
+      return held.updates.length > 0;
+    },
+    'an update on the GET stream',
+    10_000,
+    100,
+  );
   return held;
 }
 
@@ -147,7 +171,8 @@ async function metric(url: string, name: string, labels: string): Promise<number
 
 async function sum(replicas: readonly Replica[], name: string, labels: string): Promise<number> {
   let n = 0;
-  for (const r of replicas) if (r.process.child.exitCode === null && r.process.child.signalCode === null) n += await metric(r.url, name, labels);
+  for (const r of replicas)
+    if (r.process.child.exitCode === null && r.process.child.signalCode === null) n += await metric(r.url, name, labels);
   return n;
 }
 
@@ -162,11 +187,16 @@ async function carriedOn(held: Held, others: readonly Replica[], gone: string): 
   assert.equal(held.logs.length, logsBefore, `no info message under level error: ${held.logs.join(', ')}`);
   // The subscription holds on the new process, and updates reach the GET stream once it is back.
   const updatesBefore = held.updates.length;
-  await until(async () => {
-    assert.equal(await text(held.client, 'touch', { uri: URI }), `touched ${URI}`);
-    return held.updates.length > updatesBefore;
-  }, 'an update on the resumed GET stream', 15_000, 200);
-  assert.equal(await sum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"') >= 1, true);
+  await until(
+    async () => {
+      assert.equal(await text(held.client, 'touch', { uri: URI }), `touched ${URI}`);
+      return held.updates.length > updatesBefore;
+    },
+    'an update on the resumed GET stream',
+    15_000,
+    200,
+  );
+  assert.equal((await sum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"')) >= 1, true);
   // Envoy keeps the session where it went.
   for (let i = 0; i < 5; i++) assert.equal(await servedBy(held), now);
 }
@@ -221,16 +251,33 @@ test('SIGTERM of the session replica: no call of the session fails while it drai
   }
 });
 
-async function post(url: string, sid: string | undefined, body: object): Promise<{ status: number; body: { error?: { code: number; message: string } }; sid: string | null }> {
+async function post(
+  url: string,
+  sid: string | undefined,
+  body: object,
+): Promise<{ status: number; body: { error?: { code: number; message: string } }; sid: string | null }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(sid !== undefined ? { 'mcp-session-id': sid } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(sid !== undefined ? { 'mcp-session-id': sid } : {}),
+    },
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as { error?: { code: number; message: string } }, sid: res.headers.get('mcp-session-id') };
+  return {
+    status: res.status,
+    body: (await res.json()) as { error?: { code: number; message: string } },
+    sid: res.headers.get('mcp-session-id'),
+  };
 }
 
-const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+const INIT = {
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
 const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
 /** A fresh session's id, issued by the replica at `url` (no Envoy between). */
@@ -292,10 +339,15 @@ test('a rotated key signs new ids, and ids of the old key are still taken over d
   const newKid = rotated.keys.at(-1)!.kid;
   assert.notEqual(newKid, oldKid);
   // Every replica reads the new ring (fs.watch, or its poll).
-  await until(async () => {
-    for (const r of replicas) if (!(await issue(r.url)).startsWith(`1${newKid}.`)) return false;
-    return true;
-  }, 'every replica signing with the new key', 15_000, 100);
+  await until(
+    async () => {
+      for (const r of replicas) if (!(await issue(r.url)).startsWith(`1${newKid}.`)) return false;
+      return true;
+    },
+    'every replica signing with the new key',
+    15_000,
+    100,
+  );
   // The old id, unknown to replica 1, is adopted there: the old key is in its grace.
   const adopted = await post(replicas[1]!.url, old, LIST);
   assert.equal(adopted.status, 200, JSON.stringify(adopted.body));

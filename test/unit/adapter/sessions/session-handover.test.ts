@@ -8,14 +8,14 @@ import { pino } from 'pino';
 import { createAdapterMetrics } from '../../../../adapter/metrics.js';
 import type { McpWorker } from '../../../../adapter/pool/mcp-worker.js';
 import type { ProcessPool } from '../../../../adapter/pool/process-pool.js';
+import type { Session } from '../../../../adapter/sessions/session.js';
 import { SessionHandover } from '../../../../adapter/sessions/session-handover.js';
 import { SessionIdCodec } from '../../../../adapter/sessions/session-id-codec.js';
 import type { SessionKeeper } from '../../../../adapter/sessions/session-keeper.js';
 import { KeyRing, SessionKey } from '../../../../adapter/sessions/session-keys.js';
-import { MemorySessionStateStore } from '../../../../adapter/sessions/session-state-store.js';
 import { SessionLimiter, type SessionOrigin } from '../../../../adapter/sessions/session-limits.js';
+import { MemorySessionStateStore } from '../../../../adapter/sessions/session-state-store.js';
 import { SessionTable } from '../../../../adapter/sessions/session-table.js';
-import type { Session } from '../../../../adapter/sessions/session.js';
 
 const ring = new KeyRing([new SessionKey('k1', randomBytes(32), 0, undefined)]);
 const ORIGIN: SessionOrigin = { client: 'addr:10.0.0.1', source: '10.0.0.1' };

@@ -6,11 +6,11 @@ import {
   MAX_SESSION_ID_LENGTH,
   MAX_SESSION_PAYLOAD_BYTES,
   OPEN_FAILURES,
+  type OpenResult,
   SESSION_KEY_PATTERN,
+  type SealInput,
   SessionIdCodec,
   SessionIdError,
-  type OpenResult,
-  type SealInput,
 } from '../../../../adapter/sessions/session-id-codec.js';
 import { KeyRing, SessionKey } from '../../../../adapter/sessions/session-keys.js';
 
@@ -112,14 +112,23 @@ test('property: hostile input of any shape is refused with a known reason, never
   const codec = codecFor('tools', new KeyRing([key('k1')]), { now: T0 });
   const b64 = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), maxLength: 400 });
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), b64.map((s) => `1k1.${s}`), b64.map((s) => `1${s}`), fc.anything()), (input) => {
-      const r = codec.open(input);
-      assert.equal(r.ok, false);
-      if (!r.ok) assert.ok(OPEN_FAILURES.includes(r.reason));
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc.string({ unit: 'binary', maxLength: 300 }),
+        b64.map((s) => `1k1.${s}`),
+        b64.map((s) => `1${s}`),
+        fc.anything(),
+      ),
+      (input) => {
+        const r = codec.open(input);
+        assert.equal(r.ok, false);
+        if (!r.ok) assert.ok(OPEN_FAILURES.includes(r.reason));
+      },
+    ),
     { numRuns: 3_000 },
   );
-  for (const v of [undefined, null, 42, {}, [], '', '1', '1k1', '1k1.', '1.abc', '2k1.AAAA', '1k1.A', '1k1..', '1' + 'k'.repeat(17) + '.AAAA']) {
+  for (const v of [undefined, null, 42, {}, [], '', '1', '1k1', '1k1.', '1.abc', '2k1.AAAA', '1k1.A', '1k1..', `1${'k'.repeat(17)}.AAAA`]) {
     assert.equal(reasonOf(codec.open(v)), 'malformed', String(v));
   }
 });
@@ -210,10 +219,19 @@ test('refuses to issue an id whose payload exceeds the bound, and every id it is
 
 test('refuses to issue without a signing key, or with a client info that is not one', () => {
   const clock = { now: T0 };
-  assert.throws(() => codecFor('tools', undefined, clock).seal(INPUT), (e) => e instanceof SessionIdError && e.code === 'no_signing_key');
-  assert.throws(() => codecFor('tools', new KeyRing([key('k1', T0 + 1)]), clock).seal(INPUT), (e) => e instanceof SessionIdError && e.code === 'no_signing_key');
+  assert.throws(
+    () => codecFor('tools', undefined, clock).seal(INPUT),
+    (e) => e instanceof SessionIdError && e.code === 'no_signing_key',
+  );
+  assert.throws(
+    () => codecFor('tools', new KeyRing([key('k1', T0 + 1)]), clock).seal(INPUT),
+    (e) => e instanceof SessionIdError && e.code === 'no_signing_key',
+  );
   const bad = { ...INPUT, clientInfo: { name: 'x' } as unknown as SealInput['clientInfo'] };
-  assert.throws(() => codecFor('tools', new KeyRing([key('k1')]), clock).seal(bad), (e) => e instanceof SessionIdError && e.code === 'invalid_input');
+  assert.throws(
+    () => codecFor('tools', new KeyRing([key('k1')]), clock).seal(bad),
+    (e) => e instanceof SessionIdError && e.code === 'invalid_input',
+  );
 });
 
 test('over-long input is refused before any decoding, in time that does not grow with it', () => {

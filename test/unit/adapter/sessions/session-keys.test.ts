@@ -5,17 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { inspect } from 'node:util';
-import type { ConsulHttp, ConsulResponse } from '../../../../lib/consul/consul-http.js';
 import {
   ConsulKeyRingWatcher,
   ensureKeyFile,
   KeyFileWatcher,
   KeyRing,
   KeyRingError,
+  type KeyRingJson,
   keyRingFromEnv,
   rotateKeyFile,
-  type KeyRingJson,
 } from '../../../../adapter/sessions/session-keys.js';
+import type { ConsulHttp, ConsulResponse } from '../../../../lib/consul/consul-http.js';
 import { until } from '../../../support/wait.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -30,7 +30,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const ringJson = (keys: KeyRingJson['keys'], graceSeconds?: number): KeyRingJson => ({ version: 1, keys, ...(graceSeconds !== undefined ? { graceSeconds } : {}) });
+const ringJson = (keys: KeyRingJson['keys'], graceSeconds?: number): KeyRingJson => ({
+  version: 1,
+  keys,
+  ...(graceSeconds !== undefined ? { graceSeconds } : {}),
+});
 
 test('parses the documented format; dates as ISO-8601 or epoch ms, secrets as base64 or base64url', () => {
   const s1 = randomBytes(32);
@@ -68,8 +72,20 @@ test('refuses invalid rings naming the field, and never quotes a secret', () => 
     [ringJson([{ kid: 'k1', secret: short, activeFrom: 0 }]), /keys\.0\.secret: a secret is base64 of 32 bytes/],
     [ringJson([{ kid: 'bad kid', secret: secret(), activeFrom: 0 }]), /keys\.0\.kid/],
     [ringJson([{ kid: 'k1', secret: secret(), activeFrom: 'yesterday' }]), /keys\.0\.activeFrom/],
-    [ringJson([{ kid: 'k1', secret: secret(), activeFrom: 0 }, { kid: 'k1', secret: secret(), activeFrom: 1 }]), /kid k1 appears twice/],
-    [ringJson([{ kid: 'a', secret: secret(), activeFrom: 5 }, { kid: 'b', secret: secret(), activeFrom: 5 }]), /same activeFrom/],
+    [
+      ringJson([
+        { kid: 'k1', secret: secret(), activeFrom: 0 },
+        { kid: 'k1', secret: secret(), activeFrom: 1 },
+      ]),
+      /kid k1 appears twice/,
+    ],
+    [
+      ringJson([
+        { kid: 'a', secret: secret(), activeFrom: 5 },
+        { kid: 'b', secret: secret(), activeFrom: 5 },
+      ]),
+      /same activeFrom/,
+    ],
     [ringJson([{ kid: 'a', secret: secret(), activeFrom: 5, retireAt: 5 }]), /retireAt is not after/],
     [{ ...ringJson([{ kid: 'a', secret: secret(), activeFrom: 5 }]), extra: 1 }, /extra|Unrecognized/],
     [ringJson(Array.from({ length: 17 }, (_, i) => ({ kid: `k${i}`, secret: secret(), activeFrom: i }))), /keys/],
@@ -92,10 +108,19 @@ test('keys and rings print and serialize without their secrets', () => {
   const s = secret();
   const ring = KeyRing.parse(JSON.stringify(ringJson([{ kid: 'k1', secret: s, activeFrom: T0 }])));
   const raw = Buffer.from(s, 'base64');
-  for (const text of [inspect(ring, { depth: 10, showHidden: true }), inspect(ring.keys[0], { showHidden: true }), JSON.stringify(ring), JSON.stringify({ key: ring.keys[0] }), String(ring.keys[0])]) {
+  for (const text of [
+    inspect(ring, { depth: 10, showHidden: true }),
+    inspect(ring.keys[0], { showHidden: true }),
+    JSON.stringify(ring),
+    JSON.stringify({ key: ring.keys[0] }),
+    String(ring.keys[0]),
+  ]) {
     assert.ok(!text.includes(s) && !text.includes(raw.toString('hex')) && !text.includes(raw.toString('base64url')), text);
   }
-  assert.deepEqual(JSON.parse(JSON.stringify(ring)), { graceSeconds: 86_400, keys: [{ kid: 'k1', activeFrom: '2026-03-01T00:00:00.000Z' }] });
+  assert.deepEqual(JSON.parse(JSON.stringify(ring)), {
+    graceSeconds: 86_400,
+    keys: [{ kid: 'k1', activeFrom: '2026-03-01T00:00:00.000Z' }],
+  });
 });
 
 test('MCPMESH_SESSION_KEYS: the same format, undefined when unset, the variable named on error', () => {
@@ -137,11 +162,7 @@ test('rotateKeyFile adds a key that signs after a delay; the old one is accepted
   assert.equal(ring.signer(T0 + 60_000)?.kid, fresh.kid);
   assert.equal(ring.acceptUntil('k1'), T0 + 60_000 + HOUR);
   const later = await rotateKeyFile(file, { now: T0 + 2 * HOUR, activateAfterMs: 0 });
-  assert.deepEqual(
-    later.keys.map((k) => k.kid).includes('k1'),
-    false,
-    'k1 is past its grace and dropped',
-  );
+  assert.deepEqual(later.keys.map((k) => k.kid).includes('k1'), false, 'k1 is past its grace and dropped');
   assert.equal(later.keys.length, 2);
   await writeFile(file, 'garbage');
   await assert.rejects(rotateKeyFile(file), /rotate\.json: a key ring is JSON/);
@@ -157,11 +178,23 @@ test('KeyFileWatcher: reloads on change (rename or in place), keeps the last goo
   await write(JSON.stringify(ringJson([{ kid: 'a', secret: secret(), activeFrom: 0 }])));
   const changes: string[] = [];
   const errors: string[] = [];
-  const w = new KeyFileWatcher({ file, pollMs: 100, onChange: (r) => changes.push(r.keys.map((k) => k.kid).join(',')), onError: (m) => errors.push(m) });
+  const w = new KeyFileWatcher({
+    file,
+    pollMs: 100,
+    onChange: (r) => changes.push(r.keys.map((k) => k.kid).join(',')),
+    onError: (m) => errors.push(m),
+  });
   try {
     const first = await w.start();
     assert.equal(first.keys[0]!.kid, 'a');
-    await write(JSON.stringify(ringJson([{ kid: 'a', secret: secret(), activeFrom: 0 }, { kid: 'b', secret: secret(), activeFrom: 1 }])));
+    await write(
+      JSON.stringify(
+        ringJson([
+          { kid: 'a', secret: secret(), activeFrom: 0 },
+          { kid: 'b', secret: secret(), activeFrom: 1 },
+        ]),
+      ),
+    );
     await until(() => changes.includes('a,b'), 'reload after rename');
     assert.equal(w.ring?.signer(T0)?.kid, 'b');
     const badSecret = secret();
@@ -189,10 +222,13 @@ function scriptedConsul(answers: { status: 200 | 404; value?: string }[]): Pick<
     request<T>(_m: string, _p: string, opts: { signal?: AbortSignal; notFoundAs?: T }): Promise<ConsulResponse<T>> {
       const a = answers.shift();
       if (a === undefined) {
-        return new Promise((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+        return new Promise((_resolve, reject) =>
+          opts.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+        );
       }
       index += 1;
-      const body = a.status === 404 ? opts.notFoundAs : [{ Key: 'k', Value: a.value === undefined ? null : Buffer.from(a.value).toString('base64') }];
+      const body =
+        a.status === 404 ? opts.notFoundAs : [{ Key: 'k', Value: a.value === undefined ? null : Buffer.from(a.value).toString('base64') }];
       return Promise.resolve({ body: body as T, index });
     },
   };
@@ -200,11 +236,27 @@ function scriptedConsul(answers: { status: 200 | 404; value?: string }[]): Pick<
 
 test('ConsulKeyRingWatcher: waits for a valid ring, follows changes, keeps the ring on a bad value', async () => {
   const good1 = JSON.stringify(ringJson([{ kid: 'c1', secret: secret(), activeFrom: 0 }]));
-  const good2 = JSON.stringify(ringJson([{ kid: 'c1', secret: secret(), activeFrom: 0 }, { kid: 'c2', secret: secret(), activeFrom: 1 }]));
+  const good2 = JSON.stringify(
+    ringJson([
+      { kid: 'c1', secret: secret(), activeFrom: 0 },
+      { kid: 'c2', secret: secret(), activeFrom: 1 },
+    ]),
+  );
   const errors: string[] = [];
   const changes: string[] = [];
-  const http = scriptedConsul([{ status: 404 }, { status: 200, value: '{"version":1,"keys":[]}' }, { status: 200, value: good1 }, { status: 200, value: 'nope' }, { status: 200, value: good2 }]);
-  const w = new ConsulKeyRingWatcher({ http, server: 'tools', onError: (m) => errors.push(m), onChange: (r) => changes.push(r.keys.map((k) => k.kid).join(',')) });
+  const http = scriptedConsul([
+    { status: 404 },
+    { status: 200, value: '{"version":1,"keys":[]}' },
+    { status: 200, value: good1 },
+    { status: 200, value: 'nope' },
+    { status: 200, value: good2 },
+  ]);
+  const w = new ConsulKeyRingWatcher({
+    http,
+    server: 'tools',
+    onError: (m) => errors.push(m),
+    onChange: (r) => changes.push(r.keys.map((k) => k.kid).join(',')),
+  });
   w.start();
   try {
     const ring = await w.ready(5_000);

@@ -4,13 +4,16 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { clientOrigin, sourceKey } from '../../../../adapter/http/client-origin.js';
-import { SessionLimiter, type SessionOrigin } from '../../../../adapter/sessions/session-limits.js';
 import { Session } from '../../../../adapter/sessions/session.js';
+import { SessionLimiter, type SessionOrigin } from '../../../../adapter/sessions/session-limits.js';
 
 const NONE = { sampling: false, elicitation: false, roots: false };
 let n = 0;
 const session = (): Session => new Session(`s${n++}`, 0, '2025-06-18', NONE);
-const from = (addr: string, identity?: string): SessionOrigin => ({ client: identity !== undefined ? `id:${identity}` : `addr:${addr}`, source: addr });
+const from = (addr: string, identity?: string): SessionOrigin => ({
+  client: identity !== undefined ? `id:${identity}` : `addr:${addr}`,
+  source: addr,
+});
 
 function limiter(opts: Partial<{ maxSessions: number; perClient: number; perSource: number; initTimeoutMs: number }> = {}) {
   const clock = { now: 1_000_000 };
@@ -31,7 +34,10 @@ test('per client: the limit refuses the next one with why and when, other client
   assert.equal(r?.limit, 3);
   // The oldest pending one expires 10 s after it was issued, 3 s ago.
   assert.equal(r?.retryAfterSeconds, 7);
-  assert.match(r!.message, /^Too many sessions: this client has 3 sessions open on this replica, the most --max-sessions-per-client allows\. A session that never sends notifications\/initialized expires after 10 s; .*Not retried on another replica: retry after 7 s$/);
+  assert.match(
+    r!.message,
+    /^Too many sessions: this client has 3 sessions open on this replica, the most --max-sessions-per-client allows\. A session that never sends notifications\/initialized expires after 10 s; .*Not retried on another replica: retry after 7 s$/,
+  );
   assert.equal(l.check(from('10.0.0.2')), undefined);
 });
 
@@ -112,14 +118,23 @@ function req(remoteAddress: string, xff?: string | string[]): IncomingMessage {
 }
 
 test('client origin: the peer, unless told to trust X-Forwarded-For, and then only its last hop', () => {
-  assert.deepEqual(clientOrigin(req('127.0.0.1', '10.1.1.1'), { trustForwardedFor: false }), { client: 'addr:127.0.0.1', source: '127.0.0.1' });
-  assert.deepEqual(clientOrigin(req('127.0.0.1', '6.6.6.6, 10.1.1.1'), { trustForwardedFor: true }), { client: 'addr:10.1.1.1', source: '10.1.1.1' });
+  assert.deepEqual(clientOrigin(req('127.0.0.1', '10.1.1.1'), { trustForwardedFor: false }), {
+    client: 'addr:127.0.0.1',
+    source: '127.0.0.1',
+  });
+  assert.deepEqual(clientOrigin(req('127.0.0.1', '6.6.6.6, 10.1.1.1'), { trustForwardedFor: true }), {
+    client: 'addr:10.1.1.1',
+    source: '10.1.1.1',
+  });
   assert.deepEqual(clientOrigin(req('127.0.0.1', ['6.6.6.6', '10.1.1.2']), { trustForwardedFor: true }).source, '10.1.1.2');
   assert.equal(clientOrigin(req('127.0.0.1', 'not-an-address'), { trustForwardedFor: true }).source, '127.0.0.1');
   assert.equal(clientOrigin(req('127.0.0.1'), { trustForwardedFor: true }).source, '127.0.0.1');
   assert.equal(clientOrigin(req('::ffff:10.0.0.3'), { trustForwardedFor: false }).source, '10.0.0.3');
   // The identity hook, once there is one, names the client; the source still counts.
-  assert.deepEqual(clientOrigin(req('10.0.0.3'), { trustForwardedFor: false, identity: () => 'spiffe://mesh/agent' }), { client: 'id:spiffe://mesh/agent', source: '10.0.0.3' });
+  assert.deepEqual(clientOrigin(req('10.0.0.3'), { trustForwardedFor: false, identity: () => 'spiffe://mesh/agent' }), {
+    client: 'id:spiffe://mesh/agent',
+    source: '10.0.0.3',
+  });
   assert.equal(clientOrigin(req('10.0.0.3'), { trustForwardedFor: false, identity: () => undefined }).client, 'addr:10.0.0.3');
 });
 

@@ -10,8 +10,8 @@ import {
   encodeSessionRecord,
   MAX_SESSION_STATE_BYTES,
   MemorySessionStateStore,
-  SessionStateError,
   type SessionState,
+  SessionStateError,
   type SessionStateStore,
 } from '../../../../adapter/sessions/session-state-store.js';
 
@@ -32,15 +32,30 @@ test('records: validated both ways, bounded, expired ones told apart', () => {
   const text = encodeSessionRecord(STATE, T0 + HOUR);
   assert.deepEqual(decodeSessionRecord(text, T0), { kind: 'ok', state: STATE, expiresAt: T0 + HOUR });
   assert.deepEqual(decodeSessionRecord(text, T0 + HOUR), { kind: 'expired' });
-  for (const bad of ['', 'null', '{', '{"v":1}', '{"v":2,"expiresAt":1,"state":{"subscriptions":[]}}', JSON.stringify({ v: 1, expiresAt: T0 + HOUR, state: { subscriptions: [], logLevel: 'loud' } }), JSON.stringify({ v: 1, expiresAt: T0 + HOUR, state: { subscriptions: [1] } })]) {
+  for (const bad of [
+    '',
+    'null',
+    '{',
+    '{"v":1}',
+    '{"v":2,"expiresAt":1,"state":{"subscriptions":[]}}',
+    JSON.stringify({ v: 1, expiresAt: T0 + HOUR, state: { subscriptions: [], logLevel: 'loud' } }),
+    JSON.stringify({ v: 1, expiresAt: T0 + HOUR, state: { subscriptions: [1] } }),
+  ]) {
     assert.deepEqual(decodeSessionRecord(bad, T0), { kind: 'invalid' }, bad);
   }
-  const refuse = (s: SessionState, code: string) => assert.throws(() => encodeSessionRecord(s, T0), (e) => e instanceof SessionStateError && e.code === code);
+  const refuse = (s: SessionState, code: string) =>
+    assert.throws(
+      () => encodeSessionRecord(s, T0),
+      (e) => e instanceof SessionStateError && e.code === code,
+    );
   refuse({ subscriptions: Array.from({ length: 257 }, (_, i) => `u${i}`) }, 'invalid_state');
   refuse({ subscriptions: ['x'.repeat(2049)] }, 'invalid_state');
   refuse({ subscriptions: [''] }, 'invalid_state');
   refuse({ subscriptions: Array.from({ length: 10 }, (_, i) => `${i}${'x'.repeat(2000)}`) }, 'too_large');
-  assert.ok(encodeSessionRecord({ subscriptions: Array.from({ length: 7 }, (_, i) => `${i}${'x'.repeat(2000)}`) }, T0).length <= MAX_SESSION_STATE_BYTES);
+  assert.ok(
+    encodeSessionRecord({ subscriptions: Array.from({ length: 7 }, (_, i) => `${i}${'x'.repeat(2000)}`) }, T0).length <=
+      MAX_SESSION_STATE_BYTES,
+  );
 });
 
 async function contract(store: SessionStateStore, clock: { now: number }): Promise<void> {
@@ -59,7 +74,7 @@ async function contract(store: SessionStateStore, clock: { now: number }): Promi
   assert.equal(await store.get(e), undefined, 'expired');
   clock.now = T0;
   // Keys go into file names and KV paths.
-  for (const bad of ['../../etc/passwd', 'short', `${newKey()}x`, newKey().slice(0, 21) + 'B', '']) {
+  for (const bad of ['../../etc/passwd', 'short', `${newKey()}x`, `${newKey().slice(0, 21)}B`, '']) {
     await assert.rejects(store.get(bad), (err) => err instanceof SessionStateError && err.code === 'invalid_key', bad);
     await assert.rejects(store.put(bad, STATE, T0 + HOUR), SessionStateError);
   }
