@@ -36,6 +36,8 @@ export interface AdapterHandle {
   readonly metrics: AdapterMetrics;
   /** Consul service id, when registered. */
   readonly consulServiceId: string | undefined;
+  /** With TLS: the plain port serving /healthz and /readyz. */
+  readonly healthPort: number | undefined;
   ready(): boolean;
   /** Resolves once a server process is ready. */
   whenReady(): Promise<void>;
@@ -209,11 +211,12 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     logger,
     ready,
     draining: () => leaving || pool.isDraining,
+    ...(o.tls ? { tls: o.tls, healthPort: o.healthPort, healthHost: o.healthHost } : {}),
   });
   pool.start();
   keeper.startSweeping();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
-  const url = `http://${advertised}:${http.port}${o.path}`;
+  const url = `${o.tls ? 'https' : 'http'}://${advertised}:${http.port}${o.path}`;
   logger.info(
     {
       url,
@@ -237,6 +240,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
         advertiseAddress: o.consul.advertiseAddress,
         serviceId: o.consul.serviceId,
         token: o.consul.token,
+        ...(http.healthPort !== undefined ? { tls: { healthHost: o.healthHost, healthPort: http.healthPort } } : {}),
         ready,
         logger,
       });
@@ -276,6 +280,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     port: http.port,
     metrics,
     consulServiceId: registration?.id,
+    healthPort: http.healthPort,
     ready,
     whenReady: () => pool.whenReady(),
     processIds: () => pool.readyWorkers().map((w) => w.pid),

@@ -6,6 +6,7 @@
 
 import { hostname } from 'node:os';
 import { ConsulRegistration } from '../lib/consul/registration.js';
+import { urlHost } from '../lib/host-port.js';
 import type { Logger } from '../lib/log.js';
 import { CONSUL } from '../lib/mesh-contracts.js';
 import { resolveHost } from '../lib/resolve-host.js';
@@ -19,6 +20,8 @@ export interface SelfRegistrationOptions {
   readonly advertiseAddress: string | undefined;
   readonly serviceId: string | undefined;
   readonly token: string | undefined;
+  /** Serving mTLS: meta mcp_tls=true, and Consul checks the plain health port instead. */
+  readonly tls?: { readonly healthHost: string; readonly healthPort: number };
   /** Ready for traffic now (the check's status until Consul first runs it). */
   readonly ready: () => boolean;
   readonly logger: Logger;
@@ -46,9 +49,15 @@ export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfR
     address,
     port: opts.port,
     // mcpmesh_adapter: Prometheus finds adapters' /metrics through the control plane's service discovery.
-    meta: { [CONSUL.meta.path]: opts.path, [CONSUL.meta.protocol]: 'auto', [CONSUL.meta.adapter]: 'true' },
+    meta: {
+      [CONSUL.meta.path]: opts.path,
+      [CONSUL.meta.protocol]: 'auto',
+      [CONSUL.meta.adapter]: 'true',
+      ...(opts.tls ? { [CONSUL.meta.tls]: 'true' } : {}),
+    },
     tags: [CONSUL.tag],
     checkPath: '/readyz',
+    ...(opts.tls ? { checkUrl: `http://${urlHost(opts.tls.healthHost)}:${opts.tls.healthPort}/readyz` } : {}),
     checkInterval: '2s',
     deregisterCriticalAfter: '1m',
     initialStatus: () => (opts.ready() ? 'passing' : 'critical'),

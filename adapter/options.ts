@@ -94,6 +94,11 @@ export const AdapterOptionsSchema = z
         token: z.string().min(1).optional(),
       })
       .optional(),
+    // ---- TLS: mTLS from Envoy (docs/adapter.md, TLS) ----
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1), clientCaFile: z.string().min(1) }).optional(),
+    /** With TLS: plain /healthz and /readyz on this port for Consul's check (0: a free one). */
+    healthPort: z.number().int().min(0).max(65535).default(0),
+    healthHost: z.string().min(1).default('127.0.0.1'),
   })
   .refine((o) => o.poolMax === undefined || o.poolMax >= o.poolMin, { message: 'poolMax must be at least poolMin', path: ['poolMax'] });
 

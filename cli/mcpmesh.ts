@@ -19,6 +19,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "print Envoy's bootstrap YAML",
     load: async () => (await import('./commands/envoy-bootstrap.js')).envoyBootstrapCommand,
   },
+  'dev-ca': {
+    summary: 'make a development CA and mesh certificates (openssl)',
+    load: async () => (await import('./commands/dev-ca.js')).devCaCommand,
+  },
 };
 
 function help(): string {

@@ -7,11 +7,13 @@ import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
 import { type MeshSettings, resolveObservability } from './catalog/mesh-schema.js';
 import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
 import type { PolicyInput } from './catalog/policy-schema.js';
+import type { UpstreamTlsDefaults } from './envoy/clusters.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotBuilder } from './snapshot-builder.js';
 import type { CatalogSource, SourceStatus } from './sources/source.js';
 import { ToolDiscovery } from './tools/tool-discovery.js';
+import type { XdsTlsOptions } from './xds/ads-server.js';
 import { AdsServer } from './xds/ads-server.js';
 import { PUSH_ORDER, typeName } from './xds/resource-types/registry.js';
 import type { TypeName } from './xds/resource-types/resource-type.js';
@@ -78,6 +80,11 @@ export interface ControlPlaneOptions {
   readonly toolRefreshMs?: number;
   /** How long the first snapshot waits for tools/list answers. */
   readonly initialToolWaitMs?: number;
+  // ---- TLS ----
+  /** CA and client certificate for TLS upstreams whose policy names none (files on Envoy's host, read here too for tools/list). */
+  readonly upstreamTls?: UpstreamTlsDefaults;
+  /** xDS over TLS with client certificates naming the node id. */
+  readonly xdsTls?: XdsTlsOptions;
 }
 
 export class ControlPlane implements PipelineView, PipelineCommands {
@@ -86,7 +93,9 @@ export class ControlPlane implements PipelineView, PipelineCommands {
   private catalog: Catalog = { servers: [] };
   private snapshotVersions = '';
   private drained: ReadonlySet<string> = new Set();
-  private readonly snapshots = new SnapshotBuilder();
+  private readonly snapshots: SnapshotBuilder;
+  /** Servers already warned about (unverified or unverifiable TLS), by name and warning. */
+  private readonly tlsWarned = new Set<string>();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Until start() installs the first snapshot, changes wait for it. */
@@ -97,9 +106,11 @@ export class ControlPlane implements PipelineView, PipelineCommands {
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.log = opts.logger;
+    this.snapshots = new SnapshotBuilder(opts.upstreamTls ?? {});
     const m = opts.metrics;
     this.ads = new AdsServer({
       logger: componentLogger(opts.logger, 'xds'),
+      ...(opts.xdsTls ? { tls: opts.xdsTls } : {}),
       events: {
         pushed: (type, variant) => m.pushes.inc({ type, variant }),
         acked: (type) => m.acks.inc({ type }),
@@ -112,6 +123,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
       this.tools = new ToolDiscovery({
         logger: componentLogger(opts.logger, 'tools'),
         onTools: () => this.schedule(),
+        ...(opts.upstreamTls ? { upstreamTls: opts.upstreamTls } : {}),
         ...(opts.toolRefreshMs !== undefined ? { refreshMs: opts.toolRefreshMs } : {}),
       });
     }
@@ -148,8 +160,26 @@ export class ControlPlane implements PipelineView, PipelineCommands {
 
   private onSourceState(state: SourceState): void {
     this.state = state;
+    this.warnTls(state);
     this.tools?.update(state.servers);
     this.schedule();
+  }
+
+  /** Says once per server when its TLS is not verified, or cannot be (no CA anywhere: every connection is refused). */
+  private warnTls(state: SourceState): void {
+    for (const spec of state.servers.values()) {
+      if (!spec.tls) continue;
+      const t = spec.policy.tls;
+      const warning =
+        t?.insecureSkipVerify === true
+          ? 'TLS upstream NOT verified (policy tls.insecureSkipVerify): any certificate is accepted'
+          : (t?.caFile ?? this.opts.upstreamTls?.caFile) === undefined
+            ? 'TLS upstream has no CA to verify it with (policy tls.caFile or --upstream-ca): Envoy refuses every certificate'
+            : undefined;
+      if (warning === undefined || this.tlsWarned.has(`${spec.name}\0${warning}`)) continue;
+      this.tlsWarned.add(`${spec.name}\0${warning}`);
+      this.log.warn({ server: spec.name }, warning);
+    }
   }
 
   /** Merges changes that arrive within the window into one rebuild. */

@@ -3,14 +3,19 @@
 // together. A snapshot that does not throws here, where a translation error
 // does, so the pipeline treats both alike: the last good snapshot stays.
 import type { Catalog } from './catalog/model.js';
+import type { UpstreamTlsDefaults } from './envoy/clusters.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import { EnvoyResourceBuilder } from './envoy/resource-builder.js';
 import { type Snapshot, SnapshotVersioner } from './xds/snapshot.js';
 import { assertConsistent } from './xds/snapshot-consistency.js';
 
 export class SnapshotBuilder {
-  private readonly resources = new EnvoyResourceBuilder();
+  private readonly resources: EnvoyResourceBuilder;
   private readonly versions = new SnapshotVersioner();
+
+  constructor(upstreamTls: UpstreamTlsDefaults = {}) {
+    this.resources = new EnvoyResourceBuilder(upstreamTls);
+  }
 
   build(catalog: Catalog, listener: ListenerOptions): Snapshot {
     const snapshot = this.versions.version(this.resources.build(catalog, listener));

@@ -1,5 +1,6 @@
 // Envoy's bootstrap: everything but the admin endpoint and the way back to the
 // control plane comes over ADS.
+import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import { DEFAULT_PORTS } from '../lib/mesh-contracts.js';
 
@@ -19,6 +20,37 @@ export interface BootstrapOptions {
    */
   readonly statsPort?: number;
   readonly statsAddress?: string;
+  /** xDS over TLS: Envoy's client certificate (it must name the node id) and the CA of the control plane's certificate. */
+  readonly xdsTls?: BootstrapXdsTls;
+}
+
+export interface BootstrapXdsTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  /** The name the control plane's certificate must carry (DNS or IP SAN); default: the xDS host. */
+  readonly serverName?: string;
+}
+
+/** Envoy → control plane: verified against the CA and the control plane's name, with Envoy's client certificate. */
+function xdsTransportSocket(tls: BootstrapXdsTls, xdsHost: string): object {
+  const name = tls.serverName ?? xdsHost;
+  const ip = isIP(name) !== 0;
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      ...(ip ? {} : { sni: name }),
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        tls_certificates: [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }],
+        validation_context: {
+          trusted_ca: { filename: tls.caFile },
+          match_typed_subject_alt_names: [{ san_type: ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: name } }],
+        },
+      },
+    },
+  };
 }
 
 const ADMIN_CLUSTER = 'envoy_admin';
@@ -108,6 +140,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
           name: 'mcpmesh_xds',
           type: 'STRICT_DNS',
           connect_timeout: '1s',
+          ...(opts.xdsTls ? { transport_socket: xdsTransportSocket(opts.xdsTls, opts.xdsHost ?? '127.0.0.1') } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

@@ -95,3 +95,12 @@ export const SESSION_KEYS_ENV = 'MCPMESH_SESSION_KEYS';
 export const SESSION_KEYS_KV_PREFIX = 'mcpmesh/session-keys/';
 /** Consul KV: `mcpmesh/sessions/<server>/<sessionKey>` holds one session's state. */
 export const SESSION_STATE_KV_PREFIX = 'mcpmesh/sessions/';
+
+/**
+ * The URI SAN that names an Envoy node in its client certificate: with xDS
+ * over TLS the control plane serves a stream only if the certificate names
+ * the node id the stream announces (this URI, a DNS SAN or the subject CN).
+ */
+export function envoyNodeUri(nodeId: string): string {
+  return `spiffe://mcpmesh/envoy/${encodeURIComponent(nodeId)}`;
+}

@@ -3,8 +3,12 @@
 // JSON), plus /healthz, /readyz and /metrics.
 
 import { isUtf8 } from 'node:buffer';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { OpenMetricsContentType, Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
@@ -42,7 +46,21 @@ export interface HttpServerOptions {
   /** Ready for traffic (≥1 process ready, not draining). */
   ready(): boolean;
   draining(): boolean;
+  /** Serve HTTPS and require a client certificate from `clientCaFile` (Envoy's, from the mesh CA). */
+  readonly tls?: AdapterTlsFiles;
+  /** With TLS: plain HTTP /healthz and /readyz on this loopback port, for Consul's check (0: a free port). */
+  readonly healthPort?: number;
+  readonly healthHost?: string;
 }
+
+export interface AdapterTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile: string;
+}
+
+/** How often the certificate files are looked at (stat) for a rotation. */
+const TLS_POLL_MS = 500;
 
 /** Bounds on what one request or one client may cost (docs/adapter.md, Limits). */
 export interface InputLimits {
@@ -65,6 +83,10 @@ function idOf(value: unknown): string | number | null {
 export interface HttpServerHandle {
   readonly port: number;
   readonly host: string;
+  /** With TLS: the plain health port (/healthz, /readyz only). */
+  readonly healthPort: number | undefined;
+  /** Certificates loaded after a rotation of the files. */
+  tlsReloads(): number;
   /** Answers not yet started close their connection, so clients open a new one (to another replica). */
   beginDrain(): void;
   /** Resolves once no MCP request has come for quietMs, or at the deadline (performance.now() time). */
@@ -219,7 +241,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const unanswered = new Set<ServerResponse>();
   let lastRequestAt = 0;
   let lastMcpRequestAt = 0;
-  const server = http.createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     lastRequestAt = performance.now();
     if (opts.draining()) res.shouldKeepAlive = false;
     else {
@@ -254,7 +276,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-  });
+  };
+  const tls = opts.tls !== undefined ? new TlsFiles(opts.tls, opts.logger) : undefined;
+  const server: http.Server = tls
+    ? https.createServer({ ...tls.load(), requestCert: true, rejectUnauthorized: true }, handle)
+    : http.createServer(handle);
+  tls?.watch((options) => (server as https.Server).setSecureContext(options));
+  const health = tls ? await startHealthServer(opts) : undefined;
   // Longer than any proxy's idle timeout, so the proxy, not the adapter,
   // closes idle upstream connections (no request races a close).
   server.keepAliveTimeout = 600_000;
@@ -265,17 +293,25 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     s.setNoDelay(true);
     s.once('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    tls?.stop();
+    health?.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   return {
     port: address.port,
     host: opts.host,
+    healthPort: health ? (health.address() as AddressInfo).port : undefined,
+    tlsReloads: () => tls?.reloads ?? 0,
     beginDrain: () => {
       for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
       unanswered.clear();
@@ -284,7 +320,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     // Wait for a quiet moment, stop listening, let the requests being answered
     // finish, then cut whatever is left.
     close: async () => {
+      tls?.stop();
       await quiet(() => lastRequestAt, QUIET_BEFORE_CLOSE_MS, performance.now() + CLOSE_GRACE_MS);
+      health?.close();
+      health?.closeAllConnections();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -296,4 +335,103 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       });
     },
   };
+}
+
+/**
+ * The adapter's certificate, key and client CA, read again whenever one of
+ * the files changes (polled with stat, so a rename over the file counts too).
+ * A set that does not load (a key written before its certificate) keeps the
+ * current one in force until the files are consistent again. Contents are
+ * never logged, only which certificate (subject, serial, expiry) is served.
+ */
+class TlsFiles {
+  reloads = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly files: readonly string[];
+
+  constructor(
+    private readonly paths: AdapterTlsFiles,
+    private readonly logger: Logger,
+  ) {
+    this.files = [paths.certFile, paths.keyFile, paths.clientCaFile];
+  }
+
+  /** Reads and checks the files; throws naming the file that is missing or does not fit. */
+  load(): SecureContextOptions {
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new Error(`TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const options = {
+      cert: read(this.paths.certFile, 'certificate'),
+      key: read(this.paths.keyFile, 'key'),
+      ca: read(this.paths.clientCaFile, 'client CA'),
+    };
+    try {
+      createSecureContext(options);
+    } catch (err) {
+      throw new Error(`TLS certificate ${this.paths.certFile} and key ${this.paths.keyFile} do not load: ${(err as Error).message}`);
+    }
+    return options;
+  }
+
+  watch(apply: (options: SecureContextOptions) => void): void {
+    const changed = () => {
+      if (this.stopped) return;
+      clearTimeout(this.timer);
+      // Files of one rotation are written one after the other.
+      this.timer = setTimeout(() => this.reload(apply), 100);
+    };
+    for (const f of this.files) watchFile(f, { interval: TLS_POLL_MS, persistent: false }, changed);
+  }
+
+  private reload(apply: (options: SecureContextOptions) => void): void {
+    if (this.stopped) return;
+    try {
+      const options = this.load();
+      apply(options);
+      this.reloads += 1;
+      const cert = new X509Certificate(options.cert as Buffer);
+      this.logger.info({ subject: cert.subject, serial: cert.serialNumber, validTo: cert.validTo }, 'TLS certificate reloaded');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'TLS files changed but do not load; the current certificate stays in force');
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const f of this.files) unwatchFile(f);
+  }
+}
+
+/**
+ * Consul's HTTP check cannot present a client certificate, so an adapter that
+ * serves mTLS answers /healthz and /readyz (nothing else) in plain HTTP on a
+ * loopback port of its own; the local Consul agent checks that.
+ */
+async function startHealthServer(opts: HttpServerOptions): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    if (path === '/readyz') {
+      const ok = opts.ready();
+      return void res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain', connection: 'close' })
+        .end(ok ? 'ready\n' : opts.draining() ? 'draining\n' : 'no server process ready\n');
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.healthPort ?? 0, opts.healthHost ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }

@@ -98,7 +98,32 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     default: '0',
   },
   'tracing-service-name': { type: 'string', description: 'service.name of the spans (default: mcpmesh-adapter)' },
+  // ---- TLS (mTLS from Envoy) ----
+  'tls-cert': { type: 'string', description: 'serve HTTPS with this certificate (PEM); reloaded when the file changes' },
+  'tls-key': { type: 'string', description: 'the private key of --tls-cert' },
+  'tls-client-ca': { type: 'string', description: "CA bundle clients' certificates must chain to: a connection without one is refused" },
+  'health-port': {
+    type: 'string',
+    description: "with TLS: plain HTTP /healthz and /readyz on this port for Consul's check (0: a free one)",
+    default: '0',
+  },
+  'health-address': { type: 'string', description: 'bind address of --health-port', default: '127.0.0.1' },
 };
+
+function tlsFlags(p: Parsed): {
+  tls?: { certFile: string; keyFile: string; clientCaFile: string };
+  healthPort: number;
+  healthHost: string;
+} {
+  const certFile = stringFlag(p, 'tls-cert');
+  const keyFile = stringFlag(p, 'tls-key');
+  const clientCaFile = stringFlag(p, 'tls-client-ca');
+  const health = { healthPort: intFlag(p, 'health-port', 0, 65535)!, healthHost: stringFlag(p, 'health-address')! };
+  if (certFile === undefined && keyFile === undefined && clientCaFile === undefined) return health;
+  if (certFile === undefined || keyFile === undefined || clientCaFile === undefined)
+    throw new UsageError('--tls-cert, --tls-key and --tls-client-ca go together');
+  return { tls: { certFile, keyFile, clientCaFile }, ...health };
+}
 
 const SUMMARY =
   'Runs a stdio MCP server as a pool of processes behind one Streamable HTTP endpoint that serves both\n' +
@@ -185,6 +210,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(keysJson !== undefined && keysJson.trim() !== '' ? { sessionKeys: keysJson } : {}),
     ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
     sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
+    ...tlsFlags(p),
     ...(consul !== undefined
       ? {
           consul: {

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
+import type { UpstreamTlsDefaults } from '../../control-plane/envoy/clusters.js';
 import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
 import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
 import { ConsulSource } from '../../control-plane/sources/consul-source.js';
@@ -9,11 +10,15 @@ import { parseConfigText } from '../../control-plane/sources/file-config.js';
 import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/file-config-schema.js';
 import { FileSource } from '../../control-plane/sources/file-source.js';
 import type { CatalogSource } from '../../control-plane/sources/source.js';
+import type { XdsTlsOptions } from '../../control-plane/xds/ads-server.js';
 import { componentLogger, createLogger, type Logger } from '../../lib/log.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { boolFlag, durationFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
 import { type AdminApiHandle, startAdminApi } from './admin-api.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
+
+/** Where distributions keep the system's CA bundle. */
+const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to serve (file source)' },
@@ -45,7 +50,46 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
     default: '30s',
   },
   ...OBSERVABILITY_FLAGS,
+  // ---- TLS ----
+  'xds-tls-cert': {
+    type: 'string',
+    description: "the xDS port's certificate (PEM): serve xDS over TLS, to Envoys whose client certificate names their node id",
+  },
+  'xds-tls-key': { type: 'string', description: 'the private key of --xds-tls-cert' },
+  'xds-tls-client-ca': { type: 'string', description: "CA bundle Envoys' client certificates must chain to" },
+  'upstream-ca': {
+    type: 'string',
+    description: `CA bundle TLS upstreams are verified with when their policy names none (default: the system bundle, ${SYSTEM_CA_BUNDLES[0]} or the like)`,
+  },
+  'upstream-client-cert': {
+    type: 'string',
+    description: 'client certificate Envoy presents to TLS upstreams (mTLS to adapters) when their policy names none',
+  },
+  'upstream-client-key': { type: 'string', description: 'the private key of --upstream-client-cert' },
 };
+
+/** The --xds-tls-* and --upstream-* flags. */
+export function tlsSettings(p: Parsed): { xdsTls?: XdsTlsOptions; upstreamTls: UpstreamTlsDefaults } {
+  const certFile = stringFlag(p, 'xds-tls-cert');
+  const keyFile = stringFlag(p, 'xds-tls-key');
+  const clientCaFile = stringFlag(p, 'xds-tls-client-ca');
+  const any = certFile !== undefined || keyFile !== undefined || clientCaFile !== undefined;
+  if (any && (certFile === undefined || keyFile === undefined || clientCaFile === undefined)) {
+    throw new UsageError('--xds-tls-cert, --xds-tls-key and --xds-tls-client-ca go together');
+  }
+  const clientCertFile = stringFlag(p, 'upstream-client-cert');
+  const clientKeyFile = stringFlag(p, 'upstream-client-key');
+  if ((clientCertFile === undefined) !== (clientKeyFile === undefined))
+    throw new UsageError('--upstream-client-cert and --upstream-client-key go together');
+  const caFile = stringFlag(p, 'upstream-ca') ?? SYSTEM_CA_BUNDLES.find((f) => existsSync(f));
+  return {
+    ...(any ? { xdsTls: { certFile: certFile!, keyFile: keyFile!, clientCaFile: clientCaFile! } } : {}),
+    upstreamTls: {
+      ...(caFile !== undefined ? { caFile } : {}),
+      ...(clientCertFile !== undefined ? { clientCertFile, clientKeyFile: clientKeyFile! } : {}),
+    },
+  };
+}
 
 export interface RunningControlPlane {
   readonly controlPlane: ControlPlane;
@@ -140,7 +184,9 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     metrics,
   });
   const listen = listenSettings(p, config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined);
+  const tls = tlsSettings(p);
   const controlPlane = new ControlPlane({
+    ...tls,
     source,
     logger,
     metrics,

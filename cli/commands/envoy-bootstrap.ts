@@ -1,6 +1,6 @@
-import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { type BootstrapXdsTls, renderBootstrap } from '../../envoy/bootstrap.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
-import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
+import { boolFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
 
 export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   'node-id': { type: 'string', description: 'Envoy node id (required)' },
@@ -14,7 +14,30 @@ export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   },
   'stats-address': { type: 'string', description: 'bind address of the stats port', default: '127.0.0.1' },
   delta: { type: 'boolean', description: 'use incremental (delta) xDS instead of state-of-the-world' },
+  // ---- xDS over TLS ----
+  'xds-tls-cert': {
+    type: 'string',
+    description: "Envoy's client certificate (PEM) for xDS over TLS; it must name the node id (CN, or URI SAN spiffe://mcpmesh/envoy/ID)",
+  },
+  'xds-tls-key': { type: 'string', description: 'the private key of --xds-tls-cert' },
+  'xds-tls-ca': { type: 'string', description: "CA bundle the control plane's certificate must chain to" },
+  'xds-tls-server-name': { type: 'string', description: "name the control plane's certificate must carry (default: the --xds host)" },
 };
+
+/** The --xds-tls-* flags: all of cert, key and CA, or none. */
+function xdsTlsFlags(p: Parsed): BootstrapXdsTls | undefined {
+  const certFile = stringFlag(p, 'xds-tls-cert');
+  const keyFile = stringFlag(p, 'xds-tls-key');
+  const caFile = stringFlag(p, 'xds-tls-ca');
+  const serverName = stringFlag(p, 'xds-tls-server-name');
+  if (certFile === undefined && keyFile === undefined && caFile === undefined) {
+    if (serverName !== undefined) throw new UsageError('--xds-tls-server-name needs --xds-tls-cert, --xds-tls-key and --xds-tls-ca');
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined || caFile === undefined)
+    throw new UsageError('--xds-tls-cert, --xds-tls-key and --xds-tls-ca go together');
+  return { certFile, keyFile, caFile, ...(serverName !== undefined ? { serverName } : {}) };
+}
 
 export function splitHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
@@ -39,6 +62,7 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
   const nodeId = stringFlag(p, 'node-id');
   if (!nodeId) throw new UsageError('--node-id is required');
   const xds = splitHostPort(stringFlag(p, 'xds')!, 'xds');
+  const xdsTls = xdsTlsFlags(p);
   process.stdout.write(
     renderBootstrap({
       nodeId,
@@ -48,6 +72,7 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
       adminAddress: stringFlag(p, 'admin-address')!,
       adminPort: intFlag(p, 'admin-port', 1, 65535)!,
       delta: boolFlag(p, 'delta'),
+      ...(xdsTls ? { xdsTls } : {}),
       ...(stringFlag(p, 'stats-port') !== undefined
         ? { statsPort: intFlag(p, 'stats-port', 1, 65535)!, statsAddress: stringFlag(p, 'stats-address')! }
         : {}),

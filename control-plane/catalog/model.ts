@@ -3,7 +3,7 @@
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
 import type { MeshSettings } from './mesh-schema.js';
-import type { Policy, RetryOn } from './policy-schema.js';
+import type { Policy, RetryOn, TlsPolicy } from './policy-schema.js';
 
 export type ReplicaHealth = 'healthy' | 'degraded' | 'unhealthy' | 'draining';
 
@@ -15,6 +15,11 @@ export interface Replica {
   readonly health: ReplicaHealth;
   /** Relative load-balancing weight, 1..128 as Envoy accepts. */
   readonly weight: number;
+  /**
+   * TLS servers only: the name the replica was given (a DNS name or an IP,
+   * before resolving), which its certificate must carry and SNI names.
+   */
+  readonly tlsName?: string;
 }
 
 /** Which MCP protocol generation a server speaks; 'auto' lets the client negotiate. */
@@ -93,6 +98,8 @@ export interface EffectivePolicy {
     readonly retryBudgetPercent: number;
     readonly minRetryConcurrency: number;
   };
+  /** A TLS server's verification settings from its policy (absent: the control plane's defaults). */
+  readonly tls?: TlsPolicy;
   readonly healthCheck:
     | {
         readonly path: string;

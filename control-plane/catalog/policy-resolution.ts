@@ -84,6 +84,7 @@ export function resolvePolicy(policy: Policy): EffectivePolicy {
             unhealthyThreshold: hc.unhealthyThreshold ?? DEFAULTS.healthCheck.unhealthyThreshold,
             healthyThreshold: hc.healthyThreshold ?? DEFAULTS.healthCheck.healthyThreshold,
           },
+    ...(policy.tls !== undefined ? { tls: policy.tls } : {}),
   };
 }
 

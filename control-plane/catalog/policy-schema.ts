@@ -91,6 +91,51 @@ export const HealthCheckPolicySchema = z
     path: ['timeout'],
   });
 
+/** A file Envoy reads (and the control plane, for tools/list): an absolute path. */
+const FilePathSchema = z
+  .string()
+  .max(4096)
+  .regex(/^\/[^\0\n]*$/, 'an absolute file path');
+/** A DNS name (wildcards allowed) or an IP address, as a certificate's SAN names it. */
+const SanSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9*_.:-]+$/, 'a DNS name or an IP address');
+
+/**
+ * How Envoy verifies a TLS upstream (https replicas, Consul meta mcp_tls=true).
+ * By default the certificate must chain to the control plane's --upstream-ca
+ * and carry the replica's own host (DNS or IP SAN); SNI is the replica's host.
+ */
+export const TlsPolicySchema = z
+  .strictObject({
+    /** PEM bundle of the CAs the upstream's certificate must chain to. */
+    caFile: FilePathSchema.optional(),
+    /** Names the certificate must carry (any one, exact; DNS or IP SAN) instead of each replica's host. */
+    san: z.array(SanSchema).min(1).max(64).optional(),
+    /** SNI sent to every replica instead of its own host. */
+    sni: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9_.-]+$/, 'a DNS name')
+      .optional(),
+    /** Client certificate (PEM) and key Envoy presents: mTLS to the upstream. */
+    clientCertFile: FilePathSchema.optional(),
+    clientKeyFile: FilePathSchema.optional(),
+    /** Accept any certificate. Only for tests against servers with throwaway certificates; logged as a warning. */
+    insecureSkipVerify: z.boolean().optional(),
+  })
+  .refine((t) => (t.clientCertFile === undefined) === (t.clientKeyFile === undefined), {
+    message: 'clientCertFile and clientKeyFile go together',
+    path: ['clientKeyFile'],
+  })
+  .refine((t) => t.insecureSkipVerify !== true || (t.caFile === undefined && t.san === undefined), {
+    message: 'insecureSkipVerify verifies nothing: it cannot be combined with caFile or san',
+    path: ['insecureSkipVerify'],
+  });
+
 /** MCP tool names: the spec allows letters, digits, _ - . and / (1..128). */
 export const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
 
@@ -107,9 +152,12 @@ export const PolicySchema = z.strictObject({
   healthCheck: HealthCheckPolicySchema.optional(),
   /** What a Consul "warning" check means for traffic. */
   warning: z.enum(['healthy', 'degraded']).optional(),
+  /** Verification of a TLS upstream (applies when the server's replicas are https / mcp_tls=true). */
+  tls: TlsPolicySchema.optional(),
   tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
 });
 
+export type TlsPolicy = z.output<typeof TlsPolicySchema>;
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
 export type ToolPolicy = z.output<typeof ToolPolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;

@@ -1,12 +1,13 @@
 // CatalogServer → Envoy Cluster (CDS). One EDS cluster per MCP server.
-import type { CatalogServer } from '../catalog/model.js';
-import { ADS_SOURCE, duration, u32 } from './proto-values.js';
+import { isIP } from 'node:net';
+import type { CatalogServer, Replica } from '../catalog/model.js';
+import { ADS_SOURCE, duration, struct, u32 } from './proto-values.js';
 
 export function clusterName(server: string): string {
   return `mcp_${server}`;
 }
 
-export function buildCluster(server: CatalogServer): object {
+export function buildCluster(server: CatalogServer, defaults: UpstreamTlsDefaults = {}): object {
   const p = server.policy;
   const cluster: Record<string, unknown> = {
     name: clusterName(server.name),
@@ -83,14 +84,97 @@ export function buildCluster(server: CatalogServer): object {
       },
     ];
   }
-  if (server.tls) {
-    cluster['transport_socket'] = {
-      name: 'envoy.transport_sockets.tls',
-      typed_config: {
-        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-        sni: server.replicas[0]?.host ?? '',
-      },
-    };
-  }
+  if (server.tls) Object.assign(cluster, upstreamTls(server, defaults));
   return cluster;
+}
+
+// ---- upstream TLS ----
+
+/** What the control plane verifies TLS upstreams with when a server's policy says nothing (--upstream-*). */
+export interface UpstreamTlsDefaults {
+  /** CA bundle (PEM) upstream certificates must chain to. */
+  readonly caFile?: string;
+  /** Client certificate and key Envoy presents (mTLS to adapters). */
+  readonly clientCertFile?: string;
+  readonly clientKeyFile?: string;
+}
+
+/** Key in an endpoint's `envoy.transport_socket_match` metadata: the IP its certificate must carry. */
+export const TLS_IP_MATCH_KEY = 'mcpmesh_tls_ip';
+
+/**
+ * Pinned to a hash no certificate has: a TLS server with no CA to verify
+ * against refuses every certificate (fails closed) instead of accepting any.
+ */
+const REFUSE_EVERY_CERTIFICATE = '0'.repeat(64);
+
+/** The name a TLS replica's certificate must carry. */
+export function replicaTlsName(r: Replica): string {
+  return r.tlsName ?? r.host;
+}
+
+/** Whether each replica's own IP is checked through a transport socket match (no `san` in the policy). */
+export function matchesReplicaIps(server: CatalogServer): boolean {
+  return server.tls && server.policy.tls?.insecureSkipVerify !== true && server.policy.tls?.san === undefined;
+}
+
+function sanMatcher(name: string): object {
+  return { san_type: isIP(name) !== 0 ? 'IP_ADDRESS' : 'DNS', matcher: { exact: name } };
+}
+
+function tlsSocket(common: object, context: object): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      common_tls_context: common,
+      ...context,
+    },
+  };
+}
+
+/**
+ * The cluster's transport socket(s). Every certificate is verified against the
+ * CA and a SAN unless the policy says `insecureSkipVerify: true`:
+ *  - `tls.san` given: any of those names;
+ *  - otherwise each replica's own name: a DNS name through Envoy's
+ *    `auto_host_sni` (SNI = the endpoint's hostname) and `auto_sni_san_validation`
+ *    (a DNS SAN = that SNI); an IP, which SNI cannot carry and a DNS SAN does
+ *    not match, through a transport socket match per IP with an IP SAN matcher.
+ * The files are read by Envoy, from its own file system.
+ */
+export function upstreamTls(server: CatalogServer, defaults: UpstreamTlsDefaults): Record<string, unknown> {
+  const t = server.policy.tls ?? {};
+  const cert =
+    t.clientCertFile !== undefined
+      ? { cert: t.clientCertFile, key: t.clientKeyFile! }
+      : defaults.clientCertFile !== undefined && defaults.clientKeyFile !== undefined
+        ? { cert: defaults.clientCertFile, key: defaults.clientKeyFile }
+        : undefined;
+  const certificates = cert
+    ? { tls_certificates: [{ certificate_chain: { filename: cert.cert }, private_key: { filename: cert.key } }] }
+    : {};
+  const sni = t.sni !== undefined ? { sni: t.sni } : { auto_host_sni: true };
+  if (t.insecureSkipVerify === true) return { transport_socket: tlsSocket(certificates, sni) };
+  const ca = t.caFile ?? defaults.caFile;
+  const validation = (sans?: readonly string[]) => ({
+    validation_context:
+      ca === undefined
+        ? { verify_certificate_hash: [REFUSE_EVERY_CERTIFICATE] }
+        : { trusted_ca: { filename: ca }, ...(sans ? { match_typed_subject_alt_names: sans.map(sanMatcher) } : {}) },
+  });
+  if (t.san !== undefined) return { transport_socket: tlsSocket({ ...certificates, ...validation(t.san) }, sni) };
+  const ips = [...new Set(server.replicas.map(replicaTlsName).filter((n) => isIP(n) !== 0))].sort();
+  return {
+    transport_socket: tlsSocket({ ...certificates, ...validation() }, { ...sni, auto_sni_san_validation: true }),
+    ...(ips.length > 0
+      ? {
+          transport_socket_matches: ips.map((ip) => ({
+            name: `ip-${ip}`,
+            match: struct({ [TLS_IP_MATCH_KEY]: ip }),
+            transport_socket: tlsSocket({ ...certificates, ...validation([ip]) }, t.sni !== undefined ? { sni: t.sni } : {}),
+          })),
+        }
+      : {}),
+  };
 }

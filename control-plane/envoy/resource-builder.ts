@@ -9,7 +9,7 @@
 import type { Catalog, CatalogServer } from '../catalog/model.js';
 import { type EncodedResource, type EncodedResources, encodePartial, lengthDelimitedHeader, packAny } from '../xds/api/envoy-protos.js';
 import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
-import { buildCluster, clusterName } from './clusters.js';
+import { buildCluster, clusterName, type UpstreamTlsDefaults } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
 import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
@@ -31,6 +31,9 @@ export class EnvoyResourceBuilder {
 
   /** The same catalog entry object as before: no need to serialize it for its key. */
   private keys = new WeakMap<CatalogServer, string>();
+
+  /** Fixed for the builder's life, so catalog entries alone still key the encodings. */
+  constructor(private readonly upstreamTls: UpstreamTlsDefaults = {}) {}
 
   build(catalog: Catalog, listener: ListenerOptions): EncodedResources {
     const used = new Map<string, ServerResources>();
@@ -55,7 +58,7 @@ export class EnvoyResourceBuilder {
     }
     const hit = used.get(key) ?? this.previous.get(key);
     const out = hit ?? {
-      cluster: encodeResource(TYPE.cluster, clusterName(server.name), buildCluster(server)),
+      cluster: encodeResource(TYPE.cluster, clusterName(server.name), buildCluster(server, this.upstreamTls)),
       endpoints: encodeResource(TYPE.endpoints, clusterName(server.name), buildLoadAssignment(server)),
       routes: encodePartial('envoy.config.route.v3.VirtualHost', { routes: serverRoutes(server) }),
     };

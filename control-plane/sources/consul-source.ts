@@ -3,7 +3,10 @@
 // requests are ConsulWatches', the translation is consul-translation's, the
 // restart grace RestartGrace's; this keeps what they found and delivers only
 // complete views.
+
+import { type AclRequirement, describeRequirement } from '../../lib/consul/acl-check.js';
 import type { Logger } from '../../lib/log.js';
+import { CONSUL } from '../../lib/mesh-contracts.js';
 import { resolveHost } from '../../lib/resolve-host.js';
 import type { MeshSettings } from '../catalog/mesh-schema.js';
 import type { ServerSpec, SourceState } from '../catalog/model.js';
@@ -21,6 +24,18 @@ import {
   translateService,
 } from './consul-translation.js';
 import { ConsulWatches, type WatchName } from './consul-watches.js';
+
+/** What the control plane reads; without it Consul filters answers (default deny) instead of refusing them. */
+export const CONTROL_PLANE_READS: readonly AclRequirement[] = [
+  { resource: 'service', access: 'read', segment: '' },
+  { resource: 'node', access: 'read', segment: '' },
+  { resource: 'key', access: 'read', segment: CONSUL.policyPrefix },
+];
+/** The admin API's policy writes. */
+const CONTROL_PLANE_WRITES: readonly AclRequirement[] = [{ resource: 'key', access: 'write', segment: CONSUL.policyPrefix }];
+/** How often a token found lacking is asked about again. */
+const ACL_RECHECK_MS = 15_000;
+
 import type { CatalogSource, SourceStatus } from './source.js';
 
 export interface ConsulSourceMetrics {
@@ -65,7 +80,9 @@ export class ConsulSource implements CatalogSource {
 
   private seen = { services: false, health: false, kv: false };
   private synced = false;
-  private readonly failing = new Map<WatchName, string>();
+  private readonly failing = new Map<WatchName | 'acl', string>();
+  private aclTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private lastSyncAt: number | undefined;
   private deliverScheduled = false;
   private readonly firstSync: { resolve: () => void; promise: Promise<void> };
@@ -106,10 +123,56 @@ export class ConsulSource implements CatalogSource {
   async start(onState: (state: SourceState) => void): Promise<void> {
     this.onState = onState;
     this.watches.start();
+    void this.checkAcl(true);
     await this.firstSync.promise;
   }
 
+  /**
+   * Asks Consul what the token may do. Reads it lacks make the source stale
+   * (mcpmesh_source_stale, /readyz) with an error naming each missing rule,
+   * rechecked until granted; a missing write only warns (policy writes will fail).
+   */
+  private async checkAcl(first: boolean): Promise<void> {
+    if (this.stopped) return;
+    let missing: AclRequirement[];
+    try {
+      missing = await this.watches.missingPermissions([...CONTROL_PLANE_READS, ...(first ? CONTROL_PLANE_WRITES : [])]);
+    } catch (err) {
+      // Unreachable Consul is the watches' to report; older Consuls without the endpoint: nothing to say.
+      this.opts.logger.debug({ err: (err as Error).message }, 'could not ask Consul about the ACL token');
+      if (this.failing.has('acl')) this.scheduleAclCheck();
+      return;
+    }
+    if (this.stopped) return;
+    const writes = missing.filter((m) => m.access === 'write');
+    if (writes.length > 0) {
+      this.opts.logger.warn(
+        { missing: writes.map(describeRequirement) },
+        'the Consul ACL token cannot write policies: admin API policy writes will fail (403)',
+      );
+    }
+    const reads = missing.filter((m) => m.access === 'read');
+    if (reads.length > 0) {
+      const message = `the Consul ACL token lacks ${reads.map(describeRequirement).join(', ')}: Consul hides what the token may not read, so servers are missing from the catalog (docs/security.md)`;
+      if (this.failing.get('acl') !== message) this.opts.logger.error({ missing: reads.map(describeRequirement) }, message);
+      if (this.failing.size === 0) this.opts.metrics?.stale(true);
+      this.failing.set('acl', message);
+      this.scheduleAclCheck();
+    } else if (this.failing.delete('acl')) {
+      this.opts.logger.info('the Consul ACL token now has the permissions the control plane needs');
+      if (this.failing.size === 0) this.opts.metrics?.stale(false);
+    }
+  }
+
+  private scheduleAclCheck(): void {
+    clearTimeout(this.aclTimer);
+    this.aclTimer = setTimeout(() => void this.checkAcl(false), ACL_RECHECK_MS);
+    this.aclTimer.unref();
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.aclTimer);
     this.watches.stop();
     this.grace.stop();
   }

@@ -164,6 +164,7 @@ export async function translateService(
       port: e.Service.Port,
       health: replicaHealth(checks, warning),
       weight: Math.min(128, Math.max(1, e.Service.Weights?.Passing ?? 1)),
+      ...(m.data.mcp_tls === 'true' ? { tlsName: address } : {}),
     });
   }
   return {

@@ -6,6 +6,7 @@
 // connection per service and runs into Consul's 200-per-client limit
 // (bench/consul).
 
+import { type AclRequirement, missingPermissions } from '../../lib/consul/acl-check.js';
 import { BlockingWatch } from '../../lib/consul/blocking-watch.js';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
 import type { Logger } from '../../lib/log.js';
@@ -91,6 +92,10 @@ export class ConsulWatches {
   /** Sockets open to Consul (bounded by 3 + fetchConcurrency). */
   connections(): number {
     return this.http.openSockets();
+  }
+  /** The ACL permissions of `wanted` the token lacks ([] with ACLs off). */
+  missingPermissions(wanted: readonly AclRequirement[]): Promise<AclRequirement[]> {
+    return missingPermissions(this.http, wanted);
   }
 
   /** Queues services to be read; a service queued again before its read starts is read once. */

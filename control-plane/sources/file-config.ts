@@ -77,7 +77,14 @@ async function httpServer(s: FileServer, index: number, resolve: Resolve): Promi
       problems.push(`servers.${index}.replicas.${i}: cannot resolve ${u.hostname}: ${(err as Error).message}`);
       continue;
     }
-    replicas.push({ id, host, port, health: e.health ?? 'healthy', weight: e.weight ?? 1 });
+    replicas.push({
+      id,
+      host,
+      port,
+      health: e.health ?? 'healthy',
+      weight: e.weight ?? 1,
+      ...(tls ? { tlsName: u.hostname.replace(/^\[(.*)\]$/, '$1') } : {}),
+    });
   }
   if (problems.length > 0) throw new ConfigError('', problems);
   return { name: s.name, path, protocol: s.protocol ?? 'auto', tls, replicas, policy: s.policy ?? {} };

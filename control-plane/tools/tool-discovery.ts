@@ -1,10 +1,15 @@
 // Learns each server's tools (tools/list on a healthy replica) so that default
 // per-tool policies can follow the tools' own annotations. Runs beside the
 // data path: a server that cannot be asked keeps the tools last learned.
+
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { urlHost } from '../../lib/host-port.js';
+import { type FetchLike, httpsFetch } from '../../lib/https-fetch.js';
 import type { Logger } from '../../lib/log.js';
-import type { McpProtocol, ServerSpec, ToolInfo } from '../catalog/model.js';
+import type { McpProtocol, Replica, ServerSpec, ToolInfo } from '../catalog/model.js';
+import type { UpstreamTlsDefaults } from '../envoy/clusters.js';
 
 export interface ToolDiscoveryOptions {
   readonly logger: Logger;
@@ -14,21 +19,37 @@ export interface ToolDiscoveryOptions {
   readonly refreshMs?: number;
   readonly timeoutMs?: number;
   readonly concurrency?: number;
+  /** TLS servers are asked with the verification Envoy applies (the files are read here too). */
+  readonly upstreamTls?: UpstreamTlsDefaults;
 }
 
-type ListTools = (url: string, protocol: McpProtocol, timeoutMs: number) => Promise<ToolInfo[]>;
+type ListTools = (url: string, protocol: McpProtocol, timeoutMs: number, fetch?: FetchLike) => Promise<ToolInfo[]>;
+
+/** The fetch for tools/list on a TLS replica: the same CA, names and client certificate as Envoy's cluster. */
+export function replicaFetch(spec: ServerSpec, replica: Replica, defaults: UpstreamTlsDefaults): FetchLike {
+  const t = spec.policy.tls ?? {};
+  const name = replica.tlsName ?? replica.host;
+  const certFile = t.clientCertFile ?? (t.clientKeyFile === undefined ? defaults.clientCertFile : undefined);
+  const keyFile = t.clientKeyFile ?? (t.clientCertFile === undefined ? defaults.clientKeyFile : undefined);
+  const client = certFile !== undefined && keyFile !== undefined ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : {};
+  const servername = t.sni ?? (isIP(name) === 0 ? name : undefined);
+  if (t.insecureSkipVerify === true) return httpsFetch({ ...client, insecure: true, ...(servername !== undefined ? { servername } : {}) });
+  const caFile = t.caFile ?? defaults.caFile;
+  if (caFile === undefined) throw new Error('no CA to verify the server with (policy tls.caFile or --upstream-ca)');
+  return httpsFetch({ ...client, ca: readFileSync(caFile), names: t.san ?? [name], ...(servername !== undefined ? { servername } : {}) });
+}
 
 const MAX_PAGES = 100;
 
 /** tools/list over Streamable HTTP with the MCP SDK's own client, all pages. */
-export const listToolsOverHttp: ListTools = async (url, protocol, timeoutMs) => {
+export const listToolsOverHttp: ListTools = async (url, protocol, timeoutMs, fetch) => {
   const client = new Client(
     { name: 'mcpmesh-control-plane', version: '0.1.0' },
     {
       versionNegotiation: { mode: protocol === '2026' ? { pin: '2026-07-28' } : protocol === '2025' ? 'legacy' : 'auto' },
     },
   );
-  const transport = new StreamableHTTPClientTransport(new URL(url));
+  const transport = new StreamableHTTPClientTransport(new URL(url), fetch ? { fetch } : {});
   try {
     await client.connect(transport, { timeout: timeoutMs });
     const tools: ToolInfo[] = [];
@@ -147,7 +168,8 @@ export class ToolDiscovery {
       const host = urlHost(replica.host);
       const url = `${spec.tls ? 'https' : 'http'}://${host}:${replica.port}${spec.path}`;
       try {
-        const tools = await this.listTools(url, spec.protocol, this.opts.timeoutMs ?? 5_000);
+        const fetch = spec.tls ? replicaFetch(spec, replica, this.opts.upstreamTls ?? {}) : undefined;
+        const tools = await this.listTools(url, spec.protocol, this.opts.timeoutMs ?? 5_000, fetch);
         if (this.stopped || !this.servers.has(name)) return;
         if (!sameTools(this.known.get(name), tools)) {
           this.known.set(name, tools);

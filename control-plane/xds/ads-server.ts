@@ -1,8 +1,12 @@
 // The ADS gRPC server: accepts any number of Envoys on SotW and delta streams,
 // tells each stream when the snapshot cache serves a new snapshot, and reports
 // when they have all converged on it.
+
+import { readFileSync } from 'node:fs';
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
+import { envoyNodeUri } from '../../lib/mesh-contracts.js';
 import { adsPackageDefinition } from './api/envoy-protos.js';
 import type { TypeUrl } from './api/type-urls.js';
 import { DeltaStream } from './delta-stream.js';
@@ -29,6 +33,27 @@ export interface AdsServerOptions {
   readonly logger: Logger;
   readonly events?: AdsEvents;
   readonly identifier?: string;
+  /** Serve xDS over TLS, and only to Envoys whose client certificate names their node id. */
+  readonly tls?: XdsTlsOptions;
+}
+
+/** The xDS port's certificate, and the CA that Envoys' client certificates must chain to. */
+export interface XdsTlsOptions {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile: string;
+}
+
+/**
+ * Whether a client certificate names this node id: its subject CN is the id,
+ * or a SAN is the URI spiffe://mcpmesh/envoy/<id> or the DNS name <id>.
+ */
+export function certificateNamesNode(cert: PeerCertificate, nodeId: string): boolean {
+  if (nodeId === '') return false;
+  const cn = cert.subject?.CN;
+  if ((Array.isArray(cn) ? cn : [cn]).includes(nodeId)) return true;
+  const sans = (cert.subjectaltname ?? '').split(', ');
+  return sans.includes(`URI:${envoyNodeUri(nodeId)}`) || sans.includes(`DNS:${nodeId}`);
 }
 
 interface ServiceDef {
@@ -62,8 +87,10 @@ export class AdsServer {
   private readonly events: AdsEvents;
   private readonly identifier: string;
   private readonly nameSets = new NameSets();
+  private readonly tls: XdsTlsOptions | undefined;
 
   constructor(opts: AdsServerOptions) {
+    this.tls = opts.tls;
     this.log = opts.logger;
     this.events = opts.events ?? {};
     this.identifier = opts.identifier ?? 'mcpmesh';
@@ -99,10 +126,31 @@ export class AdsServer {
 
   async listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(err) : resolve(bound),
-      );
+      this.server.bindAsync(`${host}:${port}`, this.credentials(), (err, bound) => (err ? reject(err) : resolve(bound)));
     });
+  }
+
+  /** Plain, or TLS that requires a client certificate from the mesh CA (the node id is checked per stream). */
+  private credentials(): grpc.ServerCredentials {
+    if (!this.tls) return grpc.ServerCredentials.createInsecure();
+    return grpc.ServerCredentials.createSsl(
+      readFileSync(this.tls.clientCaFile),
+      [{ cert_chain: readFileSync(this.tls.certFile), private_key: readFileSync(this.tls.keyFile) }],
+      true,
+    );
+  }
+
+  /** Why this stream's first request may not be served (its certificate names another node), or undefined. */
+  private refusal(call: grpc.ServerDuplexStream<unknown, unknown>, msg: unknown): string | undefined {
+    if (!this.tls) return undefined;
+    const node = (msg as { node?: { id?: unknown } | null } | null)?.node;
+    const nodeId = typeof node?.id === 'string' ? node.id : '';
+    if (nodeId === '') return 'the first discovery request names no node id';
+    const cert = call.getAuthContext()?.sslPeerCertificate;
+    if (!cert) return 'no verified client certificate';
+    if (!certificateNamesNode(cert, nodeId))
+      return `the client certificate (CN ${String(cert.subject?.CN ?? '')}) does not name node id ${nodeId}`;
+    return undefined;
   }
 
   async stop(graceMs = 2_000): Promise<void> {
@@ -184,7 +232,20 @@ export class AdsServer {
       call.end();
       close('server stopping');
     });
+    let checked = false;
     call.on('data', (msg: unknown) => {
+      if (!checked) {
+        checked = true;
+        const why = this.refusal(call, msg);
+        if (why !== undefined) {
+          this.log.warn({ stream: stream.id, peer: call.getPeer(), reason: why }, 'xDS client refused');
+          // grpc-js turns an 'error' on a server stream into its status (destroy() would send none).
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `permission denied: ${why}` });
+          close('permission denied');
+          return;
+        }
+      }
+      if (closed) return;
       try {
         stream.handle(msg);
       } catch (err) {

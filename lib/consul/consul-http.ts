@@ -50,7 +50,7 @@ export class ConsulHttp {
   }
 
   request<T>(
-    method: 'GET' | 'PUT' | 'DELETE',
+    method: 'GET' | 'PUT' | 'DELETE' | 'POST',
     path: string,
     opts: {
       query?: Record<string, string | undefined>;
@@ -92,7 +92,9 @@ export class ConsulHttp {
               return;
             }
             if (status < 200 || status >= 300) {
-              reject(new ConsulHttpError(`Consul ${method} ${url.pathname}: HTTP ${status} ${text.slice(0, 200)}`, status));
+              // Consul's 403 names the permission the token lacks (never the token itself).
+              const acl = status === 403 ? ' (the ACL token lacks a permission: see docs/security.md)' : '';
+              reject(new ConsulHttpError(`Consul ${method} ${url.pathname}: HTTP ${status} ${text.slice(0, 300)}${acl}`, status));
               return;
             }
             let body: unknown = null;

@@ -20,6 +20,8 @@ export interface RegistrationOptions {
   readonly tags?: readonly string[];
   /** Path of the instance's readiness endpoint, e.g. /readyz. */
   readonly checkPath: string;
+  /** The whole check URL instead of http://ADDRESS:PORT + checkPath (an mTLS adapter's plain health port). */
+  readonly checkUrl?: string;
   readonly checkInterval?: string;
   readonly deregisterCriticalAfter?: string;
   readonly token?: string;
@@ -59,7 +61,7 @@ export class ConsulRegistration {
       Check: {
         CheckID: `mcpmesh:${this.opts.id}`,
         Name: `${this.opts.name} readiness`,
-        HTTP: `http://${host}:${this.opts.port}${this.opts.checkPath}`,
+        HTTP: this.opts.checkUrl ?? `http://${host}:${this.opts.port}${this.opts.checkPath}`,
         Interval: this.opts.checkInterval ?? '2s',
         Timeout: '1s',
         DeregisterCriticalServiceAfter: this.opts.deregisterCriticalAfter ?? '1m',

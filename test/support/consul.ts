@@ -1,7 +1,7 @@
 // A real Consul agent (-dev, in memory) on loopback ports of its own.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
 
@@ -15,11 +15,25 @@ export interface ConsulAgent {
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** PUT/GET against the agent's HTTP API. */
+  /** PUT/GET against the agent's HTTP API (with ACLs: as the management token). */
   api(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
+  /** With ACLs: the initial management token. */
+  readonly managementToken: string | undefined;
 }
 
-export async function startConsul(): Promise<ConsulAgent> {
+export interface ConsulAgentOptions {
+  /** ACLs on with default deny; the agent's own token and the API's are this management token. */
+  readonly acl?: { readonly managementToken: string };
+}
+
+/** With ACLs on: a policy of these rules (HCL) and a token holding it; returns the token's secret. */
+export async function createAclToken(consul: ConsulAgent, name: string, rules: string): Promise<string> {
+  await consul.api('PUT', '/v1/acl/policy', { Name: name, Rules: rules });
+  const token = (await consul.api('PUT', '/v1/acl/token', { Description: name, Policies: [{ Name: name }] })) as { SecretID: string };
+  return token.SecretID;
+}
+
+export async function startConsul(opts: ConsulAgentOptions = {}): Promise<ConsulAgent> {
   if (!existsSync(CONSUL_BIN)) throw new Error(`Consul not found at ${CONSUL_BIN}: run scripts/setup.sh consul`);
   // DNS, WAN gossip and gRPC are off: nothing here uses them, and each port
   // handed over is one more that can be taken before Consul binds it.
@@ -27,9 +41,20 @@ export async function startConsul(): Promise<ConsulAgent> {
   let child: ChildProcess | undefined;
   let log = '';
   let url = `http://127.0.0.1:${http}`;
+  const token = opts.acl?.managementToken;
+  let aclFile: string | undefined;
+  if (token !== undefined) {
+    // default deny, and the management token for the agent's own calls (its node registration, anti-entropy).
+    aclFile = join(mkdtempSync(join(tmpdir(), 'mcpmesh-consul-acl-')), 'acl.hcl');
+    writeFileSync(
+      aclFile,
+      `acl {\n  enabled = true\n  default_policy = "deny"\n  enable_token_persistence = false\n  tokens {\n    initial_management = "${token}"\n    agent = "${token}"\n  }\n}\n`,
+    );
+  }
   const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method,
+      ...(token !== undefined ? { headers: { 'x-consul-token': token } } : {}),
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
     const text = await res.text();
@@ -54,6 +79,7 @@ export async function startConsul(): Promise<ConsulAgent> {
         '-grpc-port=-1',
         '-grpc-tls-port=-1',
         '-log-level=warn',
+        ...(aclFile !== undefined ? [`-config-file=${aclFile}`] : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -101,6 +127,7 @@ export async function startConsul(): Promise<ConsulAgent> {
     },
     stop: kill,
     api,
+    managementToken: token,
   };
 }
 

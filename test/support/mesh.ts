@@ -9,9 +9,12 @@ import { makeSource } from '../../cli/commands/control-plane.js';
 import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { MeshSettings } from '../../control-plane/catalog/mesh-schema.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
+import type { UpstreamTlsDefaults } from '../../control-plane/envoy/clusters.js';
 import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
-import { renderBootstrap } from '../../envoy/bootstrap.js';
+import type { XdsTlsOptions } from '../../control-plane/xds/ads-server.js';
+import { type BootstrapXdsTls, renderBootstrap } from '../../envoy/bootstrap.js';
 import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
+import type { Logger } from '../../lib/log.js';
 import { freePort } from './ports.js';
 
 export interface MeshOptions {
@@ -24,6 +27,15 @@ export interface MeshOptions {
   readonly toolRefreshMs?: number;
   /** Tracing and access-log settings, as the control plane's flags give them. */
   readonly observability?: MeshSettings;
+  // ---- TLS ----
+  readonly upstreamTls?: UpstreamTlsDefaults;
+  readonly xdsTls?: XdsTlsOptions;
+  /** Envoy's side of xDS over TLS. */
+  readonly bootstrapXdsTls?: BootstrapXdsTls;
+  readonly nodeId?: string;
+  readonly logger?: Logger;
+  /** Consul ACL token of the control plane. */
+  readonly consulToken?: string;
 }
 
 export interface Mesh {
@@ -34,6 +46,7 @@ export interface Mesh {
   readonly envoy: EnvoyProcess;
   readonly adminUrl: string;
   readonly listenPort: number;
+  readonly xdsPort: number;
   readonly configFile: string;
   agentUrl(server: string): string;
   writeConfig(config: object | string): void;
@@ -50,11 +63,16 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const listenPort = await freePort();
   const xdsPort = await freePort();
   const adminPort = await freePort();
-  const logger = pino({ level: process.env['MCPMESH_TEST_LOG'] ?? 'silent' });
+  const logger = opts.logger ?? pino({ level: process.env['MCPMESH_TEST_LOG'] ?? 'silent' });
   let metrics = createControlPlaneMetrics();
   const makeCp = () =>
     new ControlPlane({
-      source: makeSource({ ...(opts.consulUrl ? { consul: opts.consulUrl } : { config: configFile }), logger, metrics }),
+      source: makeSource({
+        ...(opts.consulUrl ? { consul: opts.consulUrl } : { config: configFile }),
+        ...(opts.consulToken ? { token: opts.consulToken } : {}),
+        logger,
+        metrics,
+      }),
       logger,
       metrics,
       xdsHost: '127.0.0.1',
@@ -63,12 +81,20 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       ...(opts.observability ? { observability: opts.observability } : {}),
       discoverTools: opts.discoverTools ?? true,
       toolRefreshMs: opts.toolRefreshMs ?? 1_000,
+      ...(opts.upstreamTls ? { upstreamTls: opts.upstreamTls } : {}),
+      ...(opts.xdsTls ? { xdsTls: opts.xdsTls } : {}),
     });
   let cp = makeCp();
   let admin = new AdminService(cp);
   await cp.start();
   const envoy = await startEnvoy({
-    configYaml: renderBootstrap({ nodeId: `it-${process.pid}-${xdsPort}`, xdsPort, adminPort, delta: opts.delta ?? false }),
+    configYaml: renderBootstrap({
+      nodeId: opts.nodeId ?? `it-${process.pid}-${xdsPort}`,
+      xdsPort,
+      adminPort,
+      delta: opts.delta ?? false,
+      ...(opts.bootstrapXdsTls ? { xdsTls: opts.bootstrapXdsTls } : {}),
+    }),
     adminPort,
   });
   const mesh: Mesh = {
@@ -84,6 +110,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     envoy,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     listenPort,
+    xdsPort,
     configFile,
     agentUrl: (server) => `http://127.0.0.1:${listenPort}/mcp/${server}`,
     writeConfig: write,

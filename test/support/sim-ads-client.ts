@@ -50,6 +50,8 @@ export interface SimClientOptions {
   readonly trackNames?: boolean;
   /** Answer these versions with a NACK instead of an ACK. */
   readonly reject?: (type: string, version: string) => string | undefined;
+  /** Default: insecure (plain). */
+  readonly credentials?: grpc.ChannelCredentials;
 }
 
 export class SimAdsClient {
@@ -70,10 +72,12 @@ export class SimAdsClient {
   private rdsNames = new Set<string>();
   private readonly listeners = new Set<() => void>();
   closed = false;
+  /** The status the stream ended with, if it ended with an error. */
+  error: grpc.ServiceError | undefined;
 
   constructor(private readonly opts: SimClientOptions) {
     const Ctor = clientCtor();
-    this.client = new Ctor(opts.address, grpc.credentials.createInsecure());
+    this.client = new Ctor(opts.address, opts.credentials ?? grpc.credentials.createInsecure());
   }
 
   start(initialVersions?: Map<string, Map<string, string>>): void {
@@ -91,7 +95,10 @@ export class SimAdsClient {
       s.on('data', (r: Response) => this.onSotw(r));
       for (const type of [TYPE.cluster, TYPE.listener]) s.write({ node, type_url: type, version_info: this.acked.get(type) ?? '' });
     }
-    this.stream.on('error', () => undefined);
+    this.stream.on('error', (err: grpc.ServiceError) => {
+      this.error = err;
+      this.closed = true;
+    });
     this.stream.on('end', () => {
       this.closed = true;
     });

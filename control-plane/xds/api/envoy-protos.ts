@@ -45,6 +45,18 @@ const FILES = [
 
 let root: protobuf.Root | undefined;
 
+/**
+ * Fields of Envoy's API newer than grpc-js-xds's copy of it, with their
+ * numbers in envoy/extensions/transport_sockets/tls/v3/tls.proto (Envoy ≥ 1.30;
+ * test/integration/security checks Envoy reads them back).
+ */
+function addNewerFields(r: protobuf.Root): void {
+  const upstreamTls = r.lookupType('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  if (upstreamTls.fields['auto_host_sni'] === undefined) upstreamTls.add(new protobuf.Field('auto_host_sni', 6, 'bool'));
+  if (upstreamTls.fields['auto_sni_san_validation'] === undefined)
+    upstreamTls.add(new protobuf.Field('auto_sni_san_validation', 7, 'bool'));
+}
+
 /** The protobufjs Root with every resource type (loaded once, ~0.5 s). */
 export function envoyRoot(): protobuf.Root {
   if (root) return root;
@@ -62,6 +74,7 @@ export function envoyRoot(): protobuf.Root {
     return target;
   };
   r.loadSync(FILES, { keepCase: true });
+  addNewerFields(r);
   r.resolveAll();
   root = r;
   return r;

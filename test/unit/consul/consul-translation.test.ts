@@ -86,8 +86,9 @@ describe('Consul translation', () => {
       protocol: '2026',
       tls: true,
       replicas: [
-        { id: 'tools-1', host: '10.0.0.1', port: 7001, health: 'healthy', weight: 128 },
-        { id: 'tools-2', host: '127.0.0.2', port: 7002, health: 'healthy', weight: 1 },
+        // TLS: the name as registered, before resolving, is what the certificate must carry.
+        { id: 'tools-1', host: '10.0.0.1', port: 7001, health: 'healthy', weight: 128, tlsName: 'node-a.local' },
+        { id: 'tools-2', host: '127.0.0.2', port: 7002, health: 'healthy', weight: 1, tlsName: '127.0.0.2' },
       ],
       policy: {},
       adapter: true,
