@@ -315,23 +315,17 @@ export class McpEndpoint {
 
   get(req: IncomingMessage, res: ServerResponse, accept: AcceptView): void {
     const sid = header(req, 'mcp-session-id');
-    if (sid === undefined) {
-      return this.refuse(
-        res,
-        'method_not_allowed',
-        405,
-        null,
-        RpcCode.ServerError,
-        'Method Not Allowed: the GET stream belongs to a 2025-era session (Mcp-Session-Id)',
-        undefined,
-        { allow: 'POST' },
-      );
-    }
+    if (sid === undefined) return this.refuseWithoutSession(res, 'the GET stream belongs to a 2025-era session (Mcp-Session-Id)');
     if (!accept.sse)
       return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
     const known = this.seen(sid);
     if (known !== undefined) return this.openStream(res, known);
     this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session));
+  }
+
+  /** GET and DELETE name a session; without one only POST is allowed. */
+  private refuseWithoutSession(res: ServerResponse, why: string): void {
+    this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, `Method Not Allowed: ${why}`, undefined, { allow: 'POST' });
   }
 
   private openStream(res: ServerResponse, session: Session): void {
@@ -342,18 +336,7 @@ export class McpEndpoint {
 
   delete(req: IncomingMessage, res: ServerResponse): void {
     const sid = header(req, 'mcp-session-id');
-    if (sid === undefined) {
-      return this.refuse(
-        res,
-        'method_not_allowed',
-        405,
-        null,
-        RpcCode.ServerError,
-        'Method Not Allowed: DELETE ends a 2025-era session (Mcp-Session-Id)',
-        undefined,
-        { allow: 'POST' },
-      );
-    }
+    if (sid === undefined) return this.refuseWithoutSession(res, 'DELETE ends a 2025-era session (Mcp-Session-Id)');
     const session = this.deps.sessions.get(sid);
     let ended: Promise<RefusalReason | undefined>;
     if (session !== undefined) {
