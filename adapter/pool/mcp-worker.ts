@@ -13,7 +13,7 @@ import { IdAllocator } from '../protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage } from '../protocol/jsonrpc-message.js';
 import type { Call } from './call.js';
 import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
-import type { QueryOfDeathRegistry } from './query-of-death.js';
+import { judgeDeath, type QueryOfDeathRegistry } from './query-of-death.js';
 import { type ExitInfo, StdioProcess } from './stdio-process.js';
 
 export interface WorkerOptions {
@@ -47,6 +47,9 @@ interface Internal {
 }
 
 const STDERR_TAIL = 20;
+/** Requests up to this size are remembered once answered (see rememberAnswered). */
+const ANSWER_MEMORY_MAX_BODY = 64 * 1024;
+
 /** A response line this large is answered from its bytes (see Call.respondBytes). */
 export const LARGE_LINE_BYTES = 1024 * 1024;
 /** Signals another process sends: the server did not end itself. */
@@ -327,11 +330,24 @@ export class McpWorker implements PoolWorker {
         const call = /^\d{1,15}$/.test(idText) ? this.inFlight.get(Number(idText)) : undefined;
         if (call !== undefined) {
           this.lastHeard = Date.now();
-          if (call.respondBytes(line, scan)) return;
+          if (call.respondBytes(line, scan)) {
+            this.rememberAnswered(call);
+            return;
+          }
         }
       }
     }
     this.onLine(line.toString('utf8'));
+  }
+
+  /**
+   * An answered request is remembered as no killer (query-of-death.ts).
+   * Bodies over ANSWER_MEMORY_MAX_BODY are not, so that fingerprinting never
+   * costs a large answer its own pass over the request.
+   */
+  private rememberAnswered(call: Call): void {
+    if (this.opts.poison === undefined || call.init.bodyText.length > ANSWER_MEMORY_MAX_BODY) return;
+    this.opts.poison.recordAnswered(call.fingerprint());
   }
 
   /** A call of this process timed out: the request's fault if it did so before here, or is a proxy's retry. */
@@ -339,6 +355,7 @@ export class McpWorker implements PoolWorker {
     const poison = this.opts.poison;
     if (poison === undefined) return false;
     const fp = call.fingerprint();
+    if (poison.excusedByEarlierAnswer(fp)) return false;
     const again = poison.strike(fp);
     if (!again && call.init.sink.retried !== true) return false;
     poison.poison(fp, 'it timed out before');
@@ -361,6 +378,7 @@ export class McpWorker implements PoolWorker {
           const call = this.inFlight.get(msg.id);
           if (call !== undefined) {
             call.respond(line, msg);
+            this.rememberAnswered(call);
             return;
           }
           const own = this.internal.get(msg.id);
@@ -450,21 +468,20 @@ export class McpWorker implements PoolWorker {
     const onItsOwn =
       reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
     const calls = [...this.inFlight.values()];
+    const poison = this.opts.poison;
+    const verdicts =
+      onItsOwn && poison !== undefined
+        ? judgeDeath(
+            poison,
+            calls.filter((c) => !c.settled).map((c) => ({ fingerprint: c.fingerprint(), retried: c.init.sink.retried === true })),
+          )
+        : undefined;
     for (const call of calls) {
-      if (onItsOwn && this.opts.poison !== undefined && !call.settled) {
-        const fp = call.fingerprint();
-        const again = this.opts.poison.strike(fp);
-        const alone = calls.length === 1;
-        if (alone || again || call.init.sink.retried === true) {
-          const why = alone
-            ? 'it was the only call in flight'
-            : again
-              ? 'it was in flight when a process failed before'
-              : "it is a proxy's retry of a call that failed elsewhere";
-          if (again) this.opts.poison.poison(fp, `${failure.detail} with it in flight before`);
-          call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${why}`, written: true });
-          continue;
-        }
+      const verdict = verdicts?.get(call.fingerprint());
+      if (verdict?.guilty === true) {
+        if (verdict.remembered) poison?.poison(call.fingerprint(), `${failure.detail} with it in flight before`);
+        call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${verdict.why}`, written: true });
+        continue;
       }
       call.fail(failure);
     }

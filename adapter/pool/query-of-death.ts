@@ -2,13 +2,23 @@
 // request whose answer overflowed the line limit, or that a process died or
 // hung on with nothing else in flight, is poisoned; one that was in flight
 // with others when a process died on its own gets a strike, and a second
-// strike poisons it. A poisoned request is answered 422 at once for a while
-// (see failure-classes.ts), without costing another process. Keyed by a
-// fingerprint of method and params; bounded in entries and time.
+// strike with no answer between poisons it. A poisoned request is answered
+// 422 at once for a while (see failure-classes.ts), without costing another
+// process. Keyed by a fingerprint of method and params; bounded in entries
+// and time.
+//
+// A request this adapter has seen answered is not a killer: a server that
+// crashes now and then takes it down, not the request, so its failure is an
+// ordinary crash that Envoy may retry elsewhere. Each answer earns one such
+// excuse, up to ANSWER_CREDIT_MAX: a pool's processes that crash together
+// (they were started together and count calls alike) are each excused, and a
+// request that turned deadly spends its few excuses and is then struck as
+// usual, so it cannot roam the fleet.
 import { createHash } from 'node:crypto';
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_MAX = 4_096;
+const ANSWER_CREDIT_MAX = 4;
 
 interface Entry {
   readonly until: number;
@@ -18,6 +28,7 @@ interface Entry {
 export class QueryOfDeathRegistry {
   private readonly poisoned = new Map<string, Entry>();
   private readonly strikes = new Map<string, number>();
+  private readonly answered = new Map<string, { credit: number; until: number }>();
 
   constructor(
     private readonly ttlMs = DEFAULT_TTL_MS,
@@ -54,9 +65,68 @@ export class QueryOfDeathRegistry {
     return false;
   }
 
+  /** The request was answered: it earns an excuse, and earlier strikes are forgiven. */
+  recordAnswered(fingerprint: string): void {
+    this.strikes.delete(fingerprint);
+    const was = this.answered.get(fingerprint);
+    const credit = Math.min(ANSWER_CREDIT_MAX, (was !== undefined && was.until > this.now() ? was.credit : 0) + 1);
+    this.answered.delete(fingerprint);
+    this.answered.set(fingerprint, { credit, until: this.now() + this.ttlMs });
+    trim(this.answered, this.max);
+  }
+
+  /**
+   * True if the request has an excuse left from earlier answers (within the
+   * TTL): its failure now is the server's. The excuse is spent and a strike
+   * recorded, so failing with no excuse left and no answer between counts
+   * against the request.
+   */
+  excusedByEarlierAnswer(fingerprint: string): boolean {
+    const was = this.answered.get(fingerprint);
+    if (was === undefined) return false;
+    if (was.until <= this.now() || was.credit <= 0) {
+      this.answered.delete(fingerprint);
+      return false;
+    }
+    was.credit -= 1;
+    this.strike(fingerprint);
+    return true;
+  }
+
   get size(): number {
     return this.poisoned.size;
   }
+}
+
+/** What a process that ended on its own says about one request in flight on it. */
+export type DeathVerdict = { readonly guilty: false } | { readonly guilty: true; readonly why: string; readonly remembered: boolean };
+
+/**
+ * Judges the requests in flight when a process ended on its own, once per
+ * distinct request: copies of one request sent by several clients share a
+ * verdict, so the second copy is not taken for a repeat of the first, and a
+ * killer sent by many at once still counts as alone.
+ */
+export function judgeDeath(
+  registry: QueryOfDeathRegistry,
+  inFlight: readonly { readonly fingerprint: string; readonly retried: boolean }[],
+): Map<string, DeathVerdict> {
+  const verdicts = new Map<string, DeathVerdict>();
+  const distinct = new Set(inFlight.map((c) => c.fingerprint));
+  const retried = new Set(inFlight.filter((c) => c.retried).map((c) => c.fingerprint));
+  for (const fp of distinct) {
+    if (registry.excusedByEarlierAnswer(fp)) {
+      verdicts.set(fp, { guilty: false });
+      continue;
+    }
+    const again = registry.strike(fp);
+    if (again) verdicts.set(fp, { guilty: true, why: 'it was in flight when a process failed before', remembered: true });
+    else if (distinct.size === 1) verdicts.set(fp, { guilty: true, why: 'it was the only call in flight', remembered: false });
+    else if (retried.has(fp))
+      verdicts.set(fp, { guilty: true, why: "it is a proxy's retry of a call that failed elsewhere", remembered: false });
+    else verdicts.set(fp, { guilty: false });
+  }
+  return verdicts;
 }
 
 function trim(map: Map<string, unknown>, max: number): void {

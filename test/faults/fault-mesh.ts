@@ -57,6 +57,8 @@ export interface FaultMesh {
   stopReplica(i: number): Promise<number | null>;
   /** The latency factor of replica i's `slow` tool. */
   setLatency(i: number, factor: number): void;
+  /** From now on, replica i's server processes exit once they have had N tools/calls (0: never), without a restart. */
+  setCrashEvery(i: number, calls: number): void;
   /** Every replica in Envoy's cluster, healthy and not ejected. */
   waitAllHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -143,13 +145,14 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
   const consul = await startConsul();
   const ports = await freePorts(REPLICAS.length);
   const latencyFile = (i: number) => join(dir, `r${i}.latency`);
+  const crashFile = (i: number) => join(dir, `r${i}.crash`);
   const procs: (AdapterProcess | undefined)[] = [];
   const startReplica = async (i: number, fixtureArgs: readonly string[] = []) => {
     const p = await startAdapterProcess(
       SERVER,
       POOL,
       ['--port', String(ports[i]), '--consul', consul.url, '--drain-timeout', '5s'],
-      ['--label', `r${i}`, '--latency-file', latencyFile(i), ...fixtureArgs],
+      ['--label', `r${i}`, '--latency-file', latencyFile(i), '--crash-file', crashFile(i), ...fixtureArgs],
     );
     procs[i] = p;
     return p;
@@ -180,6 +183,7 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
         return p.exited;
       },
       setLatency: (i, factor) => writeFileSync(latencyFile(i), String(factor)),
+      setCrashEvery: (i, calls) => writeFileSync(crashFile(i), String(calls)),
       async waitAllHealthy(timeoutMs = 20_000) {
         await until(
           async () => {
