@@ -2,6 +2,7 @@
 // through Envoy: a fixed call rate spread over a few connections, every call
 // recorded with its outcome and the replica that answered, so that a fault
 // scenario can count failures and see when traffic is balanced again.
+import { MODERN_META, postToolCall } from '../support/modern-call.js';
 
 export interface CallRecord {
   /** performance.now() when the call started and ended. */
@@ -32,25 +33,12 @@ export interface RunningLoad {
   stop(): Promise<readonly CallRecord[]>;
 }
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
-
 let nextId = 1;
 
 async function call(url: string, tool: string, args: Record<string, unknown>): Promise<CallRecord> {
   const start = performance.now();
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': tool,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: tool, arguments: args, _meta: META } }),
-      signal: AbortSignal.timeout(30_000),
-    });
+    const res = await postToolCall(url, tool, args, { id: nextId++, signal: AbortSignal.timeout(30_000) });
     const text = await res.text();
     const end = performance.now();
     const ok = res.status === 200 && text.includes('"result"') && !text.includes('"isError":true');
@@ -71,7 +59,7 @@ export async function probeCall(url: string): Promise<number> {
       'mcp-protocol-version': '2026-07-28',
       'mcp-method': 'tools/list',
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: { _meta: META } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: { _meta: MODERN_META } }),
     signal: AbortSignal.timeout(5_000),
   }).catch(() => undefined);
   await res?.text();

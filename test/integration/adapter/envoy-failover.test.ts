@@ -7,9 +7,8 @@ import { after, before, test } from 'node:test';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
 import { type AdapterProcess, groupAlive, startAdapterProcess } from '../../support/adapter-fixture.js';
 import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
-
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 
 let replicas: AdapterProcess[] = [];
 let mesh: Mesh;
@@ -38,17 +37,7 @@ type Outcome = { ok: true; text: string } | { ok: false; detail: string };
 let nextId = 1;
 async function call(url: string, name: string, args: Record<string, unknown>): Promise<Outcome> {
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': name,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args, _meta: META } }),
-    });
+    const res = await postToolCall(url, name, args, { id: nextId++ });
     const text = await res.text();
     return res.status === 200 && !text.includes('"error"') && !text.includes('"isError":true')
       ? { ok: true, text }

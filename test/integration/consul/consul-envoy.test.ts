@@ -6,6 +6,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { type ConsulAgent, registerService, setCheck, startConsul } from '../../support/consul.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { clusterHostStatus, type Mesh, routeList, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
 
 async function whoami(url: string): Promise<string> {
@@ -21,23 +22,8 @@ async function whoami(url: string): Promise<string> {
 
 /** A raw stateless echo call (no SDK client per call: a steady stream needs cheap calls). */
 async function echo(url: string, i: number): Promise<boolean> {
-  const _meta = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: 'it', version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': {},
-  };
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': 'echo',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text: `c${i}` }, _meta } }),
-    });
+    const res = await postToolCall(url, 'echo', { text: `c${i}` }, { id: i });
     return res.status === 200 && (await res.text()).includes(`c${i}`);
   } catch {
     return false;

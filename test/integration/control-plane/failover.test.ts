@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
 
 const upstreams: McpUpstream[] = [];
@@ -20,29 +21,8 @@ after(async () => {
 
 /** One stateless 2026-07-28 tools/call of the read-only echo tool, as raw HTTP. */
 async function echo(url: string, i: number): Promise<{ ok: boolean; detail: string }> {
-  const _meta = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: 'failover-test', version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': {},
-  };
-  const body = JSON.stringify({
-    jsonrpc: '2.0',
-    id: i,
-    method: 'tools/call',
-    params: { name: 'echo', arguments: { text: `m${i}` }, _meta },
-  });
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': 'echo',
-      },
-      body,
-    });
+    const res = await postToolCall(url, 'echo', { text: `m${i}` }, { id: i });
     const text = await res.text();
     return { ok: res.status === 200 && text.includes(`m${i}`) && !text.includes('"error"'), detail: `${res.status} ${text.slice(0, 200)}` };
   } catch (err) {

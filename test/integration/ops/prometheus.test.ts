@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { stringify } from 'yaml';
 import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
 import { type Mesh, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { freePorts } from '../../support/ports.js';
 import { until } from '../../support/wait.js';
 
@@ -78,29 +79,9 @@ after(async () => {
 });
 
 test('Prometheus scrapes control plane, adapter and Envoy; a federating Prometheus sees the tool SLOs', async () => {
-  const _meta = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: 'it', version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': {},
-  };
   const call = async (i: number) => {
     // Refused until Envoy's listener is up.
-    const res = await fetch(mesh.agentUrl('everything'), {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': 'echo',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: i,
-        method: 'tools/call',
-        params: { name: 'echo', arguments: { message: `m${i}` }, _meta },
-      }),
-    }).catch(() => undefined);
+    const res = await postToolCall(mesh.agentUrl('everything'), 'echo', { message: `m${i}` }, { id: i }).catch(() => undefined);
     return res?.status === 200 && (await res.text()).includes(`m${i}`);
   };
   await until(async () => call(0), 'calls through the mesh', 20_000);

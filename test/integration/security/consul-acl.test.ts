@@ -17,6 +17,7 @@ import { envoyNodeUri } from '../../../lib/mesh-contracts.js';
 import { startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { type ConsulAgent, createAclToken, startConsul } from '../../support/consul.js';
 import { type Mesh, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
 
 const MANAGEMENT = 'a11c0de5-0000-4000-8000-00000000cafe';
@@ -145,28 +146,11 @@ test('a full run with ACL tokens and TLS keys logs no secret', async () => {
   });
   cleanups.push(() => mesh.stop());
   // Discovered from Consul (meta mcp_tls=true, plain health port passing), called over mTLS.
-  const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
   let last = '';
   await until(
     async () => {
       try {
-        const res = await fetch(mesh.agentUrl('secure'), {
-          signal: AbortSignal.timeout(5_000),
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            'mcp-protocol-version': '2026-07-28',
-            'mcp-method': 'tools/call',
-            'mcp-name': 'echo',
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'tools/call',
-            params: { name: 'echo', arguments: { text: 'secret-free' }, _meta: META },
-          }),
-        });
+        const res = await postToolCall(mesh.agentUrl('secure'), 'echo', { text: 'secret-free' }, { signal: AbortSignal.timeout(5_000) });
         last = `${res.status} ${await res.text()}`;
         return res.status === 200 && last.includes('secret-free');
       } catch (err) {

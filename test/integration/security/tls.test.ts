@@ -21,6 +21,7 @@ import { type CaFiles, issueLeaf, makeCa } from '../../../lib/dev-ca.js';
 import { envoyNodeUri } from '../../../lib/mesh-contracts.js';
 import { startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { dynamicClusters, type Mesh, startMesh, statValue } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { freePort } from '../../support/ports.js';
 import { SimAdsClient } from '../../support/sim-ads-client.js';
 import { until } from '../../support/wait.js';
@@ -99,19 +100,8 @@ function tlsGet(port: number, path: string, client?: { cert: string; key: string
   });
 }
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 async function echo(url: string, text: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'echo',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text }, _meta: META } }),
-  });
+  const res = await postToolCall(url, 'echo', { text });
   return { status: res.status, body: await res.text() };
 }
 
