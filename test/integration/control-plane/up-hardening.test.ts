@@ -4,20 +4,16 @@
 // - a secret in a stdio or `run:` server's arguments or environment appears in
 //   no log line of `up` or its children, restarts included.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { stringify } from 'yaml';
-import { freePorts } from '../../support/ports.js';
+import { descendants, freeUpPorts, HTTP_FIXTURE, STDIO_FIXTURE, startUp, stopUp, UP_CLI, writeUpConfig } from '../../support/up-process.js';
 import { until } from '../../support/wait.js';
 
-const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
-const stdioFixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
-const httpFixture = join(process.cwd(), 'dist/test/fixtures/http-mcp-server.js');
 const started: ChildProcess[] = [];
 /** Processes seen under an `up`, with their command lines: a failed test kills what is left of them (a pid reused since is spared). */
 const seen = new Map<number, string>();
@@ -35,24 +31,6 @@ after(() => {
     }
   }
 });
-
-function descendants(pid: number): number[] {
-  const out = spawnSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).stdout;
-  const rows = out
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of rows)
-      if (parent === p) {
-        found.push(child);
-        walk(child);
-      }
-  };
-  walk(pid);
-  return found;
-}
 
 /** Alive and not a zombie (an orphan's zombie waits for whoever reaps it). */
 function alive(pid: number): boolean {
@@ -76,27 +54,6 @@ function cmdline(pid: number): string {
   }
 }
 
-interface Up {
-  readonly proc: ChildProcess;
-  /** Everything `up` and its children wrote, stdout and stderr. */
-  output(): string;
-}
-
-async function startUp(config: string, agentUrls: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Up> {
-  const proc = spawn(process.execPath, [cli, 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  started.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!agentUrls.every((u) => out.includes(u))) {
-    if (proc.exitCode !== null) assert.fail(`mcpmesh up exited ${proc.exitCode}:\n${out.slice(-3000)}`);
-    if (Date.now() > deadline) assert.fail(`no agent URLs printed in 60 s:\n${out.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, output: () => out };
-}
-
 /** A tool call through Envoy, retried while Envoy learns the endpoints; the answer's text. */
 async function call(url: string, tool: string): Promise<string> {
   let last: unknown;
@@ -116,32 +73,20 @@ async function call(url: string, tool: string): Promise<string> {
   throw new Error(`${tool} on ${url} never answered: ${String(last)}`);
 }
 
-async function stopUp(up: Up): Promise<void> {
-  up.proc.kill('SIGINT');
-  const code = await new Promise<number | null>((r) =>
-    up.proc.exitCode !== null ? r(up.proc.exitCode) : up.proc.once('exit', (c) => r(c)),
-  );
-  assert.equal(code, 0, up.output().slice(-2000));
-}
-
 test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers with it; a second up serves', async () => {
-  const [listen, envoyAdmin, xds, admin, stdioPort, runPort] = await freePorts(6);
+  const ports = await freeUpPorts(2);
+  const { listen } = ports;
+  const [stdioPort, runPort] = ports.extra;
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-kill-'));
-  const config = join(dir, 'mcpmesh.yaml');
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      servers: [
-        { name: 'tools', stdio: { command: [process.execPath, stdioFixture], pool: 2, port: stdioPort } },
-        { name: 'web', run: { command: [process.execPath, httpFixture], port: runPort } },
-      ],
-    }),
-  );
+  const config = writeUpConfig(dir, ports, {
+    servers: [
+      { name: 'tools', stdio: { command: [process.execPath, STDIO_FIXTURE], pool: 2, port: stdioPort } },
+      { name: 'web', run: { command: [process.execPath, HTTP_FIXTURE], port: runPort } },
+    ],
+  });
   const toolsUrl = `http://127.0.0.1:${listen}/mcp/tools`;
   const webUrl = `http://127.0.0.1:${listen}/mcp/web`;
-  const first = await startUp(config, [toolsUrl, webUrl]);
+  const first = await startUp(config, started, { waitFor: [toolsUrl, webUrl] });
   const serverPid = Number(await call(toolsUrl, 'whoami'));
   assert.equal(await call(webUrl, 'whoami'), `port-${runPort}`);
   const family = descendants(first.proc.pid!);
@@ -171,7 +116,7 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
     );
   });
 
-  const second = await startUp(config, [toolsUrl, webUrl]);
+  const second = await startUp(config, started, { waitFor: [toolsUrl, webUrl] });
   remember(descendants(second.proc.pid!));
   assert.match(await call(toolsUrl, 'whoami'), /^\d+$/);
   assert.equal(await call(webUrl, 'whoami'), `port-${runPort}`);
@@ -181,22 +126,18 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
 });
 
 test('a port taken by another process stops up with an error naming the port', async () => {
-  const [listen, envoyAdmin, xds, admin, runPort] = await freePorts(5);
+  const ports = await freeUpPorts(1);
+  const { envoyAdmin } = ports;
+  const [runPort] = ports.extra;
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-port-'));
-  const config = join(dir, 'mcpmesh.yaml');
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      servers: [{ name: 'web', run: { command: [process.execPath, httpFixture], port: runPort } }],
-    }),
-  );
+  const config = writeUpConfig(dir, ports, {
+    servers: [{ name: 'web', run: { command: [process.execPath, HTTP_FIXTURE], port: runPort } }],
+  });
   const { createServer } = await import('node:net');
   const squatter = createServer();
   await new Promise<void>((r) => squatter.listen(envoyAdmin, '127.0.0.1', r));
   try {
-    const r = spawnSync(process.execPath, [cli, 'up', '--config', config], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [UP_CLI, 'up', '--config', config], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`port ${envoyAdmin} on 127\\.0\\.0\\.1 \\(Envoy's admin endpoint\\) is in use by another process`));
   } finally {
@@ -205,41 +146,37 @@ test('a port taken by another process stops up with an error naming the port', a
 });
 
 test('a secret in a server command line or environment appears in no log line, restarts included', async () => {
-  const [listen, envoyAdmin, xds, admin, stdioPort, runPort] = await freePorts(6);
+  const ports = await freeUpPorts(2);
+  const { listen } = ports;
+  const [stdioPort, runPort] = ports.extra;
   const secret = `s3cr3t-${randomUUID()}`;
   const envSecret = `tok-${randomUUID()}`;
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-secrets-'));
-  const config = join(dir, 'mcpmesh.yaml');
   // sh receives the secrets as arguments (as a real server's flags would be) and
   // execs the fixture without them.
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      servers: [
-        {
-          name: 'tools',
-          stdio: {
-            command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, stdioFixture, `--api-key=${secret}`, '--password', secret],
-            env: { API_TOKEN: envSecret },
-            port: stdioPort,
-          },
+  const config = writeUpConfig(dir, ports, {
+    servers: [
+      {
+        name: 'tools',
+        stdio: {
+          command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, STDIO_FIXTURE, `--api-key=${secret}`, '--password', secret],
+          env: { API_TOKEN: envSecret },
+          port: stdioPort,
         },
-        {
-          name: 'web',
-          run: {
-            command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, httpFixture, `--token=${secret}`],
-            env: { API_TOKEN: envSecret },
-            port: runPort,
-          },
+      },
+      {
+        name: 'web',
+        run: {
+          command: ['/bin/sh', '-c', 'exec "$0" "$1"', process.execPath, HTTP_FIXTURE, `--token=${secret}`],
+          env: { API_TOKEN: envSecret },
+          port: runPort,
         },
-      ],
-    }),
-  );
+      },
+    ],
+  });
   const toolsUrl = `http://127.0.0.1:${listen}/mcp/tools`;
   const webUrl = `http://127.0.0.1:${listen}/mcp/web`;
-  const up = await startUp(config, [toolsUrl, webUrl], { ...process.env, MCPMESH_LOG_LEVEL: 'debug' });
+  const up = await startUp(config, started, { waitFor: [toolsUrl, webUrl], env: { ...process.env, MCPMESH_LOG_LEVEL: 'debug' } });
   const family = () => descendants(up.proc.pid!);
   remember(family());
 

@@ -3,21 +3,19 @@
 // that stays open while the mesh is down carries on once it is back, with
 // its logging level and resource subscription.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { stringify } from 'yaml';
 import { upStateDir } from '../../../cli/commands/up.js';
-import { freePorts } from '../../support/ports.js';
+import { postToolCall } from '../../support/modern-call.js';
+import { freeUpPorts, STDIO_FIXTURE, startUp, stopUp, type Up, writeUpConfig } from '../../support/up-process.js';
 import { until } from '../../support/wait.js';
 
-const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
-const fixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
 const URI = 'fixture://note';
 const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-sessions-'));
 const config = join(dir, 'mcpmesh.yaml');
@@ -28,58 +26,20 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function up(agentUrl: string): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, [cli, 'up', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
-  const deadline = Date.now() + 60_000;
-  while (!stdout.includes(agentUrl)) {
-    if (child.exitCode !== null) assert.fail(`mcpmesh up exited ${child.exitCode}:\n${stderr}`);
-    if (Date.now() > deadline) assert.fail(`no agent URL printed in 60 s:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // Serving through Envoy: stateless calls reach both replicas.
+/** `up` on the file, serving through Envoy: stateless calls answer. */
+async function up(agentUrl: string): Promise<Up> {
+  const mesh = await startUp(config, children, { waitFor: [agentUrl], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   await until(
     async () => {
-      const res = await fetch(agentUrl, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': 'whoami',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'tools/call',
-          params: {
-            name: 'whoami',
-            arguments: {},
-            _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-          },
-        }),
-      }).catch(() => undefined);
+      const res = await postToolCall(agentUrl, 'whoami', {}).catch(() => undefined);
+      await res?.text();
       return res?.status === 200;
     },
     'the mesh serving',
     30_000,
     100,
   );
-  return { child, stderr: () => stderr };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))));
-  assert.equal(code, 0);
+  return mesh;
 }
 
 async function text(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
@@ -88,15 +48,11 @@ async function text(client: Client, name: string, args: Record<string, unknown>)
 }
 
 test('after a restart of mcpmesh up, an open SDK 1.x session carries on with its level and subscription', async () => {
-  const [listen, envoyAdmin, xds, admin, first] = await freePorts(5);
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      servers: [{ name: 'fixture', stdio: { command: [process.execPath, fixture], replicas: 2, port: first } }],
-    }),
-  );
+  const ports = await freeUpPorts(1);
+  writeUpConfig(dir, ports, {
+    servers: [{ name: 'fixture', stdio: { command: [process.execPath, STDIO_FIXTURE], replicas: 2, port: ports.extra[0] } }],
+  });
+  const listen = ports.listen;
   const agentUrl = `http://127.0.0.1:${listen}/mcp/fixture`;
   let mesh = await up(agentUrl);
   const keysFile = join(upStateDir(config), 'session-keys.json');
@@ -119,7 +75,7 @@ test('after a restart of mcpmesh up, an open SDK 1.x session carries on with its
       100,
     );
 
-    await stop(mesh.child);
+    await stopUp(mesh);
     mesh = await up(agentUrl);
 
     // No error from here on: the first call after the restart is taken over.
@@ -129,6 +85,6 @@ test('after a restart of mcpmesh up, an open SDK 1.x session carries on with its
     for (let i = 0; i < 5; i++) assert.match(await text(client, 'whoami', {}), /^\d+$/);
   } finally {
     await client.close();
-    await stop(mesh.child);
+    await stopUp(mesh);
   }
 });

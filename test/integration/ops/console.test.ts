@@ -6,19 +6,16 @@
 // renders every operation. Both pages are also loaded through a path-prefix
 // proxy. Screenshots go to test-artifacts/ (gitignored).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { stringify } from 'yaml';
-import { freePorts } from '../../support/ports.js';
+import { freeUpPorts, STDIO_FIXTURE, startUp, writeUpConfig } from '../../support/up-process.js';
 
-const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
-const fixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
 const artifacts = join(process.cwd(), 'test-artifacts');
 const TOKEN = 'console-t0ken';
 
@@ -36,7 +33,7 @@ function chromiumPath(): string {
 }
 
 let up: ChildProcess;
-let stderr = '';
+const started: ChildProcess[] = [];
 let browser: Browser;
 let proxy: Server;
 let adminUrl = '';
@@ -62,31 +59,18 @@ const adapterPids = (port: number) =>
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  const [listen, envoyAdmin, xds, admin, base, proxyPort] = await freePorts(6);
+  const ports = await freeUpPorts(2);
+  const [base, proxyPort] = ports.extra;
+  const admin = ports.admin;
   first = base!;
-  agentUrl = `http://127.0.0.1:${listen}/mcp/demo`;
-  const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-console-'));
-  const config = join(dir, 'mcpmesh.yaml');
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      servers: [{ name: 'demo', stdio: { command: [process.execPath, fixture], replicas: 2, port: first } }],
-    }),
-  );
-  up = spawn(process.execPath, [cli, 'up', '--config', config, '--admin-token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  up.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
-  const deadline = Date.now() + 60_000;
-  while (!stdout.includes('Ctrl-C stops everything')) {
-    if (up.exitCode !== null) assert.fail(`mcpmesh up exited ${up.exitCode}:\n${stderr.slice(-3000)}`);
-    if (Date.now() > deadline) assert.fail(`mcpmesh up not up in 60 s:\n${stderr.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  agentUrl = `http://127.0.0.1:${ports.listen}/mcp/demo`;
+  const config = writeUpConfig(mkdtempSync(join(tmpdir(), 'mcpmesh-console-')), ports, {
+    servers: [{ name: 'demo', stdio: { command: [process.execPath, STDIO_FIXTURE], replicas: 2, port: first } }],
+  });
+  const mesh = await startUp(config, started, { waitFor: ['Ctrl-C stops everything'], args: ['--admin-token', TOKEN] });
+  up = mesh.proc;
   adminUrl = `http://127.0.0.1:${admin}`;
-  assert.match(stdout, new RegExp(`control-plane admin API: ${adminUrl}`));
+  assert.match(mesh.stdout(), new RegExp(`control-plane admin API: ${adminUrl}`));
   // A reverse proxy that serves the admin port under /mesh/, as an ingress would.
   proxy = createServer((req, res) => {
     if (!req.url?.startsWith('/mesh/')) {
