@@ -17,16 +17,13 @@ const HOUR = 3_600_000;
 /** Lower-case HTTP header names (Envoy matches them case-insensitively); pseudo-headers are not keys. */
 const HeaderNameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9!#$%&'*+.^_`|~-]{0,127}$/, 'a lower-case HTTP header name (1-128 of a-z 0-9 and !#$%&\'*+.^_`|~-)');
+  .regex(/^[a-z0-9][a-z0-9!#$%&'*+.^_`|~-]{0,127}$/, "a lower-case HTTP header name (1-128 of a-z 0-9 and !#$%&'*+.^_`|~-)");
 
 /** Top-level keys of a tools/call's `params.arguments`. */
 export const ARGUMENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const ArgumentNameSchema = z.string().regex(ARGUMENT_NAME, 'an argument name (1-64 of A-Z a-z 0-9 _ -)');
 
-export const HashOnSchema = z.union([
-  z.strictObject({ header: HeaderNameSchema }),
-  z.strictObject({ argument: ArgumentNameSchema }),
-]);
+export const HashOnSchema = z.union([z.strictObject({ header: HeaderNameSchema }), z.strictObject({ argument: ArgumentNameSchema })]);
 
 const windowMs = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);

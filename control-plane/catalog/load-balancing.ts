@@ -43,7 +43,8 @@ export function resolveLoadBalancing(lb: LoadBalancingPolicy | undefined): Effec
 /** A stable text of a balancing: equal balancings, equal keys (cluster names are made from it). */
 export function loadBalancingKey(lb: EffectiveLoadBalancing): string {
   const hash = lb.hashOn === undefined ? '' : 'header' in lb.hashOn ? `header=${lb.hashOn.header}` : `argument=${lb.hashOn.argument}`;
-  const slow = lb.slowStart === undefined ? '' : `slow=${lb.slowStart.windowMs}/${lb.slowStart.aggression}/${lb.slowStart.minWeightPercent}`;
+  const slow =
+    lb.slowStart === undefined ? '' : `slow=${lb.slowStart.windowMs}/${lb.slowStart.aggression}/${lb.slowStart.minWeightPercent}`;
   return [lb.strategy, hash, slow].filter((p) => p !== '').join(';');
 }
 

@@ -1,7 +1,13 @@
 // Where replicas run, and which the mesh prefers: its own datacenter first,
 // then the others in the order given; within a datacenter, Envoy's own zone
 // (zone-aware routing). Pure.
+import { z } from 'zod';
 import type { Replica } from './model.js';
+
+/** Datacenter and zone names: Consul's datacenter rule, and what Envoy's locality accepts as is. */
+export const LocalityNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, '1-64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)');
 
 /** A group of a server's replicas Envoy balances as one locality. */
 export interface LocalityGroup {

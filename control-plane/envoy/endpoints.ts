@@ -40,7 +40,12 @@ export function buildLoadAssignment(server: CatalogServer, datacenters: readonly
     endpoints: localityGroups(datacenters, server.replicas).map((g) => ({
       // Region is the datacenter: Envoy's node locality (bootstrap --datacenter/--zone) names the same.
       ...(g.datacenter !== undefined || g.zone !== undefined
-        ? { locality: { ...(g.datacenter !== undefined ? { region: g.datacenter } : {}), ...(g.zone !== undefined ? { zone: g.zone } : {}) } }
+        ? {
+            locality: {
+              ...(g.datacenter !== undefined ? { region: g.datacenter } : {}),
+              ...(g.zone !== undefined ? { zone: g.zone } : {}),
+            },
+          }
         : {}),
       ...(g.priority > 0 ? { priority: g.priority } : {}),
       lb_endpoints: g.replicas.map((r) => lbEndpoint(server, r, ipMatch)),

@@ -139,7 +139,10 @@ export function withHashKey<R extends HashableRoute>(route: R, lb: EffectiveLoad
     request_headers_to_add: [
       ...(route.request_headers_to_add ?? []),
       {
-        header: { key: HASH_KEY_HEADER, value: `%DYNAMIC_METADATA(${ARGUMENT_METADATA_NAMESPACE}:${argumentMetadataKey(lb.hashOn.argument)})%` },
+        header: {
+          key: HASH_KEY_HEADER,
+          value: `%DYNAMIC_METADATA(${ARGUMENT_METADATA_NAMESPACE}:${argumentMetadataKey(lb.hashOn.argument)})%`,
+        },
         append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
       },
     ],

@@ -11,8 +11,8 @@ import { type EncodedResource, type EncodedResources, encodePartial, lengthDelim
 import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
 import { buildCluster, clusterName, type UpstreamTlsDefaults } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
-import { balancedClusterName, hashedArguments, serverBalancings } from './load-balancing.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
+import { balancedClusterName, hashedArguments, serverBalancings } from './load-balancing.js';
 import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
 import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
 
