@@ -149,6 +149,31 @@ export function withHashKey<R extends HashableRoute>(route: R, lb: EffectiveLoad
   };
 }
 
+/** Whether the server's replicas are in more than one datacenter (so its endpoints have more than one priority). */
+export function spansDatacenters(server: CatalogServer): boolean {
+  return new Set(server.replicas.map((r) => r.locality?.datacenter)).size > 1;
+}
+
+/**
+ * A retry of a server in several datacenters tries another replica of the
+ * same priority first, then the next priority: after every two tries the
+ * priorities tried are skipped. Without it a retry stays in a datacenter whose
+ * replicas all died until Envoy learns they did (outlier ejection, health),
+ * and a call can fail with a healthy datacenter next door.
+ */
+export function retryPriority(server: CatalogServer): object {
+  if (!spansDatacenters(server)) return {};
+  return {
+    retry_priority: {
+      name: 'envoy.retry_priorities.previous_priorities',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+        update_frequency: 2,
+      },
+    },
+  };
+}
+
 /** Every argument some route hashes on, sorted: json_to_metadata extracts these. */
 export function hashedArguments(catalog: Catalog): string[] {
   const names = new Set<string>();

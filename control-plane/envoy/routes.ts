@@ -5,7 +5,7 @@
 import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
-import { balancedClusterName, type HashableRoute, routeHashPolicy, withHashKey } from './load-balancing.js';
+import { balancedClusterName, type HashableRoute, retryPriority, routeHashPolicy, withHashKey } from './load-balancing.js';
 import { headerMismatchRoutes, modernOnly, ROUTE_KEY_HEADERS, rpcMatch, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
 import { duration, struct, u32 } from './proto-values.js';
@@ -66,7 +66,7 @@ function routeAction(
     // dead streams instead.
     timeout: duration(timeoutMs ?? 0),
     idle_timeout: duration(server.policy.idleTimeoutMs),
-    retry_policy: retryPolicy(retry),
+    retry_policy: { ...retryPolicy(retry), ...retryPriority(server) },
   };
 }
 

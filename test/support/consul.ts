@@ -19,11 +19,17 @@ export interface ConsulAgent {
   api(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
   /** With ACLs: the initial management token. */
   readonly managementToken: string | undefined;
+  /** WAN gossip port (with a datacenter), for another datacenter to join. */
+  readonly serfWanPort: number | undefined;
 }
 
 export interface ConsulAgentOptions {
   /** ACLs on with default deny; the agent's own token and the API's are this management token. */
   readonly acl?: { readonly managementToken: string };
+  /** The agent's datacenter (default Consul's dc1); with it, WAN gossip is on, on a port of its own. */
+  readonly datacenter?: string;
+  /** Join this agent's WAN pool (another datacenter's serfWanPort on loopback). */
+  readonly joinWan?: number;
 }
 
 /** With ACLs on: a policy of these rules (HCL) and a token holding it; returns the token's secret. */
@@ -37,7 +43,8 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
   if (!existsSync(CONSUL_BIN)) throw new Error(`Consul not found at ${CONSUL_BIN}: run scripts/setup.sh consul`);
   // DNS, WAN gossip and gRPC are off: nothing here uses them, and each port
   // handed over is one more that can be taken before Consul binds it.
-  let [http, serfLan, server] = await freePorts(3);
+  let [http, serfLan, server, serfWan] = await freePorts(4);
+  const dc = opts.datacenter;
   let child: ChildProcess | undefined;
   let log = '';
   let url = `http://127.0.0.1:${http}`;
@@ -70,12 +77,13 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
         '-dev',
         '-bind=127.0.0.1',
         '-client=127.0.0.1',
-        '-node=mcpmesh-test',
+        `-node=mcpmesh-test${dc !== undefined ? `-${dc}` : ''}`,
+        ...(dc !== undefined ? [`-datacenter=${dc}`, `-serf-wan-port=${serfWan}`] : ['-serf-wan-port=-1']),
+        ...(opts.joinWan !== undefined ? [`-retry-join-wan=127.0.0.1:${opts.joinWan}`, '-retry-interval-wan=1s'] : []),
         `-http-port=${http}`,
         `-serf-lan-port=${serfLan}`,
         `-server-port=${server}`,
         '-dns-port=-1',
-        '-serf-wan-port=-1',
         '-grpc-port=-1',
         '-grpc-tls-port=-1',
         '-log-level=warn',
@@ -112,7 +120,7 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
       break;
     } catch (err) {
       if (attempt === 3 || !/address already in use/.test(String(err))) throw err;
-      [http, serfLan, server] = await freePorts(3);
+      [http, serfLan, server, serfWan] = await freePorts(4);
       url = `http://127.0.0.1:${http}`;
     }
   }
@@ -128,6 +136,7 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
     stop: kill,
     api,
     managementToken: token,
+    serfWanPort: dc !== undefined ? serfWan : undefined,
   };
 }
 

@@ -1,0 +1,66 @@
+// Slow start through a real Envoy: a replica added to a round-robin server
+// with a 12 s slow-start window gets a small share of the calls at first, and
+// its full third by the end of the window.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
+import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { modernToolCall } from '../../support/modern-call.js';
+import { until } from '../../support/wait.js';
+
+const upstreams: McpUpstream[] = [];
+let mesh: Mesh;
+const WINDOW_MS = 12_000;
+const policy = { loadBalancing: { strategy: 'round-robin', slowStart: { window: '12s', minWeightPercent: 5 } } };
+const config = (n: number) => ({ servers: [{ name: 'ramp', replicas: upstreams.slice(0, n).map((u) => u.url), policy }] });
+
+before(async () => {
+  for (const id of ['s1', 's2', 's3']) upstreams.push(await startMcpUpstream({ id }));
+  mesh = await startMesh({ config: config(2) });
+});
+after(async () => {
+  await mesh?.stop();
+  for (const u of upstreams) await u.close();
+});
+
+test('a new replica ramps up over the slow-start window', async () => {
+  const url = mesh.agentUrl('ramp');
+  await until(async () => (await modernToolCall(url, 0, 'whoami', {})).ok, 'mesh serving', 15_000);
+  const newcomer = `127.0.0.1:${upstreams[2]!.port}`;
+  mesh.writeConfig(config(3));
+  await until(
+    async () => (await clusterHostStatus(mesh.adminUrl, 'mcp_ramp')).some((h) => h.address === newcomer),
+    'the third replica in Envoy',
+    10_000,
+  );
+  const added = performance.now();
+  const landed: { at: number; id: string }[] = [];
+  const failures: string[] = [];
+  let sent = 0;
+  // Two workers of back-to-back calls for one window and a bit, bounded in count too.
+  const workers = Array.from({ length: 2 }, async () => {
+    while (performance.now() - added < WINDOW_MS + 2_000 && sent < 20_000) {
+      const i = ++sent;
+      const r = await modernToolCall(url, i, 'whoami', {});
+      if (r.ok) landed.push({ at: performance.now() - added, id: r.text });
+      else failures.push(r.detail);
+    }
+  });
+  await Promise.all(workers);
+  assert.deepEqual(failures, []);
+  // The newcomer's share in 2 s windows since it was added.
+  const shares: number[] = [];
+  for (let from = 0; from < WINDOW_MS + 2_000; from += 2_000) {
+    const inWindow = landed.filter((l) => l.at >= from && l.at < from + 2_000);
+    shares.push(inWindow.filter((l) => l.id === 's3').length / Math.max(1, inWindow.length));
+  }
+  const shown = shares.map((s) => s.toFixed(2)).join(' ');
+  assert.ok(landed.length > 200, `enough calls to measure (${landed.length})`);
+  assert.ok(shares[0]! < 0.15, `a small share in the first 2 s (shares per 2 s: ${shown})`);
+  assert.ok(shares.at(-1)! > 0.27, `about a third after the window (shares per 2 s: ${shown})`);
+  // Rising: every window after the first two holds at least what the first had.
+  assert.ok(
+    shares.slice(2).every((s) => s > shares[0]!),
+    `the share grows (shares per 2 s: ${shown})`,
+  );
+});
