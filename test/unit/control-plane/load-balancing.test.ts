@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import { datacenterPriorities, localityGroups } from '../../../control-plane/catalog/locality.js';
 import type { Replica, ServerSpec } from '../../../control-plane/catalog/model.js';
+import { policyToInput } from '../../../control-plane/catalog/policy-format.js';
 import { parsePolicy } from '../../../control-plane/catalog/policy-schema.js';
 import { buildLoadAssignment } from '../../../control-plane/envoy/endpoints.js';
 import { buildRouteConfiguration } from '../../../control-plane/envoy/routes.js';
@@ -74,6 +75,16 @@ describe('load-balancing policy schema', () => {
       assert.ok(!p.ok, JSON.stringify(lb));
       assert.match(p.errors.join('; '), why, JSON.stringify(lb));
     }
+  });
+});
+
+describe('load-balancing policy as written back', () => {
+  test('a slow-start window round-trips as a duration string (admin API, file and KV writes)', () => {
+    const input = {
+      loadBalancing: { strategy: 'round-robin', slowStart: { window: '30s', minWeightPercent: 5 } },
+      tools: { window: { loadBalancing: { strategy: 'maglev', hashOn: { argument: 'timeout' } } } },
+    };
+    assert.deepEqual(policyToInput(policy(input)), input);
   });
 });
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
-import { joinDatacenters, type JoinMemo } from '../../../control-plane/sources/consul-datacenters.js';
+import { type JoinMemo, joinDatacenters } from '../../../control-plane/sources/consul-datacenters.js';
 import { translateService } from '../../../control-plane/sources/consul-translation.js';
 import { ConfigError, parseConfigText, toSourceState } from '../../../control-plane/sources/file-config.js';
 import { bootstrapConfig } from '../../../envoy/bootstrap.js';
@@ -62,16 +62,15 @@ describe('localities from Consul', () => {
     const several = await translateService('tools', body, undefined, same, 'dc2');
     assert.deepEqual(
       several.spec.replicas.map((r) => r.locality),
-      [
-        { datacenter: 'dc2', zone: 'a' },
-        { datacenter: 'dc2', zone: 'b' },
-        { datacenter: 'dc2' },
-      ],
+      [{ datacenter: 'dc2', zone: 'a' }, { datacenter: 'dc2', zone: 'b' }, { datacenter: 'dc2' }],
     );
   });
 
   test('a bad mcp_zone rejects the service, naming the instance and the key', async () => {
-    await assert.rejects(translateService('tools', [entry('t1', { mcp_zone: 'no spaces' })], undefined, same), /instance t1: mcp_zone "no spaces"/);
+    await assert.rejects(
+      translateService('tools', [entry('t1', { mcp_zone: 'no spaces' })], undefined, same),
+      /instance t1: mcp_zone "no spaces"/,
+    );
   });
 
   test('datacenters join into one state: replicas of each, ids by datacenter, the order kept, unchanged entries reused', () => {
@@ -80,7 +79,15 @@ describe('localities from Consul', () => {
     const b2 = serverSpec('b', [3]);
     const states = new Map<string, SourceState>([
       ['dc1', { servers: new Map([['a', a1]]) }],
-      ['dc2', { servers: new Map<string, ServerSpec>([['a', a2], ['b', b2]]) }],
+      [
+        'dc2',
+        {
+          servers: new Map<string, ServerSpec>([
+            ['a', a2],
+            ['b', b2],
+          ]),
+        },
+      ],
     ]);
     const memo: JoinMemo = new Map();
     const joined = joinDatacenters(['dc1', 'dc2'], states, memo);
