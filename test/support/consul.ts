@@ -25,7 +25,15 @@ export interface ConsulAgent {
 
 export interface ConsulAgentOptions {
   /** ACLs on with default deny; the agent's own token and the API's are this management token. */
-  readonly acl?: { readonly managementToken: string };
+  readonly acl?: {
+    readonly managementToken: string;
+    /**
+     * Several datacenters: the one whose ACL system is authoritative. A
+     * secondary replicates policies and tokens from it with the management
+     * token as its replication token, and is never bootstrapped itself.
+     */
+    readonly primaryDatacenter?: string;
+  };
   /** The agent's datacenter (default Consul's dc1); with it, WAN gossip is on, on a port of its own. */
   readonly datacenter?: string;
   /** Join this agent's WAN pool (another datacenter's serfWanPort on loopback). */
@@ -53,9 +61,24 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
   if (token !== undefined) {
     // default deny, and the management token for the agent's own calls (its node registration, anti-entropy).
     aclFile = join(mkdtempSync(join(tmpdir(), 'mcpmesh-consul-acl-')), 'acl.hcl');
+    const primary = opts.acl?.primaryDatacenter;
+    const secondary = primary !== undefined && primary !== opts.datacenter;
     writeFileSync(
       aclFile,
-      `acl {\n  enabled = true\n  default_policy = "deny"\n  enable_token_persistence = false\n  tokens {\n    initial_management = "${token}"\n    agent = "${token}"\n  }\n}\n`,
+      [
+        ...(primary !== undefined ? [`primary_datacenter = "${primary}"`] : []),
+        'acl {',
+        '  enabled = true',
+        '  default_policy = "deny"',
+        '  enable_token_persistence = false',
+        ...(secondary ? ['  enable_token_replication = true'] : []),
+        '  tokens {',
+        secondary ? `    replication = "${token}"` : `    initial_management = "${token}"`,
+        `    agent = "${token}"`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
     );
   }
   const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
