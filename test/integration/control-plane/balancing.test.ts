@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { dynamicClusters, type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { modernToolCall } from '../../support/modern-call.js';
@@ -169,5 +170,33 @@ test('a 2025-era session through a hashed server stays on its replica whatever i
     assert.equal(seen.size, 1, `one session's calls landed on ${[...seen].join(', ')}`);
   } finally {
     await client.close();
+  }
+});
+
+test('a strategy set through the admin API is checked by the policy schema and reaches Envoy', async () => {
+  const api = buildAdminServer({ backend: mesh.admin, registry: mesh.metrics.registry, token: 't0ken' });
+  try {
+    const put = (payload: object) =>
+      api.inject({ method: 'PUT', url: '/api/v1/servers/lr/policy', headers: { authorization: 'Bearer t0ken' }, payload });
+    const bad = await put({ loadBalancing: { strategy: 'maglev' } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().error.details[0], /policy\.loadBalancing\.hashOn: maglev needs hashOn/);
+    const ok = await put({ loadBalancing: { strategy: 'round-robin', slowStart: { window: '20s' } } });
+    assert.equal(ok.statusCode, 202);
+    await until(
+      async () => {
+        const c = (await clustersByName()).get('mcp_lr');
+        return c !== undefined && lbPolicyName(c) === 'envoy.load_balancing_policies.round_robin';
+      },
+      'mcp_lr round-robin in Envoy',
+      15_000,
+    );
+    const server = (await api.inject({ url: '/api/v1/servers' })).json().servers.find((x: { name: string }) => x.name === 'lr');
+    assert.deepEqual(server.effectivePolicy.policy.loadBalancing, {
+      strategy: 'round-robin',
+      slowStart: { windowMs: 20_000, aggression: 1, minWeightPercent: 10 },
+    });
+  } finally {
+    await api.close();
   }
 });
