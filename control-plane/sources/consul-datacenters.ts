@@ -116,7 +116,7 @@ export class ConsulDatacentersSource implements CatalogSource {
 
 /**
  * The states of several datacenters as one: a server's replicas from every
- * datacenter (ids `<datacenter>/<id>`: Consul ids are unique within one
+ * datacenter (ids `<id>@<datacenter>`: Consul ids are unique within one
  * datacenter only); what the server is (path, protocol, TLS, policy) as the
  * most preferred datacenter that has it says. Pure.
  */
@@ -147,7 +147,7 @@ export function joinDatacenters(
     }
     const joined: ServerSpec = {
       ...list[0]!.spec,
-      replicas: list.flatMap(({ dc, spec }) => spec.replicas.map((r) => ({ ...r, id: `${dc}/${r.id}` }))),
+      replicas: list.flatMap(({ dc, spec }) => spec.replicas.map((r) => ({ ...r, id: `${r.id}@${dc}` }))),
     };
     memo.set(name, { parts: list, joined });
     servers.set(name, joined);

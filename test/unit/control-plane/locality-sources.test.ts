@@ -94,11 +94,11 @@ describe('localities from Consul', () => {
     assert.deepEqual(joined.datacenters, ['dc1', 'dc2']);
     assert.deepEqual(
       joined.servers.get('a')!.replicas.map((r) => r.id),
-      ['dc1/127.0.0.1:1', 'dc2/127.0.0.1:2'],
+      ['127.0.0.1:1@dc1', '127.0.0.1:2@dc2'],
     );
     assert.deepEqual(
       joined.servers.get('b')!.replicas.map((r) => r.id),
-      ['dc2/127.0.0.1:3'],
+      ['127.0.0.1:3@dc2'],
     );
     const again = joinDatacenters(['dc1', 'dc2'], states, memo);
     assert.equal(again.servers.get('a'), joined.servers.get('a'));
