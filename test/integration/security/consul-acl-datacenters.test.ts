@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { type ConsulAgent, createAclToken, registerService, startConsul } from '../../support/consul.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { clusterHostStatus, dynamicClusters, type Mesh, startMesh } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
 const MANAGEMENT = 'a11c0de5-0000-4000-8000-00000000d1d2';
@@ -51,7 +51,7 @@ after(async () => {
   await dc1?.stop();
 });
 
-test("the control plane's token, made in the primary, reads the replicas of both datacenters", async () => {
+test("the control plane's token, made in the primary, reads the replicas of both datacenters and the policies in KV", async () => {
   const token = await createAclToken(dc1, 'mcpmesh-control-plane', controlPlanePolicy());
   mesh = await startMesh({ consulUrl: dc1.url, consulToken: token, consulDatacenters: ['dc1', 'dc2'] });
   await until(
@@ -66,4 +66,16 @@ test("the control plane's token, made in the primary, reads the replicas of both
   // The token lacks nothing in either datacenter: the source is not stale.
   await until(() => !mesh!.cp.source().stale, 'the source not stale', 20_000, 100);
   assert.equal(mesh.cp.source().lastError, undefined);
+  // A strategy from KV (the local datacenter's) reaches Envoy.
+  await dc1.api('PUT', '/v1/kv/mcpmesh/policy/tools', { loadBalancing: { strategy: 'round-robin' } });
+  await until(
+    async () => {
+      const c = (await dynamicClusters(mesh!.adminUrl)).find((x) => x['name'] === 'mcp_tools');
+      const lb = c?.['load_balancing_policy'] as { policies: { typed_extension_config: { name: string } }[] } | undefined;
+      return lb?.policies[0]?.typed_extension_config.name === 'envoy.load_balancing_policies.round_robin';
+    },
+    "the KV policy's round-robin in Envoy",
+    20_000,
+    100,
+  );
 });
