@@ -14,7 +14,7 @@
 import type { Logger } from '../../lib/log.js';
 import type { ServerSpec, SourceState } from '../catalog/model.js';
 import type { PolicyInput } from '../catalog/policy-schema.js';
-import { ConsulSource, type ConsulSourceOptions } from './consul-source.js';
+import { ConsulSource, type ConsulSourceMetrics, type ConsulSourceOptions } from './consul-source.js';
 import type { CatalogSource, SourceStatus } from './source.js';
 
 export interface ConsulDatacentersOptions extends Omit<ConsulSourceOptions, 'datacenter'> {
@@ -34,11 +34,30 @@ export class ConsulDatacentersSource implements CatalogSource {
     if (opts.datacenters.length === 0) throw new Error('at least one Consul datacenter');
     if (new Set(opts.datacenters).size !== opts.datacenters.length) throw new Error('each Consul datacenter once');
     this.logger = opts.logger;
-    const { datacenters, ...common } = opts;
-    this.sources = datacenters.map((dc) => ({
-      dc,
-      source: new ConsulSource({ ...common, datacenter: dc, logger: opts.logger.child({ datacenter: dc }) }),
-    }));
+    const { datacenters, metrics, ...common } = opts;
+    // One stale gauge for the source: stale while any datacenter is.
+    const stale = new Set<string>();
+    const perDatacenter = (dc: string): ConsulSourceMetrics | undefined =>
+      metrics && {
+        ...metrics,
+        stale: (on) => {
+          if (on) stale.add(dc);
+          else stale.delete(dc);
+          metrics.stale(stale.size > 0);
+        },
+      };
+    this.sources = datacenters.map((dc) => {
+      const m = perDatacenter(dc);
+      return {
+        dc,
+        source: new ConsulSource({
+          ...common,
+          ...(m ? { metrics: m } : {}),
+          datacenter: dc,
+          logger: opts.logger.child({ datacenter: dc }),
+        }),
+      };
+    });
   }
 
   private get local(): ConsulSource {
