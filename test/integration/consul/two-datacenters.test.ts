@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type ConsulAgent, registerService, startConsul } from '../../support/consul.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
-import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import { clusterHostStatus, configDump, type Mesh, startMesh } from '../../support/mesh.js';
 import { modernToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
 
@@ -65,6 +65,19 @@ test('zone first, then the other zone and the other datacenter, then only dc2, a
     100,
   );
   await until(async () => (await modernToolCall(url, 0, 'echo', { text: 'up' })).ok, 'mesh serving', 15_000);
+  // Envoy holds one locality per datacenter and zone, dc2 a priority after dc1.
+  const eds = (await configDump(mesh.adminUrl)).find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump');
+  const cla = ((eds?.['dynamic_endpoint_configs'] as Record<string, any>[] | undefined) ?? [])
+    .map((e) => e['endpoint_config'])
+    .find((e) => e['cluster_name'] === 'mcp_tools');
+  assert.deepEqual(
+    (cla['endpoints'] as Record<string, any>[]).map((e) => [e['locality'].region, e['locality'].zone, e['priority'] ?? 0]),
+    [
+      ['dc1', 'a', 0],
+      ['dc1', 'b', 0],
+      ['dc2', 'a', 1],
+    ],
+  );
 
   const landed: { at: number; id: string }[] = [];
   const failures: string[] = [];
