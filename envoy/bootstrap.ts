@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import { DEFAULT_PORTS } from '../lib/mesh-contracts.js';
+import { type EnvoyLocality, localClusterConfig, nodeLocality } from './bootstrap-locality.js';
 
 export interface BootstrapOptions {
   readonly nodeId: string;
@@ -22,6 +23,8 @@ export interface BootstrapOptions {
   readonly statsAddress?: string;
   /** xDS over TLS: Envoy's client certificate (it must name the node id) and the CA of the control plane's certificate. */
   readonly xdsTls?: BootstrapXdsTls;
+  /** Where this Envoy runs: it prefers replicas of its zone (envoy/bootstrap-locality.ts). */
+  readonly locality?: EnvoyLocality;
 }
 
 export interface BootstrapXdsTls {
@@ -117,8 +120,10 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
     // The stats proxy reaches the admin endpoint over loopback.
     throw new Error('a stats port needs the admin endpoint on loopback (127.0.0.1)');
   }
+  const local = localClusterConfig(opts.locality, adminPort);
   return {
-    node: { id: opts.nodeId, cluster: opts.cluster ?? 'mcpmesh' },
+    node: { id: opts.nodeId, cluster: opts.cluster ?? 'mcpmesh', ...nodeLocality(opts.locality) },
+    ...(local.clusterManager ? { cluster_manager: local.clusterManager } : {}),
     admin: {
       address: { socket_address: { address: opts.adminAddress ?? '127.0.0.1', port_value: adminPort } },
     },
@@ -136,6 +141,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
       ...(opts.statsPort !== undefined ? { listeners: [statsListener(opts.statsAddress ?? '127.0.0.1', opts.statsPort)] } : {}),
       clusters: [
         ...(opts.statsPort !== undefined ? [adminCluster(adminPort)] : []),
+        ...(local.cluster ? [local.cluster] : []),
         {
           name: 'mcpmesh_xds',
           type: 'STRICT_DNS',

@@ -81,6 +81,8 @@ export const CONSUL = {
     protocol: 'mcp_protocol',
     tls: 'mcp_tls',
     adapter: 'mcpmesh_adapter',
+    /** The replica's zone: service meta, else the node's meta of the same key. */
+    zone: 'mcp_zone',
   },
 } as const;
 

@@ -1,11 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
+import { LocalityNameSchema } from '../../control-plane/catalog/locality.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import type { UpstreamTlsDefaults } from '../../control-plane/envoy/clusters.js';
 import type { ListenerOptions } from '../../control-plane/envoy/listener.js';
 import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
-import { ConsulSource } from '../../control-plane/sources/consul-source.js';
+import { ConsulDatacentersSource } from '../../control-plane/sources/consul-datacenters.js';
+import { ConsulSource, type ConsulSourceOptions } from '../../control-plane/sources/consul-source.js';
 import { parseConfigText } from '../../control-plane/sources/file-config.js';
 import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/file-config-schema.js';
 import { FileSource } from '../../control-plane/sources/file-source.js';
@@ -24,6 +26,10 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to serve (file source)' },
   consul: { type: 'string', description: 'Consul HTTP address, e.g. http://127.0.0.1:8500 (Consul source)' },
   'consul-consistent': { type: 'boolean', description: 'consistent instead of stale Consul reads' },
+  'consul-datacenters': {
+    type: 'string',
+    description: "Consul datacenters to read, comma-separated, the local one first (e.g. dc1,dc2); default: the agent's own only",
+  },
   'consul-token': { type: 'string', description: 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)' },
   'xds-address': { type: 'string', description: 'xDS bind address', default: '127.0.0.1' },
   'xds-port': { type: 'string', description: 'xDS (ADS gRPC) port', default: String(DEFAULT_PORTS.xds) },
@@ -97,11 +103,24 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
+function datacentersFlag(p: Parsed): { datacenters?: string[] } {
+  const text = stringFlag(p, 'consul-datacenters');
+  if (text === undefined) return {};
+  return {
+    datacenters: text
+      .split(',')
+      .map((dc) => dc.trim())
+      .filter((dc) => dc !== ''),
+  };
+}
+
 export function makeSource(opts: {
   config?: string;
   consul?: string;
   consistent?: boolean;
   token?: string;
+  /** Several Consul datacenters, the local one first. */
+  datacenters?: readonly string[];
   logger: Logger;
   metrics: ControlPlaneMetrics;
 }): CatalogSource {
@@ -120,7 +139,7 @@ export function makeSource(opts: {
     } catch {
       throw new UsageError(`--consul must be a URL such as http://127.0.0.1:8500, got "${opts.consul}"`);
     }
-    return new ConsulSource({
+    const consulOptions = {
       consulUrl: opts.consul,
       consistent: opts.consistent ?? false,
       ...(opts.token ? { token: opts.token } : {}),
@@ -132,9 +151,16 @@ export function makeSource(opts: {
           if (outcome === 'error') m.sourceErrors.inc({ source: 'consul' });
         },
         rejected: (kind, server) => m.sourceRejected.inc({ kind, server }),
-        stale: (on) => m.sourceStale.set({ source: 'consul' }, on ? 1 : 0),
+        stale: (on: boolean) => m.sourceStale.set({ source: 'consul' }, on ? 1 : 0),
       },
-    });
+    } satisfies ConsulSourceOptions;
+    if (opts.datacenters !== undefined && opts.datacenters.length > 0) {
+      const bad = opts.datacenters.find((dc) => !LocalityNameSchema.safeParse(dc).success);
+      if (bad !== undefined) throw new UsageError(`--consul-datacenters: "${bad}" is not a datacenter name`);
+      if (new Set(opts.datacenters).size !== opts.datacenters.length) throw new UsageError('--consul-datacenters names a datacenter twice');
+      return new ConsulDatacentersSource({ ...consulOptions, datacenters: opts.datacenters });
+    }
+    return new ConsulSource(consulOptions);
   }
   throw new UsageError('one of --config FILE or --consul URL is required');
 }
@@ -180,6 +206,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     ...(consul ? { consul } : {}),
     consistent: boolFlag(p, 'consul-consistent'),
     token: stringFlag(p, 'consul-token') ?? process.env['CONSUL_HTTP_TOKEN'],
+    ...datacentersFlag(p),
     logger,
     metrics,
   });

@@ -13,6 +13,8 @@ export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
     description: `serve only /stats/prometheus on this port (e.g. ${DEFAULT_PORTS.envoyStats}), for scrapers; the admin endpoint stays on loopback`,
   },
   'stats-address': { type: 'string', description: 'bind address of the stats port', default: '127.0.0.1' },
+  datacenter: { type: 'string', description: "this Envoy's datacenter (its node locality's region)" },
+  zone: { type: 'string', description: "this Envoy's zone: it keeps calls on replicas of this zone while one is healthy" },
   delta: { type: 'boolean', description: 'use incremental (delta) xDS instead of state-of-the-world' },
   // ---- xDS over TLS ----
   'xds-tls-cert': {
@@ -63,8 +65,12 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
   if (!nodeId) throw new UsageError('--node-id is required');
   const xds = splitHostPort(stringFlag(p, 'xds')!, 'xds');
   const xdsTls = xdsTlsFlags(p);
-  process.stdout.write(
-    renderBootstrap({
+  const datacenter = stringFlag(p, 'datacenter');
+  const zone = stringFlag(p, 'zone');
+  const locality = { ...(datacenter !== undefined ? { datacenter } : {}), ...(zone !== undefined ? { zone } : {}) };
+  let yaml: string;
+  try {
+    yaml = renderBootstrap({
       nodeId,
       cluster: stringFlag(p, 'cluster')!,
       xdsHost: xds.host,
@@ -76,7 +82,11 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
       ...(stringFlag(p, 'stats-port') !== undefined
         ? { statsPort: intFlag(p, 'stats-port', 1, 65535)!, statsAddress: stringFlag(p, 'stats-address')! }
         : {}),
-    }),
-  );
+      ...(datacenter !== undefined || zone !== undefined ? { locality } : {}),
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  process.stdout.write(yaml);
   return 0;
 }

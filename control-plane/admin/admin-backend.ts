@@ -1,6 +1,6 @@
 // What the admin REST API reads and changes. The admin service implements it;
 // the API layer only authenticates, checks request shapes and writes JSON.
-import type { CatalogServer, ReplicaHealth } from '../catalog/model.js';
+import type { CatalogServer, ReplicaHealth, ReplicaLocality } from '../catalog/model.js';
 import type { PolicyInput } from '../catalog/policy-schema.js';
 import type { XdsClientView, XdsTypeName } from '../control-plane.js';
 import type { SourceStatus } from '../sources/source.js';
@@ -12,6 +12,7 @@ export interface ReplicaView {
   readonly weight: number;
   /** Drained through the admin API (no new traffic). */
   readonly drained: boolean;
+  readonly locality?: ReplicaLocality;
 }
 
 export interface ServerView {

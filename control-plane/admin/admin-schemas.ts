@@ -7,6 +7,7 @@
 // and messages whether it comes from the file, Consul KV or this API.
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
+import { LB_STRATEGIES } from '../catalog/load-balancing-schema.js';
 import { describeIssues, PolicySchema, RETRY_ON } from '../catalog/policy-schema.js';
 import { ValidationError } from './admin-backend.js';
 import { HttpError } from './admin-errors.js';
@@ -82,6 +83,14 @@ const EffectiveRetry = z.object({
   backoffMaxMs: ms,
 });
 
+const EffectiveLoadBalancing = z
+  .object({
+    strategy: z.enum(LB_STRATEGIES),
+    hashOn: z.union([z.object({ header: z.string() }), z.object({ argument: z.string() })]).optional(),
+    slowStart: z.object({ windowMs: ms, aggression: z.number(), minWeightPercent: z.number() }).optional(),
+  })
+  .describe('How calls are spread over the replicas (docs/config.md, Balancing)');
+
 export const ToolRoute = z.object({
   tool: z.string(),
   origin: z
@@ -90,6 +99,7 @@ export const ToolRoute = z.object({
   idempotent: z.boolean(),
   timeoutMs: ms.optional().describe('Whole-call bound, retries included; absent: none'),
   retry: EffectiveRetry,
+  loadBalancing: EffectiveLoadBalancing,
 });
 
 const EffectivePolicy = z.object({
@@ -118,6 +128,7 @@ const EffectivePolicy = z.object({
     .object({ path: z.string(), intervalMs: ms, timeoutMs: ms, unhealthyThreshold: z.number().int(), healthyThreshold: z.number().int() })
     .optional()
     .describe('Envoy active health checking; absent: none'),
+  loadBalancing: EffectiveLoadBalancing,
 });
 
 export const Replica = z.object({
@@ -126,6 +137,10 @@ export const Replica = z.object({
   health: Health.describe('As the source reports it'),
   weight: z.number().int(),
   drained: z.boolean().describe('Drained through the admin API: no new traffic'),
+  locality: z
+    .object({ datacenter: z.string().optional(), zone: z.string().optional() })
+    .optional()
+    .describe('Where the replica runs; absent: the local datacenter, no zone'),
 });
 
 export const Server = z.object({

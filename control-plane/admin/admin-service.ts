@@ -48,6 +48,7 @@ export class AdminService implements AdminBackend {
         health: r.health,
         weight: r.weight,
         drained: drained.has(replicaKey(spec.name, r.id)),
+        ...(r.locality !== undefined ? { locality: r.locality } : {}),
       })),
       explicitPolicy: Object.keys(spec.policy).length > 0 ? policyToInput(spec.policy) : null,
       // A server not in the catalog yet (its first build failed) still shows the policy it would get.

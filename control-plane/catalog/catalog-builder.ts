@@ -59,5 +59,5 @@ export function buildCatalog(
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((spec) => catalogServer(spec, tools.get(spec.name), overrides));
-  return { servers };
+  return state.datacenters !== undefined && state.datacenters.length > 0 ? { servers, datacenters: state.datacenters } : { servers };
 }

@@ -2,6 +2,7 @@
 // where their replicas are and how traffic to them behaves". Sources (file,
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
+import type { EffectiveLoadBalancing } from './load-balancing.js';
 import type { MeshSettings } from './mesh-schema.js';
 import type { Policy, RetryOn, TlsPolicy } from './policy-schema.js';
 
@@ -20,6 +21,13 @@ export interface Replica {
    * before resolving), which its certificate must carry and SNI names.
    */
   readonly tlsName?: string;
+  /** Where the replica runs (control-plane/catalog/locality.ts); absent: the local datacenter, no zone. */
+  readonly locality?: ReplicaLocality;
+}
+
+export interface ReplicaLocality {
+  readonly datacenter?: string;
+  readonly zone?: string;
 }
 
 /** Which MCP protocol generation a server speaks; 'auto' lets the client negotiate. */
@@ -46,6 +54,8 @@ export interface SourceState {
   readonly servers: ReadonlyMap<string, ServerSpec>;
   /** Mesh-wide settings (tracing, access log): the file's sections, or KV `mcpmesh/policy/_mesh`. */
   readonly mesh?: MeshSettings;
+  /** Datacenters in order of preference, the local one first (Consul's --consul-datacenters, the file's `datacenter`). */
+  readonly datacenters?: readonly string[];
 }
 
 /** What the control plane learned from a server's tools/list. */
@@ -71,6 +81,8 @@ export interface ToolRoute {
   readonly idempotent: boolean;
   readonly timeoutMs: number | undefined;
   readonly retry: EffectiveRetry;
+  /** The tool's balancing: its own, or the server's. */
+  readonly loadBalancing: EffectiveLoadBalancing;
 }
 
 export interface EffectivePolicy {
@@ -100,6 +112,7 @@ export interface EffectivePolicy {
   };
   /** A TLS server's verification settings from its policy (absent: the control plane's defaults). */
   readonly tls?: TlsPolicy;
+  readonly loadBalancing: EffectiveLoadBalancing;
   readonly healthCheck:
     | {
         readonly path: string;
@@ -126,4 +139,6 @@ export interface CatalogServer {
 export interface Catalog {
   /** Sorted by name. */
   readonly servers: readonly CatalogServer[];
+  /** Datacenters in order of preference, the local one first; absent or empty: one datacenter. */
+  readonly datacenters?: readonly string[];
 }

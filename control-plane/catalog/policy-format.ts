@@ -13,6 +13,8 @@ const DURATION_KEYS = new Set([
   'interval',
   'baseEjectionTime',
   'maxEjectionTime',
+  // loadBalancing.slowStart.window
+  'window',
 ]);
 
 function render(value: unknown, key: string, parentKey: string): unknown {

@@ -1,5 +1,6 @@
 // A server's explicit policy → the policy in force: defaults filled in, and
 // one route per tool whose retries follow what is safe for that tool. Pure.
+import { resolveLoadBalancing } from './load-balancing.js';
 import type { EffectivePolicy, EffectiveRetry, ToolInfo, ToolRoute } from './model.js';
 import type { Policy, RetryPolicy } from './policy-schema.js';
 
@@ -84,6 +85,7 @@ export function resolvePolicy(policy: Policy): EffectivePolicy {
             unhealthyThreshold: hc.unhealthyThreshold ?? DEFAULTS.healthCheck.unhealthyThreshold,
             healthyThreshold: hc.healthyThreshold ?? DEFAULTS.healthCheck.healthyThreshold,
           },
+    loadBalancing: resolveLoadBalancing(policy.loadBalancing),
     ...(policy.tls !== undefined ? { tls: policy.tls } : {}),
   };
 }
@@ -113,6 +115,8 @@ export function resolveToolRoutes(policy: Policy, effective: EffectivePolicy, to
       idempotent,
       timeoutMs: explicit?.timeout ?? effective.toolTimeoutMs,
       retry: resolveRetry(base, explicit?.retry, serverRetry),
+      // A tool's own balancing replaces the server's whole: mixing fields of two would make combinations nobody wrote.
+      loadBalancing: explicit?.loadBalancing !== undefined ? resolveLoadBalancing(explicit.loadBalancing) : effective.loadBalancing,
     };
   });
 }

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../lib/duration.js';
 import { McpPathSchema } from '../../lib/mesh-contracts.js';
+import { LoadBalancingSchema } from './load-balancing-schema.js';
 
 /** A duration string within [minMs, maxMs], parsed to milliseconds. */
 export function durationMs(minMs: number, maxMs: number) {
@@ -53,6 +54,8 @@ export const ToolPolicySchema = z.strictObject({
   retry: RetryPolicySchema.optional(),
   /** Overrides the tool's own annotations when deciding what is safe to retry. */
   idempotent: z.boolean().optional(),
+  /** This tool's own balancing, in place of the server's (control-plane/catalog/load-balancing-schema.ts). */
+  loadBalancing: LoadBalancingSchema.optional(),
 });
 
 export const OutlierPolicySchema = z
@@ -154,6 +157,8 @@ export const PolicySchema = z.strictObject({
   warning: z.enum(['healthy', 'degraded']).optional(),
   /** Verification of a TLS upstream (applies when the server's replicas are https / mcp_tls=true). */
   tls: TlsPolicySchema.optional(),
+  /** How calls are spread over the replicas (control-plane/catalog/load-balancing-schema.ts). */
+  loadBalancing: LoadBalancingSchema.optional(),
   tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
 });
 

@@ -1,23 +1,30 @@
 // CatalogServer → Envoy Cluster (CDS). One EDS cluster per MCP server.
 import { isIP } from 'node:net';
+import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { CatalogServer, Replica } from '../catalog/model.js';
+import { balancedClusterName, clusterBalancing, zoned } from './load-balancing.js';
 import { ADS_SOURCE, duration, struct, u32 } from './proto-values.js';
 
 export function clusterName(server: string): string {
   return `mcp_${server}`;
 }
 
-export function buildCluster(server: CatalogServer, defaults: UpstreamTlsDefaults = {}): object {
+/**
+ * The server's cluster under one of its balancings (control-plane/envoy/load-balancing.ts):
+ * every one of them takes the server's one ClusterLoadAssignment.
+ */
+export function buildCluster(
+  server: CatalogServer,
+  defaults: UpstreamTlsDefaults = {},
+  lb: EffectiveLoadBalancing = server.policy.loadBalancing,
+): object {
   const p = server.policy;
   const cluster: Record<string, unknown> = {
-    name: clusterName(server.name),
+    name: balancedClusterName(server, lb),
     type: 'EDS',
     eds_cluster_config: { eds_config: ADS_SOURCE, service_name: clusterName(server.name) },
     connect_timeout: duration(p.connectTimeoutMs),
-    // Tool calls vary from microseconds to minutes; least-request keeps a slow
-    // replica from accumulating a queue the way round-robin would.
-    lb_policy: 'LEAST_REQUEST',
-    least_request_lb_config: { choice_count: u32(2) },
+    ...clusterBalancing(lb, zoned(server)),
     common_lb_config: {
       // Endpoints that are all unhealthy still get traffic (panic mode) at 0%:
       // fail fast and let retries/outlier detection act instead.

@@ -14,6 +14,8 @@ export interface ListenerOptions {
   readonly port: number;
   /** Mesh-wide tracing and access log; absent or empty: neither. */
   readonly observability?: Observability;
+  /** Top-level tools/call arguments some route hashes on (load-balancing.ts). */
+  readonly hashArguments?: readonly string[];
 }
 
 /**
@@ -57,7 +59,7 @@ export function buildListener(opts: ListenerOptions): object {
               codec_type: 'AUTO',
               rds: { config_source: ADS_SOURCE, route_config_name: ROUTE_CONFIG_NAME },
               http_filters: [
-                ...mcpRouteKeyHttpFilters(),
+                ...mcpRouteKeyHttpFilters(opts.hashArguments),
                 statefulSessionFilter(),
                 {
                   name: 'envoy.filters.http.router',

@@ -28,6 +28,7 @@
 // takes the server's default route, which retries only what never reached a
 // server.
 import { MODERN_VERSION } from '../../lib/mesh-contracts.js';
+import { argumentMetadataKey } from './load-balancing.js';
 
 export const ROUTE_KEY_NAMESPACE = 'mcpmesh';
 const METHOD_HEADER = 'mcp-method';
@@ -48,14 +49,19 @@ function metadataRule(selectors: readonly string[], key: string): object {
   };
 }
 
-export function mcpRouteKeyHttpFilters(): object[] {
+/** The route keys, and each argument a hash strategy hashes on (`params.arguments.<name>`, as a string). */
+export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = []): object[] {
   return [
     {
       name: 'envoy.filters.http.json_to_metadata',
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata',
         request_rules: {
-          rules: [metadataRule(['method'], 'method'), metadataRule(['params', 'name'], 'name')],
+          rules: [
+            metadataRule(['method'], 'method'),
+            metadataRule(['params', 'name'], 'name'),
+            ...hashArguments.map((a) => metadataRule(['params', 'arguments', a], argumentMetadataKey(a))),
+          ],
           allow_content_types_regex: { regex: JSON_CONTENT_TYPE },
         },
       },

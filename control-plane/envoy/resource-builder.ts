@@ -12,11 +12,13 @@ import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
 import { buildCluster, clusterName, type UpstreamTlsDefaults } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
+import { balancedClusterName, hashedArguments, serverBalancings } from './load-balancing.js';
 import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
 import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
 
 interface ServerResources {
-  readonly cluster: EncodedResource;
+  /** The server's cluster, then one per other balancing its tools use (load-balancing.ts). */
+  readonly clusters: readonly EncodedResource[];
   readonly endpoints: EncodedResource;
   /** This server's routes as an encoded VirtualHost fragment. */
   readonly routes: Uint8Array;
@@ -37,29 +39,34 @@ export class EnvoyResourceBuilder {
 
   build(catalog: Catalog, listener: ListenerOptions): EncodedResources {
     const used = new Map<string, ServerResources>();
-    const per = catalog.servers.map((s) => this.serverResources(s, used));
+    const datacenters = catalog.datacenters ?? [];
+    const per = catalog.servers.map((s) => this.serverResources(s, datacenters, used));
     this.previous = used;
-    const clusters = per.map((r) => r.cluster);
+    const clusters = per.flatMap((r) => r.clusters);
     const collector = this.collector(listener);
     if (collector) clusters.push(collector);
     return new Map<TypeUrl, readonly EncodedResource[]>([
       [TYPE.cluster, clusters],
       [TYPE.endpoints, per.map((r) => r.endpoints)],
-      [TYPE.listener, [this.listener(listener)]],
+      [TYPE.listener, [this.listener(withHashedArguments(listener, catalog))]],
       [TYPE.route, [this.routes(per.map((r) => r.routes))]],
     ]);
   }
 
-  private serverResources(server: CatalogServer, used: Map<string, ServerResources>): ServerResources {
-    let key = this.keys.get(server);
-    if (key === undefined) {
-      key = JSON.stringify(server);
-      this.keys.set(server, key);
+  private serverResources(server: CatalogServer, datacenters: readonly string[], used: Map<string, ServerResources>): ServerResources {
+    let serverKey = this.keys.get(server);
+    if (serverKey === undefined) {
+      serverKey = JSON.stringify(server);
+      this.keys.set(server, serverKey);
     }
+    // The datacenters' order decides the endpoints' priorities.
+    const key = datacenters.length === 0 ? serverKey : `${serverKey}|${datacenters.join(',')}`;
     const hit = used.get(key) ?? this.previous.get(key);
     const out = hit ?? {
-      cluster: encodeResource(TYPE.cluster, clusterName(server.name), buildCluster(server, this.upstreamTls)),
-      endpoints: encodeResource(TYPE.endpoints, clusterName(server.name), buildLoadAssignment(server)),
+      clusters: serverBalancings(server).map((lb) =>
+        encodeResource(TYPE.cluster, balancedClusterName(server, lb), buildCluster(server, this.upstreamTls, lb)),
+      ),
+      endpoints: encodeResource(TYPE.endpoints, clusterName(server.name), buildLoadAssignment(server, datacenters)),
       routes: encodePartial('envoy.config.route.v3.VirtualHost', { routes: serverRoutes(server) }),
     };
     used.set(key, out);
@@ -90,6 +97,12 @@ export class EnvoyResourceBuilder {
     this.previousRoutes = { parts, resource: routeConfiguration(parts) };
     return this.previousRoutes.resource;
   }
+}
+
+/** json_to_metadata extracts the arguments some route hashes on; none: the listener is as before. */
+function withHashedArguments(listener: ListenerOptions, catalog: Catalog): ListenerOptions {
+  const hashArguments = hashedArguments(catalog);
+  return hashArguments.length === 0 ? listener : { ...listener, hashArguments };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

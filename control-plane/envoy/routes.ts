@@ -3,8 +3,9 @@
 // Routes match the body's method and tool name (mcp-route-keys.ts), never the
 // Mcp-Method/Mcp-Name headers.
 import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
+import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
-import { clusterName } from './clusters.js';
+import { balancedClusterName, type HashableRoute, retryPriority, routeHashPolicy, withHashKey } from './load-balancing.js';
 import { headerMismatchRoutes, modernOnly, ROUTE_KEY_HEADERS, rpcMatch, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
 import { duration, struct, u32 } from './proto-values.js';
@@ -50,16 +51,22 @@ function retryPolicy(retry: EffectiveRetry): object {
   return policy;
 }
 
-function routeAction(server: CatalogServer, timeoutMs: number | undefined, retry: EffectiveRetry): object {
+function routeAction(
+  server: CatalogServer,
+  timeoutMs: number | undefined,
+  retry: EffectiveRetry,
+  lb: EffectiveLoadBalancing = server.policy.loadBalancing,
+): object {
   return {
-    cluster: clusterName(server.name),
+    cluster: balancedClusterName(server, lb),
+    ...routeHashPolicy(lb),
     prefix_rewrite: server.path,
     // SSE responses stream for as long as the call runs: no whole-response
     // timeout unless a tool policy bounds the call; the idle timeout catches
     // dead streams instead.
     timeout: duration(timeoutMs ?? 0),
     idle_timeout: duration(server.policy.idleTimeoutMs),
-    retry_policy: retryPolicy(retry),
+    retry_policy: { ...retryPolicy(retry), ...retryPriority(server) },
   };
 }
 
@@ -91,18 +98,23 @@ export function serverRoutes(server: CatalogServer): object[] {
     metadata,
   }));
   for (const t of server.toolRoutes) {
-    routes.push({
-      name: `${server.name}/tool/${t.tool}`,
-      stat_prefix: `${stat}__tool__${statName(t.tool)}`,
-      match: toolCallMatch(prefix, t.tool),
-      route: routeAction(server, t.timeoutMs, t.retry),
-      request_headers_to_add: toolRouteHeaders(t.tool),
-      metadata,
-    });
+    routes.push(
+      withHashKey(
+        {
+          name: `${server.name}/tool/${t.tool}`,
+          stat_prefix: `${stat}__tool__${statName(t.tool)}`,
+          match: toolCallMatch(prefix, t.tool),
+          route: routeAction(server, t.timeoutMs, t.retry, t.loadBalancing),
+          request_headers_to_add: toolRouteHeaders(t.tool),
+          metadata,
+        },
+        t.loadBalancing,
+      ),
+    );
   }
   const toolsCall = routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry);
   const rpc = routeAction(server, undefined, server.policy.safeRetry);
-  routes.push(
+  const methodRoutes: HashableRoute[] = [
     {
       name: `${server.name}/tools-call/2026`,
       stat_prefix: `${stat}__tools_call`,
@@ -143,7 +155,8 @@ export function serverRoutes(server: CatalogServer): object[] {
       route: routeAction(server, undefined, server.policy.unsafeRetry),
       metadata,
     },
-  );
+  ];
+  for (const r of methodRoutes) routes.push(withHashKey(r, server.policy.loadBalancing));
   return routes;
 }
 

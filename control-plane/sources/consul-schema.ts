@@ -25,7 +25,12 @@ export const HealthStateSchema = z
   .transform((a) => a ?? []);
 
 export const ServiceEntrySchema = z.looseObject({
-  Node: z.looseObject({ Node: z.string(), Address: z.string() }),
+  Node: z.looseObject({
+    Node: z.string(),
+    Address: z.string(),
+    Datacenter: z.string().optional(),
+    Meta: z.record(z.string(), z.string()).nullish(),
+  }),
   Service: z.looseObject({
     ID: z.string(),
     Service: z.string(),

@@ -55,6 +55,8 @@ export interface ConsulSourceOptions {
   /** After Consul restarts empty, services missing from it are kept this long (their registrations come back). */
   readonly restartGraceMs?: number;
   readonly waitSeconds?: number;
+  /** Read this datacenter (`?dc=`) and tag its replicas with it (consul-datacenters.ts); KV is the agent's own. */
+  readonly datacenter?: string;
 }
 
 interface Known extends TranslatedService {
@@ -285,7 +287,7 @@ export class ConsulSource implements CatalogSource {
 
   private async onService(name: string, body: unknown): Promise<void> {
     try {
-      const known = await translateService(name, body, this.policies.get(name)?.warning, resolveHost);
+      const known = await translateService(name, body, this.policies.get(name)?.warning, resolveHost, this.opts.datacenter);
       // No instance (left): the server is gone, not an empty one.
       if (known.spec.replicas.length === 0) this.servers.delete(name);
       else this.servers.set(name, { ...known, fetchedAt: Date.now() });

@@ -3,8 +3,9 @@
 // the policies in KV. No I/O: resolving an instance's host is handed in, so
 // all of it can be checked without a Consul.
 import { CONSUL, SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
+import { LocalityNameSchema } from '../catalog/locality.js';
 import { type MeshSettings, MeshSettingsSchema } from '../catalog/mesh-schema.js';
-import type { Replica, ReplicaHealth, ServerSpec } from '../catalog/model.js';
+import type { Replica, ReplicaHealth, ReplicaLocality, ServerSpec } from '../catalog/model.js';
 import { type Policy, parsePolicy } from '../catalog/policy-schema.js';
 import {
   CatalogServicesSchema,
@@ -128,6 +129,7 @@ export async function translateService(
   body: unknown,
   warning: Policy['warning'],
   resolve: ResolveHost,
+  datacenter?: string,
 ): Promise<TranslatedService> {
   const raw = HealthServiceSchema.parse(body);
   if (!SERVER_NAME.test(name)) throw new Error(`service name "${name}" is not a valid MCP server name (${SERVER_NAME_RULE})`);
@@ -165,6 +167,7 @@ export async function translateService(
       health: replicaHealth(checks, warning),
       weight: Math.min(128, Math.max(1, e.Service.Weights?.Passing ?? 1)),
       ...(m.data.mcp_tls === 'true' ? { tlsName: address } : {}),
+      ...replicaLocality(e, datacenter),
     });
   }
   return {
@@ -180,6 +183,24 @@ export async function translateService(
     nodes,
     serviceChecks,
   };
+}
+
+/**
+ * The zone from the instance's meta `mcp_zone`, else its node's; the
+ * datacenter only when the source reads several (one datacenter needs no
+ * priorities).
+ */
+function replicaLocality(e: ServiceEntry, datacenter: string | undefined): { locality?: ReplicaLocality } {
+  const key = CONSUL.meta.zone;
+  const raw = e.Service.Meta?.[key] ?? e.Node.Meta?.[key];
+  let zone: string | undefined;
+  if (raw !== undefined && raw !== '') {
+    const z = LocalityNameSchema.safeParse(raw);
+    if (!z.success) throw new Error(`instance ${e.Service.ID}: ${key} "${raw}": ${z.error.issues.map((i) => i.message).join('; ')}`);
+    zone = z.data;
+  }
+  if (zone === undefined && datacenter === undefined) return {};
+  return { locality: { ...(datacenter !== undefined ? { datacenter } : {}), ...(zone !== undefined ? { zone } : {}) } };
 }
 
 /** passing → healthy; warning → healthy or degraded by policy; critical or maintenance → no traffic. */

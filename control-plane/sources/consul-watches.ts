@@ -30,6 +30,8 @@ export interface ConsulWatchOptions {
   /** Sockets for reading changed services (the blocking queries take three more). */
   readonly fetchConcurrency?: number;
   readonly waitSeconds?: number;
+  /** Read the catalog and health of this datacenter (`?dc=`) through the agent; KV stays the agent's own. */
+  readonly datacenter?: string;
 }
 
 export interface ConsulWatchEvents {
@@ -67,13 +69,18 @@ export class ConsulWatches {
 
   start(): void {
     const common = { consistent: this.opts.consistent ?? false, waitSeconds: this.opts.waitSeconds ?? 300 };
+    const dc = this.dcQuery();
     this.watches.push(
       new BlockingWatch<unknown>(
         this.http,
-        { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services' },
+        { ...common, path: '/v1/catalog/services', endpoint: 'catalog_services', ...(dc ? { query: dc } : {}) },
         this.relay('services'),
       ),
-      new BlockingWatch<unknown>(this.http, { ...common, path: '/v1/health/state/any', endpoint: 'health_state' }, this.relay('health')),
+      new BlockingWatch<unknown>(
+        this.http,
+        { ...common, path: '/v1/health/state/any', endpoint: 'health_state', ...(dc ? { query: dc } : {}) },
+        this.relay('health'),
+      ),
       new BlockingWatch<unknown>(
         this.http,
         { ...common, path: `/v1/kv/${CONSUL.policyPrefix}`, query: { recurse: '' }, endpoint: 'kv_policy', notFoundAs: [] },
@@ -81,6 +88,10 @@ export class ConsulWatches {
       ),
     );
     for (const w of this.watches) w.start();
+  }
+
+  private dcQuery(): Record<string, string> | undefined {
+    return this.opts.datacenter !== undefined ? { dc: this.opts.datacenter } : undefined;
   }
 
   stop(): void {
@@ -145,7 +156,7 @@ export class ConsulWatches {
     try {
       const res = await this.http.request<unknown>('GET', `/v1/health/service/${encodeURIComponent(name)}`, {
         endpoint: 'health_service',
-        query: this.opts.consistent ? { consistent: '' } : { stale: '' },
+        query: { ...(this.opts.consistent ? { consistent: '' } : { stale: '' }), ...this.dcQuery() },
         timeoutMs: 10_000,
       });
       body = res.body;

@@ -2,6 +2,7 @@
 // examples/mcpmesh.yaml). Strict: unknown fields are errors naming the field.
 import { z } from 'zod';
 import { DEFAULT_PORTS, McpPathSchema, PROTOCOL_GENERATIONS, ServerNameSchema } from '../../lib/mesh-contracts.js';
+import { LocalityNameSchema } from '../catalog/locality.js';
 import { AccessLogSettingsSchema, TracingSettingsSchema } from '../catalog/mesh-schema.js';
 import { PolicySchema } from '../catalog/policy-schema.js';
 
@@ -29,6 +30,9 @@ const ReplicaSchema = z.union([
     weight: z.number().int().min(1).max(128).optional(),
     /** For trying things out: mark a replica unhealthy/draining without removing it. */
     health: z.enum(['healthy', 'degraded', 'unhealthy', 'draining']).optional(),
+    /** Where the replica runs: Envoy prefers its own zone, then its own datacenter (the file's `datacenter`). */
+    zone: LocalityNameSchema.optional(),
+    datacenter: LocalityNameSchema.optional(),
   }),
 ]);
 
@@ -98,6 +102,8 @@ export const FileConfigSchema = z
     controlPlane: ControlPlaneSettingsSchema.optional(),
     tracing: TracingSettingsSchema.optional(),
     accessLog: AccessLogSettingsSchema.optional(),
+    /** The local datacenter: replicas of others take traffic only as it loses healthy replicas. */
+    datacenter: LocalityNameSchema.optional(),
     servers: z.array(FileServerSchema).max(MAX_SERVERS),
   })
   .superRefine((cfg, ctx) => {
@@ -121,6 +127,7 @@ export const FileConfigShellSchema = z.strictObject({
   controlPlane: ControlPlaneSettingsSchema.optional(),
   tracing: TracingSettingsSchema.optional(),
   accessLog: AccessLogSettingsSchema.optional(),
+  datacenter: LocalityNameSchema.optional(),
   servers: z.array(z.unknown()).max(MAX_SERVERS),
 });
 

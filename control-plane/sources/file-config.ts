@@ -84,6 +84,7 @@ async function httpServer(s: FileServer, index: number, resolve: Resolve): Promi
       health: e.health ?? 'healthy',
       weight: e.weight ?? 1,
       ...(tls ? { tlsName: u.hostname.replace(/^\[(.*)\]$/, '$1') } : {}),
+      ...locality(e),
     });
   }
   if (problems.length > 0) throw new ConfigError('', problems);
@@ -212,12 +213,21 @@ export class FileConfigReader {
     if (problems.length > 0) throw new ConfigError(this.file, problems);
     this.servers = next;
     const servers = new Map([...next].map(([name, k]) => [name, k.spec]));
-    if (config.tracing === undefined && config.accessLog === undefined) return { servers };
+    const datacenters = config.datacenter !== undefined ? { datacenters: [config.datacenter] } : {};
+    if (config.tracing === undefined && config.accessLog === undefined) return { servers, ...datacenters };
     return {
       servers,
+      ...datacenters,
       mesh: { ...(config.tracing ? { tracing: config.tracing } : {}), ...(config.accessLog ? { accessLog: config.accessLog } : {}) },
     };
   }
+}
+
+function locality(e: { readonly zone?: string; readonly datacenter?: string }): Pick<Replica, 'locality'> {
+  if (e.zone === undefined && e.datacenter === undefined) return {};
+  return {
+    locality: { ...(e.datacenter !== undefined ? { datacenter: e.datacenter } : {}), ...(e.zone !== undefined ? { zone: e.zone } : {}) },
+  };
 }
 
 /** Whether a replica id (`host:port`, as written in the URL) names its host by address: nothing to resolve. */

@@ -19,11 +19,25 @@ export interface ConsulAgent {
   api(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
   /** With ACLs: the initial management token. */
   readonly managementToken: string | undefined;
+  /** WAN gossip port (with a datacenter), for another datacenter to join. */
+  readonly serfWanPort: number | undefined;
 }
 
 export interface ConsulAgentOptions {
   /** ACLs on with default deny; the agent's own token and the API's are this management token. */
-  readonly acl?: { readonly managementToken: string };
+  readonly acl?: {
+    readonly managementToken: string;
+    /**
+     * Several datacenters: the one whose ACL system is authoritative. A
+     * secondary replicates policies and tokens from it with the management
+     * token as its replication token, and is never bootstrapped itself.
+     */
+    readonly primaryDatacenter?: string;
+  };
+  /** The agent's datacenter (default Consul's dc1); with it, WAN gossip is on, on a port of its own. */
+  readonly datacenter?: string;
+  /** Join this agent's WAN pool (another datacenter's serfWanPort on loopback). */
+  readonly joinWan?: number;
 }
 
 /** With ACLs on: a policy of these rules (HCL) and a token holding it; returns the token's secret. */
@@ -37,7 +51,8 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
   if (!existsSync(CONSUL_BIN)) throw new Error(`Consul not found at ${CONSUL_BIN}: run scripts/setup.sh consul`);
   // DNS, WAN gossip and gRPC are off: nothing here uses them, and each port
   // handed over is one more that can be taken before Consul binds it.
-  let [http, serfLan, server] = await freePorts(3);
+  let [http, serfLan, server, serfWan] = await freePorts(4);
+  const dc = opts.datacenter;
   let child: ChildProcess | undefined;
   let log = '';
   let url = `http://127.0.0.1:${http}`;
@@ -46,9 +61,24 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
   if (token !== undefined) {
     // default deny, and the management token for the agent's own calls (its node registration, anti-entropy).
     aclFile = join(mkdtempSync(join(tmpdir(), 'mcpmesh-consul-acl-')), 'acl.hcl');
+    const primary = opts.acl?.primaryDatacenter;
+    const secondary = primary !== undefined && primary !== opts.datacenter;
     writeFileSync(
       aclFile,
-      `acl {\n  enabled = true\n  default_policy = "deny"\n  enable_token_persistence = false\n  tokens {\n    initial_management = "${token}"\n    agent = "${token}"\n  }\n}\n`,
+      [
+        ...(primary !== undefined ? [`primary_datacenter = "${primary}"`] : []),
+        'acl {',
+        '  enabled = true',
+        '  default_policy = "deny"',
+        '  enable_token_persistence = false',
+        ...(secondary ? ['  enable_token_replication = true'] : []),
+        '  tokens {',
+        secondary ? `    replication = "${token}"` : `    initial_management = "${token}"`,
+        `    agent = "${token}"`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
     );
   }
   const api = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown) => {
@@ -70,12 +100,13 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
         '-dev',
         '-bind=127.0.0.1',
         '-client=127.0.0.1',
-        '-node=mcpmesh-test',
+        `-node=mcpmesh-test${dc !== undefined ? `-${dc}` : ''}`,
+        ...(dc !== undefined ? [`-datacenter=${dc}`, `-serf-wan-port=${serfWan}`] : ['-serf-wan-port=-1']),
+        ...(opts.joinWan !== undefined ? [`-retry-join-wan=127.0.0.1:${opts.joinWan}`, '-retry-interval-wan=1s'] : []),
         `-http-port=${http}`,
         `-serf-lan-port=${serfLan}`,
         `-server-port=${server}`,
         '-dns-port=-1',
-        '-serf-wan-port=-1',
         '-grpc-port=-1',
         '-grpc-tls-port=-1',
         '-log-level=warn',
@@ -112,7 +143,7 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
       break;
     } catch (err) {
       if (attempt === 3 || !/address already in use/.test(String(err))) throw err;
-      [http, serfLan, server] = await freePorts(3);
+      [http, serfLan, server, serfWan] = await freePorts(4);
       url = `http://127.0.0.1:${http}`;
     }
   }
@@ -128,6 +159,7 @@ export async function startConsul(opts: ConsulAgentOptions = {}): Promise<Consul
     stop: kill,
     api,
     managementToken: token,
+    serfWanPort: dc !== undefined ? serfWan : undefined,
   };
 }
 

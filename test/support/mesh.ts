@@ -13,6 +13,7 @@ import type { UpstreamTlsDefaults } from '../../control-plane/envoy/clusters.js'
 import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
 import type { XdsTlsOptions } from '../../control-plane/xds/ads-server.js';
 import { type BootstrapXdsTls, renderBootstrap } from '../../envoy/bootstrap.js';
+import type { EnvoyLocality } from '../../envoy/bootstrap-locality.js';
 import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
 import type { Logger } from '../../lib/log.js';
 import { freePort } from './ports.js';
@@ -36,6 +37,10 @@ export interface MeshOptions {
   readonly logger?: Logger;
   /** Consul ACL token of the control plane. */
   readonly consulToken?: string;
+  /** Several Consul datacenters, the local one first. */
+  readonly consulDatacenters?: readonly string[];
+  /** Envoy's node locality (its bootstrap's --datacenter and --zone). */
+  readonly envoyLocality?: EnvoyLocality;
 }
 
 export interface Mesh {
@@ -70,6 +75,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       source: makeSource({
         ...(opts.consulUrl ? { consul: opts.consulUrl } : { config: configFile }),
         ...(opts.consulToken ? { token: opts.consulToken } : {}),
+        ...(opts.consulDatacenters ? { datacenters: opts.consulDatacenters } : {}),
         logger,
         metrics,
       }),
@@ -94,6 +100,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       adminPort,
       delta: opts.delta ?? false,
       ...(opts.bootstrapXdsTls ? { xdsTls: opts.bootstrapXdsTls } : {}),
+      ...(opts.envoyLocality ? { locality: opts.envoyLocality } : {}),
     }),
     adminPort,
   });

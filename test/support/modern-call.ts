@@ -12,6 +12,8 @@ export const MODERN_META = {
 export interface ModernCallOptions {
   readonly id?: number;
   readonly signal?: AbortSignal;
+  /** More request headers (a hash key, say); they cannot replace the MCP ones. */
+  readonly headers?: Record<string, string>;
 }
 
 /** POSTs `tools/call` of `tool` with `args`; the caller reads the answer. */
@@ -19,6 +21,7 @@ export function postToolCall(url: string, tool: string, args: Record<string, unk
   return fetch(url, {
     method: 'POST',
     headers: {
+      ...opts.headers,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MODERN_VERSION,
@@ -33,4 +36,36 @@ export function postToolCall(url: string, tool: string, args: Record<string, unk
     }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
   });
+}
+
+export interface ModernCallResult {
+  readonly ok: boolean;
+  readonly status: number;
+  /** The first text content of the result ('' on an error). */
+  readonly text: string;
+  readonly detail: string;
+}
+
+/** A tools/call and its answer's first text: what the tests that count where calls land need. */
+export async function modernToolCall(
+  url: string,
+  id: number,
+  tool: string,
+  args: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<ModernCallResult> {
+  try {
+    const res = await postToolCall(url, tool, args, { id, headers });
+    const raw = await res.text();
+    const m = /"text":"((?:[^"\\]|\\.)*)"/.exec(raw);
+    const text = m ? (JSON.parse(`"${m[1]}"`) as string) : '';
+    return {
+      ok: res.status === 200 && m !== null && !raw.includes('"isError":true'),
+      status: res.status,
+      text,
+      detail: `${res.status} ${raw.slice(0, 200)}`,
+    };
+  } catch (err) {
+    return { ok: false, status: 0, text: '', detail: (err as Error).message };
+  }
 }

@@ -33,6 +33,12 @@ const FILES = [
   'envoy/extensions/filters/http/stateful_session/v3/stateful_session.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
+  'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
+  'envoy/extensions/load_balancing_policies/random/v3/random.proto',
+  'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
+  'envoy/extensions/load_balancing_policies/maglev/v3/maglev.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
@@ -55,6 +61,14 @@ function addNewerFields(r: protobuf.Root): void {
   if (upstreamTls.fields['auto_host_sni'] === undefined) upstreamTls.add(new protobuf.Field('auto_host_sni', 6, 'bool'));
   if (upstreamTls.fields['auto_sni_san_validation'] === undefined)
     upstreamTls.add(new protobuf.Field('auto_sni_san_validation', 7, 'bool'));
+  // Zone-aware routing that keeps calls in the local zone (Envoy ≥ 1.35,
+  // envoy/extensions/load_balancing_policies/common/v3/common.proto).
+  const zoneAware = r.lookupType('envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig');
+  if (zoneAware.fields['force_local_zone'] === undefined) {
+    const force = new protobuf.Type('ForceLocalZone').add(new protobuf.Field('min_size', 1, 'google.protobuf.UInt32Value'));
+    zoneAware.add(force);
+    zoneAware.add(new protobuf.Field('force_local_zone', 5, 'ForceLocalZone'));
+  }
 }
 
 /** The protobufjs Root with every resource type (loaded once, ~0.5 s). */

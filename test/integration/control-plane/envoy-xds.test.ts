@@ -54,7 +54,8 @@ for (const variant of ['sotw', 'delta'] as const) {
       assert.equal(clients[0]!.lastNack, undefined);
 
       const cluster = (await dynamicClusters(mesh.adminUrl)).find((c) => c['name'] === 'mcp_tools')!;
-      assert.equal(cluster['lb_policy'], 'LEAST_REQUEST');
+      const lb = (cluster['load_balancing_policy'] as { policies: { typed_extension_config: { name: string } }[] }).policies;
+      assert.equal(lb[0]!.typed_extension_config.name, 'envoy.load_balancing_policies.least_request');
       const od = cluster['outlier_detection'] as Record<string, unknown>;
       assert.equal(od['max_ejection_percent'], 50);
       assert.equal(od['enforcing_consecutive_gateway_failure'], 100);

@@ -67,3 +67,47 @@ test('100 services read at once: at most 4 reads in flight and 7 connections', a
   assert.ok(maxOpen <= 7, `connections: ${maxOpen}`);
   assert.ok(watches.connections() <= 7);
 });
+
+test("reading another datacenter: catalog and health queries carry ?dc=, the policy prefix stays the agent's own", async (t) => {
+  const seen: { path: string; dc: string | null }[] = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://consul');
+    seen.push({ path: url.pathname, dc: url.searchParams.get('dc') });
+    if (url.searchParams.has('index')) return;
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '1' })
+      .end(url.pathname === '/v1/catalog/services' ? '{}' : '[]');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const answered = new Set<WatchName>();
+  let read = 0;
+  const watches = new ConsulWatches(
+    {
+      consulUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      logger: pino({ level: 'silent' }),
+      waitSeconds: 60,
+      datacenter: 'dc2',
+    },
+    {
+      answer: (watch) => void answered.add(watch),
+      failed: (watch, err) => assert.fail(`${watch}: ${err.message}`),
+      service: async () => void read++,
+      settled: () => undefined,
+      wanted: () => true,
+    },
+  );
+  t.after(() => watches.stop());
+  watches.start();
+  await until(() => answered.size === 3, 'the three watches answered');
+  watches.read(['tools']);
+  await until(() => read === 1, 'the service read');
+  const dcOf = (path: string) => [...new Set(seen.filter((s) => s.path === path).map((s) => s.dc))];
+  assert.deepEqual(dcOf('/v1/catalog/services'), ['dc2']);
+  assert.deepEqual(dcOf('/v1/health/state/any'), ['dc2']);
+  assert.deepEqual(dcOf('/v1/health/service/tools'), ['dc2']);
+  assert.deepEqual(dcOf('/v1/kv/mcpmesh/policy/'), [null]);
+});

@@ -36,7 +36,7 @@ describe('snapshot translation', () => {
   test('clusters use least-request, eject one of three, and carry a retry budget', () => {
     const snap = buildSnapshot(buildCatalog(state(server('x', [1, 2, 3])), new Map()), listener);
     const c = unpackAny(snap.get(TYPE.cluster)!.resources.get('mcp_x')!.any) as Record<string, any>;
-    assert.equal(c['lb_policy'], 'LEAST_REQUEST');
+    assert.equal(c['load_balancing_policy'].policies[0].typed_extension_config.name, 'envoy.load_balancing_policies.least_request');
     assert.equal(c['outlier_detection'].max_ejection_percent.value, 50);
     assert.equal(c['outlier_detection'].enforcing_consecutive_gateway_failure.value, 100);
     assert.equal(c['circuit_breakers'].thresholds[0].retry_budget.budget_percent.value, 25);
