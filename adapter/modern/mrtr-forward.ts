@@ -1,0 +1,61 @@
+// A multi round-trip retry that reached a replica other than the one holding
+// its call, sent on to the holder directly (its own endpoint, not through
+// Envoy), and the holder's answer streamed back as it comes. One hop only: a
+// request that was forwarded once is never forwarded again.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+
+/** Marks a forwarded retry; its value is the forwarding replica's id (logs only). */
+export const FORWARDED_HEADER = 'x-mcpmesh-mrtr-forwarded';
+
+const PASSED_REQUEST_HEADERS = ['content-type', 'accept', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'traceparent', 'tracestate'];
+const PASSED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'x-accel-buffering', 'content-length'];
+
+export interface ForwardOptions {
+  readonly url: string;
+  readonly bodyText: string;
+  readonly fromReplica: string;
+  /** No connection to the holder within this long: unreachable (the answer itself may take as long as the tool). */
+  readonly connectTimeoutMs: number;
+  /** The holder could not be reached (refused, reset, timed out) before it answered. */
+  readonly unreachable: (detail: string) => void;
+}
+
+export function forwardRetry(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): void {
+  const target = new URL(o.url);
+  if (target.protocol !== 'http:') {
+    o.unreachable(`forwarding to ${target.protocol} replicas is not supported`);
+    return;
+  }
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: o.fromReplica, 'content-length': String(Buffer.byteLength(o.bodyText)) };
+  for (const name of PASSED_REQUEST_HEADERS) {
+    const v = req.headers[name];
+    if (typeof v === 'string') headers[name] = v;
+  }
+  let answered = false;
+  const upstream = http.request(
+    { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers, agent: false },
+    (up) => {
+      answered = true;
+      const out: Record<string, string> = {};
+      for (const name of PASSED_RESPONSE_HEADERS) {
+        const v = up.headers[name];
+        if (typeof v === 'string') out[name] = v;
+      }
+      res.writeHead(up.statusCode ?? 502, out);
+      up.pipe(res);
+      up.on('error', () => res.destroy());
+    },
+  );
+  const timer = setTimeout(() => upstream.destroy(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+  upstream.once('socket', (socket) => socket.once('connect', () => clearTimeout(timer)));
+  upstream.on('error', (err) => {
+    clearTimeout(timer);
+    if (!answered && !res.headersSent && !res.destroyed) o.unreachable(err.message);
+    else res.destroy();
+  });
+  // The client left: the holder sees its exchange close, and cancels the call.
+  res.once('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  upstream.end(o.bodyText);
+}
