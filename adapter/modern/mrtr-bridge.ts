@@ -223,21 +223,37 @@ export class MrtrBridge {
     const params = msg.params ?? {};
     const text = params['requestState'];
     if (text === undefined)
-      return this.refuse(res, msg, 'incomplete', 'inputResponses without requestState: this server asked nothing it could resume');
+      return this.refuse(
+        res,
+        msg,
+        'incomplete',
+        'Invalid params: inputResponses without requestState: this server asked nothing it could resume',
+      );
     const opened = this.deps.codec.open(text);
     if (!opened.ok) {
       const why =
         opened.reason === 'expired'
-          ? `requestState expired (older than ${this.opts.holdTimeoutMs} ms): the call was released; start it again`
-          : 'requestState does not verify: it was not issued by this server, or was altered';
+          ? `Invalid params: requestState expired (older than ${this.opts.holdTimeoutMs} ms): the call was released; start it again`
+          : 'Invalid params: requestState does not verify: it was not issued by this server, or was altered';
       return this.refuse(res, msg, opened.reason, why);
     }
     const state = opened.state;
     if (callBinding(msg.method, params) !== state.binding)
-      return this.refuse(res, msg, 'wrong_call', 'requestState belongs to another request (method, name or arguments differ)');
+      return this.refuse(
+        res,
+        msg,
+        'wrong_call',
+        'Invalid params: requestState belongs to another request (method, name or arguments differ)',
+      );
     if (state.replicaId !== this.deps.replicaId) {
       if (req.headers[FORWARDED_HEADER] !== undefined)
-        return this.refuse(res, msg, 'misrouted', 'requestState names a replica that is not here any more', RpcCode.InternalError);
+        return this.refuse(
+          res,
+          msg,
+          'misrouted',
+          'Internal error: requestState names a replica that is not here any more',
+          RpcCode.InternalError,
+        );
       this.deps.metrics.forwarded();
       forwardRetry(req, res, {
         url: state.holderUrl,
@@ -250,7 +266,7 @@ export class MrtrBridge {
             res,
             msg,
             'unreachable',
-            'the replica that held this call is gone (it stopped or died); the call did not complete: start it again',
+            'Internal error: the replica that held this call is gone (it stopped or died); the call did not complete: start it again',
             RpcCode.InternalError,
           );
         },
@@ -261,10 +277,10 @@ export class MrtrBridge {
     if (held === undefined) {
       const why = this.spent.get(state.holdId) ?? 'unknown_hold';
       const message: Record<string, string> = {
-        replayed: 'requestState was used already: each one answers one round, once',
-        abandoned: `the call was released: no retry came within ${this.opts.holdTimeoutMs} ms; start it again`,
-        ended: 'the call ended while it waited for this retry (its process failed or it was cancelled)',
-        unknown_hold: 'requestState names no call held here (this replica restarted); start it again',
+        replayed: 'Invalid params: requestState was used already: each one answers one round, once',
+        abandoned: `Internal error: the call was released: no retry came within ${this.opts.holdTimeoutMs} ms; start it again`,
+        ended: 'Internal error: the call ended while it waited for this retry (its process failed or it was cancelled)',
+        unknown_hold: 'Internal error: requestState names no call held here (this replica restarted); start it again',
       };
       return this.refuse(
         res,
@@ -277,7 +293,7 @@ export class MrtrBridge {
     const responses = params['inputResponses'];
     const missing = held.asked.filter((a) => !isPlainObject(isPlainObject(responses) ? responses[a.key] : undefined)).map((a) => a.key);
     if (missing.length > 0)
-      return this.refuse(res, msg, 'incomplete', `inputResponses lacks an answer (an object) for: ${missing.join(', ')}`);
+      return this.refuse(res, msg, 'incomplete', `Invalid params: inputResponses lacks an answer (an object) for: ${missing.join(', ')}`);
     // Spent from here on: a second retry with the same state is a replay.
     const asked = held.asked;
     this.byHold.delete(state.holdId);
@@ -301,7 +317,7 @@ export class MrtrBridge {
     this.deps.metrics.refused(reason);
     if (res.headersSent || res.destroyed) return;
     // In-band, as the SDK answers handler errors: 200, never retried by Envoy, not counted against the replica.
-    const body = errorText(msg.id, code, `Invalid requestState: ${message}`, { reason });
+    const body = errorText(msg.id, code, message, { reason });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
