@@ -46,6 +46,8 @@ export interface ListenDeps {
   readonly sessions: SessionTable;
   readonly metrics: ModernBridgeMetrics;
   readonly logger: Logger;
+  /** A listen request refused, by reason (mcpmesh_adapter_rejected_requests_total). */
+  rejected(reason: string): void;
 }
 
 interface Listener {
@@ -77,18 +79,25 @@ export class ListenRegistry {
   }
 
   serve(res: ServerResponse, msg: RpcRequest, acceptsSse: boolean): void {
-    const fail = (status: number, code: number, message: string): void => {
+    const fail = (status: number, code: number, message: string, reason: string): void => {
+      this.deps.rejected(reason);
       const body = errorText(msg.id, code, message);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
-    if (!acceptsSse) return fail(406, RpcCode.ServerError, 'Not Acceptable: subscriptions/listen answers with text/event-stream');
+    if (!acceptsSse)
+      return fail(406, RpcCode.ServerError, 'Not Acceptable: subscriptions/listen answers with text/event-stream', 'not_acceptable');
     const parsed = FilterSchema.safeParse(msg.params?.['notifications']);
     if (!parsed.success)
-      return fail(200, RpcCode.InvalidParams, "Invalid params: 'notifications' is required and must be a valid SubscriptionFilter");
-    if (this.open.size >= this.opts.maxStreams) return fail(200, RpcCode.InternalError, 'Subscription limit reached');
+      return fail(
+        200,
+        RpcCode.InvalidParams,
+        "Invalid params: 'notifications' is required and must be a valid SubscriptionFilter",
+        'invalid_params',
+      );
+    if (this.open.size >= this.opts.maxStreams) return fail(200, RpcCode.InternalError, 'Subscription limit reached', 'too_many_listens');
     const identity = this.deps.pool.identity();
-    if (identity === undefined) return fail(503, RpcCode.ServerError, 'Server unavailable: no server process is ready');
+    if (identity === undefined) return fail(503, RpcCode.ServerError, 'Server unavailable: no server process is ready', 'unavailable');
     const caps = identity.capabilities as Record<string, Record<string, unknown> | undefined>;
     // What the server can deliver: its capabilities narrow what was asked.
     const honored: Filter = {};
