@@ -205,7 +205,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     },
   );
   const listen: ListenRegistry = new ListenRegistry(
-    { keepAliveMs: o.keepAliveMs, maxStreams: o.maxListenStreams, requestTimeoutMs: o.initTimeoutMs },
+    { maxStreams: o.maxListenStreams, requestTimeoutMs: o.initTimeoutMs },
     { pool, sessions, metrics: bridgeMetrics, logger: componentLogger(logger, 'listen'), rejected: (reason) => metrics.rejected(reason) },
   );
   const endpoint = new McpEndpoint(

@@ -380,7 +380,8 @@ export class McpEndpoint {
       return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(identity) }));
     }
     if (msg.method === 'subscriptions/listen') {
-      if (this.deps.listen !== undefined) return this.deps.listen.serve(res, msg, accept.sse);
+      if (this.deps.listen !== undefined)
+        return this.deps.listen.serve(res, msg, accept.sse, () => new SseStream(res, {}, this.opts.keepAliveMs));
       return this.refuse(
         res,
         'method_not_found',
@@ -392,7 +393,11 @@ export class McpEndpoint {
     }
     const mrtr = this.deps.mrtr;
     if (mrtr !== undefined && msg.params !== undefined && ('requestState' in msg.params || 'inputResponses' in msg.params))
-      return mrtr.retry(res.req, res, msg, bodyText, accept);
+      return mrtr.retry(res.req, res, msg, bodyText, (onAbort) => {
+        const exchange = new HttpExchange(res, accept.sse);
+        exchange.onAbort = onAbort;
+        return exchange;
+      });
     if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
     const solo = mrtr !== undefined && MrtrBridge.answersServerRequests(msg.method, msg.params);
     this.startCall(res, msg, bodyText, 'modern', undefined, solo ? 'solo' : 'any', logLevel, accept);

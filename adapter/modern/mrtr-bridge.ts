@@ -11,12 +11,10 @@
 // it (mrtr-forward.ts). A hold is single use, and released after a bound.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
-import { HttpExchange } from '../http/http-exchange.js';
-import type { Call } from '../pool/call.js';
+import type { Call, CallSink } from '../pool/call.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import { errorText, isPlainObject, RpcCode, type RpcRequest } from '../protocol/jsonrpc-message.js';
 import { CLIENT_CAPABILITIES_META_KEY } from '../protocol/modern-envelope.js';
-import type { AcceptView } from '../protocol/request-checks.js';
 import type { ModernBridgeMetrics, MrtrRefusal } from './modern-bridge-metrics.js';
 import { FORWARDED_HEADER, forwardRetry } from './mrtr-forward.js';
 import { callBinding, MrtrStateCodec } from './mrtr-state-codec.js';
@@ -105,7 +103,7 @@ export class MrtrBridge {
   }
 
   /** The sink a solo call writes to. */
-  static sinkFor(exchange: HttpExchange, idJson: string): RelaySink {
+  static sinkFor(exchange: CallSink, idJson: string): RelaySink {
     return new RelaySink(exchange, idJson);
   }
 
@@ -217,9 +215,10 @@ export class MrtrBridge {
   /**
    * A 2026-07-28 request carrying `requestState` or `inputResponses`: a
    * retry of a call held here, forwarded to its holder, or refused with a
-   * JSON-RPC error saying why.
+   * JSON-RPC error saying why. `openLeg` makes the round's HTTP exchange;
+   * `onAbort` is for when its client goes away.
    */
-  retry(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, bodyText: string, accept: AcceptView): void {
+  retry(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, bodyText: string, openLeg: (onAbort: () => void) => CallSink): void {
     const params = msg.params ?? {};
     const text = params['requestState'];
     if (text === undefined)
@@ -302,9 +301,10 @@ export class MrtrBridge {
     held.timer = undefined;
     held.holdId = undefined;
     held.asked = [];
-    const exchange = new HttpExchange(res, accept.sse);
-    exchange.onAbort = () => held.call.cancel('the client closed the connection');
-    held.sink.attach(exchange, JSON.stringify(msg.id));
+    held.sink.attach(
+      openLeg(() => held.call.cancel('the client closed the connection')),
+      JSON.stringify(msg.id),
+    );
     this.deps.metrics.answered();
     for (const a of asked) {
       const answer = (responses as Record<string, unknown>)[a.key];

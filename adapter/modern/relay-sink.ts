@@ -2,13 +2,12 @@
 // current round. The call on the server process is one call, but each round
 // is a new request from the client with a new JSON-RPC id; between rounds
 // (the client is asking its user) there is no exchange, and the call waits.
-import type { HttpExchange } from '../http/http-exchange.js';
 import type { CallSink } from '../pool/call.js';
 import type { FailureAnswer } from '../protocol/failure-classes.js';
 import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 
 interface Leg {
-  readonly exchange: HttpExchange;
+  readonly exchange: CallSink;
   readonly idJson: string;
 }
 
@@ -19,14 +18,14 @@ export class RelaySink implements CallSink {
   readonly retried: boolean;
 
   constructor(
-    first: HttpExchange,
+    first: CallSink,
     /** The id of the first request, which the call writes its answers with. */
     private readonly firstIdJson: string,
   ) {
     this.leg = { exchange: first, idJson: firstIdJson };
     this.canStream = first.canStream;
-    this.client = first.client;
-    this.retried = first.retried;
+    this.client = first.client ?? '';
+    this.retried = first.retried ?? false;
   }
 
   /** Between rounds nobody has gone away: the call is waiting for the client's next request. */
@@ -74,7 +73,7 @@ export class RelaySink implements CallSink {
   }
 
   /** The next round's exchange. */
-  attach(exchange: HttpExchange, idJson: string): void {
+  attach(exchange: CallSink, idJson: string): void {
     this.leg = { exchange, idJson };
   }
 }

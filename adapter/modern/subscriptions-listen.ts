@@ -11,12 +11,11 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../../lib/log.js';
-import { SseStream } from '../http/sse-stream.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import { errorText, isPlainObject, type JsonRpcId, RpcCode, type RpcNotification, type RpcRequest } from '../protocol/jsonrpc-message.js';
 import { SERVER_INFO_META_KEY } from '../protocol/modern-results.js';
-import type { Session } from '../sessions/session.js';
+import type { ClientStream, Session } from '../sessions/session.js';
 import type { SessionTable } from '../sessions/session-table.js';
 import type { ModernBridgeMetrics } from './modern-bridge-metrics.js';
 
@@ -34,7 +33,6 @@ type Filter = z.infer<typeof FilterSchema>;
 export const FOLD_WINDOW_MS = 200;
 
 export interface ListenOptions {
-  readonly keepAliveMs: number;
   /** Streams open at once on this replica. */
   readonly maxStreams: number;
   /** For the adapter's own resources/subscribe requests to the processes. */
@@ -53,7 +51,7 @@ export interface ListenDeps {
 interface Listener {
   readonly id: JsonRpcId;
   readonly filter: Filter;
-  readonly stream: SseStream;
+  readonly stream: ClientStream;
   readonly uris: ReadonlySet<string>;
   /** Per notification key: when it was last sent, and the trailing send pending. */
   readonly folds: Map<string, { at: number; timer: NodeJS.Timeout | undefined }>;
@@ -78,7 +76,8 @@ export class ListenRegistry {
     return this.open.size;
   }
 
-  serve(res: ServerResponse, msg: RpcRequest, acceptsSse: boolean): void {
+  /** `openStream` starts the SSE answer on `res`. */
+  serve(res: ServerResponse, msg: RpcRequest, acceptsSse: boolean, openStream: () => ClientStream): void {
     const fail = (status: number, code: number, message: string, reason: string): void => {
       this.deps.rejected(reason);
       const body = errorText(msg.id, code, message);
@@ -108,7 +107,7 @@ export class ListenRegistry {
     if (f.resourceSubscriptions !== undefined && f.resourceSubscriptions.length > 0 && caps['resources']?.['subscribe'] === true)
       honored.resourceSubscriptions = [...new Set(f.resourceSubscriptions)];
     const uris = new Set(honored.resourceSubscriptions ?? []);
-    const stream = new SseStream(res, {}, this.opts.keepAliveMs);
+    const stream = openStream();
     const listener: Listener = { id: msg.id, filter: honored, stream, uris, folds: new Map() };
     this.open.add(listener);
     this.deps.metrics.listenOpened();
