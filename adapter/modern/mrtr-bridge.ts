@@ -9,7 +9,7 @@
 // The call stays on the process that holds it; the state names that replica
 // (mrtr-state-codec.ts), and a retry that Envoy sent elsewhere is forwarded to
 // it (mrtr-forward.ts). A hold is single use, and released after a bound.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import type { Call, CallSink } from '../pool/call.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
@@ -85,6 +85,8 @@ export class MrtrBridge {
   private readonly byCall = new Map<Call, Held>();
   private readonly byHold = new Map<string, Held>();
   private readonly spent = new Map<string, MrtrRefusal>();
+  /** Connections to the other replicas, for forwarded retries. */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 8 });
 
   constructor(
     private readonly opts: MrtrOptions,
@@ -258,6 +260,7 @@ export class MrtrBridge {
         url: state.holderUrl,
         bodyText,
         fromReplica: this.deps.replicaId,
+        agent: this.agent,
         connectTimeoutMs: this.opts.forwardConnectTimeoutMs,
         unreachable: (detail) => {
           this.deps.logger.info({ detail }, 'the replica holding a multi round-trip call is unreachable');
@@ -324,6 +327,7 @@ export class MrtrBridge {
 
   /** Shutdown: held calls are released like abandoned ones. */
   stop(): void {
+    this.agent.destroy();
     for (const held of [...this.byCall.values()]) {
       const holdId = held.holdId;
       if (holdId !== undefined) this.abandon(held, holdId);

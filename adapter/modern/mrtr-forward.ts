@@ -14,6 +14,8 @@ export interface ForwardOptions {
   readonly url: string;
   readonly bodyText: string;
   readonly fromReplica: string;
+  /** Keeps connections to the other replicas open between retries (the bridge owns it). */
+  readonly agent: http.Agent;
   /** No connection to the holder within this long: unreachable (the answer itself may take as long as the tool). */
   readonly connectTimeoutMs: number;
   /** The holder could not be reached (refused, reset, timed out) before it answered. */
@@ -31,31 +33,42 @@ export function forwardRetry(req: IncomingMessage, res: ServerResponse, o: Forwa
     const v = req.headers[name];
     if (typeof v === 'string') headers[name] = v;
   }
-  let answered = false;
-  const upstream = http.request(
-    { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers, agent: false },
-    (up) => {
-      answered = true;
-      const out: Record<string, string> = {};
-      for (const name of PASSED_RESPONSE_HEADERS) {
-        const v = up.headers[name];
-        if (typeof v === 'string') out[name] = v;
-      }
-      res.writeHead(up.statusCode ?? 502, out);
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-    },
-  );
-  const timer = setTimeout(() => upstream.destroy(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
-  upstream.once('socket', (socket) => socket.once('connect', () => clearTimeout(timer)));
-  upstream.on('error', (err) => {
-    clearTimeout(timer);
-    if (!answered && !res.headersSent && !res.destroyed) o.unreachable(err.message);
-    else res.destroy();
-  });
+  let current: http.ClientRequest | undefined;
+  const attempt = (mayRetry: boolean): void => {
+    let answered = false;
+    const upstream = http.request(
+      { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers, agent: o.agent },
+      (up) => {
+        answered = true;
+        const out: Record<string, string> = {};
+        for (const name of PASSED_RESPONSE_HEADERS) {
+          const v = up.headers[name];
+          if (typeof v === 'string') out[name] = v;
+        }
+        res.writeHead(up.statusCode ?? 502, out);
+        up.pipe(res);
+        up.on('error', () => res.destroy());
+      },
+    );
+    current = upstream;
+    const timer = setTimeout(() => upstream.destroy(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+    upstream.once('socket', (socket) => {
+      // A kept-alive socket is connected already.
+      if (!socket.connecting) clearTimeout(timer);
+      else socket.once('connect', () => clearTimeout(timer));
+    });
+    upstream.on('error', (err) => {
+      clearTimeout(timer);
+      if (answered || res.headersSent || res.destroyed) return void res.destroy();
+      // A kept-alive connection the holder closed as it was reused: once more on a new one.
+      if (mayRetry && upstream.reusedSocket) return attempt(false);
+      o.unreachable(err.message);
+    });
+    upstream.end(o.bodyText);
+  };
   // The client left: the holder sees its exchange close, and cancels the call.
   res.once('close', () => {
-    if (!res.writableFinished) upstream.destroy();
+    if (!res.writableFinished) current?.destroy();
   });
-  upstream.end(o.bodyText);
+  attempt(true);
 }
