@@ -171,6 +171,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     limiter,
     pendingSweepMs: Math.max(50, Math.min(1_000, Math.floor(o.sessionInitTimeoutMs / 4))),
     expired: (n) => metrics.sessionsExpired(n),
+    listened: (uri) => listen.listens(uri),
   });
   const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.

@@ -380,6 +380,8 @@ export class McpEndpoint {
       return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(identity) }));
     }
     if (msg.method === 'subscriptions/listen') {
+      // Refused retryable while draining: Envoy opens the stream on another replica.
+      if (this.deps.listen !== undefined && this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
       if (this.deps.listen !== undefined)
         return this.deps.listen.serve(res, msg, accept.sse, () => new SseStream(res, {}, this.opts.keepAliveMs));
       return this.refuse(

@@ -76,6 +76,11 @@ export class ListenRegistry {
     return this.open.size;
   }
 
+  /** Whether a stream listens to the URI (its processes are subscribed to it). */
+  listens(uri: string): boolean {
+    return this.uriCount.has(uri);
+  }
+
   /** `openStream` starts the SSE answer on `res`. */
   serve(res: ServerResponse, msg: RpcRequest, acceptsSse: boolean, openStream: () => ClientStream): void {
     const fail = (status: number, code: number, message: string, reason: string): void => {
