@@ -146,7 +146,7 @@ export class MrtrBridge {
   }
 
   /** Sends the queued server requests to the client: the round's exchange ends with input_required. */
-  private startRound(held: Held): boolean {
+  private startRound(held: Held): true {
     const holdId = MrtrStateCodec.newHoldId();
     const state = this.deps.codec.seal({
       holdId,
@@ -156,9 +156,18 @@ export class MrtrBridge {
       expiresAt: Date.now() + this.opts.holdTimeoutMs,
     });
     if (state === undefined) {
+      // The server's requests get an error, so that none of them waits for an answer that cannot come.
       this.deps.logger.warn('no session key may sign now: a multi round-trip request cannot be bridged');
+      for (const a of held.queued)
+        held.worker.send(
+          errorText(
+            JSON.parse(a.serverIdJson) as number | string,
+            RpcCode.InternalError,
+            `mcpmesh adapter: cannot ask the client ${a.method} (no session key may sign a requestState now)`,
+          ),
+        );
       this.forget(held);
-      return false;
+      return true;
     }
     held.asked = held.queued;
     held.queued = [];
