@@ -155,6 +155,19 @@ test('elicitation through Envoy and three replicas: one round and two, the retry
   assert.equal(await fleetMetric('mcpmesh_adapter_mrtr_holds'), 0, 'no call is held any more');
 });
 
+test('two questions asked at once: the one that comes while a round is out is asked in the next round', async () => {
+  const roundsBefore = await fleetMetric('mcpmesh_adapter_mrtr_rounds_total');
+  const { client, asked } = await answering();
+  try {
+    const r = await client.callTool({ name: 'elicit_both', arguments: { first: 'x', second: 'y' } });
+    assert.equal(firstText(r), 'answer to x and answer to y');
+    assert.deepEqual(asked.sort(), ['x', 'y']);
+  } finally {
+    await client.close();
+  }
+  assert.equal((await fleetMetric('mcpmesh_adapter_mrtr_rounds_total')) - roundsBefore, 2);
+});
+
 test('sampling through Envoy and three replicas, the MRTR way', async () => {
   const { client, asked } = await answering();
   try {
