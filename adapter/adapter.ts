@@ -196,7 +196,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   });
   let selfUrl = '';
   const mrtr: MrtrBridge = new MrtrBridge(
-    { holdTimeoutMs: o.mrtrHoldTimeoutMs, maxHolds: o.mrtrMaxHolds, forwardConnectTimeoutMs: 5_000 },
+    { holdTimeoutMs: o.mrtrHoldTimeoutMs, maxHolds: o.mrtrMaxHolds, forwardConnectTimeoutMs: 5_000, forward: o.tls === undefined },
     {
       codec: new MrtrStateCodec({ server: o.name, keys: sources.keys }),
       replicaId: randomBytes(12).toString('base64url'),

@@ -14,6 +14,7 @@ export type MrtrRefusal =
   | 'unknown_hold'
   | 'misrouted'
   | 'unreachable'
+  | 'misdirected'
   | 'incomplete';
 
 export interface ModernBridgeMetrics {

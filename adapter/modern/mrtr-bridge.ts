@@ -11,6 +11,7 @@
 // it (mrtr-forward.ts). A hold is single use, and released after a bound.
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
+import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { Call, CallSink } from '../pool/call.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import { errorText, isPlainObject, RpcCode, type RpcRequest } from '../protocol/jsonrpc-message.js';
@@ -39,6 +40,11 @@ export interface MrtrOptions {
   readonly maxHolds: number;
   /** Connecting to the holder of a forwarded retry. */
   readonly forwardConnectTimeoutMs: number;
+  /**
+   * Whether a retry for another replica's call is forwarded there (plain
+   * HTTP), or sent back to Envoy to try another replica (421, retryable).
+   */
+  readonly forward: boolean;
 }
 
 export interface MrtrDeps {
@@ -264,6 +270,7 @@ export class MrtrBridge {
           'Internal error: requestState names a replica that is not here any more',
           RpcCode.InternalError,
         );
+      if (!this.opts.forward) return this.misdirected(res, msg);
       this.deps.metrics.forwarded();
       forwardRetry(req, res, {
         url: state.holderUrl,
@@ -331,6 +338,25 @@ export class MrtrBridge {
     // In-band, as the SDK answers handler errors: 200, never retried by Envoy, not counted against the replica.
     const body = errorText(msg.id, code, message, { reason });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  /**
+   * Not the holder, and not forwarding (an mTLS replica): 421 marked
+   * retryable, which the routes retry on another replica (previous_hosts) and
+   * outlier detection does not count; once Envoy's retries are spent the
+   * client gets it as it is.
+   */
+  private misdirected(res: ServerResponse, msg: RpcRequest): void {
+    this.deps.metrics.refused('misdirected');
+    if (res.headersSent || res.destroyed) return;
+    const body = errorText(
+      msg.id,
+      RpcCode.InternalError,
+      'Misdirected: another replica holds this call, and this one cannot forward the retry to it (TLS); retry on another replica',
+      { reason: 'misdirected' },
+    );
+    res.writeHead(421, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [RETRYABLE_HEADER]: 'true' });
     res.end(body);
   }
 

@@ -76,7 +76,7 @@ const count = (k: string) => () => {
 function setup(holdTimeoutMs = 10_000, maxHolds = 10) {
   const ring = new KeyRing([new SessionKey('k1', randomBytes(32), 0, undefined)]);
   const bridge = new MrtrBridge(
-    { holdTimeoutMs, maxHolds, forwardConnectTimeoutMs: 1_000 },
+    { holdTimeoutMs, maxHolds, forwardConnectTimeoutMs: 1_000, forward: true },
     {
       codec: new MrtrStateCodec({ server: 'fixture', keys: () => ring }),
       replicaId: 'r1',
