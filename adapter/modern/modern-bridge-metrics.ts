@@ -18,7 +18,7 @@ export type MrtrRefusal =
   | 'incomplete';
 
 export interface ModernBridgeMetrics {
-  /** A round asked: the client got input_required. */
+  /** A server request asked in a round: the client got it in input_required. */
   inputRequired(method: string): void;
   /** A retry answered the server's pending requests. */
   answered(): void;
@@ -46,7 +46,7 @@ export function createModernBridgeMetrics(
 ): ModernBridgeMetrics {
   const rounds = new Counter({
     name: 'mcpmesh_adapter_mrtr_rounds_total',
-    help: 'Multi round-trip rounds: a server request to a 2026-07-28 client answered with input_required, by method',
+    help: 'Server requests asked of a 2026-07-28 client in an input_required result (each in one round), by method',
     labelNames: ['server', 'method'] as const,
     registers: [registry],
   });

@@ -143,11 +143,9 @@ export class MrtrBridge {
       this.byCall.set(call, held);
     }
     const asked: Asked = { key: `input-${held.next++}`, serverIdJson, method: msg.method, params: msg.params ?? {} };
-    if (held.holdId !== undefined || !sink.attached) {
-      held.queued.push(asked);
-      return true;
-    }
     held.queued.push(asked);
+    // A round is out (or its retry not attached yet): this one goes in the next.
+    if (held.holdId !== undefined || !sink.attached) return true;
     return this.startRound(held);
   }
 
