@@ -3,14 +3,19 @@
 // graceful shutdown order (not ready → deregistered → new calls served until
 // clients stop sending → new calls refused, calls finished or deadline →
 // processes stopped → HTTP closed).
+import { randomBytes } from 'node:crypto';
 import { urlHost } from '../lib/host-port.js';
-import { createLogger, type Logger, loggableCommand } from '../lib/log.js';
+import { componentLogger, createLogger, type Logger, loggableCommand } from '../lib/log.js';
 import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { clientOrigin } from './http/client-origin.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { startHttpServer } from './http/streamable-http-server.js';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
+import { createModernBridgeMetrics } from './modern/modern-bridge-metrics.js';
+import { MrtrBridge } from './modern/mrtr-bridge.js';
+import { MrtrStateCodec } from './modern/mrtr-state-codec.js';
+import { ListenRegistry } from './modern/subscriptions-listen.js';
 import { type AdapterOptionsInput, declaredCapabilities, resolveOptions } from './options.js';
 import { McpWorker } from './pool/mcp-worker.js';
 import { ProcessPool } from './pool/process-pool.js';
@@ -89,6 +94,11 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     logger,
     toolsChanged: (w) => tools.invalidate(w),
     holderOf: (w) => pool.holderOf(w),
+    soloAsked: (w, serverIdJson, msg) => {
+      const call = pool.soloCallOf(w);
+      return call !== undefined && mrtr.serverAsked(call, w, serverIdJson, msg);
+    },
+    changed: (w, msg) => listen.notify(w, msg),
   });
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
@@ -137,6 +147,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       workerReady: (w) => {
         tools.refreshFrom(w);
         keeper?.replay(w);
+        listen.workerReady(w);
       },
       workerGone: (w) => router.workerGone(w),
       pinned: (slot) => sessions.countPinned(slot),
@@ -160,6 +171,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     limiter,
     pendingSweepMs: Math.max(50, Math.min(1_000, Math.floor(o.sessionInitTimeoutMs / 4))),
     expired: (n) => metrics.sessionsExpired(n),
+    listened: (uri) => listen.listens(uri),
   });
   const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
@@ -177,6 +189,26 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     bounds: () => pool.bounds(),
   });
   const tracer = o.tracing !== undefined ? new CallTracer(o.tracing) : undefined;
+  // 2026-07-28 bridges: elicitation and sampling the multi round-trip way, and subscriptions/listen.
+  const bridgeMetrics = createModernBridgeMetrics(metrics.registry, o.name, {
+    holds: () => mrtr.holds,
+    listeners: () => listen.size,
+  });
+  let selfUrl = '';
+  const mrtr: MrtrBridge = new MrtrBridge(
+    { holdTimeoutMs: o.mrtrHoldTimeoutMs, maxHolds: o.mrtrMaxHolds, forwardConnectTimeoutMs: 5_000, forward: o.tls === undefined },
+    {
+      codec: new MrtrStateCodec({ server: o.name, keys: sources.keys }),
+      replicaId: randomBytes(12).toString('base64url'),
+      selfUrl: () => selfUrl,
+      metrics: bridgeMetrics,
+      logger: componentLogger(logger, 'mrtr'),
+    },
+  );
+  const listen: ListenRegistry = new ListenRegistry(
+    { maxStreams: o.maxListenStreams, requestTimeoutMs: o.initTimeoutMs },
+    { pool, sessions, metrics: bridgeMetrics, logger: componentLogger(logger, 'listen'), rejected: (reason) => metrics.rejected(reason) },
+  );
   const endpoint = new McpEndpoint(
     { server: o.name, callTimeoutMs: o.callTimeoutMs, keepAliveMs: o.keepAliveMs },
     {
@@ -191,6 +223,8 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       metrics,
       logger,
       ...(tracer !== undefined ? { tracer } : {}),
+      mrtr,
+      listen,
     },
   );
 
@@ -217,6 +251,9 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   keeper.startSweeping();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `${o.tls ? 'https' : 'http'}://${advertised}:${http.port}${o.path}`;
+  // Where other replicas forward a multi round-trip retry for a call held here.
+  const direct = o.consul?.advertiseAddress !== undefined ? urlHost(o.consul.advertiseAddress) : advertised;
+  selfUrl = `${o.tls ? 'https' : 'http'}://${direct}:${http.port}${o.path}`;
   logger.info(
     {
       url,
@@ -266,6 +303,8 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     if (!idle) logger.warn({ inFlight: pool.inFlight }, 'drain deadline reached with calls in flight; they end now');
     keeper?.stop();
     keeper?.closeAll();
+    listen.closeAll();
+    mrtr.stop();
     await pool.stop();
     endpoint.stop();
     await http.close();

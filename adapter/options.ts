@@ -66,6 +66,12 @@ export const AdapterOptionsSchema = z
     sessionStoreDir: z.string().min(1).optional(),
     /** How long a session id is accepted after initialize. */
     sessionLifetimeMs: positiveMs.default(24 * 60 * 60_000),
+    /** A 2026-07-28 call held for its client's multi round-trip retry is released after this long (docs/adapter.md). */
+    mrtrHoldTimeoutMs: positiveMs.default(60_000),
+    /** Calls held for a multi round-trip retry at once on this replica. */
+    mrtrMaxHolds: z.number().int().min(1).max(1_000_000).default(1_024),
+    /** subscriptions/listen streams open at once on this replica. */
+    maxListenStreams: z.number().int().min(1).max(1_000_000).default(1_024),
     idleStopMs: positiveMs.default(60_000),
     keepAliveMs: positiveMs.default(25_000),
     backoff: z.object({ baseMs: positiveMs, maxMs: positiveMs, jitter: z.number().min(0).max(1) }).default(DEFAULT_BACKOFF),

@@ -10,6 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { AGENT_IDENTITY_HEADER, LEGACY_VERSIONS, MODERN_VERSION, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { AdapterMetrics } from '../metrics.js';
+import { MrtrBridge } from '../modern/mrtr-bridge.js';
+import type { ListenRegistry } from '../modern/subscriptions-listen.js';
 import { Call, type CallHooks, type Era, type Placement } from '../pool/call.js';
 import { CallDeadlines } from '../pool/call-deadlines.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
@@ -81,6 +83,10 @@ export interface EndpointDeps {
   readonly logger: Logger;
   /** Present when tracing is on (adapter/tracing.ts). */
   readonly tracer?: CallTracer;
+  /** Elicitation and sampling for 2026-07-28 clients (modern/mrtr-bridge.ts). */
+  readonly mrtr?: MrtrBridge;
+  /** subscriptions/listen (modern/subscriptions-listen.ts). */
+  readonly listen?: ListenRegistry;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -374,6 +380,10 @@ export class McpEndpoint {
       return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(identity) }));
     }
     if (msg.method === 'subscriptions/listen') {
+      // Refused retryable while draining: Envoy opens the stream on another replica.
+      if (this.deps.listen !== undefined && this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
+      if (this.deps.listen !== undefined)
+        return this.deps.listen.serve(res, msg, accept.sse, () => new SseStream(res, {}, this.opts.keepAliveMs));
       return this.refuse(
         res,
         'method_not_found',
@@ -383,8 +393,16 @@ export class McpEndpoint {
         'Method not found: the mcpmesh adapter does not serve subscriptions/listen',
       );
     }
+    const mrtr = this.deps.mrtr;
+    if (mrtr !== undefined && msg.params !== undefined && ('requestState' in msg.params || 'inputResponses' in msg.params))
+      return mrtr.retry(res.req, res, msg, bodyText, (onAbort) => {
+        const exchange = new HttpExchange(res, accept.sse);
+        exchange.onAbort = onAbort;
+        return exchange;
+      });
     if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
-    this.startCall(res, msg, bodyText, 'modern', undefined, 'any', logLevel, accept);
+    const solo = mrtr !== undefined && MrtrBridge.answersServerRequests(msg.method, msg.params);
+    this.startCall(res, msg, bodyText, 'modern', undefined, solo ? 'solo' : 'any', logLevel, accept);
   }
 
   // ---- 2025-era sessions ----
@@ -539,7 +557,7 @@ export class McpEndpoint {
         session,
         placement,
         logLevel,
-        sink: exchange,
+        sink: placement === 'solo' ? MrtrBridge.sinkFor(exchange, JSON.stringify(msg.id)) : exchange,
         ...(trace !== undefined ? { trace } : {}),
       },
       this.hooks,
@@ -575,6 +593,7 @@ export class McpEndpoint {
   private settled(call: Call<Session>, outcome: Outcome, retryable: boolean): void {
     this.deps.pool.release(call);
     call.init.session?.callSettled(call);
+    if (call.init.placement === 'solo') this.deps.mrtr?.callSettled(call);
     const trace = call.init.trace as CallSpan | undefined;
     trace?.end(outcome, retryable);
     this.deps.metrics.recordCall(

@@ -46,8 +46,10 @@ const MODERN_CACHEABLE = new Set([
  * Placement: any process, the session's own process, or the session's own
  * process with no other capable session in flight there, so that a request
  * from the server (elicitation, sampling) has exactly one client to go to.
+ * `solo`: a 2026-07-28 call whose client can answer such a request, alone on
+ * an idle process for as long as it runs (it has no session to pin).
  */
-export type Placement = 'any' | 'pinned' | 'exclusive';
+export type Placement = 'any' | 'pinned' | 'exclusive' | 'solo';
 
 /**
  * What the pool knows of the 2025-era session a call belongs to: the slot it

@@ -13,6 +13,8 @@ export class LeastBusyPicker<W extends PoolWorker> {
     private readonly processes: ProcessSupervisor<W>,
     private readonly holds: ExclusiveHolds<PinnedSession>,
     private readonly maxInFlight: number,
+    /** Whether a solo call (Placement) runs on the slot's process. */
+    private readonly soloAt: (slot: number) => boolean = () => false,
   ) {}
 
   /** The process for a call of `session` (undefined: a stateless call); undefined when all are full. */
@@ -32,7 +34,7 @@ export class LeastBusyPicker<W extends PoolWorker> {
       // Keep foreign calls off a process whose server may be asking one
       // session's client something: its request must not look like theirs.
       const holder = this.holds.holder(slot);
-      if (holder !== undefined && holder !== session) load += max;
+      if ((holder !== undefined && holder !== session) || this.soloAt(slot)) load += max;
       if (load < bestLoad) {
         best = w;
         bestLoad = load;
@@ -40,5 +42,15 @@ export class LeastBusyPicker<W extends PoolWorker> {
       }
     }
     return best;
+  }
+
+  /** A ready process with nothing in flight and no holder, for a solo call; undefined when none is. */
+  pickIdle(): W | undefined {
+    const n = this.processes.size;
+    for (let k = 0; k < n; k++) {
+      const w = this.processes.workerAt(k);
+      if (w !== undefined && w.state === 'ready' && w.calls.size === 0 && this.holds.holder(k) === undefined && !this.soloAt(k)) return w;
+    }
+    return undefined;
   }
 }

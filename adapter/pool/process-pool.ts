@@ -62,6 +62,8 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
   private readonly queue: CallQueue<Call<S>>;
   private readonly drain = new PoolDrain();
   private inFlightCount = 0;
+  /** The solo call (Placement) on each slot's process. */
+  private readonly solo = new Map<number, Call<S>>();
   /** Calls on processes per client, for the per-client bound. */
   private readonly byClient = new Map<string, number>();
   private readonly perClient: number;
@@ -80,7 +82,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
       pinned: deps.pinned,
     });
     this.holds = new ExclusiveHolds<S>(opts.max);
-    this.picker = new LeastBusyPicker(this.processes, this.holds, opts.maxInFlightPerProcess);
+    this.picker = new LeastBusyPicker(this.processes, this.holds, opts.maxInFlightPerProcess, (slot) => this.solo.has(slot));
     this.placement = new SessionPlacement(this.processes, this.holds, opts.maxInFlightPerProcess, deps);
     this.queue = new CallQueue<Call<S>>({ capacity: opts.maxQueue, timeoutMs: opts.queueTimeoutMs }, (call) => {
       const kind = this.processes.readyCount === 0 ? 'unavailable' : 'overload';
@@ -148,6 +150,11 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     return this.processes.workerAt(worker.slot) === worker ? this.holds.holder(worker.slot) : undefined;
   }
 
+  /** The solo call (Placement) running on this process, if any. */
+  soloCallOf(worker: W): Call<S> | undefined {
+    return this.processes.workerAt(worker.slot) === worker ? this.solo.get(worker.slot) : undefined;
+  }
+
   /** The slot a new session is pinned to; undefined when no process runs. */
   slotForSession(answering: boolean): number | undefined {
     return this.placement.slotForSession(answering);
@@ -204,6 +211,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
         }
         const session = call.init.session;
         if (call.init.placement === 'exclusive' && session !== undefined) this.holds.release(worker.slot, session);
+        if (this.solo.get(worker.slot) === call) this.solo.delete(worker.slot);
         if (this.queue.size > 0) this.letWaitingIn();
         else if (this.inFlightCount === 0) this.drain.idle();
       }
@@ -221,6 +229,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
 
   private pick(call: Call<S>): W | undefined {
     if (this.atClientLimit(call)) return undefined;
+    if (call.init.placement === 'solo') return this.picker.pickIdle();
     const session = call.init.session;
     if (call.init.placement === 'any' || session === undefined) return this.picker.pick(session);
     return this.placement.pinnedWorker(session, call.init.placement === 'exclusive');
@@ -229,6 +238,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
   private send(worker: W, call: Call<S>): void {
     const session = call.init.session;
     if (call.init.placement === 'exclusive' && session !== undefined) this.holds.take(worker.slot, session);
+    if (call.init.placement === 'solo') this.solo.set(worker.slot, call);
     this.inFlightCount++;
     const client = call.init.sink.client;
     if (client !== undefined) this.byClient.set(client, (this.byClient.get(client) ?? 0) + 1);
@@ -243,7 +253,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
         this.queue.delete(call);
         continue;
       }
-      if (call.init.placement === 'any' && anyFull) continue;
+      if ((call.init.placement === 'any' || call.init.placement === 'solo') && anyFull) continue;
       if (this.atClientLimit(call)) continue;
       const w = this.pick(call);
       if (w === undefined) {
@@ -268,6 +278,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     const outcome = this.processes.markDead(worker, reason, detail);
     if (outcome === 'stale') return;
     this.holds.clear(worker.slot);
+    this.solo.delete(worker.slot);
     if (outcome === 'stopped' || this.queue.size === 0) return;
     if (this.processes.anyRunning()) {
       this.letWaitingIn();
@@ -277,7 +288,7 @@ export class ProcessPool<W extends PoolWorker, S extends PinnedSession> implemen
     // retries them on another replica instead of waiting out the queue.
     // Calls pinned to a session's slot wait for its restart.
     for (const call of this.queue.entries()) {
-      if (call.init.placement !== 'any') continue;
+      if (call.init.placement !== 'any' && call.init.placement !== 'solo') continue;
       this.queue.delete(call);
       call.fail({ kind: 'unavailable', detail: NOT_RUNNING, written: false });
     }

@@ -29,6 +29,13 @@ export interface ServerMessageDeps {
   toolsChanged(worker: McpWorker): void;
   /** The session whose exclusive calls hold the process (see Placement). */
   holderOf(worker: McpWorker): Session | undefined;
+  /**
+   * A request for the client of the 2026-07-28 call running alone on the
+   * process (Placement `solo`): true when the multi round-trip bridge took it.
+   */
+  soloAsked?(worker: McpWorker, serverIdJson: string, msg: RpcRequest): boolean;
+  /** A change notification, for subscriptions/listen streams. */
+  changed?(worker: McpWorker, msg: RpcNotification): void;
 }
 
 /** Server requests withdrawn (the server cancelled one, its session ended) remembered, so a late answer is not taken for a lost one. */
@@ -54,6 +61,10 @@ export class ServerMessageRouter {
     if (msg.method === 'ping') {
       worker.send(`{"jsonrpc":"2.0","id":${serverIdJson},"result":{}}`);
       this.deps.metrics.serverRequest(msg.method, 'answered');
+      return;
+    }
+    if (this.deps.soloAsked?.(worker, serverIdJson, msg) === true) {
+      this.deps.metrics.serverRequest(msg.method, 'forwarded');
       return;
     }
     const session = this.attribute(worker, msg.method);
@@ -125,6 +136,7 @@ export class ServerMessageRouter {
         return;
       }
       case 'notifications/resources/updated': {
+        this.deps.changed?.(worker, msg);
         const uri = msg.params?.['uri'];
         for (const s of this.deps.sessions.pinnedTo(worker.slot))
           if (typeof uri === 'string' && s.subscriptions.has(uri)) s.stream?.send(line);
@@ -132,10 +144,12 @@ export class ServerMessageRouter {
       }
       case 'notifications/tools/list_changed':
         this.deps.toolsChanged(worker);
+        this.deps.changed?.(worker, msg);
         this.broadcast(worker, line);
         return;
       case 'notifications/prompts/list_changed':
       case 'notifications/resources/list_changed':
+        this.deps.changed?.(worker, msg);
         this.broadcast(worker, line);
         return;
       case 'notifications/message': {

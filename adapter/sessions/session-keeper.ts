@@ -27,6 +27,8 @@ export interface SessionKeeperDeps {
   readonly pendingSweepMs: number;
   /** Counts sessions expired because their client never followed up on initialize. */
   readonly expired?: (n: number) => void;
+  /** Whether a subscriptions/listen stream holds the URI on every process (then no session's end unsubscribes it). */
+  readonly listened?: (uri: string) => boolean;
 }
 
 export class SessionKeeper {
@@ -68,6 +70,7 @@ export class SessionKeeper {
 
   /** Whether another session on the same slot still needs this subscription. */
   sharedSubscription(session: Session, uri: string): boolean {
+    if (this.deps.listened?.(uri) === true) return true;
     for (const s of this.deps.sessions.pinnedTo(session.slot)) if (s !== session && s.subscriptions.has(uri)) return true;
     return false;
   }

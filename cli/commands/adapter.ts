@@ -57,6 +57,14 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     description: 'a 2025-era session whose client sends nothing after initialize (notifications/initialized) this long expires',
     default: '10s',
   },
+  'mrtr-hold-timeout': {
+    type: 'string',
+    description:
+      "a 2026-07-28 client's call held on its process while the client answers an elicitation or sampling request (input_required) is released after this long without the client's retry",
+    default: '60s',
+  },
+  'mrtr-max-holds': { type: 'string', description: 'calls held for a 2026-07-28 retry at once on this replica', default: '1024' },
+  'max-listen-streams': { type: 'string', description: 'subscriptions/listen streams open at once on this replica', default: '1024' },
   'trust-forwarded-for': {
     type: 'boolean',
     description:
@@ -201,6 +209,9 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     maxSessionsPerClient: intFlag(p, 'max-sessions-per-client', 1, 10_000_000)!,
     maxSessionsPerSource: intFlag(p, 'max-sessions-per-source', 1, 10_000_000)!,
     sessionInitTimeoutMs: Math.max(1, durationFlag(p, 'session-init-timeout')),
+    mrtrHoldTimeoutMs: Math.max(1, durationFlag(p, 'mrtr-hold-timeout')),
+    mrtrMaxHolds: intFlag(p, 'mrtr-max-holds', 1, 1_000_000)!,
+    maxListenStreams: intFlag(p, 'max-listen-streams', 1, 1_000_000)!,
     trustForwardedFor: boolFlag(p, 'trust-forwarded-for'),
     maxLineBytes: intFlag(p, 'max-line-bytes', 1024, 1024 * 1024 * 1024)!,
     maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,

@@ -89,6 +89,11 @@ export function toolCallMatch(pathPrefix: string, tool?: string): object {
   return { path_separated_prefix: pathPrefix, dynamic_metadata: meta };
 }
 
+/** A request whose body names this method. */
+export function methodMatch(pathPrefix: string, method: string): object {
+  return { path_separated_prefix: pathPrefix, dynamic_metadata: [bodyKey('method', exact(method))] };
+}
+
 /** Any request whose body names a method. */
 export function rpcMatch(pathPrefix: string): object {
   return { path_separated_prefix: pathPrefix, dynamic_metadata: [METHOD_PRESENT] };

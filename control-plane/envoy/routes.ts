@@ -6,11 +6,26 @@ import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
 import { balancedClusterName, type HashableRoute, retryPriority, routeHashPolicy, withHashKey } from './load-balancing.js';
-import { headerMismatchRoutes, modernOnly, ROUTE_KEY_HEADERS, rpcMatch, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
+import {
+  headerMismatchRoutes,
+  methodMatch,
+  modernOnly,
+  ROUTE_KEY_HEADERS,
+  rpcMatch,
+  toolCallMatch,
+  toolRouteHeaders,
+} from './mcp-route-keys.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
 import { duration, struct, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
+
+/**
+ * A subscriptions/listen stream is quiet between changes except for the
+ * adapter's keep-alive comment (every 25 s by default): its idle timeout is
+ * never below this, whatever the server's idleTimeout says for calls.
+ */
+export const LISTEN_MIN_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Request bodies are read whole to find their route keys (and kept for
@@ -128,6 +143,19 @@ export function serverRoutes(server: CatalogServer): object[] {
       match: toolCallMatch(prefix),
       route: toolsCall,
       request_headers_to_remove: ROUTE_KEY_HEADERS,
+      metadata,
+    },
+    // The 2026-07-28 notification stream lives as long as its client listens:
+    // no whole-request or per-try timeout, and an idle timeout above the
+    // adapter's keep-alive. Safe to retry until the stream has started.
+    {
+      name: `${server.name}/listen/2026`,
+      stat_prefix: `${stat}__listen`,
+      match: modernOnly(methodMatch(prefix, 'subscriptions/listen')),
+      route: {
+        ...routeAction(server, undefined, { ...server.policy.safeRetry, perTryTimeoutMs: undefined }),
+        idle_timeout: duration(Math.max(server.policy.idleTimeoutMs, LISTEN_MIN_IDLE_TIMEOUT_MS)),
+      },
       metadata,
     },
     { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc, metadata },

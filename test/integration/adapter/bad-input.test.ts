@@ -247,10 +247,11 @@ const CASES = (): Case[] => [
     expect: { status: 404, code: -32601, id: 5 },
   },
   {
-    name: 'subscriptions/listen',
+    // In-band, as the SDK's own listen router answers it.
+    name: 'subscriptions/listen without a filter',
     headers: { ...MODERN_HEADERS, 'mcp-method': 'subscriptions/listen' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'subscriptions/listen', params: { notifications: {}, _meta: META } }),
-    expect: { status: 404, code: -32601, message: /does not serve subscriptions\/listen/, id: 5 },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'subscriptions/listen', params: { _meta: META } }),
+    expect: { status: 200, code: -32602, message: /'notifications' is required/, id: 5 },
   },
   { name: 'an unknown path', path: '/nope', body: '{}', expect: { status: 404 } },
 ];

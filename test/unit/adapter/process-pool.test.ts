@@ -136,6 +136,39 @@ function setup(opts: Partial<PoolOptions> = {}, pinned: Pinned = () => ({ all: 0
 }
 
 describe('process pool', () => {
+  test('a solo call waits for an idle process, runs alone there, and other calls keep off it while it runs', () => {
+    const { pool, workers, call } = setup({ min: 2, max: 2 });
+    pool.start();
+    for (const w of workers) w.ready();
+    const busy = call();
+    const solo = call('solo');
+    assert.notEqual(solo.call.worker, busy.call.worker, 'an idle process');
+    const soloWorker = solo.call.worker as FakeWorker;
+    assert.equal(pool.soloCallOf(soloWorker), solo.call);
+    for (let i = 0; i < 5; i++) call();
+    assert.equal(soloWorker.calls.size, 1, 'nothing else on the solo call’s process while another can take it');
+    const waiting = call('solo');
+    assert.equal(waiting.call.worker, undefined, 'no idle process: a second solo call waits');
+    assert.equal(pool.queueDepth, 1);
+    soloWorker.answer(solo.call);
+    assert.equal(pool.soloCallOf(soloWorker), waiting.call, 'let in once the process is idle');
+    assert.equal(waiting.call.worker, soloWorker);
+  });
+
+  test('a dead process takes its solo call with it, and solo calls waiting with no process running are answered at once', () => {
+    const { pool, workers, call } = setup();
+    pool.start();
+    workers[0]!.ready();
+    const solo = call('solo');
+    const waiting = call('solo');
+    assert.equal(pool.queueDepth, 1);
+    workers[0]!.die();
+    assert.equal(solo.sink.failure?.status, 503);
+    assert.deepEqual([waiting.sink.failure?.status, waiting.sink.failure?.retryable], [503, true]);
+    assert.equal(pool.soloCallOf(workers[0]!), undefined);
+    void pool.stop();
+  });
+
   test('sends each call to the least-busy ready process', () => {
     const { pool, workers, call } = setup({ min: 3, max: 3 });
     pool.start();

@@ -36,6 +36,7 @@ test('every route of a server retries what never reached a replica, on another h
       'tools/tool/write',
       'tools/tools-call/2026',
       'tools/tools-call',
+      'tools/listen/2026',
       'tools/rpc/2026',
       'tools/rpc',
       'tools/get-delete',
