@@ -59,6 +59,7 @@ describe('snapshot translation', () => {
         'x/tool/read',
         'x/tools-call/2026',
         'x/tools-call',
+        'x/listen/2026',
         'x/rpc/2026',
         'x/rpc',
         'x/get-delete',
