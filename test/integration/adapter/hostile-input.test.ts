@@ -275,6 +275,15 @@ test('a large valid answer (2 MiB: passed on from its bytes) arrives whole throu
   assert.equal(parsed.result.content[0]!.text.length, 2 * 1024 * 1024);
 });
 
+test("a body over Envoy's 4 MiB buffer: 413 with a JSON-RPC error (id null), not plain text", async () => {
+  const pad = 'x'.repeat(4 * 1024 * 1024);
+  const a = await post(headers('echo'), callBody('echo', { text: pad }));
+  assert.equal(a.status, 413, a.text.slice(0, 200));
+  const parsed = JSON.parse(a.text) as { jsonrpc: string; id: unknown; error: { code: number; message: string } };
+  assert.deepEqual([parsed.jsonrpc, parsed.id, parsed.error.code], ['2.0', null, -32000]);
+  assert.match(parsed.error.message, /must not exceed 4194304 bytes/);
+});
+
 test('after all that: the other client never failed, and the fleet is healthy with no ejection', async () => {
   const failures = await other.stop();
   assert.deepEqual(failures, []);
