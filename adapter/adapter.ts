@@ -11,6 +11,7 @@ import { registerSelf, type SelfRegistration } from './consul-self-registration.
 import { clientOrigin } from './http/client-origin.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { startHttpServer } from './http/streamable-http-server.js';
+import { ANY_PEER, trustedProxies } from './http/trusted-proxies.js';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
 import { createModernBridgeMetrics } from './modern/modern-bridge-metrics.js';
 import { MrtrBridge } from './modern/mrtr-bridge.js';
@@ -175,7 +176,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   });
   const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
-  const origin = { trustForwardedFor: o.trustForwardedFor };
+  const origin = { proxies: trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies) };
   // Set on SIGTERM: not ready, connections close, calls still served.
   let leaving = false;
   const ready = (): boolean => !leaving && pool.ready;

@@ -541,7 +541,7 @@ export class McpEndpoint {
     logLevel: string | undefined,
     accept: AcceptView,
   ): void {
-    const exchange = new HttpExchange(res, accept.sse, session?.id);
+    const exchange = new HttpExchange(res, accept.sse, session?.id, this.deps.origin(res.req).client);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const tool = typeof name === 'string' ? name : undefined;
     const trace = this.deps.tracer === undefined ? undefined : this.traceCall(this.deps.tracer, res, msg, tool, era, session);

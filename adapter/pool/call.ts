@@ -20,7 +20,7 @@ export interface CallSink {
   event(text: string): boolean;
   /** Sends the response (a string, or byte pieces of a large one) and ends the exchange. */
   finish(text: string | readonly Uint8Array[]): void;
-  /** Who sent it, for the per-client bound: the source address (a verified identity header, once there is one). */
+  /** Who sent it, for the per-client bound: the client key of http/client-origin.ts (an agent behind a trusted proxy). */
   readonly client?: string;
   /** The request is a proxy's retry of one that failed elsewhere (Envoy's x-envoy-attempt-count > 1). */
   readonly retried?: boolean;
