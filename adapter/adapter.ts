@@ -27,6 +27,7 @@ import { SessionHandover } from './sessions/session-handover.js';
 import { SessionIdCodec } from './sessions/session-id-codec.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
 import { SessionLimiter } from './sessions/session-limits.js';
+import { recheckAfterPauses } from './sessions/session-recheck.js';
 import { openSessionSources } from './sessions/session-sources.js';
 import { SessionTable } from './sessions/session-table.js';
 import { ToolCatalog } from './tool-catalog.js';
@@ -174,7 +175,13 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     expired: (n) => metrics.sessionsExpired(n),
     listened: (uri) => listen.listens(uri),
   });
-  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
+  // Names this replica in the session records it writes: one paused meanwhile learns its sessions moved on.
+  const holder = randomBytes(9).toString('base64url');
+  const { recheck, watch: pauses } = recheckAfterPauses(
+    { sessions, store: sources.store, keeper, holder, logger, released: (reason) => metrics.sessionReleased(reason) },
+    o.pauseThresholdMs,
+  );
+  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter, holder, recheck });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
   const origin = { proxies: trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies) };
   // Set on SIGTERM: not ready, connections close, calls still served.
@@ -250,6 +257,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   });
   pool.start();
   keeper.startSweeping();
+  pauses.start();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `${o.tls ? 'https' : 'http'}://${advertised}:${http.port}${o.path}`;
   // Where other replicas forward a multi round-trip retry for a call held here.
@@ -302,6 +310,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     pool.beginDrain();
     const idle = await pool.waitIdle(Math.max(0, deadline - performance.now()));
     if (!idle) logger.warn({ inFlight: pool.inFlight }, 'drain deadline reached with calls in flight; they end now');
+    pauses.stop();
     keeper?.stop();
     keeper?.closeAll();
     listen.closeAll();

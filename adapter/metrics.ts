@@ -69,6 +69,8 @@ export interface AdapterMetrics {
   initializeRefused(reason: 'client_limit' | 'source_limit' | 'max_sessions' | 'unavailable' | 'invalid'): void;
   /** Sessions expired because their client sent nothing after initialize within --session-init-timeout. */
   sessionsExpired(n: number): void;
+  /** A session given up after a pause of this adapter: moved on to another replica, ended there, or not verifiable. */
+  sessionReleased(reason: 'moved' | 'ended' | 'unverified'): void;
   attachPool(view: PoolView): void;
 }
 
@@ -221,6 +223,12 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     labelNames: ['server', 'via'] as const,
     registers: [registry],
   });
+  const released = new Counter({
+    name: 'mcpmesh_adapter_sessions_released_total',
+    help: '2025-era sessions given up after this adapter was paused, by reason (moved: another replica took it over; ended; unverified: the store did not answer)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
   const refusedIds = new Counter({
     name: 'mcpmesh_adapter_session_ids_refused_total',
     help: 'Mcp-Session-Id values refused with 404, by reason (malformed, unknown_key, tampered, expired, wrong_server, ended)',
@@ -367,6 +375,7 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     sessionLost: (reason) => lost.inc({ server, reason }),
     initializeRefused: (reason) => initRefused.inc({ server, reason }),
     sessionsExpired: (n) => expired.inc({ server }, n),
+    sessionReleased: (reason) => released.inc({ server, reason }),
     attachPool(view) {
       pool = view;
     },

@@ -78,6 +78,12 @@ export const AdapterOptionsSchema = z
     sessionKeys: z.string().optional(),
     /** Directory of session state shared by replicas on this host (`<dir>/<server>/`). */
     sessionStoreDir: z.string().min(1).optional(),
+    /**
+     * A pause of the adapter longer than this (SIGSTOP, a frozen VM, a blocked
+     * event loop) makes it check every session it holds with the shared store
+     * before serving it again: it may have moved to another replica meanwhile.
+     */
+    pauseThresholdMs: positiveMs.default(1_000),
     /** How long a session id is accepted after initialize. */
     sessionLifetimeMs: positiveMs.default(24 * 60 * 60_000),
     /** A 2026-07-28 call held for its client's multi round-trip retry is released after this long (docs/adapter.md). */

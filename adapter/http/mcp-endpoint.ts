@@ -237,7 +237,9 @@ export class McpEndpoint {
   /** The session a request names, if this replica holds it; a request naming it is its client's follow-up to initialize. */
   private seen(sid: string): Session | undefined {
     const s = this.deps.sessions.get(sid);
-    if (s !== undefined) this.deps.limiter.confirmed(s);
+    // After a pause it may have moved: the adoption path checks it with the store first.
+    if (s === undefined || this.deps.handover.mustRecheck(s)) return undefined;
+    this.deps.limiter.confirmed(s);
     return s;
   }
 

@@ -87,6 +87,12 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     description:
       'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory',
   },
+  'pause-threshold': {
+    type: 'string',
+    description:
+      'a pause of the adapter longer than this (SIGSTOP, a frozen VM, a blocked event loop) makes it check each 2025-era session with the shared store before serving it again, and give up those another replica took over',
+    default: '1s',
+  },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
   // ---- hostile input ----
@@ -244,6 +250,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(keysJson !== undefined && keysJson.trim() !== '' ? { sessionKeys: keysJson } : {}),
     ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
     sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
+    pauseThresholdMs: Math.max(1, durationFlag(p, 'pause-threshold')),
     ...tlsFlags(p),
     ...(consul !== undefined
       ? {
