@@ -18,7 +18,9 @@ import { MrtrBridge } from './modern/mrtr-bridge.js';
 import { MrtrStateCodec } from './modern/mrtr-state-codec.js';
 import { ListenRegistry } from './modern/subscriptions-listen.js';
 import { type AdapterOptionsInput, declaredCapabilities, resolveOptions } from './options.js';
+import { CrashReplay } from './pool/crash-replay.js';
 import { McpWorker } from './pool/mcp-worker.js';
+import type { WorkerHost } from './pool/pool-worker.js';
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
@@ -106,6 +108,33 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
 
   const poison = new QueryOfDeathRegistry();
   let keeper: SessionKeeper | undefined;
+  // The pool's processes, and the quarantine processes that replay a crash's suspects (pool/crash-replay.ts).
+  const workerFor = (slot: number, host: WorkerHost<McpWorker>): McpWorker =>
+    new McpWorker({
+      slot,
+      command: o.command,
+      args: o.args,
+      ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
+      ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+      clientCapabilities: capabilities,
+      clientInfo: { name: 'mcpmesh-adapter', version: VERSION },
+      initTimeoutMs: o.initTimeoutMs,
+      pingIntervalMs: o.pingIntervalMs,
+      pingTimeoutMs: o.pingTimeoutMs,
+      pingMisses: o.pingMisses,
+      maxLineBytes: o.maxLineBytes,
+      poison,
+      replay: (from, calls, fallback) => replays.take(from, calls, fallback),
+      logger,
+      metrics,
+      host,
+    });
+  const replays = new CrashReplay<McpWorker>({
+    createWorker: workerFor,
+    logger: componentLogger(logger, 'crash-replay'),
+    replayed: (result) => metrics.crashReplayed(result),
+    stopGraceMs: o.stopGraceMs,
+  });
   const pool: ProcessPool<McpWorker, Session> = new ProcessPool<McpWorker, Session>(
     {
       min: o.poolMin,
@@ -125,25 +154,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     {
       logger,
       metrics,
-      createWorker: (slot, host) =>
-        new McpWorker({
-          slot,
-          command: o.command,
-          args: o.args,
-          ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
-          ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
-          clientCapabilities: capabilities,
-          clientInfo: { name: 'mcpmesh-adapter', version: VERSION },
-          initTimeoutMs: o.initTimeoutMs,
-          pingIntervalMs: o.pingIntervalMs,
-          pingTimeoutMs: o.pingTimeoutMs,
-          pingMisses: o.pingMisses,
-          maxLineBytes: o.maxLineBytes,
-          poison,
-          logger,
-          metrics,
-          host,
-        }),
+      createWorker: workerFor,
       serverRequest: (w, line, msg) => router.serverRequest(w, line, msg),
       serverNotification: (w, line, msg) => router.serverNotification(w, line, msg),
       workerReady: (w) => {
@@ -315,6 +326,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     keeper?.closeAll();
     listen.closeAll();
     mrtr.stop();
+    await replays.stop();
     await pool.stop();
     endpoint.stop();
     await http.close();

@@ -113,6 +113,8 @@ export class Call<S extends PinnedSession = PinnedSession> {
   private wasWritten = false;
   private done = false;
   private print: string | undefined;
+  private settledListeners: ((outcome: Outcome) => void)[] | undefined;
+  private outcome: Outcome | undefined;
   readonly startedAt = performance.now();
   readonly progressToken: JsonRpcId | undefined;
 
@@ -247,6 +249,20 @@ export class Call<S extends PinnedSession = PinnedSession> {
     return true;
   }
 
+  /** Whether running the call twice is harmless (see failure-classes.ts). */
+  replaySafe(): boolean {
+    return this.hooks.replaySafe(this);
+  }
+
+  /** Runs `listener` when the call ends, after its owner's settle hook (at once if it has ended). */
+  onSettled(listener: (outcome: Outcome) => void): void {
+    if (this.done) {
+      listener(this.outcome ?? 'cancelled');
+      return;
+    }
+    (this.settledListeners ??= []).push(listener);
+  }
+
   /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
   fingerprint(): string {
     if (this.print !== undefined) return this.print;
@@ -297,7 +313,12 @@ export class Call<S extends PinnedSession = PinnedSession> {
 
   private settle(outcome: Outcome, retryable: boolean): void {
     this.done = true;
+    this.outcome = outcome;
     this.deadlines?.delete(this);
     this.hooks.settled(this, outcome, retryable);
+    const listeners = this.settledListeners;
+    if (listeners === undefined) return;
+    this.settledListeners = undefined;
+    for (const l of listeners) l(outcome);
   }
 }

@@ -35,6 +35,12 @@ export interface WorkerOptions {
   readonly largeLineBytes?: number;
   /** Queries of death seen by this adapter. */
   readonly poison?: QueryOfDeathRegistry;
+  /**
+   * Takes the suspects of a death on its own (crash-replay.ts) to replay them
+   * here, one at a time; returns those it does not take. `fallback` is the
+   * answer each would have had.
+   */
+  readonly replay?: (from: McpWorker, calls: readonly Call[], fallback: (call: Call) => void) => Call[];
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
   readonly host: WorkerHost<McpWorker>;
@@ -63,6 +69,11 @@ export function idFromEdges(head: Buffer, tail: Buffer): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 const LOG_LINES_PER_SECOND = 50;
+
+/** A call the replayer may run again here: not ended, safe to run twice, and not bound to a session's process. */
+function replayableHere(call: Call): boolean {
+  return !call.settled && call.init.placement === 'any' && call.replaySafe();
+}
 
 export class McpWorker implements PoolWorker {
   private lifecycle: WorkerState = 'starting';
@@ -476,6 +487,7 @@ export class McpWorker implements PoolWorker {
             calls.filter((c) => !c.settled).map((c) => ({ fingerprint: c.fingerprint(), retried: c.init.sink.retried === true })),
           )
         : undefined;
+    const suspects: Call[] = [];
     for (const call of calls) {
       const verdict = verdicts?.get(call.fingerprint());
       if (verdict?.guilty === true) {
@@ -483,9 +495,18 @@ export class McpWorker implements PoolWorker {
         call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${verdict.why}`, written: true });
         continue;
       }
+      // Replayed here rather than by Envoy elsewhere: a killer among them then costs this replica only.
+      if (verdict?.suspect === true && this.opts.replay !== undefined && replayableHere(call)) {
+        suspects.push(call);
+        continue;
+      }
       call.fail(failure);
     }
-    this.inFlight.clear();
+    const notTaken = suspects.length > 0 ? this.opts.replay!(this, suspects, (c) => c.fail(failure)) : [];
+    for (const call of notTaken) call.fail(failure);
+    // What the replayer took stays listed here until it is written again, so that the pool's release finds it.
+    const taken = new Set(suspects);
+    for (const [id, call] of this.inFlight) if (!taken.has(call) || call.settled) this.inFlight.delete(id);
     if (reason !== 'stopped') this.log.error({ reason, detail, wasReady }, 'server process ended');
     else this.log.info('server process stopped');
     this.opts.host.workerDead(this, reason, detail);
