@@ -260,7 +260,8 @@ export class Call<S extends PinnedSession = PinnedSession> {
       listener(this.outcome ?? 'cancelled');
       return;
     }
-    (this.settledListeners ??= []).push(listener);
+    if (this.settledListeners === undefined) this.settledListeners = [listener];
+    else this.settledListeners.push(listener);
   }
 
   /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
