@@ -3,7 +3,7 @@
 // server's response, a failure answer, or the client going away.
 import { answerFor, type Failure, type FailureAnswer, type Outcome, responseOutcome } from '../protocol/failure-classes.js';
 import { findMember, type ResponseScan, valueStart } from '../protocol/json-scan.js';
-import { replaceProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { replaceIdAndProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
 import { setMetaMembers } from '../protocol/trace-meta.js';
@@ -173,9 +173,8 @@ export class Call<S extends PinnedSession = PinnedSession> {
         ...(this.init.params !== undefined ? { params: this.init.params } : {}),
       });
     }
-    // Both splices are linear scans; the re-serialisation below is the fallback.
-    const withToken = replaceProgressToken(body, this.localJson);
-    const spliced = withToken === undefined ? undefined : replaceTopLevelId(withToken, this.init.clientIdJson, this.localJson);
+    // One linear scan for both splices; the re-serialisation below is the fallback.
+    const spliced = replaceIdAndProgressToken(body, this.localJson, this.localJson);
     if (spliced !== undefined) return spliced;
     const params = this.init.params ?? {};
     const meta = params['_meta'];
