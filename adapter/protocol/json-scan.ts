@@ -33,14 +33,20 @@ export function skipString(t: string, i: number): number {
   let b = q - 1;
   while (b >= from && t.charCodeAt(b) === BACKSLASH) b--;
   if ((q - 1 - b) % 2 === 0) return q + 1;
-  // An escaped quote: the rest goes character by character. A search per
-  // quote costs far more than a step per character in a string dense with
-  // them (4 MiB of \" is two million searches).
+  return escapedStringEnd(t, b + 1);
+}
+
+/**
+ * The string's end from `j`, a backslash inside it, a character at a time: a
+ * search per quote costs far more than a step per character in a string
+ * dense with escaped quotes (4 MiB of \" is two million searches).
+ */
+function escapedStringEnd(t: string, j: number): number {
   const n = t.length;
-  for (let j = q + 1; j < n; j++) {
-    const c = t.charCodeAt(j);
-    if (c === BACKSLASH) j++;
-    else if (c === QUOTE) return j + 1;
+  for (let k = j; k < n; k++) {
+    const c = t.charCodeAt(k);
+    if (c === BACKSLASH) k++;
+    else if (c === QUOTE) return k + 1;
   }
   return -1;
 }
