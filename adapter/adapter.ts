@@ -20,6 +20,7 @@ import { ListenRegistry } from './modern/subscriptions-listen.js';
 import { type AdapterOptionsInput, declaredCapabilities, resolveOptions } from './options.js';
 import { CrashReplay } from './pool/crash-replay.js';
 import { McpWorker } from './pool/mcp-worker.js';
+import { OomKills } from './pool/oom-kills.js';
 import type { WorkerHost } from './pool/pool-worker.js';
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
@@ -107,6 +108,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
   const poison = new QueryOfDeathRegistry();
+  const oomKills = new OomKills();
   let keeper: SessionKeeper | undefined;
   // The pool's processes, and the quarantine processes that replay a crash's suspects (pool/crash-replay.ts).
   const workerFor = (slot: number, host: WorkerHost<McpWorker>): McpWorker =>
@@ -125,6 +127,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       maxLineBytes: o.maxLineBytes,
       poison,
       replay: (from, calls, fallback) => replays.take(from, calls, fallback),
+      oomKills,
       logger,
       metrics,
       host,

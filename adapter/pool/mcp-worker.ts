@@ -12,6 +12,7 @@ import { scanJsonBytes } from '../protocol/json-scan.js';
 import { IdAllocator } from '../protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage } from '../protocol/jsonrpc-message.js';
 import type { Call } from './call.js';
+import type { OomKills } from './oom-kills.js';
 import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
 import { judgeDeath, type QueryOfDeathRegistry } from './query-of-death.js';
 import { type ExitInfo, StdioProcess } from './stdio-process.js';
@@ -41,6 +42,8 @@ export interface WorkerOptions {
    * answer each would have had.
    */
   readonly replay?: (from: McpWorker, calls: readonly Call[], fallback: (call: Call) => void) => Call[];
+  /** Tells an OOM kill (SIGKILL from the kernel: the process's own doing) from a kill from outside. */
+  readonly oomKills?: OomKills;
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
   readonly host: WorkerHost<McpWorker>;
@@ -112,6 +115,7 @@ export class McpWorker implements PoolWorker {
       largeLines: { threshold: opts.largeLineBytes ?? LARGE_LINE_BYTES, emit: (line) => this.onLargeLine(line) },
       onExit: (info) => this.onExit(info),
     });
+    this.opts.oomKills?.resync();
     this.log = opts.logger.child({ slot: opts.slot, serverPid: this.proc.pid });
     this.log.info(loggableCommand([opts.command, ...opts.args]), 'server process started');
     void this.initialize();
@@ -453,8 +457,11 @@ export class McpWorker implements PoolWorker {
     const wasStarting = this.lifecycle === 'starting';
     this.lifecycle = 'dead';
     this.stopPings();
-    const how =
-      info.signal !== null
+    // Only an exit nobody here asked for: the adapter's own kills (hang, protocol) and stops have a reason already.
+    const oom = this.deathReason === undefined && info.signal === 'SIGKILL' && this.opts.oomKills?.killedThisOne() === true;
+    const how = oom
+      ? 'was killed by the OOM killer (SIGKILL: it ran out of memory)'
+      : info.signal !== null
         ? `killed by ${info.signal}`
         : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
     let reason = this.deathReason;
@@ -477,7 +484,9 @@ export class McpWorker implements PoolWorker {
     // line) rather than being killed from outside: a call in flight may be
     // its cause, and replaying it would cost a process on every replica.
     const onItsOwn =
-      reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
+      reason === 'hang' ||
+      reason === 'protocol' ||
+      (reason === 'crash' && (oom || info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
     const calls = [...this.inFlight.values()];
     const poison = this.opts.poison;
     const verdicts =
