@@ -398,7 +398,7 @@ export class McpEndpoint {
     const mrtr = this.deps.mrtr;
     if (mrtr !== undefined && msg.params !== undefined && ('requestState' in msg.params || 'inputResponses' in msg.params))
       return mrtr.retry(res.req, res, msg, bodyText, (onAbort) => {
-        const exchange = new HttpExchange(res, accept.sse);
+        const exchange = new HttpExchange(res, accept.sse, undefined, this.deps.origin(res.req).client);
         exchange.onAbort = onAbort;
         return exchange;
       });
