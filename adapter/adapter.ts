@@ -11,13 +11,17 @@ import { registerSelf, type SelfRegistration } from './consul-self-registration.
 import { clientOrigin } from './http/client-origin.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { startHttpServer } from './http/streamable-http-server.js';
+import { ANY_PEER, trustedProxies } from './http/trusted-proxies.js';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
 import { createModernBridgeMetrics } from './modern/modern-bridge-metrics.js';
 import { MrtrBridge } from './modern/mrtr-bridge.js';
 import { MrtrStateCodec } from './modern/mrtr-state-codec.js';
 import { ListenRegistry } from './modern/subscriptions-listen.js';
 import { type AdapterOptionsInput, declaredCapabilities, resolveOptions } from './options.js';
+import { CrashReplay } from './pool/crash-replay.js';
 import { McpWorker } from './pool/mcp-worker.js';
+import { OomKills } from './pool/oom-kills.js';
+import type { WorkerHost } from './pool/pool-worker.js';
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
@@ -26,6 +30,7 @@ import { SessionHandover } from './sessions/session-handover.js';
 import { SessionIdCodec } from './sessions/session-id-codec.js';
 import { SessionKeeper } from './sessions/session-keeper.js';
 import { SessionLimiter } from './sessions/session-limits.js';
+import { recheckAfterPauses } from './sessions/session-recheck.js';
 import { openSessionSources } from './sessions/session-sources.js';
 import { SessionTable } from './sessions/session-table.js';
 import { ToolCatalog } from './tool-catalog.js';
@@ -103,7 +108,36 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   const capabilities = declaredCapabilities(o.clientCapabilities);
 
   const poison = new QueryOfDeathRegistry();
+  const oomKills = new OomKills();
   let keeper: SessionKeeper | undefined;
+  // The pool's processes, and the quarantine processes that replay a crash's suspects (pool/crash-replay.ts).
+  const workerFor = (slot: number, host: WorkerHost<McpWorker>): McpWorker =>
+    new McpWorker({
+      slot,
+      command: o.command,
+      args: o.args,
+      ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
+      ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+      clientCapabilities: capabilities,
+      clientInfo: { name: 'mcpmesh-adapter', version: VERSION },
+      initTimeoutMs: o.initTimeoutMs,
+      pingIntervalMs: o.pingIntervalMs,
+      pingTimeoutMs: o.pingTimeoutMs,
+      pingMisses: o.pingMisses,
+      maxLineBytes: o.maxLineBytes,
+      poison,
+      replay: (from, calls, fallback) => replays.take(from, calls, fallback),
+      oomKills,
+      logger,
+      metrics,
+      host,
+    });
+  const replays = new CrashReplay<McpWorker>({
+    createWorker: workerFor,
+    logger: componentLogger(logger, 'crash-replay'),
+    replayed: (result) => metrics.crashReplayed(result),
+    stopGraceMs: o.stopGraceMs,
+  });
   const pool: ProcessPool<McpWorker, Session> = new ProcessPool<McpWorker, Session>(
     {
       min: o.poolMin,
@@ -123,25 +157,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     {
       logger,
       metrics,
-      createWorker: (slot, host) =>
-        new McpWorker({
-          slot,
-          command: o.command,
-          args: o.args,
-          ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
-          ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
-          clientCapabilities: capabilities,
-          clientInfo: { name: 'mcpmesh-adapter', version: VERSION },
-          initTimeoutMs: o.initTimeoutMs,
-          pingIntervalMs: o.pingIntervalMs,
-          pingTimeoutMs: o.pingTimeoutMs,
-          pingMisses: o.pingMisses,
-          maxLineBytes: o.maxLineBytes,
-          poison,
-          logger,
-          metrics,
-          host,
-        }),
+      createWorker: workerFor,
       serverRequest: (w, line, msg) => router.serverRequest(w, line, msg),
       serverNotification: (w, line, msg) => router.serverNotification(w, line, msg),
       workerReady: (w) => {
@@ -173,9 +189,15 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     expired: (n) => metrics.sessionsExpired(n),
     listened: (uri) => listen.listens(uri),
   });
-  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter });
+  // Names this replica in the session records it writes: one paused meanwhile learns its sessions moved on.
+  const holder = randomBytes(9).toString('base64url');
+  const { recheck, watch: pauses } = recheckAfterPauses(
+    { sessions, store: sources.store, keeper, holder, logger, released: (reason) => metrics.sessionReleased(reason) },
+    o.pauseThresholdMs,
+  );
+  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter, holder, recheck });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
-  const origin = { trustForwardedFor: o.trustForwardedFor };
+  const origin = { proxies: trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies) };
   // Set on SIGTERM: not ready, connections close, calls still served.
   let leaving = false;
   const ready = (): boolean => !leaving && pool.ready;
@@ -249,6 +271,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
   });
   pool.start();
   keeper.startSweeping();
+  pauses.start();
   const advertised = o.host === '0.0.0.0' ? '127.0.0.1' : urlHost(o.host);
   const url = `${o.tls ? 'https' : 'http'}://${advertised}:${http.port}${o.path}`;
   // Where other replicas forward a multi round-trip retry for a call held here.
@@ -301,10 +324,12 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     pool.beginDrain();
     const idle = await pool.waitIdle(Math.max(0, deadline - performance.now()));
     if (!idle) logger.warn({ inFlight: pool.inFlight }, 'drain deadline reached with calls in flight; they end now');
+    pauses.stop();
     keeper?.stop();
     keeper?.closeAll();
     listen.closeAll();
     mrtr.stop();
+    await replays.stop();
     await pool.stop();
     endpoint.stop();
     await http.close();

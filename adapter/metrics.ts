@@ -69,6 +69,10 @@ export interface AdapterMetrics {
   initializeRefused(reason: 'client_limit' | 'source_limit' | 'max_sessions' | 'unavailable' | 'invalid'): void;
   /** Sessions expired because their client sent nothing after initialize within --session-init-timeout. */
   sessionsExpired(n: number): void;
+  /** A call replayed on a quarantine process after its process died on its own with others (pool/crash-replay.ts), by how it ended. */
+  crashReplayed(result: 'answered' | 'poisoned' | 'failed' | 'not_replayed' | 'abandoned'): void;
+  /** A session given up after a pause of this adapter: moved on to another replica, ended there, or not verifiable. */
+  sessionReleased(reason: 'moved' | 'ended' | 'unverified'): void;
   attachPool(view: PoolView): void;
 }
 
@@ -221,6 +225,18 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     labelNames: ['server', 'via'] as const,
     registers: [registry],
   });
+  const replayedCalls = new Counter({
+    name: 'mcpmesh_adapter_crash_replays_total',
+    help: 'Calls in flight when their process died on its own with others, replayed here one at a time on a quarantine process, by result (answered; poisoned: the query of death; failed; not_replayed: over the bound or no quarantine process; abandoned: the client left)',
+    labelNames: ['server', 'result'] as const,
+    registers: [registry],
+  });
+  const released = new Counter({
+    name: 'mcpmesh_adapter_sessions_released_total',
+    help: '2025-era sessions given up after this adapter was paused, by reason (moved: another replica took it over; ended; unverified: the store did not answer)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
   const refusedIds = new Counter({
     name: 'mcpmesh_adapter_session_ids_refused_total',
     help: 'Mcp-Session-Id values refused with 404, by reason (malformed, unknown_key, tampered, expired, wrong_server, ended)',
@@ -367,6 +383,8 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     sessionLost: (reason) => lost.inc({ server, reason }),
     initializeRefused: (reason) => initRefused.inc({ server, reason }),
     sessionsExpired: (n) => expired.inc({ server }, n),
+    sessionReleased: (reason) => released.inc({ server, reason }),
+    crashReplayed: (result) => replayedCalls.inc({ server, result }),
     attachPool(view) {
       pool = view;
     },

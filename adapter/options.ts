@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
 import { DEFAULT_MCP_PATH, McpPathSchema, ServerNameSchema } from '../lib/mesh-contracts.js';
+import { trustedProxyProblem } from './http/trusted-proxies.js';
 
 const ABILITIES = ['sampling', 'elicitation', 'roots'] as const;
 export type ClientAbility = (typeof ABILITIES)[number];
@@ -56,7 +57,20 @@ export const AdapterOptionsSchema = z
     maxSessionsPerSource: z.number().int().min(1).default(4_000),
     /** A session whose client sends nothing after initialize (notifications/initialized) for this long expires. */
     sessionInitTimeoutMs: positiveMs.default(10_000),
-    /** The source of a request is X-Forwarded-For's last hop (a proxy in front appends it): only when nothing else reaches the adapter. */
+    /**
+     * Peers (addresses, CIDR blocks) whose X-Forwarded-For last hop is the
+     * request's source: the proxies in front (Envoy appends the agent's address).
+     */
+    trustedProxies: z
+      .array(z.string())
+      .default([])
+      .superRefine((list, ctx) => {
+        for (const entry of list) {
+          const problem = trustedProxyProblem(entry);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }
+      }),
+    /** The old on/off form: every peer is a trusted proxy (one hop), as `trustedProxies: ['0.0.0.0/0', '::/0']`. */
     trustForwardedFor: z.boolean().default(false),
     /** Key ring file shared by the server's replicas (watched; rotation needs no restart). */
     sessionKeysFile: z.string().min(1).optional(),
@@ -64,6 +78,12 @@ export const AdapterOptionsSchema = z
     sessionKeys: z.string().optional(),
     /** Directory of session state shared by replicas on this host (`<dir>/<server>/`). */
     sessionStoreDir: z.string().min(1).optional(),
+    /**
+     * A pause of the adapter longer than this (SIGSTOP, a frozen VM, a blocked
+     * event loop) makes it check every session it holds with the shared store
+     * before serving it again: it may have moved to another replica meanwhile.
+     */
+    pauseThresholdMs: positiveMs.default(1_000),
     /** How long a session id is accepted after initialize. */
     sessionLifetimeMs: positiveMs.default(24 * 60 * 60_000),
     /** A 2026-07-28 call held for its client's multi round-trip retry is released after this long (docs/adapter.md). */
@@ -79,7 +99,7 @@ export const AdapterOptionsSchema = z
     // ---- hostile input (see docs/adapter.md, Limits) ----
     /** Deepest nesting of arrays and objects in a request body (400 beyond). */
     maxJsonDepth: z.number().int().min(2).max(10_000).default(128),
-    /** Calls on processes from one client (its source address; more wait in the queue); 0: ¾ of poolMax × maxInFlightPerProcess. */
+    /** Calls on processes from one client (a verified identity, else its source: see trustedProxies; more wait in the queue); 0: ¾ of poolMax × maxInFlightPerProcess. */
     maxInFlightPerClient: z.number().int().min(0).max(1_000_000).default(0),
     /** Calls in flight on one connection (HTTP/1.1 pipelining). */
     maxInFlightPerConnection: z.number().int().min(1).max(100_000).default(8),

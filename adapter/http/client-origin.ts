@@ -1,13 +1,14 @@
 // Who a request comes from, for the per-client and per-source session limits
-// (sessions/session-limits.ts).
+// (sessions/session-limits.ts) and the per-client bound on calls in flight
+// (pool/process-pool.ts).
 //
-// - The source is the peer's address, or, with `trustForwardedFor`, the last
-//   hop of X-Forwarded-For: the address the proxy in front (Envoy, whose
-//   listener appends it: control-plane/envoy/listener.ts) saw. Only the last
-//   hop: the ones before it are whatever the client wrote. Trust it only when
-//   nothing but that proxy can reach the adapter; anyone who can would choose
-//   their source. An IPv6 source counts by its /64 (one host usually has all
-//   of one).
+// - The source is the peer's address or, when the peer is a trusted proxy
+//   (trusted-proxies.ts), the last hop of X-Forwarded-For: the address that
+//   proxy (Envoy, whose listener appends it: control-plane/envoy/listener.ts)
+//   saw. Only the last hop: the ones before it are whatever the client wrote.
+//   A peer that is not trusted is its own source whatever it sends, so an agent
+//   that reaches the adapter around the proxy cannot choose its source. An
+//   IPv6 source counts by its /64 (one host usually has all of one).
 // - The client is a verified identity when there is one, else the source.
 //   Identity does not exist yet: `ClientIdentity` is the hook for it (e.g. the
 //   subject of a client certificate Envoy verified and passed in
@@ -17,24 +18,26 @@
 import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { SessionOrigin } from '../sessions/session-limits.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /** The verified identity of a request's client, or undefined (none configured, or none verified). */
 export type ClientIdentity = (req: IncomingMessage) => string | undefined;
 
 export interface ClientOriginOptions {
-  readonly trustForwardedFor: boolean;
+  /** Peers whose X-Forwarded-For last hop is believed. */
+  readonly proxies: TrustedProxies;
   readonly identity?: ClientIdentity;
 }
 
 export function clientOrigin(req: IncomingMessage, opts: ClientOriginOptions): SessionOrigin {
-  const source = sourceKey(sourceAddress(req, opts.trustForwardedFor));
+  const source = sourceKey(sourceAddress(req, opts.proxies));
   const identity = opts.identity?.(req);
   return { client: identity !== undefined && identity !== '' ? `id:${identity}` : `addr:${source}`, source };
 }
 
-function sourceAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
+function sourceAddress(req: IncomingMessage, proxies: TrustedProxies): string {
   const peer = req.socket.remoteAddress ?? '';
-  if (!trustForwardedFor) return peer;
+  if (!proxies.trusts(peer)) return peer;
   const xff = req.headers['x-forwarded-for'];
   // Several headers are one list, in order (RFC 7230 §3.2.2).
   const list = Array.isArray(xff) ? xff.join(',') : xff;

@@ -19,17 +19,17 @@ export class HttpExchange implements CallSink {
   /** Set by the owner: the client left before the answer. */
   onAbort: (() => void) | undefined;
   readonly retried: boolean;
-  readonly client: string;
 
   constructor(
     private readonly res: ServerResponse,
     readonly canStream: boolean,
     /** The 2025-era session's id, sent back on every answer. */
-    private readonly sessionId?: string,
+    private readonly sessionId: string | undefined,
+    /** Who sent it, for the per-client bound (client-origin.ts: behind a trusted proxy, the agent). */
+    readonly client: string,
   ) {
     const attempt = res.req?.headers[ATTEMPT_COUNT_HEADER];
     this.retried = typeof attempt === 'string' && Number(attempt) > 1;
-    this.client = res.req?.socket.remoteAddress ?? '';
     res.once('close', () => {
       if (this.done) return;
       this.gone = true;

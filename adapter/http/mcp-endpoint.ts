@@ -237,7 +237,9 @@ export class McpEndpoint {
   /** The session a request names, if this replica holds it; a request naming it is its client's follow-up to initialize. */
   private seen(sid: string): Session | undefined {
     const s = this.deps.sessions.get(sid);
-    if (s !== undefined) this.deps.limiter.confirmed(s);
+    // After a pause it may have moved: the adoption path checks it with the store first.
+    if (s === undefined || this.deps.handover.mustRecheck(s)) return undefined;
+    this.deps.limiter.confirmed(s);
     return s;
   }
 
@@ -396,7 +398,7 @@ export class McpEndpoint {
     const mrtr = this.deps.mrtr;
     if (mrtr !== undefined && msg.params !== undefined && ('requestState' in msg.params || 'inputResponses' in msg.params))
       return mrtr.retry(res.req, res, msg, bodyText, (onAbort) => {
-        const exchange = new HttpExchange(res, accept.sse);
+        const exchange = new HttpExchange(res, accept.sse, undefined, this.deps.origin(res.req).client);
         exchange.onAbort = onAbort;
         return exchange;
       });
@@ -541,7 +543,7 @@ export class McpEndpoint {
     logLevel: string | undefined,
     accept: AcceptView,
   ): void {
-    const exchange = new HttpExchange(res, accept.sse, session?.id);
+    const exchange = new HttpExchange(res, accept.sse, session?.id, this.deps.origin(res.req).client);
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const tool = typeof name === 'string' ? name : undefined;
     const trace = this.deps.tracer === undefined ? undefined : this.traceCall(this.deps.tracer, res, msg, tool, era, session);

@@ -3,7 +3,7 @@
 // server's response, a failure answer, or the client going away.
 import { answerFor, type Failure, type FailureAnswer, type Outcome, responseOutcome } from '../protocol/failure-classes.js';
 import { findMember, type ResponseScan, valueStart } from '../protocol/json-scan.js';
-import { replaceProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { replaceIdAndProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
 import { setMetaMembers } from '../protocol/trace-meta.js';
@@ -20,7 +20,7 @@ export interface CallSink {
   event(text: string): boolean;
   /** Sends the response (a string, or byte pieces of a large one) and ends the exchange. */
   finish(text: string | readonly Uint8Array[]): void;
-  /** Who sent it, for the per-client bound: the source address (a verified identity header, once there is one). */
+  /** Who sent it, for the per-client bound: the client key of http/client-origin.ts (an agent behind a trusted proxy). */
   readonly client?: string;
   /** The request is a proxy's retry of one that failed elsewhere (Envoy's x-envoy-attempt-count > 1). */
   readonly retried?: boolean;
@@ -113,6 +113,8 @@ export class Call<S extends PinnedSession = PinnedSession> {
   private wasWritten = false;
   private done = false;
   private print: string | undefined;
+  private settledListeners: ((outcome: Outcome) => void)[] | undefined;
+  private outcome: Outcome | undefined;
   readonly startedAt = performance.now();
   readonly progressToken: JsonRpcId | undefined;
 
@@ -171,9 +173,8 @@ export class Call<S extends PinnedSession = PinnedSession> {
         ...(this.init.params !== undefined ? { params: this.init.params } : {}),
       });
     }
-    // Both splices are linear scans; the re-serialisation below is the fallback.
-    const withToken = replaceProgressToken(body, this.localJson);
-    const spliced = withToken === undefined ? undefined : replaceTopLevelId(withToken, this.init.clientIdJson, this.localJson);
+    // One linear scan for both splices; the re-serialisation below is the fallback.
+    const spliced = replaceIdAndProgressToken(body, this.localJson, this.localJson);
     if (spliced !== undefined) return spliced;
     const params = this.init.params ?? {};
     const meta = params['_meta'];
@@ -247,6 +248,21 @@ export class Call<S extends PinnedSession = PinnedSession> {
     return true;
   }
 
+  /** Whether running the call twice is harmless (see failure-classes.ts). */
+  replaySafe(): boolean {
+    return this.hooks.replaySafe(this);
+  }
+
+  /** Runs `listener` when the call ends, after its owner's settle hook (at once if it has ended). */
+  onSettled(listener: (outcome: Outcome) => void): void {
+    if (this.done) {
+      listener(this.outcome ?? 'cancelled');
+      return;
+    }
+    if (this.settledListeners === undefined) this.settledListeners = [listener];
+    else this.settledListeners.push(listener);
+  }
+
   /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
   fingerprint(): string {
     if (this.print !== undefined) return this.print;
@@ -297,7 +313,12 @@ export class Call<S extends PinnedSession = PinnedSession> {
 
   private settle(outcome: Outcome, retryable: boolean): void {
     this.done = true;
+    this.outcome = outcome;
     this.deadlines?.delete(this);
     this.hooks.settled(this, outcome, retryable);
+    const listeners = this.settledListeners;
+    if (listeners === undefined) return;
+    this.settledListeners = undefined;
+    for (const l of listeners) l(outcome);
   }
 }

@@ -12,6 +12,7 @@ import { scanJsonBytes } from '../protocol/json-scan.js';
 import { IdAllocator } from '../protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage } from '../protocol/jsonrpc-message.js';
 import type { Call } from './call.js';
+import type { OomKills } from './oom-kills.js';
 import type { DeathReason, PoolWorker, WorkerHost, WorkerState } from './pool-worker.js';
 import { judgeDeath, type QueryOfDeathRegistry } from './query-of-death.js';
 import { type ExitInfo, StdioProcess } from './stdio-process.js';
@@ -35,6 +36,14 @@ export interface WorkerOptions {
   readonly largeLineBytes?: number;
   /** Queries of death seen by this adapter. */
   readonly poison?: QueryOfDeathRegistry;
+  /**
+   * Takes the suspects of a death on its own (crash-replay.ts) to replay them
+   * here, one at a time; returns those it does not take. `fallback` is the
+   * answer each would have had.
+   */
+  readonly replay?: (from: McpWorker, calls: readonly Call[], fallback: (call: Call) => void) => Call[];
+  /** Tells an OOM kill (SIGKILL from the kernel: the process's own doing) from a kill from outside. */
+  readonly oomKills?: OomKills;
   readonly logger: Logger;
   readonly metrics: AdapterMetrics;
   readonly host: WorkerHost<McpWorker>;
@@ -63,6 +72,11 @@ export function idFromEdges(head: Buffer, tail: Buffer): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 const LOG_LINES_PER_SECOND = 50;
+
+/** A call the replayer may run again here: not ended, safe to run twice, and not bound to a session's process. */
+function replayableHere(call: Call): boolean {
+  return !call.settled && call.init.placement === 'any' && call.replaySafe();
+}
 
 export class McpWorker implements PoolWorker {
   private lifecycle: WorkerState = 'starting';
@@ -101,6 +115,7 @@ export class McpWorker implements PoolWorker {
       largeLines: { threshold: opts.largeLineBytes ?? LARGE_LINE_BYTES, emit: (line) => this.onLargeLine(line) },
       onExit: (info) => this.onExit(info),
     });
+    this.opts.oomKills?.resync();
     this.log = opts.logger.child({ slot: opts.slot, serverPid: this.proc.pid });
     this.log.info(loggableCommand([opts.command, ...opts.args]), 'server process started');
     void this.initialize();
@@ -442,8 +457,11 @@ export class McpWorker implements PoolWorker {
     const wasStarting = this.lifecycle === 'starting';
     this.lifecycle = 'dead';
     this.stopPings();
-    const how =
-      info.signal !== null
+    // Only an exit nobody here asked for: the adapter's own kills (hang, protocol) and stops have a reason already.
+    const oom = this.deathReason === undefined && info.signal === 'SIGKILL' && this.opts.oomKills?.killedThisOne() === true;
+    const how = oom
+      ? 'was killed by the OOM killer (SIGKILL: it ran out of memory)'
+      : info.signal !== null
         ? `killed by ${info.signal}`
         : `exited with code ${info.code}${info.code === 127 ? ' (command not found)' : info.code === 126 ? ' (command not executable)' : ''}`;
     let reason = this.deathReason;
@@ -466,7 +484,9 @@ export class McpWorker implements PoolWorker {
     // line) rather than being killed from outside: a call in flight may be
     // its cause, and replaying it would cost a process on every replica.
     const onItsOwn =
-      reason === 'hang' || reason === 'protocol' || (reason === 'crash' && (info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
+      reason === 'hang' ||
+      reason === 'protocol' ||
+      (reason === 'crash' && (oom || info.signal === null || !EXTERNAL_SIGNALS.has(info.signal)));
     const calls = [...this.inFlight.values()];
     const poison = this.opts.poison;
     const verdicts =
@@ -476,6 +496,7 @@ export class McpWorker implements PoolWorker {
             calls.filter((c) => !c.settled).map((c) => ({ fingerprint: c.fingerprint(), retried: c.init.sink.retried === true })),
           )
         : undefined;
+    const suspects: Call[] = [];
     for (const call of calls) {
       const verdict = verdicts?.get(call.fingerprint());
       if (verdict?.guilty === true) {
@@ -483,9 +504,18 @@ export class McpWorker implements PoolWorker {
         call.fail({ kind: 'poisoned', detail: `${failure.detail}, and ${verdict.why}`, written: true });
         continue;
       }
+      // Replayed here rather than by Envoy elsewhere: a killer among them then costs this replica only.
+      if (verdict?.suspect === true && this.opts.replay !== undefined && replayableHere(call)) {
+        suspects.push(call);
+        continue;
+      }
       call.fail(failure);
     }
-    this.inFlight.clear();
+    const notTaken = suspects.length > 0 ? this.opts.replay!(this, suspects, (c) => c.fail(failure)) : [];
+    for (const call of notTaken) call.fail(failure);
+    // What the replayer took stays listed here until it is written again, so that the pool's release finds it.
+    const taken = new Set(suspects);
+    for (const [id, call] of this.inFlight) if (!taken.has(call) || call.settled) this.inFlight.delete(id);
     if (reason !== 'stopped') this.log.error({ reason, detail, wasReady }, 'server process ended');
     else this.log.info('server process stopped');
     this.opts.host.workerDead(this, reason, detail);

@@ -99,7 +99,9 @@ export class QueryOfDeathRegistry {
 }
 
 /** What a process that ended on its own says about one request in flight on it. */
-export type DeathVerdict = { readonly guilty: false } | { readonly guilty: true; readonly why: string; readonly remembered: boolean };
+export type DeathVerdict =
+  /** `suspect`: struck, not excused by an earlier answer: it may be the killer (crash-replay.ts finds out). */
+  { readonly guilty: false; readonly suspect: boolean } | { readonly guilty: true; readonly why: string; readonly remembered: boolean };
 
 /**
  * Judges the requests in flight when a process ended on its own, once per
@@ -116,7 +118,7 @@ export function judgeDeath(
   const retried = new Set(inFlight.filter((c) => c.retried).map((c) => c.fingerprint));
   for (const fp of distinct) {
     if (registry.excusedByEarlierAnswer(fp)) {
-      verdicts.set(fp, { guilty: false });
+      verdicts.set(fp, { guilty: false, suspect: false });
       continue;
     }
     const again = registry.strike(fp);
@@ -124,7 +126,7 @@ export function judgeDeath(
     else if (distinct.size === 1) verdicts.set(fp, { guilty: true, why: 'it was the only call in flight', remembered: false });
     else if (retried.has(fp))
       verdicts.set(fp, { guilty: true, why: "it is a proxy's retry of a call that failed elsewhere", remembered: false });
-    else verdicts.set(fp, { guilty: false });
+    else verdicts.set(fp, { guilty: false, suspect: true });
   }
   return verdicts;
 }

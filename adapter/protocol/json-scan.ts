@@ -26,16 +26,29 @@ export function skipWs(t: string, i: number): number {
 
 /** Index after the string that opens at `i` (a quote); -1 if it never closes. */
 export function skipString(t: string, i: number): number {
-  let from = i + 1;
-  for (;;) {
-    const q = t.indexOf('"', from);
-    if (q < 0) return -1;
-    // Backslashes right before the quote, counted back no further than `from`.
-    let b = q - 1;
-    while (b >= from && t.charCodeAt(b) === BACKSLASH) b--;
-    if ((q - 1 - b) % 2 === 0) return q + 1;
-    from = q + 1;
+  const from = i + 1;
+  const q = t.indexOf('"', from);
+  if (q < 0) return -1;
+  // Backslashes right before the quote, counted back no further than `from`.
+  let b = q - 1;
+  while (b >= from && t.charCodeAt(b) === BACKSLASH) b--;
+  if ((q - 1 - b) % 2 === 0) return q + 1;
+  return escapedStringEnd(t, b + 1);
+}
+
+/**
+ * The string's end from `j`, a backslash inside it, a character at a time: a
+ * search per quote costs far more than a step per character in a string
+ * dense with escaped quotes (4 MiB of \" is two million searches).
+ */
+function escapedStringEnd(t: string, j: number): number {
+  const n = t.length;
+  for (let k = j; k < n; k++) {
+    const c = t.charCodeAt(k);
+    if (c === BACKSLASH) k++;
+    else if (c === QUOTE) return k + 1;
   }
+  return -1;
 }
 
 /** Index after the JSON value that starts at `i` (no leading whitespace). */
@@ -120,6 +133,84 @@ export function findMember(t: string, at: number, key: string): Member | undefin
   return found;
 }
 
+/**
+ * Whether the key whose string spans [ks, ke) (quotes included) is `key`,
+ * compared in place: no string is made unless the key has escapes and could
+ * decode to `key` (an escape is at most 6 characters for one).
+ */
+export function keyIs(t: string, ks: number, ke: number, key: string): boolean {
+  const rawLength = ke - ks - 2;
+  if (rawLength === key.length) return t.startsWith(key, ks + 1);
+  if (rawLength < key.length || rawLength > key.length * 6) return false;
+  const raw = t.slice(ks + 1, ke - 1);
+  return raw.includes('\\') && (JSON.parse(t.slice(ks, ke)) as string) === key;
+}
+
+/**
+ * Walks the members of the object at `at` (its `{`): `value(ks, ke, vs)`
+ * gets each key's span and where its value starts, consumes the value and
+ * returns the index after it (-1: invalid). Returns the index after the
+ * object's `}`, or -1.
+ */
+export function walkMembers(t: string, at: number, value: (ks: number, ke: number, vs: number) => number): number {
+  if (t.charCodeAt(at) !== OPEN_BRACE) return -1;
+  let i = skipWs(t, at + 1);
+  if (t.charCodeAt(i) === CLOSE_BRACE) return i + 1;
+  for (;;) {
+    if (t.charCodeAt(i) !== QUOTE) return -1;
+    const ke = skipString(t, i);
+    if (ke < 0) return -1;
+    const colon = skipWs(t, ke);
+    if (t.charCodeAt(colon) !== COLON) return -1;
+    const end = value(i, ke, skipWs(t, colon + 1));
+    if (end < 0) return -1;
+    i = skipWs(t, end);
+    const c = t.charCodeAt(i);
+    if (c === CLOSE_BRACE) return i + 1;
+    if (c !== COMMA) return -1;
+    i = skipWs(t, i + 1);
+  }
+}
+
+/** Where a request's id and progress token are (the members JSON.parse reads: the last of duplicates). */
+export interface RequestSpans {
+  readonly id: Member | undefined;
+  /** params._meta.progressToken. */
+  readonly progressToken: Member | undefined;
+}
+
+/**
+ * The spans of a request's top-level `id` and of `params._meta.progressToken`,
+ * in one pass over the text (each character read about once: values off the
+ * path are skipped, the path is walked into). Undefined when the text is not
+ * one object.
+ */
+export function requestSpans(t: string): RequestSpans | undefined {
+  let id: Member | undefined;
+  let token: Member | undefined;
+  const inMeta = (ks: number, ke: number, vs: number): number => {
+    const end = skipValue(t, vs);
+    if (end >= 0 && keyIs(t, ks, ke, 'progressToken')) token = { key: 'progressToken', start: vs, end };
+    return end;
+  };
+  const inParams = (ks: number, ke: number, vs: number): number => {
+    if (!keyIs(t, ks, ke, '_meta')) return skipValue(t, vs);
+    // A later _meta replaces an earlier one, as in JSON.parse.
+    token = undefined;
+    return t.charCodeAt(vs) === OPEN_BRACE ? walkMembers(t, vs, inMeta) : skipValue(t, vs);
+  };
+  const end = walkMembers(t, valueStart(t), (ks, ke, vs) => {
+    if (keyIs(t, ks, ke, 'params')) {
+      token = undefined;
+      return t.charCodeAt(vs) === OPEN_BRACE ? walkMembers(t, vs, inParams) : skipValue(t, vs);
+    }
+    const e = skipValue(t, vs);
+    if (e >= 0 && keyIs(t, ks, ke, 'id')) id = { key: 'id', start: vs, end: e };
+    return e;
+  });
+  return end < 0 ? undefined : { id, progressToken: token };
+}
+
 /** Index of the first non-whitespace character: where the top-level value starts. */
 export function valueStart(t: string): number {
   return skipWs(t, 0);
@@ -158,6 +249,31 @@ export interface ResponseScan {
   readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
 }
 
+/** Index after the JSON string that opens at `at` (a quote) in `b`, checked (escapes, no control characters); -1 if invalid. */
+function stringEnd(b: Uint8Array, at: number): number {
+  const n = b.length;
+  let i = at + 1;
+  while (i < n) {
+    const c = b[i]!;
+    if (c === QUOTE) return i + 1;
+    if (c < 0x20) return -1;
+    if (c !== BACKSLASH) {
+      i++;
+      continue;
+    }
+    const e = b[i + 1];
+    if (e === 117) {
+      for (let k = 2; k < 6; k++) {
+        const h = b[i + k];
+        if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+      }
+      i += 6;
+    } else if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
+    else return -1;
+  }
+  return -1;
+}
+
 enum Ctx {
   Object = 1,
   Array = 2,
@@ -185,34 +301,11 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   let resultStart = 0;
   let resultDepth = -1;
   const str = (): boolean => {
-    // at a quote
-    i++;
-    while (i < n) {
-      const c = b[i]!;
-      if (c === QUOTE) {
-        i++;
-        return true;
-      }
-      if (c < 0x20) return false;
-      if (c === BACKSLASH) {
-        const e = b[i + 1];
-        if (e === 117) {
-          for (let k = 2; k < 6; k++) {
-            const h = b[i + k];
-            if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return false;
-          }
-          i += 6;
-          continue;
-        }
-        if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
-          i += 2;
-          continue;
-        }
-        return false;
-      }
-      i++;
-    }
-    return false;
+    // The position lives in a local while the string is walked: `i` is shared by the closures (a context slot).
+    const end = stringEnd(b, i);
+    if (end < 0) return false;
+    i = end;
+    return true;
   };
   const num = (): boolean => {
     const s = i;

@@ -4,7 +4,7 @@
 // the parsed object keeps the server's bytes exact (no lost big integers, no
 // reordered keys) and costs a string splice instead of a JSON.stringify.
 
-import { eachMember, findMember, valueStart } from './json-scan.js';
+import { eachMember, findMember, requestSpans, valueStart } from './json-scan.js';
 
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
@@ -46,8 +46,10 @@ export function replaceTopLevelId(text: string, oldIdJson: string, newIdJson: st
 
 /** Whether the object at 0 has another top-level `id` after index `from` (a comma). */
 function hasLaterTopLevelId(text: string, from: number): boolean {
-  // Cheap check first: no `"id"` text after `from` at all.
-  if (text.indexOf('"id"', from) < 0) return false;
+  // Cheap check first: no `id"` text after `from` at all. (Not `"id"`: a
+  // search for a pattern that starts with a quote crawls through text dense
+  // with quotes, 80 ms in 4 MiB of \".)
+  if (text.indexOf('id"', from) < 0) return false;
   let later = false;
   let seen = 0;
   eachMember(text, 0, (k) => {
@@ -57,18 +59,17 @@ function hasLaterTopLevelId(text: string, from: number): boolean {
 }
 
 /**
- * `text` (a valid JSON request) with `params._meta.progressToken` set to
- * `tokenJson`, spliced in place; undefined when the request has no such
- * member. Linear in the text.
+ * `text` (a valid JSON request) with its top-level `id` set to `idJson` and
+ * `params._meta.progressToken` to `tokenJson`, spliced in place; undefined
+ * when the request lacks either. One pass over the text (requestSpans).
  */
-export function replaceProgressToken(text: string, tokenJson: string): string | undefined {
-  const params = findMember(text, valueStart(text), 'params');
-  if (params === undefined) return undefined;
-  const meta = findMember(text, params.start, '_meta');
-  if (meta === undefined) return undefined;
-  const token = findMember(text, meta.start, 'progressToken');
-  if (token === undefined) return undefined;
-  return text.slice(0, token.start) + tokenJson + text.slice(token.end);
+export function replaceIdAndProgressToken(text: string, idJson: string, tokenJson: string): string | undefined {
+  const spans = requestSpans(text);
+  const id = spans?.id;
+  const token = spans?.progressToken;
+  if (id === undefined || token === undefined) return undefined;
+  const [first, firstJson, second, secondJson] = id.start < token.start ? [id, idJson, token, tokenJson] : [token, tokenJson, id, idJson];
+  return text.slice(0, first.start) + firstJson + text.slice(first.end, second.start) + secondJson + text.slice(second.end);
 }
 
 /**

@@ -24,6 +24,7 @@ import { abilitiesOf, Session } from './session.js';
 import { type ClientInfo, type OpenFailure, type SessionIdCodec, SessionIdError } from './session-id-codec.js';
 import type { SessionKeeper } from './session-keeper.js';
 import type { LimitRefusal, SessionLimiter, SessionOrigin } from './session-limits.js';
+import type { SessionRecheck } from './session-recheck.js';
 import { MAX_SUBSCRIPTION_URI_LENGTH, MAX_SUBSCRIPTIONS, type SessionState, type SessionStateStore } from './session-state-store.js';
 import type { SessionTable } from './session-table.js';
 
@@ -53,6 +54,10 @@ export interface SessionHandoverDeps {
   readonly logger: Logger;
   /** Counts every session of the table by its client and source; the caller checks it before issue(). */
   readonly limiter: SessionLimiter;
+  /** This replica's holder id, written with every state it stores (session-recheck.ts). */
+  readonly holder?: string;
+  /** Sessions to check with the store after a pause before they are served (absent: never). */
+  readonly recheck?: Pick<SessionRecheck, 'needed' | 'check'>;
 }
 
 const LEVELS: readonly string[] = LOG_LEVELS;
@@ -127,7 +132,7 @@ export class SessionHandover {
     const previous = this.writes.get(session) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
-        await this.deps.store.put(portable.sessionKey, { ...stateOf(session), ...(ended ? { ended: true } : {}) }, portable.expiresAt);
+        await this.deps.store.put(portable.sessionKey, { ...this.stateOf(session), ...(ended ? { ended: true } : {}) }, portable.expiresAt);
       } catch (err) {
         this.deps.metrics.sessionLost('state_unavailable');
         this.deps.logger.warn(
@@ -138,6 +143,12 @@ export class SessionHandover {
     });
     this.writes.set(session, next);
     return next;
+  }
+
+  /** The state to store, with this replica as its holder. */
+  private stateOf(session: Session): SessionState {
+    const state = localStateOf(session);
+    return this.deps.holder === undefined ? state : { ...state, holder: this.deps.holder };
   }
 
   private refused(reason: RefusalReason): RefusalReason {
@@ -160,7 +171,20 @@ export class SessionHandover {
     return { kind: 'limited', refusal };
   }
 
+  /** Whether a session this replica holds must be checked with the store first (after a pause); then the request goes through adopt(). */
+  mustRecheck(session: Session): boolean {
+    return this.deps.recheck?.needed(session) ?? false;
+  }
+
   private async takeOver(id: string, via: 'post' | 'get', origin: SessionOrigin): Promise<Adoption> {
+    const held = this.deps.sessions.get(id);
+    if (held !== undefined && this.deps.recheck !== undefined) {
+      // Kept: served as it is. Given up: adopted afresh below, with the store's state, or refused.
+      if ((await this.deps.recheck.check(held)) === 'kept' && !held.closed) {
+        this.deps.limiter.confirmed(held);
+        return { kind: 'session', session: held };
+      }
+    }
     // The codec refuses a forged id before anything else is read.
     const opened = this.deps.codec.open(id);
     if (!opened.ok) return { kind: 'refused', reason: this.refused(opened.reason) };
@@ -192,7 +216,8 @@ export class SessionHandover {
     this.deps.sessions.add(session);
     // A request brought it: not pending.
     this.deps.limiter.admit(session, origin, false);
-    await this.deps.keeper.adopted(session);
+    // The record names this replica as the session's holder, so that one that held it before and was paused gives it up.
+    await Promise.all([this.deps.keeper.adopted(session), this.deps.holder !== undefined ? this.write(session, false) : undefined]);
     this.deps.metrics.sessionAdopted(via);
     this.deps.logger.info({ slot, version: p.protocolVersion, via, subscriptions: session.subscriptions.size }, 'session adopted');
     return { kind: 'session', session };
@@ -200,7 +225,7 @@ export class SessionHandover {
 }
 
 /** What the store keeps of a session: only what its schema accepts (a level the server refused, or an outsized URI, stays local). */
-function stateOf(session: Session): SessionState {
+function localStateOf(session: Session): SessionState {
   const level = session.logLevel;
   const subscriptions: string[] = [];
   for (const uri of session.subscriptions) {

@@ -22,7 +22,16 @@ export interface SessionState {
    * replica answer 404 instead of adopting it. An evicted entry loses it.
    */
   readonly ended?: boolean;
+  /**
+   * The replica that last took the session over or changed its state: a
+   * replica that was paused gives the session up when this names another
+   * (session-recheck.ts).
+   */
+  readonly holder?: string;
 }
+
+/** A holder id: what a replica writes (12 base64url characters), checked when read back. */
+export const HOLDER_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const EMPTY_SESSION_STATE: SessionState = { subscriptions: [] };
 
@@ -37,6 +46,7 @@ const SessionStateSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).optional(),
   subscriptions: z.array(z.string().min(1).max(MAX_SUBSCRIPTION_URI_LENGTH)).max(MAX_SUBSCRIPTIONS),
   ended: z.literal(true).optional(),
+  holder: z.string().regex(HOLDER_PATTERN).optional(),
 });
 
 const RecordSchema = z.strictObject({
@@ -70,6 +80,7 @@ export function encodeSessionRecord(state: SessionState, expiresAt: number): str
       ...(state.logLevel !== undefined ? { logLevel: state.logLevel } : {}),
       subscriptions: [...state.subscriptions],
       ...(state.ended ? { ended: true } : {}),
+      ...(state.holder !== undefined ? { holder: state.holder } : {}),
     },
   };
   const checked = RecordSchema.safeParse(record);

@@ -1,6 +1,7 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
 
 import { runAdapter } from '../../adapter/adapter.js';
+import { trustedProxyProblem } from '../../adapter/http/trusted-proxies.js';
 import type { ClientAbility } from '../../adapter/options.js';
 import { createLogger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
@@ -65,10 +66,16 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   },
   'mrtr-max-holds': { type: 'string', description: 'calls held for a 2026-07-28 retry at once on this replica', default: '1024' },
   'max-listen-streams': { type: 'string', description: 'subscriptions/listen streams open at once on this replica', default: '1024' },
+  'trusted-proxies': {
+    type: 'string',
+    multiple: true,
+    description:
+      "addresses or CIDR blocks of the proxies in front (Envoy), comma-separated or repeated: a request from one of them has X-Forwarded-For's last hop as its source (the agent's address the proxy appended); from any other peer, the peer",
+  },
   'trust-forwarded-for': {
     type: 'boolean',
     description:
-      "a request's source is X-Forwarded-For's last hop, as the proxy in front (Envoy) appends it; only when nothing but that proxy reaches the adapter",
+      'the old form of --trusted-proxies 0.0.0.0/0,::/0: every peer is a trusted proxy (only when nothing else reaches the adapter)',
   },
   'session-keys-file': {
     type: 'string',
@@ -79,6 +86,12 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     type: 'string',
     description:
       'directory for session state (logging level, subscriptions) shared by replicas on this host; else Consul KV with --consul, else memory',
+  },
+  'pause-threshold': {
+    type: 'string',
+    description:
+      'a pause of the adapter longer than this (SIGSTOP, a frozen VM, a blocked event loop) makes it check each 2025-era session with the shared store before serving it again, and give up those another replica took over',
+    default: '1s',
   },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
@@ -149,6 +162,21 @@ function abilitiesFlag(p: Parsed): ClientAbility[] {
   return out;
 }
 
+/** --trusted-proxies: repeatable, each value a comma-separated list; each entry checked where it enters. */
+function proxiesFlag(p: Parsed, name: string): string[] {
+  const v = p.values[name];
+  const given = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  const entries = given
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const e of entries) {
+    const problem = trustedProxyProblem(e);
+    if (problem !== undefined) throw new UsageError(`--${name}: ${problem}`);
+  }
+  return entries;
+}
+
 function tracingFlags(p: Parsed): { tracing?: { collector: string; sampling: number; serviceName?: string } } {
   const collector = stringFlag(p, 'tracing-collector');
   if (collector === undefined || collector === '') return {};
@@ -213,6 +241,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     mrtrMaxHolds: intFlag(p, 'mrtr-max-holds', 1, 1_000_000)!,
     maxListenStreams: intFlag(p, 'max-listen-streams', 1, 1_000_000)!,
     trustForwardedFor: boolFlag(p, 'trust-forwarded-for'),
+    trustedProxies: proxiesFlag(p, 'trusted-proxies'),
     maxLineBytes: intFlag(p, 'max-line-bytes', 1024, 1024 * 1024 * 1024)!,
     maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,
     maxInFlightPerClient: intFlag(p, 'max-inflight-per-client', 0, 1_000_000)!,
@@ -221,6 +250,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(keysJson !== undefined && keysJson.trim() !== '' ? { sessionKeys: keysJson } : {}),
     ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
     sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
+    pauseThresholdMs: Math.max(1, durationFlag(p, 'pause-threshold')),
     ...tlsFlags(p),
     ...(consul !== undefined
       ? {

@@ -39,6 +39,12 @@ export function upStateDir(configPath: string, env: NodeJS.ProcessEnv = process.
   return join(cache, 'up', createHash('sha256').update(resolve(configPath)).digest('hex').slice(0, 16));
 }
 
+/**
+ * The adapters `up` starts listen on loopback and Envoy reaches them from
+ * loopback: that peer's X-Forwarded-For last hop is the agent's address.
+ */
+export const UP_TRUSTED_PROXIES = '127.0.0.1,::1';
+
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cliPath = join(packageRoot, 'dist/cli/mcpmesh.js');
 
@@ -265,7 +271,9 @@ export async function upCommand(argv: string[]): Promise<number> {
           String(server.stdio.pool ?? 1),
           ...sessionFlags,
           ...adapterTracing,
-          '--trust-forwarded-for',
+          // Envoy connects to its loopback adapters from loopback: only its X-Forwarded-For is believed.
+          '--trusted-proxies',
+          UP_TRUSTED_PROXIES,
           '--',
           ...server.stdio.command,
         ];

@@ -1,10 +1,11 @@
 // The agent-facing egress listener (LDS): HTTP connection manager with the MCP
 // route-key filters, 2025-era session affinity, and the router.
 import type { Observability } from '../catalog/mesh-schema.js';
+import { defaultLocalReplyRules, localReplyConfig } from './local-replies.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
 import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
-import { ROUTE_CONFIG_NAME } from './routes.js';
+import { MAX_REQUEST_BODY_BYTES, ROUTE_CONFIG_NAME } from './routes.js';
 
 export const LISTENER_NAME = 'mcp_egress';
 export const SESSION_HEADER = 'mcp-session-id';
@@ -73,6 +74,8 @@ export function buildListener(opts: ListenerOptions): object {
               common_http_protocol_options: { idle_timeout: duration(3_600_000) },
               normalize_path: { value: true },
               merge_slashes: true,
+              // Envoy's own answers (a body over the buffer limit) in JSON-RPC.
+              local_reply_config: localReplyConfig(defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES)),
               ...observabilityFields(opts.observability),
               // Agents connect to this listener directly: X-Forwarded-For gets the
               // peer's address appended as its last hop, which adapters started

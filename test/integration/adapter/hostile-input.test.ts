@@ -247,6 +247,56 @@ test('a call that kills its process: 422, one process on one replica, not replay
   await until(async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 6, 'every process back', 10_000);
 });
 
+/** A metric of each replica, in the order of `replicas`. */
+async function perReplica(name: string, labels: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const r of replicas) {
+    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
+    let sum = 0;
+    for (const l of text.split('\n')) if (l.startsWith(name) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+    out.push(sum);
+  }
+  return out;
+}
+
+test('a query of death sharing its process with other calls: they are answered, it gets 422, and only one replica loses processes', async () => {
+  const restarts = await perReplica('mcpmesh_adapter_process_restarts_total', '');
+  const poisoned = await perReplica('mcpmesh_adapter_crash_replays_total', 'result="poisoned"');
+  // Enough slow calls that every process of every replica has some in flight when the killer arrives.
+  const slow = Array.from({ length: 24 }, (_, i) => post(headers('slow'), callBody('slow', { ms: 700, text: `shared ${i}` }, 100 + i)));
+  await until(
+    async () => (await fleetMetric('mcpmesh_adapter_calls_in_flight', 'server="fixture"')) >= 24,
+    'the slow calls in flight',
+    5_000,
+    20,
+  );
+  const killer = await post(headers('crash'), callBody('crash', { afterMs: 61 }, 99));
+  assert.equal(killer.status, 422, killer.text);
+  assert.equal(killer.retryable, null);
+  assert.match(JSON.parse(killer.text).error.message, /query of death/);
+  const answers = await Promise.all(slow);
+  answers.forEach((a, i) => {
+    assert.equal(a.status, 200, a.text);
+    assert.match(a.text, new RegExp(`slept 700: shared ${i} `));
+  });
+  const after = await perReplica('mcpmesh_adapter_process_restarts_total', '');
+  const lost = after.map((n, i) => n - restarts[i]!);
+  assert.deepEqual(
+    lost.filter((n) => n > 0),
+    [1],
+    `one process restarted, on one replica: ${JSON.stringify(lost)}`,
+  );
+  const home = lost.findIndex((n) => n > 0);
+  const poisonedAfter = await perReplica('mcpmesh_adapter_crash_replays_total', 'result="poisoned"');
+  assert.deepEqual(
+    poisonedAfter.map((n, i) => n - poisoned[i]!),
+    replicas.map((_, i) => (i === home ? 1 : 0)),
+    'found by the replay on the replica where it struck',
+  );
+  assert.ok((await perReplica('mcpmesh_adapter_crash_replays_total', 'result="answered"'))[home]! >= 1, 'the others answered there');
+  await until(async () => (await fleetMetric('mcpmesh_adapter_pool_processes', 'state="ready"')) === 6, 'every process back', 10_000);
+});
+
 test('100k-deep arguments with a progress token: 400 -32600 at once, never a 5xx', async () => {
   const deep = '['.repeat(100_000) + ']'.repeat(100_000);
   const body = `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${deep}},"_meta":{"progressToken":"p","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`;
@@ -273,6 +323,15 @@ test('a large valid answer (2 MiB: passed on from its bytes) arrives whole throu
   assert.equal(parsed.id, 1);
   assert.equal(parsed.result.resultType, 'complete');
   assert.equal(parsed.result.content[0]!.text.length, 2 * 1024 * 1024);
+});
+
+test("a body over Envoy's 4 MiB buffer: 413 with a JSON-RPC error (id null), not plain text", async () => {
+  const pad = 'x'.repeat(4 * 1024 * 1024);
+  const a = await post(headers('echo'), callBody('echo', { text: pad }));
+  assert.equal(a.status, 413, a.text.slice(0, 200));
+  const parsed = JSON.parse(a.text) as { jsonrpc: string; id: unknown; error: { code: number; message: string } };
+  assert.deepEqual([parsed.jsonrpc, parsed.id, parsed.error.code], ['2.0', null, -32000]);
+  assert.match(parsed.error.message, /must not exceed 4194304 bytes/);
 });
 
 test('after all that: the other client never failed, and the fleet is healthy with no ejection', async () => {

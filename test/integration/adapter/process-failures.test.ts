@@ -65,33 +65,52 @@ async function withAdapter(opts: FixtureAdapterOptions, fn: (a: AdapterHandle) =
 }
 
 describe('a process that dies mid-call', () => {
-  test('answers its calls 503 + x-mcpmesh-retryable when they are replay-safe, and is restarted', async () => {
+  test('with another call in flight: each is replayed alone on a quarantine process, the other is answered, the killer gets 422', async () => {
     await withAdapter({}, async (adapter) => {
       const before = await pid(adapter);
-      const bystander = call(adapter, 'slow', { ms: 3_000 });
+      const bystander = call(adapter, 'slow', { ms: 1_000 });
       await new Promise((r) => setTimeout(r, 50));
       const crashed = await call(adapter, 'crash', { afterMs: 30 });
-      assert.equal(crashed.status, 503);
-      assert.equal(crashed.retryable, 'true');
+      assert.deepEqual([crashed.status, crashed.retryable], [422, null]);
       assert.equal(crashed.body.error?.code, -32603);
-      assert.match(crashed.body.error!.message, /exited with code 7/);
+      assert.match(crashed.body.error!.message, /query of death.*exited with code 7.*in flight when a process failed before/);
       const other = await bystander;
-      assert.deepEqual([other.status, other.retryable], [503, 'true'], 'every call in flight on the dead process ends retryable');
+      assert.equal(other.status, 200, JSON.stringify(other.body));
+      assert.match(firstText(other.body.result), /slept 1000/);
       await until(() => adapter.ready(), 'the process restarted');
       assert.notEqual(await pid(adapter), before);
-      assert.equal(await metric(adapter, 'mcpmesh_adapter_process_restarts_total', 'reason="crash"'), 1);
-      assert.equal(await metric(adapter, 'mcpmesh_adapter_calls_total', 'outcome="crashed",retryable="true"'), 2);
+      assert.equal(await metric(adapter, 'mcpmesh_adapter_process_restarts_total', 'reason="crash"'), 1, 'the pool lost one process');
+      assert.equal(await metric(adapter, 'mcpmesh_adapter_crash_replays_total', 'result="answered"'), 1);
+      assert.equal(await metric(adapter, 'mcpmesh_adapter_crash_replays_total', 'result="poisoned"'), 1);
     });
   });
 
-  test('a call that may have run and is not idempotent gets 503 without the retryable marker', async () => {
+  test('a replay-safe call answered before is excused: 503 + x-mcpmesh-retryable, for Envoy to replay elsewhere', async () => {
     await withAdapter({}, async (adapter) => {
-      const bystander = call(adapter, 'slow', { ms: 3_000 });
+      assert.equal((await call(adapter, 'slow', { ms: 1_500 })).status, 200);
+      const bystander = call(adapter, 'slow', { ms: 1_500 });
+      await new Promise((r) => setTimeout(r, 50));
+      const crashed = await call(adapter, 'crash', { afterMs: 30 });
+      assert.equal(crashed.status, 422, 'the one suspect, replayed alone, kills again');
+      const other = await bystander;
+      assert.deepEqual([other.status, other.retryable], [503, 'true'], 'the excused call ends retryable');
+      assert.equal(other.body.error?.code, -32603);
+      assert.match(other.body.error!.message, /exited with code 7/);
+      await until(() => adapter.ready(), 'the process restarted');
+      assert.equal(await metric(adapter, 'mcpmesh_adapter_calls_total', 'outcome="crashed",retryable="true"'), 1);
+    });
+  });
+
+  test('a call that may have run and is not idempotent gets 503 without the retryable marker, and is not replayed', async () => {
+    await withAdapter({}, async (adapter) => {
+      assert.equal((await call(adapter, 'slow', { ms: 1_500 })).status, 200);
+      const bystander = call(adapter, 'slow', { ms: 1_500 });
       await new Promise((r) => setTimeout(r, 50));
       const crashed = await call(adapter, 'crash_unsafe', { afterMs: 30 });
       assert.equal(crashed.status, 503);
       assert.equal(crashed.retryable, null);
       assert.deepEqual([(await bystander).status, (await bystander).retryable], [503, 'true']);
+      assert.equal(await metric(adapter, 'mcpmesh_adapter_crash_replays_total', ''), 0);
       await until(() => adapter.ready(), 'the process restarted');
       assert.equal((await call(adapter, 'echo', { text: 'still here' })).status, 200);
     });

@@ -1,5 +1,5 @@
 // A flood of `initialize` without follow-up through the real mesh: three
-// adapter replicas (each its own `mcpmesh adapter --trust-forwarded-for`
+// adapter replicas (each its own `mcpmesh adapter --trusted-proxies 127.0.0.1`
 // process) behind the control plane and a real Envoy, whose listener appends
 // each agent's address to X-Forwarded-For. The flooding client (its own
 // loopback address, 127.0.0.2) gets at most its per-client limit of sessions
@@ -27,7 +27,14 @@ let replicas: AdapterProcess[] = [];
 let mesh: Mesh;
 
 before(async () => {
-  const args = ['--trust-forwarded-for', '--max-sessions-per-client', String(PER_CLIENT), '--session-init-timeout', `${INIT_TIMEOUT_MS}ms`];
+  const args = [
+    '--trusted-proxies',
+    '127.0.0.1',
+    '--max-sessions-per-client',
+    String(PER_CLIENT),
+    '--session-init-timeout',
+    `${INIT_TIMEOUT_MS}ms`,
+  ];
   replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 2, args)));
   mesh = await startMesh({
     config: {

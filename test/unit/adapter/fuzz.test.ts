@@ -13,7 +13,7 @@ import { Call, type CallSink, type Era } from '../../../adapter/pool/call.js';
 import { LineSplitter } from '../../../adapter/pool/line-splitter.js';
 import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { findMember, nestsDeeperThan, scanJsonBytes, valueStart } from '../../../adapter/protocol/json-scan.js';
-import { replaceProgressToken, replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
+import { replaceIdAndProgressToken, replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage, strictProblem } from '../../../adapter/protocol/jsonrpc-message.js';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 1000);
@@ -68,9 +68,7 @@ test('request path: the id and progress-token splices change exactly those membe
         const value = JSON.parse(text) as typeof msg;
         assert.equal(strictProblem(value), undefined);
         assert.equal(readMessage(value).kind, 'request');
-        let out = token === null ? text : replaceProgressToken(text, '77');
-        assert.ok(out !== undefined);
-        out = replaceTopLevelId(out, JSON.stringify(clientId), '42');
+        const out = token === null ? replaceTopLevelId(text, JSON.stringify(clientId), '42') : replaceIdAndProgressToken(text, '42', '77');
         assert.ok(out !== undefined);
         const expected = { ...value, id: 42, params: { ...value.params, _meta: token === null ? {} : { progressToken: 77 } } };
         assert.deepEqual(JSON.parse(out), expected);

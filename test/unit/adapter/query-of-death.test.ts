@@ -73,7 +73,7 @@ test('a death judges each distinct request once: copies share a verdict', () => 
   r.recordAnswered('x');
   // Three clients sent the same answered-before request when a flaky process died.
   const copies = [1, 2, 3].map(() => ({ fingerprint: 'x', retried: false }));
-  assert.deepEqual([...judgeDeath(r, copies)], [['x', { guilty: false }]]);
+  assert.deepEqual([...judgeDeath(r, copies)], [['x', { guilty: false, suspect: false }]], 'excused: not a suspect');
   // A killer sent by several clients at once is still alone on its process.
   const killer = judgeDeath(
     r,
@@ -88,12 +88,12 @@ test('a death with other requests in flight: innocent on a first strike, guilty 
     { fingerprint: 'a', retried: false },
     { fingerprint: 'b', retried: true },
   ]);
-  assert.deepEqual(first.get('a'), { guilty: false });
+  assert.deepEqual(first.get('a'), { guilty: false, suspect: true });
   assert.equal(first.get('b')?.guilty, true);
   const second = judgeDeath(r, [
     { fingerprint: 'a', retried: false },
     { fingerprint: 'c', retried: false },
   ]);
   assert.deepEqual(second.get('a'), { guilty: true, why: 'it was in flight when a process failed before', remembered: true });
-  assert.deepEqual(second.get('c'), { guilty: false });
+  assert.deepEqual(second.get('c'), { guilty: false, suspect: true });
 });

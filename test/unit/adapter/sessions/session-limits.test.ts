@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { clientOrigin, sourceKey } from '../../../../adapter/http/client-origin.js';
+import { ANY_PEER, trustedProxies } from '../../../../adapter/http/trusted-proxies.js';
 import { Session } from '../../../../adapter/sessions/session.js';
 import { SessionLimiter, type SessionOrigin } from '../../../../adapter/sessions/session-limits.js';
 
@@ -117,25 +118,58 @@ function req(remoteAddress: string, xff?: string | string[]): IncomingMessage {
   return { socket: { remoteAddress }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } } as unknown as IncomingMessage;
 }
 
-test('client origin: the peer, unless told to trust X-Forwarded-For, and then only its last hop', () => {
-  assert.deepEqual(clientOrigin(req('127.0.0.1', '10.1.1.1'), { trustForwardedFor: false }), {
+const NO_PROXY = trustedProxies([]);
+const ANY = trustedProxies(ANY_PEER);
+
+test('client origin: the peer, unless it is a trusted proxy, and then only the last hop of X-Forwarded-For', () => {
+  assert.deepEqual(clientOrigin(req('127.0.0.1', '10.1.1.1'), { proxies: NO_PROXY }), {
     client: 'addr:127.0.0.1',
     source: '127.0.0.1',
   });
-  assert.deepEqual(clientOrigin(req('127.0.0.1', '6.6.6.6, 10.1.1.1'), { trustForwardedFor: true }), {
+  assert.deepEqual(clientOrigin(req('127.0.0.1', '6.6.6.6, 10.1.1.1'), { proxies: ANY }), {
     client: 'addr:10.1.1.1',
     source: '10.1.1.1',
   });
-  assert.deepEqual(clientOrigin(req('127.0.0.1', ['6.6.6.6', '10.1.1.2']), { trustForwardedFor: true }).source, '10.1.1.2');
-  assert.equal(clientOrigin(req('127.0.0.1', 'not-an-address'), { trustForwardedFor: true }).source, '127.0.0.1');
-  assert.equal(clientOrigin(req('127.0.0.1'), { trustForwardedFor: true }).source, '127.0.0.1');
-  assert.equal(clientOrigin(req('::ffff:10.0.0.3'), { trustForwardedFor: false }).source, '10.0.0.3');
+  assert.deepEqual(clientOrigin(req('127.0.0.1', ['6.6.6.6', '10.1.1.2']), { proxies: ANY }).source, '10.1.1.2');
+  assert.equal(clientOrigin(req('127.0.0.1', 'not-an-address'), { proxies: ANY }).source, '127.0.0.1');
+  assert.equal(clientOrigin(req('127.0.0.1'), { proxies: ANY }).source, '127.0.0.1');
+  assert.equal(clientOrigin(req('::ffff:10.0.0.3'), { proxies: NO_PROXY }).source, '10.0.0.3');
   // The identity hook, once there is one, names the client; the source still counts.
-  assert.deepEqual(clientOrigin(req('10.0.0.3'), { trustForwardedFor: false, identity: () => 'spiffe://mesh/agent' }), {
+  assert.deepEqual(clientOrigin(req('10.0.0.3'), { proxies: NO_PROXY, identity: () => 'spiffe://mesh/agent' }), {
     client: 'id:spiffe://mesh/agent',
     source: '10.0.0.3',
   });
-  assert.equal(clientOrigin(req('10.0.0.3'), { trustForwardedFor: false, identity: () => undefined }).client, 'addr:10.0.0.3');
+  assert.equal(clientOrigin(req('10.0.0.3'), { proxies: NO_PROXY, identity: () => undefined }).client, 'addr:10.0.0.3');
+});
+
+test('trusted proxies: only a listed peer is believed, one hop, IPv4-mapped peers as IPv4', () => {
+  const proxies = trustedProxies(['127.0.0.1', '10.0.0.0/8', 'fd00::/8']);
+  // Envoy on loopback or in 10/8 appends the agent's address.
+  assert.equal(clientOrigin(req('127.0.0.1', '6.6.6.6, 192.0.2.7'), { proxies }).source, '192.0.2.7');
+  assert.equal(clientOrigin(req('::ffff:10.2.3.4', '192.0.2.8'), { proxies }).source, '192.0.2.8');
+  assert.equal(clientOrigin(req('fd00::9', '2001:db8:1:2::7'), { proxies }).source, '2001:db8:1:2::/64');
+  // An agent that reaches the adapter around the proxy is its own source, whatever it writes.
+  assert.equal(clientOrigin(req('192.0.2.50', '10.9.9.9'), { proxies }).source, '192.0.2.50');
+  assert.equal(clientOrigin(req('127.0.0.2', '10.9.9.9'), { proxies }).source, '127.0.0.2');
+  // One hop: an agent on a trusted address (Envoy's own host) cannot walk the list further left.
+  assert.equal(clientOrigin(req('127.0.0.1', '6.6.6.6, 127.0.0.1'), { proxies }).source, '127.0.0.1');
+  // The old on/off flag is every peer, one hop.
+  assert.equal(clientOrigin(req('192.0.2.50', '10.9.9.9'), { proxies: ANY }).source, '10.9.9.9');
+  assert.equal(clientOrigin(req('2001:db8::1', '10.9.9.9'), { proxies: ANY }).source, '10.9.9.9');
+});
+
+test('trusted proxies: a bad entry is refused with its reason', () => {
+  assert.throws(
+    () => trustedProxies(['10.0.0.0/33', 'envoy.internal', '::/129', '10.0.0.1/x']),
+    (err: Error) => {
+      assert.match(err.message, /"10\.0\.0\.0\/33": the prefix length must be 0 to 32/);
+      assert.match(err.message, /"envoy\.internal" is not an IP address or CIDR block/);
+      assert.match(err.message, /"::\/129": the prefix length must be 0 to 128/);
+      assert.match(err.message, /"10\.0\.0\.1\/x"/);
+      return true;
+    },
+  );
+  assert.equal(trustedProxies([]).trusts('127.0.0.1'), false);
 });
 
 test('an IPv6 source counts by its /64', () => {

@@ -1,0 +1,54 @@
+// The one-pass scan that finds a request's id and progress token: the members
+// JSON.parse reads (the last of duplicates, escaped keys decoded), whatever
+// else the text holds; and the string skip on text dense with escaped quotes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { keyIs, requestSpans, skipString } from '../../../adapter/protocol/json-scan.js';
+import { replaceIdAndProgressToken } from '../../../adapter/protocol/jsonrpc-ids.js';
+
+function spliced(text: string): unknown {
+  const out = replaceIdAndProgressToken(text, '42', '77');
+  assert.ok(out !== undefined, text);
+  return JSON.parse(out);
+}
+
+test('the last of duplicate members, as JSON.parse reads them', () => {
+  const text =
+    '{"id":1,"params":{"_meta":{"progressToken":"a"}},"jsonrpc":"2.0","method":"m","params":{"_meta":{"progressToken":"b","progressToken":"c"},"x":{"progressToken":9}},"id":2}';
+  const parsed = JSON.parse(text) as { params: { _meta: Record<string, unknown> } };
+  assert.deepEqual(spliced(text), { ...parsed, id: 42, params: { ...parsed.params, _meta: { progressToken: 77 } } });
+  // A later params without _meta drops the earlier one's token.
+  assert.equal(requestSpans('{"id":1,"params":{"_meta":{"progressToken":1}},"params":{}}')?.progressToken, undefined);
+  assert.equal(requestSpans('{"id":1,"params":{"_meta":{"progressToken":1},"_meta":{}}}')?.progressToken, undefined);
+  assert.equal(requestSpans('{"id":1,"params":{"_meta":{"progressToken":1}},"params":[1]}')?.progressToken, undefined);
+});
+
+test('escaped keys are the keys they decode to; nested look-alikes are not the members', () => {
+  const text =
+    '{"\\u0069d":5,"params":{"arguments":{"id":3,"_meta":{"progressToken":0}},"_m\\u0065ta":{"progressTok\\u0065n":"t"}},"method":"m"}';
+  const s = requestSpans(text);
+  assert.equal(text.slice(s!.id!.start, s!.id!.end), '5');
+  assert.equal(text.slice(s!.progressToken!.start, s!.progressToken!.end), '"t"');
+  assert.deepEqual((spliced(text) as { params: { arguments: unknown } }).params.arguments, { id: 3, _meta: { progressToken: 0 } });
+  assert.equal(keyIs('"\\u0069d"', 0, 9, 'id'), true);
+  assert.equal(keyIs('"idx"', 0, 5, 'id'), false);
+  assert.equal(keyIs('"i\\\\d"', 0, 6, 'id'), false);
+});
+
+test('a request without either member is not spliced; text that is not one object is undefined', () => {
+  assert.equal(replaceIdAndProgressToken('{"id":1,"params":{}}', '2', '3'), undefined);
+  assert.equal(replaceIdAndProgressToken('{"params":{"_meta":{"progressToken":1}}}', '2', '3'), undefined);
+  assert.equal(requestSpans('[1]'), undefined);
+  assert.equal(requestSpans('{"id":1'), undefined);
+});
+
+test('strings dense with escaped quotes and backslashes are skipped exactly', () => {
+  for (const inner of ['', '\\\\', '\\"', '\\\\\\"', 'a\\"b\\\\', '\\"'.repeat(1000), `${'\\\\'.repeat(3)}x`, `x${'\\"'.repeat(5)}\\\\`]) {
+    const text = `"${inner}",1`;
+    assert.equal(JSON.parse(text.slice(0, skipString(text, 0))), JSON.parse(`"${inner}"`));
+    assert.equal(skipString(text, 0), inner.length + 2, inner);
+  }
+  assert.equal(skipString('"\\"never closed', 0), -1);
+  const big = `{"jsonrpc":"2.0","id":1,"method":"m","params":{"text":"${'\\"'.repeat(100_000)}","_meta":{"progressToken":1}}}`;
+  assert.equal((spliced(big) as { params: { text: string } }).params.text.length, 100_000);
+});
