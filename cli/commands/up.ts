@@ -20,6 +20,7 @@ import { agentPath } from '../../lib/mesh-contracts.js';
 import { boolFlag, type FlagSpecs, parseFlags, stringFlag, usage } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
+import { tracingSampling } from './percent-flags.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
@@ -229,7 +230,15 @@ export async function upCommand(argv: string[]): Promise<number> {
     ...obsArgs,
   ];
   const collector = observabilityFlags(p).tracing?.collector ?? config.tracing?.collector;
-  const adapterTracing = collector ? ['--tracing-collector', collector] : [];
+  // The sampling percent given to `up` (flag or MCPMESH_TRACING_SAMPLING) is the adapters' too, read the same way.
+  const sampling = tracingSampling(p);
+  const adapterTracing = collector
+    ? [
+        '--tracing-collector',
+        collector,
+        ...(p.explicit.has('tracing-sampling') && sampling !== undefined ? ['--tracing-sampling', String(sampling)] : []),
+      ]
+    : [];
   // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
   const cpFlags = parseFlags(cpArgs, CONTROL_PLANE_FLAGS);
   const cpListen = listenSettings(cpFlags, config);

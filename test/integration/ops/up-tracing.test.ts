@@ -1,0 +1,127 @@
+// `mcpmesh up` with tracing in its file, to a real Jaeger v2: one tool call
+// through the Envoy and the adapter that `up` started is one trace holding
+// Envoy's request span, its span for the try upstream, the adapter's span
+// below that, and the context the stdio server got in `_meta` below the
+// adapter's; for both protocol generations. No test hook shortens anything:
+// the spans reach Jaeger on the bootstrap's and the adapter's own schedule.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { stringify } from 'yaml';
+import { upStateDir } from '../../../cli/commands/up.js';
+import { connectClient, type Era, endSession } from '../../support/adapter-fixture.js';
+import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
+import { freePorts } from '../../support/ports.js';
+import { until } from '../../support/wait.js';
+
+const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
+const fixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-tracing-'));
+const config = join(dir, 'mcpmesh.yaml');
+
+let jaeger: Jaeger;
+let up: ChildProcess | undefined;
+let stderr = '';
+let agentUrl = '';
+
+before(async () => {
+  jaeger = await startJaeger();
+  const [listen, envoyAdmin, xds, admin, first] = await freePorts(5);
+  writeFileSync(
+    config,
+    stringify({
+      envoy: { listenPort: listen, adminPort: envoyAdmin },
+      controlPlane: { xdsPort: xds, adminPort: admin },
+      tracing: { collector: jaeger.otlpUrl, sampling: 100 },
+      servers: [{ name: 'fixture', stdio: { command: [process.execPath, fixture], replicas: 1, port: first } }],
+    }),
+  );
+  agentUrl = `http://127.0.0.1:${listen}/mcp/fixture`;
+  up = spawn(process.execPath, [cli, 'up', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
+  });
+  let stdout = '';
+  up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  up.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
+  await until(
+    () => {
+      if (up!.exitCode !== null) assert.fail(`mcpmesh up exited ${up!.exitCode}:\n${stderr}`);
+      return stdout.includes(agentUrl);
+    },
+    'the agent URL printed',
+    60_000,
+    100,
+  );
+  // Envoy has the tracer once the listener that carries it is in place.
+  await until(
+    async () =>
+      (
+        await fetch(`http://127.0.0.1:${envoyAdmin}/config_dump`).then(
+          (r) => r.text(),
+          () => '',
+        )
+      ).includes('envoy.tracers.opentelemetry'),
+    'Envoy has the tracer',
+    30_000,
+    100,
+  );
+});
+
+after(async () => {
+  if (up && up.exitCode === null) {
+    up.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => (up!.exitCode !== null ? r(up!.exitCode) : up!.once('exit', (c) => r(c))));
+    assert.equal(code, 0, stderr);
+  }
+  await jaeger?.stop();
+  rmSync(upStateDir(config), { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const envoySpans = (spans: JaegerSpan[]) => spans.filter((s) => s.service === 'mcpmesh-envoy');
+const adapterSpans = (spans: JaegerSpan[]) => spans.filter((s) => s.service === 'mcpmesh-adapter');
+const parentOf = (s: JaegerSpan) => s.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
+
+for (const era of ['2026', '2025'] as Era[]) {
+  test(`${era}: through mcpmesh up, one call is one trace: Envoy's request and try spans, the adapter's span, the server's context`, async () => {
+    const client = await connectClient(agentUrl, era);
+    let traceparent = '';
+    try {
+      const result = (await client.callTool({ name: 'trace_context', arguments: {} })) as {
+        structuredContent: { traceparent: string | null };
+      };
+      traceparent = result.structuredContent.traceparent ?? '';
+    } finally {
+      await endSession(client);
+    }
+    const m = TRACEPARENT.exec(traceparent);
+    assert.ok(m, `the server got a sampled traceparent in _meta: ${JSON.stringify(traceparent)}`);
+    const [, traceId, serverParent] = m;
+    let spans: JaegerSpan[] = [];
+    // Envoy sends its spans within a second (the bootstrap's flush interval), the adapter within half of one.
+    await until(
+      async () => {
+        spans = await jaeger.trace(traceId!);
+        return envoySpans(spans).length >= 2 && adapterSpans(spans).some((s) => tag(s, 'gen_ai.tool.name') === 'trace_context');
+      },
+      `Envoy's spans and the adapter's in Jaeger (trace ${traceId}: ${spans.length} spans)`,
+      15_000,
+      200,
+    );
+    const adapter = adapterSpans(spans).find((s) => tag(s, 'gen_ai.tool.name') === 'trace_context')!;
+    assert.equal(adapter.spanID, serverParent, "the server's parent is the adapter's span");
+    assert.equal(tag(adapter, 'mcpmesh.server'), 'fixture');
+    assert.equal(tag(adapter, 'mcpmesh.outcome'), 'ok');
+    assert.equal(tag(adapter, 'mcpmesh.protocol.generation'), era === '2026' ? 'stateless' : 'session');
+    const upstream = envoySpans(spans).find((s) => s.spanID === parentOf(adapter));
+    assert.ok(upstream, `the adapter's span is a child of Envoy's try (${JSON.stringify(envoySpans(spans).map((s) => s.operationName))})`);
+    const request = envoySpans(spans).find((s) => s.spanID === parentOf(upstream));
+    assert.ok(request, "Envoy's try is a child of its request span");
+    assert.equal(parentOf(request), undefined, "Envoy's request span is the trace's root (the agent sent no context)");
+  });
+}
