@@ -20,7 +20,7 @@
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
 import { type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from '../adapter/load.js';
+import { treeCpu } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -66,45 +67,6 @@ const LOADS: Load[] = [
   { label: '16 clients, one session', clients: 16, sharedSession: true },
   { label: '16 clients, 16 sessions', clients: 16, sharedSession: false },
 ];
-
-// ---- CPU of a target's process tree (Linux /proc) ----
-
-const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
-
-function processTable(): Map<number, { ppid: number; comm: string; ticks: number }> {
-  const out = new Map<number, { ppid: number; comm: string; ticks: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = s.lastIndexOf(')');
-      const comm = s.slice(s.indexOf('(') + 1, close);
-      const f = s.slice(close + 2).split(' ');
-      out.set(Number(d), { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** CPU milliseconds used so far by the processes under `roots`, by command name. */
-function treeCpu(roots: readonly number[]): Map<string, number> {
-  const table = processTable();
-  const children = new Map<number, number[]>();
-  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
-  const out = new Map<string, number>();
-  const seen = new Set<number>();
-  const walk = (pid: number) => {
-    if (seen.has(pid)) return;
-    seen.add(pid);
-    const p = table.get(pid);
-    if (p) out.set(p.comm, (out.get(p.comm) ?? 0) + p.ticks * TICK_MS);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  for (const r of roots) walk(r);
-  return out;
-}
 
 // ---- targets ----
 

@@ -23,6 +23,7 @@ import type { Mesh } from '../../test/support/mesh.js';
 import * as ownMesh from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { type Phase, runHttp, waitServing } from '../adapter/load.js';
+import { treeCpuTotal } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
@@ -111,13 +112,37 @@ async function main(): Promise<void> {
     const p50 = new Map<string, number[]>();
     const p99 = new Map<string, number[]>();
     const rate = new Map<string, number[]>();
+    // CPU µs per call, per (variant, clients, process).
+    const cpuPerCall = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
       const order = [...VARIANTS].sort(() => Math.random() - 0.5);
       for (const clients of CLIENTS) {
         for (const v of order) {
-          const r = await runHttp(v.mesh!.agentUrl('bench'), '2026', clients, phase, CALL);
+          // CPU of each process on the path while measured: Envoy, the adapter with its server, the collector.
+          const who = { envoy: [v.mesh!.envoy.pid], adapter: [v.adapter!.pid!], jaeger: [jaeger.pid] };
+          let before: Record<string, number> = {};
+          let cpu: Record<string, number> = {};
+          const sample = () => Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, treeCpuTotal(pids)]));
+          const r = await runHttp(
+            v.mesh!.agentUrl('bench'),
+            '2026',
+            clients,
+            {
+              ...phase,
+              onMeasureStart: () => (before = sample()),
+              onMeasureEnd: () => {
+                const now = sample();
+                cpu = Object.fromEntries(Object.keys(who).map((k) => [k, now[k]! - before[k]!]));
+              },
+            },
+            CALL,
+          );
           if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
           const key = `${label(v)}|${clients}`;
+          for (const k of Object.keys(who)) {
+            const ck = `${key}|${k}`;
+            (cpuPerCall.get(ck) ?? cpuPerCall.set(ck, []).get(ck)!).push(((cpu[k] ?? 0) * 1000) / Math.max(1, r.calls));
+          }
           (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
           (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
           (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
@@ -128,8 +153,8 @@ async function main(): Promise<void> {
       }
     }
     const lines = [
-      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) | CPU µs per call: Envoy / adapter+server / Jaeger |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const clients of CLIENTS) {
       for (const v of VARIANTS) {
@@ -139,7 +164,7 @@ async function main(): Promise<void> {
         const m = median(xs);
         const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
         lines.push(
-          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} |`,
+          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} | ${['envoy', 'adapter', 'jaeger'].map((k) => median(cpuPerCall.get(`${key}|${k}`)!).toFixed(0)).join(' / ')} |`,
         );
       }
     }
