@@ -18,6 +18,8 @@
 // --rounds N runs every (load, target) cell N times, the targets alternating within a round, and
 // reports the median (and the range); --target adds an endpoint that is already running.
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
+// --baseline DIR (another checkout, built) adds that build's adapter and `mcpmesh up` as targets,
+// each beside this build's in the alternation: before and after in one run.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,8 +48,10 @@ const { values } = parseArgs({
     only: { type: 'string' },
     target: { type: 'string', multiple: true, default: [] },
     write: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
+const BASELINE_CLI = values.baseline === undefined ? undefined : join(resolve(values.baseline), 'dist/cli/mcpmesh.js');
 const phase: Phase = {
   warmupMs: parseDuration(values.warmup!) ?? 1000,
   measureMs: parseDuration(values.measure!) ?? 3000,
@@ -149,11 +153,11 @@ function directTarget(): Target {
   };
 }
 
-async function adapterTarget(): Promise<Target> {
+async function adapterTarget(cli = CLI, key = 'adapter', suffix = ''): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
   const p = new Spawned(process.execPath, [
-    CLI,
+    cli,
     'adapter',
     '--name',
     'everything',
@@ -167,7 +171,7 @@ async function adapterTarget(): Promise<Target> {
     'stdio',
   ]);
   await started(p, url, 'mcpmesh adapter');
-  return httpTarget('adapter', 'mcpmesh adapter alone (pool 1)', url, p);
+  return httpTarget(key, `mcpmesh adapter alone (pool 1)${suffix}`, url, p);
 }
 
 /** Envoy's admin endpoint says the per-tool route of `echo` is in place. */
@@ -185,7 +189,7 @@ async function waitToolRoute(adminPort: number, timeoutMs: number): Promise<void
   }
 }
 
-async function envoyTarget(): Promise<Target> {
+async function envoyTarget(cli = CLI, key = 'envoy', suffix = ''): Promise<Target> {
   const [listen, admin, xds, api, adapterPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-gw-bench-'));
   const config = join(dir, 'mcpmesh.yaml');
@@ -204,12 +208,12 @@ async function envoyTarget(): Promise<Target> {
       '',
     ].join('\n'),
   );
-  const p = new Spawned(process.execPath, [CLI, 'up', '--config', config], { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  const p = new Spawned(process.execPath, [cli, 'up', '--config', config], { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   const url = `http://127.0.0.1:${listen}/mcp/everything`;
   await started(p, url, 'mcpmesh up');
   await waitToolRoute(admin, 30_000);
   // Envoy runs in a process group of its own, a child of `mcpmesh up`: the tree walk finds it.
-  const t = httpTarget('envoy', 'mcpmesh through Envoy (`mcpmesh up`, 1 replica, pool 1)', url, p);
+  const t = httpTarget(key, `mcpmesh through Envoy (\`mcpmesh up\`, 1 replica, pool 1)${suffix}`, url, p);
   return {
     ...t,
     stop: async () => {
@@ -324,8 +328,8 @@ const notes: string[] = [];
 const targets: Target[] = [];
 const makers: Record<(typeof ALL)[number], () => Promise<Target | string>> = {
   direct: async () => directTarget(),
-  adapter: adapterTarget,
-  envoy: envoyTarget,
+  adapter: () => adapterTarget(),
+  envoy: () => envoyTarget(),
   agentgateway: agentgatewayTarget,
   supergateway: supergatewayTarget,
   'mcp-proxy': mcpProxyTarget,
@@ -352,6 +356,10 @@ async function runCell(t: Target, load: Load, ph: Phase): Promise<LoadResult> {
 async function main(): Promise<void> {
   for (const k of ALL) {
     if (!only.has(k)) continue;
+    if (BASELINE_CLI !== undefined && (k === 'adapter' || k === 'envoy')) {
+      const maker = k === 'adapter' ? adapterTarget : envoyTarget;
+      targets.push(await maker(BASELINE_CLI, `${k}-baseline`, ', baseline'));
+    }
     const t = await makers[k]();
     if (typeof t === 'string') notes.push(t);
     else targets.push(t);
@@ -439,6 +447,9 @@ function report(): string {
   const env1 = get('envoy', one);
   const ad1 = get('adapter', one);
   if (env1 && ad1) out.push(`Envoy's added p50 at 1 client: ${(env1.p50 - ad1.p50).toFixed(2)} ms (goal ≤ 0.2 ms).`);
+  const envB = get('envoy-baseline', one);
+  const adB = get('adapter-baseline', one);
+  if (envB && adB) out.push(`Baseline: Envoy's added p50 at 1 client: ${(envB.p50 - adB.p50).toFixed(2)} ms.`);
   for (const l of LOADS) {
     const e = get('envoy', l);
     const a = get('agentgateway', l);

@@ -17,7 +17,7 @@ import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js'
 import { urlHost } from '../../lib/host-port.js';
 import { componentLogger, createLogger, type Logger, loggableCommand } from '../../lib/log.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
-import { boolFlag, type FlagSpecs, parseFlags, stringFlag, usage } from '../flags.js';
+import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, usage } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 import { tracingSampling } from './percent-flags.js';
@@ -26,6 +26,11 @@ const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
   delta: { type: 'boolean', description: 'Envoy uses incremental (delta) xDS' },
   'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
+  'envoy-concurrency': {
+    type: 'string',
+    description: "Envoy's worker threads (0: min(2, cores), as `up` shares the host with its adapters and servers)",
+    default: '0',
+  },
   ...OBSERVABILITY_FLAGS,
 };
 
@@ -197,6 +202,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  const envoyWorkers = intFlag(p, 'envoy-concurrency', 0, 256) || Math.min(2, availableParallelism());
   const logger = createLogger('up');
   const configPath = resolve(stringFlag(p, 'config')!);
   if (!existsSync(configPath)) throw new Error(`${configPath}: no such file (try --config examples/mcpmesh.yaml)`);
@@ -321,9 +327,9 @@ export async function upCommand(argv: string[]): Promise<number> {
     envoy = await startEnvoy({
       configYaml: renderBootstrap({ nodeId: 'mcpmesh-up', xdsPort: running.controlPlane.xdsPort, adminPort, delta: boolFlag(p, 'delta') }),
       adminPort,
-      // At most two workers (Envoy's default is one per core): `up` runs adapters and servers on
-      // the same host; measured neutral to harmless against the default.
-      extraArgs: ['--concurrency', String(Math.min(2, availableParallelism()))],
+      // At most two workers by default (Envoy's default is one per core): `up` runs adapters and
+      // servers on the same host; measured neutral to harmless against the default.
+      extraArgs: ['--concurrency', String(envoyWorkers)],
     });
   } catch (err) {
     await running.stop();

@@ -27,6 +27,7 @@ let jaeger: Jaeger;
 let up: ChildProcess | undefined;
 let stderr = '';
 let agentUrl = '';
+let envoyAdminUrl = '';
 
 before(async () => {
   jaeger = await startJaeger();
@@ -41,6 +42,7 @@ before(async () => {
     }),
   );
   agentUrl = `http://127.0.0.1:${listen}/mcp/fixture`;
+  envoyAdminUrl = `http://127.0.0.1:${envoyAdmin}`;
   up = spawn(process.execPath, [cli, 'up', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
@@ -125,3 +127,11 @@ for (const era of ['2026', '2025'] as Era[]) {
     assert.equal(parentOf(request), undefined, "Envoy's request span is the trace's root (the agent sent no context)");
   });
 }
+
+test("the Envoy mcpmesh up starts batches its spans: a post every second, or once 1000 wait (not Envoy's 5)", async () => {
+  const runtime = (await fetch(`${envoyAdminUrl}/runtime`).then((r) => r.json())) as {
+    entries: Record<string, { final_value: string }>;
+  };
+  assert.equal(runtime.entries['tracing.opentelemetry.min_flush_spans']?.final_value, '1000');
+  assert.equal(runtime.entries['tracing.opentelemetry.flush_interval_ms']?.final_value, '1000');
+});
