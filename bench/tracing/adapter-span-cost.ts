@@ -8,8 +8,8 @@
 // Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5]
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CallTracer } from '../../adapter/tracing.js';
 import { setMetaMembers } from '../../adapter/protocol/trace-meta.js';
+import { CallTracer } from '../../adapter/tracing.js';
 import { startJaeger } from '../../test/support/jaeger.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });

@@ -5,65 +5,42 @@
 // adapter's; for both protocol generations. No test hook shortens anything:
 // the spans reach Jaeger on the bootstrap's and the adapter's own schedule.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { stringify } from 'yaml';
 import { upStateDir } from '../../../cli/commands/up.js';
 import { connectClient, type Era, endSession } from '../../support/adapter-fixture.js';
 import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
-import { freePorts } from '../../support/ports.js';
+import { freeUpPorts, STDIO_FIXTURE, startUp, stopUp, type Up, writeUpConfig } from '../../support/up-process.js';
 import { until } from '../../support/wait.js';
 
-const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
-const fixture = join(process.cwd(), 'dist/test/fixtures/stdio-server.js');
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
 const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-up-tracing-'));
-const config = join(dir, 'mcpmesh.yaml');
+const started: ChildProcess[] = [];
 
 let jaeger: Jaeger;
-let up: ChildProcess | undefined;
-let stderr = '';
+let up: Up | undefined;
+let config = '';
 let agentUrl = '';
 let envoyAdminUrl = '';
 
 before(async () => {
   jaeger = await startJaeger();
-  const [listen, envoyAdmin, xds, admin, first] = await freePorts(5);
-  writeFileSync(
-    config,
-    stringify({
-      envoy: { listenPort: listen, adminPort: envoyAdmin },
-      controlPlane: { xdsPort: xds, adminPort: admin },
-      tracing: { collector: jaeger.otlpUrl, sampling: 100 },
-      servers: [{ name: 'fixture', stdio: { command: [process.execPath, fixture], replicas: 1, port: first } }],
-    }),
-  );
-  agentUrl = `http://127.0.0.1:${listen}/mcp/fixture`;
-  envoyAdminUrl = `http://127.0.0.1:${envoyAdmin}`;
-  up = spawn(process.execPath, [cli, 'up', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
+  const ports = await freeUpPorts(1);
+  config = writeUpConfig(dir, ports, {
+    tracing: { collector: jaeger.otlpUrl, sampling: 100 },
+    servers: [{ name: 'fixture', stdio: { command: [process.execPath, STDIO_FIXTURE], replicas: 1, port: ports.extra[0] } }],
   });
-  let stdout = '';
-  up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  up.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
-  await until(
-    () => {
-      if (up!.exitCode !== null) assert.fail(`mcpmesh up exited ${up!.exitCode}:\n${stderr}`);
-      return stdout.includes(agentUrl);
-    },
-    'the agent URL printed',
-    60_000,
-    100,
-  );
+  agentUrl = `http://127.0.0.1:${ports.listen}/mcp/fixture`;
+  envoyAdminUrl = `http://127.0.0.1:${ports.envoyAdmin}`;
+  up = await startUp(config, started, { waitFor: [agentUrl], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   // Envoy has the tracer once the listener that carries it is in place.
   await until(
     async () =>
       (
-        await fetch(`http://127.0.0.1:${envoyAdmin}/config_dump`).then(
+        await fetch(`${envoyAdminUrl}/config_dump`).then(
           (r) => r.text(),
           () => '',
         )
@@ -75,13 +52,10 @@ before(async () => {
 });
 
 after(async () => {
-  if (up && up.exitCode === null) {
-    up.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => (up!.exitCode !== null ? r(up!.exitCode) : up!.once('exit', (c) => r(c))));
-    assert.equal(code, 0, stderr);
-  }
+  if (up && up.proc.exitCode === null) await stopUp(up);
+  for (const c of started) if (c.exitCode === null) c.kill('SIGKILL');
   await jaeger?.stop();
-  rmSync(upStateDir(config), { recursive: true, force: true });
+  if (config) rmSync(upStateDir(config), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 
