@@ -2,8 +2,11 @@
 // through the Envoy and the adapter that `up` started is one trace holding
 // Envoy's request span, its span for the try upstream, the adapter's span
 // below that, and the context the stdio server got in `_meta` below the
-// adapter's; for both protocol generations. No test hook shortens anything:
-// the spans reach Jaeger on the bootstrap's and the adapter's own schedule.
+// adapter's; for both protocol generations. The file names the collector;
+// the sampling percent comes from MCPMESH_TRACING_SAMPLING, which the control
+// plane (for Envoy) and the adapters `up` starts both read. No test hook
+// shortens anything: the spans reach Jaeger on the bootstrap's and the
+// adapter's own schedule.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,17 +28,23 @@ let up: Up | undefined;
 let config = '';
 let agentUrl = '';
 let envoyAdminUrl = '';
+let adapterUrl = '';
 
 before(async () => {
   jaeger = await startJaeger();
   const ports = await freeUpPorts(1);
   config = writeUpConfig(dir, ports, {
-    tracing: { collector: jaeger.otlpUrl, sampling: 100 },
+    // The file's sampling would be 1% (the default); the variable says 100 to Envoy and the adapters.
+    tracing: { collector: jaeger.otlpUrl },
     servers: [{ name: 'fixture', stdio: { command: [process.execPath, STDIO_FIXTURE], replicas: 1, port: ports.extra[0] } }],
   });
   agentUrl = `http://127.0.0.1:${ports.listen}/mcp/fixture`;
   envoyAdminUrl = `http://127.0.0.1:${ports.envoyAdmin}`;
-  up = await startUp(config, started, { waitFor: [agentUrl], env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  adapterUrl = `http://127.0.0.1:${ports.extra[0]}/mcp`;
+  up = await startUp(config, started, {
+    waitFor: [agentUrl],
+    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn', MCPMESH_TRACING_SAMPLING: '100' },
+  });
   // Envoy has the tracer once the listener that carries it is in place.
   await until(
     async () =>
@@ -101,6 +110,35 @@ for (const era of ['2026', '2025'] as Era[]) {
     assert.equal(parentOf(request), undefined, "Envoy's request span is the trace's root (the agent sent no context)");
   });
 }
+
+test("MCPMESH_TRACING_SAMPLING is the adapters' percent too: a call straight to the adapter, with no context, is traced there", async () => {
+  const client = await connectClient(adapterUrl, '2026');
+  let traceparent = '';
+  try {
+    const result = (await client.callTool({ name: 'trace_context', arguments: {} })) as {
+      structuredContent: { traceparent: string | null };
+    };
+    traceparent = result.structuredContent.traceparent ?? '';
+  } finally {
+    await client.close();
+  }
+  const m = TRACEPARENT.exec(traceparent);
+  assert.ok(m, `the adapter started a sampled trace: ${JSON.stringify(traceparent)}`);
+  let spans: JaegerSpan[] = [];
+  await until(
+    async () => {
+      spans = await jaeger.trace(m[1]!);
+      return adapterSpans(spans).length >= 1;
+    },
+    `the adapter's span in Jaeger (trace ${m[1]})`,
+    15_000,
+    200,
+  );
+  assert.deepEqual(envoySpans(spans), [], 'Envoy never saw the call');
+  const adapter = adapterSpans(spans)[0]!;
+  assert.equal(adapter.spanID, m[2], "the server's parent is the adapter's span");
+  assert.equal(parentOf(adapter), undefined, "the adapter's span is the trace's root");
+});
 
 test("the Envoy mcpmesh up starts batches its spans: a post every second, or once 1000 wait (not Envoy's 5)", async () => {
   const runtime = (await fetch(`${envoyAdminUrl}/runtime`).then((r) => r.json())) as {
