@@ -20,6 +20,8 @@
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
 // --baseline DIR (another checkout, built) adds that build's adapter and `mcpmesh up` as targets,
 // each beside this build's in the alternation: before and after in one run.
+// --pin CPUS (a taskset list, e.g. 1) adds this build's adapter and `mcpmesh up` run under
+// `taskset -c CPUS` (the processes they start inherit it) beside the unpinned ones.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     target: { type: 'string', multiple: true, default: [] },
     write: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    pin: { type: 'string' },
   },
 });
 const BASELINE_CLI = values.baseline === undefined ? undefined : join(resolve(values.baseline), 'dist/cli/mcpmesh.js');
@@ -153,23 +156,20 @@ function directTarget(): Target {
   };
 }
 
-async function adapterTarget(cli = CLI, key = 'adapter', suffix = ''): Promise<Target> {
+/** `node ARGS`, under `taskset -c CPUS` when pinned (children inherit the CPU set). */
+function nodeCommand(args: readonly string[], pin: string | undefined): [string, string[]] {
+  return pin === undefined ? [process.execPath, [...args]] : ['taskset', ['-c', pin, process.execPath, ...args]];
+}
+
+async function adapterTarget(cli = CLI, key = 'adapter', suffix = '', pin?: string): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const p = new Spawned(process.execPath, [
-    cli,
-    'adapter',
-    '--name',
-    'everything',
-    '--port',
-    String(port),
-    '--pool',
-    '1',
-    '--',
-    process.execPath,
-    SERVER,
-    'stdio',
-  ]);
+  const p = new Spawned(
+    ...nodeCommand(
+      [cli, 'adapter', '--name', 'everything', '--port', String(port), '--pool', '1', '--', process.execPath, SERVER, 'stdio'],
+      pin,
+    ),
+  );
   await started(p, url, 'mcpmesh adapter');
   return httpTarget(key, `mcpmesh adapter alone (pool 1)${suffix}`, url, p);
 }
@@ -189,7 +189,7 @@ async function waitToolRoute(adminPort: number, timeoutMs: number): Promise<void
   }
 }
 
-async function envoyTarget(cli = CLI, key = 'envoy', suffix = ''): Promise<Target> {
+async function envoyTarget(cli = CLI, key = 'envoy', suffix = '', pin?: string): Promise<Target> {
   const [listen, admin, xds, api, adapterPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-gw-bench-'));
   const config = join(dir, 'mcpmesh.yaml');
@@ -208,7 +208,7 @@ async function envoyTarget(cli = CLI, key = 'envoy', suffix = ''): Promise<Targe
       '',
     ].join('\n'),
   );
-  const p = new Spawned(process.execPath, [cli, 'up', '--config', config], { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  const p = new Spawned(...nodeCommand([cli, 'up', '--config', config], pin), { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   const url = `http://127.0.0.1:${listen}/mcp/everything`;
   await started(p, url, 'mcpmesh up');
   await waitToolRoute(admin, 30_000);
@@ -363,6 +363,10 @@ async function main(): Promise<void> {
     const t = await makers[k]();
     if (typeof t === 'string') notes.push(t);
     else targets.push(t);
+    if (values.pin !== undefined && (k === 'adapter' || k === 'envoy')) {
+      const maker = k === 'adapter' ? adapterTarget : envoyTarget;
+      targets.push(await maker(CLI, `${k}-pinned`, `, pinned to CPU ${values.pin}`, values.pin));
+    }
   }
   for (const spec of values.target!) {
     const eq = spec.indexOf('=');
@@ -450,6 +454,9 @@ function report(): string {
   const envB = get('envoy-baseline', one);
   const adB = get('adapter-baseline', one);
   if (envB && adB) out.push(`Baseline: Envoy's added p50 at 1 client: ${(envB.p50 - adB.p50).toFixed(2)} ms.`);
+  const envP = get('envoy-pinned', one);
+  const adP = get('adapter-pinned', one);
+  if (envP && adP) out.push(`Pinned: Envoy's added p50 at 1 client: ${(envP.p50 - adP.p50).toFixed(2)} ms.`);
   for (const l of LOADS) {
     const e = get('envoy', l);
     const a = get('agentgateway', l);
