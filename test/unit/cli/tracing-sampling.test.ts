@@ -3,6 +3,8 @@
 // commands read it with the same parser, so a value means the same number to
 // both or is refused by both.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ADAPTER_FLAGS, tracingFlags } from '../../../cli/commands/adapter.js';
 import { CONTROL_PLANE_FLAGS } from '../../../cli/commands/control-plane.js';
@@ -83,5 +85,22 @@ describe('MCPMESH_TRACING_SAMPLING', () => {
   test('a bad variable is refused by the adapter even without a collector', () => {
     const p = parseFlags(['--name', 'x'], ADAPTER_FLAGS, { [TRACING_SAMPLING_ENV]: 'lots' });
     assert.throws(() => tracingFlags(p), UsageError);
+  });
+
+  test('each command refuses a bad variable at start, with the same words (exit 2)', () => {
+    const cli = join(process.cwd(), 'dist/cli/mcpmesh.js');
+    const env = { ...process.env, [TRACING_SAMPLING_ENV]: 'abc', MCPMESH_LOG_LEVEL: 'silent' };
+    for (const args of [
+      ['up', '--config', 'examples/mcpmesh.yaml'],
+      ['control-plane', '--config', 'examples/mcpmesh.yaml'],
+      ['adapter', '--name', 'x', '--', process.execPath, '-e', ''],
+    ]) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 20_000 });
+      assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /--tracing-sampling \(MCPMESH_TRACING_SAMPLING\) must be a percent from 0 to 100 such as 1 or 0\.5, got "abc"/,
+      );
+    }
   });
 });
