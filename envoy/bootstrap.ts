@@ -176,12 +176,18 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
         },
       ],
     },
-    // Spans leave Envoy every second (its default is 5 s, or 5 spans waiting),
-    // so a trace is whole in the backend soon after its call; the admin layer
-    // lets an operator change such values at run time (/runtime_modify).
+    // Spans leave Envoy every second (its default is 5 s), so a trace is whole
+    // in the backend soon after its call. Envoy's other trigger, 5 spans
+    // waiting, made one OTLP post per two or three traced calls: a post costs
+    // Envoy and the collector far more than a span, so a worker now sends when
+    // 1000 spans wait or the second is up. The admin layer lets an operator
+    // change such values at run time (/runtime_modify).
     layered_runtime: {
       layers: [
-        { name: 'mcpmesh', static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000 } },
+        {
+          name: 'mcpmesh',
+          static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000, 'tracing.opentelemetry.min_flush_spans': 1000 },
+        },
         { name: 'admin', admin_layer: {} },
       ],
     },

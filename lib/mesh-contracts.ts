@@ -87,6 +87,13 @@ export const CONSUL = {
 } as const;
 
 /**
+ * The tracing sampling percent (`--tracing-sampling`): the control plane's
+ * for Envoy and the adapter's for calls with no trace context, read by both
+ * with one parser (lib/percent.ts). `mcpmesh up` hands it to its adapters.
+ */
+export const TRACING_SAMPLING_ENV = 'MCPMESH_TRACING_SAMPLING';
+
+/**
  * Portable 2025-era sessions (adapter/sessions/): where the key ring that
  * seals a server's session ids comes from, and where the sessions' mutable
  * state lives in Consul.

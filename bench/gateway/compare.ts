@@ -18,9 +18,13 @@
 // --rounds N runs every (load, target) cell N times, the targets alternating within a round, and
 // reports the median (and the range); --target adds an endpoint that is already running.
 // --write appends the result to bench/RESULTS.md under "## Gateway comparison".
+// --baseline DIR (another checkout, built) adds that build's adapter and `mcpmesh up` as targets,
+// each beside this build's in the alternation: before and after in one run.
+// --pin CPUS (a taskset list, e.g. 1) adds this build's adapter and `mcpmesh up` run under
+// `taskset -c CPUS` (the processes they start inherit it) beside the unpinned ones.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
 import { type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from '../adapter/load.js';
+import { treeCpu } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -45,8 +50,11 @@ const { values } = parseArgs({
     only: { type: 'string' },
     target: { type: 'string', multiple: true, default: [] },
     write: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
+    pin: { type: 'string' },
   },
 });
+const BASELINE_CLI = values.baseline === undefined ? undefined : join(resolve(values.baseline), 'dist/cli/mcpmesh.js');
 const phase: Phase = {
   warmupMs: parseDuration(values.warmup!) ?? 1000,
   measureMs: parseDuration(values.measure!) ?? 3000,
@@ -66,45 +74,6 @@ const LOADS: Load[] = [
   { label: '16 clients, one session', clients: 16, sharedSession: true },
   { label: '16 clients, 16 sessions', clients: 16, sharedSession: false },
 ];
-
-// ---- CPU of a target's process tree (Linux /proc) ----
-
-const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
-
-function processTable(): Map<number, { ppid: number; comm: string; ticks: number }> {
-  const out = new Map<number, { ppid: number; comm: string; ticks: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = s.lastIndexOf(')');
-      const comm = s.slice(s.indexOf('(') + 1, close);
-      const f = s.slice(close + 2).split(' ');
-      out.set(Number(d), { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** CPU milliseconds used so far by the processes under `roots`, by command name. */
-function treeCpu(roots: readonly number[]): Map<string, number> {
-  const table = processTable();
-  const children = new Map<number, number[]>();
-  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
-  const out = new Map<string, number>();
-  const seen = new Set<number>();
-  const walk = (pid: number) => {
-    if (seen.has(pid)) return;
-    seen.add(pid);
-    const p = table.get(pid);
-    if (p) out.set(p.comm, (out.get(p.comm) ?? 0) + p.ticks * TICK_MS);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  for (const r of roots) walk(r);
-  return out;
-}
 
 // ---- targets ----
 
@@ -187,25 +156,22 @@ function directTarget(): Target {
   };
 }
 
-async function adapterTarget(): Promise<Target> {
+/** `node ARGS`, under `taskset -c CPUS` when pinned (children inherit the CPU set). */
+function nodeCommand(args: readonly string[], pin: string | undefined): [string, string[]] {
+  return pin === undefined ? [process.execPath, [...args]] : ['taskset', ['-c', pin, process.execPath, ...args]];
+}
+
+async function adapterTarget(cli = CLI, key = 'adapter', suffix = '', pin?: string): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const p = new Spawned(process.execPath, [
-    CLI,
-    'adapter',
-    '--name',
-    'everything',
-    '--port',
-    String(port),
-    '--pool',
-    '1',
-    '--',
-    process.execPath,
-    SERVER,
-    'stdio',
-  ]);
+  const p = new Spawned(
+    ...nodeCommand(
+      [cli, 'adapter', '--name', 'everything', '--port', String(port), '--pool', '1', '--', process.execPath, SERVER, 'stdio'],
+      pin,
+    ),
+  );
   await started(p, url, 'mcpmesh adapter');
-  return httpTarget('adapter', 'mcpmesh adapter alone (pool 1)', url, p);
+  return httpTarget(key, `mcpmesh adapter alone (pool 1)${suffix}`, url, p);
 }
 
 /** Envoy's admin endpoint says the per-tool route of `echo` is in place. */
@@ -223,7 +189,7 @@ async function waitToolRoute(adminPort: number, timeoutMs: number): Promise<void
   }
 }
 
-async function envoyTarget(): Promise<Target> {
+async function envoyTarget(cli = CLI, key = 'envoy', suffix = '', pin?: string): Promise<Target> {
   const [listen, admin, xds, api, adapterPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-gw-bench-'));
   const config = join(dir, 'mcpmesh.yaml');
@@ -242,12 +208,12 @@ async function envoyTarget(): Promise<Target> {
       '',
     ].join('\n'),
   );
-  const p = new Spawned(process.execPath, [CLI, 'up', '--config', config], { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
+  const p = new Spawned(...nodeCommand([cli, 'up', '--config', config], pin), { env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } });
   const url = `http://127.0.0.1:${listen}/mcp/everything`;
   await started(p, url, 'mcpmesh up');
   await waitToolRoute(admin, 30_000);
   // Envoy runs in a process group of its own, a child of `mcpmesh up`: the tree walk finds it.
-  const t = httpTarget('envoy', 'mcpmesh through Envoy (`mcpmesh up`, 1 replica, pool 1)', url, p);
+  const t = httpTarget(key, `mcpmesh through Envoy (\`mcpmesh up\`, 1 replica, pool 1)${suffix}`, url, p);
   return {
     ...t,
     stop: async () => {
@@ -362,8 +328,8 @@ const notes: string[] = [];
 const targets: Target[] = [];
 const makers: Record<(typeof ALL)[number], () => Promise<Target | string>> = {
   direct: async () => directTarget(),
-  adapter: adapterTarget,
-  envoy: envoyTarget,
+  adapter: () => adapterTarget(),
+  envoy: () => envoyTarget(),
   agentgateway: agentgatewayTarget,
   supergateway: supergatewayTarget,
   'mcp-proxy': mcpProxyTarget,
@@ -390,9 +356,17 @@ async function runCell(t: Target, load: Load, ph: Phase): Promise<LoadResult> {
 async function main(): Promise<void> {
   for (const k of ALL) {
     if (!only.has(k)) continue;
+    if (BASELINE_CLI !== undefined && (k === 'adapter' || k === 'envoy')) {
+      const maker = k === 'adapter' ? adapterTarget : envoyTarget;
+      targets.push(await maker(BASELINE_CLI, `${k}-baseline`, ', baseline'));
+    }
     const t = await makers[k]();
     if (typeof t === 'string') notes.push(t);
     else targets.push(t);
+    if (values.pin !== undefined && (k === 'adapter' || k === 'envoy')) {
+      const maker = k === 'adapter' ? adapterTarget : envoyTarget;
+      targets.push(await maker(CLI, `${k}-pinned`, `, pinned to CPU ${values.pin}`, values.pin));
+    }
   }
   for (const spec of values.target!) {
     const eq = spec.indexOf('=');
@@ -477,6 +451,12 @@ function report(): string {
   const env1 = get('envoy', one);
   const ad1 = get('adapter', one);
   if (env1 && ad1) out.push(`Envoy's added p50 at 1 client: ${(env1.p50 - ad1.p50).toFixed(2)} ms (goal ≤ 0.2 ms).`);
+  const envB = get('envoy-baseline', one);
+  const adB = get('adapter-baseline', one);
+  if (envB && adB) out.push(`Baseline: Envoy's added p50 at 1 client: ${(envB.p50 - adB.p50).toFixed(2)} ms.`);
+  const envP = get('envoy-pinned', one);
+  const adP = get('adapter-pinned', one);
+  if (envP && adP) out.push(`Pinned: Envoy's added p50 at 1 client: ${(envP.p50 - adP.p50).toFixed(2)} ms.`);
   for (const l of LOADS) {
     const e = get('envoy', l);
     const a = get('agentgateway', l);

@@ -4,24 +4,28 @@
 // (Envoy's sampling; the adapters follow Envoy's decision), all exporting to a
 // real Jaeger. Variants alternate in one run, in a new order each round, at 1
 // and 16 clients; each cell is the median over rounds of a round's p50, with
-// the spread across rounds beside it (the machine is shared and noisy).
+// the spread across rounds beside it (the machine is shared and noisy). With
+// --baseline DIR (another checkout, built), the same three meshes of that
+// build too (its control plane, bootstrap and adapter), in the same shuffled
+// order: before and after in one run.
 //
-// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--write]
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--baseline DIR] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { startJaeger } from '../../test/support/jaeger.js';
-import { type Mesh, startMesh } from '../../test/support/mesh.js';
+import type { Mesh } from '../../test/support/mesh.js';
+import * as ownMesh from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { type Phase, runHttp, waitServing } from '../adapter/load.js';
+import { treeCpuTotal } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const RUN_ADAPTER = join(root, 'dist/test/fixtures/run-adapter.js');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
 const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: 'echo: hello mcpmesh' };
 
@@ -31,28 +35,36 @@ const { values } = parseArgs({
     measure: { type: 'string', default: '2s' },
     warmup: { type: 'string', default: '500ms' },
     write: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 500, measureMs: parseDuration(values.measure!) ?? 2000 };
 
+interface Build {
+  readonly label: string;
+  readonly root: string;
+  readonly startMesh: typeof ownMesh.startMesh;
+}
+
 interface Variant {
   readonly name: string;
+  readonly build: Build;
   readonly sampling: number | undefined;
   mesh?: Mesh;
   adapter?: ChildProcess;
 }
 
-const VARIANTS: Variant[] = [
+const SAMPLINGS = [
   { name: 'off', sampling: undefined },
   { name: 'on, 1%', sampling: 1 },
   { name: 'on, 100%', sampling: 100 },
-];
+] as const;
 const CLIENTS = [1, 16];
 
-async function startAdapter(collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+async function startAdapter(build: Build, collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const args = [
-    RUN_ADAPTER,
+    join(build.root, 'dist/test/fixtures/run-adapter.js'),
     '--name',
     'bench',
     '--port',
@@ -77,12 +89,20 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  const builds: Build[] = [{ label: 'this build', root, startMesh: ownMesh.startMesh }];
+  if (values.baseline !== undefined) {
+    const base = resolve(values.baseline);
+    const m = (await import(pathToFileURL(join(base, 'dist/test/support/mesh.js')).href)) as typeof ownMesh;
+    builds.unshift({ label: 'baseline', root: base, startMesh: m.startMesh });
+  }
+  const VARIANTS: Variant[] = builds.flatMap((build) => SAMPLINGS.map((s) => ({ ...s, build })));
+  const label = (v: Variant) => (builds.length > 1 ? `${v.build.label}, ${v.name}` : v.name);
   const jaeger = await startJaeger();
   try {
     for (const v of VARIANTS) {
-      const a = await startAdapter(v.sampling === undefined ? undefined : jaeger.otlpUrl);
+      const a = await startAdapter(v.build, v.sampling === undefined ? undefined : jaeger.otlpUrl);
       v.adapter = a.child;
-      v.mesh = await startMesh({
+      v.mesh = await v.build.startMesh({
         config: { servers: [{ name: 'bench', replicas: [a.url] }] },
         ...(v.sampling !== undefined ? { observability: { tracing: { collector: jaeger.otlpUrl, sampling: v.sampling } } } : {}),
       });
@@ -92,35 +112,59 @@ async function main(): Promise<void> {
     const p50 = new Map<string, number[]>();
     const p99 = new Map<string, number[]>();
     const rate = new Map<string, number[]>();
+    // CPU µs per call, per (variant, clients, process).
+    const cpuPerCall = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
       const order = [...VARIANTS].sort(() => Math.random() - 0.5);
       for (const clients of CLIENTS) {
         for (const v of order) {
-          const r = await runHttp(v.mesh!.agentUrl('bench'), '2026', clients, phase, CALL);
-          if (r.errors > 0) throw new Error(`${v.name} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
-          const key = `${v.name}|${clients}`;
+          // CPU of each process on the path while measured: Envoy, the adapter with its server, the collector.
+          const who = { envoy: [v.mesh!.envoy.pid], adapter: [v.adapter!.pid!], jaeger: [jaeger.pid] };
+          let before: Record<string, number> = {};
+          let cpu: Record<string, number> = {};
+          const sample = () => Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, treeCpuTotal(pids)]));
+          const r = await runHttp(
+            v.mesh!.agentUrl('bench'),
+            '2026',
+            clients,
+            {
+              ...phase,
+              onMeasureStart: () => (before = sample()),
+              onMeasureEnd: () => {
+                const now = sample();
+                cpu = Object.fromEntries(Object.keys(who).map((k) => [k, now[k]! - before[k]!]));
+              },
+            },
+            CALL,
+          );
+          if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
+          const key = `${label(v)}|${clients}`;
+          for (const k of Object.keys(who)) {
+            const ck = `${key}|${k}`;
+            (cpuPerCall.get(ck) ?? cpuPerCall.set(ck, []).get(ck)!).push(((cpu[k] ?? 0) * 1000) / Math.max(1, r.calls));
+          }
           (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
           (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
           (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
           process.stderr.write(
-            `round ${round + 1} ${v.name.padEnd(9)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
+            `round ${round + 1} ${label(v).padEnd(22)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
           );
         }
       }
     }
     const lines = [
-      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) | CPU µs per call: Envoy / adapter+server / Jaeger |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const clients of CLIENTS) {
-      const off = median(p50.get(`off|${clients}`)!);
       for (const v of VARIANTS) {
-        const key = `${v.name}|${clients}`;
+        const off = median(p50.get(`${label({ ...v, name: 'off' })}|${clients}`)!);
+        const key = `${label(v)}|${clients}`;
         const xs = p50.get(key)!;
         const m = median(xs);
         const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
         lines.push(
-          `| ${v.name} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} |`,
+          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} | ${['envoy', 'adapter', 'jaeger'].map((k) => median(cpuPerCall.get(`${key}|${k}`)!).toFixed(0)).join(' / ')} |`,
         );
       }
     }
@@ -129,7 +173,7 @@ async function main(): Promise<void> {
     if (values.write) {
       const file = join(root, 'bench/RESULTS.md');
       const text = readFileSync(file, 'utf8');
-      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), three meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`). ${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --write\`.\n\n${table}\n`;
+      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), three meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`). ${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
       const start = text.indexOf('## Tracing overhead');
       const next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
       const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next)}`;

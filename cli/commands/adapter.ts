@@ -6,6 +6,7 @@ import type { ClientAbility } from '../../adapter/options.js';
 import { createLogger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
 import { boolFlag, durationFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
+import { tracingSampling } from './percent-flags.js';
 
 export const ADAPTER_FLAGS: FlagSpecs = {
   name: { type: 'string', description: 'server name: metrics label and Consul service name (required)' },
@@ -177,12 +178,11 @@ function proxiesFlag(p: Parsed, name: string): string[] {
   return entries;
 }
 
-function tracingFlags(p: Parsed): { tracing?: { collector: string; sampling: number; serviceName?: string } } {
+/** The adapter's tracing: off without a collector; the sampling percent is read as the control plane reads it. */
+export function tracingFlags(p: Parsed): { tracing?: { collector: string; sampling: number; serviceName?: string } } {
+  const sampling = tracingSampling(p) ?? 0;
   const collector = stringFlag(p, 'tracing-collector');
   if (collector === undefined || collector === '') return {};
-  const sampling = Number(stringFlag(p, 'tracing-sampling'));
-  if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100)
-    throw new UsageError(`--tracing-sampling must be a percent from 0 to 100, got "${stringFlag(p, 'tracing-sampling')}"`);
   const serviceName = stringFlag(p, 'tracing-service-name');
   return { tracing: { collector, sampling, ...(serviceName !== undefined ? { serviceName } : {}) } };
 }

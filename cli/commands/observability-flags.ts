@@ -3,6 +3,7 @@
 // (the file's `tracing:`/`accessLog:`, or KV mcpmesh/policy/_mesh).
 import { AccessLogPathSchema, CollectorUrlSchema, type MeshSettings } from '../../control-plane/catalog/mesh-schema.js';
 import { type FlagSpecs, type Parsed, stringFlag, UsageError } from '../flags.js';
+import { percentFlag, tracingSampling } from './percent-flags.js';
 
 export const OBSERVABILITY_FLAGS: FlagSpecs = {
   'tracing-collector': {
@@ -18,15 +19,6 @@ export const OBSERVABILITY_FLAGS: FlagSpecs = {
   'access-log-sampling': { type: 'string', description: 'percent of requests logged (0-100; default 100)' },
 };
 
-function percent(p: Parsed, flag: string): number | undefined {
-  const text = stringFlag(p, flag);
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100)
-    throw new UsageError(`--${flag} must be a percent from 0 to 100, got "${text}"`);
-  return n;
-}
-
 /** The flags given, as mesh settings (fields not given are absent). */
 export function observabilityFlags(p: Parsed): MeshSettings {
   const collector = stringFlag(p, 'tracing-collector');
@@ -36,8 +28,8 @@ export function observabilityFlags(p: Parsed): MeshSettings {
   const path = stringFlag(p, 'access-log');
   if (path !== undefined && !AccessLogPathSchema.safeParse(path).success)
     throw new UsageError(`--access-log must be stdout, stderr, off or an absolute file path, got "${path}"`);
-  const sampling = percent(p, 'tracing-sampling');
-  const logSampling = percent(p, 'access-log-sampling');
+  const sampling = tracingSampling(p);
+  const logSampling = percentFlag(p, 'access-log-sampling');
   const out: { tracing?: MeshSettings['tracing']; accessLog?: MeshSettings['accessLog'] } = {};
   if (collector !== undefined || sampling !== undefined)
     out.tracing = { ...(collector !== undefined ? { collector } : {}), ...(sampling !== undefined ? { sampling } : {}) };

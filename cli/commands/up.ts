@@ -17,14 +17,20 @@ import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js'
 import { urlHost } from '../../lib/host-port.js';
 import { componentLogger, createLogger, type Logger, loggableCommand } from '../../lib/log.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
-import { boolFlag, type FlagSpecs, parseFlags, stringFlag, usage } from '../flags.js';
+import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, usage } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
+import { tracingSampling } from './percent-flags.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
   delta: { type: 'boolean', description: 'Envoy uses incremental (delta) xDS' },
   'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
+  'envoy-concurrency': {
+    type: 'string',
+    description: "Envoy's worker threads (0: min(2, cores), as `up` shares the host with its adapters and servers)",
+    default: '0',
+  },
   ...OBSERVABILITY_FLAGS,
 };
 
@@ -196,6 +202,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  const envoyWorkers = intFlag(p, 'envoy-concurrency', 0, 256) || Math.min(2, availableParallelism());
   const logger = createLogger('up');
   const configPath = resolve(stringFlag(p, 'config')!);
   if (!existsSync(configPath)) throw new Error(`${configPath}: no such file (try --config examples/mcpmesh.yaml)`);
@@ -229,7 +236,15 @@ export async function upCommand(argv: string[]): Promise<number> {
     ...obsArgs,
   ];
   const collector = observabilityFlags(p).tracing?.collector ?? config.tracing?.collector;
-  const adapterTracing = collector ? ['--tracing-collector', collector] : [];
+  // The sampling percent given to `up` (flag or MCPMESH_TRACING_SAMPLING) is the adapters' too, read the same way.
+  const sampling = tracingSampling(p);
+  const adapterTracing = collector
+    ? [
+        '--tracing-collector',
+        collector,
+        ...(p.explicit.has('tracing-sampling') && sampling !== undefined ? ['--tracing-sampling', String(sampling)] : []),
+      ]
+    : [];
   // The control plane's flags (and MCPMESH_* variables) as runControlPlane will read them.
   const cpFlags = parseFlags(cpArgs, CONTROL_PLANE_FLAGS);
   const cpListen = listenSettings(cpFlags, config);
@@ -312,9 +327,9 @@ export async function upCommand(argv: string[]): Promise<number> {
     envoy = await startEnvoy({
       configYaml: renderBootstrap({ nodeId: 'mcpmesh-up', xdsPort: running.controlPlane.xdsPort, adminPort, delta: boolFlag(p, 'delta') }),
       adminPort,
-      // At most two workers (Envoy's default is one per core): `up` runs adapters and servers on
-      // the same host; measured neutral to harmless against the default.
-      extraArgs: ['--concurrency', String(Math.min(2, availableParallelism()))],
+      // At most two workers by default (Envoy's default is one per core): `up` runs adapters and
+      // servers on the same host; measured neutral to harmless against the default.
+      extraArgs: ['--concurrency', String(envoyWorkers)],
     });
   } catch (err) {
     await running.stop();

@@ -24,6 +24,8 @@ export interface Jaeger {
   /** OTLP/HTTP base URL (Envoy and adapters post to /v1/traces). */
   readonly otlpUrl: string;
   readonly queryUrl: string;
+  /** The collector's process (benches read its CPU time). */
+  readonly pid: number;
   /** The trace's spans, [] while Jaeger does not know it. */
   trace(traceId: string): Promise<JaegerSpan[]>;
   stop(): Promise<void>;
@@ -101,6 +103,7 @@ exporters:
   return {
     otlpUrl: `http://127.0.0.1:${otlp}`,
     queryUrl,
+    pid: child.pid!,
     async trace(traceId) {
       const res = await fetch(`${queryUrl}/api/traces/${traceId}`);
       if (res.status === 404) {

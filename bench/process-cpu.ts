@@ -1,0 +1,48 @@
+// CPU time of process trees, read from Linux /proc, for benches that put a
+// cost per call on each process of a path (Envoy, the adapter, a collector).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
+
+function processTable(): Map<number, { ppid: number; comm: string; ticks: number }> {
+  const out = new Map<number, { ppid: number; comm: string; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = s.lastIndexOf(')');
+      const comm = s.slice(s.indexOf('(') + 1, close);
+      const f = s.slice(close + 2).split(' ');
+      out.set(Number(d), { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** CPU milliseconds used so far by the processes under `roots`, by command name. */
+export function treeCpu(roots: readonly number[]): Map<string, number> {
+  const table = processTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out = new Map<string, number>();
+  const seen = new Set<number>();
+  const walk = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    const p = table.get(pid);
+    if (p) out.set(p.comm, (out.get(p.comm) ?? 0) + p.ticks * TICK_MS);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  for (const r of roots) walk(r);
+  return out;
+}
+
+/** CPU milliseconds of everything under `roots`. */
+export function treeCpuTotal(roots: readonly number[]): number {
+  let sum = 0;
+  for (const ms of treeCpu(roots).values()) sum += ms;
+  return sum;
+}
