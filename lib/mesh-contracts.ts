@@ -14,6 +14,12 @@ export const DEFAULT_PORTS = {
   adminApi: 9900,
 } as const;
 
+/**
+ * The bootstrap's cluster to the control plane: ADS, and the list filter's
+ * gRPC service (ext_proc) on the same port.
+ */
+export const XDS_CLUSTER = 'mcpmesh_xds';
+
 /** First port `mcpmesh up` gives adapters of stdio servers that name none. */
 export const DEFAULT_ADAPTER_BASE_PORT = 17100;
 
