@@ -43,6 +43,31 @@ export function listFilterHttpFilter(): object {
   };
 }
 
+/**
+ * The server a request is for (`/mcp/NAME`) as dynamic metadata
+ * (`mcpmesh.server`), for the list filter, which then needs no headers and
+ * one message per answer.
+ */
+export function serverNameFilter(): object {
+  return {
+    name: 'envoy.filters.http.header_to_metadata',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config',
+      request_rules: [
+        {
+          header: ':path',
+          on_header_present: {
+            metadata_namespace: ROUTE_KEY_NAMESPACE,
+            key: 'server',
+            regex_value_rewrite: { pattern: { regex: '^/mcp/([^/?#]+).*$' }, substitution: '\\1' },
+            type: 'STRING',
+          },
+        },
+      ],
+    },
+  };
+}
+
 /** Whether a server's list answers are filtered: it has rules. */
 export function filtersLists(auth: CatalogAuth): boolean {
   return auth.mode === 'jwt' && auth.rules !== undefined;
@@ -54,7 +79,9 @@ export function listRouteExtProc(): Record<string, object> {
     [EXT_PROC_FILTER]: {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
       overrides: {
-        processing_mode: { ...SKIP_ALL, request_header_mode: 'SEND', response_header_mode: 'SEND', response_body_mode: 'BUFFERED' },
+        // One message per list answer: its whole body, with the claims, the
+        // method and the server (serverNameFilter) as metadata.
+        processing_mode: { ...SKIP_ALL, response_body_mode: 'BUFFERED' },
       },
     },
   };

@@ -4,7 +4,7 @@
 import type { ResolvedMeshAuth } from '../catalog/auth-resolution.js';
 import type { Observability } from '../catalog/mesh-schema.js';
 import { authLocalReplyMappers, identityHeaderStripFilter, jwtAuthnFilter, rbacFilter } from './agent-auth.js';
-import { listFilterHttpFilter } from './list-filtering.js';
+import { listFilterHttpFilter, serverNameFilter } from './list-filtering.js';
 import { defaultLocalReplyRules, localReplyConfig } from './local-replies.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
@@ -72,7 +72,7 @@ export function buildListener(opts: ListenerOptions): object {
                 identityHeaderStripFilter(),
                 ...(opts.auth ? [jwtAuthnFilter(opts.auth)] : []),
                 ...mcpRouteKeyHttpFilters(opts.hashArguments),
-                ...(opts.auth ? [rbacFilter(), listFilterHttpFilter()] : []),
+                ...(opts.auth ? [rbacFilter(), serverNameFilter(), listFilterHttpFilter()] : []),
                 statefulSessionFilter(),
                 {
                   name: 'envoy.filters.http.router',

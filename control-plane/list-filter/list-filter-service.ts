@@ -3,8 +3,9 @@
 // resources/list; control-plane/envoy/list-filtering.ts): it answers the
 // caller only what the rules let it use. It also sees the bodies without a
 // method on those servers, and refuses JSON-RPC batches. The caller's verified claims arrive
-// as jwt_authn's dynamic metadata, the method as the route keys'; the server
-// is the request's /mcp/NAME. The rules per server are the catalog's, set by
+// as jwt_authn's dynamic metadata, the method and the server (/mcp/NAME) as
+// the route keys'; one message per answer, its whole body (JSON or SSE, told
+// apart by its first bytes). The rules per server are the catalog's, set by
 // the pipeline on each rebuild (this module owns its copy). Anything it
 // cannot filter is answered 502 (fail closed), never passed on.
 import * as grpc from '@grpc/grpc-js';
@@ -131,6 +132,14 @@ export function batchCheck(body: Buffer): object {
   };
 }
 
+/** The answer's type from its first bytes, when its headers were not sent: a JSON object, or SSE fields. */
+export function sniffContentType(body: Buffer): string {
+  const head = body.subarray(0, 64).toString('utf8').trimStart();
+  if (head.startsWith('{')) return 'application/json';
+  if (/^(data|event|id|retry):|^:/.test(head)) return 'text/event-stream';
+  return '';
+}
+
 export class ListFilter {
   /** Every server of the catalog in force; undefined rules: everything allowed. */
   private rules = new Map<string, readonly AuthRule[] | undefined>();
@@ -151,7 +160,11 @@ export class ListFilter {
     call.on('data', (req: ProcessingRequest) => {
       const meta = req.metadata_context?.filter_metadata;
       if (meta?.[JWT_FILTER]) payload = structToJson(meta[JWT_FILTER])[JWT_PAYLOAD_KEY] as Record<string, unknown> | undefined;
-      if (meta?.[ROUTE_KEY_NAMESPACE]) method = structToJson(meta[ROUTE_KEY_NAMESPACE])['method'] as string | undefined;
+      if (meta?.[ROUTE_KEY_NAMESPACE]) {
+        const keys = structToJson(meta[ROUTE_KEY_NAMESPACE]);
+        method = keys['method'] as string | undefined;
+        if (typeof keys['server'] === 'string') server = keys['server'];
+      }
       if (req.request_headers) {
         server = /^\/mcp\/([^/?#]+)/.exec(header(req.request_headers.headers, ':path') ?? '')?.[1];
         call.write({ request_headers: { response: { status: 'CONTINUE' } } });
@@ -162,7 +175,8 @@ export class ListFilter {
         // The body changes length; Envoy sends it chunked.
         call.write({ response_headers: { response: { status: 'CONTINUE', header_mutation: { remove_headers: ['content-length'] } } } });
       } else if (req.response_body) {
-        call.write(this.filtered(server, method, payload, contentType, req.response_body.body ?? Buffer.alloc(0)));
+        const body = req.response_body.body ?? Buffer.alloc(0);
+        call.write(this.filtered(server, method, payload, contentType || sniffContentType(body), body));
       }
     });
     call.on('end', () => call.end());

@@ -202,6 +202,7 @@ describe('Envoy resources', () => {
       'envoy.filters.http.jwt_authn',
       'envoy.filters.http.json_to_metadata',
       'envoy.filters.http.rbac',
+      'envoy.filters.http.header_to_metadata',
       'envoy.filters.http.ext_proc',
       'envoy.filters.http.stateful_session',
       'envoy.filters.http.router',

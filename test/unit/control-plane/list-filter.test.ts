@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AuthRule } from '../../../control-plane/catalog/auth-schema.js';
 import { filterListBody, UnfilterableBody } from '../../../control-plane/list-filter/list-body-filter.js';
-import { structToJson } from '../../../control-plane/list-filter/list-filter-service.js';
+import { sniffContentType, structToJson } from '../../../control-plane/list-filter/list-filter-service.js';
 import { allowedItems, ruleApplies } from '../../../control-plane/list-filter/rule-match.js';
 
 const RULES: AuthRule[] = [
@@ -107,6 +107,14 @@ describe('list bodies', () => {
     assert.equal(lookups, n);
     assert.equal(parses, 1);
   });
+});
+
+test('an answer whose headers were not sent: JSON or SSE from its first bytes', () => {
+  assert.equal(sniffContentType(Buffer.from('  {"jsonrpc":"2.0"}')), 'application/json');
+  assert.equal(sniffContentType(Buffer.from('event: message\ndata: {}\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from('data: {}\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from(': keep-alive\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from('hello')), '', 'neither: the filter refuses it');
 });
 
 test('Struct metadata from Envoy decodes to plain JSON (camelCase and snake_case oneof names)', () => {
