@@ -3,12 +3,14 @@
 // PipelineView and changes it only through PipelineCommands. Changes are
 // coalesced: a burst of source, tool or drain changes becomes one snapshot.
 import { componentLogger, type Logger } from '../lib/log.js';
+import { resolveMeshAuth } from './catalog/auth-resolution.js';
 import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
 import { type MeshSettings, resolveObservability } from './catalog/mesh-schema.js';
 import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
 import type { PolicyInput } from './catalog/policy-schema.js';
 import type { UpstreamTlsDefaults } from './envoy/clusters.js';
 import type { ListenerOptions } from './envoy/listener.js';
+import { ListFilter } from './list-filter/list-filter-service.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotBuilder } from './snapshot-builder.js';
 import type { CatalogSource, SourceStatus } from './sources/source.js';
@@ -94,8 +96,10 @@ export class ControlPlane implements PipelineView, PipelineCommands {
   private snapshotVersions = '';
   private drained: ReadonlySet<string> = new Set();
   private readonly snapshots: SnapshotBuilder;
-  /** Servers already warned about (unverified or unverifiable TLS), by name and warning. */
-  private readonly tlsWarned = new Set<string>();
+  /** Filters list answers by the rules of the catalog in force (ext_proc on the xDS port). */
+  private readonly listFilter = new ListFilter();
+  /** Servers already warned about (unverified TLS, auth policies the mesh overrides or refuses), by name and warning. */
+  private readonly warned = new Set<string>();
   private readonly tools: ToolDiscovery | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Until start() installs the first snapshot, changes wait for it. */
@@ -119,6 +123,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
         clientsChanged: (n) => m.connectedClients.set(n),
       },
     });
+    this.listFilter.register((service, implementation) => this.ads.addService(service, implementation));
     if (opts.discoverTools !== false) {
       this.tools = new ToolDiscovery({
         logger: componentLogger(opts.logger, 'tools'),
@@ -176,9 +181,19 @@ export class ControlPlane implements PipelineView, PipelineCommands {
           : (t?.caFile ?? this.opts.upstreamTls?.caFile) === undefined
             ? 'TLS upstream has no CA to verify it with (policy tls.caFile or --upstream-ca): Envoy refuses every certificate'
             : undefined;
-      if (warning === undefined || this.tlsWarned.has(`${spec.name}\0${warning}`)) continue;
-      this.tlsWarned.add(`${spec.name}\0${warning}`);
+      if (warning === undefined || this.warned.has(`${spec.name}\0${warning}`)) continue;
+      this.warned.add(`${spec.name}\0${warning}`);
       this.log.warn({ server: spec.name }, warning);
+    }
+  }
+
+  /** Says once per server when its auth policy was overridden or cannot be enforced. */
+  private warnAuth(catalog: Catalog): void {
+    for (const s of catalog.servers) {
+      const warning = s.auth.mode === 'refused' ? `server refused: ${s.auth.reason}` : s.auth.mode === 'jwt' ? s.auth.warning : undefined;
+      if (warning === undefined || this.warned.has(`${s.name}\0${warning}`)) continue;
+      this.warned.add(`${s.name}\0${warning}`);
+      this.log.warn({ server: s.name }, warning);
     }
   }
 
@@ -193,11 +208,20 @@ export class ControlPlane implements PipelineView, PipelineCommands {
 
   private rebuild(): void {
     const started = performance.now();
-    const catalog = buildCatalog(this.state, this.tools?.tools() ?? new Map<string, readonly ToolInfo[]>(), { drained: this.drained });
+    const auth = resolveMeshAuth(this.state.mesh?.auth, this.opts.listener);
+    const catalog = buildCatalog(
+      this.state,
+      this.tools?.tools() ?? new Map<string, readonly ToolInfo[]>(),
+      { drained: this.drained },
+      auth,
+    );
+    this.warnAuth(catalog);
+    // Ahead of Envoy: the routes that send lists here come with this snapshot.
+    this.listFilter.update(catalog);
     let snapshot: Snapshot;
     try {
       const observability = resolveObservability(this.state.mesh, this.opts.observability);
-      snapshot = this.snapshots.build(catalog, { ...this.opts.listener, observability });
+      snapshot = this.snapshots.build(catalog, { ...this.opts.listener, observability, ...(auth ? { auth } : {}) });
     } catch (err) {
       this.opts.metrics.snapshotErrors.inc();
       this.log.error(

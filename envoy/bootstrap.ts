@@ -2,7 +2,7 @@
 // control plane comes over ADS.
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
-import { DEFAULT_PORTS } from '../lib/mesh-contracts.js';
+import { DEFAULT_PORTS, XDS_CLUSTER } from '../lib/mesh-contracts.js';
 import { type EnvoyLocality, localClusterConfig, nodeLocality } from './bootstrap-locality.js';
 
 export interface BootstrapOptions {
@@ -131,7 +131,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
       ads_config: {
         api_type: opts.delta ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: 'mcpmesh_xds' } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
         set_node_on_first_message_only: true,
       },
       cds_config: ads,
@@ -143,7 +143,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
         ...(opts.statsPort !== undefined ? [adminCluster(adminPort)] : []),
         ...(local.cluster ? [local.cluster] : []),
         {
-          name: 'mcpmesh_xds',
+          name: XDS_CLUSTER,
           type: 'STRICT_DNS',
           connect_timeout: '1s',
           ...(opts.xdsTls ? { transport_socket: xdsTransportSocket(opts.xdsTls, opts.xdsHost ?? '127.0.0.1') } : {}),
@@ -158,7 +158,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
             },
           },
           load_assignment: {
-            cluster_name: 'mcpmesh_xds',
+            cluster_name: XDS_CLUSTER,
             endpoints: [
               {
                 lb_endpoints: [

@@ -14,6 +14,12 @@ export const DEFAULT_PORTS = {
   adminApi: 9900,
 } as const;
 
+/**
+ * The bootstrap's cluster to the control plane: ADS, and the list filter's
+ * gRPC service (ext_proc) on the same port.
+ */
+export const XDS_CLUSTER = 'mcpmesh_xds';
+
 /** First port `mcpmesh up` gives adapters of stdio servers that name none. */
 export const DEFAULT_ADAPTER_BASE_PORT = 17100;
 
@@ -45,11 +51,32 @@ export function agentPath(server: string): string {
 export const RETRYABLE_HEADER = 'x-mcpmesh-retryable';
 
 /**
- * Who the agent is, once a verified identity exists (an authenticating filter
- * in front sets it). Envoy's access log and the adapter's spans read it; today
- * nothing sets it, and the field is null.
+ * Who the agent is: the `sub` claim of a token Envoy's listener verified.
+ * Only the mesh sets it; the listener removes every incoming header whose
+ * name starts with AGENT_IDENTITY_HEADER before any other filter runs, so a
+ * client cannot inject it. Absent when the route requires no token. Envoy's
+ * access log, the adapter's spans and rate-limit descriptors read it.
  */
 export const AGENT_IDENTITY_HEADER = 'x-mcpmesh-agent';
+
+/**
+ * Prefix of the headers carrying other verified claims a policy names:
+ * `x-mcpmesh-claim-<claim>` (claim name lower-cased, characters outside
+ * a-z 0-9 - replaced by `-`). Removed from incoming requests like
+ * AGENT_IDENTITY_HEADER, so only the mesh sets them.
+ */
+export const AGENT_CLAIM_HEADER_PREFIX = 'x-mcpmesh-claim-';
+
+/** The header that carries a verified claim other than `sub`. */
+export function agentClaimHeader(claim: string): string {
+  return `${AGENT_CLAIM_HEADER_PREFIX}${claim.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
+}
+
+/**
+ * Every incoming header whose name starts with one of these is removed at
+ * Envoy's listener before anything else reads the request.
+ */
+export const MESH_IDENTITY_HEADER_PREFIXES = [AGENT_IDENTITY_HEADER, AGENT_CLAIM_HEADER_PREFIX] as const;
 
 /** Protocol generation a server speaks, as the file, Consul meta and the adapter name it. */
 export const PROTOCOL_GENERATIONS = ['auto', '2025', '2026'] as const;

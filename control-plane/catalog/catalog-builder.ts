@@ -1,5 +1,7 @@
 // SourceState + learned tools + operator overrides → Catalog. Pure: the same
 // inputs give the same catalog, so the same Envoy bytes and versions.
+
+import { type ResolvedMeshAuth, resolveServerAuth } from './auth-resolution.js';
 import type { Catalog, CatalogServer, Replica, ServerSpec, SourceState, ToolInfo } from './model.js';
 import { resolvePolicy, resolveToolRoutes } from './policy-resolution.js';
 
@@ -29,14 +31,25 @@ function withOverrides(server: ServerSpec, overrides: CatalogOverrides): Replica
  */
 const built = new WeakMap<
   ServerSpec,
-  { readonly tools: readonly ToolInfo[] | undefined; readonly drained: string; readonly server: CatalogServer }
+  {
+    readonly tools: readonly ToolInfo[] | undefined;
+    readonly drained: string;
+    readonly meshAuth: string;
+    readonly server: CatalogServer;
+  }
 >();
 
-function catalogServer(spec: ServerSpec, tools: readonly ToolInfo[] | undefined, overrides: CatalogOverrides): CatalogServer {
+function catalogServer(
+  spec: ServerSpec,
+  tools: readonly ToolInfo[] | undefined,
+  overrides: CatalogOverrides,
+  meshAuth: ResolvedMeshAuth | undefined,
+  meshAuthKey: string,
+): CatalogServer {
   const drained =
     overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(replicaKey(spec.name, r.id)) ? '1' : '0')).join('');
   const hit = built.get(spec);
-  if (hit !== undefined && hit.tools === tools && hit.drained === drained) return hit.server;
+  if (hit !== undefined && hit.tools === tools && hit.drained === drained && hit.meshAuth === meshAuthKey) return hit.server;
   const policy = resolvePolicy(spec.policy);
   const server: CatalogServer = {
     name: spec.name,
@@ -46,8 +59,9 @@ function catalogServer(spec: ServerSpec, tools: readonly ToolInfo[] | undefined,
     replicas: withOverrides(spec, overrides),
     policy,
     toolRoutes: resolveToolRoutes(spec.policy, policy, tools ?? []),
+    auth: resolveServerAuth(spec.name, spec.policy.auth, meshAuth),
   };
-  built.set(spec, { tools, drained, server });
+  built.set(spec, { tools, drained, meshAuth: meshAuthKey, server });
   return server;
 }
 
@@ -55,9 +69,12 @@ export function buildCatalog(
   state: SourceState,
   tools: ReadonlyMap<string, readonly ToolInfo[]>,
   overrides: CatalogOverrides = NO_OVERRIDES,
+  meshAuth?: ResolvedMeshAuth,
 ): Catalog {
+  // Compared as text: sources parse the mesh settings anew on each read.
+  const meshAuthKey = meshAuth === undefined ? '' : JSON.stringify(meshAuth);
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((spec) => catalogServer(spec, tools.get(spec.name), overrides));
+    .map((spec) => catalogServer(spec, tools.get(spec.name), overrides, meshAuth, meshAuthKey));
   return state.datacenters !== undefined && state.datacenters.length > 0 ? { servers, datacenters: state.datacenters } : { servers };
 }

@@ -1,9 +1,10 @@
-// Mesh-wide observability settings: where Envoy sends its traces and how many
-// requests it traces, and its access log. One schema for the file's
-// `tracing:`/`accessLog:` sections, the Consul KV key `mcpmesh/policy/_mesh`
+// Mesh-wide settings: where Envoy sends its traces and how many requests it
+// traces, its access log, and the JWT providers agents authenticate with. One schema for the file's
+// `tracing:`/`accessLog:`/`auth:` sections, the Consul KV key `mcpmesh/policy/_mesh`
 // (JSON `{ "tracing": …, "accessLog": … }`) and the control plane's flags,
 // which override the source field by field (docs/config.md, Observability).
 import { z } from 'zod';
+import { MeshAuthSchema } from './auth-schema.js';
 
 /** Percent of requests, 0..100; decimals allowed (0.01 is one in ten thousand). */
 const Percent = z.number().min(0).max(100);
@@ -46,6 +47,8 @@ export const AccessLogSettingsSchema = z.strictObject({
 export const MeshSettingsSchema = z.strictObject({
   tracing: TracingSettingsSchema.optional(),
   accessLog: AccessLogSettingsSchema.optional(),
+  /** JWT providers, the default one and whether servers may opt out (docs/security.md). */
+  auth: MeshAuthSchema.optional(),
 });
 
 export type TracingSettings = z.output<typeof TracingSettingsSchema>;

@@ -2,6 +2,7 @@
 // where their replicas are and how traffic to them behaves". Sources (file,
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
+import type { CatalogAuth } from './auth-resolution.js';
 import type { EffectiveLoadBalancing } from './load-balancing.js';
 import type { MeshSettings } from './mesh-schema.js';
 import type { Policy, RetryOn, TlsPolicy } from './policy-schema.js';
@@ -134,6 +135,8 @@ export interface CatalogServer {
   readonly policy: EffectivePolicy;
   /** Sorted by tool name. */
   readonly toolRoutes: readonly ToolRoute[];
+  /** Who may call it: no token, a verified token (and rules), or refused. */
+  readonly auth: CatalogAuth;
 }
 
 export interface Catalog {

@@ -2,25 +2,12 @@
 // and the admin API. Strict objects: an unknown field is an error that names it,
 // because a misspelt policy field silently ignored is a production outage later.
 import { z } from 'zod';
-import { parseDuration } from '../../lib/duration.js';
 import { McpPathSchema } from '../../lib/mesh-contracts.js';
+import { ServerAuthSchema } from './auth-schema.js';
 import { LoadBalancingSchema } from './load-balancing-schema.js';
+import { durationMs, FilePathSchema, TOOL_NAME } from './schema-primitives.js';
 
-/** A duration string within [minMs, maxMs], parsed to milliseconds. */
-export function durationMs(minMs: number, maxMs: number) {
-  return z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 250ms, 5s, 2m)` });
-      return z.NEVER;
-    }
-    if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: 'custom', message: `${text} is outside ${minMs}ms..${maxMs}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-}
+export { durationMs, TOOL_NAME };
 
 /** Envoy's HTTP retry_on conditions that make sense for MCP upstreams. */
 export const RETRY_ON = [
@@ -94,11 +81,6 @@ export const HealthCheckPolicySchema = z
     path: ['timeout'],
   });
 
-/** A file Envoy reads (and the control plane, for tools/list): an absolute path. */
-const FilePathSchema = z
-  .string()
-  .max(4096)
-  .regex(/^\/[^\0\n]*$/, 'an absolute file path');
 /** A DNS name (wildcards allowed) or an IP address, as a certificate's SAN names it. */
 const SanSchema = z
   .string()
@@ -139,9 +121,6 @@ export const TlsPolicySchema = z
     path: ['insecureSkipVerify'],
   });
 
-/** MCP tool names: the spec allows letters, digits, _ - . and / (1..128). */
-export const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
-
 export const PolicySchema = z.strictObject({
   /** Default whole-call bound for tools/call; "0s"-style unbounded is spelt by omitting it. */
   timeout: durationMs(1, HOUR).optional(),
@@ -160,6 +139,8 @@ export const PolicySchema = z.strictObject({
   /** How calls are spread over the replicas (control-plane/catalog/load-balancing-schema.ts). */
   loadBalancing: LoadBalancingSchema.optional(),
   tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
+  /** Agent identity and per-tool authorization (JWT provider, opt-out, rules); see docs/security.md. */
+  auth: ServerAuthSchema.optional(),
 });
 
 export type TlsPolicy = z.output<typeof TlsPolicySchema>;

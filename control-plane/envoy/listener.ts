@@ -1,6 +1,10 @@
-// The agent-facing egress listener (LDS): HTTP connection manager with the MCP
-// route-key filters, 2025-era session affinity, and the router.
+// The agent-facing egress listener (LDS): HTTP connection manager with the
+// identity filters (agent-auth.ts), the MCP route-key filters, 2025-era session
+// affinity, and the router.
+import type { ResolvedMeshAuth } from '../catalog/auth-resolution.js';
 import type { Observability } from '../catalog/mesh-schema.js';
+import { authLocalReplyMappers, identityHeaderStripFilter, jwtAuthnFilter, rbacFilter } from './agent-auth.js';
+import { listFilterHttpFilter, serverNameFilter } from './list-filtering.js';
 import { defaultLocalReplyRules, localReplyConfig } from './local-replies.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
@@ -17,6 +21,8 @@ export interface ListenerOptions {
   readonly observability?: Observability;
   /** Top-level tools/call arguments some route hashes on (load-balancing.ts). */
   readonly hashArguments?: readonly string[];
+  /** JWT providers (the mesh's `auth`); absent: no token is verified anywhere. */
+  readonly auth?: ResolvedMeshAuth;
 }
 
 /**
@@ -59,8 +65,14 @@ export function buildListener(opts: ListenerOptions): object {
               stat_prefix: LISTENER_NAME,
               codec_type: 'AUTO',
               rds: { config_source: ADS_SOURCE, route_config_name: ROUTE_CONFIG_NAME },
+              // Identity headers go first, so nothing reads one a client sent;
+              // tokens are checked before bodies are buffered; the rules need
+              // both the verified claims and the body's route keys.
               http_filters: [
+                identityHeaderStripFilter(),
+                ...(opts.auth ? [jwtAuthnFilter(opts.auth)] : []),
                 ...mcpRouteKeyHttpFilters(opts.hashArguments),
+                ...(opts.auth ? [rbacFilter(), serverNameFilter(), listFilterHttpFilter()] : []),
                 statefulSessionFilter(),
                 {
                   name: 'envoy.filters.http.router',
@@ -74,8 +86,12 @@ export function buildListener(opts: ListenerOptions): object {
               common_http_protocol_options: { idle_timeout: duration(3_600_000) },
               normalize_path: { value: true },
               merge_slashes: true,
-              // Envoy's own answers (a body over the buffer limit) in JSON-RPC.
-              local_reply_config: localReplyConfig(defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES)),
+              // Envoy's own answers (a body over the buffer limit; with auth, the
+              // 401 and 403 of agent-auth.ts, first) in JSON-RPC.
+              local_reply_config: localReplyConfig(
+                defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES),
+                opts.auth ? authLocalReplyMappers() : [],
+              ),
               ...observabilityFields(opts.observability),
               // Agents connect to this listener directly: X-Forwarded-For gets the
               // peer's address appended as its last hop, which adapters started

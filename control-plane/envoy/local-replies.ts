@@ -60,9 +60,13 @@ function mapper(rule: LocalReplyRule): object {
   };
 }
 
-/** The HCM's local_reply_config: one mapper per rule, first match wins. */
-export function localReplyConfig(rules: readonly LocalReplyRule[]): object {
+/**
+ * The HCM's local_reply_config: one mapper per rule, first match wins;
+ * `before`: mappers of their own that go first (agent-auth.ts's 401 and 403,
+ * which need substitutions and headers).
+ */
+export function localReplyConfig(rules: readonly LocalReplyRule[], before: readonly object[] = []): object {
   const statuses = new Set(rules.map((r) => r.status));
   if (statuses.size !== rules.length) throw new Error('local reply rules: one rule per status');
-  return { mappers: rules.map(mapper) };
+  return { mappers: [...before, ...rules.map(mapper)] };
 }

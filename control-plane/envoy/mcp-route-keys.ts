@@ -40,7 +40,7 @@ export const ROUTE_KEY_HEADERS: readonly string[] = [METHOD_HEADER, NAME_HEADER]
 const HEADER_MISMATCH = -32020;
 
 /** Content types the adapter accepts as JSON: application/json with any parameters. */
-const JSON_CONTENT_TYPE = '(?i)application/json[ \\t]*(;.*)?';
+export const JSON_CONTENT_TYPE = '(?i)application/json[ \\t]*(;.*)?';
 
 function metadataRule(selectors: readonly string[], key: string): object {
   return {
@@ -60,6 +60,8 @@ export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = []): o
           rules: [
             metadataRule(['method'], 'method'),
             metadataRule(['params', 'name'], 'name'),
+            // The resource a resources/read names (authorization rules, tool-authorization.ts).
+            metadataRule(['params', 'uri'], 'uri'),
             ...hashArguments.map((a) => metadataRule(['params', 'arguments', a], argumentMetadataKey(a))),
           ],
           allow_content_types_regex: { regex: JSON_CONTENT_TYPE },

@@ -9,6 +9,7 @@
 import type { Catalog, CatalogServer } from '../catalog/model.js';
 import { type EncodedResource, type EncodedResources, encodePartial, lengthDelimitedHeader, packAny } from '../xds/api/envoy-protos.js';
 import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
+import { jwksClusters } from './agent-auth.js';
 import { buildCluster, clusterName, type UpstreamTlsDefaults } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
@@ -29,6 +30,7 @@ export class EnvoyResourceBuilder {
   private previous = new Map<string, ServerResources>();
   private listenerCache: { key: string; resource: EncodedResource } | undefined;
   private collectorCache: { key: string; resource: EncodedResource } | undefined;
+  private jwksCache: { key: string; resources: EncodedResource[] } | undefined;
   private previousRoutes: { parts: readonly Uint8Array[]; resource: EncodedResource } | undefined;
 
   /** The same catalog entry object as before: no need to serialize it for its key. */
@@ -45,6 +47,7 @@ export class EnvoyResourceBuilder {
     const clusters = per.flatMap((r) => r.clusters);
     const collector = this.collector(listener);
     if (collector) clusters.push(collector);
+    clusters.push(...this.jwks(listener));
     return new Map<TypeUrl, readonly EncodedResource[]>([
       [TYPE.cluster, clusters],
       [TYPE.endpoints, per.map((r) => r.endpoints)],
@@ -78,6 +81,17 @@ export class EnvoyResourceBuilder {
     if (this.listenerCache?.key !== key)
       this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
     return this.listenerCache.resource;
+  }
+
+  /** The clusters remote JWKS are fetched through. */
+  private jwks(opts: ListenerOptions): EncodedResource[] {
+    const key = JSON.stringify(opts.auth?.providers ?? null);
+    if (this.jwksCache?.key !== key)
+      this.jwksCache = {
+        key,
+        resources: jwksClusters(opts.auth, this.upstreamTls.caFile).map((c) => encodeResource(TYPE.cluster, c.name, c.cluster)),
+      };
+    return this.jwksCache.resources;
   }
 
   /** The trace collector's cluster while tracing is on. */

@@ -5,6 +5,7 @@
 import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
+import { defaultRouteExtProc, filtersLists, listMatch, listRouteExtProc } from './list-filtering.js';
 import { balancedClusterName, type HashableRoute, retryPriority, routeHashPolicy, withHashKey } from './load-balancing.js';
 import {
   headerMismatchRoutes,
@@ -15,8 +16,8 @@ import {
   toolCallMatch,
   toolRouteHeaders,
 } from './mcp-route-keys.js';
-import { ROUTE_METADATA_NAMESPACE } from './observability.js';
-import { duration, struct, u32 } from './proto-values.js';
+import { duration, u32 } from './proto-values.js';
+import { refusedRoute, routeMetadata, withAuth } from './route-auth.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
@@ -88,18 +89,37 @@ function routeAction(
 /**
  * The routes of one server, in match order; the route configuration joins them:
  * the 2026-07-28 header checks Envoy can make, one route per known tool, any
- * other tools/call, any other method, GET and DELETE (no body), and any other
- * request without a method in its body (JSON-RPC responses, bodies that are
- * not JSON-RPC).
+ * other tools/call, the list methods (servers with rules: list filtering), any
+ * other method, GET and DELETE (no body), and any other request without a
+ * method in its body (JSON-RPC responses, bodies that are not JSON-RPC).
  * tools/call and other methods each have a 2026-07-28 route that passes the
  * headers on as sent, for the upstream to check, and one for every other
- * request that removes them.
+ * request that removes them. Servers that require tokens get their auth on
+ * every route and their metadata document (route-auth.ts); a server whose
+ * auth cannot be enforced gets one refusing route.
  */
 export function serverRoutes(server: CatalogServer): object[] {
+  if (server.auth.mode === 'refused') return [refusedRoute(server, server.auth.reason, `${statName(server.name)}__auth_refused`)];
+  return withAuth(server, trafficRoutes(server));
+}
+
+/** tools/list, prompts/list and resources/list of a server with rules: answered through the list filter. */
+function listRoutes(server: CatalogServer, rpc: object, metadata: object): HashableRoute[] {
+  if (!filtersLists(server.auth)) return [];
+  const prefix = agentPath(server.name);
+  const common = { stat_prefix: `${statName(server.name)}__lists`, route: rpc, metadata, typed_per_filter_config: listRouteExtProc() };
+  return [
+    { name: `${server.name}/lists/2026`, match: modernOnly(listMatch(prefix)), ...common },
+    { name: `${server.name}/lists`, match: listMatch(prefix), request_headers_to_remove: ROUTE_KEY_HEADERS, ...common },
+  ];
+}
+
+/** The routes that carry the server's traffic, in match order. */
+function trafficRoutes(server: CatalogServer): object[] {
   const prefix = agentPath(server.name);
   const stat = statName(server.name);
   // The access log's `server` field (%METADATA(ROUTE:mcpmesh:server)%).
-  const metadata = { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: struct({ server: server.name }) } };
+  const metadata = routeMetadata(server);
   const routes: object[] = headerMismatchRoutes(
     prefix,
     server.name,
@@ -158,6 +178,7 @@ export function serverRoutes(server: CatalogServer): object[] {
       },
       metadata,
     },
+    ...listRoutes(server, rpc, metadata),
     { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc, metadata },
     {
       name: `${server.name}/rpc`,
@@ -182,6 +203,7 @@ export function serverRoutes(server: CatalogServer): object[] {
       match: { path_separated_prefix: prefix },
       route: routeAction(server, undefined, server.policy.unsafeRetry),
       metadata,
+      ...(filtersLists(server.auth) ? { typed_per_filter_config: defaultRouteExtProc() } : {}),
     },
   ];
   for (const r of methodRoutes) routes.push(withHashKey(r, server.policy.loadBalancing));

@@ -2,6 +2,7 @@
 // examples/mcpmesh.yaml). Strict: unknown fields are errors naming the field.
 import { z } from 'zod';
 import { DEFAULT_PORTS, McpPathSchema, PROTOCOL_GENERATIONS, ServerNameSchema } from '../../lib/mesh-contracts.js';
+import { MeshAuthSchema } from '../catalog/auth-schema.js';
 import { LocalityNameSchema } from '../catalog/locality.js';
 import { AccessLogSettingsSchema, TracingSettingsSchema } from '../catalog/mesh-schema.js';
 import { PolicySchema } from '../catalog/policy-schema.js';
@@ -104,6 +105,7 @@ export const FileConfigSchema = z
     accessLog: AccessLogSettingsSchema.optional(),
     /** The local datacenter: replicas of others take traffic only as it loses healthy replicas. */
     datacenter: LocalityNameSchema.optional(),
+    auth: MeshAuthSchema.optional(),
     servers: z.array(FileServerSchema).max(MAX_SERVERS),
   })
   .superRefine((cfg, ctx) => {
@@ -128,6 +130,7 @@ export const FileConfigShellSchema = z.strictObject({
   tracing: TracingSettingsSchema.optional(),
   accessLog: AccessLogSettingsSchema.optional(),
   datacenter: LocalityNameSchema.optional(),
+  auth: MeshAuthSchema.optional(),
   servers: z.array(z.unknown()).max(MAX_SERVERS),
 });
 

@@ -214,11 +214,15 @@ export class FileConfigReader {
     this.servers = next;
     const servers = new Map([...next].map(([name, k]) => [name, k.spec]));
     const datacenters = config.datacenter !== undefined ? { datacenters: [config.datacenter] } : {};
-    if (config.tracing === undefined && config.accessLog === undefined) return { servers, ...datacenters };
+    if (config.tracing === undefined && config.accessLog === undefined && config.auth === undefined) return { servers, ...datacenters };
     return {
       servers,
       ...datacenters,
-      mesh: { ...(config.tracing ? { tracing: config.tracing } : {}), ...(config.accessLog ? { accessLog: config.accessLog } : {}) },
+      mesh: {
+        ...(config.tracing ? { tracing: config.tracing } : {}),
+        ...(config.accessLog ? { accessLog: config.accessLog } : {}),
+        ...(config.auth ? { auth: config.auth } : {}),
+      },
     };
   }
 }

@@ -109,6 +109,11 @@ export class AdsServer {
     });
   }
 
+  /** Another gRPC service on the xDS port (the list filter); before listen(). */
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.server.addService(service, implementation);
+  }
+
   private paced(call: grpc.ServerDuplexStream<unknown, Buffer>, encode: () => Buffer): void {
     this.budget.send(
       encode,

@@ -13,6 +13,8 @@ export interface McpUpstream {
   readonly url: string;
   readonly port: number;
   readonly calls: Map<string, number>;
+  /** Headers of the last POST this replica received, as sent to it. */
+  lastPostHeaders(): http.IncomingHttpHeaders | undefined;
   setDelayMs(ms: number): void;
   /** Stop answering (requests hang) while keeping the port open. */
   setHang(on: boolean): void;
@@ -32,6 +34,7 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
   let counter = 0;
   let delayMs = 0;
   let hang = false;
+  let lastPost: http.IncomingHttpHeaders | undefined;
   const count = (tool: string) => calls.set(tool, (calls.get(tool) ?? 0) + 1);
   const text = (t: string) => ({ content: [{ type: 'text' as const, text: t }] });
 
@@ -113,6 +116,7 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
       res.writeHead(404).end();
       return;
     }
+    if (req.method === 'POST') lastPost = req.headers;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks);
@@ -158,6 +162,7 @@ export async function startMcpUpstream(opts: McpUpstreamOptions): Promise<McpUps
     url: `http://127.0.0.1:${port}${path}`,
     port,
     calls,
+    lastPostHeaders: () => lastPost,
     setDelayMs: (ms) => {
       delayMs = ms;
     },

@@ -12,7 +12,7 @@ export const MODERN_META = {
 export interface ModernCallOptions {
   readonly id?: number;
   readonly signal?: AbortSignal;
-  /** More request headers (a hash key, say); they cannot replace the MCP ones. */
+  /** More request headers (a hash key, a bearer token); they cannot replace the MCP ones. */
   readonly headers?: Record<string, string>;
 }
 

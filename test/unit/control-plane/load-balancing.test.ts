@@ -165,7 +165,7 @@ describe('clusters and routes per balancing', () => {
     const hcm = l['filter_chains'][0].filters[0].typed_config;
     const j2m = (hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.json_to_metadata')!;
     const keys = (j2m['typed_config'].request_rules.rules as Json[]).map((r) => r['on_present'].key);
-    assert.deepEqual(keys, ['method', 'name', 'argument.repo', 'argument.user']);
+    assert.deepEqual(keys, ['method', 'name', 'uri', 'argument.repo', 'argument.user']);
   });
 
   test('a header hash hashes that header, on every route of the server', () => {

@@ -1,0 +1,281 @@
+// Agent identity and per-tool rules, without Envoy (test/integration/security
+// runs them for real): the schemas, a server's auth resolved against the mesh,
+// the DENY policies the rules become, the listener's filters and the routes.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Registry } from 'prom-client';
+import type { AdminBackend, ServerView } from '../../../control-plane/admin/admin-backend.js';
+import { buildAdminServer } from '../../../control-plane/admin/admin-server.js';
+import { type ResolvedMeshAuth, resolveMeshAuth, resolveServerAuth } from '../../../control-plane/catalog/auth-resolution.js';
+import { MeshAuthSchema } from '../../../control-plane/catalog/auth-schema.js';
+import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
+import { MeshSettingsSchema } from '../../../control-plane/catalog/mesh-schema.js';
+import type { ServerSpec } from '../../../control-plane/catalog/model.js';
+import { resolvePolicy } from '../../../control-plane/catalog/policy-resolution.js';
+import { parsePolicy } from '../../../control-plane/catalog/policy-schema.js';
+import { buildListener } from '../../../control-plane/envoy/listener.js';
+import { serverRoutes } from '../../../control-plane/envoy/routes.js';
+import { denyPolicies, rulePrincipal } from '../../../control-plane/envoy/tool-authorization.js';
+import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
+import { parseConfigText } from '../../../control-plane/sources/file-config.js';
+import { agentClaimHeader } from '../../../lib/mesh-contracts.js';
+
+type Json = Record<string, any>;
+
+const MESH = MeshAuthSchema.parse({
+  providers: {
+    corp: { issuer: 'https://idp.example', audiences: ['mesh'], jwks: { file: '/etc/jwks.json' }, forwardClaims: ['email'] },
+    partner: { issuer: 'https://partner.example', audiences: ['mesh'], jwks: { uri: 'https://partner.example/jwks' } },
+  },
+  default: 'corp',
+});
+const meshAuth = (extra: object = {}): ResolvedMeshAuth =>
+  resolveMeshAuth({ ...MESH, ...extra }, { address: '127.0.0.1', port: 10000 }) as ResolvedMeshAuth;
+
+function catalogServer(policy: unknown, auth: ResolvedMeshAuth | null = meshAuth()) {
+  const parsed = parsePolicy(policy);
+  assert.ok(parsed.ok, parsed.ok ? '' : parsed.errors.join('; '));
+  const spec: ServerSpec = {
+    name: 'search',
+    path: '/mcp',
+    protocol: 'auto',
+    tls: false,
+    replicas: [{ id: 'a', host: '127.0.0.1', port: 1, health: 'healthy', weight: 1 }],
+    policy: parsed.policy,
+  };
+  return buildCatalog({ servers: new Map([['search', spec]]) }, new Map(), undefined, auth ?? undefined).servers[0]!;
+}
+
+describe('schemas', () => {
+  test('policy errors name the field', () => {
+    const bad = parsePolicy({ auth: { required: false, rules: [{ name: 'r', tools: ['x'] }] } });
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.errors, ['policy.auth.rules: rules need verified claims: they cannot go with required: false']);
+    const dup = parsePolicy({ auth: { rules: [{ name: 'r' }, { name: 'r' }] } });
+    assert.ok(!dup.ok);
+    assert.deepEqual(dup.errors, ['policy.auth.rules.1.name: duplicate rule name "r"']);
+    const unknown = parsePolicy({ auth: { rules: [{ name: 'r', tool: ['x'] }] } });
+    assert.ok(!unknown.ok);
+    assert.match(unknown.errors[0]!, /^policy\.auth\.rules\.0: Unrecognized key/);
+  });
+
+  test('mesh auth: the default must be a provider; JWKS URLs are https; sub is not a forwarded claim', () => {
+    const r = MeshSettingsSchema.safeParse({
+      auth: {
+        providers: { a: { issuer: 'i', audiences: ['x'], jwks: { uri: 'http://idp/jwks' }, forwardClaims: ['sub'] } },
+        default: 'b',
+      },
+    });
+    assert.ok(!r.success);
+    const paths = r.error.issues.map((i) => i.path.join('.')).sort();
+    assert.deepEqual(paths, ['auth.default', 'auth.providers.a.forwardClaims.0', 'auth.providers.a.jwks.uri']);
+  });
+
+  test('the file takes a top-level auth section', () => {
+    const cfg = parseConfigText(
+      'auth:\n  providers:\n    corp: { issuer: i, audiences: [m], jwks: { file: /j.json } }\n  default: corp\nservers: []\n',
+      'mcpmesh.yaml',
+    );
+    assert.equal(cfg.auth?.default, 'corp');
+  });
+
+  test('the admin API validates auth policies with the same schema, and its document shows the fields', async () => {
+    const view: ServerView = {
+      name: 'search',
+      path: '/mcp',
+      agentUrlPath: '/mcp/search',
+      protocol: 'auto',
+      replicas: [],
+      explicitPolicy: null,
+      effectivePolicy: { policy: resolvePolicy({}), toolRoutes: [] },
+    };
+    const stored: unknown[] = [];
+    const backend = {
+      servers: () => [view],
+      server: (n: string) => (n === 'search' ? view : undefined),
+      setPolicy: async (_n: string, p: unknown) => void stored.push(p),
+    } as unknown as AdminBackend;
+    const app = buildAdminServer({ backend, registry: new Registry(), token: 't' });
+    const headers = { authorization: 'Bearer t' };
+    const url = '/api/v1/servers/search/policy';
+    const bad = await app.inject({ method: 'PUT', url, headers, payload: { auth: { rules: [{ name: 'x y' }] } } });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(bad.json().error.details, ['policy.auth.rules.0.name: names are 1-63 of A-Z a-z 0-9 _ -']);
+    const good = { auth: { provider: 'corp', rules: [{ name: 'readers', when: { scopes: ['read'] }, tools: ['echo'] }] } };
+    assert.equal((await app.inject({ method: 'PUT', url, headers, payload: good })).statusCode, 202);
+    assert.deepEqual(stored, [good]);
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    const body = JSON.stringify(doc.paths['/api/v1/servers/{name}/policy'].put.requestBody);
+    for (const field of ['"auth"', '"rules"', '"when"', '"scopes"', '"prompts"', '"resources"', '"required"'])
+      assert.ok(body.includes(field), field);
+    await app.close();
+  });
+});
+
+describe('resolution against the mesh', () => {
+  test('the default provider, and the RFC 9728 document', () => {
+    const a = resolveServerAuth('search', { rules: [{ name: 'r', when: { scopes: ['b', 'a'] }, tools: ['echo'] }] }, meshAuth());
+    assert.equal(a.mode, 'jwt');
+    assert.ok(a.mode === 'jwt');
+    assert.equal(a.provider, 'corp');
+    assert.equal(a.metadataUrl, 'http://127.0.0.1:10000/.well-known/oauth-protected-resource/mcp/search');
+    assert.deepEqual(a.metadata, {
+      resource: 'http://127.0.0.1:10000/mcp/search',
+      authorization_servers: ['https://idp.example'],
+      scopes_supported: ['a', 'b'],
+      bearer_methods_supported: ['header'],
+    });
+    const b = resolveServerAuth('search', { provider: 'partner' }, meshAuth({ resourceBaseUrl: 'https://mcp.example/' }));
+    assert.ok(b.mode === 'jwt');
+    assert.equal(b.metadata.resource, 'https://mcp.example/mcp/search');
+  });
+
+  test('opting out only where the mesh allows it; an unknown provider refuses the server', () => {
+    const held = resolveServerAuth('search', { required: false }, meshAuth());
+    assert.ok(held.mode === 'jwt');
+    assert.match(held.warning ?? '', /allowOptOut/);
+    assert.equal(resolveServerAuth('search', { required: false }, meshAuth({ allowOptOut: true })).mode, 'open');
+    assert.deepEqual(resolveServerAuth('search', { provider: 'nope' }, meshAuth()), {
+      mode: 'refused',
+      reason: `the policy names provider "nope", which the mesh's auth.providers lacks`,
+    });
+    assert.equal(resolveServerAuth('search', undefined, undefined).mode, 'open');
+    assert.equal(resolveServerAuth('search', { required: true }, undefined).mode, 'refused');
+  });
+});
+
+describe('rules → DENY policies', () => {
+  test('one policy per named item and one for the rest, named by server, kind, item and rules', () => {
+    const p = denyPolicies('search', [
+      { name: 'readers', when: { scopes: ['read'] }, tools: ['echo', 'list'], prompts: ['greet'] },
+      { name: 'ops', when: { claims: { groups: ['ops'] } }, tools: ['*'] },
+    ]);
+    assert.deepEqual(Object.keys(p).sort(), [
+      'search:prompt:*:unlisted',
+      'search:prompt:greet:readers',
+      'search:resource:*:unlisted',
+      'search:tool:*:ops',
+      'search:tool:echo:readers,ops',
+      'search:tool:list:readers,ops',
+    ]);
+    // echo is denied to every caller neither rule applies to.
+    assert.deepEqual((p['search:tool:echo:readers,ops'] as Json)['principals'], [
+      {
+        not_id: {
+          or_ids: {
+            ids: [
+              rulePrincipal({ name: 'readers', when: { scopes: ['read'] } }),
+              rulePrincipal({ name: 'ops', when: { claims: { groups: ['ops'] } } }),
+            ],
+          },
+        },
+      },
+    ]);
+    // resources/read and resources/subscribe are gated by the body's params.uri.
+    assert.equal(JSON.stringify(p['search:resource:*:unlisted']).includes('resources/subscribe'), true);
+  });
+
+  test('a rule needs a verified token and every condition of its `when`', () => {
+    const principal = rulePrincipal({ name: 'r', when: { sub: ['alice'], scopes: ['read'], claims: { groups: ['ops'] } } }) as Json;
+    const ids = principal['and_ids'].ids as Json[];
+    assert.equal(ids.length, 4);
+    assert.deepEqual(ids[0], {
+      metadata: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'jwt_payload' }], value: { present_match: true } },
+    });
+    assert.deepEqual(ids[2], {
+      metadata: {
+        filter: 'envoy.filters.http.jwt_authn',
+        path: [{ key: 'jwt_payload' }, { key: 'scope' }],
+        value: { list_match: { one_of: { string_match: { exact: 'read' } } } },
+      },
+    });
+  });
+});
+
+describe('Envoy resources', () => {
+  test('the listener strips identity headers first, verifies tokens, then rules; answers are JSON-RPC', () => {
+    const l = buildListener({ address: '127.0.0.1', port: 10000, auth: meshAuth() }) as Json;
+    const hcm = l['filter_chains'][0].filters[0].typed_config;
+    const names = (hcm.http_filters as Json[]).map((f) => f['name']);
+    assert.deepEqual(names, [
+      'envoy.filters.http.header_mutation',
+      'envoy.filters.http.jwt_authn',
+      'envoy.filters.http.json_to_metadata',
+      'envoy.filters.http.rbac',
+      'envoy.filters.http.header_to_metadata',
+      'envoy.filters.http.ext_proc',
+      'envoy.filters.http.stateful_session',
+      'envoy.filters.http.router',
+    ]);
+    const jwt = hcm.http_filters[1].typed_config;
+    assert.deepEqual(jwt.providers.corp.claim_to_headers, [
+      { header_name: 'x-mcpmesh-agent', claim_name: 'sub' },
+      { header_name: agentClaimHeader('email'), claim_name: 'email' },
+    ]);
+    assert.equal(jwt.providers.corp.forward, false);
+    assert.equal(jwt.providers.partner.remote_jwks.http_uri.cluster, 'jwks_partner');
+    // The 401 and 403 mappers go before the listener's own (the 413).
+    assert.equal(hcm.local_reply_config.mappers.length, 3);
+    assert.equal(hcm.local_reply_config.mappers[0].status_code.value, 401);
+    // The list filter gets the path and content type only: tokens never leave Envoy.
+    const extProc = (hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.ext_proc')!.typed_config;
+    assert.deepEqual(extProc.forward_rules.allowed_headers.patterns, [{ exact: ':path' }, { exact: 'content-type' }]);
+    assert.equal(extProc.failure_mode_allow, false);
+    // Without auth: only the header strip is added.
+    const plain = buildListener({ address: '127.0.0.1', port: 10000 }) as Json;
+    assert.deepEqual(
+      (plain['filter_chains'][0].filters[0].typed_config.http_filters as Json[]).map((f) => f['name']),
+      [
+        'envoy.filters.http.header_mutation',
+        'envoy.filters.http.json_to_metadata',
+        'envoy.filters.http.stateful_session',
+        'envoy.filters.http.router',
+      ],
+    );
+  });
+
+  test('every route of a server carries its provider and rules; the metadata route needs no token', () => {
+    const routes = serverRoutes(
+      catalogServer({
+        auth: { rules: [{ name: 'r', tools: ['echo'] }] },
+        tools: { echo: { idempotent: true }, other: { idempotent: true } },
+      }),
+    ) as Json[];
+    const [meta, ...traffic] = routes;
+    assert.equal(meta!['match'].path, '/.well-known/oauth-protected-resource/mcp/search');
+    assert.equal(meta!['typed_per_filter_config'], undefined);
+    assert.equal(JSON.parse(meta!['direct_response'].body.inline_string).resource, 'http://127.0.0.1:10000/mcp/search');
+    const rbacPolicies = (name: string) => {
+      const r = traffic.find((x) => x['name'] === name);
+      assert.ok(r, name);
+      return Object.keys(r['typed_per_filter_config']['envoy.filters.http.rbac']?.rbac.rules.policies ?? {}).sort();
+    };
+    for (const r of traffic) assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp', r['name']);
+    // Routes any gated method can take carry every policy; a tool's route only its own.
+    assert.deepEqual(rbacPolicies('search/rpc'), [
+      'search:prompt:*:unlisted',
+      'search:resource:*:unlisted',
+      'search:tool:*:unlisted',
+      'search:tool:echo:r',
+    ]);
+    assert.deepEqual(rbacPolicies('search/tool/echo'), ['search:tool:echo:r']);
+    assert.deepEqual(rbacPolicies('search/tool/other'), ['search:tool:*:unlisted']);
+    assert.deepEqual(rbacPolicies('search/default'), ['search:body:no-method:unreadable']);
+    assert.deepEqual(rbacPolicies('search/get-delete'), []);
+    assert.deepEqual(rbacPolicies('search/lists'), []);
+    assert.ok(traffic.find((x) => x['name'] === 'search/lists')!['typed_per_filter_config']['envoy.filters.http.ext_proc']);
+    const refused = serverRoutes(catalogServer({ auth: { provider: 'nope' } })) as Json[];
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!['direct_response'].status, 503);
+    // No mesh auth, no server auth: nothing changes.
+    const open = serverRoutes(catalogServer({}, null)) as Json[];
+    assert.ok(open.every((r) => r['typed_per_filter_config'] === undefined));
+  });
+
+  test('the whole snapshot encodes (every field is known to the protos), with a JWKS cluster per remote JWKS', () => {
+    const server = catalogServer({ auth: { rules: [{ name: 'r', when: { sub: ['a'] }, tools: ['echo'], resources: ['file:///x'] }] } });
+    const snapshot = buildSnapshot({ servers: [server] }, { address: '127.0.0.1', port: 10000, auth: meshAuth() });
+    const clusters = [...(snapshot.get('type.googleapis.com/envoy.config.cluster.v3.Cluster')?.resources.keys() ?? [])];
+    assert.deepEqual(clusters.sort(), ['jwks_partner', 'mcp_search']);
+  });
+});

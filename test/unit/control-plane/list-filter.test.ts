@@ -1,0 +1,130 @@
+// List filtering without Envoy: the rules evaluated over a verified payload
+// (the same meaning as Envoy's DENY policies), and list answers filtered in
+// JSON and SSE bodies, failing on anything unreadable.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { AuthRule } from '../../../control-plane/catalog/auth-schema.js';
+import { filterListBody, UnfilterableBody } from '../../../control-plane/list-filter/list-body-filter.js';
+import { sniffContentType, structToJson } from '../../../control-plane/list-filter/list-filter-service.js';
+import { allowedItems, ruleApplies } from '../../../control-plane/list-filter/rule-match.js';
+
+const RULES: AuthRule[] = [
+  { name: 'readers', when: { scopes: ['read'] }, tools: ['echo'], resources: ['file:///a'] },
+  { name: 'alice', when: { sub: ['alice'] }, tools: ['whoami'], prompts: ['greet'] },
+  { name: 'ops', when: { claims: { groups: ['ops'] } }, tools: ['*'] },
+];
+
+describe('rules over a verified payload', () => {
+  test('every condition of `when` must hold; lists and strings both match a claim', () => {
+    assert.equal(ruleApplies(RULES[0]!, { sub: 'x', scope: ['openid', 'read'] }), true);
+    assert.equal(ruleApplies(RULES[0]!, { sub: 'x', scope: ['openid'] }), false);
+    assert.equal(ruleApplies(RULES[2]!, { groups: ['staff', 'ops'] }), true);
+    assert.equal(ruleApplies(RULES[2]!, { groups: 'ops' }), true);
+    assert.equal(ruleApplies({ name: 'any' }, undefined), false, 'no verified token, no rule');
+    assert.equal(ruleApplies({ name: 'any' }, {}), true);
+  });
+
+  test('what a caller may use: the union of the rules that apply; a wildcard is everything', () => {
+    const both = allowedItems(RULES, { sub: 'alice', scope: ['read'] }, 'tools');
+    assert.ok(!both.all);
+    assert.deepEqual([...both.names].sort(), ['echo', 'whoami']);
+    assert.deepEqual(allowedItems(RULES, { sub: 'bob', groups: ['ops'] }, 'tools'), { all: true });
+    const none = allowedItems(RULES, { sub: 'bob' }, 'prompts');
+    assert.ok(!none.all && none.names.size === 0);
+  });
+});
+
+describe('list bodies', () => {
+  const tools = {
+    jsonrpc: '2.0',
+    id: 3,
+    result: { tools: [{ name: 'echo' }, { name: 'increment' }, { name: 'whoami' }], nextCursor: 'c' },
+  };
+  const only = (names: string[]) => ({ all: false as const, names: new Set(names) });
+
+  test('JSON: the list keeps only what is allowed, everything else as it was', () => {
+    const out = JSON.parse(filterListBody(JSON.stringify(tools), 'application/json; charset=utf-8', 'tools', only(['echo', 'nope'])));
+    assert.deepEqual(out, { jsonrpc: '2.0', id: 3, result: { tools: [{ name: 'echo' }], nextCursor: 'c' } });
+    const resources = {
+      jsonrpc: '2.0',
+      id: 1,
+      result: {
+        resources: [
+          { uri: 'file:///a', name: 'a' },
+          { uri: 'file:///b', name: 'b' },
+        ],
+      },
+    };
+    assert.deepEqual(JSON.parse(filterListBody(JSON.stringify(resources), 'application/json', 'resources', only(['file:///a']))).result, {
+      resources: [{ uri: 'file:///a', name: 'a' }],
+    });
+    const err = { jsonrpc: '2.0', id: 1, error: { code: -1, message: 'x' } };
+    assert.deepEqual(JSON.parse(filterListBody(JSON.stringify(err), 'application/json', 'tools', only([]))), err);
+  });
+
+  test('SSE: each event filtered, ids and other fields kept', () => {
+    const body = `event: message\nid: 7\ndata: ${JSON.stringify(tools)}\n\n`;
+    const out = filterListBody(body, 'text/event-stream', 'tools', only(['whoami']));
+    const [event] = out.split('\n\n');
+    assert.deepEqual(event!.split('\n').slice(0, 2), ['event: message', 'id: 7']);
+    assert.deepEqual(JSON.parse(event!.split('\n')[2]!.slice(6)).result.tools, [{ name: 'whoami' }]);
+  });
+
+  test('what cannot be read fails (the caller answers 502), never passes unfiltered', () => {
+    for (const [body, type] of [
+      ['{not json', 'application/json'],
+      ['[1,2]', 'application/json'],
+      [JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: 'all' } }), 'application/json'],
+      ['data: {oops\n\n', 'text/event-stream'],
+      ['hello', 'text/plain'],
+    ] as const) {
+      assert.throws(() => filterListBody(body, type, 'tools', only([])), UnfilterableBody, body);
+    }
+  });
+
+  test('the work is linear: one lookup per item, one parse and one serialization per message', () => {
+    let lookups = 0;
+    const names = new Set(Array.from({ length: 1000 }, (_, i) => `t${i * 3}`));
+    const has = (name: string): boolean => {
+      lookups += 1;
+      return names.has(name);
+    };
+    const counting = { all: false as const, names: { has } as unknown as ReadonlySet<string> };
+    const n = 20_000;
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: Array.from({ length: n }, (_, i) => ({ name: `t${i}` })) } });
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = ((text: string) => {
+      parses += 1;
+      return parse(text);
+    }) as typeof JSON.parse;
+    try {
+      const out = parse(filterListBody(body, 'application/json', 'tools', counting)) as { result: { tools: unknown[] } };
+      assert.equal(out.result.tools.length, 1000);
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(lookups, n);
+    assert.equal(parses, 1);
+  });
+});
+
+test('an answer whose headers were not sent: JSON or SSE from its first bytes', () => {
+  assert.equal(sniffContentType(Buffer.from('  {"jsonrpc":"2.0"}')), 'application/json');
+  assert.equal(sniffContentType(Buffer.from('event: message\ndata: {}\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from('data: {}\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from(': keep-alive\n\n')), 'text/event-stream');
+  assert.equal(sniffContentType(Buffer.from('hello')), '', 'neither: the filter refuses it');
+});
+
+test('Struct metadata from Envoy decodes to plain JSON (camelCase and snake_case oneof names)', () => {
+  const s = {
+    fields: {
+      sub: { kind: 'stringValue', stringValue: 'alice' },
+      scope: { kind: 'listValue', listValue: { values: [{ kind: 'stringValue', stringValue: 'read' }] } },
+      n: { kind: 'number_value', number_value: 3 },
+      nested: { kind: 'structValue', structValue: { fields: { ok: { kind: 'boolValue', boolValue: true } } } },
+    },
+  };
+  assert.deepEqual(structToJson(s), { sub: 'alice', scope: ['read'], n: 3, nested: { ok: true } });
+});
