@@ -39,6 +39,7 @@ import type { LimitRefusal, SessionLimiter, SessionOrigin } from '../sessions/se
 import type { SessionTable } from '../sessions/session-table.js';
 import type { ToolCatalog } from '../tool-catalog.js';
 import type { CallSpan, CallTracer } from '../tracing.js';
+import { type ResumeCursor, readResumeCursor, SessionEvents } from './event-replay.js';
 import { HttpExchange } from './http-exchange.js';
 import { SseStream } from './sse-stream.js';
 
@@ -326,9 +327,19 @@ export class McpEndpoint {
     if (sid === undefined) return this.refuseWithoutSession(res, 'the GET stream belongs to a 2025-era session (Mcp-Session-Id)');
     if (!accept.sse)
       return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
+    const cursor = readResumeCursor(header(req, 'last-event-id'));
+    if (cursor.kind === 'invalid')
+      return this.refuse(
+        res,
+        'invalid_event_id',
+        400,
+        null,
+        RpcCode.ServerError,
+        'Bad Request: Last-Event-ID is not an event id of this server (reconnect without it for a new stream)',
+      );
     const known = this.seen(sid);
-    if (known !== undefined) return this.openStream(res, known);
-    this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session));
+    if (known !== undefined) return this.openStream(res, known, cursor);
+    this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session, cursor));
   }
 
   /** GET and DELETE name a session; without one only POST is allowed. */
@@ -336,10 +347,13 @@ export class McpEndpoint {
     this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, `Method Not Allowed: ${why}`, undefined, { allow: 'POST' });
   }
 
-  private openStream(res: ServerResponse, session: Session): void {
+  private openStream(res: ServerResponse, session: Session, cursor: ResumeCursor): void {
     if (session.streaming)
       return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
-    session.attachStream(new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs));
+    const stream = new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs);
+    session.attachStream(stream);
+    const replay = session.replayWindow;
+    if (replay instanceof SessionEvents) void replay.attach(stream, cursor);
   }
 
   delete(req: IncomingMessage, res: ServerResponse): void {

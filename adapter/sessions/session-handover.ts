@@ -20,7 +20,7 @@ import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
-import { abilitiesOf, Session } from './session.js';
+import { abilitiesOf, type ClientStream, Session } from './session.js';
 import { type ClientInfo, type OpenFailure, type SessionIdCodec, SessionIdError } from './session-id-codec.js';
 import type { SessionKeeper } from './session-keeper.js';
 import type { LimitRefusal, SessionLimiter, SessionOrigin } from './session-limits.js';
@@ -58,6 +58,8 @@ export interface SessionHandoverDeps {
   readonly holder?: string;
   /** Sessions to check with the store after a pause before they are served (absent: never). */
   readonly recheck?: Pick<SessionRecheck, 'needed' | 'check'>;
+  /** The GET stream's replay window of a new or adopted session (http/event-replay.ts), when replay is on. */
+  readonly replayFor?: (session: Session) => ClientStream | undefined;
 }
 
 const LEVELS: readonly string[] = LOG_LEVELS;
@@ -80,6 +82,7 @@ export class SessionHandover {
       return { kind: 'invalid', message: (err as Error).message };
     }
     const session = new Session(sealed.id, slot, protocolVersion, abilitiesOf(caps), sealed.session);
+    this.withReplay(session);
     this.deps.sessions.add(session);
     this.deps.limiter.admit(session, origin, true);
     return { kind: 'session', session };
@@ -151,6 +154,11 @@ export class SessionHandover {
     return this.deps.holder === undefined ? state : { ...state, holder: this.deps.holder };
   }
 
+  private withReplay(session: Session): void {
+    const replay = this.deps.replayFor?.(session);
+    if (replay !== undefined) session.useReplay(replay);
+  }
+
   private refused(reason: RefusalReason): RefusalReason {
     this.deps.metrics.sessionIdRefused(reason);
     // Never the id itself: it is the session's credential.
@@ -213,6 +221,7 @@ export class SessionHandover {
     const session = new Session(id, slot, p.protocolVersion, abilities, p);
     if (state?.logLevel !== undefined) session.setLogLevel(state.logLevel);
     for (const uri of state?.subscriptions ?? []) session.subscribe(uri);
+    this.withReplay(session);
     this.deps.sessions.add(session);
     // A request brought it: not pending.
     this.deps.limiter.admit(session, origin, false);
