@@ -28,6 +28,7 @@ import {
   readMessage,
 } from '../protocol/jsonrpc-message.js';
 import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
+import { checkParamHeaders } from '../protocol/param-header-check.js';
 import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
 import { discoverResult } from '../protocol/modern-results.js';
 import type { AcceptView } from '../protocol/request-checks.js';
@@ -170,6 +171,11 @@ export class McpEndpoint {
       const problem = checkStandardHeaders(msg.kind, msg.method, msg.params, envelope.version, std);
       if (problem !== undefined)
         return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
+      const tool = msg.kind === 'request' && msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
+      const paramProblem =
+        typeof tool === 'string' ? checkParamHeaders(this.deps.tools.paramHeaders(tool), msg.params?.['arguments'], req.headers) : undefined;
+      if (paramProblem !== undefined)
+        return this.refuse(res, 'header_mismatch', paramProblem.status, id, paramProblem.code, paramProblem.message, paramProblem.data);
       if (msg.kind === 'notification') {
         // Nothing to route without a session; 2026-07-28 cancels by closing the request's stream.
         res.writeHead(202).end();

@@ -83,7 +83,37 @@ async function freshReplicas(extraArgs: readonly string[] = []): Promise<Replica
     'the three replicas healthy in Envoy',
     20_000,
   );
+  // And Envoy's workers route to each of them (stateless calls, no session).
+  const seen = new Set<string>();
+  await until(
+    async () => {
+      const label = await statelessLabel();
+      if (label !== undefined && labels.includes(label)) seen.add(label);
+      return seen.size === 3;
+    },
+    'Envoy routing to all three replicas',
+    20_000,
+  );
   return procs.map((p, i) => ({ process: p, label: labels[i]!, url: p.url }));
+}
+
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+
+/** The label of the replica a stateless call through Envoy reached, if it succeeded. */
+async function statelessLabel(): Promise<string | undefined> {
+  const res = await fetch(mesh.agentUrl('fixture'), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'slow',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META } }),
+  });
+  const body = await res.text();
+  return res.status === 200 ? /on (g\d+r\d)/.exec(body)?.[1] : undefined;
 }
 
 interface Held {
