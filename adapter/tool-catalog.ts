@@ -86,7 +86,10 @@ export class ToolCatalog {
         const scan = scanParamHeaders(tool['inputSchema']);
         if (scan.kind === 'ok' && scan.headers.length > 0) params.set(tool['name'], scan.headers);
         else if (scan.kind === 'invalid')
-          this.logger.warn({ tool: tool['name'], reason: scan.reason }, 'invalid x-mcp-header declaration; its Mcp-Param headers are not checked');
+          this.logger.warn(
+            { tool: tool['name'], reason: scan.reason },
+            'invalid x-mcp-header declaration; its Mcp-Param headers are not checked',
+          );
       }
       const nc = result['nextCursor'];
       if (typeof nc !== 'string' || nc === '') break;

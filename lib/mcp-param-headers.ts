@@ -88,7 +88,8 @@ export function scanParamHeaders(inputSchema: unknown): ParamScan {
       if (path.length === 0) return `${where}: x-mcp-header is only permitted on properties`;
       if (typeof raw !== 'string' || !TOKEN.test(raw)) return `${where}: x-mcp-header must be a non-empty RFC 9110 token`;
       const type = node['type'];
-      if (typeof type !== 'string' || !TYPES.has(type)) return `${where}: x-mcp-header is only permitted on string, integer or boolean properties`;
+      if (typeof type !== 'string' || !TYPES.has(type))
+        return `${where}: x-mcp-header is only permitted on string, integer or boolean properties`;
       const lower = raw.toLowerCase();
       if (seen.has(lower)) return `x-mcp-header '${raw}' is declared twice`;
       seen.add(lower);

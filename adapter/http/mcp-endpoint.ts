@@ -28,9 +28,9 @@ import {
   readMessage,
 } from '../protocol/jsonrpc-message.js';
 import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
-import { checkParamHeaders } from '../protocol/param-header-check.js';
 import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
 import { discoverResult } from '../protocol/modern-results.js';
+import { checkParamHeaders } from '../protocol/param-header-check.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';
 import { abilitiesOf, type Session } from '../sessions/session.js';
@@ -173,7 +173,9 @@ export class McpEndpoint {
         return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
       const tool = msg.kind === 'request' && msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
       const paramProblem =
-        typeof tool === 'string' ? checkParamHeaders(this.deps.tools.paramHeaders(tool), msg.params?.['arguments'], req.headers) : undefined;
+        typeof tool === 'string'
+          ? checkParamHeaders(this.deps.tools.paramHeaders(tool), msg.params?.['arguments'], req.headers)
+          : undefined;
       if (paramProblem !== undefined)
         return this.refuse(res, 'header_mismatch', paramProblem.status, id, paramProblem.code, paramProblem.message, paramProblem.data);
       if (msg.kind === 'notification') {

@@ -99,8 +99,8 @@ export async function openSessionSources(o: SessionSourceOptions): Promise<Sessi
   const bounds = o.replayBounds !== undefined ? { bounds: o.replayBounds } : {};
   if (o.storeDir !== undefined) {
     store = new DirectorySessionStateStore({ dir: join(o.storeDir, o.server), onError });
-    // Beside the state directory; a dot cannot be in a server name, so no server's state is here.
-    events = new DirectoryEventWindowStore({ dir: join(o.storeDir, `${o.server}.events`), onError, ...bounds });
+    // Beside the state directories: a server name cannot start with a dot, so no server's state is here.
+    events = new DirectoryEventWindowStore({ dir: join(o.storeDir, '.events', o.server), onError, ...bounds });
     storeKind = 'dir';
   } else if (http !== undefined) {
     store = new ConsulSessionStateStore({ http, server: o.server, onError });

@@ -1,6 +1,7 @@
 // SourceState + learned tools + operator overrides → Catalog. Pure: the same
 // inputs give the same catalog, so the same Envoy bytes and versions.
 import type { Catalog, CatalogServer, Replica, ServerSpec, SourceState, ToolInfo } from './model.js';
+import { addParamRoutes } from './param-route-resolution.js';
 import { resolvePolicy, resolveToolRoutes } from './policy-resolution.js';
 
 export interface CatalogOverrides {
@@ -59,5 +60,9 @@ export function buildCatalog(
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((spec) => catalogServer(spec, tools.get(spec.name), overrides));
-  return state.datacenters !== undefined && state.datacenters.length > 0 ? { servers, datacenters: state.datacenters } : { servers };
+  // Rules on Mcp-Param values name other servers: resolved once every server is built.
+  const withParams = addParamRoutes(servers, state.servers, tools);
+  return state.datacenters !== undefined && state.datacenters.length > 0
+    ? { servers: withParams, datacenters: state.datacenters }
+    : { servers: withParams };
 }

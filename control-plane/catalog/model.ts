@@ -2,6 +2,7 @@
 // where their replicas are and how traffic to them behaves". Sources (file,
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
+import type { ParamHeader } from '../../lib/mcp-param-headers.js';
 import type { EffectiveLoadBalancing } from './load-balancing.js';
 import type { MeshSettings } from './mesh-schema.js';
 import type { Policy, RetryOn, TlsPolicy } from './policy-schema.js';
@@ -63,6 +64,20 @@ export interface ToolInfo {
   readonly name: string;
   readonly readOnly: boolean;
   readonly idempotent: boolean;
+  /** Its `x-mcp-header` declarations (lib/mcp-param-headers.ts), when it has any. */
+  readonly params?: readonly ParamHeader[];
+}
+
+/** A resolved rule of a server's policy `paramRoutes` (catalog/param-route-resolution.ts). */
+export interface ParamRoute {
+  readonly tool: string;
+  readonly param: ParamHeader;
+  readonly value: string;
+  /** The server whose replicas serve the calls, its cluster and endpoint path. */
+  readonly server: string;
+  readonly path: string;
+  readonly timeoutMs: number | undefined;
+  readonly retry: EffectiveRetry;
 }
 
 export interface EffectiveRetry {
@@ -134,6 +149,8 @@ export interface CatalogServer {
   readonly policy: EffectivePolicy;
   /** Sorted by tool name. */
   readonly toolRoutes: readonly ToolRoute[];
+  /** Rules on verified Mcp-Param values, in policy order; only those whose tool declares the param and whose server exists. */
+  readonly paramRoutes?: readonly ParamRoute[];
 }
 
 export interface Catalog {

@@ -4,6 +4,7 @@ import type { Observability } from '../catalog/mesh-schema.js';
 import { defaultLocalReplyRules, localReplyConfig } from './local-replies.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
+import { argumentMetadataRules } from './param-routes.js';
 import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
 import { MAX_REQUEST_BODY_BYTES, ROUTE_CONFIG_NAME } from './routes.js';
 
@@ -17,6 +18,8 @@ export interface ListenerOptions {
   readonly observability?: Observability;
   /** Top-level tools/call arguments some route hashes on (load-balancing.ts). */
   readonly hashArguments?: readonly string[];
+  /** Tool arguments routes match on (param-routes.ts); absent: none. */
+  readonly routedArguments?: readonly (readonly string[])[];
 }
 
 /**
@@ -60,7 +63,7 @@ export function buildListener(opts: ListenerOptions): object {
               codec_type: 'AUTO',
               rds: { config_source: ADS_SOURCE, route_config_name: ROUTE_CONFIG_NAME },
               http_filters: [
-                ...mcpRouteKeyHttpFilters(opts.hashArguments),
+                ...mcpRouteKeyHttpFilters(opts.hashArguments, argumentMetadataRules(opts.routedArguments ?? [])),
                 statefulSessionFilter(),
                 {
                   name: 'envoy.filters.http.router',

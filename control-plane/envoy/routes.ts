@@ -16,6 +16,7 @@ import {
   toolRouteHeaders,
 } from './mcp-route-keys.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
+import { paramRouteEntries } from './param-routes.js';
 import { duration, struct, u32 } from './proto-values.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
@@ -38,7 +39,7 @@ function statName(part: string): string {
   return part.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-function retryPolicy(retry: EffectiveRetry): object {
+export function retryPolicy(retry: EffectiveRetry): object {
   const policy: Record<string, unknown> = {
     retry_on: retry.retryOn.join(','),
     num_retries: u32(retry.attempts),
@@ -112,6 +113,7 @@ export function serverRoutes(server: CatalogServer): object[] {
     response_headers_to_add: [{ header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
     metadata,
   }));
+  routes.push(...paramRouteEntries(server, { prefix, stat, metadata, retryPolicy, idleTimeoutMs: server.policy.idleTimeoutMs }));
   for (const t of server.toolRoutes) {
     routes.push(
       withHashKey(
