@@ -46,7 +46,7 @@ describe('routes on Mcp-Param values', () => {
     assert.equal(home.paramRoutes![0]!.path, '/eu-mcp');
     // Unchanged input: the same object (the resource builder keys encodings by it).
     assert.equal(
-      buildCatalog(state, new Map([['home', [LOCATE]]])).servers.find((s) => s.name === 'home'),
+      buildCatalog(state, tools).servers.find((s) => s.name === 'home'),
       home,
     );
     assert.deepEqual(routedArguments(c), [['where', 'region']]);
