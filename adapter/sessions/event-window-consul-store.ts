@@ -2,9 +2,10 @@
 // session, `mcpmesh/events/<server>/<sessionKey>`, whose value is the window
 // (`{"v":1,"events":[{id,data}...]}`), trimmed to its bounds on every append.
 //
-// Appends are check-and-set on the key's ModifyIndex, retried a few times: two
-// replicas appending to one window at once (calls and GET stream of one
-// session on different replicas) both land. A value is at most maxBytes plus
+// Appends are check-and-set on the key's ModifyIndex, one at a time per window
+// in a process and retried after a random pause: two replicas appending to one
+// window at once (calls and GET stream of one session on different replicas)
+// both land. A value is at most maxBytes plus
 // one event (Consul refuses values over 512 KiB: keep maxBytes well below).
 // The number of windows is bounded by a sweep after every `sweepEvery`
 // appends: above maxWindows, the windows whose newest event is oldest go.
@@ -26,7 +27,7 @@ import {
 import { SweepSchedule } from './sweep-schedule.js';
 
 const TXN_MAX_OPS = 64;
-const CAS_TRIES = 5;
+const CAS_TRIES = 8;
 
 const WindowSchema = z.strictObject({
   v: z.literal(1),
@@ -69,6 +70,7 @@ export class ConsulEventWindowStore implements EventWindowStore {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly sweeps: SweepSchedule;
+  private readonly appending = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: ConsulEventWindowStoreOptions) {
     if (!SERVER_NAME.test(opts.server)) throw new EventWindowError(SERVER_NAME_RULE, 'invalid_key');
@@ -85,9 +87,23 @@ export class ConsulEventWindowStore implements EventWindowStore {
     });
   }
 
-  async append(sessionKey: string, event: StoredEvent): Promise<void> {
+  append(sessionKey: string, event: StoredEvent): Promise<void> {
     checkWindowKey(sessionKey);
+    // One append at a time per window in this process: only other replicas contend.
+    const previous = this.appending.get(sessionKey) ?? Promise.resolve();
+    const next = previous.then(() => this.appendNow(sessionKey, event));
+    const settled = next.catch(() => undefined);
+    this.appending.set(sessionKey, settled);
+    void settled.then(() => {
+      if (this.appending.get(sessionKey) === settled) this.appending.delete(sessionKey);
+    });
+    return next;
+  }
+
+  private async appendNow(sessionKey: string, event: StoredEvent): Promise<void> {
     for (let attempt = 0; attempt < CAS_TRIES; attempt++) {
+      // Another replica won the last round: wait a little, at random, before reading again.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** Math.min(attempt, 4)));
       const { events, index } = await this.read(sessionKey);
       const next = trimWindow([...events, event], this.bounds, this.now());
       const res = await this.opts.http.request<boolean>('PUT', this.kvPath(sessionKey), {
