@@ -123,7 +123,7 @@ export class SessionEvents implements ClientStream {
     if (this.polling || this.live !== stream || stream.closed) return;
     this.polling = true;
     try {
-      const window = await this.deps.store.list(this.sessionKey);
+      const window = await this.deps.store.list(this.sessionKey, (id) => this.delivered.has(id));
       for (const e of window) {
         if (this.live !== stream || this.delivered.has(e.id)) continue;
         stream.send(e.data, e.id);

@@ -120,9 +120,10 @@ export class ConsulEventWindowStore implements EventWindowStore {
     throw new Error(`the replay window stayed contended for ${CAS_TRIES} check-and-set attempts`);
   }
 
-  async list(sessionKey: string): Promise<readonly StoredEvent[]> {
+  async list(sessionKey: string, skip?: (id: string) => boolean): Promise<readonly StoredEvent[]> {
     checkWindowKey(sessionKey);
-    return trimWindow((await this.read(sessionKey)).events, this.bounds, this.now());
+    const window = trimWindow((await this.read(sessionKey)).events, this.bounds, this.now());
+    return skip === undefined ? window : window.filter((e) => !skip(e.id));
   }
 
   close(): Promise<void> {

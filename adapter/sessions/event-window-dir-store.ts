@@ -76,13 +76,14 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     this.sweeps.wrote();
   }
 
-  async list(sessionKey: string): Promise<readonly StoredEvent[]> {
+  async list(sessionKey: string, skip?: (id: string) => boolean): Promise<readonly StoredEvent[]> {
     checkWindowKey(sessionKey);
     const wdir = this.windowDir(sessionKey);
     const now = this.now();
     const names = (await this.names(wdir)).filter((n) => now - eventTime(n) < this.bounds.maxAgeMs).slice(-this.bounds.maxEvents);
     const events: StoredEvent[] = [];
     for (const id of names) {
+      if (skip?.(id)) continue;
       const data = await readFile(join(wdir, id), 'utf8').catch(() => undefined);
       if (data !== undefined) events.push({ id, data });
     }

@@ -41,8 +41,12 @@ export class EventWindowError extends CodedError<'invalid_bounds' | 'invalid_key
 export interface EventWindowStore {
   /** Adds an event and trims the window to its bounds. */
   append(sessionKey: string, event: StoredEvent): Promise<void>;
-  /** The window, oldest first, within its bounds (expired events are not returned). */
-  list(sessionKey: string): Promise<readonly StoredEvent[]>;
+  /**
+   * The window, oldest first, within its bounds (expired events are not
+   * returned); events whose id `skip` accepts are left out (and not read, where
+   * reading costs: a stream polling the window skips what it delivered).
+   */
+  list(sessionKey: string, skip?: (id: string) => boolean): Promise<readonly StoredEvent[]>;
   /** Whether other processes may write the same windows (then a stream follows them). */
   readonly shared: boolean;
   readonly bounds: WindowBounds;
@@ -135,10 +139,11 @@ export class MemoryEventWindowStore implements EventWindowStore {
     }
   }
 
-  async list(sessionKey: string): Promise<readonly StoredEvent[]> {
+  async list(sessionKey: string, skip?: (id: string) => boolean): Promise<readonly StoredEvent[]> {
     checkWindowKey(sessionKey);
     const events = this.windows.get(sessionKey);
-    return events === undefined ? [] : trimWindow(events, this.bounds, this.now());
+    const window = events === undefined ? [] : trimWindow(events, this.bounds, this.now());
+    return skip === undefined ? window : window.filter((e) => !skip(e.id));
   }
 
   async close(): Promise<void> {
