@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
 import { type Mesh, routeList, startMesh } from '../../support/mesh.js';
+import { postToolCall } from '../../support/modern-call.js';
 import { until } from '../../support/wait.js';
 
 let mesh: Mesh;
@@ -49,40 +50,28 @@ after(async () => {
   await mesh?.stop();
 });
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+type Answer = {
+  status: number;
+  body: { id?: unknown; result?: { content: Array<{ text: string }> }; error?: { code: number; message: string } };
+};
 
 async function call(
   bodyRegion: string,
   headerRegion: string | undefined,
   extra: Record<string, string> = {},
   args: Record<string, unknown> = {},
-): Promise<{
-  status: number;
-  body: { id?: unknown; result?: { content: Array<{ text: string }> }; error?: { code: number; message: string } };
-}> {
-  const res = await fetch(mesh.agentUrl('fixture'), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'locate',
-      ...(headerRegion !== undefined ? { 'mcp-param-region': headerRegion } : {}),
-      ...extra,
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 7,
-      method: 'tools/call',
-      params: { name: 'locate', arguments: { region: bodyRegion, ...args }, _meta: META },
-    }),
-  });
+): Promise<Answer> {
+  const res = await postToolCall(
+    mesh.agentUrl('fixture'),
+    'locate',
+    { region: bodyRegion, ...args },
+    { id: 7, headers: { ...(headerRegion !== undefined ? { 'mcp-param-region': headerRegion } : {}), ...extra } },
+  );
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text.startsWith('{') ? text : (/data: (.*)/.exec(text)?.[1] ?? '{}')) };
 }
 
-function answer(r: Awaited<ReturnType<typeof call>>): string {
+function answer(r: Answer): string {
   return r.body.result?.content[0]?.text ?? JSON.stringify(r.body);
 }
 
@@ -114,7 +103,7 @@ test('a header that disagrees with the body about the routed value is refused by
 });
 
 test('other mismatches, a missing header and a bad encoding are refused by the adapter', async () => {
-  const cases: Array<[string, Awaited<ReturnType<typeof call>>]> = [
+  const cases: Array<[string, Answer]> = [
     ['another value', await call('us', 'asia')],
     ['missing on the routed value', await call('eu', undefined)],
     ['missing', await call('us', undefined)],

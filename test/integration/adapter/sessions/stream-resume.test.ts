@@ -26,6 +26,7 @@ import { ensureKeyFile } from '../../../../adapter/sessions/session-keys.js';
 import { clusterName } from '../../../../control-plane/envoy/clusters.js';
 import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
 import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
+import { postToolCall } from '../../../support/modern-call.js';
 import { until } from '../../../support/wait.js';
 
 const URI = 'fixture://note';
@@ -97,21 +98,9 @@ async function freshReplicas(extraArgs: readonly string[] = []): Promise<Replica
   return procs.map((p, i) => ({ process: p, label: labels[i]!, url: p.url }));
 }
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
-
 /** The label of the replica a stateless call through Envoy reached, if it succeeded. */
 async function statelessLabel(): Promise<string | undefined> {
-  const res = await fetch(mesh.agentUrl('fixture'), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'slow',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META } }),
-  });
+  const res = await postToolCall(mesh.agentUrl('fixture'), 'slow', { ms: 0 });
   const body = await res.text();
   return res.status === 200 ? /on (g\d+r\d)/.exec(body)?.[1] : undefined;
 }
