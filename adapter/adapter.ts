@@ -11,6 +11,7 @@ import { registerSelf, type SelfRegistration } from './consul-self-registration.
 import { clientOrigin } from './http/client-origin.js';
 import { SessionEvents } from './http/event-replay.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
+import { PostStreams } from './http/post-stream-resume.js';
 import { startHttpServer } from './http/streamable-http-server.js';
 import { ANY_PEER, trustedProxies } from './http/trusted-proxies.js';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
@@ -279,6 +280,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       ...(tracer !== undefined ? { tracer } : {}),
       mrtr,
       listen,
+      postStreams: new PostStreams({ graceMs: o.replay.resumeGraceMs, retryMs: o.replay.retryMs }),
     },
   );
 

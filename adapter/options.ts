@@ -107,6 +107,8 @@ export const AdapterOptionsSchema = z
         retryMs: z.number().int().min(0).max(600_000).default(1_000),
         /** How often an open GET stream reads a shared window for other replicas' messages. */
         pollMs: positiveMs.default(250),
+        /** How long a session call whose SSE answer dropped waits for its client to resume it. */
+        resumeGraceMs: positiveMs.default(10_000),
       })
       .prefault({}),
     idleStopMs: positiveMs.default(60_000),

@@ -42,6 +42,7 @@ import type { ToolCatalog } from '../tool-catalog.js';
 import type { CallSpan, CallTracer } from '../tracing.js';
 import { type ResumeCursor, readResumeCursor, SessionEvents } from './event-replay.js';
 import { HttpExchange } from './http-exchange.js';
+import { type PostEventCursor, type PostStreams, readPostEventId } from './post-stream-resume.js';
 import { SseStream } from './sse-stream.js';
 
 /** Methods that change what the session's process holds for the session. */
@@ -89,6 +90,8 @@ export interface EndpointDeps {
   readonly mrtr?: MrtrBridge;
   /** subscriptions/listen (modern/subscriptions-listen.ts). */
   readonly listen?: ListenRegistry;
+  /** The session calls' resumable SSE answers (post-stream-resume.ts). */
+  readonly postStreams?: PostStreams;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -335,7 +338,10 @@ export class McpEndpoint {
     if (sid === undefined) return this.refuseWithoutSession(res, 'the GET stream belongs to a 2025-era session (Mcp-Session-Id)');
     if (!accept.sse)
       return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
-    const cursor = readResumeCursor(header(req, 'last-event-id'));
+    const lastEventId = header(req, 'last-event-id');
+    const post = lastEventId === undefined ? undefined : readPostEventId(lastEventId);
+    if (post !== undefined) return this.resumePost(res, sid, post);
+    const cursor = readResumeCursor(lastEventId);
     if (cursor.kind === 'invalid')
       return this.refuse(
         res,
@@ -348,6 +354,21 @@ export class McpEndpoint {
     const known = this.seen(sid);
     if (known !== undefined) return this.openStream(res, known, cursor);
     this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session, cursor));
+  }
+
+  /** A GET resuming the SSE answer of one of the session's calls (post-stream-resume.ts): only where the call runs. */
+  private resumePost(res: ServerResponse, sid: string, cursor: PostEventCursor): void {
+    const session = this.seen(sid);
+    const answer = session === undefined || this.deps.postStreams === undefined ? undefined : this.deps.postStreams.find(cursor.stream);
+    if (answer !== undefined && answer.sessionId === sid && answer.resumeOn(res, cursor.n)) return;
+    this.refuse(
+      res,
+      'unknown_stream',
+      404,
+      null,
+      RpcCode.ServerError,
+      'Not Found: the stream this Last-Event-ID names is not open here (its call ended, or ran on a replica that is gone)',
+    );
   }
 
   /** GET and DELETE name a session; without one only POST is allowed. */
@@ -565,7 +586,13 @@ export class McpEndpoint {
     logLevel: string | undefined,
     accept: AcceptView,
   ): void {
-    const exchange = new HttpExchange(res, accept.sse, session?.id, this.deps.origin(res.req).client);
+    const exchange = new HttpExchange(
+      res,
+      accept.sse,
+      session?.id,
+      this.deps.origin(res.req).client,
+      session === undefined ? undefined : this.deps.postStreams,
+    );
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const tool = typeof name === 'string' ? name : undefined;
     const trace = this.deps.tracer === undefined ? undefined : this.traceCall(this.deps.tracer, res, msg, tool, era, session);

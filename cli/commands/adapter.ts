@@ -111,6 +111,12 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     default: '250ms',
   },
   'sse-retry': { type: 'string', description: 'the retry: (reconnection delay) sent on SSE streams', default: '1s' },
+  'sse-resume-grace': {
+    type: 'string',
+    description:
+      "how long a 2025-era session call whose SSE answer dropped waits for its client's GET with Last-Event-ID before it is cancelled",
+    default: '10s',
+  },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
   // ---- hostile input ----
@@ -274,6 +280,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
       maxAgeMs: Math.max(1, durationFlag(p, 'replay-age')),
       pollMs: Math.max(1, durationFlag(p, 'replay-poll')),
       retryMs: Math.min(600_000, durationFlag(p, 'sse-retry')),
+      resumeGraceMs: Math.max(1, durationFlag(p, 'sse-resume-grace')),
     },
     ...tlsFlags(p),
     ...(consul !== undefined
