@@ -2,9 +2,14 @@
 // its replica: its events carry ids, and a GET with Last-Event-ID within the
 // grace gets the events after it and the rest of the call, answer included.
 // Without one, the call is cancelled once the grace is over; a stream of
-// another session, or one that is not here, is 404.
+// another session, or one that is not here, is 404. The official SDK 1.x
+// client, whose connection a loopback proxy cuts in the middle of such an
+// answer, resumes it by itself and gets its result.
 import assert from 'node:assert/strict';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { AdapterHandle } from '../../../adapter/adapter.js';
 import { startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { until } from '../../support/wait.js';
@@ -145,4 +150,76 @@ test('a dropped SSE answer nobody resumes is cancelled after the grace; another 
   assert.equal(late.status, 404, 'cancelled after the grace: nothing to resume');
   const metrics = await (await fetch(adapter.url.replace(/\/mcp$/, '/metrics'))).text();
   assert.match(metrics, /mcpmesh_adapter_calls_total\{[^}]*tool="progress"[^}]*outcome="cancelled"[^}]*\} 1/);
+});
+
+/** A loopback proxy that cuts, once, the connection whose response has sent two resumable events. */
+async function cuttingProxy(target: URL): Promise<{ url: string; cut: () => boolean; close: () => Promise<void> }> {
+  let cut = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((down) => {
+    const up = createConnection({ host: target.hostname, port: Number(target.port) });
+    sockets.add(down).add(up);
+    let seen = '';
+    const end = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.pipe(up);
+    up.on('data', (chunk: Buffer) => {
+      if (!cut) {
+        const before = seen.length;
+        seen += chunk.toString('utf8');
+        const second = [...seen.matchAll(/id: r-[^\n]*\n[\s\S]*?\n\n/g)][1];
+        if (second !== undefined) {
+          // Everything up to the end of the second event, then the connection goes.
+          cut = true;
+          const upTo = second.index + second[0].length - before;
+          down.write(chunk.subarray(0, Buffer.byteLength(seen.slice(before, before + upTo))), () => end());
+          return;
+        }
+      }
+      down.write(chunk);
+    });
+    up.on('error', end).on('close', end);
+    down.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}${target.pathname}`,
+    cut: () => cut,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('the SDK 1.x client, its connection cut in the middle of a streamed answer, resumes it and gets the result', async () => {
+  const proxy = await cuttingProxy(new URL(adapter.url));
+  const client = new Client({ name: 'resume-test', version: '1' }, { capabilities: {} });
+  const errors: string[] = [];
+  client.onerror = (err) => void errors.push(err.message);
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(proxy.url)));
+    const progress: number[] = [];
+    const result = (await client.callTool({ name: 'progress', arguments: { steps: 60 } }, undefined, {
+      onprogress: (p) => void progress.push(p.progress),
+      timeout: 20_000,
+    })) as { content: Array<{ text: string }> };
+    assert.ok(proxy.cut(), 'the proxy cut the answer');
+    assert.ok(
+      errors.some((e) => /disconnected|terminated/.test(e)),
+      errors.join('; '),
+    );
+    assert.equal(result.content[0]?.text, 'done 60');
+    // Every step once: resumed after the last event the client saw.
+    assert.deepEqual(
+      [...progress].sort((a, b) => a - b),
+      Array.from({ length: 60 }, (_, i) => i + 1),
+    );
+  } finally {
+    await client.close();
+    await proxy.close();
+  }
 });
