@@ -139,8 +139,12 @@ export class HttpExchange implements CallSink, ResumableAnswer {
     if (this.done) return;
     this.done = true;
     if (typeof text !== 'string') {
-      if (this.stream === undefined) return this.finishPieces(text);
-      // Kept for a resume as one text: a large answer streamed by pieces cannot be replayed otherwise.
+      // A large answer goes out by pieces, as without resumption; only a client that is away gets it kept, as one text.
+      if (this.stream === undefined || !this.detached) {
+        this.finishPieces(text);
+        this.forget();
+        return;
+      }
       return this.write(Buffer.concat(text).toString('utf8'), true);
     }
     if (this.streaming) {

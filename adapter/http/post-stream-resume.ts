@@ -17,8 +17,8 @@ import { EventIds } from '../sessions/event-window-store.js';
 export const POST_EVENT_ID_PATTERN = /^r-(\d{14}-[0-9a-z]{7}-[0-9a-f]{8})-([0-9a-z]{1,7})$/;
 
 /** What a resumable answer keeps: the events a reconnecting client may have missed. */
-export const MAX_KEPT_EVENTS = 256;
-export const MAX_KEPT_BYTES = 1024 * 1024;
+export const MAX_KEPT_EVENTS = 128;
+export const MAX_KEPT_BYTES = 256 * 1024;
 
 export interface PostEventCursor {
   readonly stream: string;
