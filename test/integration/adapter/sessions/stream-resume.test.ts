@@ -7,7 +7,8 @@
 // - kill -9 of the session's replica: a resource update sent while the
 //   client's GET stream is down (by the replica that took the calls over)
 //   reaches the client when the stream reconnects with Last-Event-ID, on
-//   another replica, as a replay.
+//   another replica, as a replay; once with the directory store, once with
+//   Consul KV (a real agent) holding the state and the windows.
 // - The GET-first split: after kill -9, the client's GET stream reconnects
 //   before its next POST, so stream and calls can be adopted by different
 //   replicas; updates caused by the calls, for an old subscription and for
@@ -25,6 +26,7 @@ import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { ensureKeyFile } from '../../../../adapter/sessions/session-keys.js';
 import { clusterName } from '../../../../control-plane/envoy/clusters.js';
 import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
+import { startConsul } from '../../../support/consul.js';
 import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
 import { postToolCall } from '../../../support/modern-call.js';
 import { until } from '../../../support/wait.js';
@@ -61,13 +63,13 @@ function alive(r: Replica): boolean {
   return r.process.child.exitCode === null && r.process.child.signalCode === null;
 }
 
-async function freshReplicas(extraArgs: readonly string[] = []): Promise<Replica[]> {
+async function freshReplicas(extraArgs: readonly string[] = [], sessionArgs: readonly string[] = SESSION_ARGS): Promise<Replica[]> {
   for (const r of started.splice(0)) r.child.kill('SIGKILL');
   generation++;
   const labels = [0, 1, 2].map((i) => `g${generation}r${i}`);
   const procs = await Promise.all(
     labels.map((label) =>
-      startAdapterProcess('fixture', 1, [...SESSION_ARGS, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' }),
+      startAdapterProcess('fixture', 1, [...sessionArgs, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' }),
     ),
   );
   started.push(...procs);
@@ -157,9 +159,9 @@ function count(list: readonly string[], uri: string): number {
   return list.filter((u) => u === uri).length;
 }
 
-test('kill -9: an update sent while the GET stream is down reaches the client when it resumes with Last-Event-ID on another replica', async () => {
+async function missedUpdateReplayed(sessionArgs: readonly string[]): Promise<void> {
   // A long retry: the client's stream stays down while the update is sent.
-  const replicas = await freshReplicas(['--sse-retry', '3s']);
+  const replicas = await freshReplicas(['--sse-retry', '3s'], sessionArgs);
   const held = await heldSession();
   try {
     const home = await servedBy(held);
@@ -188,6 +190,20 @@ test('kill -9: an update sent while the GET stream is down reaches the client wh
     );
   } finally {
     await held.client.close();
+  }
+}
+
+test('kill -9: an update sent while the GET stream is down reaches the client when it resumes with Last-Event-ID on another replica', async () => {
+  await missedUpdateReplayed(SESSION_ARGS);
+});
+
+test('the same with the session state and the replay windows in Consul KV', async () => {
+  const consul = await startConsul();
+  try {
+    await missedUpdateReplayed(['--session-keys-file', keysFile, '--consul', consul.url]);
+  } finally {
+    for (const r of started.splice(0)) r.child.kill('SIGKILL');
+    await consul.stop();
   }
 });
 
