@@ -212,6 +212,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     limiter,
     holder,
     recheck,
+    events: sources.events,
     // Every session's GET stream can be resumed with Last-Event-ID, here or on another replica (http/event-replay.ts).
     replayFor: (session) =>
       session.portable === undefined

@@ -126,6 +126,14 @@ export class ConsulEventWindowStore implements EventWindowStore {
     return skip === undefined ? window : window.filter((e) => !skip(e.id));
   }
 
+  async discard(sessionKey: string): Promise<void> {
+    checkWindowKey(sessionKey);
+    await this.opts.http.request<boolean>('DELETE', this.kvPath(sessionKey), {
+      endpoint: 'kv_event_window_delete',
+      timeoutMs: this.timeoutMs,
+    });
+  }
+
   close(): Promise<void> {
     return this.sweeps.close();
   }

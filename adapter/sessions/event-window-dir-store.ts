@@ -90,6 +90,11 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     return trimWindow(events, this.bounds, now);
   }
 
+  async discard(sessionKey: string): Promise<void> {
+    checkWindowKey(sessionKey);
+    await rm(this.windowDir(sessionKey), { recursive: true, force: true });
+  }
+
   close(): Promise<void> {
     return this.sweeps.close();
   }

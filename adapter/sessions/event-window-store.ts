@@ -47,6 +47,8 @@ export interface EventWindowStore {
    * reading costs: a stream polling the window skips what it delivered).
    */
   list(sessionKey: string, skip?: (id: string) => boolean): Promise<readonly StoredEvent[]>;
+  /** Removes a session's window (the client ended the session: what it was sent is not kept for anyone). */
+  discard(sessionKey: string): Promise<void>;
   /** Whether other processes may write the same windows (then a stream follows them). */
   readonly shared: boolean;
   readonly bounds: WindowBounds;
@@ -144,6 +146,11 @@ export class MemoryEventWindowStore implements EventWindowStore {
     const events = this.windows.get(sessionKey);
     const window = events === undefined ? [] : trimWindow(events, this.bounds, this.now());
     return skip === undefined ? window : window.filter((e) => !skip(e.id));
+  }
+
+  async discard(sessionKey: string): Promise<void> {
+    checkWindowKey(sessionKey);
+    this.windows.delete(sessionKey);
   }
 
   async close(): Promise<void> {

@@ -59,5 +59,7 @@ test('a value that is not a window reads as empty; windows beyond maxWindows are
     ['13'],
   );
   assert.deepEqual(await store.list(keys[0]!), []);
+  await store.discard(keys.at(-1)!);
+  assert.deepEqual(await store.list(keys.at(-1)!), []);
   await store.close();
 });

@@ -74,6 +74,8 @@ describe('the replay window', () => {
     await store.append(k2, { id: ids.next(), data: '2' });
     await store.append(k3, { id: ids.next(), data: '3' });
     assert.equal(store.size, 2);
+    await store.discard(k2);
+    assert.equal(store.size, 1);
     assert.deepEqual(await store.list(k1), []);
     assert.deepEqual(
       (await store.list(k3)).map((e) => e.data),
@@ -114,6 +116,14 @@ describe('the replay window', () => {
     assert.deepEqual(await a.list(k), []);
     await a.sweep();
     assert.equal(readdirSync(dir).includes(Buffer.from(k, 'base64url').toString('hex')), false);
+    // A session ended by its client: its window goes at once.
+    clock = Date.now();
+    const ended = key();
+    await a.append(ended, { id: idsA.next(), data: 'private' });
+    assert.equal((await b.list(ended)).length, 1);
+    await b.discard(ended);
+    assert.deepEqual(await a.list(ended), []);
+    assert.equal(readdirSync(dir).includes(Buffer.from(ended, 'base64url').toString('hex')), false);
     await a.close();
     await b.close();
   });
