@@ -1,6 +1,8 @@
 // Replay windows in a directory of the local host, shared by the replicas that
-// `mcpmesh up` starts there: `<dir>/<hex of sessionKey>/<event id>`, one file
-// per event (mode 0600 in 0700 directories: events say what a client reads).
+// `mcpmesh up` starts there: `<dir>/<hex of sessionKey>/<event id>.<bytes>`,
+// one file per event (mode 0600 in 0700 directories: events say what a client
+// reads). The size in the name lets a trim keep the byte bound from one
+// readdir, without a stat per event.
 //
 // One file per event because several replicas may write one session's window
 // at once (a session whose GET stream and calls went to different replicas):
@@ -27,6 +29,13 @@ import {
 import { SweepSchedule } from './sweep-schedule.js';
 
 const WINDOW_DIR = /^[0-9a-f]{32}$/;
+const EVENT_FILE = /^([^.]+)\.(\d{1,10})$/;
+
+interface EventFile {
+  readonly name: string;
+  readonly id: string;
+  readonly size: number;
+}
 
 export interface DirectoryEventWindowStoreOptions {
   readonly dir: string;
@@ -71,7 +80,7 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     } finally {
       await fh.close();
     }
-    await rename(tmp, join(wdir, event.id));
+    await rename(tmp, join(wdir, `${event.id}.${Buffer.byteLength(event.data, 'utf8')}`));
     await this.trim(wdir);
     this.sweeps.wrote();
   }
@@ -80,12 +89,12 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     checkWindowKey(sessionKey);
     const wdir = this.windowDir(sessionKey);
     const now = this.now();
-    const names = (await this.names(wdir)).filter((n) => now - eventTime(n) < this.bounds.maxAgeMs).slice(-this.bounds.maxEvents);
+    const files = (await this.files(wdir)).filter((f) => now - eventTime(f.id) < this.bounds.maxAgeMs).slice(-this.bounds.maxEvents);
     const events: StoredEvent[] = [];
-    for (const id of names) {
-      if (skip?.(id)) continue;
-      const data = await readFile(join(wdir, id), 'utf8').catch(() => undefined);
-      if (data !== undefined) events.push({ id, data });
+    for (const f of files) {
+      if (skip?.(f.id)) continue;
+      const data = await readFile(join(wdir, f.name), 'utf8').catch(() => undefined);
+      if (data !== undefined) events.push({ id: f.id, data });
     }
     return trimWindow(events, this.bounds, now);
   }
@@ -105,29 +114,30 @@ export class DirectoryEventWindowStore implements EventWindowStore {
 
   private async trim(wdir: string): Promise<void> {
     const now = this.now();
-    const names = await this.names(wdir);
-    const doomed = new Set(names.filter((n) => now - eventTime(n) >= this.bounds.maxAgeMs));
-    const fresh = names.filter((n) => !doomed.has(n));
-    for (const n of fresh.slice(0, Math.max(0, fresh.length - this.bounds.maxEvents))) doomed.add(n);
+    const files = await this.files(wdir);
+    const doomed = new Set(files.filter((f) => now - eventTime(f.id) >= this.bounds.maxAgeMs));
+    const fresh = files.filter((f) => !doomed.has(f));
+    for (const f of fresh.slice(0, Math.max(0, fresh.length - this.bounds.maxEvents))) doomed.add(f);
     let bytes = 0;
-    for (const n of fresh.slice(-this.bounds.maxEvents).reverse()) {
-      const size = await stat(join(wdir, n)).then(
-        (s) => s.size,
-        () => 0,
-      );
-      bytes += size;
-      if (bytes > this.bounds.maxBytes) doomed.add(n);
+    for (const f of fresh.slice(-this.bounds.maxEvents).reverse()) {
+      bytes += f.size;
+      if (bytes > this.bounds.maxBytes) doomed.add(f);
     }
-    for (const n of doomed) await unlink(join(wdir, n)).catch(() => undefined);
+    for (const f of doomed) await unlink(join(wdir, f.name)).catch(() => undefined);
   }
 
   /** The window's event files, oldest first. */
-  private async names(wdir: string): Promise<string[]> {
+  private async files(wdir: string): Promise<EventFile[]> {
     const all = await readdir(wdir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [] as string[];
       throw err;
     });
-    return all.filter(isEventId).sort();
+    const out: EventFile[] = [];
+    for (const name of all) {
+      const m = EVENT_FILE.exec(name);
+      if (m !== null && isEventId(m[1]!)) out.push({ name, id: m[1]!, size: Number(m[2]) });
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   private async sweepOnce(): Promise<void> {
@@ -137,7 +147,7 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     for (const name of await readdir(this.dir)) {
       if (!WINDOW_DIR.test(name)) continue;
       const path = join(this.dir, name);
-      const newest = (await this.names(path)).at(-1);
+      const newest = (await this.files(path)).at(-1)?.id;
       if (newest === undefined || now - eventTime(newest) >= this.bounds.maxAgeMs) {
         // A temporary file younger than a minute may belong to a write in progress.
         const s = await stat(path).catch(() => undefined);
