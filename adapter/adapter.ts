@@ -9,7 +9,9 @@ import { componentLogger, createLogger, type Logger, loggableCommand } from '../
 import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
 import { clientOrigin } from './http/client-origin.js';
+import { SessionEvents } from './http/event-replay.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
+import { PostStreams } from './http/post-stream-resume.js';
 import { startHttpServer } from './http/streamable-http-server.js';
 import { ANY_PEER, trustedProxies } from './http/trusted-proxies.js';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.js';
@@ -24,6 +26,7 @@ import { OomKills } from './pool/oom-kills.js';
 import type { WorkerHost } from './pool/pool-worker.js';
 import { ProcessPool } from './pool/process-pool.js';
 import { QueryOfDeathRegistry } from './pool/query-of-death.js';
+import { EventIds } from './sessions/event-window-store.js';
 import { ServerMessageRouter } from './sessions/server-message-router.js';
 import type { Session } from './sessions/session.js';
 import { SessionHandover } from './sessions/session-handover.js';
@@ -82,6 +85,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     storeDir: o.sessionStoreDir,
     consul: o.consul === undefined ? undefined : { url: o.consul.url, token: o.consul.token },
     logger,
+    replayBounds: { maxEvents: o.replay.maxEvents, maxBytes: o.replay.maxBytes, maxAgeMs: o.replay.maxAgeMs },
   }).catch((err: unknown) => {
     // With --consul the server's session key ring is part of its registration there.
     if (keysFromConsul)
@@ -195,7 +199,37 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     { sessions, store: sources.store, keeper, holder, logger, released: (reason) => metrics.sessionReleased(reason) },
     o.pauseThresholdMs,
   );
-  const handover = new SessionHandover({ codec, store: sources.store, sessions, pool, keeper, metrics, logger, limiter, holder, recheck });
+  const eventIds = new EventIds();
+  const replayLogger = componentLogger(logger, 'event-replay');
+  const handover = new SessionHandover({
+    codec,
+    store: sources.store,
+    sessions,
+    pool,
+    keeper,
+    metrics,
+    logger,
+    limiter,
+    holder,
+    recheck,
+    events: sources.events,
+    // Every session's GET stream can be resumed with Last-Event-ID, here or on another replica (http/event-replay.ts).
+    replayFor: (session) =>
+      session.portable === undefined
+        ? undefined
+        : new SessionEvents(
+            session.portable.sessionKey,
+            session.protocolVersion >= '2025-11-25',
+            { retryMs: o.replay.retryMs, pollMs: o.replay.pollMs },
+            {
+              store: sources.events,
+              ids: eventIds,
+              logger: replayLogger,
+              notKept: (reason) => metrics.streamEventNotKept(reason),
+              replayed: (n) => metrics.streamEventsReplayed(n),
+            },
+          ),
+  });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
   const origin = { proxies: trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies) };
   // Set on SIGTERM: not ready, connections close, calls still served.
@@ -247,6 +281,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
       ...(tracer !== undefined ? { tracer } : {}),
       mrtr,
       listen,
+      postStreams: new PostStreams({ graceMs: o.replay.resumeGraceMs, retryMs: o.replay.retryMs }),
     },
   );
 

@@ -73,6 +73,10 @@ export interface AdapterMetrics {
   crashReplayed(result: 'answered' | 'poisoned' | 'failed' | 'not_replayed' | 'abandoned'): void;
   /** A session given up after a pause of this adapter: moved on to another replica, ended there, or not verifiable. */
   sessionReleased(reason: 'moved' | 'ended' | 'unverified'): void;
+  /** GET-stream messages sent again to a client that reconnected with Last-Event-ID. */
+  streamEventsReplayed(n: number): void;
+  /** A GET-stream message that could not be kept in the replay window, by reason (store_error, too_large). */
+  streamEventNotKept(reason: 'store_error' | 'too_large'): void;
   attachPool(view: PoolView): void;
 }
 
@@ -249,6 +253,18 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     labelNames: ['server', 'reason'] as const,
     registers: [registry],
   });
+  const replayed = new Counter({
+    name: 'mcpmesh_adapter_stream_events_replayed_total',
+    help: 'GET-stream messages sent again to a 2025-era client that reconnected with Last-Event-ID',
+    labelNames: ['server'] as const,
+    registers: [registry],
+  });
+  const notKept = new Counter({
+    name: 'mcpmesh_adapter_stream_events_not_kept_total',
+    help: 'GET-stream messages that could not be kept in the replay window, by reason (store_error, too_large)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [registry],
+  });
   const initRefused = new Counter({
     name: 'mcpmesh_adapter_initialize_refused_total',
     help: 'initialize requests refused, by reason (client_limit, source_limit, max_sessions: 429; unavailable: 503; invalid: 400)',
@@ -385,6 +401,8 @@ export function createAdapterMetrics(server: string): AdapterMetrics {
     sessionsExpired: (n) => expired.inc({ server }, n),
     sessionReleased: (reason) => released.inc({ server, reason }),
     crashReplayed: (result) => replayedCalls.inc({ server, result }),
+    streamEventsReplayed: (n) => replayed.inc({ server }, n),
+    streamEventNotKept: (reason) => notKept.inc({ server, reason }),
     attachPool(view) {
       pool = view;
     },

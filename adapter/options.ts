@@ -92,6 +92,25 @@ export const AdapterOptionsSchema = z
     mrtrMaxHolds: z.number().int().min(1).max(1_000_000).default(1_024),
     /** subscriptions/listen streams open at once on this replica. */
     maxListenStreams: z.number().int().min(1).max(1_000_000).default(1_024),
+    /** The GET stream's replay window per session (docs/adapter.md, Resuming a stream): events, bytes, age. */
+    replay: z
+      .object({
+        maxEvents: z.number().int().min(1).max(100_000).default(128),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(256 * 1024),
+        maxAgeMs: positiveMs.default(5 * 60_000),
+        /** The `retry:` the adapter's SSE streams send. */
+        retryMs: z.number().int().min(0).max(600_000).default(1_000),
+        /** How often an open GET stream reads a shared window for other replicas' messages. */
+        pollMs: positiveMs.default(250),
+        /** How long a session call whose SSE answer dropped waits for its client to resume it. */
+        resumeGraceMs: positiveMs.default(10_000),
+      })
+      .prefault({}),
     idleStopMs: positiveMs.default(60_000),
     keepAliveMs: positiveMs.default(25_000),
     backoff: z.object({ baseMs: positiveMs, maxMs: positiveMs, jitter: z.number().min(0).max(1) }).default(DEFAULT_BACKOFF),

@@ -3,6 +3,7 @@
 // plane uses for its per-tool retry policies, so both agree on what a retry
 // may repeat. Unknown tools are not replay-safe.
 import type { Logger } from '../lib/log.js';
+import { type ParamHeader, scanParamHeaders } from '../lib/mcp-param-headers.js';
 import type { McpWorker } from './pool/mcp-worker.js';
 import { isPlainObject } from './protocol/jsonrpc-message.js';
 
@@ -13,6 +14,8 @@ export type ToolSource = Pick<McpWorker, 'state' | 'identity' | 'request'>;
 
 export class ToolCatalog {
   private safe = new Map<string, boolean>();
+  /** Each tool's `x-mcp-header` declarations (the headers a 2026-07-28 call of it must carry). */
+  private params = new Map<string, readonly ParamHeader[]>();
   private loading: Promise<void> | undefined;
   private stale = true;
 
@@ -23,6 +26,11 @@ export class ToolCatalog {
 
   replaySafe(tool: string | undefined): boolean {
     return tool !== undefined && this.safe.get(tool) === true;
+  }
+
+  /** The Mcp-Param-* headers a call of this tool is checked against (none for an unknown tool). */
+  paramHeaders(tool: string): readonly ParamHeader[] {
+    return this.params.get(tool) ?? [];
   }
 
   get size(): number {
@@ -64,6 +72,7 @@ export class ToolCatalog {
 
   private async load(worker: ToolSource): Promise<void> {
     const next = new Map<string, boolean>();
+    const params = new Map<string, readonly ParamHeader[]>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const res = await worker.request('tools/list', cursor === undefined ? undefined : { cursor }, this.timeoutMs);
@@ -74,12 +83,20 @@ export class ToolCatalog {
         if (!isPlainObject(tool) || typeof tool['name'] !== 'string') continue;
         const a = tool['annotations'];
         next.set(tool['name'], isPlainObject(a) && (a['readOnlyHint'] === true || a['idempotentHint'] === true));
+        const scan = scanParamHeaders(tool['inputSchema']);
+        if (scan.kind === 'ok' && scan.headers.length > 0) params.set(tool['name'], scan.headers);
+        else if (scan.kind === 'invalid')
+          this.logger.warn(
+            { tool: tool['name'], reason: scan.reason },
+            'invalid x-mcp-header declaration; its Mcp-Param headers are not checked',
+          );
       }
       const nc = result['nextCursor'];
       if (typeof nc !== 'string' || nc === '') break;
       cursor = nc;
     }
     this.safe = next;
+    this.params = params;
     this.logger.debug({ tools: next.size }, 'tool annotations loaded');
   }
 }

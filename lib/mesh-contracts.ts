@@ -131,6 +131,8 @@ export const SESSION_KEYS_ENV = 'MCPMESH_SESSION_KEYS';
 export const SESSION_KEYS_KV_PREFIX = 'mcpmesh/session-keys/';
 /** Consul KV: `mcpmesh/sessions/<server>/<sessionKey>` holds one session's state. */
 export const SESSION_STATE_KV_PREFIX = 'mcpmesh/sessions/';
+/** Consul KV prefix of the sessions' GET-stream replay windows: `mcpmesh/events/<server>/<sessionKey>`. */
+export const EVENT_WINDOW_KV_PREFIX = 'mcpmesh/events/';
 
 /**
  * The URI SAN that names an Envoy node in its client certificate: with xDS

@@ -30,6 +30,7 @@ import {
 import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-headers.js';
 import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
 import { discoverResult } from '../protocol/modern-results.js';
+import { checkParamHeaders } from '../protocol/param-header-check.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';
 import { abilitiesOf, type Session } from '../sessions/session.js';
@@ -39,7 +40,9 @@ import type { LimitRefusal, SessionLimiter, SessionOrigin } from '../sessions/se
 import type { SessionTable } from '../sessions/session-table.js';
 import type { ToolCatalog } from '../tool-catalog.js';
 import type { CallSpan, CallTracer } from '../tracing.js';
+import { type ResumeCursor, readResumeCursor, SessionEvents } from './event-replay.js';
 import { HttpExchange } from './http-exchange.js';
+import { type PostEventCursor, type PostStreams, readPostEventId } from './post-stream-resume.js';
 import { SseStream } from './sse-stream.js';
 
 /** Methods that change what the session's process holds for the session. */
@@ -87,6 +90,8 @@ export interface EndpointDeps {
   readonly mrtr?: MrtrBridge;
   /** subscriptions/listen (modern/subscriptions-listen.ts). */
   readonly listen?: ListenRegistry;
+  /** The session calls' resumable SSE answers (post-stream-resume.ts). */
+  readonly postStreams?: PostStreams;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -169,6 +174,13 @@ export class McpEndpoint {
       const problem = checkStandardHeaders(msg.kind, msg.method, msg.params, envelope.version, std);
       if (problem !== undefined)
         return this.refuse(res, 'header_mismatch', problem.status, id, problem.code, problem.message, problem.data);
+      const tool = msg.kind === 'request' && msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
+      const paramProblem =
+        typeof tool === 'string'
+          ? checkParamHeaders(this.deps.tools.paramHeaders(tool), msg.params?.['arguments'], req.headers)
+          : undefined;
+      if (paramProblem !== undefined)
+        return this.refuse(res, 'header_mismatch', paramProblem.status, id, paramProblem.code, paramProblem.message, paramProblem.data);
       if (msg.kind === 'notification') {
         // Nothing to route without a session; 2026-07-28 cancels by closing the request's stream.
         res.writeHead(202).end();
@@ -326,9 +338,37 @@ export class McpEndpoint {
     if (sid === undefined) return this.refuseWithoutSession(res, 'the GET stream belongs to a 2025-era session (Mcp-Session-Id)');
     if (!accept.sse)
       return this.refuse(res, 'not_acceptable', 406, null, RpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
+    const lastEventId = header(req, 'last-event-id');
+    const post = lastEventId === undefined ? undefined : readPostEventId(lastEventId);
+    if (post !== undefined) return this.resumePost(res, sid, post);
+    const cursor = readResumeCursor(lastEventId);
+    if (cursor.kind === 'invalid')
+      return this.refuse(
+        res,
+        'invalid_event_id',
+        400,
+        null,
+        RpcCode.ServerError,
+        'Bad Request: Last-Event-ID is not an event id of this server (reconnect without it for a new stream)',
+      );
     const known = this.seen(sid);
-    if (known !== undefined) return this.openStream(res, known);
-    this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session));
+    if (known !== undefined) return this.openStream(res, known, cursor);
+    this.adoptThen(req, res, null, sid, 'get', (session) => this.openStream(res, session, cursor));
+  }
+
+  /** A GET resuming the SSE answer of one of the session's calls (post-stream-resume.ts): only where the call runs. */
+  private resumePost(res: ServerResponse, sid: string, cursor: PostEventCursor): void {
+    const session = this.seen(sid);
+    const answer = session === undefined || this.deps.postStreams === undefined ? undefined : this.deps.postStreams.find(cursor.stream);
+    if (answer !== undefined && answer.sessionId === sid && answer.resumeOn(res, cursor.n)) return;
+    this.refuse(
+      res,
+      'unknown_stream',
+      404,
+      null,
+      RpcCode.ServerError,
+      'Not Found: the stream this Last-Event-ID names is not open here (its call ended, or ran on a replica that is gone)',
+    );
   }
 
   /** GET and DELETE name a session; without one only POST is allowed. */
@@ -336,10 +376,13 @@ export class McpEndpoint {
     this.refuse(res, 'method_not_allowed', 405, null, RpcCode.ServerError, `Method Not Allowed: ${why}`, undefined, { allow: 'POST' });
   }
 
-  private openStream(res: ServerResponse, session: Session): void {
+  private openStream(res: ServerResponse, session: Session, cursor: ResumeCursor): void {
     if (session.streaming)
       return this.refuse(res, 'stream_conflict', 409, null, RpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
-    session.attachStream(new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs));
+    const stream = new SseStream(res, { 'mcp-session-id': session.id }, this.opts.keepAliveMs);
+    session.attachStream(stream);
+    const replay = session.replayWindow;
+    if (replay instanceof SessionEvents) void replay.attach(stream, cursor);
   }
 
   delete(req: IncomingMessage, res: ServerResponse): void {
@@ -543,7 +586,13 @@ export class McpEndpoint {
     logLevel: string | undefined,
     accept: AcceptView,
   ): void {
-    const exchange = new HttpExchange(res, accept.sse, session?.id, this.deps.origin(res.req).client);
+    const exchange = new HttpExchange(
+      res,
+      accept.sse,
+      session?.id,
+      this.deps.origin(res.req).client,
+      session === undefined ? undefined : this.deps.postStreams,
+    );
     const name = msg.method === 'tools/call' ? msg.params?.['name'] : undefined;
     const tool = typeof name === 'string' ? name : undefined;
     const trace = this.deps.tracer === undefined ? undefined : this.traceCall(this.deps.tracer, res, msg, tool, era, session);

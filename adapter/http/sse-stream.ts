@@ -12,8 +12,9 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
  * One event. The text is one JSON line; a stray CR in it (whitespace, since
  * JSON strings escape theirs) would end the SSE field early, so it goes.
  */
-export function sseEvent(text: string): string {
-  return `event: message\ndata: ${text.indexOf('\r') < 0 ? text : text.replace(/\r/g, ' ')}\n\n`;
+export function sseEvent(text: string, id?: string): string {
+  const data = text.indexOf('\r') < 0 ? text : text.replace(/\r/g, ' ');
+  return id === undefined ? `event: message\ndata: ${data}\n\n` : `id: ${id}\nevent: message\ndata: ${data}\n\n`;
 }
 
 /** A long-lived stream (the 2025-era GET stream), kept alive through proxies' idle timeouts. */
@@ -40,10 +41,16 @@ export class SseStream {
     return this.closedFlag;
   }
 
-  send(text: string): boolean {
+  send(text: string, id?: string): boolean {
     if (this.closedFlag) return false;
-    this.res.write(sseEvent(text));
+    this.res.write(sseEvent(text, id));
     return true;
+  }
+
+  /** The reconnection delay for the client, and (with an id) a cursor before any message: an event without data. */
+  prime(retryMs: number, id: string | undefined): void {
+    if (this.closedFlag) return;
+    this.res.write(id === undefined ? `retry: ${retryMs}\n\n` : `id: ${id}\nretry: ${retryMs}\ndata: \n\n`);
   }
 
   onClose(handler: () => void): void {

@@ -20,7 +20,8 @@ import type { AdapterMetrics } from '../metrics.js';
 import type { McpWorker } from '../pool/mcp-worker.js';
 import type { ProcessPool } from '../pool/process-pool.js';
 import { isPlainObject } from '../protocol/jsonrpc-message.js';
-import { abilitiesOf, Session } from './session.js';
+import type { EventWindowStore } from './event-window-store.js';
+import { abilitiesOf, type ClientStream, Session } from './session.js';
 import { type ClientInfo, type OpenFailure, type SessionIdCodec, SessionIdError } from './session-id-codec.js';
 import type { SessionKeeper } from './session-keeper.js';
 import type { LimitRefusal, SessionLimiter, SessionOrigin } from './session-limits.js';
@@ -58,6 +59,10 @@ export interface SessionHandoverDeps {
   readonly holder?: string;
   /** Sessions to check with the store after a pause before they are served (absent: never). */
   readonly recheck?: Pick<SessionRecheck, 'needed' | 'check'>;
+  /** Where the GET streams' replay windows are: a DELETE removes the session's. */
+  readonly events?: EventWindowStore;
+  /** The GET stream's replay window of a new or adopted session (http/event-replay.ts), when replay is on. */
+  readonly replayFor?: (session: Session) => ClientStream | undefined;
 }
 
 const LEVELS: readonly string[] = LOG_LEVELS;
@@ -80,6 +85,7 @@ export class SessionHandover {
       return { kind: 'invalid', message: (err as Error).message };
     }
     const session = new Session(sealed.id, slot, protocolVersion, abilitiesOf(caps), sealed.session);
+    this.withReplay(session);
     this.deps.sessions.add(session);
     this.deps.limiter.admit(session, origin, true);
     return { kind: 'session', session };
@@ -113,7 +119,18 @@ export class SessionHandover {
     const state = await this.deps.store.get(opened.session.sessionKey);
     if (state?.ended) return this.refused('ended');
     await this.deps.store.put(opened.session.sessionKey, { ...(state ?? { subscriptions: [] }), ended: true }, opened.session.expiresAt);
+    this.discardWindow(opened.session.sessionKey);
     return undefined;
+  }
+
+  /** The ended session's replay window goes too; it would expire anyway, so a failure is only logged. */
+  private discardWindow(sessionKey: string): void {
+    this.deps.events?.discard(sessionKey).catch((err: unknown) => {
+      this.deps.logger.warn(
+        { err: (err as Error).message },
+        "could not remove an ended session's replay window; it expires with its age bound",
+      );
+    });
   }
 
   /** The session's logging level or subscriptions changed: stored for the replica that may take it over next. */
@@ -121,8 +138,9 @@ export class SessionHandover {
     return this.write(session, false);
   }
 
-  /** DELETE: the session may not be taken over again. */
+  /** DELETE: the session may not be taken over again, and its replay window goes. */
   end(session: Session): Promise<void> {
+    if (session.portable !== undefined) this.discardWindow(session.portable.sessionKey);
     return this.write(session, true);
   }
 
@@ -149,6 +167,11 @@ export class SessionHandover {
   private stateOf(session: Session): SessionState {
     const state = localStateOf(session);
     return this.deps.holder === undefined ? state : { ...state, holder: this.deps.holder };
+  }
+
+  private withReplay(session: Session): void {
+    const replay = this.deps.replayFor?.(session);
+    if (replay !== undefined) session.useReplay(replay);
   }
 
   private refused(reason: RefusalReason): RefusalReason {
@@ -213,6 +236,7 @@ export class SessionHandover {
     const session = new Session(id, slot, p.protocolVersion, abilities, p);
     if (state?.logLevel !== undefined) session.setLogLevel(state.logLevel);
     for (const uri of state?.subscriptions ?? []) session.subscribe(uri);
+    this.withReplay(session);
     this.deps.sessions.add(session);
     // A request brought it: not pending.
     this.deps.limiter.admit(session, origin, false);

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { ConsulHttp } from '../../lib/consul/consul-http.js';
 import { componentLogger, type Logger } from '../../lib/log.js';
 import { SESSION_KEYS_ENV } from '../../lib/mesh-contracts.js';
+import { ConsulEventWindowStore } from './event-window-consul-store.js';
+import { DirectoryEventWindowStore } from './event-window-dir-store.js';
+import { type EventWindowStore, MemoryEventWindowStore, type WindowBounds } from './event-window-store.js';
 import { ConsulKeyRingWatcher, ensureConsulKeyRing, KeyFileWatcher, KeyRing, SessionKey } from './session-keys.js';
 import { ConsulSessionStateStore } from './session-state-consul-store.js';
 import { DirectorySessionStateStore } from './session-state-dir-store.js';
@@ -25,6 +28,8 @@ export interface SessionSourceOptions {
   readonly storeDir: string | undefined;
   readonly consul: { readonly url: string; readonly token?: string | undefined } | undefined;
   readonly logger: Logger;
+  /** Bounds of each session's GET-stream replay window. */
+  readonly replayBounds?: WindowBounds;
 }
 
 export interface SessionSources {
@@ -34,6 +39,8 @@ export interface SessionSources {
   /** Where the keys come from, for logs and the docs' words: file, env, consul or ephemeral. */
   readonly keySource: 'file' | 'env' | 'consul' | 'ephemeral';
   readonly storeKind: 'dir' | 'consul' | 'memory';
+  /** The GET streams' replay windows: in the state store's place (a directory, Consul KV or memory). */
+  readonly events: EventWindowStore;
   stop(): Promise<void>;
 }
 
@@ -87,15 +94,21 @@ export async function openSessionSources(o: SessionSourceOptions): Promise<Sessi
   }
 
   let store: SessionStateStore;
+  let events: EventWindowStore;
   let storeKind: SessionSources['storeKind'];
+  const bounds = o.replayBounds !== undefined ? { bounds: o.replayBounds } : {};
   if (o.storeDir !== undefined) {
     store = new DirectorySessionStateStore({ dir: join(o.storeDir, o.server), onError });
+    // Beside the state directories: a server name cannot start with a dot, so no server's state is here.
+    events = new DirectoryEventWindowStore({ dir: join(o.storeDir, '.events', o.server), onError, ...bounds });
     storeKind = 'dir';
   } else if (http !== undefined) {
     store = new ConsulSessionStateStore({ http, server: o.server, onError });
+    events = new ConsulEventWindowStore({ http, server: o.server, onError, ...bounds });
     storeKind = 'consul';
   } else {
     store = new MemorySessionStateStore();
+    events = new MemoryEventWindowStore(bounds);
     storeKind = 'memory';
   }
   if (keySource !== 'ephemeral' && storeKind === 'memory') {
@@ -106,11 +119,13 @@ export async function openSessionSources(o: SessionSourceOptions): Promise<Sessi
   return {
     keys,
     store,
+    events,
     keySource,
     storeKind,
     async stop() {
       for (const s of stops) await s();
       await store.close();
+      await events.close();
       http?.close();
     },
   };

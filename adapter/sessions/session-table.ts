@@ -42,7 +42,7 @@ export class SessionTable {
   /** Sessions idle (no call, no stream) for longer than `idleMs`. */
   idle(now: number, idleMs: number): Session[] {
     const out: Session[] = [];
-    for (const s of this.byId.values()) if (s.calls.size === 0 && s.stream === undefined && now - s.lastSeen > idleMs) out.push(s);
+    for (const s of this.byId.values()) if (s.calls.size === 0 && !s.streaming && now - s.lastSeen > idleMs) out.push(s);
     return out;
   }
 

@@ -35,6 +35,7 @@ const ABILITY_OF: Readonly<Record<string, keyof ClientAbilities>> = {
 export class Session {
   private seenAt = Date.now();
   private getStream: ClientStream | undefined;
+  private replay: ClientStream | undefined;
   private readonly open = new Set<Call<Session>>();
   private level: string | undefined;
   private readonly uris = new Set<string>();
@@ -55,9 +56,23 @@ export class Session {
     return this.seenAt;
   }
 
-  /** The standalone GET stream, while open. */
+  /**
+   * Where server messages for the standalone GET stream go: its replay
+   * window when the session has one (kept while no stream is open, and sent
+   * when one is), else the stream while open.
+   */
   get stream(): ClientStream | undefined {
-    return this.getStream;
+    return this.replay ?? this.getStream;
+  }
+
+  /** Gives the GET stream a replay window (http/event-replay.ts). */
+  useReplay(replay: ClientStream): void {
+    this.replay = replay;
+  }
+
+  /** The replay window, if the session has one. */
+  get replayWindow(): ClientStream | undefined {
+    return this.replay;
   }
 
   /** Whether a GET stream is open, so that another is refused. */

@@ -94,6 +94,29 @@ export const ADAPTER_FLAGS: FlagSpecs = {
       'a pause of the adapter longer than this (SIGSTOP, a frozen VM, a blocked event loop) makes it check each 2025-era session with the shared store before serving it again, and give up those another replica took over',
     default: '1s',
   },
+  'replay-events': {
+    type: 'string',
+    description: "messages kept per 2025-era session for a GET stream that reconnects with Last-Event-ID (in the session store's place)",
+    default: '128',
+  },
+  'replay-bytes': {
+    type: 'string',
+    description: 'bytes of messages kept per session for reconnecting GET streams',
+    default: String(256 * 1024),
+  },
+  'replay-age': { type: 'string', description: 'how long a message is kept for a reconnecting GET stream', default: '5m' },
+  'replay-poll': {
+    type: 'string',
+    description: "how often an open GET stream reads a shared replay window for other replicas' messages",
+    default: '250ms',
+  },
+  'sse-retry': { type: 'string', description: 'the retry: (reconnection delay) sent on SSE streams', default: '1s' },
+  'sse-resume-grace': {
+    type: 'string',
+    description:
+      "how long a 2025-era session call whose SSE answer dropped waits for its client's GET with Last-Event-ID before it is cancelled",
+    default: '10s',
+  },
   'session-lifetime': { type: 'string', description: 'how long a 2025-era session id is accepted after initialize', default: '24h' },
   cwd: { type: 'string', description: 'working directory of the server processes' },
   // ---- hostile input ----
@@ -251,6 +274,14 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     ...(storeDir !== undefined ? { sessionStoreDir: storeDir } : {}),
     sessionLifetimeMs: Math.max(1, durationFlag(p, 'session-lifetime')),
     pauseThresholdMs: Math.max(1, durationFlag(p, 'pause-threshold')),
+    replay: {
+      maxEvents: intFlag(p, 'replay-events', 1, 100_000)!,
+      maxBytes: intFlag(p, 'replay-bytes', 1024, 256 * 1024 * 1024)!,
+      maxAgeMs: Math.max(1, durationFlag(p, 'replay-age')),
+      pollMs: Math.max(1, durationFlag(p, 'replay-poll')),
+      retryMs: Math.min(600_000, durationFlag(p, 'sse-retry')),
+      resumeGraceMs: Math.max(1, durationFlag(p, 'sse-resume-grace')),
+    },
     ...tlsFlags(p),
     ...(consul !== undefined
       ? {

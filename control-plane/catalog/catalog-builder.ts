@@ -3,6 +3,7 @@
 
 import { type ResolvedMeshAuth, resolveServerAuth } from './auth-resolution.js';
 import type { Catalog, CatalogServer, Replica, ServerSpec, SourceState, ToolInfo } from './model.js';
+import { addParamRoutes } from './param-route-resolution.js';
 import { resolvePolicy, resolveToolRoutes } from './policy-resolution.js';
 
 export interface CatalogOverrides {
@@ -76,5 +77,9 @@ export function buildCatalog(
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((spec) => catalogServer(spec, tools.get(spec.name), overrides, meshAuth, meshAuthKey));
-  return state.datacenters !== undefined && state.datacenters.length > 0 ? { servers, datacenters: state.datacenters } : { servers };
+  // Rules on Mcp-Param values name other servers: resolved once every server is built.
+  const withParams = addParamRoutes(servers, state.servers, tools);
+  return state.datacenters !== undefined && state.datacenters.length > 0
+    ? { servers: withParams, datacenters: state.datacenters }
+    : { servers: withParams };
 }

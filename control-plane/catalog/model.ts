@@ -2,6 +2,8 @@
 // where their replicas are and how traffic to them behaves". Sources (file,
 // Consul) produce SourceState; the catalog builder adds defaults and learned
 // tools; Envoy resources are derived from the Catalog alone.
+
+import type { ParamHeader } from '../../lib/mcp-param-headers.js';
 import type { CatalogAuth } from './auth-resolution.js';
 import type { EffectiveLoadBalancing } from './load-balancing.js';
 import type { MeshSettings } from './mesh-schema.js';
@@ -64,6 +66,20 @@ export interface ToolInfo {
   readonly name: string;
   readonly readOnly: boolean;
   readonly idempotent: boolean;
+  /** Its `x-mcp-header` declarations (lib/mcp-param-headers.ts), when it has any. */
+  readonly params?: readonly ParamHeader[];
+}
+
+/** A resolved rule of a server's policy `paramRoutes` (catalog/param-route-resolution.ts). */
+export interface ParamRoute {
+  readonly tool: string;
+  readonly param: ParamHeader;
+  readonly value: string;
+  /** The server whose replicas serve the calls, its cluster and endpoint path. */
+  readonly server: string;
+  readonly path: string;
+  readonly timeoutMs: number | undefined;
+  readonly retry: EffectiveRetry;
 }
 
 export interface EffectiveRetry {
@@ -137,6 +153,8 @@ export interface CatalogServer {
   readonly toolRoutes: readonly ToolRoute[];
   /** Who may call it: no token, a verified token (and rules), or refused. */
   readonly auth: CatalogAuth;
+  /** Rules on verified Mcp-Param values, in policy order; only those whose tool declares the param and whose server exists. */
+  readonly paramRoutes?: readonly ParamRoute[];
 }
 
 export interface Catalog {

@@ -2,7 +2,7 @@
 // and the admin API. Strict objects: an unknown field is an error that names it,
 // because a misspelt policy field silently ignored is a production outage later.
 import { z } from 'zod';
-import { McpPathSchema } from '../../lib/mesh-contracts.js';
+import { McpPathSchema, SERVER_NAME, SERVER_NAME_RULE } from '../../lib/mesh-contracts.js';
 import { ServerAuthSchema } from './auth-schema.js';
 import { LoadBalancingSchema } from './load-balancing-schema.js';
 import { durationMs, FilePathSchema, TOOL_NAME } from './schema-primitives.js';
@@ -121,6 +121,21 @@ export const TlsPolicySchema = z
     path: ['insecureSkipVerify'],
   });
 
+/** A routing rule on an `Mcp-Param-*` header (docs/config.md, Routing on tool arguments). */
+export const ParamRouteSchema = z.strictObject({
+  tool: z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'),
+  /** The name the tool declares in `x-mcp-header` (the header is Mcp-Param-<param>). */
+  param: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'an HTTP header token'),
+  /** The argument's value, as its header carries it (integers as decimals, booleans as true/false). */
+  value: z.string().min(1).max(256),
+  /** The catalog server whose replicas serve these calls. */
+  server: z.string().regex(SERVER_NAME, SERVER_NAME_RULE),
+});
+
 export const PolicySchema = z.strictObject({
   /** Default whole-call bound for tools/call; "0s"-style unbounded is spelt by omitting it. */
   timeout: durationMs(1, HOUR).optional(),
@@ -141,12 +156,15 @@ export const PolicySchema = z.strictObject({
   tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
   /** Agent identity and per-tool authorization (JWT provider, opt-out, rules); see docs/security.md. */
   auth: ServerAuthSchema.optional(),
+  /** 2026-07-28 calls of a tool whose Mcp-Param value (verified against the body) is `value` go to another server's replicas. */
+  paramRoutes: z.array(ParamRouteSchema).max(64).optional(),
 });
 
 export type TlsPolicy = z.output<typeof TlsPolicySchema>;
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
 export type ToolPolicy = z.output<typeof ToolPolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;
+export type ParamRoutePolicy = z.output<typeof ParamRouteSchema>;
 /** The JSON an operator writes (durations still strings). */
 export type PolicyInput = z.input<typeof PolicySchema>;
 

@@ -8,6 +8,7 @@ import { listFilterHttpFilter, serverNameFilter } from './list-filtering.js';
 import { defaultLocalReplyRules, localReplyConfig } from './local-replies.js';
 import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
+import { argumentMetadataRules } from './param-routes.js';
 import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
 import { MAX_REQUEST_BODY_BYTES, ROUTE_CONFIG_NAME } from './routes.js';
 
@@ -23,6 +24,8 @@ export interface ListenerOptions {
   readonly hashArguments?: readonly string[];
   /** JWT providers (the mesh's `auth`); absent: no token is verified anywhere. */
   readonly auth?: ResolvedMeshAuth;
+  /** Tool arguments routes match on (param-routes.ts); absent: none. */
+  readonly routedArguments?: readonly (readonly string[])[];
 }
 
 /**
@@ -71,7 +74,7 @@ export function buildListener(opts: ListenerOptions): object {
               http_filters: [
                 identityHeaderStripFilter(),
                 ...(opts.auth ? [jwtAuthnFilter(opts.auth)] : []),
-                ...mcpRouteKeyHttpFilters(opts.hashArguments),
+                ...mcpRouteKeyHttpFilters(opts.hashArguments, argumentMetadataRules(opts.routedArguments ?? [])),
                 ...(opts.auth ? [rbacFilter(), serverNameFilter(), listFilterHttpFilter()] : []),
                 statefulSessionFilter(),
                 {

@@ -49,8 +49,11 @@ function metadataRule(selectors: readonly string[], key: string): object {
   };
 }
 
-/** The route keys, and each argument a hash strategy hashes on (`params.arguments.<name>`, as a string). */
-export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = []): object[] {
+/**
+ * The route keys, each argument a hash strategy hashes on (`params.arguments.<name>`, as a string),
+ * and `extraRules`: the tool arguments param routes match on (param-routes.ts).
+ */
+export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = [], extraRules: readonly object[] = []): object[] {
   return [
     {
       name: 'envoy.filters.http.json_to_metadata',
@@ -63,6 +66,7 @@ export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = []): o
             // The resource a resources/read names (authorization rules, tool-authorization.ts).
             metadataRule(['params', 'uri'], 'uri'),
             ...hashArguments.map((a) => metadataRule(['params', 'arguments', a], argumentMetadataKey(a))),
+            ...extraRules,
           ],
           allow_content_types_regex: { regex: JSON_CONTENT_TYPE },
         },

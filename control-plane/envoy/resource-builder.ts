@@ -15,6 +15,7 @@ import { buildLoadAssignment } from './endpoints.js';
 import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
 import { balancedClusterName, hashedArguments, serverBalancings } from './load-balancing.js';
 import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
+import { routedArguments } from './param-routes.js';
 import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
 
 interface ServerResources {
@@ -51,7 +52,7 @@ export class EnvoyResourceBuilder {
     return new Map<TypeUrl, readonly EncodedResource[]>([
       [TYPE.cluster, clusters],
       [TYPE.endpoints, per.map((r) => r.endpoints)],
-      [TYPE.listener, [this.listener(withHashedArguments(listener, catalog))]],
+      [TYPE.listener, [this.listener(withRoutedArguments(withHashedArguments(listener, catalog), catalog))]],
       [TYPE.route, [this.routes(per.map((r) => r.routes))]],
     ]);
   }
@@ -117,6 +118,12 @@ export class EnvoyResourceBuilder {
 function withHashedArguments(listener: ListenerOptions, catalog: Catalog): ListenerOptions {
   const hashArguments = hashedArguments(catalog);
   return hashArguments.length === 0 ? listener : { ...listener, hashArguments };
+}
+
+/** The listener reads the arguments routes match on; without any, its options (and bytes) are as before. */
+function withRoutedArguments(listener: ListenerOptions, catalog: Catalog): ListenerOptions {
+  const paths = routedArguments(catalog);
+  return paths.length === 0 ? listener : { ...listener, routedArguments: paths };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

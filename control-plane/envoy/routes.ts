@@ -16,6 +16,7 @@ import {
   toolCallMatch,
   toolRouteHeaders,
 } from './mcp-route-keys.js';
+import { paramRouteEntries } from './param-routes.js';
 import { duration, u32 } from './proto-values.js';
 import { refusedRoute, routeMetadata, withAuth } from './route-auth.js';
 
@@ -39,7 +40,7 @@ function statName(part: string): string {
   return part.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-function retryPolicy(retry: EffectiveRetry): object {
+export function retryPolicy(retry: EffectiveRetry): object {
   const policy: Record<string, unknown> = {
     retry_on: retry.retryOn.join(','),
     num_retries: u32(retry.attempts),
@@ -132,6 +133,7 @@ function trafficRoutes(server: CatalogServer): object[] {
     response_headers_to_add: [{ header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
     metadata,
   }));
+  routes.push(...paramRouteEntries(server, { prefix, stat, metadata, retryPolicy, idleTimeoutMs: server.policy.idleTimeoutMs }));
   for (const t of server.toolRoutes) {
     routes.push(
       withHashKey(

@@ -8,6 +8,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { urlHost } from '../../lib/host-port.js';
 import { type FetchLike, httpsFetch } from '../../lib/https-fetch.js';
 import type { Logger } from '../../lib/log.js';
+import { scanParamHeaders } from '../../lib/mcp-param-headers.js';
 import type { McpProtocol, Replica, ServerSpec, ToolInfo } from '../catalog/model.js';
 import type { UpstreamTlsDefaults } from '../envoy/clusters.js';
 
@@ -57,10 +58,13 @@ export const listToolsOverHttp: ListTools = async (url, protocol, timeoutMs, fet
     for (let page = 0; page < MAX_PAGES; page++) {
       const res = await client.listTools(cursor ? { cursor } : undefined, { timeout: timeoutMs });
       for (const t of res.tools) {
+        const scan = scanParamHeaders(t.inputSchema);
         tools.push({
           name: t.name,
           readOnly: t.annotations?.readOnlyHint === true,
           idempotent: t.annotations?.idempotentHint === true,
+          // Routes may use a tool's Mcp-Param headers only when its declarations are valid.
+          ...(scan.kind === 'ok' && scan.headers.length > 0 ? { params: scan.headers } : {}),
         });
       }
       cursor = res.nextCursor;
