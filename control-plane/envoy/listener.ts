@@ -94,10 +94,11 @@ export function buildListener(opts: ListenerOptions): object {
               merge_slashes: true,
               // Envoy's own answers (a body over the buffer limit; with auth, the
               // 401 and 403 of agent-auth.ts, first; a rate limit's 429) in JSON-RPC.
-              local_reply_config: localReplyConfig(defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES), [
-                ...(opts.auth ? authLocalReplyMappers() : []),
-                rateLimitLocalReplyMapper(),
-              ]),
+              local_reply_config: localReplyConfig(
+                defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES),
+                opts.auth ? authLocalReplyMappers() : [],
+                [rateLimitLocalReplyMapper()],
+              ),
               ...observabilityFields(opts.observability),
               // Agents connect to this listener directly: X-Forwarded-For gets the
               // peer's address appended as its last hop, which adapters started
