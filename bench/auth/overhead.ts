@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { PolicySchema } from '../../control-plane/catalog/policy-schema.js';
 import { makeDevMesh } from '../../lib/dev-ca.js';
 import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
+import { startJwtIssuer } from '../../test/support/jwt-issuer.js';
 import { routeList, startMesh, statValue } from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 
@@ -45,6 +46,8 @@ interface Row {
   readonly missing?: string;
   /** Straight to the adapter, Envoy bypassed: how much of a row's cost is the adapter's own. */
   readonly direct?: 'plain' | 'mtls';
+  /** Calls carry the bench's bearer token. */
+  readonly token?: boolean;
   /** The row its p50 is compared with (default: no auth). */
   readonly baseline?: string;
 }
@@ -136,11 +139,21 @@ const HEADERS = {
   'content-length': String(Buffer.byteLength(BODY)),
 };
 
-function call(url: string, agent: http.Agent): Promise<number> {
+/** Per-tool rules as an operator writes them: who may call which tools (several rules, the last matches). */
+const RULES = {
+  provider: 'corp',
+  rules: [
+    { name: 'admins', when: { claims: { groups: ['admin'] } }, tools: ['*'] },
+    { name: 'writers', when: { scopes: ['tools.write'] }, tools: ['increment', 'write'] },
+    { name: 'readers', when: { scopes: ['tools.read'] }, tools: ['echo', 'whoami'] },
+  ],
+};
+
+function call(url: string, agent: http.Agent, headers: Record<string, string> = HEADERS): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const request = url.startsWith('https:') ? https.request : http.request;
-    const req = request(url, { method: 'POST', agent, headers: HEADERS }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers }, (res) => {
       res.resume();
       res.on('end', () =>
         res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${url}: status ${String(res.statusCode)}`)),
@@ -161,10 +174,11 @@ async function main(): Promise<void> {
     await adapterProcess('mtls', ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.caCert]),
   ];
   const [plain, mtls] = adapters.map((a) => a.url) as [string, string];
-  const shape = PolicySchema.shape as Record<string, unknown>;
-  const jwtMissing = ['jwt', 'auth', 'authorization'].some((k) => k in shape)
-    ? 'the JWT policy exists on this build, but this bench does not configure it yet'
-    : 'no JWT policy fields on this build';
+  // JWT through the policy's `auth` (a local JWKS; the bench's token names the agent).
+  const issuer = await startJwtIssuer(dir);
+  const token = await issuer.sign({ sub: 'bench-agent', scope: 'tools.read' }, { expiresIn: '2h' });
+  const jwtMissing = 'auth' in (PolicySchema.shape as Record<string, unknown>) ? undefined : 'no JWT policy fields on this build';
+  const jwt = (missing: string | undefined) => (missing === undefined ? {} : { missing });
   const never = { requests: 1_000_000, per: '1s' };
   const rows: Row[] = [
     { name: 'no auth', server: 'none' },
@@ -172,18 +186,28 @@ async function main(): Promise<void> {
     { name: 'mTLS to the adapter', server: 'mtls' },
     { name: 'adapter direct, plain (no Envoy)', server: 'direct-plain', direct: 'plain', baseline: 'adapter direct, plain (no Envoy)' },
     { name: 'adapter direct, mTLS (no Envoy)', server: 'direct-mtls', direct: 'mtls', baseline: 'adapter direct, plain (no Envoy)' },
-    { name: 'JWT only', server: 'jwt', missing: jwtMissing },
-    { name: 'JWT + per-tool rules', server: 'rules', missing: jwtMissing },
-    { name: 'JWT + rules + mTLS to the adapter', server: 'rules-mtls', missing: jwtMissing },
+    { name: 'JWT only', server: 'jwt', token: true, ...jwt(jwtMissing) },
+    { name: 'JWT + per-tool rules', server: 'rules', token: true, ...jwt(jwtMissing) },
+    { name: 'JWT + rules + mTLS to the adapter', server: 'rules-mtls', token: true, ...jwt(jwtMissing) },
   ];
   const mesh = await startMesh({
     discoverTools: false,
     upstreamTls: { caFile: certs.caCert, clientCertFile: envoyCert.cert, clientKeyFile: envoyCert.key },
     config: {
+      ...(jwtMissing === undefined
+        ? { auth: { providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } } } }
+        : {}),
       servers: [
         { name: 'none', replicas: [plain], policy: { tools: { echo: { timeout: '5s' } } } },
         { name: 'limited', replicas: [plain], policy: { tools: { echo: { timeout: '5s', rateLimit: never } } } },
         { name: 'mtls', replicas: [mtls], policy: { tools: { echo: { timeout: '5s' } } } },
+        ...(jwtMissing === undefined
+          ? [
+              { name: 'jwt', replicas: [plain], policy: { auth: { provider: 'corp' }, tools: { echo: { timeout: '5s' } } } },
+              { name: 'rules', replicas: [plain], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
+              { name: 'rules-mtls', replicas: [mtls], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
+            ]
+          : []),
       ],
     },
   });
@@ -202,9 +226,14 @@ async function main(): Promise<void> {
     ['none', processTree(adapters[0]!.child.pid!)],
     ['limited', processTree(adapters[0]!.child.pid!)],
     ['mtls', processTree(adapters[1]!.child.pid!)],
+    ['jwt', processTree(adapters[0]!.child.pid!)],
+    ['rules', processTree(adapters[0]!.child.pid!)],
+    ['rules-mtls', processTree(adapters[1]!.child.pid!)],
     ['direct-plain', processTree(adapters[0]!.child.pid!)],
     ['direct-mtls', processTree(adapters[1]!.child.pid!)],
   ]);
+  const withToken = { ...HEADERS, authorization: `Bearer ${token}` };
+  const headersOf = (r: Row) => (r.token === true ? withToken : HEADERS);
   const urlOf = (r: Row) => (r.direct === 'plain' ? plain : r.direct === 'mtls' ? mtls : mesh.agentUrl(r.server));
   const tlsClient = { ca: readFileSync(certs.caCert), cert: readFileSync(envoyCert.cert), key: readFileSync(envoyCert.key) };
   const deadline = performance.now() + Number(values['max-seconds']) * 1000;
@@ -219,7 +248,7 @@ async function main(): Promise<void> {
     const envoyCpu = new Map<string, number>(runnable.map((r) => [r.name, 0]));
     const adapterCpu = new Map<string, number>(runnable.map((r) => [r.name, 0]));
     // Warm-up: every connection of every row, upstream connections included.
-    for (const r of runnable) for (let i = 0; i < 100; i++) await Promise.all(agentsOf(r).map((a) => call(urlOf(r), a)));
+    for (const r of runnable) for (let i = 0; i < 100; i++) await Promise.all(agentsOf(r).map((a) => call(urlOf(r), a, headersOf(r))));
     const order = [...runnable];
     const n = clients === 1 ? rounds : Math.max(1, Math.round(rounds / burst));
     for (let round = 0; round < n && performance.now() < deadline; round++) {
@@ -234,7 +263,7 @@ async function main(): Promise<void> {
         const lat = await Promise.all(
           agentsOf(r).map(async (a) => {
             const out: number[] = [];
-            for (let i = 0; i < per; i++) out.push(await call(url, a));
+            for (let i = 0; i < per; i++) out.push(await call(url, a, headersOf(r)));
             return out;
           }),
         );
