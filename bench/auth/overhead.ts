@@ -2,16 +2,16 @@
 // adapters (the fixture stdio server's echo, 2026-07-28 stateless calls), side
 // by side in one run: no protection; a rate limit that never trips (Envoy's
 // local rate limit filter with a bucket per agent and tool); mTLS from Envoy to
-// the adapter (kept-alive upstream connections); and, once the JWT policy
-// fields exist on this build, JWT alone, JWT with per-tool rules, and JWT
-// with rules and mTLS. Rows the build cannot configure are listed as such.
+// the adapter (kept-alive upstream connections); JWT alone (the policy's
+// `auth` with a local JWKS), JWT with per-tool rules, and JWT with rules and
+// mTLS. On a build without the `auth` policy the JWT rows are listed as such.
 // Two more rows call the adapters straight, plain and mTLS, Envoy bypassed:
 // the adapter's own share of the mTLS row.
 //
 // At one client each round sends one call per row in a new shuffled order; at
 // N clients each round runs every row for a burst of N concurrent clients
 // (one kept-alive connection each), rows in a new shuffled order.
-//   node dist/bench/auth/overhead.js [--rounds 2000] [--clients 1,16] [--burst 50]
+//   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--max-seconds 240]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
