@@ -140,7 +140,15 @@ export const AdapterOptionsSchema = z
       })
       .optional(),
     // ---- TLS: mTLS from Envoy (docs/adapter.md, TLS) ----
-    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1), clientCaFile: z.string().min(1) }).optional(),
+    tls: z
+      .object({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        clientCaFile: z.string().min(1),
+        /** MCP only from client certificates with a URI SAN starting so (Envoy's); other paths from any of the CA. */
+        mcpClientUriPrefix: z.string().min(1).max(1024).optional(),
+      })
+      .optional(),
     /** With TLS: plain /healthz and /readyz on this port for Consul's check (0: a free one). */
     healthPort: z.number().int().min(0).max(65535).default(0),
     healthHost: z.string().min(1).default('127.0.0.1'),

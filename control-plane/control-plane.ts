@@ -2,13 +2,14 @@
 // owns every piece of state on that path; the admin service reads it through
 // PipelineView and changes it only through PipelineCommands. Changes are
 // coalesced: a burst of source, tool or drain changes becomes one snapshot.
+import { writeSdsFile } from '../lib/envoy-sds.js';
 import { componentLogger, type Logger } from '../lib/log.js';
 import { resolveMeshAuth } from './catalog/auth-resolution.js';
 import { buildCatalog, replicaKey } from './catalog/catalog-builder.js';
 import { type MeshSettings, resolveObservability } from './catalog/mesh-schema.js';
 import type { Catalog, SourceState, ToolInfo } from './catalog/model.js';
 import type { PolicyInput } from './catalog/policy-schema.js';
-import type { UpstreamTlsDefaults } from './envoy/clusters.js';
+import { type UpstreamTlsDefaults, upstreamSdsSecrets } from './envoy/clusters.js';
 import type { ListenerOptions } from './envoy/listener.js';
 import { ListFilter } from './list-filter/list-filter-service.js';
 import type { ControlPlaneMetrics } from './metrics.js';
@@ -230,6 +231,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
       );
       return;
     }
+    if (!this.writeSdsFiles(catalog)) return;
     this.opts.metrics.snapshotBuild.observe((performance.now() - started) / 1000);
     this.catalog = catalog;
     this.recordCatalogMetrics();
@@ -239,6 +241,27 @@ export class ControlPlane implements PipelineView, PipelineCommands {
     this.ads.setSnapshot(snapshot);
     this.opts.metrics.snapshotGeneration.set(this.ads.currentGeneration());
     this.log.info({ versions, servers: catalog.servers.length }, 'snapshot installed');
+  }
+
+  /**
+   * With an SDS directory, the SDS files the clusters name are written before
+   * Envoy is told about them (a cluster whose SDS file is missing never warms).
+   * False, and the last good snapshot stays, when one cannot be written.
+   */
+  private writeSdsFiles(catalog: Catalog): boolean {
+    const tls = this.opts.upstreamTls ?? {};
+    if (tls.sdsDir === undefined) return true;
+    try {
+      for (const secret of upstreamSdsSecrets(catalog.servers, tls)) writeSdsFile(tls.sdsDir, secret);
+      return true;
+    } catch (err) {
+      this.opts.metrics.snapshotErrors.inc();
+      this.log.error(
+        { err: (err as Error).message, sdsDir: tls.sdsDir },
+        "cannot write Envoy's SDS files; the last good snapshot stays in force",
+      );
+      return false;
+    }
   }
 
   private recordCatalogMetrics(): void {

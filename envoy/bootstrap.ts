@@ -2,6 +2,7 @@
 // control plane comes over ADS.
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
+import { type SdsSecret, sdsSecretConfig } from '../lib/envoy-sds.js';
 import { DEFAULT_PORTS, XDS_CLUSTER } from '../lib/mesh-contracts.js';
 import { type EnvoyLocality, localClusterConfig, nodeLocality } from './bootstrap-locality.js';
 
@@ -33,6 +34,21 @@ export interface BootstrapXdsTls {
   readonly caFile: string;
   /** The name the control plane's certificate must carry (DNS or IP SAN); default: the xDS host. */
   readonly serverName?: string;
+  /**
+   * Read the certificate, key and CA through SDS files in this directory, so
+   * rotated files are used on the next connection; the caller writes the
+   * files (xdsSdsSecrets, lib/envoy-sds.ts writeSdsFile).
+   */
+  readonly sdsDir?: string;
+}
+
+/** The SDS files the bootstrap's xDS TLS names (none without an SDS directory). */
+export function xdsSdsSecrets(tls: BootstrapXdsTls | undefined): SdsSecret[] {
+  if (tls?.sdsDir === undefined) return [];
+  return [
+    { kind: 'certificate', certFile: tls.certFile, keyFile: tls.keyFile },
+    { kind: 'ca', caFile: tls.caFile },
+  ];
 }
 
 /** Envoy → control plane: verified against the CA and the control plane's name, with Envoy's client certificate. */
@@ -44,15 +60,25 @@ function xdsTransportSocket(tls: BootstrapXdsTls, xdsHost: string): object {
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
       ...(ip ? {} : { sni: name }),
-      common_tls_context: {
-        alpn_protocols: ['h2'],
-        tls_certificates: [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }],
-        validation_context: {
-          trusted_ca: { filename: tls.caFile },
-          match_typed_subject_alt_names: [{ san_type: ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: name } }],
-        },
-      },
+      common_tls_context: { alpn_protocols: ['h2'], ...xdsTlsFiles(tls, ip ? 'IP_ADDRESS' : 'DNS', name) },
     },
+  };
+}
+
+function xdsTlsFiles(tls: BootstrapXdsTls, sanType: string, name: string): object {
+  const san = { match_typed_subject_alt_names: [{ san_type: sanType, matcher: { exact: name } }] };
+  const [cert, ca] = xdsSdsSecrets(tls);
+  if (tls.sdsDir !== undefined && cert && ca)
+    return {
+      tls_certificate_sds_secret_configs: [sdsSecretConfig(tls.sdsDir, cert)],
+      combined_validation_context: {
+        default_validation_context: san,
+        validation_context_sds_secret_config: sdsSecretConfig(tls.sdsDir, ca),
+      },
+    };
+  return {
+    tls_certificates: [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }],
+    validation_context: { trusted_ca: { filename: tls.caFile }, ...san },
   };
 }
 

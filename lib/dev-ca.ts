@@ -122,6 +122,8 @@ export interface DevMeshCerts {
   readonly serverKey: string;
   /** Per Envoy node id: its client certificate (xDS and upstream mTLS). */
   readonly envoy: ReadonlyMap<string, { cert: string; key: string }>;
+  /** Other clients of the adapters (a Prometheus scraping them): a client certificate naming no Envoy node. */
+  readonly clients: ReadonlyMap<string, { cert: string; key: string }>;
 }
 
 /**
@@ -129,7 +131,10 @@ export interface DevMeshCerts {
  * 127.0.0.1, ::1 and `hosts`) and one client certificate per Envoy node id
  * (CN and URI SAN spiffe://mcpmesh/envoy/ID, DNS SAN ID when it is a DNS name).
  */
-export function makeDevMesh(dir: string, opts: { nodeIds: readonly string[]; hosts?: readonly string[] }): DevMeshCerts {
+export function makeDevMesh(
+  dir: string,
+  opts: { nodeIds: readonly string[]; hosts?: readonly string[]; clients?: readonly string[] },
+): DevMeshCerts {
   const ca = makeCa(dir);
   const hosts = opts.hosts ?? [];
   const server = issueLeaf(ca, {
@@ -143,5 +148,9 @@ export function makeDevMesh(dir: string, opts: { nodeIds: readonly string[]; hos
   for (const id of opts.nodeIds) {
     envoy.set(id, issueLeaf(ca, { name: `envoy-${id}`, commonName: id, uris: [envoyNodeUri(id)], usage: 'client' }));
   }
-  return { caCert: ca.caCert, serverCert: server.cert, serverKey: server.key, envoy };
+  const clients = new Map<string, { cert: string; key: string }>();
+  for (const name of opts.clients ?? []) {
+    clients.set(name, issueLeaf(ca, { name: `client-${name}`, commonName: name, usage: 'client' }));
+  }
+  return { caCert: ca.caCert, serverCert: server.cert, serverKey: server.key, envoy, clients };
 }

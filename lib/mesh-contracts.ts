@@ -140,5 +140,8 @@ export const EVENT_WINDOW_KV_PREFIX = 'mcpmesh/events/';
  * the node id the stream announces (this URI, a DNS SAN or the subject CN).
  */
 export function envoyNodeUri(nodeId: string): string {
-  return `spiffe://mcpmesh/envoy/${encodeURIComponent(nodeId)}`;
+  return `${ENVOY_NODE_URI_PREFIX}${encodeURIComponent(nodeId)}`;
 }
+
+/** What every Envoy's URI SAN starts with: adapters may take MCP requests from these certificates alone. */
+export const ENVOY_NODE_URI_PREFIX = 'spiffe://mcpmesh/envoy/';

@@ -8,7 +8,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { OpenMetricsContentType, Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
@@ -57,6 +57,23 @@ export interface AdapterTlsFiles {
   readonly certFile: string;
   readonly keyFile: string;
   readonly clientCaFile: string;
+  /**
+   * MCP requests only from client certificates with a URI SAN that starts
+   * with this (Envoy's, spiffe://mcpmesh/envoy/…): a scraper's certificate of
+   * the same CA reads /metrics but calls no tool past Envoy's policies.
+   */
+  readonly mcpClientUriPrefix?: string;
+}
+
+/** Whether the connection's client certificate has a URI SAN starting with `prefix` (asked once per connection). */
+function peerUriMatches(socket: Socket, prefix: string, seen: WeakMap<Socket, boolean>): boolean {
+  let ok = seen.get(socket);
+  if (ok === undefined) {
+    const san = (socket as TLSSocket).getPeerCertificate?.().subjectaltname ?? '';
+    ok = san.split(', ').some((entry) => entry.startsWith('URI:') && entry.slice(4).startsWith(prefix));
+    seen.set(socket, ok);
+  }
+  return ok;
 }
 
 /** How often the certificate files are looked at (stat) for a rotation. */
@@ -241,6 +258,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const unanswered = new Set<ServerResponse>();
   let lastRequestAt = 0;
   let lastMcpRequestAt = 0;
+  const uriChecked = new WeakMap<Socket, boolean>();
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     lastRequestAt = performance.now();
     if (opts.draining()) res.shouldKeepAlive = false;
@@ -252,6 +270,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     if (path === opts.path) {
+      const prefix = opts.tls?.mcpClientUriPrefix;
+      if (prefix !== undefined && !peerUriMatches(req.socket, prefix, uriChecked)) {
+        metrics.rejected('client_certificate');
+        sendError(res, 403, RpcCode.InvalidRequest, `Forbidden: MCP requests need a client certificate naming ${prefix}…`);
+        return;
+      }
       lastMcpRequestAt = lastRequestAt;
       return mcp(req, res);
     }

@@ -147,6 +147,11 @@ export const ADAPTER_FLAGS: FlagSpecs = {
   'tls-cert': { type: 'string', description: 'serve HTTPS with this certificate (PEM); reloaded when the file changes' },
   'tls-key': { type: 'string', description: 'the private key of --tls-cert' },
   'tls-client-ca': { type: 'string', description: "CA bundle clients' certificates must chain to: a connection without one is refused" },
+  'tls-mcp-client-uri': {
+    type: 'string',
+    description:
+      'MCP requests only from client certificates with a URI SAN starting with this (e.g. spiffe://mcpmesh/envoy/); /metrics and the probes from any certificate of --tls-client-ca',
+  },
   'health-port': {
     type: 'string',
     description: "with TLS: plain HTTP /healthz and /readyz on this port for Consul's check (0: a free one)",
@@ -156,7 +161,7 @@ export const ADAPTER_FLAGS: FlagSpecs = {
 };
 
 function tlsFlags(p: Parsed): {
-  tls?: { certFile: string; keyFile: string; clientCaFile: string };
+  tls?: { certFile: string; keyFile: string; clientCaFile: string; mcpClientUriPrefix?: string };
   healthPort: number;
   healthHost: string;
 } {
@@ -164,10 +169,14 @@ function tlsFlags(p: Parsed): {
   const keyFile = stringFlag(p, 'tls-key');
   const clientCaFile = stringFlag(p, 'tls-client-ca');
   const health = { healthPort: intFlag(p, 'health-port', 0, 65535)!, healthHost: stringFlag(p, 'health-address')! };
-  if (certFile === undefined && keyFile === undefined && clientCaFile === undefined) return health;
+  const mcpClientUriPrefix = stringFlag(p, 'tls-mcp-client-uri');
+  if (certFile === undefined && keyFile === undefined && clientCaFile === undefined) {
+    if (mcpClientUriPrefix !== undefined) throw new UsageError('--tls-mcp-client-uri needs --tls-cert, --tls-key and --tls-client-ca');
+    return health;
+  }
   if (certFile === undefined || keyFile === undefined || clientCaFile === undefined)
     throw new UsageError('--tls-cert, --tls-key and --tls-client-ca go together');
-  return { tls: { certFile, keyFile, clientCaFile }, ...health };
+  return { tls: { certFile, keyFile, clientCaFile, ...(mcpClientUriPrefix !== undefined ? { mcpClientUriPrefix } : {}) }, ...health };
 }
 
 const SUMMARY =

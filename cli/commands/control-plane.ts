@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { AdminService } from '../../control-plane/admin/admin-service.js';
 import type { ConsoleOptions } from '../../control-plane/admin/console-data.js';
 import { LocalityNameSchema } from '../../control-plane/catalog/locality.js';
@@ -13,6 +14,7 @@ import { CONFIG_DEFAULTS, type FileConfig } from '../../control-plane/sources/fi
 import { FileSource } from '../../control-plane/sources/file-source.js';
 import type { CatalogSource } from '../../control-plane/sources/source.js';
 import type { XdsTlsOptions } from '../../control-plane/xds/ads-server.js';
+import { type FetchLike, httpsFetch } from '../../lib/https-fetch.js';
 import { componentLogger, createLogger, type Logger } from '../../lib/log.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { boolFlag, durationFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
@@ -72,6 +74,11 @@ export const CONTROL_PLANE_FLAGS: FlagSpecs = {
     description: 'client certificate Envoy presents to TLS upstreams (mTLS to adapters) when their policy names none',
   },
   'upstream-client-key': { type: 'string', description: 'the private key of --upstream-client-cert' },
+  'envoy-sds-dir': {
+    type: 'string',
+    description:
+      'directory shared with Envoy: the control plane writes SDS files there and clusters read their certificates through them, so Envoy uses rotated certificate files without a restart',
+  },
 };
 
 /** The --xds-tls-* and --upstream-* flags. */
@@ -88,11 +95,14 @@ export function tlsSettings(p: Parsed): { xdsTls?: XdsTlsOptions; upstreamTls: U
   if ((clientCertFile === undefined) !== (clientKeyFile === undefined))
     throw new UsageError('--upstream-client-cert and --upstream-client-key go together');
   const caFile = stringFlag(p, 'upstream-ca') ?? SYSTEM_CA_BUNDLES.find((f) => existsSync(f));
+  const sdsDir = stringFlag(p, 'envoy-sds-dir');
+  if (sdsDir !== undefined && !isAbsolute(sdsDir)) throw new UsageError('--envoy-sds-dir must be an absolute path (Envoy reads it)');
   return {
     ...(any ? { xdsTls: { certFile: certFile!, keyFile: keyFile!, clientCaFile: clientCaFile! } } : {}),
     upstreamTls: {
       ...(caFile !== undefined ? { caFile } : {}),
       ...(clientCertFile !== undefined ? { clientCertFile, clientKeyFile: clientKeyFile! } : {}),
+      ...(sdsDir !== undefined ? { sdsDir } : {}),
     },
   };
 }
@@ -212,6 +222,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
   });
   const listen = listenSettings(p, config ? parseConfigText(readFileSync(config, 'utf8'), config) : undefined);
   const tls = tlsSettings(p);
+  const scrapeTls = adapterTlsFetch(tls.upstreamTls);
   const controlPlane = new ControlPlane({
     ...tls,
     source,
@@ -233,7 +244,7 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
     port: listen.adminPort,
     ...(token ? { token } : {}),
     readAuth: boolFlag(p, 'admin-read-auth'),
-    console: consoleOpts,
+    console: { ...consoleOpts, ...(scrapeTls ? { adapterTlsFetch: scrapeTls } : {}) },
     logger,
   });
   return {
@@ -244,6 +255,22 @@ export async function runControlPlane(argv: string[], logger = createLogger('con
       await controlPlane.stop();
     },
   };
+}
+
+/**
+ * The console's scrape of mTLS adapters: with Envoy's CA and client
+ * certificate, read at each scrape (they may be rotated). None without a
+ * client certificate.
+ */
+function adapterTlsFetch(t: UpstreamTlsDefaults): FetchLike | undefined {
+  const { caFile, clientCertFile, clientKeyFile } = t;
+  if (clientCertFile === undefined || clientKeyFile === undefined) return undefined;
+  return (url, init) =>
+    httpsFetch({
+      ...(caFile !== undefined ? { ca: readFileSync(caFile) } : {}),
+      cert: readFileSync(clientCertFile),
+      key: readFileSync(clientKeyFile),
+    })(url, init);
 }
 
 function consoleOptions(p: Parsed): ConsoleOptions {

@@ -11,6 +11,11 @@ export const DEV_CA_FLAGS: FlagSpecs = {
     description: 'Envoy node id to issue a client certificate for; repeatable',
     default: 'envoy-1',
   },
+  client: {
+    type: 'string',
+    multiple: true,
+    description: 'name to issue a plain client certificate client-NAME.crt/key for (e.g. prometheus, to scrape mTLS adapters); repeatable',
+  },
   host: {
     type: 'string',
     multiple: true,
@@ -30,15 +35,20 @@ function list(v: string | string[] | boolean | undefined): string[] {
 export async function devCaCommand(argv: string[]): Promise<number> {
   const p = parseFlags(argv, DEV_CA_FLAGS);
   if (p.help) {
-    process.stdout.write(usage('dev-ca', SUMMARY, DEV_CA_FLAGS, ' --out DIR [--node-id ID]... [--host NAME]...'));
+    process.stdout.write(usage('dev-ca', SUMMARY, DEV_CA_FLAGS, ' --out DIR [--node-id ID]... [--client NAME]... [--host NAME]...'));
     return 0;
   }
   const out = stringFlag(p, 'out');
   if (out === undefined) throw new UsageError('--out is required');
   const nodeIds = list(p.values['node-id']);
-  const certs = makeDevMesh(resolve(out), { nodeIds: nodeIds.length > 0 ? nodeIds : ['envoy-1'], hosts: list(p.values['host']) });
+  const certs = makeDevMesh(resolve(out), {
+    nodeIds: nodeIds.length > 0 ? nodeIds : ['envoy-1'],
+    hosts: list(p.values['host']),
+    clients: list(p.values['client']),
+  });
   const lines = [`CA:           ${certs.caCert}`, `server cert:  ${certs.serverCert} (key ${certs.serverKey})`];
   for (const [id, c] of certs.envoy) lines.push(`envoy ${id}: ${c.cert} (key ${c.key})`);
+  for (const [name, c] of certs.clients) lines.push(`client ${name}: ${c.cert} (key ${c.key})`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

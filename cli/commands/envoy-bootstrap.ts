@@ -1,4 +1,6 @@
-import { type BootstrapXdsTls, renderBootstrap } from '../../envoy/bootstrap.js';
+import { isAbsolute } from 'node:path';
+import { type BootstrapXdsTls, renderBootstrap, xdsSdsSecrets } from '../../envoy/bootstrap.js';
+import { writeSdsFile } from '../../lib/envoy-sds.js';
 import { DEFAULT_PORTS } from '../../lib/mesh-contracts.js';
 import { boolFlag, type FlagSpecs, intFlag, type Parsed, parseFlags, stringFlag, UsageError, usage } from '../flags.js';
 
@@ -24,6 +26,11 @@ export const ENVOY_BOOTSTRAP_FLAGS: FlagSpecs = {
   'xds-tls-key': { type: 'string', description: 'the private key of --xds-tls-cert' },
   'xds-tls-ca': { type: 'string', description: "CA bundle the control plane's certificate must chain to" },
   'xds-tls-server-name': { type: 'string', description: "name the control plane's certificate must carry (default: the --xds host)" },
+  'sds-dir': {
+    type: 'string',
+    description:
+      'write SDS files naming the --xds-tls-* files into this directory and have Envoy read them through it: rotated certificates are used without a restart',
+  },
 };
 
 /** The --xds-tls-* flags: all of cert, key and CA, or none. */
@@ -38,7 +45,9 @@ function xdsTlsFlags(p: Parsed): BootstrapXdsTls | undefined {
   }
   if (certFile === undefined || keyFile === undefined || caFile === undefined)
     throw new UsageError('--xds-tls-cert, --xds-tls-key and --xds-tls-ca go together');
-  return { certFile, keyFile, caFile, ...(serverName !== undefined ? { serverName } : {}) };
+  const sdsDir = stringFlag(p, 'sds-dir');
+  if (sdsDir !== undefined && !isAbsolute(sdsDir)) throw new UsageError('--sds-dir must be an absolute path (Envoy reads it)');
+  return { certFile, keyFile, caFile, ...(serverName !== undefined ? { serverName } : {}), ...(sdsDir !== undefined ? { sdsDir } : {}) };
 }
 
 export function splitHostPort(text: string, flag: string): { host: string; port: number } {
@@ -68,6 +77,7 @@ export async function envoyBootstrapCommand(argv: string[]): Promise<number> {
   const datacenter = stringFlag(p, 'datacenter');
   const zone = stringFlag(p, 'zone');
   const locality = { ...(datacenter !== undefined ? { datacenter } : {}), ...(zone !== undefined ? { zone } : {}) };
+  for (const secret of xdsSdsSecrets(xdsTls)) writeSdsFile(xdsTls!.sdsDir!, secret);
   let yaml: string;
   try {
     yaml = renderBootstrap({

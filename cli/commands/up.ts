@@ -15,12 +15,14 @@ import { type EnvoyProcess, locateEnvoy, startEnvoy } from '../../envoy/envoy-pr
 import { backoffDelay, DEFAULT_BACKOFF } from '../../lib/backoff.js';
 import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
 import { urlHost } from '../../lib/host-port.js';
+import type { FetchLike } from '../../lib/https-fetch.js';
 import { componentLogger, createLogger, type Logger, loggableCommand } from '../../lib/log.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
 import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, usage } from '../flags.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 import { tracingSampling } from './percent-flags.js';
+import { adapterTlsArgs, bootstrapXdsTls, controlPlaneTlsArgs, prepareUpTls, readinessFetch, UP_NODE_ID } from './up-tls.js';
 
 const FLAGS: FlagSpecs = {
   config: { type: 'string', description: 'mcpmesh.yaml to run', default: 'mcpmesh.yaml' },
@@ -174,11 +176,11 @@ async function checkPortsFree(uses: readonly PortUse[], configPath: string): Pro
 }
 
 /** Any HTTP answer counts for a `run` server (a GET on an MCP path may be 405); adapters answer /readyz with 200. */
-async function waitListening(url: string, timeoutMs: number): Promise<boolean> {
+async function waitListening(url: string, timeoutMs: number, get: FetchLike = fetch): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     try {
-      const res = await fetch(url);
+      const res = await get(url);
       await res.body?.cancel();
       if (res.ok || !url.endsWith('/readyz')) return true;
     } catch {
@@ -223,6 +225,9 @@ export async function upCommand(argv: string[]): Promise<number> {
   const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
   const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
   const token = stringFlag(p, 'admin-token');
+  // One ring for all servers (the codec derives a key per server from it), and one state dir.
+  const stateDir = upStateDir(configPath);
+  const tls = prepareUpTls(config, stateDir, logger);
   // Tracing and access-log flags go to the control plane as given; the adapters export to the same collector.
   const obsArgs = Object.keys(OBSERVABILITY_FLAGS).flatMap((f) =>
     p.explicit.has(f) && stringFlag(p, f) !== undefined ? [`--${f}`, stringFlag(p, f)!] : [],
@@ -234,6 +239,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     `http://127.0.0.1:${adminPort}`,
     ...(token ? ['--admin-token', token] : []),
     ...obsArgs,
+    ...(tls ? controlPlaneTlsArgs(tls) : []),
   ];
   const collector = observabilityFlags(p).tracing?.collector ?? config.tracing?.collector;
   // The sampling percent given to `up` (flag or MCPMESH_TRACING_SAMPLING) is the adapters' too, read the same way.
@@ -258,8 +264,6 @@ export async function upCommand(argv: string[]): Promise<number> {
     ],
     configPath,
   );
-  // One ring for all servers (the codec derives a key per server from it), and one state dir.
-  const stateDir = upStateDir(configPath);
   const keysFile = join(stateDir, 'session-keys.json');
   const sessionFlags = ['--session-keys-file', keysFile, '--session-store-dir', join(stateDir, 'sessions')];
   if (config.servers.some((s) => s.stdio)) {
@@ -267,7 +271,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     if (keys.warning !== undefined) logger.warn(keys.warning);
     if (keys.created) logger.info({ keysFile }, 'created the session key ring');
   }
-  const waits: { server: string; url: string }[] = [];
+  const waits: { server: string; url: string; adapter?: boolean }[] = [];
   for (const server of config.servers) {
     for (const port of ports.get(server.name) ?? []) {
       if (server.stdio) {
@@ -286,6 +290,7 @@ export async function upCommand(argv: string[]): Promise<number> {
           String(server.stdio.pool ?? 1),
           ...sessionFlags,
           ...adapterTracing,
+          ...(tls ? adapterTlsArgs(tls) : []),
           // Envoy connects to its loopback adapters from loopback: only its X-Forwarded-For is believed.
           '--trusted-proxies',
           UP_TRUSTED_PROXIES,
@@ -300,7 +305,7 @@ export async function upCommand(argv: string[]): Promise<number> {
             logger,
           ),
         );
-        waits.push({ server: server.name, url: `http://127.0.0.1:${port}/readyz` });
+        waits.push({ server: server.name, url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/readyz`, adapter: true });
       } else if (server.run) {
         adapters.push(
           supervise(
@@ -316,7 +321,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   }
   const stopAdapters = () => Promise.all(adapters.map((a) => a.stop()));
   for (const w of waits) {
-    if (!(await waitListening(w.url, 30_000)))
+    if (!(await waitListening(w.url, 30_000, tls && w.adapter ? readinessFetch(tls) : fetch)))
       logger.warn({ server: w.server, url: w.url }, 'not answering after 30 s; Envoy routes around it until it does');
   }
 
@@ -325,7 +330,13 @@ export async function upCommand(argv: string[]): Promise<number> {
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy({
-      configYaml: renderBootstrap({ nodeId: 'mcpmesh-up', xdsPort: running.controlPlane.xdsPort, adminPort, delta: boolFlag(p, 'delta') }),
+      configYaml: renderBootstrap({
+        nodeId: UP_NODE_ID,
+        xdsPort: running.controlPlane.xdsPort,
+        adminPort,
+        delta: boolFlag(p, 'delta'),
+        ...(tls ? { xdsTls: bootstrapXdsTls(tls) } : {}),
+      }),
       adminPort,
       // At most two workers by default (Envoy's default is one per core): `up` runs adapters and
       // servers on the same host; measured neutral to harmless against the default.

@@ -62,7 +62,9 @@ export class AdminService implements AdminBackend {
       .flatMap((s) =>
         s.replicas.map((r) => ({
           targets: [hostPort(r.host, r.port)],
-          labels: { server: s.name, replica: r.id },
+          // An mTLS adapter serves /metrics over TLS too: Prometheus takes the
+          // scheme from this label and presents its job's client certificate.
+          labels: { server: s.name, replica: r.id, ...(s.tls ? { __scheme__: 'https' } : {}) },
         })),
       );
   }

@@ -10,6 +10,7 @@
 //    /api/v1/sd/adapters), as rates between scrapes over a short window.
 //  - Everything else (servers, drains, tool routes, Envoys' ACKs and NACKs)
 //    from the admin backend, that is the pipeline's read-only views.
+import type { FetchLike } from '../../lib/https-fetch.js';
 import type { AdminBackend, ReplicaView, ServerView } from './admin-backend.js';
 import type { OverviewBody, OverviewReplicaBody, ToolStatsBody } from './admin-schemas.js';
 
@@ -21,6 +22,8 @@ export interface ConsoleOptions {
   /** Rates are computed over about this long (own scrapes). */
   readonly windowSeconds?: number;
   readonly fetch?: typeof fetch;
+  /** How adapters that serve mTLS are scraped (their target's `__scheme__` is https): with the mesh client certificate. */
+  readonly adapterTlsFetch?: FetchLike;
   readonly now?: () => number;
 }
 
@@ -247,8 +250,8 @@ export class ConsoleData {
     return value;
   }
 
-  private async get(url: string, timeoutMs = 1500): Promise<string> {
-    const res = await this.fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  private async get(url: string, timeoutMs = 1500, via: FetchLike = this.fetch as FetchLike): Promise<string> {
+    const res = await via(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.text();
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     return body;
@@ -272,12 +275,19 @@ export class ConsoleData {
   /** Each adapter's samples (ready and tool calls), or why it could not be read. */
   private async scrapeAdapters(): Promise<Map<string, Sample[] | Error>> {
     const out = new Map<string, Sample[] | Error>();
-    const targets = this.backend.scrapeTargets().flatMap((g) => g.targets);
+    const targets = this.backend
+      .scrapeTargets()
+      .flatMap((g) => g.targets.map((t) => ({ t, tls: g.labels['__scheme__'] === 'https' })))
+      // Without the mesh client certificate an mTLS adapter cannot be read.
+      .filter((x) => !x.tls || this.opts.adapterTlsFetch !== undefined);
     const keep = (n: string) => n === READY || n === CALLS || n === BUCKETS;
     await Promise.all(
-      targets.map(async (t) => {
+      targets.map(async ({ t, tls }) => {
         try {
-          out.set(t, parsePrometheusText(await this.get(`http://${t}/metrics`, 1000), keep));
+          const text = tls
+            ? await this.get(`https://${t}/metrics`, 1000, this.opts.adapterTlsFetch)
+            : await this.get(`http://${t}/metrics`, 1000);
+          out.set(t, parsePrometheusText(text, keep));
         } catch (err) {
           out.set(t, err instanceof Error ? err : new Error(String(err)));
         }

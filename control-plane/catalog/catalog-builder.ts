@@ -5,6 +5,7 @@ import { type ResolvedMeshAuth, resolveServerAuth } from './auth-resolution.js';
 import type { Catalog, CatalogServer, Replica, ServerSpec, SourceState, ToolInfo } from './model.js';
 import { addParamRoutes } from './param-route-resolution.js';
 import { resolvePolicy, resolveToolRoutes } from './policy-resolution.js';
+import type { RateLimitPolicy } from './policy-schema.js';
 
 export interface CatalogOverrides {
   /** replicaKey()s of the replicas drained through the admin API. */
@@ -36,6 +37,8 @@ const built = new WeakMap<
     readonly tools: readonly ToolInfo[] | undefined;
     readonly drained: string;
     readonly meshAuth: string;
+    /** The mesh-wide rate limit it was built with, by value (sources parse it afresh on every read). */
+    readonly meshRateLimit: string;
     readonly server: CatalogServer;
   }
 >();
@@ -46,12 +49,18 @@ function catalogServer(
   overrides: CatalogOverrides,
   meshAuth: ResolvedMeshAuth | undefined,
   meshAuthKey: string,
+  meshRateLimit: RateLimitPolicy | undefined,
 ): CatalogServer {
   const drained =
     overrides.drained.size === 0 ? '' : spec.replicas.map((r) => (overrides.drained.has(replicaKey(spec.name, r.id)) ? '1' : '0')).join('');
+  const meshKey = meshRateLimit === undefined ? '' : `${meshRateLimit.requests}/${meshRateLimit.per}/${meshRateLimit.burst ?? ''}`;
   const hit = built.get(spec);
-  if (hit !== undefined && hit.tools === tools && hit.drained === drained && hit.meshAuth === meshAuthKey) return hit.server;
-  const policy = resolvePolicy(spec.policy);
+  if (hit !== undefined && hit.tools === tools && hit.drained === drained && hit.meshAuth === meshAuthKey && hit.meshRateLimit === meshKey)
+    return hit.server;
+  // The mesh-wide rate limit is the server's when its policy sets none.
+  const explicit =
+    spec.policy.rateLimit === undefined && meshRateLimit !== undefined ? { ...spec.policy, rateLimit: meshRateLimit } : spec.policy;
+  const policy = resolvePolicy(explicit);
   const server: CatalogServer = {
     name: spec.name,
     path: spec.path,
@@ -59,10 +68,10 @@ function catalogServer(
     tls: spec.tls,
     replicas: withOverrides(spec, overrides),
     policy,
-    toolRoutes: resolveToolRoutes(spec.policy, policy, tools ?? []),
+    toolRoutes: resolveToolRoutes(explicit, policy, tools ?? []),
     auth: resolveServerAuth(spec.name, spec.policy.auth, meshAuth),
   };
-  built.set(spec, { tools, drained, meshAuth: meshAuthKey, server });
+  built.set(spec, { tools, drained, meshAuth: meshAuthKey, meshRateLimit: meshKey, server });
   return server;
 }
 
@@ -76,7 +85,7 @@ export function buildCatalog(
   const meshAuthKey = meshAuth === undefined ? '' : JSON.stringify(meshAuth);
   const servers: CatalogServer[] = [...state.servers.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((spec) => catalogServer(spec, tools.get(spec.name), overrides, meshAuth, meshAuthKey));
+    .map((spec) => catalogServer(spec, tools.get(spec.name), overrides, meshAuth, meshAuthKey, state.mesh?.rateLimit));
   // Rules on Mcp-Param values name other servers: resolved once every server is built.
   const withParams = addParamRoutes(servers, state.servers, tools);
   return state.datacenters !== undefined && state.datacenters.length > 0

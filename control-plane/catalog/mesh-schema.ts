@@ -5,6 +5,7 @@
 // which override the source field by field (docs/config.md, Observability).
 import { z } from 'zod';
 import { MeshAuthSchema } from './auth-schema.js';
+import { RateLimitPolicySchema } from './policy-schema.js';
 
 /** Percent of requests, 0..100; decimals allowed (0.01 is one in ten thousand). */
 const Percent = z.number().min(0).max(100);
@@ -49,6 +50,8 @@ export const MeshSettingsSchema = z.strictObject({
   accessLog: AccessLogSettingsSchema.optional(),
   /** JWT providers, the default one and whether servers may opt out (docs/security.md). */
   auth: MeshAuthSchema.optional(),
+  /** The rate limit of every server whose policy sets none (per agent, per tool). */
+  rateLimit: RateLimitPolicySchema.optional(),
 });
 
 export type TracingSettings = z.output<typeof TracingSettingsSchema>;

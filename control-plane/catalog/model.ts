@@ -90,6 +90,13 @@ export interface EffectiveRetry {
   readonly backoffMaxMs: number;
 }
 
+/** A token bucket per agent: `tokensPerFill` tokens every `fillIntervalMs`, holding at most `maxTokens`. */
+export interface EffectiveRateLimit {
+  readonly maxTokens: number;
+  readonly tokensPerFill: number;
+  readonly fillIntervalMs: number;
+}
+
 /** A tool's resolved traffic policy; one Envoy route each. */
 export interface ToolRoute {
   readonly tool: string;
@@ -100,6 +107,8 @@ export interface ToolRoute {
   readonly retry: EffectiveRetry;
   /** The tool's balancing: its own, or the server's. */
   readonly loadBalancing: EffectiveLoadBalancing;
+  /** Calls of this tool each agent may make; absent: unlimited. */
+  readonly rateLimit?: EffectiveRateLimit;
 }
 
 export interface EffectivePolicy {
@@ -127,6 +136,8 @@ export interface EffectivePolicy {
     readonly retryBudgetPercent: number;
     readonly minRetryConcurrency: number;
   };
+  /** Calls each agent may make of each tool without a limit of its own; absent: unlimited. */
+  readonly rateLimit?: EffectiveRateLimit;
   /** A TLS server's verification settings from its policy (absent: the control plane's defaults). */
   readonly tls?: TlsPolicy;
   readonly loadBalancing: EffectiveLoadBalancing;

@@ -1,8 +1,8 @@
 // A server's explicit policy → the policy in force: defaults filled in, and
 // one route per tool whose retries follow what is safe for that tool. Pure.
 import { resolveLoadBalancing } from './load-balancing.js';
-import type { EffectivePolicy, EffectiveRetry, ToolInfo, ToolRoute } from './model.js';
-import type { Policy, RetryPolicy } from './policy-schema.js';
+import type { EffectivePolicy, EffectiveRateLimit, EffectiveRetry, ToolInfo, ToolRoute } from './model.js';
+import type { Policy, RateLimitPolicy, RetryPolicy } from './policy-schema.js';
 
 /** Retryable for any MCP call: the failure says the request never reached a server. */
 const NEVER_REACHED: EffectiveRetry['retryOn'] = ['connect-failure', 'refused-stream', 'reset-before-request', 'retriable-headers'];
@@ -86,8 +86,13 @@ export function resolvePolicy(policy: Policy): EffectivePolicy {
             healthyThreshold: hc.healthyThreshold ?? DEFAULTS.healthCheck.healthyThreshold,
           },
     loadBalancing: resolveLoadBalancing(policy.loadBalancing),
+    ...(policy.rateLimit !== undefined ? { rateLimit: resolveRateLimit(policy.rateLimit) } : {}),
     ...(policy.tls !== undefined ? { tls: policy.tls } : {}),
   };
+}
+
+function resolveRateLimit(r: RateLimitPolicy): EffectiveRateLimit {
+  return { maxTokens: r.burst ?? r.requests, tokensPerFill: r.requests, fillIntervalMs: r.per };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -108,6 +113,7 @@ export function resolveToolRoutes(policy: Policy, effective: EffectivePolicy, to
     const info = known.get(name);
     const idempotent = explicit?.idempotent ?? (info ? info.readOnly || info.idempotent : false);
     const base = idempotent ? ANY_RETRYABLE : NEVER_REACHED;
+    const rateLimit = explicit?.rateLimit ?? policy.rateLimit;
     const serverRetry = policy.retry ? { ...policy.retry, retryOn: idempotent ? policy.retry.retryOn : undefined } : undefined;
     return {
       tool: name,
@@ -117,6 +123,7 @@ export function resolveToolRoutes(policy: Policy, effective: EffectivePolicy, to
       retry: resolveRetry(base, explicit?.retry, serverRetry),
       // A tool's own balancing replaces the server's whole: mixing fields of two would make combinations nobody wrote.
       loadBalancing: explicit?.loadBalancing !== undefined ? resolveLoadBalancing(explicit.loadBalancing) : effective.loadBalancing,
+      ...(rateLimit !== undefined ? { rateLimit: resolveRateLimit(rateLimit) } : {}),
     };
   });
 }

@@ -35,6 +35,23 @@ export const RetryPolicySchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * How often one agent may call: `requests` per `per`, with bursts of up to
+ * `burst` (default `requests`). Enforced by Envoy per agent identity (the
+ * verified identity header, else the client's address) and per tool.
+ */
+export const RateLimitPolicySchema = z
+  .strictObject({
+    requests: z.number().int().min(1).max(1_000_000),
+    // Envoy refills token buckets no more often than every 50 ms.
+    per: durationMs(50, 24 * HOUR),
+    burst: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .refine((r) => r.burst === undefined || r.burst >= r.requests, {
+    message: 'burst must be >= requests (the bucket holds at least one refill)',
+    path: ['burst'],
+  });
+
 export const ToolPolicySchema = z.strictObject({
   /** Whole-call bound for one tools/call, retries included. */
   timeout: durationMs(1, HOUR).optional(),
@@ -43,6 +60,8 @@ export const ToolPolicySchema = z.strictObject({
   idempotent: z.boolean().optional(),
   /** This tool's own balancing, in place of the server's (control-plane/catalog/load-balancing-schema.ts). */
   loadBalancing: LoadBalancingSchema.optional(),
+  /** Calls of this tool each agent may make; instead of the server's `rateLimit`. */
+  rateLimit: RateLimitPolicySchema.optional(),
 });
 
 export const OutlierPolicySchema = z
@@ -153,6 +172,8 @@ export const PolicySchema = z.strictObject({
   tls: TlsPolicySchema.optional(),
   /** How calls are spread over the replicas (control-plane/catalog/load-balancing-schema.ts). */
   loadBalancing: LoadBalancingSchema.optional(),
+  /** Calls each agent may make of each tool of this server (tools without a `rateLimit` of their own). */
+  rateLimit: RateLimitPolicySchema.optional(),
   tools: z.record(z.string().regex(TOOL_NAME, 'tool names are 1-128 of A-Z a-z 0-9 _ . / -'), ToolPolicySchema).optional(),
   /** Agent identity and per-tool authorization (JWT provider, opt-out, rules); see docs/security.md. */
   auth: ServerAuthSchema.optional(),
@@ -161,6 +182,7 @@ export const PolicySchema = z.strictObject({
 });
 
 export type TlsPolicy = z.output<typeof TlsPolicySchema>;
+export type RateLimitPolicy = z.output<typeof RateLimitPolicySchema>;
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
 export type ToolPolicy = z.output<typeof ToolPolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;

@@ -1,5 +1,6 @@
 // CatalogServer → Envoy Cluster (CDS). One EDS cluster per MCP server.
 import { isIP } from 'node:net';
+import { type SdsSecret, sdsSecretConfig, sdsSecretName } from '../../lib/envoy-sds.js';
 import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { CatalogServer, Replica } from '../catalog/model.js';
 import { balancedClusterName, clusterBalancing, zoned } from './load-balancing.js';
@@ -104,6 +105,14 @@ export interface UpstreamTlsDefaults {
   /** Client certificate and key Envoy presents (mTLS to adapters). */
   readonly clientCertFile?: string;
   readonly clientKeyFile?: string;
+  /**
+   * A directory Envoy reads SDS files from (lib/envoy-sds.ts): when set,
+   * clusters name their certificate and CA files through file-based SDS, so
+   * Envoy reloads rotated files; the control plane writes the SDS files there
+   * (the directory is shared with Envoy). Unset: the files are named inline
+   * and read when a cluster is built.
+   */
+  readonly sdsDir?: string;
 }
 
 /** Key in an endpoint's `envoy.transport_socket_match` metadata: the IP its certificate must carry. */
@@ -150,7 +159,8 @@ function tlsSocket(common: object, context: object): object {
  *    not match, through a transport socket match per IP with an IP SAN matcher.
  * The files are read by Envoy, from its own file system.
  */
-export function upstreamTls(server: CatalogServer, defaults: UpstreamTlsDefaults): Record<string, unknown> {
+/** The certificate files a TLS server's clusters use: its policy's, else the control plane's. */
+export function upstreamTlsFiles(server: CatalogServer, defaults: UpstreamTlsDefaults): { cert?: SdsSecret; ca?: SdsSecret } {
   const t = server.policy.tls ?? {};
   const cert =
     t.clientCertFile !== undefined
@@ -158,18 +168,51 @@ export function upstreamTls(server: CatalogServer, defaults: UpstreamTlsDefaults
       : defaults.clientCertFile !== undefined && defaults.clientKeyFile !== undefined
         ? { cert: defaults.clientCertFile, key: defaults.clientKeyFile }
         : undefined;
+  const ca = t.insecureSkipVerify === true ? undefined : (t.caFile ?? defaults.caFile);
+  return {
+    ...(cert ? { cert: { kind: 'certificate', certFile: cert.cert, keyFile: cert.key } as const } : {}),
+    ...(ca !== undefined ? { ca: { kind: 'ca', caFile: ca } as const } : {}),
+  };
+}
+
+/** Every SDS file the catalog's clusters name (empty without an SDS directory). */
+export function upstreamSdsSecrets(servers: readonly CatalogServer[], defaults: UpstreamTlsDefaults): SdsSecret[] {
+  if (defaults.sdsDir === undefined) return [];
+  const out = new Map<string, SdsSecret>();
+  for (const server of servers) {
+    if (!server.tls) continue;
+    const files = upstreamTlsFiles(server, defaults);
+    for (const secret of [files.cert, files.ca]) if (secret) out.set(sdsSecretName(secret), secret);
+  }
+  return [...out.values()];
+}
+
+export function upstreamTls(server: CatalogServer, defaults: UpstreamTlsDefaults): Record<string, unknown> {
+  const t = server.policy.tls ?? {};
+  const files = upstreamTlsFiles(server, defaults);
+  const dir = defaults.sdsDir;
+  const cert = files.cert?.kind === 'certificate' ? files.cert : undefined;
   const certificates = cert
-    ? { tls_certificates: [{ certificate_chain: { filename: cert.cert }, private_key: { filename: cert.key } }] }
+    ? dir !== undefined
+      ? { tls_certificate_sds_secret_configs: [sdsSecretConfig(dir, cert)] }
+      : { tls_certificates: [{ certificate_chain: { filename: cert.certFile }, private_key: { filename: cert.keyFile } }] }
     : {};
   const sni = t.sni !== undefined ? { sni: t.sni } : { auto_host_sni: true };
   if (t.insecureSkipVerify === true) return { transport_socket: tlsSocket(certificates, sni) };
-  const ca = t.caFile ?? defaults.caFile;
-  const validation = (sans?: readonly string[]) => ({
-    validation_context:
-      ca === undefined
-        ? { verify_certificate_hash: [REFUSE_EVERY_CERTIFICATE] }
-        : { trusted_ca: { filename: ca }, ...(sans ? { match_typed_subject_alt_names: sans.map(sanMatcher) } : {}) },
-  });
+  const ca = files.ca?.kind === 'ca' ? files.ca : undefined;
+  const sanMatch = (sans?: readonly string[]) => (sans ? { match_typed_subject_alt_names: sans.map(sanMatcher) } : {});
+  const validation = (sans?: readonly string[]) =>
+    ca === undefined
+      ? { validation_context: { verify_certificate_hash: [REFUSE_EVERY_CERTIFICATE] } }
+      : dir !== undefined
+        ? // The SAN rules stay in the cluster; the CA comes through SDS.
+          {
+            combined_validation_context: {
+              default_validation_context: sanMatch(sans),
+              validation_context_sds_secret_config: sdsSecretConfig(dir, ca),
+            },
+          }
+        : { validation_context: { trusted_ca: { filename: ca.caFile }, ...sanMatch(sans) } };
   if (t.san !== undefined) return { transport_socket: tlsSocket({ ...certificates, ...validation(t.san) }, sni) };
   const ips = [...new Set(server.replicas.map(replicaTlsName).filter((n) => isIP(n) !== 0))].sort();
   return {

@@ -10,6 +10,7 @@ import { mcpRouteKeyHttpFilters } from './mcp-route-keys.js';
 import { accessLogConfig, tracingConfig } from './observability.js';
 import { argumentMetadataRules } from './param-routes.js';
 import { ADS_SOURCE, duration, typedStruct } from './proto-values.js';
+import { rateLimitHttpFilter, rateLimitLocalReplyMapper } from './rate-limits.js';
 import { MAX_REQUEST_BODY_BYTES, ROUTE_CONFIG_NAME } from './routes.js';
 
 export const LISTENER_NAME = 'mcp_egress';
@@ -76,6 +77,8 @@ export function buildListener(opts: ListenerOptions): object {
                 ...(opts.auth ? [jwtAuthnFilter(opts.auth)] : []),
                 ...mcpRouteKeyHttpFilters(opts.hashArguments, argumentMetadataRules(opts.routedArguments ?? [])),
                 ...(opts.auth ? [rbacFilter(), serverNameFilter(), listFilterHttpFilter()] : []),
+                // After the rules: a refused request takes no token.
+                rateLimitHttpFilter(),
                 statefulSessionFilter(),
                 {
                   name: 'envoy.filters.http.router',
@@ -90,10 +93,11 @@ export function buildListener(opts: ListenerOptions): object {
               normalize_path: { value: true },
               merge_slashes: true,
               // Envoy's own answers (a body over the buffer limit; with auth, the
-              // 401 and 403 of agent-auth.ts, first) in JSON-RPC.
+              // 401 and 403 of agent-auth.ts, first; a rate limit's 429) in JSON-RPC.
               local_reply_config: localReplyConfig(
                 defaultLocalReplyRules(MAX_REQUEST_BODY_BYTES),
                 opts.auth ? authLocalReplyMappers() : [],
+                [rateLimitLocalReplyMapper()],
               ),
               ...observabilityFields(opts.observability),
               // Agents connect to this listener directly: X-Forwarded-For gets the

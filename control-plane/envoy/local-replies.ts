@@ -63,10 +63,12 @@ function mapper(rule: LocalReplyRule): object {
 /**
  * The HCM's local_reply_config: one mapper per rule, first match wins;
  * `before`: mappers of their own that go first (agent-auth.ts's 401 and 403,
- * which need substitutions and headers).
+ * which need substitutions and headers); `after`: mappers of their own on
+ * statuses no rule has, last (rate-limits.ts's 429, whose body carries the
+ * request's id).
  */
-export function localReplyConfig(rules: readonly LocalReplyRule[], before: readonly object[] = []): object {
+export function localReplyConfig(rules: readonly LocalReplyRule[], before: readonly object[] = [], after: readonly object[] = []): object {
   const statuses = new Set(rules.map((r) => r.status));
   if (statuses.size !== rules.length) throw new Error('local reply rules: one rule per status');
-  return { mappers: [...before, ...rules.map(mapper)] };
+  return { mappers: [...before, ...rules.map(mapper), ...after] };
 }

@@ -42,10 +42,10 @@ const HEADER_MISMATCH = -32020;
 /** Content types the adapter accepts as JSON: application/json with any parameters. */
 export const JSON_CONTENT_TYPE = '(?i)application/json[ \\t]*(;.*)?';
 
-function metadataRule(selectors: readonly string[], key: string): object {
+function metadataRule(selectors: readonly string[], key: string, type: 'STRING' | 'PROTOBUF_VALUE' = 'STRING'): object {
   return {
     selectors: selectors.map((k) => ({ key: k })),
-    on_present: { metadata_namespace: ROUTE_KEY_NAMESPACE, key, type: 'STRING' },
+    on_present: { metadata_namespace: ROUTE_KEY_NAMESPACE, key, type },
   };
 }
 
@@ -67,6 +67,8 @@ export function mcpRouteKeyHttpFilters(hashArguments: readonly string[] = [], ex
             metadataRule(['params', 'uri'], 'uri'),
             ...hashArguments.map((a) => metadataRule(['params', 'arguments', a], argumentMetadataKey(a))),
             ...extraRules,
+            // Kept as a number or a string, for answers Envoy makes itself (a rate limit's 429).
+            metadataRule(['id'], 'id', 'PROTOBUF_VALUE'),
           ],
           allow_content_types_regex: { regex: JSON_CONTENT_TYPE },
         },

@@ -18,6 +18,7 @@ import {
 } from './mcp-route-keys.js';
 import { paramRouteEntries } from './param-routes.js';
 import { duration, u32 } from './proto-values.js';
+import { rateLimitRouteFields } from './rate-limits.js';
 import { refusedRoute, routeMetadata, withAuth } from './route-auth.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
@@ -144,6 +145,7 @@ function trafficRoutes(server: CatalogServer): object[] {
           route: routeAction(server, t.timeoutMs, t.retry, t.loadBalancing),
           request_headers_to_add: toolRouteHeaders(t.tool),
           metadata,
+          ...rateLimitRouteFields(server.name, t.tool, t.rateLimit),
         },
         t.loadBalancing,
       ),
@@ -151,6 +153,7 @@ function trafficRoutes(server: CatalogServer): object[] {
   }
   const toolsCall = routeAction(server, server.policy.toolTimeoutMs, server.policy.unsafeRetry);
   const rpc = routeAction(server, undefined, server.policy.safeRetry);
+  const toolsCallLimit = rateLimitRouteFields(server.name, undefined, server.policy.rateLimit);
   const methodRoutes: HashableRoute[] = [
     {
       name: `${server.name}/tools-call/2026`,
@@ -158,6 +161,7 @@ function trafficRoutes(server: CatalogServer): object[] {
       match: modernOnly(toolCallMatch(prefix)),
       route: toolsCall,
       metadata,
+      ...toolsCallLimit,
     },
     {
       name: `${server.name}/tools-call`,
@@ -166,6 +170,7 @@ function trafficRoutes(server: CatalogServer): object[] {
       route: toolsCall,
       request_headers_to_remove: ROUTE_KEY_HEADERS,
       metadata,
+      ...toolsCallLimit,
     },
     // The 2026-07-28 notification stream lives as long as its client listens:
     // no whole-request or per-try timeout, and an idle timeout above the

@@ -5,7 +5,7 @@ import { DEFAULT_PORTS, McpPathSchema, PROTOCOL_GENERATIONS, ServerNameSchema } 
 import { MeshAuthSchema } from '../catalog/auth-schema.js';
 import { LocalityNameSchema } from '../catalog/locality.js';
 import { AccessLogSettingsSchema, TracingSettingsSchema } from '../catalog/mesh-schema.js';
-import { PolicySchema } from '../catalog/policy-schema.js';
+import { PolicySchema, RateLimitPolicySchema } from '../catalog/policy-schema.js';
 
 const HttpUrl = z.string().superRefine((text, ctx) => {
   let url: URL;
@@ -95,6 +95,22 @@ const ControlPlaneSettingsSchema = z.strictObject({
   adminPort: Port.optional(),
 });
 
+/**
+ * TLS inside the mesh the file describes. `adapters: true`: the file's stdio
+ * servers' adapters serve mTLS (Envoy and the control plane reach them over
+ * https with a client certificate of the mesh CA); `mcpmesh up` then makes or
+ * uses a development CA and runs xDS over TLS too (docs/security.md).
+ */
+const MeshTlsSchema = z.strictObject({
+  adapters: z.boolean().optional(),
+  /** A `mcpmesh dev-ca --out` directory `mcpmesh up` uses (default: one it makes once in its state directory). */
+  caDir: z
+    .string()
+    .max(4096)
+    .regex(/^\/[^\0\n]*$/, 'an absolute directory path')
+    .optional(),
+});
+
 const MAX_SERVERS = 10_000;
 
 export const FileConfigSchema = z
@@ -106,6 +122,9 @@ export const FileConfigSchema = z
     /** The local datacenter: replicas of others take traffic only as it loses healthy replicas. */
     datacenter: LocalityNameSchema.optional(),
     auth: MeshAuthSchema.optional(),
+    tls: MeshTlsSchema.optional(),
+    /** Mesh-wide: the rate limit of every server whose policy sets none. */
+    rateLimit: RateLimitPolicySchema.optional(),
     servers: z.array(FileServerSchema).max(MAX_SERVERS),
   })
   .superRefine((cfg, ctx) => {
@@ -131,6 +150,8 @@ export const FileConfigShellSchema = z.strictObject({
   accessLog: AccessLogSettingsSchema.optional(),
   datacenter: LocalityNameSchema.optional(),
   auth: MeshAuthSchema.optional(),
+  tls: MeshTlsSchema.optional(),
+  rateLimit: RateLimitPolicySchema.optional(),
   servers: z.array(z.unknown()).max(MAX_SERVERS),
 });
 

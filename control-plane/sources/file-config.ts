@@ -91,7 +91,8 @@ async function httpServer(s: FileServer, index: number, resolve: Resolve): Promi
   return { name: s.name, path, protocol: s.protocol ?? 'auto', tls, replicas, policy: s.policy ?? {} };
 }
 
-function localServer(s: FileServer, ports: readonly number[]): ServerSpec {
+/** `adapterTls`: the file's `tls.adapters`; the adapters serve mTLS, verified by their IP SAN (127.0.0.1). */
+function localServer(s: FileServer, ports: readonly number[], adapterTls: boolean): ServerSpec {
   const policy = s.policy ?? {};
   if (s.run) {
     return {
@@ -107,8 +108,15 @@ function localServer(s: FileServer, ports: readonly number[]): ServerSpec {
     name: s.name,
     path: '/mcp',
     protocol: s.protocol ?? 'auto',
-    tls: false,
-    replicas: ports.map((port) => ({ id: `127.0.0.1:${port}`, host: '127.0.0.1', port, health: 'healthy', weight: 1 })),
+    tls: adapterTls,
+    replicas: ports.map((port) => ({
+      id: `127.0.0.1:${port}`,
+      host: '127.0.0.1',
+      port,
+      health: 'healthy',
+      weight: 1,
+      ...(adapterTls ? { tlsName: '127.0.0.1' } : {}),
+    })),
     // Adapters say on /readyz whether a process is ready; check it unless told otherwise.
     policy: { ...policy, healthCheck: { path: '/readyz', ...policy.healthCheck } },
     adapter: true,
@@ -202,7 +210,9 @@ export class FileConfigReader {
       }
       try {
         const local = entry.stdio !== undefined || entry.run !== undefined;
-        const made = local ? localServer(entry, ports.get(entry.name) ?? []) : await httpServer(entry, i, this.resolve);
+        const made = local
+          ? localServer(entry, ports.get(entry.name) ?? [], config.tls?.adapters === true)
+          : await httpServer(entry, i, this.resolve);
         const spec = known && deepEqual(known.spec, made) ? known.spec : made;
         next.set(entry.name, { entry, spec, fromEntryAlone: !local && spec.replicas.every((r) => isIpLiteral(r.id)) });
       } catch (err) {
@@ -214,7 +224,8 @@ export class FileConfigReader {
     this.servers = next;
     const servers = new Map([...next].map(([name, k]) => [name, k.spec]));
     const datacenters = config.datacenter !== undefined ? { datacenters: [config.datacenter] } : {};
-    if (config.tracing === undefined && config.accessLog === undefined && config.auth === undefined) return { servers, ...datacenters };
+    if (config.tracing === undefined && config.accessLog === undefined && config.auth === undefined && config.rateLimit === undefined)
+      return { servers, ...datacenters };
     return {
       servers,
       ...datacenters,
@@ -222,6 +233,7 @@ export class FileConfigReader {
         ...(config.tracing ? { tracing: config.tracing } : {}),
         ...(config.accessLog ? { accessLog: config.accessLog } : {}),
         ...(config.auth ? { auth: config.auth } : {}),
+        ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
       },
     };
   }

@@ -12,9 +12,10 @@ import { ControlPlane } from '../../control-plane/control-plane.js';
 import type { UpstreamTlsDefaults } from '../../control-plane/envoy/clusters.js';
 import { type ControlPlaneMetrics, createControlPlaneMetrics } from '../../control-plane/metrics.js';
 import type { XdsTlsOptions } from '../../control-plane/xds/ads-server.js';
-import { type BootstrapXdsTls, renderBootstrap } from '../../envoy/bootstrap.js';
+import { type BootstrapXdsTls, renderBootstrap, xdsSdsSecrets } from '../../envoy/bootstrap.js';
 import type { EnvoyLocality } from '../../envoy/bootstrap-locality.js';
 import { type EnvoyProcess, startEnvoy } from '../../envoy/envoy-process.js';
+import { writeSdsFile } from '../../lib/envoy-sds.js';
 import type { Logger } from '../../lib/log.js';
 import { freePort } from './ports.js';
 
@@ -93,6 +94,8 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   let cp = makeCp();
   let admin = new AdminService(cp);
   await cp.start();
+  // As `mcpmesh envoy-bootstrap --sds-dir` does on Envoy's host.
+  for (const secret of xdsSdsSecrets(opts.bootstrapXdsTls)) writeSdsFile(opts.bootstrapXdsTls!.sdsDir!, secret);
   const envoy = await startEnvoy({
     configYaml: renderBootstrap({
       nodeId: opts.nodeId ?? `it-${process.pid}-${xdsPort}`,

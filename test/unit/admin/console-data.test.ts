@@ -191,4 +191,43 @@ describe('console data', () => {
     assert.equal(o.servers[0]!.replicas[0]!.status, 'healthy');
     assert.equal(await data.overview(), o, 'cached for a second');
   });
+
+  test("mTLS adapters (__scheme__ https) are scraped over https with the mesh client certificate's fetch, or not at all without one", async () => {
+    const server: ServerView = {
+      name: 'demo',
+      path: '/mcp',
+      agentUrlPath: '/mcp/demo',
+      protocol: 'auto',
+      replicas: [replica(1), replica(2)],
+      explicitPolicy: null,
+      effectivePolicy: { policy: resolvePolicy({}), toolRoutes: [] },
+    };
+    const backend = {
+      servers: () => [server],
+      scrapeTargets: () => [
+        { targets: ['127.0.0.1:1'], labels: { server: 'demo', replica: '127.0.0.1:1' } },
+        { targets: ['127.0.0.1:2'], labels: { server: 'demo', replica: '127.0.0.1:2', __scheme__: 'https' } },
+      ],
+      clients: () => [],
+      source: () => ({ kind: 'file', synced: true, stale: false, lastError: undefined, lastSyncAt: 1 }),
+      readiness: () => ({ ready: true, checks: {} }),
+    } as unknown as AdminBackend;
+    const plain: string[] = [];
+    const tls: string[] = [];
+    const answer = () => new Response('mcpmesh_adapter_ready 1\n');
+    const fetchPlain = (async (url: string) => {
+      plain.push(url);
+      return answer();
+    }) as typeof fetch;
+    const fetchTls = async (url: string | URL) => {
+      tls.push(String(url));
+      return answer();
+    };
+    await new ConsoleData(backend, { fetch: fetchPlain, adapterTlsFetch: fetchTls }).overview();
+    assert.deepEqual(plain, ['http://127.0.0.1:1/metrics']);
+    assert.deepEqual(tls, ['https://127.0.0.1:2/metrics']);
+    plain.length = 0;
+    await new ConsoleData(backend, { fetch: fetchPlain }).overview();
+    assert.deepEqual(plain, ['http://127.0.0.1:1/metrics'], 'an mTLS adapter is not asked without a client certificate');
+  });
 });

@@ -204,6 +204,7 @@ describe('Envoy resources', () => {
       'envoy.filters.http.rbac',
       'envoy.filters.http.header_to_metadata',
       'envoy.filters.http.ext_proc',
+      'envoy.filters.http.local_ratelimit',
       'envoy.filters.http.stateful_session',
       'envoy.filters.http.router',
     ]);
@@ -214,20 +215,21 @@ describe('Envoy resources', () => {
     ]);
     assert.equal(jwt.providers.corp.forward, false);
     assert.equal(jwt.providers.partner.remote_jwks.http_uri.cluster, 'jwks_partner');
-    // The 401 and 403 mappers go before the listener's own (the 413).
-    assert.equal(hcm.local_reply_config.mappers.length, 3);
+    // The 401 and 403 mappers go before the listener's own (the 413), the rate limit's 429 after.
+    assert.equal(hcm.local_reply_config.mappers.length, 4);
     assert.equal(hcm.local_reply_config.mappers[0].status_code.value, 401);
     // The list filter gets the path and content type only: tokens never leave Envoy.
     const extProc = (hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.ext_proc')!.typed_config;
     assert.deepEqual(extProc.forward_rules.allowed_headers.patterns, [{ exact: ':path' }, { exact: 'content-type' }]);
     assert.equal(extProc.failure_mode_allow, false);
-    // Without auth: only the header strip is added.
+    // Without auth: only the header strip is added (and the rate limit filter, off unless a route switches it on).
     const plain = buildListener({ address: '127.0.0.1', port: 10000 }) as Json;
     assert.deepEqual(
       (plain['filter_chains'][0].filters[0].typed_config.http_filters as Json[]).map((f) => f['name']),
       [
         'envoy.filters.http.header_mutation',
         'envoy.filters.http.json_to_metadata',
+        'envoy.filters.http.local_ratelimit',
         'envoy.filters.http.stateful_session',
         'envoy.filters.http.router',
       ],

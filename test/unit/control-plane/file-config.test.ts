@@ -211,3 +211,25 @@ describe('the file reader across edits', () => {
     assert.notEqual(two.servers[1], one.servers[1]);
   });
 });
+
+test('tls.adapters: stdio servers are reached over TLS and verified by their IP SAN; run servers stay plain; bad caDir is named', async () => {
+  const file = '/tmp/mcpmesh.yaml';
+  const text = [
+    'tls: { adapters: true, caDir: /etc/mcpmesh/dev-ca }',
+    'servers:',
+    '  - { name: tools, stdio: { command: [node, s.js], replicas: 2, port: 17100 } }',
+    '  - { name: web, run: { command: [node, w.js], port: 17200 } }',
+  ].join('\n');
+  const state = await toSourceState(parseConfigText(text, file), file);
+  const tools = state.servers.get('tools')!;
+  assert.equal(tools.tls, true);
+  assert.deepEqual(
+    tools.replicas.map((r) => r.tlsName),
+    ['127.0.0.1', '127.0.0.1'],
+  );
+  assert.equal(state.servers.get('web')!.tls, false);
+  const plain = await toSourceState(parseConfigText(text.replace('adapters: true', 'adapters: false'), file), file);
+  assert.equal(plain.servers.get('tools')!.tls, false);
+  assert.throws(() => parseConfigText(text.replace('/etc/mcpmesh/dev-ca', 'relative/dir'), file), /tls\.caDir: an absolute directory path/);
+  assert.throws(() => parseConfigText(text.replace('adapters: true', 'adapters: true, mtls: 1'), file), /tls: Unrecognized key/);
+});

@@ -165,7 +165,8 @@ describe('clusters and routes per balancing', () => {
     const hcm = l['filter_chains'][0].filters[0].typed_config;
     const j2m = (hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.json_to_metadata')!;
     const keys = (j2m['typed_config'].request_rules.rules as Json[]).map((r) => r['on_present'].key);
-    assert.deepEqual(keys, ['method', 'name', 'uri', 'argument.repo', 'argument.user']);
+    // `id` is the request id, for the JSON-RPC body of Envoy's own 429 (rate-limits.ts).
+    assert.deepEqual(keys, ['method', 'name', 'uri', 'argument.repo', 'argument.user', 'id']);
   });
 
   test('a header hash hashes that header, on every route of the server', () => {
