@@ -222,21 +222,14 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
   let token: Member | undefined;
   // A path key was just read: its value is next.
   let pending = PathKey.None;
-  // An id or token whose value is an array or object, until it closes at `openDepth`.
-  let open = PathKey.None;
-  let openStart = 0;
-  let openDepth = 0;
-  const record = (key: PathKey, start: number, end: number): void => {
-    if (key === PathKey.Id) id = { key: 'id', start, end };
-    else if (key === PathKey.Token) token = { key: 'progressToken', start, end };
-  };
   for (let i = first; i < n; i++) {
     const c = t.charCodeAt(i);
     if (c === QUOTE) {
       const end = skipString(t, i);
       if (end < 0) return NO_SPANS;
       if (pending !== PathKey.None) {
-        record(pending, i, end);
+        if (pending === PathKey.Id) id = span('id', i, end);
+        else if (pending === PathKey.Token) token = span('progressToken', i, end);
         pending = PathKey.None;
       } else if (depth === 1 || (depth === 2 && inParams) || (depth === 3 && inMeta)) {
         const colon = skipWs(t, end);
@@ -251,22 +244,35 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       i = end - 1;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > maxDepth || ++containers > maxContainers) return TOO_DEEP;
-      if (pending === PathKey.Params) inParams = c === OPEN_BRACE;
-      else if (pending === PathKey.Meta) inMeta = c === OPEN_BRACE;
-      else if (pending !== PathKey.None) {
-        open = pending;
-        openStart = i;
-        openDepth = depth - 1;
+      const onPath = c === OPEN_BRACE && (depth === 1 || pending === PathKey.Params || pending === PathKey.Meta);
+      if (onPath) {
+        if (pending === PathKey.Params) inParams = true;
+        else if (pending === PathKey.Meta) inMeta = true;
+        pending = PathKey.None;
+        continue;
       }
+      // Off the path: to its end with the depth count alone (no key is compared in there).
+      const base = depth - 1;
+      let j = i + 1;
+      for (; j < n; j++) {
+        const d = t.charCodeAt(j);
+        if (d === QUOTE) {
+          const end = skipString(t, j);
+          if (end < 0) return NO_SPANS;
+          j = end - 1;
+        } else if (d === OPEN_BRACE || d === OPEN_BRACKET) {
+          if (++depth > maxDepth || ++containers > maxContainers) return TOO_DEEP;
+        } else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === base) break;
+      }
+      if (j >= n) return NO_SPANS;
+      if (pending === PathKey.Id) id = span('id', i, j + 1);
+      else if (pending === PathKey.Token) token = span('progressToken', i, j + 1);
       pending = PathKey.None;
+      i = j;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
       if (depth === 1) inParams = false;
       else if (depth === 2) inMeta = false;
-      if (open !== PathKey.None && depth === openDepth) {
-        record(open, openStart, i + 1);
-        open = PathKey.None;
-      }
     } else if (pending !== PathKey.None && !isWs(c) && c !== COLON) {
       // A number, true, false or null: up to the next delimiter.
       let j = i;
@@ -275,13 +281,18 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
         if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || isWs(d)) break;
         j++;
       }
-      if (pending !== PathKey.Params && pending !== PathKey.Meta) record(pending, i, j);
+      if (pending === PathKey.Id) id = span('id', i, j);
+      else if (pending === PathKey.Token) token = span('progressToken', i, j);
       pending = PathKey.None;
       i = j - 1;
     }
   }
   if (!isObject || depth !== 0) return NO_SPANS;
   return { tooDeep: false, spans: { id, progressToken: token } };
+}
+
+function span(key: string, start: number, end: number): Member {
+  return { key, start, end };
 }
 
 /** Which path member the key spanning [ks, ke) is, for an object at `depth` on the path. */
