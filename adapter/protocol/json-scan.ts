@@ -214,7 +214,7 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
   const first = skipWs(t, 0);
   const isObject = t.charCodeAt(first) === OPEN_BRACE;
   let depth = 0;
-  let containers = 0;
+  const count = { containers: 0, max: maxContainers };
   // The object at depth 2 is the top-level `params`; the one at depth 3 its `_meta`.
   let inParams = false;
   let inMeta = false;
@@ -243,7 +243,7 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       }
       i = end - 1;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > maxDepth || ++containers > maxContainers) return TOO_DEEP;
+      if (++depth > maxDepth || ++count.containers > maxContainers) return TOO_DEEP;
       const onPath = c === OPEN_BRACE && (depth === 1 || pending === PathKey.Params || pending === PathKey.Meta);
       if (onPath) {
         if (pending === PathKey.Params) inParams = true;
@@ -252,19 +252,10 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
         continue;
       }
       // Off the path: to its end with the depth count alone (no key is compared in there).
-      const base = depth - 1;
-      let j = i + 1;
-      for (; j < n; j++) {
-        const d = t.charCodeAt(j);
-        if (d === QUOTE) {
-          const end = skipString(t, j);
-          if (end < 0) return NO_SPANS;
-          j = end - 1;
-        } else if (d === OPEN_BRACE || d === OPEN_BRACKET) {
-          if (++depth > maxDepth || ++containers > maxContainers) return TOO_DEEP;
-        } else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === base) break;
-      }
-      if (j >= n) return NO_SPANS;
+      const j = skipContainer(t, i, depth, maxDepth, count);
+      if (j === UNTERMINATED) return NO_SPANS;
+      if (j === OVER_BOUND) return TOO_DEEP;
+      depth--;
       if (pending === PathKey.Id) id = span('id', i, j + 1);
       else if (pending === PathKey.Token) token = span('progressToken', i, j + 1);
       pending = PathKey.None;
@@ -289,6 +280,44 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
   }
   if (!isObject || depth !== 0) return NO_SPANS;
   return { tooDeep: false, spans: { id, progressToken: token } };
+}
+
+const UNTERMINATED = -1;
+const OVER_BOUND = -2;
+
+/**
+ * Index of the bracket that closes the container opening at `at` (at
+ * `depth`), counting the containers inside into `count`; UNTERMINATED or
+ * OVER_BOUND. Its own small function: the loop most bodies spend their
+ * characters in is compiled early and on its own.
+ */
+function skipContainer(
+  t: string,
+  at: number,
+  depth: number,
+  maxDepth: number,
+  count: { containers: number; readonly max: number },
+): number {
+  const n = t.length;
+  const max = count.max;
+  let containers = count.containers;
+  let d = depth;
+  for (let j = at + 1; j < n; j++) {
+    const c = t.charCodeAt(j);
+    if (c === QUOTE) {
+      const end = skipString(t, j);
+      if (end < 0) return UNTERMINATED;
+      j = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++d > maxDepth || ++containers > max) return OVER_BOUND;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (--d === depth - 1) {
+        count.containers = containers;
+        return j;
+      }
+    }
+  }
+  return UNTERMINATED;
 }
 
 function span(key: string, start: number, end: number): Member {

@@ -65,4 +65,6 @@ test('the one-pass scan: container and spaced values, the depth bound, text that
   assert.equal(scanRequest('{"_meta":{"progressToken":1},"x":{"params":{"_meta":{"progressToken":1}}}}').spans?.progressToken, undefined);
   assert.equal(scanRequest('"x"').spans, undefined);
   assert.equal(scanRequest('{"id":"never closed').spans, undefined);
+  assert.deepEqual(scanRequest('{"a":[1,{"b":2}'), { tooDeep: false, spans: undefined });
+  assert.deepEqual(scanRequest('{"a":[1,{"b":2}]', 3), { tooDeep: false, spans: undefined });
 });
