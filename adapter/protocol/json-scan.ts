@@ -179,36 +179,168 @@ export interface RequestSpans {
   readonly progressToken: Member | undefined;
 }
 
+/** Which member of the path id / params._meta.progressToken a key names. */
+enum PathKey {
+  None = 0,
+  Id = 1,
+  Params = 2,
+  Meta = 3,
+  Token = 4,
+}
+
+/** What one pass over a request's text found: the depth verdict and, unless it is refused, the spans. */
+export interface RequestScan {
+  /** Deeper than the bound, or more containers than allowed (the scan stopped there). */
+  readonly tooDeep: boolean;
+  /** Undefined when the text is not one object (or too deep). */
+  readonly spans: RequestSpans | undefined;
+}
+
+/** No bound: a small integer, so the comparisons in the loop stay integer ones. */
+const NO_BOUND = 0x3fffffff;
+const NO_SPANS: RequestScan = { tooDeep: false, spans: undefined };
+const TOO_DEEP: RequestScan = { tooDeep: true, spans: undefined };
+
 /**
- * The spans of a request's top-level `id` and of `params._meta.progressToken`,
- * in one pass over the text (each character read about once: values off the
- * path are skipped, the path is walked into). Undefined when the text is not
- * one object.
+ * The depth check of `nestsDeeperThan` and the spans of `requestSpans` in one
+ * loop over the characters (strings skipped whole): a key is a string a colon
+ * follows, and only keys of the three objects on the path (the top level,
+ * its `params`, their `_meta`) are compared, so each character is read about
+ * once and no callback runs per member. Expects text that JSON.parse accepts
+ * (what it finds in other text is meaningless, not unsafe: the parse refuses).
  */
-export function requestSpans(t: string): RequestSpans | undefined {
+export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_BOUND): RequestScan {
+  const n = t.length;
+  const first = skipWs(t, 0);
+  const isObject = t.charCodeAt(first) === OPEN_BRACE;
+  let depth = 0;
+  const count = { containers: 0, max: maxContainers };
+  // The object at depth 2 is the top-level `params`; the one at depth 3 its `_meta`.
+  let inParams = false;
+  let inMeta = false;
   let id: Member | undefined;
   let token: Member | undefined;
-  const inMeta = (ks: number, ke: number, vs: number): number => {
-    const end = skipValue(t, vs);
-    if (end >= 0 && keyIs(t, ks, ke, 'progressToken')) token = { key: 'progressToken', start: vs, end };
-    return end;
-  };
-  const inParams = (ks: number, ke: number, vs: number): number => {
-    if (!keyIs(t, ks, ke, '_meta')) return skipValue(t, vs);
-    // A later _meta replaces an earlier one, as in JSON.parse.
-    token = undefined;
-    return t.charCodeAt(vs) === OPEN_BRACE ? walkMembers(t, vs, inMeta) : skipValue(t, vs);
-  };
-  const end = walkMembers(t, valueStart(t), (ks, ke, vs) => {
-    if (keyIs(t, ks, ke, 'params')) {
-      token = undefined;
-      return t.charCodeAt(vs) === OPEN_BRACE ? walkMembers(t, vs, inParams) : skipValue(t, vs);
+  // A path key was just read: its value is next.
+  let pending = PathKey.None;
+  for (let i = first; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = skipString(t, i);
+      if (end < 0) return NO_SPANS;
+      if (pending !== PathKey.None) {
+        if (pending === PathKey.Id) id = span('id', i, end);
+        else if (pending === PathKey.Token) token = span('progressToken', i, end);
+        pending = PathKey.None;
+      } else if (depth === 1 || (depth === 2 && inParams) || (depth === 3 && inMeta)) {
+        const colon = skipWs(t, end);
+        if (t.charCodeAt(colon) === COLON) {
+          pending = pathKey(t, i, end, depth);
+          // A later params or _meta replaces an earlier one, as in JSON.parse.
+          if (pending === PathKey.Params || pending === PathKey.Meta) token = undefined;
+          i = colon;
+          continue;
+        }
+      }
+      i = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > maxDepth || ++count.containers > maxContainers) return TOO_DEEP;
+      const onPath = c === OPEN_BRACE && (depth === 1 || pending === PathKey.Params || pending === PathKey.Meta);
+      if (onPath) {
+        if (pending === PathKey.Params) inParams = true;
+        else if (pending === PathKey.Meta) inMeta = true;
+        pending = PathKey.None;
+        continue;
+      }
+      // Off the path: to its end with the depth count alone (no key is compared in there).
+      const j = skipContainer(t, i, depth, maxDepth, count);
+      if (j === UNTERMINATED) return NO_SPANS;
+      if (j === OVER_BOUND) return TOO_DEEP;
+      depth--;
+      if (pending === PathKey.Id) id = span('id', i, j + 1);
+      else if (pending === PathKey.Token) token = span('progressToken', i, j + 1);
+      pending = PathKey.None;
+      i = j;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+      if (depth === 1) inParams = false;
+      else if (depth === 2) inMeta = false;
+    } else if (pending !== PathKey.None && !isWs(c) && c !== COLON) {
+      // A number, true, false or null: up to the next delimiter.
+      let j = i;
+      while (j < n) {
+        const d = t.charCodeAt(j);
+        if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || isWs(d)) break;
+        j++;
+      }
+      if (pending === PathKey.Id) id = span('id', i, j);
+      else if (pending === PathKey.Token) token = span('progressToken', i, j);
+      pending = PathKey.None;
+      i = j - 1;
     }
-    const e = skipValue(t, vs);
-    if (e >= 0 && keyIs(t, ks, ke, 'id')) id = { key: 'id', start: vs, end: e };
-    return e;
-  });
-  return end < 0 ? undefined : { id, progressToken: token };
+  }
+  if (!isObject || depth !== 0) return NO_SPANS;
+  return { tooDeep: false, spans: { id, progressToken: token } };
+}
+
+const UNTERMINATED = -1;
+const OVER_BOUND = -2;
+
+/**
+ * Index of the bracket that closes the container opening at `at` (at
+ * `depth`), counting the containers inside into `count`; UNTERMINATED or
+ * OVER_BOUND. Its own small function: the loop most bodies spend their
+ * characters in is compiled early and on its own.
+ */
+function skipContainer(
+  t: string,
+  at: number,
+  depth: number,
+  maxDepth: number,
+  count: { containers: number; readonly max: number },
+): number {
+  const n = t.length;
+  const max = count.max;
+  let containers = count.containers;
+  let d = depth;
+  for (let j = at + 1; j < n; j++) {
+    const c = t.charCodeAt(j);
+    if (c === QUOTE) {
+      const end = skipString(t, j);
+      if (end < 0) return UNTERMINATED;
+      j = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++d > maxDepth || ++containers > max) return OVER_BOUND;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (--d === depth - 1) {
+        count.containers = containers;
+        return j;
+      }
+    }
+  }
+  return UNTERMINATED;
+}
+
+function span(key: string, start: number, end: number): Member {
+  return { key, start, end };
+}
+
+/** Which path member the key spanning [ks, ke) is, for an object at `depth` on the path. */
+function pathKey(t: string, ks: number, ke: number, depth: number): PathKey {
+  if (depth === 1) return keyIs(t, ks, ke, 'id') ? PathKey.Id : keyIs(t, ks, ke, 'params') ? PathKey.Params : PathKey.None;
+  if (depth === 2) return keyIs(t, ks, ke, '_meta') ? PathKey.Meta : PathKey.None;
+  return keyIs(t, ks, ke, 'progressToken') ? PathKey.Token : PathKey.None;
+}
+
+/**
+ * The spans of a request's top-level `id` and of `params._meta.progressToken`,
+ * in one pass over the text (`scanRequest` without a bound), or none when
+ * the depth check just read this text. Undefined when the text is not one
+ * object.
+ */
+export function requestSpans(t: string): RequestSpans | undefined {
+  const last = lastScan;
+  if (last !== undefined && last.text === t) return last.spans;
+  return scanRequest(t).spans;
 }
 
 /** Index of the first non-whitespace character: where the top-level value starts. */
@@ -220,24 +352,23 @@ export function valueStart(t: string): number {
  * Whether any array or object in `t` nests deeper than `max` levels (the
  * top-level object is level 1), or `t` holds more than `maxContainers` arrays
  * and objects (each one costs JSON.parse an allocation: 4 MiB of `[]` is two
- * million of them). Strings are skipped whole.
+ * million of them). Strings are skipped whole. The same pass finds the spans
+ * `requestSpans` returns, kept for the next call on this very text.
  */
-export function nestsDeeperThan(t: string, max: number, maxContainers = Number.MAX_SAFE_INTEGER): boolean {
-  let depth = 0;
-  let containers = 0;
-  const n = t.length;
-  for (let i = 0; i < n; i++) {
-    const c = t.charCodeAt(i);
-    if (c === QUOTE) {
-      const end = skipString(t, i);
-      if (end < 0) return false;
-      i = end - 1;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > max || ++containers > maxContainers) return true;
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
-  }
-  return false;
+export function nestsDeeperThan(t: string, max: number, maxContainers = NO_BOUND): boolean {
+  const scan = scanRequest(t, max, maxContainers);
+  lastScan = scan.tooDeep ? undefined : { text: t, spans: scan.spans };
+  return scan.tooDeep;
 }
+
+/**
+ * The spans of the text the depth check last passed: the request path checks
+ * a body's depth before parsing it and splices its id and token when the
+ * call is written, so the body is walked once, not twice. One entry only (it
+ * keeps one body alive until the next check); a pure function's result, so a
+ * stale entry is merely a miss.
+ */
+let lastScan: { readonly text: string; readonly spans: RequestSpans | undefined } | undefined;
 
 // ---- raw bytes: a server's large line ----
 

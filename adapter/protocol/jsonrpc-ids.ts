@@ -61,7 +61,7 @@ function hasLaterTopLevelId(text: string, from: number): boolean {
 /**
  * `text` (a valid JSON request) with its top-level `id` set to `idJson` and
  * `params._meta.progressToken` to `tokenJson`, spliced in place; undefined
- * when the request lacks either. One pass over the text (requestSpans).
+ * when the request lacks either. One pass over the text (requestSpans), or none when the depth check just read it.
  */
 export function replaceIdAndProgressToken(text: string, idJson: string, tokenJson: string): string | undefined {
   const spans = requestSpans(text);

@@ -8,6 +8,8 @@
 // median of 5 runs after 1 warmup.
 //
 // Run: npx tsc -p . && node --expose-gc dist/bench/adapter/hostile-input.js [--answer-mb 48]
+//   [--kind <substring>] [--runs 5]: only the body kinds whose name holds the substring (no answer
+//   rows), each measured --runs times after the warmup (more runs give a profile more samples).
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,10 @@ import { pino } from 'pino';
 import { runAdapter } from '../../adapter/adapter.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/stdio-server.js', import.meta.url));
-const { values } = parseArgs({ options: { 'answer-mb': { type: 'string', default: '48' } } });
+const { values } = parseArgs({
+  options: { 'answer-mb': { type: 'string', default: '48' }, kind: { type: 'string' }, runs: { type: 'string', default: '5' } },
+});
+const RUNS = Number(values.runs);
 const MIB = 1024 * 1024;
 const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
 const HEADERS = {
@@ -101,6 +106,9 @@ function post(port: number, body: Buffer, tool = 'echo'): Promise<{ status: numb
   });
 }
 
+/** Ends the run early when --kind picks body kinds only. */
+class Done extends Error {}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -109,7 +117,7 @@ function median(xs: number[]): number {
 async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; status: number }> {
   const samples: number[] = [];
   let status = 0;
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i <= RUNS; i++) {
     (globalThis as { gc?: () => void }).gc?.();
     const before = process.cpuUsage();
     status = (await post(port, body, tool)).status;
@@ -130,12 +138,13 @@ const adapter = await runAdapter({
 await adapter.whenReady();
 const lines = ['| body kind | 1 MiB: CPU ms | 4 MiB: CPU ms | 4 MiB / 1 MiB | answer |', '| --- | ---: | ---: | ---: | --- |'];
 try {
-  for (const kind of KINDS) {
+  for (const kind of KINDS.filter((k) => values.kind === undefined || k.name.includes(values.kind))) {
     const one = await cpuOf(adapter.port, kind.body(MIB));
     const four = await cpuOf(adapter.port, kind.body(4 * MIB));
     lines.push(`| ${kind.name} | ${one.ms.toFixed(1)} | ${four.ms.toFixed(1)} | ${(four.ms / one.ms).toFixed(1)} | ${four.status} |`);
     process.stderr.write(`${lines[lines.length - 1]}\n`);
   }
+  if (values.kind !== undefined) throw new Done();
   // A 4 MiB answer from the server (the large-line path), for the same measure.
   const big = (kb: number) =>
     Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"kb":${kb}},"_meta":{${META}}}}`);
@@ -157,6 +166,8 @@ try {
     '',
     `One ${mb} MiB answer (${(r.bytes / MIB).toFixed(1)} MiB received, status ${r.status}): resident set ${(base / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB (+${((peak - base) / MIB).toFixed(0)} MiB, ${((peak - base) / (mb * MIB)).toFixed(1)}× the answer).`,
   );
+} catch (err) {
+  if (!(err instanceof Done)) throw err;
 } finally {
   await adapter.shutdown();
 }

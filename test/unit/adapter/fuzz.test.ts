@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { Call, type CallSink, type Era } from '../../../adapter/pool/call.js';
 import { LineSplitter } from '../../../adapter/pool/line-splitter.js';
 import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
-import { findMember, nestsDeeperThan, scanJsonBytes, valueStart } from '../../../adapter/protocol/json-scan.js';
+import { findMember, nestsDeeperThan, scanJsonBytes, scanRequest, valueStart } from '../../../adapter/protocol/json-scan.js';
 import { replaceIdAndProgressToken, replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage, strictProblem } from '../../../adapter/protocol/jsonrpc-message.js';
 
@@ -277,4 +277,46 @@ test('line splitter: an overlong line is skipped whole and reported with its edg
 test('regression: a key that is a lone quote or backslash is found, not mistaken for the end of a string', () => {
   const text = JSON.stringify({ '"': { id: 1 }, '\\': 2, id: 3 });
   assert.equal(replaceTopLevelId(text, '3', '9'), JSON.stringify({ '"': { id: 1 }, '\\': 2, id: 9 }));
+});
+
+test('one-pass request scan: the depth verdict of nestsDeeperThan and the id and token JSON.parse reads, in any layout', () => {
+  const member = fc.oneof(json, obj, fc.record({ _meta: fc.oneof(json, obj), x: json }, { requiredKeys: [] }));
+  fc.assert(
+    fc.property(
+      obj,
+      member,
+      fc.option(json),
+      fc.option(json),
+      layout,
+      fc.integer({ min: 1, max: 6 }),
+      (o, params, tokenValue, idValue, style, max) => {
+        const msg: Record<string, unknown> = { ...o, params };
+        if (idValue !== null) msg['id'] = idValue;
+        const p = msg['params'];
+        if (tokenValue !== null && p !== null && typeof p === 'object' && !Array.isArray(p)) {
+          const m = (p as Record<string, unknown>)['_meta'];
+          if (m !== null && typeof m === 'object' && !Array.isArray(m)) (m as Record<string, unknown>)['progressToken'] = tokenValue;
+        }
+        const text = write(msg, style);
+        const parsed = JSON.parse(text) as Record<string, unknown>;
+        const scan = scanRequest(text, max);
+        assert.equal(scan.tooDeep, nestsDeeperThan(text, max));
+        assert.equal(scan.tooDeep, depth(parsed) > max);
+        if (scan.tooDeep) return;
+        const spans = scan.spans;
+        assert.ok(spans !== undefined);
+        const at = (m: { start: number; end: number } | undefined) =>
+          m === undefined ? undefined : JSON.parse(text.slice(m.start, m.end));
+        assert.deepEqual(at(spans.id), parsed['id']);
+        const pp = parsed['params'];
+        const meta = pp !== null && typeof pp === 'object' && !Array.isArray(pp) ? (pp as Record<string, unknown>)['_meta'] : undefined;
+        const token =
+          meta !== null && typeof meta === 'object' && !Array.isArray(meta)
+            ? (meta as Record<string, unknown>)['progressToken']
+            : undefined;
+        assert.deepEqual(at(spans.progressToken), token);
+      },
+    ),
+    opts,
+  );
 });

@@ -3,7 +3,7 @@
 // else the text holds; and the string skip on text dense with escaped quotes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keyIs, requestSpans, skipString } from '../../../adapter/protocol/json-scan.js';
+import { keyIs, requestSpans, scanRequest, skipString } from '../../../adapter/protocol/json-scan.js';
 import { replaceIdAndProgressToken } from '../../../adapter/protocol/jsonrpc-ids.js';
 
 function spliced(text: string): unknown {
@@ -51,4 +51,20 @@ test('strings dense with escaped quotes and backslashes are skipped exactly', ()
   assert.equal(skipString('"\\"never closed', 0), -1);
   const big = `{"jsonrpc":"2.0","id":1,"method":"m","params":{"text":"${'\\"'.repeat(100_000)}","_meta":{"progressToken":1}}}`;
   assert.equal((spliced(big) as { params: { text: string } }).params.text.length, 100_000);
+});
+
+test('the one-pass scan: container and spaced values, the depth bound, text that is not one object', () => {
+  const text = '{ "id" : [1,{"id":2}] , "params" : { "_meta" : { "progressToken" : {"a":[1]} , "k":{"progressToken":1} } } }';
+  const s = scanRequest(text, 5).spans;
+  assert.equal(text.slice(s!.id!.start, s!.id!.end), '[1,{"id":2}]');
+  assert.equal(text.slice(s!.progressToken!.start, s!.progressToken!.end), '{"a":[1]}');
+  assert.deepEqual(scanRequest(text, 4), { tooDeep: true, spans: undefined });
+  assert.deepEqual(scanRequest('{"a":[[]]}', 8, 2), { tooDeep: true, spans: undefined });
+  assert.equal(scanRequest('{"id":-1.5e3,"params":{"_meta":{"progressToken":true}}}').spans?.id?.end, 12);
+  // A _meta outside params, or params nested elsewhere, is not the path.
+  assert.equal(scanRequest('{"_meta":{"progressToken":1},"x":{"params":{"_meta":{"progressToken":1}}}}').spans?.progressToken, undefined);
+  assert.equal(scanRequest('"x"').spans, undefined);
+  assert.equal(scanRequest('{"id":"never closed').spans, undefined);
+  assert.deepEqual(scanRequest('{"a":[1,{"b":2}'), { tooDeep: false, spans: undefined });
+  assert.deepEqual(scanRequest('{"a":[1,{"b":2}]', 3), { tooDeep: false, spans: undefined });
 });
