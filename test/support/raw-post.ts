@@ -10,8 +10,8 @@ export interface RawPostOptions {
   readonly localAddress?: string;
   /** Default: a connection of its own (no agent). */
   readonly agent?: http.Agent;
-  /** The request is destroyed with an error after this long without an answer. */
-  readonly timeoutMs: number;
+  /** The request is destroyed with an error after this long without an answer (default: no bound of its own). */
+  readonly timeoutMs?: number;
 }
 
 export interface RawAnswer {
@@ -51,7 +51,8 @@ export function rawPost(url: string, body: string | Buffer, opts: RawPostOptions
       },
     );
     req.on('error', reject);
-    req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no answer within ${opts.timeoutMs / 1_000} s`)));
+    const { timeoutMs } = opts;
+    if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1_000} s`)));
     req.end(body);
   });
 }
