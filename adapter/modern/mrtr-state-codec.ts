@@ -9,13 +9,12 @@
 // distinct from the session ids' keys, and per server. AAD = format, server,
 // kid. Single use is not the seal's business: the holder forgets a hold when
 // its first retry arrives (mrtr-holds.ts).
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { KeyRing, SessionKey } from '../sessions/session-keys.js';
+import { RingKeySeal, SEAL_IV_BYTES, SEAL_TAG_BYTES } from '../sessions/ring-key-seal.js';
+import type { KeyRing } from '../sessions/session-keys.js';
 
 export const MRTR_STATE_FORMAT = 'm';
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 /** The longest state seal() writes is far below this; longer input is refused unread. */
 export const MAX_REQUEST_STATE_LENGTH = 4096;
 const TOKEN = /^m([A-Za-z0-9_-]{1,16})\.([A-Za-z0-9_-]+)$/;
@@ -68,14 +67,11 @@ export interface MrtrStateCodecOptions {
 }
 
 export class MrtrStateCodec {
-  private readonly info: Buffer;
-  private readonly aadPrefix: string;
+  private readonly sealer: RingKeySeal;
   private readonly now: () => number;
-  private readonly derived = new WeakMap<SessionKey, KeyObject>();
 
   constructor(private readonly opts: MrtrStateCodecOptions) {
-    this.info = Buffer.from(`mcpmesh-mrtr/1/${opts.server}`, 'utf8');
-    this.aadPrefix = `mcpmesh-mrtr\x001\x00${opts.server}\x00`;
+    this.sealer = new RingKeySeal(`mcpmesh-mrtr/1/${opts.server}`, `mcpmesh-mrtr\x001\x00${opts.server}\x00`);
     this.now = opts.now ?? Date.now;
   }
 
@@ -92,10 +88,7 @@ export class MrtrStateCodec {
       JSON.stringify({ h: state.holdId, r: state.replicaId, u: state.holderUrl, b: state.binding, e: state.expiresAt }),
       'utf8',
     );
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.aesKey(key), iv);
-    cipher.setAAD(Buffer.from(this.aadPrefix + key.kid, 'utf8'));
-    const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    const sealed = this.sealer.seal(key, plain);
     return `${MRTR_STATE_FORMAT}${key.kid}.${sealed.toString('base64url')}`;
   }
 
@@ -116,31 +109,15 @@ export class MrtrStateCodec {
     const body = m[2]!;
     if (body.length % 4 === 1) return { ok: false, reason: 'malformed' };
     const blob = Buffer.from(body, 'base64url');
-    if (blob.length < IV_BYTES + TAG_BYTES + 1 || blob.toString('base64url') !== body) return { ok: false, reason: 'malformed' };
+    if (blob.length < SEAL_IV_BYTES + SEAL_TAG_BYTES + 1 || blob.toString('base64url') !== body) return { ok: false, reason: 'malformed' };
     const key = this.opts.keys()?.verifier(kid, this.now());
     if (key === undefined) return { ok: false, reason: 'unknown_key' };
-    const decipher = createDecipheriv('aes-256-gcm', this.aesKey(key), blob.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(this.aadPrefix + kid, 'utf8'));
-    decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
-    let plain: Buffer;
-    try {
-      plain = Buffer.concat([decipher.update(blob.subarray(IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
-    } catch {
-      return { ok: false, reason: 'tampered' };
-    }
+    const plain = this.sealer.open(key, kid, blob);
+    if (plain === undefined) return { ok: false, reason: 'tampered' };
     const parsed = PayloadSchema.safeParse(JSON.parse(plain.toString('utf8')));
     if (!parsed.success) return { ok: false, reason: 'malformed' };
     const p = parsed.data;
     if (this.now() >= p.e) return { ok: false, reason: 'expired' };
     return { ok: true, state: { holdId: p.h, replicaId: p.r, holderUrl: p.u, binding: p.b, expiresAt: p.e } };
-  }
-
-  private aesKey(key: SessionKey): KeyObject {
-    let k = this.derived.get(key);
-    if (k === undefined) {
-      k = createSecretKey(Buffer.from(hkdfSync('sha256', key.secretBytes(), Buffer.alloc(0), this.info, 32)));
-      this.derived.set(key, k);
-    }
-    return k;
   }
 }

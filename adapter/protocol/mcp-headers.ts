@@ -75,7 +75,8 @@ const NAME_SOURCE: Readonly<Record<string, string>> = {
   'tasks/cancel': 'taskId',
 };
 
-function mismatch(header: string, body: string, why: string): HeaderRejection {
+/** The 400 for a header that disagrees with the body: what each said, and why. */
+export function mismatch(header: string, body: string, why: string): HeaderRejection {
   return {
     status: 400,
     code: RpcCode.HeaderMismatch,

@@ -6,19 +6,9 @@
 // and whose body another must not run.
 import type { IncomingHttpHeaders } from 'node:http';
 import { bodyParamText, type ParamHeader, paramHeaderName } from '../../lib/mcp-param-headers.js';
-import { RpcCode } from './jsonrpc-message.js';
-import { decodeHeaderValue, type HeaderRejection } from './mcp-headers.js';
+import { decodeHeaderValue, type HeaderRejection, mismatch } from './mcp-headers.js';
 
 const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
-
-function rejection(header: string, body: string, why: string): HeaderRejection {
-  return {
-    status: 400,
-    code: RpcCode.HeaderMismatch,
-    message: `Bad Request: the request headers and body disagree: ${why}`,
-    data: { mismatch: { header, body } },
-  };
-}
 
 export function checkParamHeaders(
   declared: readonly ParamHeader[],
@@ -32,13 +22,13 @@ export function checkParamHeaders(
     const where = `arguments.${p.path.join('.')}`;
     const raw = headers[name];
     if (raw === undefined)
-      return rejection('(missing)', body, `the body carries ${where}=${JSON.stringify(body)} but the Mcp-Param-${p.name} header is absent`);
+      return mismatch('(missing)', body, `the body carries ${where}=${JSON.stringify(body)} but the Mcp-Param-${p.name} header is absent`);
     const value = (Array.isArray(raw) ? raw.join(',') : raw).replace(/^[ \t]+|[ \t]+$/g, '');
     const decoded = decodeHeaderValue(value);
-    if (decoded === undefined) return rejection(value, body, `the Mcp-Param-${p.name} header carries an invalid Base64 sentinel value`);
+    if (decoded === undefined) return mismatch(value, body, `the Mcp-Param-${p.name} header carries an invalid Base64 sentinel value`);
     const equal = p.type === 'integer' && DECIMAL.test(decoded) ? Number(decoded) === Number(body) : decoded === body;
     if (!equal)
-      return rejection(
+      return mismatch(
         value,
         body,
         `the body carries ${where}=${JSON.stringify(body)} but the Mcp-Param-${p.name} header is ${JSON.stringify(decoded)}`,

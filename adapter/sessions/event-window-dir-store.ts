@@ -12,7 +12,7 @@
 // bytes); a sweep after every `sweepEvery` appends removes windows whose
 // newest event is past the age bound, then the oldest beyond maxWindows.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import {
   checkBounds,
@@ -26,6 +26,7 @@ import {
   trimWindow,
   type WindowBounds,
 } from './event-window-store.js';
+import { PrivateDirectory, writePrivateFile } from './private-files.js';
 import { SweepSchedule } from './sweep-schedule.js';
 
 const WINDOW_DIR = /^[0-9a-f]{32}$/;
@@ -53,10 +54,11 @@ export class DirectoryEventWindowStore implements EventWindowStore {
   private readonly maxWindows: number;
   private readonly now: () => number;
   private readonly sweeps: SweepSchedule;
-  private ready: Promise<void> | undefined;
+  private readonly root: PrivateDirectory;
 
   constructor(opts: DirectoryEventWindowStoreOptions) {
     this.dir = resolvePath(opts.dir);
+    this.root = new PrivateDirectory(this.dir);
     this.bounds = checkBounds(opts.bounds ?? DEFAULT_WINDOW_BOUNDS);
     this.maxWindows = opts.maxWindows ?? DEFAULT_MAX_WINDOWS;
     this.now = opts.now ?? Date.now;
@@ -73,14 +75,11 @@ export class DirectoryEventWindowStore implements EventWindowStore {
     if (!isEventId(event.id)) return;
     const wdir = this.windowDir(sessionKey);
     await this.mkdirs(wdir);
-    const tmp = join(wdir, `.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(event.data);
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(wdir, `${event.id}.${Buffer.byteLength(event.data, 'utf8')}`));
+    await writePrivateFile({
+      tmp: join(wdir, `.${randomBytes(6).toString('hex')}.tmp`),
+      path: join(wdir, `${event.id}.${Buffer.byteLength(event.data, 'utf8')}`),
+      data: event.data,
+    });
     await this.trim(wdir);
     this.sweeps.wrote();
   }
@@ -160,16 +159,7 @@ export class DirectoryEventWindowStore implements EventWindowStore {
   }
 
   private mkdirs(path: string): Promise<unknown> {
-    if (path === this.dir) {
-      this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(
-        () => undefined,
-        (err: unknown) => {
-          this.ready = undefined;
-          throw err;
-        },
-      );
-      return this.ready;
-    }
+    if (path === this.dir) return this.root.ensure();
     return mkdir(path, { recursive: true, mode: 0o700 });
   }
 

@@ -21,10 +21,11 @@
 // Reasons other than `ok` are for counting and logs only: the parts read
 // before the tag is checked (version, kid, server tag) are the client's word.
 
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CodedError } from '../../lib/coded-error.js';
-import type { KeyRing, SessionKey } from './session-keys.js';
+import { RingKeySeal, SEAL_IV_BYTES, SEAL_TAG_BYTES } from './ring-key-seal.js';
+import type { KeyRing } from './session-keys.js';
 
 export const SESSION_ID_FORMAT_VERSION = '1';
 
@@ -39,11 +40,9 @@ export const DEFAULT_SESSION_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
 const KID = /^[A-Za-z0-9_-]{1,16}$/;
 const SERVER_TAG_BYTES = 4;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const MAX_KID_LENGTH = 16;
-const MAX_BLOB_BYTES = SERVER_TAG_BYTES + IV_BYTES + MAX_SESSION_PAYLOAD_BYTES + TAG_BYTES;
-const MIN_BLOB_BYTES = SERVER_TAG_BYTES + IV_BYTES + 1 + TAG_BYTES;
+const MAX_BLOB_BYTES = SERVER_TAG_BYTES + SEAL_IV_BYTES + MAX_SESSION_PAYLOAD_BYTES + SEAL_TAG_BYTES;
+const MIN_BLOB_BYTES = SERVER_TAG_BYTES + SEAL_IV_BYTES + 1 + SEAL_TAG_BYTES;
 
 /** The longest id seal() can produce; open() refuses anything longer before decoding it. */
 export const MAX_SESSION_ID_LENGTH = 1 + MAX_KID_LENGTH + 1 + Math.ceil((MAX_BLOB_BYTES * 4) / 3);
@@ -109,18 +108,17 @@ const PayloadSchema = z.object({
 
 export class SessionIdCodec {
   private readonly serverTag: Buffer;
-  private readonly info: Buffer;
-  private readonly aadPrefix: string;
+  private readonly sealer: RingKeySeal;
   private readonly lifetimeMs: number;
   private readonly now: () => number;
-  /** Derived per ring key; a reloaded ring brings new SessionKey objects, and the old ones are collected. */
-  private readonly derived = new WeakMap<SessionKey, KeyObject>();
 
   constructor(private readonly opts: SessionIdCodecOptions) {
     if (opts.server === '') throw new SessionIdError('the server name must not be empty', 'invalid_input');
     this.serverTag = serverTagOf(opts.server);
-    this.info = Buffer.from(`mcpmesh-session-id/${SESSION_ID_FORMAT_VERSION}/${opts.server}`, 'utf8');
-    this.aadPrefix = `mcpmesh-session-id\0${SESSION_ID_FORMAT_VERSION}\0${opts.server}\0`;
+    this.sealer = new RingKeySeal(
+      `mcpmesh-session-id/${SESSION_ID_FORMAT_VERSION}/${opts.server}`,
+      `mcpmesh-session-id\0${SESSION_ID_FORMAT_VERSION}\0${opts.server}\0`,
+    );
     this.lifetimeMs = opts.lifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
     if (!Number.isSafeInteger(this.lifetimeMs) || this.lifetimeMs <= 0)
       throw new SessionIdError('the session lifetime must be a positive integer of milliseconds', 'invalid_input');
@@ -174,10 +172,7 @@ export class SessionIdCodec {
         `session payload is invalid at ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
         'invalid_input',
       );
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.aesKey(key), iv);
-    cipher.setAAD(Buffer.from(this.aadPrefix + key.kid, 'utf8'));
-    const sealed = Buffer.concat([this.serverTag, iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    const sealed = Buffer.concat([this.serverTag, this.sealer.seal(key, plain)]);
     return { id: `${SESSION_ID_FORMAT_VERSION}${key.kid}.${sealed.toString('base64url')}`, session };
   }
 
@@ -208,17 +203,8 @@ export class SessionIdCodec {
     const now = this.now();
     const key = this.opts.keys()?.verifier(kid, now);
     if (key === undefined) return fail('unknown_key');
-    const iv = blob.subarray(SERVER_TAG_BYTES, SERVER_TAG_BYTES + IV_BYTES);
-    const tag = blob.subarray(blob.length - TAG_BYTES);
-    const decipher = createDecipheriv('aes-256-gcm', this.aesKey(key), iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(this.aadPrefix + kid, 'utf8'));
-    decipher.setAuthTag(tag);
-    let plain: Buffer;
-    try {
-      plain = Buffer.concat([decipher.update(blob.subarray(SERVER_TAG_BYTES + IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
-    } catch {
-      return fail('tampered');
-    }
+    const plain = this.sealer.open(key, kid, blob.subarray(SERVER_TAG_BYTES));
+    if (plain === undefined) return fail('tampered');
     // Authenticated from here on: what fails now was sealed by a holder of the
     // key in another shape (a format drift), not altered on the way.
     let json: unknown;
@@ -243,15 +229,6 @@ export class SessionIdCodec {
         clientInfo: p.n as ClientInfo,
       },
     };
-  }
-
-  private aesKey(key: SessionKey): KeyObject {
-    let k = this.derived.get(key);
-    if (k === undefined) {
-      k = createSecretKey(Buffer.from(hkdfSync('sha256', key.secretBytes(), Buffer.alloc(0), this.info, 32)));
-      this.derived.set(key, k);
-    }
-    return k;
   }
 }
 

@@ -13,8 +13,9 @@
 //   so the count stays below maxEntries + sweepEvery per writing replica.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import { PrivateDirectory, writePrivateFile } from './private-files.js';
 import {
   checkSessionKey,
   DEFAULT_MAX_SESSION_STATES,
@@ -47,10 +48,11 @@ export class DirectorySessionStateStore implements SessionStateStore {
   private readonly maxEntries: number;
   private readonly sweeps: SweepSchedule;
   private readonly now: () => number;
-  private ready: Promise<void> | undefined;
+  private readonly root: PrivateDirectory;
 
   constructor(opts: DirectorySessionStateStoreOptions) {
     this.dir = resolvePath(opts.dir);
+    this.root = new PrivateDirectory(this.dir);
     this.sweeps = new SweepSchedule(() => this.sweepOnce(), {
       every: opts.sweepEvery ?? 64,
       intervalMs: opts.sweepIntervalMs ?? 30_000,
@@ -85,19 +87,12 @@ export class DirectorySessionStateStore implements SessionStateStore {
     const text = encodeSessionRecord(state, expiresAt);
     await this.mkdir();
     const name = fileNameOf(sessionKey);
-    const tmp = join(this.dir, `.${name.slice(0, 32)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(text);
-      const expiry = new Date(expiresAt);
-      await fh.utimes(expiry, expiry);
-    } catch (err) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
-    await rename(tmp, join(this.dir, name));
+    await writePrivateFile({
+      tmp: join(this.dir, `.${name.slice(0, 32)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`),
+      path: join(this.dir, name),
+      data: text,
+      times: new Date(expiresAt),
+    });
     this.sweeps.wrote();
   }
 
@@ -141,14 +136,7 @@ export class DirectorySessionStateStore implements SessionStateStore {
   }
 
   private mkdir(): Promise<void> {
-    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(
-      () => undefined,
-      (err: unknown) => {
-        this.ready = undefined;
-        throw err;
-      },
-    );
-    return this.ready;
+    return this.root.ensure();
   }
 
   private pathOf(sessionKey: string): string {

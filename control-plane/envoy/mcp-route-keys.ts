@@ -125,7 +125,8 @@ export function headerForm(value: string): string {
   return plain ? value : headerForms(value)[1]!;
 }
 
-function mismatchBody(why: string, header: string, body: string): string {
+/** The JSON-RPC error body of a direct 400 for headers that disagree with the body. */
+export function mismatchBody(why: string, header: string, body: string): string {
   return JSON.stringify({
     jsonrpc: '2.0',
     // A direct response cannot echo the request's id.

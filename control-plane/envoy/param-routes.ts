@@ -13,10 +13,8 @@
 import { type ParamHeader, paramHeaderForms, paramHeaderName } from '../../lib/mcp-param-headers.js';
 import type { Catalog, CatalogServer, ParamRoute } from '../catalog/model.js';
 import { clusterName } from './clusters.js';
-import { modernOnly, ROUTE_KEY_NAMESPACE, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
+import { mismatchBody, modernOnly, ROUTE_KEY_NAMESPACE, toolCallMatch, toolRouteHeaders } from './mcp-route-keys.js';
 import { duration } from './proto-values.js';
-
-const HEADER_MISMATCH = -32020;
 
 function argKey(path: readonly string[]): string {
   return `arg:${path.join('.')}`;
@@ -49,18 +47,6 @@ function argIs(r: ParamRoute): object {
 
 function escapeRegex(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-}
-
-function mismatchBody(why: string, header: string, body: string): string {
-  return JSON.stringify({
-    jsonrpc: '2.0',
-    id: null,
-    error: {
-      code: HEADER_MISMATCH,
-      message: `Bad Request: the request headers and body disagree: ${why}`,
-      data: { mismatch: { header, body } },
-    },
-  });
 }
 
 export interface ParamRouteOptions {

@@ -9,6 +9,17 @@ export const MODERN_META = {
   'io.modelcontextprotocol/clientCapabilities': {},
 } as const;
 
+/** The headers of a 2026-07-28 request of `method` (and the tool or other `name` it names), JSON or SSE accepted. */
+export function modernHeaders(method: string, name?: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_VERSION,
+    'mcp-method': method,
+    ...(name !== undefined ? { 'mcp-name': name } : {}),
+  };
+}
+
 export interface ModernCallOptions {
   readonly id?: number;
   readonly signal?: AbortSignal;
@@ -20,14 +31,7 @@ export interface ModernCallOptions {
 export function postToolCall(url: string, tool: string, args: Record<string, unknown>, opts: ModernCallOptions = {}): Promise<Response> {
   return fetch(url, {
     method: 'POST',
-    headers: {
-      ...opts.headers,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': MODERN_VERSION,
-      'mcp-method': 'tools/call',
-      'mcp-name': tool,
-    },
+    headers: { ...opts.headers, ...modernHeaders('tools/call', tool) },
     body: JSON.stringify({
       jsonrpc: '2.0',
       id: opts.id ?? 1,

@@ -9,10 +9,12 @@
 // second one's calls would wait behind the first one's. A forged
 // X-Forwarded-For naming the second agent does not make the first one it.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { type Mesh, startMesh } from '../../support/mesh.js';
+import type { AdapterProcess } from '../../support/adapter-fixture.js';
+import type { Mesh } from '../../support/mesh.js';
+import { modernHeaders } from '../../support/modern-call.js';
+import { rawPost } from '../../support/raw-post.js';
+import { fleetMetric as fleetSum, type ReplicaFleet, startReplicaFleet } from '../../support/replica-fleet.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -22,7 +24,8 @@ const SLOW_MS = 2_500;
 const FLOODER = '127.0.0.2';
 const OTHER = '127.0.0.3';
 
-let replicas: AdapterProcess[] = [];
+let fleet: ReplicaFleet;
+let replicas: readonly AdapterProcess[] = [];
 let mesh: Mesh;
 
 before(async () => {
@@ -36,8 +39,8 @@ before(async () => {
     '--max-inflight-per-connection',
     '64',
   ];
-  replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 1, args)));
-  mesh = await startMesh({ config: { servers: [{ name: 'fixture', replicas: replicas.map((r) => r.url) }] } });
+  fleet = await startReplicaFleet({ pool: 1, args, healthCheck: false });
+  ({ replicas, mesh } = fleet);
   await until(
     async () => (await call(OTHER, 'echo', { text: 'up' }).catch(() => ({ status: 0 }))).status === 200,
     'the mesh serving',
@@ -45,8 +48,7 @@ before(async () => {
   );
 });
 after(async () => {
-  await mesh?.stop();
-  for (const r of replicas) r.child.kill('SIGKILL');
+  await fleet?.stop();
 });
 
 interface Answer {
@@ -59,50 +61,16 @@ let nextId = 1;
 
 /** One 2026-07-28 tools/call through Envoy from `localAddress`. */
 function call(localAddress: string, tool: string, args: Record<string, unknown>, extra: Record<string, string> = {}): Promise<Answer> {
-  const url = new URL(mesh.agentUrl('fixture'));
   const body = JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: tool, arguments: args, _meta: META } });
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        hostname: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress,
-        agent: false,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': tool,
-          'content-length': Buffer.byteLength(body),
-          ...extra,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
-    req.end(body);
+  return rawPost(mesh.agentUrl('fixture'), body, {
+    headers: { ...modernHeaders('tools/call', tool), ...extra },
+    localAddress,
+    timeoutMs: 30_000,
   });
 }
 
-async function fleetMetric(name: string): Promise<number> {
-  let sum = 0;
-  for (const r of replicas) {
-    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-    for (const l of text.split('\n')) if (l.startsWith(`${name}{`)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-  }
-  return sum;
+function fleetMetric(name: string): Promise<number> {
+  return fleetSum(replicas, name);
 }
 
 test('one agent filling the fleet leaves the other agent its own slots: its calls are answered at once', async () => {

@@ -5,33 +5,30 @@
 // healthy (Envoy's /clusters: no ejection, no failed health check) while
 // another client's calls go on without a failure.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { clusterName } from '../../../control-plane/envoy/clusters.js';
-import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { clusterHostStatus, type Mesh, startMesh } from '../../support/mesh.js';
+import type { AdapterProcess } from '../../support/adapter-fixture.js';
+import type { Mesh } from '../../support/mesh.js';
+import { modernHeaders } from '../../support/modern-call.js';
+import { rawPost } from '../../support/raw-post.js';
+import {
+  assertFleetHealthy,
+  fleetMetric as fleetSum,
+  perReplica as perReplicaOf,
+  type ReplicaFleet,
+  startReplicaFleet,
+} from '../../support/replica-fleet.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 const MAX_LINE = 3 * 1024 * 1024;
 
-let replicas: AdapterProcess[] = [];
+let fleet: ReplicaFleet;
+let replicas: readonly AdapterProcess[] = [];
 let mesh: Mesh;
 
 before(async () => {
-  const args = ['--max-line-bytes', String(MAX_LINE)];
-  replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 2, args)));
-  mesh = await startMesh({
-    config: {
-      servers: [
-        {
-          name: 'fixture',
-          replicas: replicas.map((r) => r.url),
-          policy: { healthCheck: { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
-        },
-      ],
-    },
-  });
+  fleet = await startReplicaFleet({ pool: 2, args: ['--max-line-bytes', String(MAX_LINE)] });
+  ({ replicas, mesh } = fleet);
   await until(
     async () => (await post(headers('echo'), callBody('echo', { text: 'up' })).catch(() => ({ status: 0 }))).status === 200,
     'the mesh serving',
@@ -45,18 +42,11 @@ before(async () => {
   );
 });
 after(async () => {
-  await mesh?.stop();
-  for (const r of replicas) r.child.kill('SIGKILL');
+  await fleet?.stop();
 });
 
 function headers(tool: string): Record<string, string> {
-  return {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': '2026-07-28',
-    'mcp-method': 'tools/call',
-    'mcp-name': tool,
-  };
+  return modernHeaders('tools/call', tool);
 }
 
 function callBody(tool: string, args: Record<string, unknown>, id = 1): string {
@@ -71,47 +61,14 @@ interface Answer {
 }
 
 /** One POST through Envoy with a raw body (bytes as given). */
-function post(h: Record<string, string>, body: string | Buffer): Promise<Answer> {
-  const url = new URL(mesh.agentUrl('fixture'));
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        hostname: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: { ...h, 'content-length': Buffer.byteLength(body) },
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            retryable: (res.headers['x-mcpmesh-retryable'] as string | undefined) ?? null,
-            text: Buffer.concat(chunks).toString('utf8'),
-            ms: performance.now() - started,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
-    req.end(body);
-  });
+async function post(h: Record<string, string>, body: string | Buffer): Promise<Answer> {
+  const a = await rawPost(mesh.agentUrl('fixture'), body, { headers: h, timeoutMs: 30_000 });
+  return { status: a.status, retryable: (a.headers['x-mcpmesh-retryable'] as string | undefined) ?? null, text: a.text, ms: a.ms };
 }
 
 /** Sum over the replicas of a metric's samples whose labels include `labels`. */
-async function fleetMetric(name: string, labels: string): Promise<number> {
-  let sum = 0;
-  for (const r of replicas) {
-    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-    for (const l of text.split('\n')) if (l.startsWith(name) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-  }
-  return sum;
+function fleetMetric(name: string, labels: string): Promise<number> {
+  return fleetSum(replicas, name, labels);
 }
 
 /** Another client calling through Envoy all along; bounded in count and time. */
@@ -165,14 +122,8 @@ function otherClient(): { stop(): Promise<string[]>; paused<T>(fn: () => Promise
   };
 }
 
-async function fleetHealthy(): Promise<void> {
-  const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-  assert.equal(hosts.length, 3);
-  assert.deepEqual(
-    hosts.filter((h) => !h.healthy || h.ejected),
-    [],
-    'every replica healthy and none ejected',
-  );
+function fleetHealthy(): Promise<void> {
+  return assertFleetHealthy(mesh);
 }
 
 let other: ReturnType<typeof otherClient>;
@@ -248,15 +199,8 @@ test('a call that kills its process: 422, one process on one replica, not replay
 });
 
 /** A metric of each replica, in the order of `replicas`. */
-async function perReplica(name: string, labels: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const r of replicas) {
-    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-    let sum = 0;
-    for (const l of text.split('\n')) if (l.startsWith(name) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-    out.push(sum);
-  }
-  return out;
+function perReplica(name: string, labels: string): Promise<number[]> {
+  return perReplicaOf(replicas, name, labels);
 }
 
 test('a query of death sharing its process with other calls: they are answered, it gets 422, and only one replica loses processes', async () => {

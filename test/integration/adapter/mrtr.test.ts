@@ -7,44 +7,32 @@
 // abandoned call is released after --mrtr-hold-timeout; and a retry whose
 // holder died gets an error at once, not a hang.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import { newKeyRingJson } from '../../../adapter/sessions/session-keys.js';
-import { type AdapterProcess, connectClient, firstText, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { type Mesh, startMesh } from '../../support/mesh.js';
+import { type AdapterProcess, connectClient, firstText } from '../../support/adapter-fixture.js';
+import type { Mesh } from '../../support/mesh.js';
+import { modernHeaders } from '../../support/modern-call.js';
+import { rawPost } from '../../support/raw-post.js';
+import { fleetMetric as fleetSum, type ReplicaFleet, startReplicaFleet } from '../../support/replica-fleet.js';
 import { until } from '../../support/wait.js';
 
 const HOLD_TIMEOUT_MS = 3_000;
 const CAPS = { elicitation: { form: {} }, sampling: {} };
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': CAPS };
 
-let replicas: AdapterProcess[] = [];
+let fleet: ReplicaFleet;
+let replicas: readonly AdapterProcess[] = [];
 let mesh: Mesh;
 
 before(async () => {
   const ring = JSON.stringify(newKeyRingJson());
-  replicas = await Promise.all(
-    [0, 1, 2].map(() =>
-      startAdapterProcess('fixture', 2, ['--mrtr-hold-timeout', `${HOLD_TIMEOUT_MS}ms`], [], { MCPMESH_SESSION_KEYS: ring }),
-    ),
-  );
-  mesh = await startMesh({
-    config: {
-      servers: [
-        {
-          name: 'fixture',
-          replicas: replicas.map((r) => r.url),
-          policy: { healthCheck: { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
-        },
-      ],
-    },
-  });
+  fleet = await startReplicaFleet({ pool: 2, args: ['--mrtr-hold-timeout', `${HOLD_TIMEOUT_MS}ms`], env: { MCPMESH_SESSION_KEYS: ring } });
+  ({ replicas, mesh } = fleet);
   await until(async () => (await post('echo', { text: 'up' }).catch(() => ({ status: 0 }))).status === 200, 'the mesh serving', 20_000);
 });
 after(async () => {
-  await mesh?.stop();
-  for (const r of replicas) r.child.kill('SIGKILL');
+  await fleet?.stop();
 });
 
 interface Answer {
@@ -54,59 +42,30 @@ interface Answer {
 }
 
 /** One 2026-07-28 POST through Envoy; a JSON or SSE answer, read whole. */
-function post(tool: string, args: Record<string, unknown>, extra: Record<string, unknown> = {}, id: number | string = 1): Promise<Answer> {
+async function post(
+  tool: string,
+  args: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+  id: number | string = 1,
+): Promise<Answer> {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args, _meta: META, ...extra } });
-  const url = new URL(mesh.agentUrl('fixture'));
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        hostname: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': tool,
-          'content-length': Buffer.byteLength(body),
-        },
-        agent: false,
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => {
-          const sse = /^data: (.*)$/gm;
-          let last = text;
-          for (let m = sse.exec(text); m !== null; m = sse.exec(text)) last = m[1]!;
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(last) as Answer['body'], ms: performance.now() - started });
-          } catch {
-            reject(new Error(`${res.statusCode}: ${text.slice(0, 300)}`));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
-    req.end(body);
+  const a = await rawPost(mesh.agentUrl('fixture'), body, {
+    headers: modernHeaders('tools/call', tool),
+    timeoutMs: 30_000,
   });
+  const sse = /^data: (.*)$/gm;
+  let last = a.text;
+  for (let m = sse.exec(a.text); m !== null; m = sse.exec(a.text)) last = m[1]!;
+  try {
+    return { status: a.status, body: JSON.parse(last) as Answer['body'], ms: a.ms };
+  } catch {
+    throw new Error(`${a.status}: ${a.text.slice(0, 300)}`);
+  }
 }
 
 /** Sum over the live replicas of a metric's samples. */
-async function fleetMetric(name: string, among: readonly AdapterProcess[] = replicas): Promise<number> {
-  let sum = 0;
-  for (const r of among) {
-    if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
-    const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-    for (const l of text.split('\n'))
-      if (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-  }
-  return sum;
+function fleetMetric(name: string, among: readonly AdapterProcess[] = replicas): Promise<number> {
+  return fleetSum(among, name);
 }
 
 async function answering(): Promise<{ client: Client; asked: string[] }> {

@@ -12,8 +12,16 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { clusterName } from '../../../control-plane/envoy/clusters.js';
-import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { clusterHostStatus, type Mesh, startMesh, statValue } from '../../support/mesh.js';
+import type { AdapterProcess } from '../../support/adapter-fixture.js';
+import { type Mesh, statValue } from '../../support/mesh.js';
+import { type RawAnswer, rawPost } from '../../support/raw-post.js';
+import {
+  assertFleetHealthy,
+  fleetMetric as fleetSum,
+  perReplica as perReplicaOf,
+  type ReplicaFleet,
+  startReplicaFleet,
+} from '../../support/replica-fleet.js';
 import { until } from '../../support/wait.js';
 
 const PER_CLIENT = 40;
@@ -23,7 +31,8 @@ const FLOOD = 400;
 const FLOOD_CONCURRENCY = 16;
 const FLOOD_ADDRESS = '127.0.0.2';
 
-let replicas: AdapterProcess[] = [];
+let fleet: ReplicaFleet;
+let replicas: readonly AdapterProcess[] = [];
 let mesh: Mesh;
 
 before(async () => {
@@ -35,18 +44,8 @@ before(async () => {
     '--session-init-timeout',
     `${INIT_TIMEOUT_MS}ms`,
   ];
-  replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 2, args)));
-  mesh = await startMesh({
-    config: {
-      servers: [
-        {
-          name: 'fixture',
-          replicas: replicas.map((r) => r.url),
-          policy: { healthCheck: { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
-        },
-      ],
-    },
-  });
+  fleet = await startReplicaFleet({ pool: 2, args });
+  ({ replicas, mesh } = fleet);
   await until(async () => (await initialize('127.0.0.1').catch(() => ({ status: 0 }))).status === 200, 'the mesh serving', 20_000);
   // That probe's session is pending; let it expire so that the counts below start at zero.
   await until(
@@ -56,42 +55,20 @@ before(async () => {
   );
 });
 after(async () => {
-  await mesh?.stop();
-  for (const r of replicas) r.child.kill('SIGKILL');
+  await fleet?.stop();
 });
 
-interface Answer {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly text: string;
-}
+type Answer = RawAnswer;
 
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** One POST through Envoy from `localAddress`. */
 function post(localAddress: string, headers: Record<string, string>, body: string, agent?: http.Agent): Promise<Answer> {
-  const url = new URL(mesh.agentUrl('fixture'));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        hostname: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress,
-        headers: { ...JSON_HEADERS, ...headers, 'content-length': Buffer.byteLength(body) },
-        agent: agent ?? false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
-    req.end(body);
+  return rawPost(mesh.agentUrl('fixture'), body, {
+    headers: { ...JSON_HEADERS, ...headers },
+    localAddress,
+    ...(agent !== undefined ? { agent } : {}),
+    timeoutMs: 10_000,
   });
 }
 
@@ -106,20 +83,12 @@ function initialize(localAddress: string, extra: Record<string, string> = {}, ag
 }
 
 /** Sum over the replicas of a metric's samples whose labels include `labels`. */
-async function fleetMetric(name: string, labels: string): Promise<number> {
-  return (await perReplica(name, labels)).reduce((a, b) => a + b, 0);
+function fleetMetric(name: string, labels: string): Promise<number> {
+  return fleetSum(replicas, name, labels);
 }
 
-async function perReplica(name: string, labels: string): Promise<number[]> {
-  return Promise.all(
-    replicas.map(async (r) => {
-      const text = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-      let sum = 0;
-      for (const l of text.split('\n'))
-        if ((l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-      return sum;
-    }),
-  );
+function perReplica(name: string, labels: string): Promise<number[]> {
+  return perReplicaOf(replicas, name, labels);
 }
 
 /** Initializes seen by each replica: sessions issued and initializes refused. */
@@ -178,14 +147,8 @@ function otherClient(): { stop(): Promise<{ failures: string[]; sessions: number
   };
 }
 
-async function fleetHealthy(): Promise<void> {
-  const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-  assert.equal(hosts.length, 3);
-  assert.deepEqual(
-    hosts.filter((h) => !h.healthy || h.ejected),
-    [],
-    'every replica healthy and none ejected',
-  );
+function fleetHealthy(): Promise<void> {
+  return assertFleetHealthy(mesh);
 }
 
 test('a flood of initialize without follow-up: the client gets its limit per replica, then 429, never retried; another client goes on; the fleet stays healthy; the half-open sessions expire', async () => {

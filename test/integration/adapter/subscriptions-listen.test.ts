@@ -10,8 +10,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type AdapterProcess, connectClient, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { type Mesh, startMesh } from '../../support/mesh.js';
+import { connectClient } from '../../support/adapter-fixture.js';
+import type { Mesh } from '../../support/mesh.js';
+import { modernHeaders } from '../../support/modern-call.js';
+import { type ReplicaFleet, startReplicaFleet } from '../../support/replica-fleet.js';
 import { until } from '../../support/wait.js';
 
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
@@ -23,7 +25,7 @@ const QUIET_MS = 3_000;
 
 let dir: string;
 let watched: string;
-let replicas: AdapterProcess[] = [];
+let fleet: ReplicaFleet;
 let mesh: Mesh;
 let n = 0;
 
@@ -31,22 +33,12 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mcpmesh-listen-'));
   watched = join(dir, 'watched.txt');
   writeFileSync(watched, 'v0');
-  replicas = await Promise.all([0, 1, 2].map(() => startAdapterProcess('fixture', 2, [], ['--watch-file', watched])));
-  mesh = await startMesh({
-    config: {
-      servers: [
-        {
-          name: 'fixture',
-          replicas: replicas.map((r) => r.url),
-          policy: {
-            timeout: CALL_TIMEOUT,
-            idleTimeout: IDLE_TIMEOUT,
-            healthCheck: { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 },
-          },
-        },
-      ],
-    },
+  fleet = await startReplicaFleet({
+    pool: 2,
+    fixtureArgs: ['--watch-file', watched],
+    policy: { timeout: CALL_TIMEOUT, idleTimeout: IDLE_TIMEOUT },
   });
+  ({ mesh } = fleet);
   await until(
     async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('fixture/listen/2026'),
     'the listen route',
@@ -55,20 +47,14 @@ before(async () => {
   await until(async () => (await discover().catch(() => 0)) === 200, 'the mesh serving', 20_000);
 });
 after(async () => {
-  await mesh?.stop();
-  for (const r of replicas) r.child.kill('SIGKILL');
+  await fleet?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 async function discover(): Promise<number> {
   const res = await fetch(mesh.agentUrl('fixture'), {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'server/discover',
-    },
+    headers: modernHeaders('server/discover'),
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: META } }),
   });
   await res.text();
@@ -125,13 +111,7 @@ function rawListen(id: string, notifications: Record<string, unknown>): Promise<
         port: url.port,
         path: url.pathname,
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'subscriptions/listen',
-          'content-length': Buffer.byteLength(body),
-        },
+        headers: { ...modernHeaders('subscriptions/listen'), 'content-length': Buffer.byteLength(body) },
         agent: false,
       },
       (res) => {
@@ -200,12 +180,7 @@ test('a listen request without a valid filter gets -32602', async () => {
   ] as const) {
     const res = await fetch(mesh.agentUrl('fixture'), {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'subscriptions/listen',
-      },
+      headers: modernHeaders('subscriptions/listen'),
       body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params }),
     });
     const body = (await res.json()) as { id: string; error: { code: number; message: string } };

@@ -42,30 +42,11 @@ test('a new replica ramps up over the slow-start window', async (t) => {
     'the third replica in Envoy',
     10_000,
   );
-  const added = performance.now();
-  const landed: { at: number; id: string }[] = [];
-  const failures: string[] = [];
-  let sent = 0;
-  // Two workers of back-to-back calls for one window and a bit, bounded in count too.
-  const workers = Array.from({ length: 2 }, async () => {
-    while (performance.now() - added < WINDOW_MS + 2_000 && sent < 20_000) {
-      const i = ++sent;
-      const r = await modernToolCall(url, i, 'whoami', {});
-      if (r.ok) landed.push({ at: performance.now() - added, id: r.text });
-      else failures.push(r.detail);
-    }
-  });
-  await Promise.all(workers);
-  assert.deepEqual(failures, []);
   // The newcomer's share in 2 s windows since it was added.
-  const shares: number[] = [];
-  for (let from = 0; from < WINDOW_MS + 2_000; from += 2_000) {
-    const inWindow = landed.filter((l) => l.at >= from && l.at < from + 2_000);
-    shares.push(inWindow.filter((l) => l.id === 's3').length / Math.max(1, inWindow.length));
-  }
+  const { shares, calls } = await sharesOver(url, 's3');
   const shown = shares.map((s) => s.toFixed(2)).join(' ');
   t.diagnostic(`the new replica's share per 2 s since it was added: ${shown}`);
-  assert.ok(landed.length > 200, `enough calls to measure (${landed.length})`);
+  assert.ok(calls > 200, `enough calls to measure (${calls})`);
   assert.ok(shares[0]! < 0.15, `a small share in the first 2 s (shares per 2 s: ${shown})`);
   assert.ok(shares.at(-1)! > 0.27, `about a third after the window (shares per 2 s: ${shown})`);
   // Rising: every window after the first two holds at least what the first had.

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { Client } from '@modelcontextprotocol/client';
 import { upStateDir } from '../../../cli/commands/up.js';
 import { connectClient, type Era, endSession } from '../../support/adapter-fixture.js';
 import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
@@ -72,18 +73,21 @@ const envoySpans = (spans: JaegerSpan[]) => spans.filter((s) => s.service === 'm
 const adapterSpans = (spans: JaegerSpan[]) => spans.filter((s) => s.service === 'mcpmesh-adapter');
 const parentOf = (s: JaegerSpan) => s.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
 
+/** The traceparent the fixture server got in a `trace_context` call's _meta ('' for none); `done` ends the client. */
+async function serverTraceparent(client: Client, done: (c: Client) => Promise<void>): Promise<string> {
+  try {
+    const result = (await client.callTool({ name: 'trace_context', arguments: {} })) as {
+      structuredContent: { traceparent: string | null };
+    };
+    return result.structuredContent.traceparent ?? '';
+  } finally {
+    await done(client);
+  }
+}
+
 for (const era of ['2026', '2025'] as Era[]) {
   test(`${era}: through mcpmesh up, one call is one trace: Envoy's request and try spans, the adapter's span, the server's context`, async () => {
-    const client = await connectClient(agentUrl, era);
-    let traceparent = '';
-    try {
-      const result = (await client.callTool({ name: 'trace_context', arguments: {} })) as {
-        structuredContent: { traceparent: string | null };
-      };
-      traceparent = result.structuredContent.traceparent ?? '';
-    } finally {
-      await endSession(client);
-    }
+    const traceparent = await serverTraceparent(await connectClient(agentUrl, era), endSession);
     const m = TRACEPARENT.exec(traceparent);
     assert.ok(m, `the server got a sampled traceparent in _meta: ${JSON.stringify(traceparent)}`);
     const [, traceId, serverParent] = m;
@@ -112,16 +116,7 @@ for (const era of ['2026', '2025'] as Era[]) {
 }
 
 test("MCPMESH_TRACING_SAMPLING is the adapters' percent too: a call straight to the adapter, with no context, is traced there", async () => {
-  const client = await connectClient(adapterUrl, '2026');
-  let traceparent = '';
-  try {
-    const result = (await client.callTool({ name: 'trace_context', arguments: {} })) as {
-      structuredContent: { traceparent: string | null };
-    };
-    traceparent = result.structuredContent.traceparent ?? '';
-  } finally {
-    await client.close();
-  }
+  const traceparent = await serverTraceparent(await connectClient(adapterUrl, '2026'), (c) => c.close());
   const m = TRACEPARENT.exec(traceparent);
   assert.ok(m, `the adapter started a sampled trace: ${JSON.stringify(traceparent)}`);
   let spans: JaegerSpan[] = [];

@@ -5,7 +5,7 @@
 // a bucket of its own. (Buckets per verified identity: the same descriptors
 // with the identity header, test/unit/control-plane/rate-limits.test.ts.)
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { after, before, test } from 'node:test';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as SdkTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,6 +14,8 @@ import { AGENT_IDENTITY_HEADER } from '../../../lib/mesh-contracts.js';
 import { connectClient } from '../../support/adapter-fixture.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { type Mesh, routeList, startMesh, statValue } from '../../support/mesh.js';
+import { modernHeaders } from '../../support/modern-call.js';
+import { rawPost } from '../../support/raw-post.js';
 import { until } from '../../support/wait.js';
 
 let upstream: McpUpstream;
@@ -72,34 +74,9 @@ function call(
     method: 'tools/call',
     params: { name: tool, arguments: tool === 'echo' ? { text: `t${String(id)}` } : {}, _meta },
   });
-  const url = new URL(mesh.agentUrl('tools'));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress,
-        agent: false,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': tool,
-          ...extraHeaders,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return rawPost(mesh.agentUrl('tools'), body, { headers: { ...modernHeaders('tools/call', tool), ...extraHeaders }, localAddress }).then(
+    (a) => ({ status: a.status, headers: a.headers, body: a.text }),
+  );
 }
 
 /** Waits until `tool` answers 200 again from `localAddress` (its bucket refilled), bounded in time. */

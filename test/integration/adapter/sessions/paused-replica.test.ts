@@ -11,37 +11,36 @@
 // the client again), and the ended session is refused there, not served from
 // the stale copy.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { ensureKeyFile } from '../../../../adapter/sessions/session-keys.js';
 import { clusterName } from '../../../../control-plane/envoy/clusters.js';
-import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
+import type { AdapterProcess } from '../../../support/adapter-fixture.js';
 import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
+import { postToolCall } from '../../../support/modern-call.js';
+import { firstSample, fleetConfig, startReplicas } from '../../../support/replica-fleet.js';
+import { INITIALIZE, TOOLS_LIST } from '../../../support/session-messages.js';
+import { sharedSessionFiles } from '../../../support/shared-session-files.js';
 import { until } from '../../../support/wait.js';
 
 const URI = 'fixture://note';
-const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-paused-'));
-const keysFile = join(dir, 'session-keys.json');
-const SESSION_ARGS = ['--session-keys-file', keysFile, '--session-store-dir', join(dir, 'sessions')];
-const HEALTH = { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 };
+const files = sharedSessionFiles('mcpmesh-paused-');
+const SESSION_ARGS = files.args;
 const LABELS = ['p0', 'p1', 'p2'];
 
 let mesh: Mesh;
 let replicas: AdapterProcess[] = [];
 
 before(async () => {
-  await ensureKeyFile(keysFile);
-  replicas = await Promise.all(
-    LABELS.map((label) => startAdapterProcess('fixture', 1, SESSION_ARGS, ['--label', label], { MCPMESH_LOG_LEVEL: 'info' })),
-  );
-  mesh = await startMesh({
-    config: { servers: [{ name: 'fixture', replicas: replicas.map((r) => r.url), policy: { healthCheck: HEALTH } }] },
+  await files.createKeys();
+  replicas = await startReplicas({
+    pool: 1,
+    args: SESSION_ARGS,
+    fixtureArgs: (i) => ['--label', LABELS[i]!],
+    env: { MCPMESH_LOG_LEVEL: 'info' },
   });
+  mesh = await startMesh({ config: fleetConfig(replicas) });
   await until(async () => (await hostHealth()).filter((h) => h).length === 3, 'the three replicas healthy in Envoy', 20_000);
   // Clusters come before the listener and its routes: wait for a call through Envoy to succeed too.
   await until(async () => (await statelessCall().catch(() => 0)) === 200, 'the agent listener and its routes', 20_000);
@@ -52,24 +51,12 @@ after(async () => {
     r.child.kill('SIGKILL');
   }
   await mesh?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  files.remove();
 });
-
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 
 /** A 2026-07-28 call through Envoy: its status. */
 async function statelessCall(): Promise<number> {
-  const res = await fetch(mesh.agentUrl('fixture'), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'slow',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META } }),
-  });
+  const res = await postToolCall(mesh.agentUrl('fixture'), 'slow', { ms: 0 });
   await res.text();
   return res.status;
 }
@@ -90,10 +77,8 @@ async function servedBy(client: Client): Promise<string> {
   return /on (p\d)/.exec(await text(client, 'slow', { ms: 0 }))![1]!;
 }
 
-async function metric(r: AdapterProcess, name: string, labels = ''): Promise<number> {
-  const body = await (await fetch(r.url.replace(/\/mcp$/, '/metrics'))).text();
-  const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+function metric(r: AdapterProcess, name: string, labels = ''): Promise<number> {
+  return firstSample(r.url, name, labels);
 }
 
 /** A raw request straight to one replica, as a load balancer without affinity would send it. */
@@ -111,14 +96,6 @@ async function direct(r: AdapterProcess, method: 'POST' | 'DELETE', sid: string 
   const t = await res.text();
   return { status: res.status, text: t, sid: res.headers.get('mcp-session-id') };
 }
-
-const INIT = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
 test('SIGSTOP, the sessions move on, SIGCONT: the resumed replica gives them up instead of serving stale copies', async () => {
   const client = new Client({ name: 'paused-test', version: '1.0.0' }, { capabilities: {} });
@@ -142,10 +119,10 @@ test('SIGSTOP, the sessions move on, SIGCONT: the resumed replica gives them up 
     const home = replicas[LABELS.indexOf(homeLabel)]!;
     const others = replicas.filter((r) => r !== home);
     // A second session on the same replica, straight to it.
-    const raw = await direct(home, 'POST', undefined, INIT);
+    const raw = await direct(home, 'POST', undefined, INITIALIZE);
     assert.equal(raw.status, 200, raw.text);
     const rawId = raw.sid!;
-    assert.equal((await direct(home, 'POST', rawId, LIST)).status, 200);
+    assert.equal((await direct(home, 'POST', rawId, TOOLS_LIST)).status, 200);
     assert.equal(await metric(home, 'mcpmesh_adapter_sessions'), 2);
 
     home.child.kill('SIGSTOP');
@@ -168,7 +145,7 @@ test('SIGSTOP, the sessions move on, SIGCONT: the resumed replica gives them up 
     );
     assert.equal(await metric(home, 'mcpmesh_adapter_sessions'), 0);
     // The ended session is refused there, not served from the copy it held.
-    const stale = await direct(home, 'POST', rawId, LIST);
+    const stale = await direct(home, 'POST', rawId, TOOLS_LIST);
     assert.equal(stale.status, 404, stale.text);
     assert.equal((JSON.parse(stale.text) as { error: { code: number } }).error.code, -32001);
     // The GET stream that hung on it ended, and came back where the session is now: updates arrive again.

@@ -8,101 +8,47 @@
 // Forged, tampered, expired and other servers' ids are refused and counted;
 // a rotated key still accepts ids of the old one for its grace.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { ensureKeyFile, rotateKeyFile } from '../../../../adapter/sessions/session-keys.js';
-import { clusterName } from '../../../../control-plane/envoy/clusters.js';
-import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
-import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
+import { rotateKeyFile } from '../../../../adapter/sessions/session-keys.js';
+import { startAdapterProcess } from '../../../support/adapter-fixture.js';
+import { type Mesh, startMesh } from '../../../support/mesh.js';
+import {
+  firstSample,
+  firstSampleSum,
+  LABEL_PATTERN,
+  type LabelledFleets,
+  type LabelledReplica,
+  labelledFleets,
+} from '../../../support/replica-fleet.js';
+import { INITIALIZE, TOOLS_LIST } from '../../../support/session-messages.js';
+import { sharedSessionFiles } from '../../../support/shared-session-files.js';
 import { until } from '../../../support/wait.js';
 
 const URI = 'fixture://note';
-const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-portable-'));
-const keysFile = join(dir, 'session-keys.json');
-const storeDir = join(dir, 'sessions');
-const SESSION_ARGS = ['--session-keys-file', keysFile, '--session-store-dir', storeDir];
-const HEALTH = { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 };
+const files = sharedSessionFiles('mcpmesh-portable-');
+const { keysFile, args: SESSION_ARGS } = files;
 
 let mesh: Mesh;
-const started: AdapterProcess[] = [];
-let generation = 0;
+let fleets: LabelledFleets;
 
 before(async () => {
-  await ensureKeyFile(keysFile);
+  await files.createKeys();
   mesh = await startMesh({ config: { servers: [] } });
+  fleets = labelledFleets(mesh);
 });
 after(async () => {
-  for (const r of started) r.child.kill('SIGKILL');
+  fleets?.killAll();
   await mesh?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  files.remove();
 });
 
-interface Replica {
-  readonly process: AdapterProcess;
-  readonly label: string;
-  readonly url: string;
-}
-
 /** Three fresh replicas (fresh processes: no logging level left from an earlier test), in Envoy. */
-async function freshReplicas(extraArgs: readonly string[] = []): Promise<Replica[]> {
-  for (const r of started.splice(0)) r.child.kill('SIGKILL');
-  generation++;
-  const labels = [0, 1, 2].map((i) => `g${generation}r${i}`);
-  const procs = await Promise.all(
-    labels.map((label) =>
-      startAdapterProcess('fixture', 1, [...SESSION_ARGS, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' }),
-    ),
-  );
-  started.push(...procs);
-  mesh.writeConfig({ servers: [{ name: 'fixture', replicas: procs.map((p) => p.url), policy: { healthCheck: HEALTH } }] });
-  await until(
-    async () => {
-      const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-      return (
-        hosts.length === 3 &&
-        hosts.every((h) => h.healthy) &&
-        procs.every((p) => hosts.some((h) => p.url.includes(`:${h.address.split(':').pop()}/`)))
-      );
-    },
-    'the three replicas healthy in Envoy',
-    20_000,
-  );
-  // And Envoy's workers route to each of them (stateless calls, no session).
-  const seen = new Set<string>();
-  await until(
-    async () => {
-      const label = await statelessLabel();
-      if (label !== undefined && labels.includes(label)) seen.add(label);
-      return seen.size === 3;
-    },
-    'Envoy routing to all three replicas',
-    20_000,
-  );
-  return procs.map((p, i) => ({ process: p, label: labels[i]!, url: p.url }));
-}
-
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
-
-/** The label of the replica a stateless call through Envoy reached, if it succeeded. */
-async function statelessLabel(): Promise<string | undefined> {
-  const res = await fetch(mesh.agentUrl('fixture'), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'slow',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { ms: 0 }, _meta: META } }),
-  });
-  const body = await res.text();
-  return res.status === 200 ? /on (g\d+r\d)/.exec(body)?.[1] : undefined;
+function freshReplicas(extraArgs: readonly string[] = []): Promise<LabelledReplica[]> {
+  return fleets.fresh([...SESSION_ARGS, ...extraArgs]);
 }
 
 interface Held {
@@ -160,24 +106,11 @@ async function text(client: Client, name: string, args: Record<string, unknown>)
 
 /** The replica serving the session now, by the label in `slow`'s answer. */
 async function servedBy(held: Held): Promise<string> {
-  return /on (g\d+r\d)/.exec(await text(held.client, 'slow', { ms: 0 }))![1]!;
-}
-
-async function metric(url: string, name: string, labels: string): Promise<number> {
-  const body = await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text();
-  const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-async function sum(replicas: readonly Replica[], name: string, labels: string): Promise<number> {
-  let n = 0;
-  for (const r of replicas)
-    if (r.process.child.exitCode === null && r.process.child.signalCode === null) n += await metric(r.url, name, labels);
-  return n;
+  return LABEL_PATTERN.exec(await text(held.client, 'slow', { ms: 0 }))![1]!;
 }
 
 /** What must hold on the replica that took the session over. */
-async function carriedOn(held: Held, others: readonly Replica[], gone: string): Promise<void> {
+async function carriedOn(held: Held, others: readonly LabelledReplica[], gone: string): Promise<void> {
   const now = await servedBy(held);
   assert.notEqual(now, gone);
   assert.ok(others.some((r) => r.label === now));
@@ -196,7 +129,7 @@ async function carriedOn(held: Held, others: readonly Replica[], gone: string): 
     15_000,
     200,
   );
-  assert.equal((await sum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"')) >= 1, true);
+  assert.equal((await firstSampleSum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"')) >= 1, true);
   // Envoy keeps the session where it went.
   for (let i = 0; i < 5; i++) assert.equal(await servedBy(held), now);
 }
@@ -272,17 +205,9 @@ async function post(
   };
 }
 
-const INIT = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
-
 /** A fresh session's id, issued by the replica at `url` (no Envoy between). */
 async function issue(url: string): Promise<string> {
-  const r = await post(url, undefined, INIT);
+  const r = await post(url, undefined, INITIALIZE);
   assert.equal(r.status, 200);
   return r.sid!;
 }
@@ -296,11 +221,11 @@ function tamper(id: string): string {
 test('forged, tampered, expired and other servers\u2019 ids: 404 with -32001, counted by reason, logged without the id', async () => {
   const replicas = await freshReplicas(['--session-lifetime', '1s']);
   const other = await startAdapterProcess('other', 1, SESSION_ARGS);
-  started.push(other);
+  fleets.track(other);
   const agent = mesh.agentUrl('fixture');
   const valid = await issue(replicas[0]!.url);
   // Adopted across replicas while valid.
-  assert.equal((await post(replicas[1]!.url, valid, LIST)).status, 200);
+  assert.equal((await post(replicas[1]!.url, valid, TOOLS_LIST)).status, 200);
   const cases: Array<[string, string]> = [
     ['malformed', 'not-a-session-id'],
     ['malformed', '1k.AAAA'],
@@ -308,15 +233,15 @@ test('forged, tampered, expired and other servers\u2019 ids: 404 with -32001, co
     ['wrong_server', await issue(other.url)],
   ];
   for (const [reason, sid] of cases) {
-    const r = await post(agent, sid, LIST);
+    const r = await post(agent, sid, TOOLS_LIST);
     assert.equal(r.status, 404, `${reason}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.error?.code, -32001, reason);
   }
   await new Promise((r) => setTimeout(r, 1_100));
-  const expired = await post(replicas[2]!.url, valid, LIST);
+  const expired = await post(replicas[2]!.url, valid, TOOLS_LIST);
   assert.equal(expired.status, 404);
   assert.equal(expired.body.error?.code, -32001);
-  const refused = (reason: string) => sum(replicas, 'mcpmesh_adapter_session_ids_refused_total', `reason="${reason}"`);
+  const refused = (reason: string) => firstSampleSum(replicas, 'mcpmesh_adapter_session_ids_refused_total', `reason="${reason}"`);
   assert.equal(await refused('malformed'), 2);
   assert.equal(await refused('tampered'), 1);
   assert.equal(await refused('wrong_server'), 1);
@@ -349,15 +274,15 @@ test('a rotated key signs new ids, and ids of the old key are still taken over d
     100,
   );
   // The old id, unknown to replica 1, is adopted there: the old key is in its grace.
-  const adopted = await post(replicas[1]!.url, old, LIST);
+  const adopted = await post(replicas[1]!.url, old, TOOLS_LIST);
   assert.equal(adopted.status, 200, JSON.stringify(adopted.body));
-  assert.equal(await metric(replicas[1]!.url, 'mcpmesh_adapter_sessions_adopted_total', 'via="post"'), 1);
+  assert.equal(await firstSample(replicas[1]!.url, 'mcpmesh_adapter_sessions_adopted_total', 'via="post"'), 1);
   // After the grace, replica 2 (which never saw it) refuses it: its key is no longer accepted.
   await new Promise((r) => setTimeout(r, Math.max(0, rotatedAt + 3_000 + 200 - Date.now())));
-  const late = await post(replicas[2]!.url, old, LIST);
+  const late = await post(replicas[2]!.url, old, TOOLS_LIST);
   assert.equal(late.status, 404);
   assert.equal(late.body.error?.code, -32001);
-  assert.equal(await metric(replicas[2]!.url, 'mcpmesh_adapter_session_ids_refused_total', 'reason="unknown_key"'), 1);
+  assert.equal(await firstSample(replicas[2]!.url, 'mcpmesh_adapter_session_ids_refused_total', 'reason="unknown_key"'), 1);
 });
 
 test('DELETE on one replica ends the session on every replica', async () => {
@@ -365,8 +290,8 @@ test('DELETE on one replica ends the session on every replica', async () => {
   const sid = await issue(replicas[0]!.url);
   const del = await fetch(replicas[1]!.url, { method: 'DELETE', headers: { 'mcp-session-id': sid } });
   assert.equal(del.status, 200);
-  const r = await post(replicas[2]!.url, sid, LIST);
+  const r = await post(replicas[2]!.url, sid, TOOLS_LIST);
   assert.equal(r.status, 404);
   assert.equal(r.body.error?.code, -32001);
-  assert.equal(await metric(replicas[2]!.url, 'mcpmesh_adapter_session_ids_refused_total', 'reason="ended"'), 1);
+  assert.equal(await firstSample(replicas[2]!.url, 'mcpmesh_adapter_session_ids_refused_total', 'reason="ended"'), 1);
 });

@@ -16,95 +16,45 @@
 // - Raw Last-Event-ID rules: a foreign id is 400; an id the window no longer
 //   has gives a live stream.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { ensureKeyFile } from '../../../../adapter/sessions/session-keys.js';
-import { clusterName } from '../../../../control-plane/envoy/clusters.js';
-import { type AdapterProcess, startAdapterProcess } from '../../../support/adapter-fixture.js';
 import { startConsul } from '../../../support/consul.js';
-import { clusterHostStatus, type Mesh, startMesh } from '../../../support/mesh.js';
-import { postToolCall } from '../../../support/modern-call.js';
+import { type Mesh, startMesh } from '../../../support/mesh.js';
+import {
+  firstSample,
+  firstSampleSum,
+  LABEL_PATTERN,
+  type LabelledFleets,
+  type LabelledReplica,
+  labelledFleets,
+} from '../../../support/replica-fleet.js';
+import { INITIALIZE } from '../../../support/session-messages.js';
+import { sharedSessionFiles } from '../../../support/shared-session-files.js';
 import { until } from '../../../support/wait.js';
 
 const URI = 'fixture://note';
 const LATER_URI = 'fixture://later';
-const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-resume-'));
-const keysFile = join(dir, 'session-keys.json');
-const storeDir = join(dir, 'sessions');
-const SESSION_ARGS = ['--session-keys-file', keysFile, '--session-store-dir', storeDir];
-const HEALTH = { path: '/readyz', interval: '250ms', timeout: '200ms', unhealthyThreshold: 1, healthyThreshold: 1 };
+const files = sharedSessionFiles('mcpmesh-resume-');
+const { keysFile, args: SESSION_ARGS } = files;
 
 let mesh: Mesh;
-const started: AdapterProcess[] = [];
-let generation = 0;
+let fleets: LabelledFleets;
 
 before(async () => {
-  await ensureKeyFile(keysFile);
+  await files.createKeys();
   mesh = await startMesh({ config: { servers: [] } });
+  fleets = labelledFleets(mesh);
 });
 after(async () => {
-  for (const r of started) r.child.kill('SIGKILL');
+  fleets?.killAll();
   await mesh?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  files.remove();
 });
 
-interface Replica {
-  readonly process: AdapterProcess;
-  readonly label: string;
-  readonly url: string;
-}
-
-function alive(r: Replica): boolean {
-  return r.process.child.exitCode === null && r.process.child.signalCode === null;
-}
-
-async function freshReplicas(extraArgs: readonly string[] = [], sessionArgs: readonly string[] = SESSION_ARGS): Promise<Replica[]> {
-  for (const r of started.splice(0)) r.child.kill('SIGKILL');
-  generation++;
-  const labels = [0, 1, 2].map((i) => `g${generation}r${i}`);
-  const procs = await Promise.all(
-    labels.map((label) =>
-      startAdapterProcess('fixture', 1, [...sessionArgs, ...extraArgs], ['--label', label], { MCPMESH_LOG_LEVEL: 'info' }),
-    ),
-  );
-  started.push(...procs);
-  mesh.writeConfig({ servers: [{ name: 'fixture', replicas: procs.map((p) => p.url), policy: { healthCheck: HEALTH } }] });
-  await until(
-    async () => {
-      const hosts = await clusterHostStatus(mesh.adminUrl, clusterName('fixture'));
-      return (
-        hosts.length === 3 &&
-        hosts.every((h) => h.healthy) &&
-        procs.every((p) => hosts.some((h) => p.url.includes(`:${h.address.split(':').pop()}/`)))
-      );
-    },
-    'the three replicas healthy in Envoy',
-    20_000,
-  );
-  // And Envoy's workers route to each of them (stateless calls, no session).
-  const seen = new Set<string>();
-  await until(
-    async () => {
-      const label = await statelessLabel();
-      if (label !== undefined && labels.includes(label)) seen.add(label);
-      return seen.size === 3;
-    },
-    'Envoy routing to all three replicas',
-    20_000,
-  );
-  return procs.map((p, i) => ({ process: p, label: labels[i]!, url: p.url }));
-}
-
-/** The label of the replica a stateless call through Envoy reached, if it succeeded. */
-async function statelessLabel(): Promise<string | undefined> {
-  const res = await postToolCall(mesh.agentUrl('fixture'), 'slow', { ms: 0 });
-  const body = await res.text();
-  return res.status === 200 ? /on (g\d+r\d)/.exec(body)?.[1] : undefined;
+function freshReplicas(extraArgs: readonly string[] = [], sessionArgs: readonly string[] = SESSION_ARGS): Promise<LabelledReplica[]> {
+  return fleets.fresh([...sessionArgs, ...extraArgs]);
 }
 
 interface Held {
@@ -140,23 +90,20 @@ async function text(client: Client, name: string, args: Record<string, unknown>)
 }
 
 async function servedBy(held: Held): Promise<string> {
-  return /on (g\d+r\d)/.exec(await text(held.client, 'slow', { ms: 0 }))![1]!;
-}
-
-async function metric(url: string, name: string, labels: string): Promise<number> {
-  const body = await (await fetch(url.replace(/\/mcp$/, '/metrics'))).text();
-  const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-async function sum(replicas: readonly Replica[], name: string, labels: string): Promise<number> {
-  let n = 0;
-  for (const r of replicas) if (alive(r)) n += await metric(r.url, name, labels);
-  return n;
+  return LABEL_PATTERN.exec(await text(held.client, 'slow', { ms: 0 }))![1]!;
 }
 
 function count(list: readonly string[], uri: string): number {
   return list.filter((u) => u === uri).length;
+}
+
+/** Kills (-9) the replica serving the session: its label, and the replicas left. */
+async function killHome(held: Held, replicas: readonly LabelledReplica[]): Promise<{ home: string; others: LabelledReplica[] }> {
+  const home = await servedBy(held);
+  const victim = replicas.find((r) => r.label === home)!;
+  victim.process.child.kill('SIGKILL');
+  await victim.process.exited;
+  return { home, others: replicas.filter((r) => r !== victim) };
 }
 
 async function missedUpdateReplayed(sessionArgs: readonly string[]): Promise<void> {
@@ -164,19 +111,15 @@ async function missedUpdateReplayed(sessionArgs: readonly string[]): Promise<voi
   const replicas = await freshReplicas(['--sse-retry', '3s'], sessionArgs);
   const held = await heldSession();
   try {
-    const home = await servedBy(held);
-    const victim = replicas.find((r) => r.label === home)!;
-    const others = replicas.filter((r) => r !== victim);
-    victim.process.child.kill('SIGKILL');
-    await victim.process.exited;
+    const { home, others } = await killHome(held, replicas);
     const before = count(held.updates, URI);
     // The call goes to another replica, which adopts the session (and its subscription).
     assert.equal(await text(held.client, 'touch', { uri: URI }), `touched ${URI}`);
     assert.notEqual(await servedBy(held), home);
     assert.equal(count(held.updates, URI), before, 'the GET stream is down: nothing live');
     await until(async () => count(held.updates, URI) > before, 'the missed update, replayed on the resumed GET stream', 15_000, 50);
-    assert.ok((await sum(others, 'mcpmesh_adapter_stream_events_replayed_total', 'server="fixture"')) >= 1, 'sent as a replay');
-    assert.ok((await sum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"')) >= 1);
+    assert.ok((await firstSampleSum(others, 'mcpmesh_adapter_stream_events_replayed_total', 'server="fixture"')) >= 1, 'sent as a replay');
+    assert.ok((await firstSampleSum(others, 'mcpmesh_adapter_sessions_adopted_total', 'server="fixture"')) >= 1);
     // And the stream is live again.
     const live = count(held.updates, URI);
     await until(
@@ -202,7 +145,7 @@ test('the same with the session state and the replay windows in Consul KV', asyn
   try {
     await missedUpdateReplayed(['--session-keys-file', keysFile, '--consul', consul.url]);
   } finally {
-    for (const r of started.splice(0)) r.child.kill('SIGKILL');
+    fleets.killAll();
     await consul.stop();
   }
 });
@@ -216,20 +159,17 @@ test('the GET-first split: stream and calls adopted by different replicas after 
     const replicas = await freshReplicas();
     const held = await heldSession();
     try {
-      const home = await servedBy(held);
-      const victim = replicas.find((r) => r.label === home)!;
-      const others = replicas.filter((r) => r !== victim);
-      victim.process.child.kill('SIGKILL');
-      await victim.process.exited;
+      const { others } = await killHome(held, replicas);
       // No POST until the GET stream is back: it reconnects first.
       await until(
-        async () => (await sum(others, 'mcpmesh_adapter_sessions_adopted_total', 'via="get"')) >= 1,
+        async () => (await firstSampleSum(others, 'mcpmesh_adapter_sessions_adopted_total', 'via="get"')) >= 1,
         'the GET stream adopted by a survivor',
         15_000,
         50,
       );
       let streamAt: string | undefined;
-      for (const r of others) if ((await metric(r.url, 'mcpmesh_adapter_sessions_adopted_total', 'via="get"')) >= 1) streamAt = r.label;
+      for (const r of others)
+        if ((await firstSample(r.url, 'mcpmesh_adapter_sessions_adopted_total', 'via="get"')) >= 1) streamAt = r.label;
       const before = count(held.updates, URI);
       assert.equal(await text(held.client, 'touch', { uri: URI }), `touched ${URI}`);
       const callsAt = await servedBy(held);
@@ -259,12 +199,7 @@ test('Last-Event-ID: a foreign id is 400, an id the window no longer has gives a
   const init = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-    }),
+    body: JSON.stringify(INITIALIZE),
   });
   const sid = init.headers.get('mcp-session-id')!;
   await init.text();
