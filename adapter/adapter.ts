@@ -8,7 +8,7 @@ import { urlHost } from '../lib/host-port.js';
 import { componentLogger, createLogger, type Logger, loggableCommand } from '../lib/log.js';
 import { SESSION_KEYS_KV_PREFIX } from '../lib/mesh-contracts.js';
 import { registerSelf, type SelfRegistration } from './consul-self-registration.js';
-import { clientOrigin } from './http/client-origin.js';
+import { clientOrigin, proxiedAgentIdentity } from './http/client-origin.js';
 import { SessionEvents } from './http/event-replay.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { PostStreams } from './http/post-stream-resume.js';
@@ -231,7 +231,8 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
           ),
   });
   // The verified-identity hook (ClientIdentity) stays unset until the mesh verifies identities.
-  const origin = { proxies: trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies) };
+  const proxies = trustedProxies(o.trustForwardedFor ? [...ANY_PEER, ...o.trustedProxies] : o.trustedProxies);
+  const origin = { proxies, identity: proxiedAgentIdentity(proxies) };
   // Set on SIGTERM: not ready, connections close, calls still served.
   let leaving = false;
   const ready = (): boolean => !leaving && pool.ready;

@@ -10,13 +10,15 @@
 //   that reaches the adapter around the proxy cannot choose its source. An
 //   IPv6 source counts by its /64 (one host usually has all of one).
 // - The client is a verified identity when there is one, else the source.
-//   Identity does not exist yet: `ClientIdentity` is the hook for it (e.g. the
-//   subject of a client certificate Envoy verified and passed in
-//   X-Forwarded-Client-Cert, or a verified token's subject). It must return
-//   only what was verified, never a header a client could set itself.
+//   `ClientIdentity` must return only what was verified, never a header a
+//   client could set itself: `proxiedAgentIdentity` reads the agent identity
+//   header only from a trusted proxy, because Envoy's listener removes every
+//   copy an agent sends and sets it from a verified token alone
+//   (control-plane/envoy/agent-auth.ts).
 
 import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
+import { AGENT_IDENTITY_HEADER } from '../../lib/mesh-contracts.js';
 import type { SessionOrigin } from '../sessions/session-limits.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
@@ -27,6 +29,18 @@ export interface ClientOriginOptions {
   /** Peers whose X-Forwarded-For last hop is believed. */
   readonly proxies: TrustedProxies;
   readonly identity?: ClientIdentity;
+}
+
+/** Longer than any subject a token issuer writes: a longer value is not taken for an identity. */
+const MAX_IDENTITY_LENGTH = 512;
+
+/** The verified agent identity Envoy passed on, believed from trusted proxies only. */
+export function proxiedAgentIdentity(proxies: TrustedProxies): ClientIdentity {
+  return (req) => {
+    if (!proxies.trusts(req.socket.remoteAddress ?? '')) return undefined;
+    const value = req.headers[AGENT_IDENTITY_HEADER];
+    return typeof value === 'string' && value !== '' && value.length <= MAX_IDENTITY_LENGTH ? value : undefined;
+  };
 }
 
 export function clientOrigin(req: IncomingMessage, opts: ClientOriginOptions): SessionOrigin {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { clientOrigin, sourceKey } from '../../../../adapter/http/client-origin.js';
+import { clientOrigin, proxiedAgentIdentity, sourceKey } from '../../../../adapter/http/client-origin.js';
 import { ANY_PEER, trustedProxies } from '../../../../adapter/http/trusted-proxies.js';
 import { Session } from '../../../../adapter/sessions/session.js';
 import { SessionLimiter, type SessionOrigin } from '../../../../adapter/sessions/session-limits.js';
@@ -179,4 +179,22 @@ test('an IPv6 source counts by its /64', () => {
   assert.equal(sourceKey('::1'), '0:0:0:0::/64');
   assert.equal(sourceKey('64:ff9b::10.0.0.1'), '64:ff9b:0:0::/64');
   assert.equal(sourceKey('192.168.1.1'), '192.168.1.1');
+});
+
+test('the agent identity header names the client only when a trusted proxy sent it', () => {
+  const withAgent = (peer: string, agent: string | string[]): IncomingMessage =>
+    ({
+      socket: { remoteAddress: peer },
+      headers: { 'x-forwarded-for': '10.1.1.1', 'x-mcpmesh-agent': agent },
+    }) as unknown as IncomingMessage;
+  const loopback = trustedProxies(['127.0.0.1']);
+  const opts = { proxies: loopback, identity: proxiedAgentIdentity(loopback) };
+  // Envoy (trusted) passes the verified subject: that is the client; the source is still the agent's address.
+  assert.deepEqual(clientOrigin(withAgent('127.0.0.1', 'agent-7'), opts), { client: 'id:agent-7', source: '10.1.1.1' });
+  // An agent reaching the adapter around Envoy cannot name itself.
+  assert.deepEqual(clientOrigin(withAgent('10.9.9.9', 'agent-7'), opts), { client: 'addr:10.9.9.9', source: '10.9.9.9' });
+  // Empty, repeated or oversized values are no identity.
+  assert.equal(clientOrigin(withAgent('127.0.0.1', ''), opts).client, 'addr:10.1.1.1');
+  assert.equal(clientOrigin(withAgent('127.0.0.1', ['a', 'b']), opts).client, 'addr:10.1.1.1');
+  assert.equal(clientOrigin(withAgent('127.0.0.1', 'x'.repeat(513)), opts).client, 'addr:10.1.1.1');
 });
