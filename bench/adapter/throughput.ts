@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
+import { mcpProxyArgs, supergatewayArgs } from '../peer-commands.js';
 import { type HttpEra, type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from './load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -110,24 +111,9 @@ async function supergateway(): Promise<void> {
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  await withProcess(
-    bin,
-    [
-      '--stdio',
-      `${process.execPath} ${SERVER} stdio`,
-      '--outputTransport',
-      'streamableHttp',
-      '--stateful',
-      '--port',
-      String(port),
-      '--logLevel',
-      'none',
-    ],
-    url,
-    async () => {
-      for (const c of [1, 16]) show({ target: 'supergateway --stateful, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
-    },
-  );
+  await withProcess(bin, supergatewayArgs(`${process.execPath} ${SERVER} stdio`, port), url, async () => {
+    for (const c of [1, 16]) show({ target: 'supergateway --stateful, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
+  });
 }
 
 async function mcpProxy(): Promise<void> {
@@ -138,14 +124,9 @@ async function mcpProxy(): Promise<void> {
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  await withProcess(
-    bin,
-    ['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', process.execPath, SERVER, 'stdio'],
-    url,
-    async () => {
-      for (const c of [1, 16]) show({ target: 'mcp-proxy, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
-    },
-  );
+  await withProcess(bin, mcpProxyArgs([process.execPath, SERVER, 'stdio'], port), url, async () => {
+    for (const c of [1, 16]) show({ target: 'mcp-proxy, 2025', clients: c, r: await runHttp(url, '2025', c, phase, CALL) });
+  });
 }
 
 function version(pkg: string): string {

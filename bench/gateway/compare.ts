@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
 import { type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from '../adapter/load.js';
+import { mcpProxyArgs, supergatewayArgs } from '../peer-commands.js';
 import { treeCpu } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -280,17 +281,7 @@ async function supergatewayTarget(): Promise<Target | string> {
   if (!existsSync(bin) || v === undefined) return `supergateway not found in ${PEERS}/npm (bench/gateway/install-peers.sh): skipped`;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const p = new Spawned(bin, [
-    '--stdio',
-    `${process.execPath} ${SERVER} stdio`,
-    '--outputTransport',
-    'streamableHttp',
-    '--stateful',
-    '--port',
-    String(port),
-    '--logLevel',
-    'none',
-  ]);
+  const p = new Spawned(bin, supergatewayArgs(`${process.execPath} ${SERVER} stdio`, port));
   await started(p, url, 'supergateway');
   return httpTarget('supergateway', `supergateway ${v} --stateful`, url, p);
 }
@@ -301,18 +292,7 @@ async function mcpProxyTarget(): Promise<Target | string> {
   if (!existsSync(bin) || v === undefined) return `mcp-proxy not found in ${PEERS}/npm (bench/gateway/install-peers.sh): skipped`;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const p = new Spawned(bin, [
-    '--port',
-    String(port),
-    '--host',
-    '127.0.0.1',
-    '--server',
-    'stream',
-    '--',
-    process.execPath,
-    SERVER,
-    'stdio',
-  ]);
+  const p = new Spawned(bin, mcpProxyArgs([process.execPath, SERVER, 'stdio'], port));
   await started(p, url, 'mcp-proxy');
   return httpTarget('mcp-proxy', `mcp-proxy ${v}`, url, p);
 }
