@@ -51,8 +51,8 @@ export interface FaultMesh {
   replica(i: number): AdapterProcess;
   /** Consul service id of replica i. */
   serviceId(i: number): string;
-  /** Starts replica i again on its port; extra fixture arguments for this run only. */
-  startReplica(i: number, fixtureArgs?: readonly string[]): Promise<AdapterProcess>;
+  /** Starts replica i again on its port. */
+  startReplica(i: number): Promise<AdapterProcess>;
   /** SIGTERM, and the exit code once it has drained. */
   stopReplica(i: number): Promise<number | null>;
   /** The latency factor of replica i's `slow` tool. */
@@ -147,12 +147,12 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
   const latencyFile = (i: number) => join(dir, `r${i}.latency`);
   const crashFile = (i: number) => join(dir, `r${i}.crash`);
   const procs: (AdapterProcess | undefined)[] = [];
-  const startReplica = async (i: number, fixtureArgs: readonly string[] = []) => {
+  const startReplica = async (i: number) => {
     const p = await startAdapterProcess(
       SERVER,
       POOL,
       ['--port', String(ports[i]), '--consul', consul.url, '--drain-timeout', '5s'],
-      ['--label', `r${i}`, '--latency-file', latencyFile(i), '--crash-file', crashFile(i), ...fixtureArgs],
+      ['--label', `r${i}`, '--latency-file', latencyFile(i), '--crash-file', crashFile(i)],
     );
     procs[i] = p;
     return p;
