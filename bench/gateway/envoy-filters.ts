@@ -239,6 +239,14 @@ const VARIANTS: EnvoyVariant[] = [
     },
   },
   { key: 'echo-h1', label: 'full chain → echo, HTTP/1.1 TCP', filters: FULL, meshRoutes: true, concurrency: 2, upstream: 'echo-h1' },
+  {
+    key: 'echo-router',
+    label: 'router only, one route → echo, HTTP/1.1 TCP',
+    filters: [FILTER.router],
+    meshRoutes: false,
+    concurrency: 2,
+    upstream: 'echo-h1',
+  },
   { key: 'echo-h2c', label: 'full chain → echo, h2c TCP', filters: FULL, meshRoutes: true, concurrency: 2, upstream: 'echo-h2c' },
   {
     key: 'echo-uds',
@@ -566,8 +574,13 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+const stopAll = async () => {
+  for (const p of procs.splice(0).reverse()) await p.stop();
+};
+// Ctrl-C or SIGTERM still stops the adapter, the echo endpoints and every Envoy (their process groups).
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopAll().then(() => process.exit(130)));
 try {
   await main();
 } finally {
-  for (const p of procs.reverse()) await p.stop();
+  await stopAll();
 }
