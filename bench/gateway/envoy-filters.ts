@@ -5,16 +5,21 @@
 // one run with the variants alternating: router only, + json_to_metadata, +
 // the mesh's route table, + the stateful-session envelope, + the identity
 // header strip, + the local rate limit filter (the full chain), and the full
-// chain with one worker. Transport rows put the full chain in front of a
-// minimal echo endpoint (echo-upstream.ts) over HTTP/1.1, h2c and a Unix
-// socket, so that only the HTTP stack differs.
+// chain with one worker. Transport rows put the full chain (and the router
+// alone) in front of a minimal echo endpoint (echo-upstream.ts) over HTTP/1.1,
+// h2c and a Unix socket, so that only the HTTP stack differs. Rows marked
+// "probe" remove something the mesh needs, to locate a cost; they are not
+// candidates.
 //
 // Per cell: calls/s, p50, and CPU µs per call of Envoy and of the node side
 // (adapter + server, or the echo endpoint), read from /proc. At the end, the
 // counters of each Envoy that say how it spent the calls (connections,
 // retries, buffering, health checks).
 //
-// Run: npx tsc -p . && node dist/bench/gateway/envoy-filters.js [--rounds 3] [--measure 3s] [--only KEY,...] [--cpu-only]
+// Run: npx tsc -p . && node dist/bench/gateway/envoy-filters.js [--rounds 3] [--measure 3s] [--warmup 1s]
+//        [--clients 1,16,16s] [--only KEY,...]
+// --clients: N clients in one session, or Ns with a session each. --only: the variants' keys (see
+// VARIANTS), plus 'adapter' and 'echo-direct' for the rows without Envoy.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -202,6 +207,31 @@ const VARIANTS: EnvoyVariant[] = [
           delete policy['retry_host_predicate'];
           delete policy['host_selection_retry_max_attempts'];
         }
+      }
+    },
+  },
+  {
+    key: 'routes-no-route-stats',
+    label: 'mesh routes without per-route stats (probe)',
+    filters: FULL,
+    meshRoutes: true,
+    concurrency: 2,
+    upstream: 'adapter',
+    tweak: (hcm) => {
+      for (const r of meshRoutesOf(hcm).routes) delete r['stat_prefix'];
+    },
+  },
+  {
+    key: 'routes-no-header-rewrite',
+    label: 'mesh routes without their header rewrites (probe)',
+    filters: FULL,
+    meshRoutes: true,
+    concurrency: 2,
+    upstream: 'adapter',
+    tweak: (hcm) => {
+      for (const r of meshRoutesOf(hcm).routes) {
+        delete r['request_headers_to_add'];
+        delete r['request_headers_to_remove'];
       }
     },
   },
