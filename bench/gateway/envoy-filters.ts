@@ -270,6 +270,14 @@ const VARIANTS: EnvoyVariant[] = [
   },
   { key: 'echo-h1', label: 'full chain → echo, HTTP/1.1 TCP', filters: FULL, meshRoutes: true, concurrency: 2, upstream: 'echo-h1' },
   {
+    key: 'echo-h1-c1',
+    label: 'full chain → echo, HTTP/1.1 TCP, --concurrency 1',
+    filters: FULL,
+    meshRoutes: true,
+    concurrency: 1,
+    upstream: 'echo-h1',
+  },
+  {
     key: 'echo-router',
     label: 'router only, one route → echo, HTTP/1.1 TCP',
     filters: [FILTER.router],
