@@ -12,6 +12,7 @@ import { localPorts, parseConfigText } from '../../control-plane/sources/file-co
 import { CONFIG_DEFAULTS } from '../../control-plane/sources/file-config-schema.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { type EnvoyProcess, locateEnvoy, startEnvoy } from '../../envoy/envoy-process.js';
+import { upEnvoyWorkers } from '../../envoy/envoy-workers.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../../lib/backoff.js';
 import { groupAlive, killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
 import { urlHost } from '../../lib/host-port.js';
@@ -30,7 +31,7 @@ const FLAGS: FlagSpecs = {
   'admin-token': { type: 'string', description: 'bearer token for admin API changes' },
   'envoy-concurrency': {
     type: 'string',
-    description: "Envoy's worker threads (0: min(2, cores), as `up` shares the host with its adapters and servers)",
+    description: "Envoy's worker threads (0: 1 on hosts with up to 2 cores, else 2, as `up` shares the host with its adapters and servers)",
     default: '0',
   },
   ...OBSERVABILITY_FLAGS,
@@ -204,7 +205,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const envoyWorkers = intFlag(p, 'envoy-concurrency', 0, 256) || Math.min(2, availableParallelism());
+  const envoyWorkers = intFlag(p, 'envoy-concurrency', 0, 256) || upEnvoyWorkers(availableParallelism());
   const logger = createLogger('up');
   const configPath = resolve(stringFlag(p, 'config')!);
   if (!existsSync(configPath)) throw new Error(`${configPath}: no such file (try --config examples/mcpmesh.yaml)`);
@@ -338,8 +339,6 @@ export async function upCommand(argv: string[]): Promise<number> {
         ...(tls ? { xdsTls: bootstrapXdsTls(tls) } : {}),
       }),
       adminPort,
-      // At most two workers by default (Envoy's default is one per core): `up` runs adapters and
-      // servers on the same host; measured neutral to harmless against the default.
       extraArgs: ['--concurrency', String(envoyWorkers)],
     });
   } catch (err) {

@@ -1,11 +1,12 @@
 // `mcpmesh up --envoy-concurrency N` gives the Envoy it starts N worker
-// threads; without the flag, min(2, cores).
+// threads; without the flag, one on hosts of up to two cores, else two.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { upEnvoyWorkers } from '../../../envoy/envoy-workers.js';
 import { freeUpPorts, HTTP_FIXTURE, startUp, stopUp, UP_CLI, writeUpConfig } from '../../support/up-process.js';
 
 const started: ChildProcess[] = [];
@@ -38,12 +39,13 @@ async function envoyWorkers(flags: string[]): Promise<number> {
   }
 }
 
-test('--envoy-concurrency 1: one Envoy worker', async () => {
-  assert.equal(await envoyWorkers(['--envoy-concurrency', '1']), 1);
+// Three is neither default, so the flag alone can have set it.
+test('--envoy-concurrency 3: three Envoy workers', async () => {
+  assert.equal(await envoyWorkers(['--envoy-concurrency', '3']), 3);
 });
 
-test('without the flag: min(2, cores) workers', async () => {
-  assert.equal(await envoyWorkers([]), Math.min(2, availableParallelism()));
+test('without the flag: one worker on up to two cores, else two', async () => {
+  assert.equal(await envoyWorkers([]), upEnvoyWorkers(availableParallelism()));
 });
 
 test('a bad value is a usage error before anything starts', async () => {

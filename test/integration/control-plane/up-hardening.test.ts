@@ -92,7 +92,8 @@ test('SIGKILL of mcpmesh up takes Envoy, adapters, stdio servers and run servers
   const family = descendants(first.proc.pid!);
   remember(family);
   const kinds = {
-    envoy: family.filter((p) => /envoy/.test(cmdline(p)) && !guard(p)),
+    // The executable named envoy, not any path with "envoy" in it (a checkout's directory may have one).
+    envoy: family.filter((p) => /^\S*\/envoy /.test(cmdline(p)) && !guard(p)),
     adapter: family.filter((p) => cmdline(p).includes(' adapter --name tools') && !guard(p)),
     stdio: family.filter((p) => cmdline(p).includes('stdio-server.js') && !cmdline(p).includes(' adapter ') && !guard(p)),
     run: family.filter((p) => cmdline(p).includes('http-mcp-server.js') && !guard(p)),
