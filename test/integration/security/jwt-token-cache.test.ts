@@ -41,7 +41,12 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' }, _meta: MODERN_META } });
+const body = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'hi' }, _meta: MODERN_META },
+});
 
 /** jwt_authn's cache counters, summed over the listener's filter chains (one here). */
 async function cacheStats(): Promise<{ hit: number; miss: number }> {
@@ -70,7 +75,10 @@ test('a repeated token is a cache hit; once it expires while cached it is refuse
     await new Promise((r) => setTimeout(r, Math.max(0, (exp + 2) * 1000 - Date.now()) + 100));
     const late = await rawPost(mesh.agentUrl('tools'), body, { headers, agent });
     assert.equal(late.status, 401, late.text);
-    assert.match(String(late.headers['www-authenticate']), /^Bearer resource_metadata="http:\/\/[^"]+\/\.well-known\/oauth-protected-resource\/mcp\/tools"$/);
+    assert.match(
+      String(late.headers['www-authenticate']),
+      /^Bearer resource_metadata="http:\/\/[^"]+\/\.well-known\/oauth-protected-resource\/mcp\/tools"$/,
+    );
     assert.match(late.text, /Jwt is expired/);
     assert.equal(upstream.calls.get('echo'), 2, 'the expired call never reached the upstream');
   } finally {

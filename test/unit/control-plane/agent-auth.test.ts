@@ -235,11 +235,13 @@ describe('Envoy resources', () => {
     // A repeated token is verified once per worker (exp is still checked on every hit); 0 turns the cache off.
     assert.deepEqual(jwt.providers.corp.jwt_cache_config, { jwt_cache_size: 1000 });
     const sized = (tokenCache: number) =>
-      (buildListener({
-        address: '127.0.0.1',
-        port: 10000,
-        auth: meshAuth({ providers: { corp: { ...MESH.providers['corp']!, tokenCache } } }),
-      }) as Json)['filter_chains'][0].filters[0].typed_config.http_filters[1].typed_config.providers.corp;
+      (
+        buildListener({
+          address: '127.0.0.1',
+          port: 10000,
+          auth: meshAuth({ providers: { corp: { ...MESH.providers['corp']!, tokenCache } } }),
+        }) as Json
+      )['filter_chains'][0].filters[0].typed_config.http_filters[1].typed_config.providers.corp;
     assert.deepEqual(sized(50).jwt_cache_config, { jwt_cache_size: 50 });
     assert.equal(sized(0).jwt_cache_config, undefined);
     assert.equal(jwt.providers.partner.remote_jwks.http_uri.cluster, 'jwks_partner');
@@ -294,6 +296,14 @@ describe('Envoy resources', () => {
     assert.deepEqual(rbacPolicies('search/get-delete'), []);
     assert.deepEqual(rbacPolicies('search/lists'), []);
     assert.ok(traffic.find((x) => x['name'] === 'search/lists')!['typed_per_filter_config']['envoy.filters.http.ext_proc']);
+    // The list routes take resources/templates/list too; a listen's body goes to the control plane (its URIs against the rules).
+    assert.match(
+      traffic.find((x) => x['name'] === 'search/lists')!['match'].dynamic_metadata[0].value.string_match.safe_regex.regex,
+      /\|resources\/templates\/list$/,
+    );
+    const listen = traffic.find((x) => x['name'] === 'search/listen/2026')!['typed_per_filter_config'];
+    assert.equal(listen['envoy.filters.http.ext_proc'].overrides.processing_mode.request_body_mode, 'BUFFERED');
+    assert.equal(listen['envoy.filters.http.jwt_authn'].requirement_name, 'corp');
     const refused = serverRoutes(catalogServer({ auth: { provider: 'nope' } })) as Json[];
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!['direct_response'].status, 503);
