@@ -3,7 +3,7 @@
 // relay between client and adapter reads the record headers), the records
 // the client sent, and the protocol and cipher negotiated. Optionally the
 // adapter runs under `--cpu-prof` for a profile of its TLS path.
-//   node dist/bench/auth/tls-records.js [--calls 2000] [--cpu-prof DIR] [--plain]
+//   node dist/bench/auth/tls-records.js [--calls 2000] [--cpu-prof DIR] [--plain] [--through-envoy]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -15,6 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { makeDevMesh } from '../../lib/dev-ca.js';
 import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
+import { routeList, startMesh, statValue } from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 
 const { values } = parseArgs({
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     /** The same calls to a plain-HTTP adapter (no relay, no records): the profile to compare with. */
     plain: { type: 'boolean', default: false },
+    /** Through a real Envoy (mTLS upstream through the relay): the records Envoy writes and the cipher it negotiates. */
+    'through-envoy': { type: 'boolean', default: false },
   },
 });
 const calls = Number(values.calls);
@@ -46,6 +49,15 @@ class RecordCounter {
   get appData(): number {
     return this.byType.get(23) ?? 0;
   }
+}
+
+/** Envoy's upstream TLS counters of the cluster (ssl.versions.* or ssl.ciphers.*) that counted something. */
+async function envoySsl(adminUrl: string, kind: 'versions' | 'ciphers'): Promise<string[]> {
+  const res = await fetch(`${adminUrl}/stats?format=json&filter=${encodeURIComponent(`^cluster\\.mcp_mtls\\.ssl\\.${kind}\\.`)}`);
+  const stats = ((await res.json()) as { stats: { name: string; value?: number }[] }).stats;
+  return stats
+    .filter((s) => (s.value ?? 0) > 0)
+    .map((s) => `${s.name.slice(s.name.lastIndexOf(`${kind}.`) + kind.length + 1)} (${s.value})`);
 }
 
 async function adapterProcess(args: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
@@ -143,7 +155,18 @@ async function main(): Promise<void> {
     server.on('close', () => client.destroy());
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
-  const url = `https://127.0.0.1:${(relay.address() as AddressInfo).port}/mcp`;
+  const relayUrl = `https://127.0.0.1:${(relay.address() as AddressInfo).port}/mcp`;
+  const mesh = values['through-envoy']
+    ? await startMesh({
+        discoverTools: false,
+        upstreamTls: { caFile: certs.caCert, clientCertFile: envoyCert.cert, clientKeyFile: envoyCert.key },
+        config: { servers: [{ name: 'mtls', replicas: [relayUrl], policy: { tools: { echo: { timeout: '5s' } } } }] },
+      })
+    : undefined;
+  if (mesh !== undefined)
+    await until(async () => (await routeList(mesh.adminUrl)).some((r) => r['name'] === 'mtls/tool/echo'), 'routes', 20_000);
+  const url = mesh?.agentUrl('mtls') ?? relayUrl;
+  const plainAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const agent = new https.Agent({
     keepAlive: true,
     maxSockets: 1,
@@ -154,11 +177,15 @@ async function main(): Promise<void> {
   let socket: TLSSocket | undefined;
   const call = () =>
     new Promise<void>((resolve, reject) => {
-      const req = https.request(url, { method: 'POST', agent, headers: HEADERS }, (res) => {
-        socket = res.socket as TLSSocket;
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${String(res.statusCode)}`))));
-      });
+      const req = (mesh !== undefined ? http : https).request(
+        url,
+        { method: 'POST', agent: mesh !== undefined ? plainAgent : agent, headers: HEADERS },
+        (res) => {
+          if (mesh === undefined) socket = res.socket as TLSSocket;
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${String(res.statusCode)}`))));
+        },
+      );
       req.on('error', reject);
       req.end(BODY);
     });
@@ -173,8 +200,10 @@ async function main(): Promise<void> {
     JSON.stringify(
       {
         calls,
-        protocol: socket?.getProtocol(),
-        cipher: socket?.getCipher(),
+        client: mesh !== undefined ? 'Envoy' : 'node https',
+        protocol: socket?.getProtocol() ?? (mesh !== undefined ? await envoySsl(mesh.adminUrl, 'versions') : undefined),
+        cipher: socket?.getCipher() ?? (mesh !== undefined ? await envoySsl(mesh.adminUrl, 'ciphers') : undefined),
+        upstreamConnections: mesh !== undefined ? await statValue(mesh.adminUrl, 'cluster.mcp_mtls.upstream_cx_total') : undefined,
         serverRecordsPerAnswer: Number(((down.appData - down0) / calls).toFixed(3)),
         serverBytesPerAnswer: Math.round((down.bytes - bytes0) / calls),
         clientRecordsPerRequest: Number(((up.appData - up0) / calls).toFixed(3)),
@@ -185,6 +214,8 @@ async function main(): Promise<void> {
     ),
   );
   agent.destroy();
+  plainAgent.destroy();
+  await mesh?.stop();
   relay.close();
   adapter.child.kill('SIGTERM');
   await new Promise((r) => adapter.child.once('exit', r));
