@@ -137,9 +137,16 @@ function listenRefusal(server: string, uri: string): object {
           error: { code: -32003, message: `Forbidden: the authorization rules of server ${server} do not let this caller read ${uri}` },
         }),
       ),
-      details: `${server}:resource:listen:forbidden`,
+      details: `${server}:${LISTEN_REFUSED}`,
     },
   };
+}
+
+const LISTEN_REFUSED = 'resource:listen:forbidden';
+
+function isListenRefusal(answer: object): boolean {
+  const details = (answer as { immediate_response?: { details?: string } }).immediate_response?.details;
+  return details?.endsWith(`:${LISTEN_REFUSED}`) === true;
 }
 
 /**
@@ -191,6 +198,9 @@ export class ListFilter {
   /** Every server of the catalog in force; undefined rules: everything allowed. */
   private rules = new Map<string, readonly AuthRule[] | undefined>();
 
+  /** `listenDenied`: a subscriptions/listen of `server` refused by its resource rules (counted by the owner). */
+  constructor(private readonly events: { listenDenied?: (server: string) => void } = {}) {}
+
   update(catalog: Catalog): void {
     this.rules = new Map(catalog.servers.map((s) => [s.name, s.auth.mode === 'jwt' ? s.auth.rules : undefined]));
   }
@@ -217,7 +227,9 @@ export class ListFilter {
         call.write({ request_headers: { response: { status: 'CONTINUE' } } });
       } else if (req.request_body) {
         const rules = server === undefined ? undefined : this.rules.get(server);
-        call.write(requestBodyCheck(req.request_body.body ?? Buffer.alloc(0), server, rules, payload));
+        const answer = requestBodyCheck(req.request_body.body ?? Buffer.alloc(0), server, rules, payload);
+        if (server !== undefined && isListenRefusal(answer)) this.events.listenDenied?.(server);
+        call.write(answer);
       } else if (req.response_headers) {
         contentType = header(req.response_headers.headers, 'content-type') ?? '';
         // The body changes length; Envoy sends it chunked.

@@ -2,8 +2,8 @@
 // the fixture adapter: resources/templates/list shows only the templates that
 // reach a URI the caller may read; resources/subscribe (2025-era session,
 // the SDK 1.x client) and the 2026-07-28 subscriptions/listen refuse a URI
-// the caller may not read (403, a JSON-RPC error naming it) and let the
-// others through.
+// the caller may not read (403, a JSON-RPC error naming it; the listen's
+// refusal counted per server) and let the others through.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -163,6 +163,9 @@ test('subscriptions/listen (2026-07-28): every URI must be readable by the calle
   assert.match(error.message, /^Forbidden: the authorization rules of server fixture do not let this caller use subscriptions\/listen/);
   assert.match(error.message, /fixture:\/\/note/);
   assert.equal(error.data['rule'], 'fixture:resource:listen:forbidden');
+  // Counted per server by the control plane.
+  const denied = (await mesh.metrics.listenDenied.get()).values.find((v) => v.labels.server === 'fixture');
+  assert.equal(denied?.value, 1);
   // Readable URIs only: the stream starts with the acknowledgement.
   const ok = await listen(['fixture://watched'], await reader());
   assert.equal(ok.status, 200, ok.first);
