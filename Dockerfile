@@ -16,6 +16,8 @@ RUN npx tsc -p tsconfig.build.json
 
 FROM node:20-bookworm-slim
 WORKDIR /opt/mcpmesh
+# openssl: `mcpmesh dev-ca` (docker-compose.tls.yml makes the stack's certificates with it).
+RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 # The demo's stdio server (docker-compose.yml runs it behind two adapters),

@@ -33,10 +33,20 @@ export interface SelfRegistration {
   stop(): Promise<void>;
 }
 
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '[::]';
+
 async function advertisedAddress(opts: SelfRegistrationOptions): Promise<string> {
   if (opts.advertiseAddress !== undefined) return resolveHost(opts.advertiseAddress);
-  const wildcard = opts.host === '0.0.0.0' || opts.host === '::' || opts.host === '[::]';
-  return resolveHost(wildcard ? hostname() : opts.host);
+  return resolveHost(isWildcard(opts.host) ? hostname() : opts.host);
+}
+
+/**
+ * The plain health port's URL for Consul's check. Bound to every interface
+ * (a Consul agent in another container or host), it is reached at the
+ * advertised address: a wildcard is no address to connect to.
+ */
+function healthCheckUrl(tls: { readonly healthHost: string; readonly healthPort: number }, address: string): string {
+  return `http://${urlHost(isWildcard(tls.healthHost) ? address : tls.healthHost)}:${tls.healthPort}/readyz`;
 }
 
 export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfRegistration> {
@@ -57,7 +67,7 @@ export async function registerSelf(opts: SelfRegistrationOptions): Promise<SelfR
     },
     tags: [CONSUL.tag],
     checkPath: '/readyz',
-    ...(opts.tls ? { checkUrl: `http://${urlHost(opts.tls.healthHost)}:${opts.tls.healthPort}/readyz` } : {}),
+    ...(opts.tls ? { checkUrl: healthCheckUrl(opts.tls, address) } : {}),
     checkInterval: '2s',
     deregisterCriticalAfter: '1m',
     initialStatus: () => (opts.ready() ? 'passing' : 'critical'),

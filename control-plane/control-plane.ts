@@ -98,7 +98,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
   private drained: ReadonlySet<string> = new Set();
   private readonly snapshots: SnapshotBuilder;
   /** Filters list answers by the rules of the catalog in force (ext_proc on the xDS port). */
-  private readonly listFilter = new ListFilter();
+  private readonly listFilter: ListFilter;
   /** Servers already warned about (unverified TLS, auth policies the mesh overrides or refuses), by name and warning. */
   private readonly warned = new Set<string>();
   private readonly tools: ToolDiscovery | undefined;
@@ -124,6 +124,7 @@ export class ControlPlane implements PipelineView, PipelineCommands {
         clientsChanged: (n) => m.connectedClients.set(n),
       },
     });
+    this.listFilter = new ListFilter({ listenDenied: (server) => m.listenDenied.inc({ server }) });
     this.listFilter.register((service, implementation) => this.ads.addService(service, implementation));
     if (opts.discoverTools !== false) {
       this.tools = new ToolDiscovery({

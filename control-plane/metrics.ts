@@ -88,6 +88,13 @@ export function createControlPlaneMetrics(registry = new Registry()) {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 600],
       registers: [registry],
     }),
+    // Not per URI: the URIs are the caller's, so a label would let any caller grow the series.
+    listenDenied: new Counter({
+      name: 'mcpmesh_listen_denied_total',
+      help: 'subscriptions/listen requests refused by the resource rules (a URI the caller may not read), per server',
+      labelNames: ['server'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -4,7 +4,10 @@
 // local rate limit filter with a bucket per agent and tool); mTLS from Envoy to
 // the adapter (kept-alive upstream connections); JWT alone (the policy's
 // `auth` with a local JWKS), JWT with per-tool rules, and JWT with rules and
-// mTLS. On a build without the `auth` policy the JWT rows are listed as such.
+// mTLS; the JWT rows use the provider's token cache (a repeated token is
+// verified once per Envoy worker), and two more rows, JWT alone and JWT with
+// rules, use a provider without it (every call's RS256 signature verified):
+// the cache's before and after in one run. On a build without the `auth` policy the JWT rows are listed as such.
 // Two more rows call the adapters straight, plain and mTLS, Envoy bypassed:
 // the adapter's own share of the mTLS row.
 //
@@ -16,7 +19,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PolicySchema } from '../../control-plane/catalog/policy-schema.js';
@@ -165,6 +168,7 @@ function call(url: string, agent: http.Agent, headers: Record<string, string> = 
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-auth-bench-'));
   const certs = makeDevMesh(join(dir, 'ca'), { nodeIds: ['envoy-1'] });
   const envoyCert = certs.envoy.get('envoy-1')!;
@@ -189,13 +193,23 @@ async function main(): Promise<void> {
     { name: 'JWT only', server: 'jwt', token: true, ...jwt(jwtMissing) },
     { name: 'JWT + per-tool rules', server: 'rules', token: true, ...jwt(jwtMissing) },
     { name: 'JWT + rules + mTLS to the adapter', server: 'rules-mtls', token: true, ...jwt(jwtMissing) },
+    { name: 'JWT only, no token cache', server: 'jwt-nocache', token: true, ...jwt(jwtMissing) },
+    { name: 'JWT + rules, no token cache', server: 'rules-nocache', token: true, ...jwt(jwtMissing) },
   ];
   const mesh = await startMesh({
     discoverTools: false,
     upstreamTls: { caFile: certs.caCert, clientCertFile: envoyCert.cert, clientKeyFile: envoyCert.key },
     config: {
       ...(jwtMissing === undefined
-        ? { auth: { providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } } } }
+        ? {
+            auth: {
+              providers: {
+                corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } },
+                // The same issuer and keys, every token verified (no cache).
+                verify: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile }, tokenCache: 0 },
+              },
+            },
+          }
         : {}),
       servers: [
         { name: 'none', replicas: [plain], policy: { tools: { echo: { timeout: '5s' } } } },
@@ -206,6 +220,12 @@ async function main(): Promise<void> {
               { name: 'jwt', replicas: [plain], policy: { auth: { provider: 'corp' }, tools: { echo: { timeout: '5s' } } } },
               { name: 'rules', replicas: [plain], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
               { name: 'rules-mtls', replicas: [mtls], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
+              { name: 'jwt-nocache', replicas: [plain], policy: { auth: { provider: 'verify' }, tools: { echo: { timeout: '5s' } } } },
+              {
+                name: 'rules-nocache',
+                replicas: [plain],
+                policy: { auth: { ...RULES, provider: 'verify' }, tools: { echo: { timeout: '5s' } } },
+              },
             ]
           : []),
       ],
@@ -229,6 +249,8 @@ async function main(): Promise<void> {
     ['jwt', processTree(adapters[0]!.child.pid!)],
     ['rules', processTree(adapters[0]!.child.pid!)],
     ['rules-mtls', processTree(adapters[1]!.child.pid!)],
+    ['jwt-nocache', processTree(adapters[0]!.child.pid!)],
+    ['rules-nocache', processTree(adapters[0]!.child.pid!)],
     ['direct-plain', processTree(adapters[0]!.child.pid!)],
     ['direct-mtls', processTree(adapters[1]!.child.pid!)],
   ]);
@@ -304,7 +326,7 @@ async function main(): Promise<void> {
     }
     for (const a of [...agents, ...tlsAgents]) a.destroy();
   }
-  console.log(JSON.stringify({ rounds, burst, results }, null, 1));
+  console.log(JSON.stringify({ rounds, burst, loadAtStart, loadAtEnd: loadavg().map((l) => Number(l.toFixed(2))), results }, null, 1));
   await mesh.stop();
   for (const a of adapters) {
     a.child.kill('SIGTERM');

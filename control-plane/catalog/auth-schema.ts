@@ -64,8 +64,14 @@ export const JwtProviderSchema = z
       }),
       z.strictObject({ file: FilePath }),
     ]),
-    /** Allowed clock difference for `exp` and `nbf`. */
-    clockSkew: durationMs(0, 600_000).optional(),
+    /** Allowed clock difference for `exp` and `nbf`; at least 1s, since Envoy reads 0 as its default of 60s. */
+    clockSkew: durationMs(1_000, 600_000).optional(),
+    /**
+     * Verified tokens each Envoy worker keeps (an LRU, tokens up to 4 KiB), so
+     * a repeated token skips the signature check; `exp`/`nbf` are checked on
+     * every request all the same. 0 verifies every request.
+     */
+    tokenCache: z.number().int().min(0).max(100_000).optional(),
     /** Authorization servers the protected-resource metadata lists (default: the issuer). */
     authorizationServers: z.array(HttpUrl).min(1).max(16).optional(),
     /** Claims besides `sub` passed to the upstream, each in `x-mcpmesh-claim-<claim>`. */

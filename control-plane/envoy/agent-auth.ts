@@ -15,6 +15,12 @@ export const JWT_FILTER = 'envoy.filters.http.jwt_authn';
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 /** Where jwt_authn writes the verified payload (dynamic metadata of JWT_FILTER); the rules read it. */
 export const JWT_PAYLOAD_KEY = 'jwt_payload';
+/**
+ * Verified tokens per provider and Envoy worker unless the provider says
+ * otherwise: an agent fleet's live tokens, with room. An entry is the token
+ * (at most 4 KiB, Envoy's default limit for caching) and its parsed claims.
+ */
+export const DEFAULT_TOKEN_CACHE = 1_000;
 /** Where jwt_authn writes why a token was refused. */
 const JWT_FAILURE_KEY = 'jwt_failure';
 /** Route metadata key (namespace ROUTE_METADATA_NAMESPACE) holding the server's metadata URL for WWW-Authenticate. */
@@ -45,6 +51,10 @@ export function identityHeaderStripFilter(): object {
   };
 }
 
+function tokenCacheSize(p: JwtProvider): number {
+  return p.tokenCache ?? DEFAULT_TOKEN_CACHE;
+}
+
 function providerConfig(name: string, p: JwtProvider): object {
   const jwks =
     'file' in p.jwks
@@ -70,6 +80,12 @@ function providerConfig(name: string, p: JwtProvider): object {
     normalize_payload_in_metadata: { space_delimited_claims: ['scope'] },
     failed_status_in_metadata: JWT_FAILURE_KEY,
     clock_skew_seconds: Math.floor((p.clockSkew ?? 60_000) / 1000),
+    // An RS256 verify is most of jwt_authn's cost per request, and agents send
+    // one token for many calls. A hit still has its exp/nbf checked (with the
+    // skew above) before it counts, so a token that expires while cached is
+    // refused. What a hit does not see: a signing key dropped from a remote
+    // JWKS at its next fetch (docs/security.md, "Token cache").
+    ...(tokenCacheSize(p) > 0 ? { jwt_cache_config: { jwt_cache_size: tokenCacheSize(p) } } : {}),
     claim_to_headers: [
       { header_name: AGENT_IDENTITY_HEADER, claim_name: 'sub' },
       ...(p.forwardClaims ?? []).map((c) => ({ header_name: agentClaimHeader(c), claim_name: c })),

@@ -1,5 +1,5 @@
 // List filtering in Envoy: the ext_proc filter that sends the answers of
-// tools/list, prompts/list and resources/list, on servers with authorization
+// tools/list, prompts/list, resources/list and resources/templates/list, on servers with authorization
 // rules only (and the bodies without a method, for batches), to the control
 // plane's ExternalProcessor
 // (control-plane/list-filter/), over the bootstrap's cluster to the control
@@ -14,7 +14,7 @@ import { ROUTE_KEY_NAMESPACE } from './mcp-route-keys.js';
 import { duration } from './proto-values.js';
 
 export const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
-export const LIST_METHODS = ['tools/list', 'prompts/list', 'resources/list'] as const;
+export const LIST_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'] as const;
 
 const SKIP_ALL = {
   request_header_mode: 'SKIP',
@@ -37,8 +37,12 @@ export function listFilterHttpFilter(): object {
       stat_prefix: 'mcpmesh_list_filter',
       // Only what the filter reads: the token (Authorization) never leaves Envoy.
       forward_rules: { allowed_headers: { patterns: [{ exact: ':path' }, { exact: 'content-type' }] } },
-      // The verified claims and the body's method, for the rules.
-      metadata_options: { forwarding_namespaces: { untyped: [JWT_FILTER, ROUTE_KEY_NAMESPACE] } },
+      // The verified claims and the body's method, for the rules; back, the URI
+      // a refused subscriptions/listen names, for the 403's message (agent-auth.ts).
+      metadata_options: {
+        forwarding_namespaces: { untyped: [JWT_FILTER, ROUTE_KEY_NAMESPACE] },
+        receiving_namespaces: { untyped: [ROUTE_KEY_NAMESPACE] },
+      },
     },
   };
 }
@@ -100,6 +104,16 @@ export function defaultRouteExtProc(): Record<string, object> {
       overrides: { processing_mode: { ...SKIP_ALL, request_header_mode: 'SEND', request_body_mode: 'BUFFERED' } },
     },
   };
+}
+
+/**
+ * The subscriptions/listen route of a server with rules: the request body
+ * goes to the control plane, which checks every URI the listen subscribes to
+ * against the resource rules (list-filter/listen-check.ts); RBAC cannot look
+ * inside the body's list.
+ */
+export function listenRouteExtProc(): Record<string, object> {
+  return defaultRouteExtProc();
 }
 
 /** A list method in the body. */

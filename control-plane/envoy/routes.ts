@@ -5,7 +5,7 @@
 import { agentPath, RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import type { EffectiveLoadBalancing } from '../catalog/load-balancing.js';
 import type { Catalog, CatalogServer, EffectiveRetry } from '../catalog/model.js';
-import { defaultRouteExtProc, filtersLists, listMatch, listRouteExtProc } from './list-filtering.js';
+import { defaultRouteExtProc, filtersLists, listenRouteExtProc, listMatch, listRouteExtProc } from './list-filtering.js';
 import { balancedClusterName, type HashableRoute, retryPriority, routeHashPolicy, withHashKey } from './load-balancing.js';
 import {
   headerMismatchRoutes,
@@ -105,7 +105,7 @@ export function serverRoutes(server: CatalogServer): object[] {
   return withAuth(server, trafficRoutes(server));
 }
 
-/** tools/list, prompts/list and resources/list of a server with rules: answered through the list filter. */
+/** tools/list, prompts/list, resources/list and resources/templates/list of a server with rules: answered through the list filter. */
 function listRoutes(server: CatalogServer, rpc: object, metadata: object): HashableRoute[] {
   if (!filtersLists(server.auth)) return [];
   const prefix = agentPath(server.name);
@@ -184,6 +184,8 @@ function trafficRoutes(server: CatalogServer): object[] {
         idle_timeout: duration(Math.max(server.policy.idleTimeoutMs, LISTEN_MIN_IDLE_TIMEOUT_MS)),
       },
       metadata,
+      // The URIs it subscribes to are checked against the resource rules.
+      ...(filtersLists(server.auth) ? { typed_per_filter_config: listenRouteExtProc() } : {}),
     },
     ...listRoutes(server, rpc, metadata),
     { name: `${server.name}/rpc/2026`, stat_prefix: `${stat}__rpc`, match: modernOnly(rpcMatch(prefix)), route: rpc, metadata },

@@ -1,9 +1,10 @@
 // The gRPC ExternalProcessor Envoy's ext_proc filter calls on the list routes
-// of servers with authorization rules (tools/list, prompts/list,
-// resources/list; control-plane/envoy/list-filtering.ts): it answers the
-// caller only what the rules let it use. It also sees the bodies without a
-// method on those servers, and refuses JSON-RPC batches. The caller's verified claims arrive
-// as jwt_authn's dynamic metadata, the method and the server (/mcp/NAME) as
+// of servers with authorization rules (tools/list, prompts/list, resources/list,
+// resources/templates/list; control-plane/envoy/list-filtering.ts): it answers the
+// caller only what the rules let it use. It also sees the request bodies
+// without a method on those servers (it refuses JSON-RPC batches) and their
+// subscriptions/listen requests (every URI one subscribes to must be readable
+// by the caller). The caller's verified claims arrive as jwt_authn's dynamic metadata, the method and the server (/mcp/NAME) as
 // the route keys'; one message per answer, its whole body (JSON or SSE, told
 // apart by its first bytes). The rules per server are the catalog's, set by
 // the pipeline on each rebuild (this module owns its copy). Anything it
@@ -15,13 +16,21 @@ import type { Catalog } from '../catalog/model.js';
 import { JWT_FILTER, JWT_PAYLOAD_KEY } from '../envoy/agent-auth.js';
 import { ROUTE_KEY_NAMESPACE } from '../envoy/mcp-route-keys.js';
 import { INCLUDE_DIRS } from '../xds/api/envoy-protos.js';
-import { filterListBody, UnfilterableBody } from './list-body-filter.js';
+import { filterListBody, type ListKind, UnfilterableBody } from './list-body-filter.js';
+import { listenVerdict } from './listen-check.js';
 import { allowedItems, type ItemKind } from './rule-match.js';
 
 /** JSON-RPC's Invalid Request. */
 const INVALID_REQUEST = -32600;
 
-const LIST_METHODS: Record<string, ItemKind> = { 'tools/list': 'tools', 'prompts/list': 'prompts', 'resources/list': 'resources' };
+/** Each list method: the answer's list, and the kind of rule that decides what it keeps. */
+const LIST_METHODS: Record<string, { list: ListKind; rules: ItemKind }> = {
+  'tools/list': { list: 'tools', rules: 'tools' },
+  'prompts/list': { list: 'prompts', rules: 'prompts' },
+  'resources/list': { list: 'resources', rules: 'resources' },
+  // A template is shown when it reaches a URI the caller may read.
+  'resources/templates/list': { list: 'resourceTemplates', rules: 'resources' },
+};
 
 type ProtoValue = { kind?: string } & Record<string, unknown>;
 type ProtoStruct = { fields?: Record<string, ProtoValue> };
@@ -102,19 +111,64 @@ function refusal(message: string): object {
   };
 }
 
-/**
- * A body without a method on a server with rules: a JSON-RPC batch could
- * carry calls no rule was checked for, so it is refused; anything else passes
- * (an object without a method is no call).
- */
-export function batchCheck(body: Buffer): object {
-  let parsed: unknown;
+function parsedBody(body: Buffer): unknown {
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
-    parsed = undefined;
+    return undefined;
   }
-  if (!Array.isArray(parsed)) return { request_body: { response: { status: 'CONTINUE' } } };
+}
+
+/**
+ * A subscriptions/listen that names a URI the caller may not read: 403, and
+ * the URI as route-key metadata, which the listener's 403 mapper names in its
+ * JSON-RPC error (agent-auth.ts).
+ */
+function listenRefusal(server: string, uri: string): object {
+  return {
+    dynamic_metadata: { fields: { [ROUTE_KEY_NAMESPACE]: { structValue: { fields: { uri: { stringValue: uri } } } } } },
+    immediate_response: {
+      status: { code: 403 },
+      headers: { set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') } }] },
+      body: Buffer.from(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32003, message: `Forbidden: the authorization rules of server ${server} do not let this caller read ${uri}` },
+        }),
+      ),
+      details: `${server}:${LISTEN_REFUSED}`,
+    },
+  };
+}
+
+const LISTEN_REFUSED = 'resource:listen:forbidden';
+
+function isListenRefusal(answer: object): boolean {
+  const details = (answer as { immediate_response?: { details?: string } }).immediate_response?.details;
+  return details?.endsWith(`:${LISTEN_REFUSED}`) === true;
+}
+
+/**
+ * A request body on a server with rules, before it goes on: a JSON-RPC batch
+ * could carry calls no rule was checked for, so it is refused; a
+ * subscriptions/listen must name only URIs the caller may read; anything else
+ * passes (an object without a method is no call).
+ */
+export function requestBodyCheck(
+  body: Buffer,
+  server?: string,
+  rules?: readonly AuthRule[],
+  payload?: Readonly<Record<string, unknown>>,
+): object {
+  const parsed = parsedBody(body);
+  if (!Array.isArray(parsed)) {
+    if (server !== undefined && rules !== undefined) {
+      const verdict = listenVerdict(parsed, rules, payload);
+      if (!verdict.ok) return listenRefusal(server, verdict.uri);
+    }
+    return { request_body: { response: { status: 'CONTINUE' } } };
+  }
   return {
     immediate_response: {
       // 400, not 403: the listener's 403 answers are the rules' (agent-auth.ts maps them).
@@ -144,6 +198,9 @@ export class ListFilter {
   /** Every server of the catalog in force; undefined rules: everything allowed. */
   private rules = new Map<string, readonly AuthRule[] | undefined>();
 
+  /** `listenDenied`: a subscriptions/listen of `server` refused by its resource rules (counted by the owner). */
+  constructor(private readonly events: { listenDenied?: (server: string) => void } = {}) {}
+
   update(catalog: Catalog): void {
     this.rules = new Map(catalog.servers.map((s) => [s.name, s.auth.mode === 'jwt' ? s.auth.rules : undefined]));
   }
@@ -169,7 +226,10 @@ export class ListFilter {
         server = /^\/mcp\/([^/?#]+)/.exec(header(req.request_headers.headers, ':path') ?? '')?.[1];
         call.write({ request_headers: { response: { status: 'CONTINUE' } } });
       } else if (req.request_body) {
-        call.write(batchCheck(req.request_body.body ?? Buffer.alloc(0)));
+        const rules = server === undefined ? undefined : this.rules.get(server);
+        const answer = requestBodyCheck(req.request_body.body ?? Buffer.alloc(0), server, rules, payload);
+        if (server !== undefined && isListenRefusal(answer)) this.events.listenDenied?.(server);
+        call.write(answer);
       } else if (req.response_headers) {
         contentType = header(req.response_headers.headers, 'content-type') ?? '';
         // The body changes length; Envoy sends it chunked.
@@ -196,7 +256,7 @@ export class ListFilter {
     const rules = this.rules.get(server);
     if (rules === undefined) return { response_body: { response: { status: 'CONTINUE' } } };
     try {
-      const text = filterListBody(body.toString('utf8'), contentType, kind, allowedItems(rules, payload, kind));
+      const text = filterListBody(body.toString('utf8'), contentType, kind.list, allowedItems(rules, payload, kind.rules));
       return { response_body: { response: { status: 'CONTINUE', body_mutation: { body: Buffer.from(text, 'utf8') } } } };
     } catch (err) {
       if (err instanceof UnfilterableBody) return refusal(`the ${method} answer could not be filtered: ${err.message}`);

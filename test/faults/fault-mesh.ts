@@ -19,6 +19,7 @@ import { type ConsulAgent, startConsul } from '../support/consul.js';
 import { clusterHostStatus, type Mesh, startMesh, statValue } from '../support/mesh.js';
 import { freePorts } from '../support/ports.js';
 import { until } from '../support/wait.js';
+import { faultAuth } from './fault-auth.js';
 import { probeCall } from './tool-load.js';
 
 const MCPMESH_CLI = fileURLToPath(new URL('../../cli/mcpmesh.js', import.meta.url));
@@ -41,6 +42,8 @@ export interface FaultMesh {
   readonly consul: ConsulAgent;
   /** The agent URL of the fixture server through Envoy. */
   readonly url: string;
+  /** What every request through Envoy carries: the load's bearer token with `auth`, else nothing. */
+  readonly headers: Readonly<Record<string, string>>;
   readonly envoyAdminUrl: string;
   /** The in-process control plane; undefined when it runs as a process of its own. */
   readonly cp: ControlPlane | undefined;
@@ -140,8 +143,16 @@ async function startProcessMesh(consulUrl: string): Promise<ProcessMesh> {
   };
 }
 
-export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'process' } = {}): Promise<FaultMesh> {
+export interface FaultMeshOptions {
+  readonly controlPlane?: 'in-process' | 'process';
+  /** JWT on every request and per-tool rules on the fixture server (fault-auth.ts). */
+  readonly auth?: boolean;
+}
+
+export async function startFaultMesh(opts: FaultMeshOptions = {}): Promise<FaultMesh> {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-faults-'));
+  const auth = opts.auth === true ? await faultAuth(dir) : undefined;
+  const headers = auth?.headers ?? {};
   const consul = await startConsul();
   const ports = await freePorts(REPLICAS.length);
   const latencyFile = (i: number) => join(dir, `r${i}.latency`);
@@ -157,7 +168,8 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
     procs[i] = p;
     return p;
   };
-  await consul.api('PUT', `/v1/kv/mcpmesh/policy/${SERVER}`, FAULT_POLICY);
+  if (auth !== undefined) await consul.api('PUT', '/v1/kv/mcpmesh/policy/_mesh', { auth: auth.mesh });
+  await consul.api('PUT', `/v1/kv/mcpmesh/policy/${SERVER}`, auth === undefined ? FAULT_POLICY : { ...FAULT_POLICY, auth: auth.policy });
   try {
     await Promise.all(REPLICAS.map((_, i) => startReplica(i)));
     const inProcess: Mesh | undefined = opts.controlPlane === 'process' ? undefined : await startMesh({ consulUrl: consul.url });
@@ -170,6 +182,7 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
     const fm: FaultMesh = {
       consul,
       url: inProcess?.agentUrl(SERVER) ?? ownProcess!.url,
+      headers,
       envoyAdminUrl,
       cp: inProcess?.cp,
       killControlPlane: () => processMode('kill').kill(),
@@ -195,7 +208,7 @@ export async function startFaultMesh(opts: { controlPlane?: 'in-process' | 'proc
         );
         // Endpoints are ACKed before the listener (push order), so healthy
         // hosts do not yet mean that the listener takes connections.
-        await until(async () => (await probeCall(fm.url)) === 200, 'a call through the Envoy listener answered', timeoutMs);
+        await until(async () => (await probeCall(fm.url, headers)) === 200, 'a call through the Envoy listener answered', timeoutMs);
       },
       async stop() {
         await inProcess?.stop();

@@ -57,6 +57,8 @@ export interface ScenarioResult {
   readonly expectFailures: boolean;
   readonly failures: readonly string[];
   readonly notes: readonly string[];
+  /** With auth: the requests Envoy's jwt_authn and RBAC let through (every call of the load is one). */
+  readonly authAllowed?: { readonly jwt: number; readonly rbac: number };
 }
 
 const pct = (x: number | undefined) => `${Math.round((x ?? 0) * 100)}%`;
@@ -229,12 +231,14 @@ export interface RunOptions {
   readonly scale: number;
   readonly warmupMs: number;
   readonly settleMs: number;
+  /** JWT on every request and per-tool rules on the fixture server (fault-auth.ts). */
+  readonly auth?: boolean;
 }
 
 export const DEFAULT_RUN: RunOptions = { callsPerSecond: 250, scale: 1, warmupMs: 2_000, settleMs: 6_000 };
 
 export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, generation: Generation = '2026'): Promise<ScenarioResult> {
-  const fm = await startFaultMesh({ controlPlane: s.controlPlane ?? 'in-process' });
+  const fm = await startFaultMesh({ controlPlane: s.controlPlane ?? 'in-process', auth: o.auth === true });
   try {
     const tool = s.tool ?? { name: 'slow', args: { ms: 5 } };
     const loadOptions = {
@@ -245,6 +249,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
       concurrency: 16,
       maxCalls: o.callsPerSecond * 120,
       maxMs: 120_000,
+      headers: fm.headers,
     };
     // The sessions are opened before the load's clock starts.
     const sessionLoad = generation === '2025' ? await startSessionLoad(loadOptions) : undefined;
@@ -273,6 +278,14 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
         'outlier_detection.ejections_enforced_total',
       ].map(stat),
     );
+    const authAllowed =
+      o.auth === true
+        ? {
+            jwt: await statValue(fm.envoyAdminUrl, 'http.mcp_egress.jwt_authn.allowed'),
+            rbac: await statValue(fm.envoyAdminUrl, 'http.mcp_egress.rbac.allowed'),
+          }
+        : undefined;
+    if (authAllowed !== undefined) notes.push(`auth: jwt_authn let ${authAllowed.jwt} requests through, RBAC ${authAllowed.rbac}`);
     const cpuShare = (cpu.user + cpu.system) / 1000 / (ended - began);
     notes.push(`this process (load${s.controlPlane === 'process' ? '' : ' and control plane'}): ${pct(cpuShare)} of a core`);
     notes.push(`Envoy: ${retries} retries (${overBudget} over budget, ${outOfAttempts} out of attempts), ${ejections} ejections`);
@@ -301,6 +314,7 @@ export async function runScenario(s: Scenario, o: RunOptions = DEFAULT_RUN, gene
       expectFailures: s.expectFailures ?? false,
       failures: summarize(failures, window.faultStart),
       notes,
+      ...(authAllowed === undefined ? {} : { authAllowed }),
     };
   } finally {
     await fm.stop();

@@ -91,7 +91,9 @@ export async function startSessionLoad(o: LoadOptions): Promise<RunningSessionLo
         if (seen) seen.n++;
         else errors.set(key, { n: 1, first: performance.now() });
       };
-      await client.connect(new StreamableHTTPClientTransport(new URL(o.url), { fetch: observingFetch }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(o.url), { fetch: observingFetch, requestInit: { headers: { ...o.headers } } }),
+      );
       clients.push(client);
     }
   } catch (err) {

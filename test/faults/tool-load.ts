@@ -26,6 +26,8 @@ export interface LoadOptions {
   /** Hard bounds: the load stops at whichever comes first. */
   readonly maxCalls: number;
   readonly maxMs: number;
+  /** Sent with every request (a bearer token when the mesh requires one). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface RunningLoad {
@@ -35,10 +37,15 @@ export interface RunningLoad {
 
 let nextId = 1;
 
-async function call(url: string, tool: string, args: Record<string, unknown>): Promise<CallRecord> {
+async function call(
+  url: string,
+  tool: string,
+  args: Record<string, unknown>,
+  headers: Readonly<Record<string, string>>,
+): Promise<CallRecord> {
   const start = performance.now();
   try {
-    const res = await postToolCall(url, tool, args, { id: nextId++, signal: AbortSignal.timeout(30_000) });
+    const res = await postToolCall(url, tool, args, { id: nextId++, signal: AbortSignal.timeout(30_000), headers: { ...headers } });
     const text = await res.text();
     const end = performance.now();
     const ok = res.status === 200 && text.includes('"result"') && !text.includes('"isError":true');
@@ -50,10 +57,11 @@ async function call(url: string, tool: string, args: Record<string, unknown>): P
 }
 
 /** One tools/list through Envoy; the status, or 0 when the connection failed. */
-export async function probeCall(url: string): Promise<number> {
+export async function probeCall(url: string, headers: Readonly<Record<string, string>> = {}): Promise<number> {
   const res = await fetch(url, {
     method: 'POST',
     headers: {
+      ...headers,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': '2026-07-28',
@@ -77,7 +85,7 @@ export function startLoad(o: LoadOptions): RunningLoad {
     while (!stopped && records.length < o.maxCalls && performance.now() - began < o.maxMs) {
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      records.push(await call(o.url, o.tool, o.args));
+      records.push(await call(o.url, o.tool, o.args, o.headers ?? {}));
       // A worker that fell behind does not burst to catch up.
       due = Math.max(due + gapMs, performance.now() - gapMs);
     }

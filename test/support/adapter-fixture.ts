@@ -39,6 +39,8 @@ export async function startFixtureAdapter(opts: FixtureAdapterOptions = {}): Pro
 export interface ClientOptions {
   readonly capabilities?: Record<string, unknown>;
   readonly name?: string;
+  /** Sent with every request (a bearer token through a mesh that requires one). */
+  readonly headers?: Record<string, string>;
 }
 
 export async function connectClient(url: string, era: Era, opts: ClientOptions = {}): Promise<Client> {
@@ -49,7 +51,9 @@ export async function connectClient(url: string, era: Era, opts: ClientOptions =
       ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     },
   );
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), opts.headers === undefined ? undefined : { requestInit: { headers: opts.headers } }),
+  );
   return client;
 }
 

@@ -77,6 +77,7 @@ describe('the adapter registration and the Consul source agree', () => {
     port: number;
     path: string;
     advertiseAddress?: string;
+    tls?: { healthHost: string; healthPort: number };
     ready: boolean;
   }): Promise<RegisterBody> {
     const before = agent.registered.length;
@@ -87,6 +88,7 @@ describe('the adapter registration and the Consul source agree', () => {
       port: opts.port,
       path: opts.path,
       advertiseAddress: opts.advertiseAddress,
+      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
       serviceId: undefined,
       token: undefined,
       ready: () => opts.ready,
@@ -111,6 +113,30 @@ describe('the adapter registration and the Consul source agree', () => {
       policy: {},
       adapter: true,
     });
+  });
+
+  test('mTLS: Consul checks the plain health port, at the advertised address when it is bound to every interface', async () => {
+    const loopback = await register({
+      name: 'tools',
+      host: '127.0.0.1',
+      port: 17103,
+      path: '/mcp',
+      tls: { healthHost: '127.0.0.1', healthPort: 17203 },
+      ready: true,
+    });
+    assert.equal(loopback.Check.HTTP, 'http://127.0.0.1:17203/readyz');
+    // A Consul agent in another container reaches the adapter by the name it advertises, not by 0.0.0.0.
+    const wildcard = await register({
+      name: 'tools',
+      host: '0.0.0.0',
+      port: 17104,
+      path: '/mcp',
+      advertiseAddress: '127.0.0.2',
+      tls: { healthHost: '0.0.0.0', healthPort: 17204 },
+      ready: true,
+    });
+    assert.equal(wildcard.Check.HTTP, 'http://127.0.0.2:17204/readyz');
+    assert.equal(wildcard.Meta['mcp_tls'], 'true');
   });
 
   test('an adapter not ready yet registers with no traffic until its check passes', async () => {

@@ -71,6 +71,24 @@ describe('schemas', () => {
     assert.deepEqual(paths, ['auth.default', 'auth.providers.a.forwardClaims.0', 'auth.providers.a.jwks.uri']);
   });
 
+  test('a provider: no zero clock skew (Envoy reads 0 as its default of 60s); a token cache of 0 or more', () => {
+    const provider = (extra: object) =>
+      MeshSettingsSchema.safeParse({ auth: { providers: { a: { issuer: 'i', audiences: ['x'], jwks: { file: '/j.json' }, ...extra } } } });
+    const zero = provider({ clockSkew: '0s' });
+    assert.ok(!zero.success);
+    assert.deepEqual(
+      zero.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      ['auth.providers.a.clockSkew: 0s is outside 1000ms..600000ms'],
+    );
+    const negative = provider({ tokenCache: -1 });
+    assert.ok(!negative.success);
+    assert.deepEqual(
+      negative.error.issues.map((i) => i.path.join('.')),
+      ['auth.providers.a.tokenCache'],
+    );
+    assert.ok(provider({ clockSkew: '1s', tokenCache: 0 }).success);
+  });
+
   test('the file takes a top-level auth section', () => {
     const cfg = parseConfigText(
       'auth:\n  providers:\n    corp: { issuer: i, audiences: [m], jwks: { file: /j.json } }\n  default: corp\nservers: []\n',
@@ -214,6 +232,18 @@ describe('Envoy resources', () => {
       { header_name: agentClaimHeader('email'), claim_name: 'email' },
     ]);
     assert.equal(jwt.providers.corp.forward, false);
+    // A repeated token is verified once per worker (exp is still checked on every hit); 0 turns the cache off.
+    assert.deepEqual(jwt.providers.corp.jwt_cache_config, { jwt_cache_size: 1000 });
+    const sized = (tokenCache: number) =>
+      (
+        buildListener({
+          address: '127.0.0.1',
+          port: 10000,
+          auth: meshAuth({ providers: { corp: { ...MESH.providers['corp']!, tokenCache } } }),
+        }) as Json
+      )['filter_chains'][0].filters[0].typed_config.http_filters[1].typed_config.providers.corp;
+    assert.deepEqual(sized(50).jwt_cache_config, { jwt_cache_size: 50 });
+    assert.equal(sized(0).jwt_cache_config, undefined);
     assert.equal(jwt.providers.partner.remote_jwks.http_uri.cluster, 'jwks_partner');
     // The 401 and 403 mappers go before the listener's own (the 413), the rate limit's 429 after.
     assert.equal(hcm.local_reply_config.mappers.length, 4);
@@ -266,6 +296,14 @@ describe('Envoy resources', () => {
     assert.deepEqual(rbacPolicies('search/get-delete'), []);
     assert.deepEqual(rbacPolicies('search/lists'), []);
     assert.ok(traffic.find((x) => x['name'] === 'search/lists')!['typed_per_filter_config']['envoy.filters.http.ext_proc']);
+    // The list routes take resources/templates/list too; a listen's body goes to the control plane (its URIs against the rules).
+    assert.match(
+      traffic.find((x) => x['name'] === 'search/lists')!['match'].dynamic_metadata[0].value.string_match.safe_regex.regex,
+      /\|resources\/templates\/list$/,
+    );
+    const listen = traffic.find((x) => x['name'] === 'search/listen/2026')!['typed_per_filter_config'];
+    assert.equal(listen['envoy.filters.http.ext_proc'].overrides.processing_mode.request_body_mode, 'BUFFERED');
+    assert.equal(listen['envoy.filters.http.jwt_authn'].requirement_name, 'corp');
     const refused = serverRoutes(catalogServer({ auth: { provider: 'nope' } })) as Json[];
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!['direct_response'].status, 503);

@@ -1,18 +1,24 @@
 // List filtering without Envoy: the rules evaluated over a verified payload
-// (the same meaning as Envoy's DENY policies), and list answers filtered in
-// JSON and SSE bodies, failing on anything unreadable.
+// (the same meaning as Envoy's DENY policies), list answers filtered in JSON
+// and SSE bodies, failing on anything unreadable, resource templates matched
+// against URIs, and the request bodies the control plane checks (batches,
+// subscriptions/listen).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AuthRule } from '../../../control-plane/catalog/auth-schema.js';
 import { filterListBody, UnfilterableBody } from '../../../control-plane/list-filter/list-body-filter.js';
-import { sniffContentType, structToJson } from '../../../control-plane/list-filter/list-filter-service.js';
+import { requestBodyCheck, sniffContentType, structToJson } from '../../../control-plane/list-filter/list-filter-service.js';
+import { listenVerdict } from '../../../control-plane/list-filter/listen-check.js';
 import { allowedItems, ruleApplies } from '../../../control-plane/list-filter/rule-match.js';
+import { templateMatcher, templateReachesAny } from '../../../control-plane/list-filter/uri-template-match.js';
 
 const RULES: AuthRule[] = [
   { name: 'readers', when: { scopes: ['read'] }, tools: ['echo'], resources: ['file:///a'] },
   { name: 'alice', when: { sub: ['alice'] }, tools: ['whoami'], prompts: ['greet'] },
   { name: 'ops', when: { claims: { groups: ['ops'] } }, tools: ['*'] },
 ];
+
+const only = (names: string[]) => ({ all: false as const, names: new Set(names) });
 
 describe('rules over a verified payload', () => {
   test('every condition of `when` must hold; lists and strings both match a claim', () => {
@@ -40,7 +46,6 @@ describe('list bodies', () => {
     id: 3,
     result: { tools: [{ name: 'echo' }, { name: 'increment' }, { name: 'whoami' }], nextCursor: 'c' },
   };
-  const only = (names: string[]) => ({ all: false as const, names: new Set(names) });
 
   test('JSON: the list keeps only what is allowed, everything else as it was', () => {
     const out = JSON.parse(filterListBody(JSON.stringify(tools), 'application/json; charset=utf-8', 'tools', only(['echo', 'nope'])));
@@ -127,4 +132,81 @@ test('Struct metadata from Envoy decodes to plain JSON (camelCase and snake_case
     },
   };
   assert.deepEqual(structToJson(s), { sub: 'alice', scope: ['read'], n: 3, nested: { ok: true } });
+});
+
+describe('resource templates', () => {
+  test('a template matches the URIs it can expand to, by operator', () => {
+    const reaches = (template: string, uri: string) => templateMatcher(template)!.test(uri);
+    assert.equal(reaches('file:///notes/{name}', 'file:///notes/a'), true);
+    // A simple expansion percent-encodes '/', so it cannot reach a deeper path; a reserved one can.
+    assert.equal(reaches('file:///notes/{name}', 'file:///notes/a/b'), false);
+    assert.equal(reaches('file:///{+path}', 'file:///a/b/c'), true);
+    assert.equal(reaches('db://t{/table,id}', 'db://t/users/7'), true);
+    assert.equal(reaches('search://q{?term,page}', 'search://q?term=x&page=2'), true);
+    assert.equal(reaches('search://q{?term}', 'search://other'), false);
+    // Literal parts are literal, regex characters included.
+    assert.equal(reaches('a.b://x+{y}', 'aXb://x+1'), false);
+    assert.equal(templateMatcher('broken://{x'), undefined);
+    assert.equal(templateReachesAny('file:///notes/{name}', new Set(['file:///other', 'file:///notes/z'])), true);
+    assert.equal(templateReachesAny('broken://{x', new Set(['broken://{x'])), false);
+  });
+
+  test('resources/templates/list keeps the templates that reach an allowed URI', () => {
+    const body = {
+      jsonrpc: '2.0',
+      id: 1,
+      result: {
+        resourceTemplates: [
+          { uriTemplate: 'file:///notes/{n}', name: 'notes' },
+          { uriTemplate: 'file:///secrets/{n}' },
+          { name: 'no template' },
+        ],
+      },
+    };
+    const out = JSON.parse(filterListBody(JSON.stringify(body), 'application/json', 'resourceTemplates', only(['file:///notes/a'])));
+    assert.deepEqual(out.result.resourceTemplates, [{ uriTemplate: 'file:///notes/{n}', name: 'notes' }]);
+    const all = JSON.parse(filterListBody(JSON.stringify(body), 'application/json', 'resourceTemplates', { all: true }));
+    assert.equal(all.result.resourceTemplates.length, 3);
+  });
+});
+
+describe('request bodies on servers with rules', () => {
+  const listen = (uris: unknown) =>
+    Buffer.from(
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: { resourceSubscriptions: uris } } }),
+    );
+  const reader = { sub: 'x', scope: ['read'] };
+
+  test('subscriptions/listen: every URI readable, or 403 naming the first that is not', () => {
+    assert.deepEqual(listenVerdict(JSON.parse(listen(['file:///a']).toString()), RULES, reader), { ok: true });
+    assert.deepEqual(listenVerdict(JSON.parse(listen(['file:///a', 'file:///b']).toString()), RULES, reader), {
+      ok: false,
+      uri: 'file:///b',
+    });
+    assert.deepEqual(listenVerdict(JSON.parse(listen([7]).toString()), RULES, reader), { ok: false, uri: '7' });
+    assert.deepEqual(listenVerdict(JSON.parse(listen(['file:///b']).toString()), [{ name: 'all', resources: ['*'] }], {}), { ok: true });
+    assert.deepEqual(listenVerdict(JSON.parse(listen(['file:///a']).toString()), RULES, undefined), { ok: false, uri: 'file:///a' });
+    // No URIs, or not a listen: nothing to check here.
+    assert.deepEqual(
+      listenVerdict({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: {} } }, RULES, reader),
+      { ok: true },
+    );
+    assert.deepEqual(listenVerdict({ jsonrpc: '2.0', id: 1, method: 'ping' }, RULES, reader), { ok: true });
+    const refused = requestBodyCheck(listen(['file:///b']), 'search', RULES, reader) as Record<string, any>;
+    assert.equal(refused['immediate_response'].status.code, 403);
+    assert.equal(refused['immediate_response'].details, 'search:resource:listen:forbidden');
+    assert.deepEqual(refused['dynamic_metadata'].fields.mcpmesh.structValue.fields.uri, { stringValue: 'file:///b' });
+    assert.deepEqual(requestBodyCheck(listen(['file:///a']), 'search', RULES, reader), {
+      request_body: { response: { status: 'CONTINUE' } },
+    });
+  });
+
+  test('a JSON-RPC batch is refused with 400 whatever it holds', () => {
+    const batch = requestBodyCheck(Buffer.from('[{"jsonrpc":"2.0","id":1,"method":"ping"}]'), 'search', RULES, reader) as Record<
+      string,
+      any
+    >;
+    assert.equal(batch['immediate_response'].status.code, 400);
+    assert.deepEqual(requestBodyCheck(Buffer.from('not json')), { request_body: { response: { status: 'CONTINUE' } } });
+  });
 });
