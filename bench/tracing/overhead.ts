@@ -7,11 +7,19 @@
 // the spread across rounds beside it (the machine is shared and noisy). With
 // --baseline DIR (another checkout, built), the same three meshes of that
 // build too (its control plane, bootstrap and adapter), in the same shuffled
-// order: before and after in one run.
+// order: before and after in one run. This build also runs a fourth mesh, 100%
+// without Envoy's span per try upstream (`tracing.upstreamSpans: false`).
 //
-// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--baseline DIR] [--write]
+// CPU per call is pooled over the rounds (all CPU / all calls), so the
+// difference between off and 1% is resolved to /proc's tick (10 ms) divided by
+// the calls: run long enough (--measure 8s) for a fraction of a µs.
+// --pin CPU puts the bench (the load, the control planes) and everything it
+// starts on that CPU with `taskset`, the collector excepted, which goes to the
+// other CPUs: the whole call path on one vCPU, the export's ingestion beside it.
+//
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--baseline DIR] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -36,6 +44,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '500ms' },
     write: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    pin: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -51,6 +60,7 @@ interface Variant {
   readonly name: string;
   readonly build: Build;
   readonly sampling: number | undefined;
+  readonly upstreamSpans?: false;
   mesh?: Mesh;
   adapter?: ChildProcess;
 }
@@ -60,6 +70,23 @@ const SAMPLINGS = [
   { name: 'on, 1%', sampling: 1 },
   { name: 'on, 100%', sampling: 100 },
 ] as const;
+/** This build only (a baseline may not know the setting). */
+const NO_UPSTREAM_SPAN = { name: 'on, 100%, no upstream span', sampling: 100, upstreamSpans: false } as const;
+
+/** `taskset -a -p -c CPUS PID`: every thread of the process, and what it starts from now on. */
+function pinProcess(pid: number, cpus: string): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -p -c ${cpus} ${pid}: ${r.stderr.trim()}`);
+}
+
+/** The CPUs other than `pin` (a single CPU number). */
+function otherCpus(pin: string): string {
+  const others = cpus()
+    .map((_, i) => i)
+    .filter((i) => String(i) !== pin);
+  if (others.length === 0) throw new Error(`--pin ${pin} leaves no CPU for the collector`);
+  return others.join(',');
+}
 const CLIENTS = [1, 16];
 
 async function startAdapter(build: Build, collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
@@ -95,16 +122,31 @@ async function main(): Promise<void> {
     const m = (await import(pathToFileURL(join(base, 'dist/test/support/mesh.js')).href)) as typeof ownMesh;
     builds.unshift({ label: 'baseline', root: base, startMesh: m.startMesh });
   }
-  const VARIANTS: Variant[] = builds.flatMap((build) => SAMPLINGS.map((s) => ({ ...s, build })));
+  const VARIANTS: Variant[] = builds.flatMap((build) => [
+    ...SAMPLINGS.map((s) => ({ ...s, build })),
+    ...(build.root === root ? [{ ...NO_UPSTREAM_SPAN, build }] : []),
+  ]);
   const label = (v: Variant) => (builds.length > 1 ? `${v.build.label}, ${v.name}` : v.name);
+  if (values.pin !== undefined) pinProcess(process.pid, values.pin);
   const jaeger = await startJaeger();
+  if (values.pin !== undefined) pinProcess(jaeger.pid, otherCpus(values.pin));
   try {
     for (const v of VARIANTS) {
       const a = await startAdapter(v.build, v.sampling === undefined ? undefined : jaeger.otlpUrl);
       v.adapter = a.child;
       v.mesh = await v.build.startMesh({
         config: { servers: [{ name: 'bench', replicas: [a.url] }] },
-        ...(v.sampling !== undefined ? { observability: { tracing: { collector: jaeger.otlpUrl, sampling: v.sampling } } } : {}),
+        ...(v.sampling !== undefined
+          ? {
+              observability: {
+                tracing: {
+                  collector: jaeger.otlpUrl,
+                  sampling: v.sampling,
+                  ...(v.upstreamSpans === false ? { upstreamSpans: false } : {}),
+                },
+              },
+            }
+          : {}),
       });
       await waitServing(v.mesh.agentUrl('bench'), 20_000);
     }
@@ -112,8 +154,9 @@ async function main(): Promise<void> {
     const p50 = new Map<string, number[]>();
     const p99 = new Map<string, number[]>();
     const rate = new Map<string, number[]>();
-    // CPU µs per call, per (variant, clients, process).
-    const cpuPerCall = new Map<string, number[]>();
+    // CPU ms and calls, summed over the rounds, per (variant, clients, process).
+    const cpuMs = new Map<string, number>();
+    const callsOf = new Map<string, number>();
     for (let round = 0; round < rounds; round++) {
       const order = [...VARIANTS].sort(() => Math.random() - 0.5);
       for (const clients of CLIENTS) {
@@ -139,10 +182,8 @@ async function main(): Promise<void> {
           );
           if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
           const key = `${label(v)}|${clients}`;
-          for (const k of Object.keys(who)) {
-            const ck = `${key}|${k}`;
-            (cpuPerCall.get(ck) ?? cpuPerCall.set(ck, []).get(ck)!).push(((cpu[k] ?? 0) * 1000) / Math.max(1, r.calls));
-          }
+          for (const k of Object.keys(who)) cpuMs.set(`${key}|${k}`, (cpuMs.get(`${key}|${k}`) ?? 0) + (cpu[k] ?? 0));
+          callsOf.set(key, (callsOf.get(key) ?? 0) + r.calls);
           (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
           (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
           (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
@@ -153,8 +194,8 @@ async function main(): Promise<void> {
       }
     }
     const lines = [
-      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) | CPU µs per call: Envoy / adapter+server / Jaeger |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) | calls (all rounds) | CPU µs per call, pooled: Envoy / adapter+server / Jaeger | vs off: Envoy / adapter+server / Jaeger |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const clients of CLIENTS) {
       for (const v of VARIANTS) {
@@ -162,9 +203,14 @@ async function main(): Promise<void> {
         const key = `${label(v)}|${clients}`;
         const xs = p50.get(key)!;
         const m = median(xs);
-        const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
+        const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+        const delta = v.name === 'off' ? '' : signed(m - off, 3);
+        const offKey = `${label({ ...v, name: 'off' })}|${clients}`;
+        const perCall = (k: string, at: string) => ((cpuMs.get(`${at}|${k}`) ?? 0) * 1000) / Math.max(1, callsOf.get(at) ?? 0);
+        const procs = ['envoy', 'adapter', 'jaeger'];
+        const cpuDelta = v.name === 'off' ? '' : procs.map((k) => signed(perCall(k, key) - perCall(k, offKey), 1)).join(' / ');
         lines.push(
-          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} | ${['envoy', 'adapter', 'jaeger'].map((k) => median(cpuPerCall.get(`${key}|${k}`)!).toFixed(0)).join(' / ')} |`,
+          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} | ${callsOf.get(key) ?? 0} | ${procs.map((k) => perCall(k, key).toFixed(1)).join(' / ')} | ${cpuDelta} |`,
         );
       }
     }
@@ -173,7 +219,7 @@ async function main(): Promise<void> {
     if (values.write) {
       const file = join(root, 'bench/RESULTS.md');
       const text = readFileSync(file, 'utf8');
-      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), three meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`). ${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
+      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`), and 100% without Envoy's span per try (\`tracing.upstreamSpans: false\`). ${values.pin !== undefined ? `The bench and the meshes pinned to CPU ${values.pin}, Jaeger to the others. ` : ''}${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --measure ${values.measure}${values.pin !== undefined ? ` --pin ${values.pin}` : ''}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
       const start = text.indexOf('## Tracing overhead');
       const next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
       const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next)}`;
