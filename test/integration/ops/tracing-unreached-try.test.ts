@@ -107,7 +107,10 @@ async function retriedCall(mesh: Mesh, accessLog: string): Promise<{ traceId: st
     });
     assert.equal(res.status, 200, await res.text());
     let line: Record<string, unknown> | undefined;
-    await until(() => (line = logLine(accessLog, traceId)) !== undefined, 'the access log line');
+    await until(() => {
+      line = logLine(accessLog, traceId);
+      return line !== undefined;
+    }, 'the access log line');
     if (line!['attempts'] === 2) return { traceId, line: line! };
   }
   throw new Error('no call of six took a second try');
