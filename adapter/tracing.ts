@@ -14,7 +14,8 @@
 //
 // Off (no collector) there is no tracer: the endpoint does one undefined
 // check per call. On, a call whose parent is not sampled (or which has no
-// parent, with a root sampling of 0) costs a header read and nothing else.
+// parent, with a root sampling of 0) costs a header read and a look at its
+// last character, nothing else.
 
 import type { IncomingHttpHeaders } from 'node:http';
 import {
@@ -104,6 +105,23 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+const TRACEPARENT_LENGTH = 55;
+
+/**
+ * The sampled bit of a traceparent's flags (its last hex digit) is clear.
+ * Without root sampling that alone decides: a valid context that says so is
+ * not traced, an invalid one would not be either; the other ~99% of calls at
+ * 1% sampling skip the parse.
+ */
+function flagsSayUnsampled(traceparent: string): boolean {
+  // Only the exact version-00 shape (55 characters) ends with the flags; other shapes go to the parser.
+  if (traceparent.length !== TRACEPARENT_LENGTH) return false;
+  const c = traceparent.charCodeAt(TRACEPARENT_LENGTH - 1);
+  // '0'..'9' → 0..9, 'a'..'f'/'A'..'F' → 10..15; anything else: leave it to the parser.
+  const digit = c >= 48 && c <= 57 ? c - 48 : (c | 32) >= 97 && (c | 32) <= 102 ? (c | 32) - 87 : -1;
+  return digit >= 0 && (digit & 1) === 0;
+}
+
 function metaString(meta: Record<string, unknown> | undefined, key: string): string | undefined {
   const v = meta?.[key];
   return typeof v === 'string' ? v : undefined;
@@ -145,7 +163,7 @@ export class CallTracer {
   start(headers: IncomingHttpHeaders, meta: Record<string, unknown> | undefined, info: CallSpanInfo): CallSpan | undefined {
     const headerParent = first(headers['traceparent']);
     const metaParent = metaString(meta, 'traceparent');
-    if (headerParent === undefined && metaParent === undefined && !this.rootSampling) return undefined;
+    if (metaParent === undefined && !this.rootSampling && (headerParent === undefined || flagsSayUnsampled(headerParent))) return undefined;
     const fromHeader = headerParent === undefined ? null : parseTraceParent(headerParent);
     const fromMeta = metaParent === undefined ? null : parseTraceParent(metaParent);
     let parent: SpanContext | null = null;

@@ -2,17 +2,27 @@
 // (parent from Envoy's traceparent header), the `_meta` splice into the
 // request text, written(), end(), and the batched OTLP export to a real Jaeger
 // (the export's serialization runs on the same thread as the calls). CPU time
-// per call with every span sampled, against the same loop with tracing off,
-// in alternating rounds.
+// per call for a sampled context (`-01`, what 100% sends) and an unsampled one
+// (`-00`, what 99% of calls carry at 1%), against the same loop with tracing
+// off, in alternating rounds. With --baseline DIR (another checkout, built),
+// that build's CallTracer too, in the same rounds: before and after in one run.
 //
-// Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5]
+// Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5] [--baseline DIR]
 import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setMetaMembers } from '../../adapter/protocol/trace-meta.js';
-import { CallTracer } from '../../adapter/tracing.js';
+import * as own from '../../adapter/tracing.js';
 import { startJaeger } from '../../test/support/jaeger.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '5' },
+    baseline: { type: 'string' },
+  },
+});
 const calls = Number(values.calls);
 const rounds = Number(values.rounds);
 const REQUEST =
@@ -32,12 +42,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+type Tracer = Pick<own.CallTracer, 'start' | 'shutdown'>;
+
 /** CPU µs per call of `calls` calls, yielding to the event loop every 64 calls so exports run as they would. */
-async function loop(tracer: CallTracer | undefined): Promise<number> {
+async function loop(tracer: Tracer | undefined, flags: '01' | '00'): Promise<number> {
   const t0 = process.cpuUsage();
   let sink = 0;
   for (let i = 0; i < calls; i++) {
-    const headers = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` };
+    const headers = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${flags}` };
     const span = tracer?.start(headers, undefined, INFO);
     const text = span ? setMetaMembers(REQUEST, span.meta)! : REQUEST;
     sink += text.length;
@@ -53,21 +65,34 @@ async function loop(tracer: CallTracer | undefined): Promise<number> {
 }
 
 const jaeger = await startJaeger();
-const tracer = new CallTracer({ collector: jaeger.otlpUrl, sampling: 0, serviceName: 'bench-adapter', exportDelayMs: 500 });
+const opts = { collector: jaeger.otlpUrl, sampling: 0, serviceName: 'bench-adapter', exportDelayMs: 500 };
+const tracers: { label: string; tracer: Tracer }[] = [{ label: 'this build', tracer: new own.CallTracer(opts) }];
+if (values.baseline !== undefined) {
+  const m = (await import(pathToFileURL(join(resolve(values.baseline), 'dist/adapter/tracing.js')).href)) as typeof own;
+  tracers.unshift({ label: 'baseline', tracer: new m.CallTracer(opts) });
+}
+const cells = [
+  { label: 'off', tracer: undefined, flags: '01' as const },
+  ...tracers.flatMap((t) => [
+    { label: `${t.label}, sampled (-01)`, tracer: t.tracer, flags: '01' as const },
+    { label: `${t.label}, unsampled (-00)`, tracer: t.tracer, flags: '00' as const },
+  ]),
+];
 try {
-  const off: number[] = [];
-  const on: number[] = [];
-  await loop(tracer);
-  await loop(undefined);
+  const results = new Map<string, number[]>(cells.map((c) => [c.label, []]));
+  for (const c of cells) await loop(c.tracer, c.flags);
   for (let r = 0; r < rounds; r++) {
-    off.push(await loop(undefined));
-    on.push(await loop(tracer));
+    for (const c of [...cells].sort(() => Math.random() - 0.5)) results.get(c.label)!.push(await loop(c.tracer, c.flags));
   }
-  const m = median(on) - median(off);
-  process.stdout.write(
-    `calls per round ${calls}, ${rounds} rounds: off ${median(off).toFixed(2)} µs/call (the header's random id included), on ${median(on).toFixed(2)} µs/call; tracing adds ${m.toFixed(2)} µs CPU per sampled call (rounds: on ${on.map((x) => x.toFixed(1)).join(', ')})\n`,
-  );
+  const off = median(results.get('off')!);
+  process.stdout.write(`calls per cell ${calls}, ${rounds} rounds; off ${off.toFixed(2)} µs/call (the header's random ids included)\n`);
+  for (const c of cells.slice(1)) {
+    const xs = results.get(c.label)!;
+    process.stdout.write(
+      `${c.label.padEnd(30)} +${(median(xs) - off).toFixed(2)} µs CPU per call over off (rounds: ${xs.map((x) => (x - off).toFixed(2)).join(', ')})\n`,
+    );
+  }
 } finally {
-  await tracer.shutdown();
+  for (const t of tracers) await t.tracer.shutdown();
   await jaeger.stop();
 }

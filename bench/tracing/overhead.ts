@@ -7,11 +7,24 @@
 // the spread across rounds beside it (the machine is shared and noisy). With
 // --baseline DIR (another checkout, built), the same three meshes of that
 // build too (its control plane, bootstrap and adapter), in the same shuffled
-// order: before and after in one run.
+// order: before and after in one run. This build also runs 1% and 100% without
+// Envoy's span per try upstream (`tracing.upstreamSpans: false`).
 //
-// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--baseline DIR] [--write]
+// CPU per call, by process (every thread's schedstat, in ns: the clock tick of
+// 10 ms would be 9 µs per call over a round's thousand calls): pooled over the
+// rounds (all CPU / all calls), and as the median of each round's
+// difference to the same build's "off" measured in that round (other tenants'
+// load drifts within a run: a paired difference cancels most of it). Jaeger's
+// idle CPU (its rate during the "off" cells, which send it nothing) is taken
+// out. Envoy posts its spans once a second: a warm-up over a second
+// (--warmup 1500ms) keeps one cell's spans out of the next cell's figures.
+// --pin CPU puts the bench (the load, the control planes) and everything it
+// starts on that CPU with `taskset`, the collector excepted, which goes to the
+// other CPUs: the whole call path on one vCPU, the export's ingestion beside it.
+//
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--baseline DIR] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +36,7 @@ import type { Mesh } from '../../test/support/mesh.js';
 import * as ownMesh from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { type Phase, runHttp, waitServing } from '../adapter/load.js';
-import { treeCpuTotal } from '../process-cpu.js';
+import { treeCpuPreciseMs } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
@@ -36,6 +49,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '500ms' },
     write: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    pin: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -51,6 +65,7 @@ interface Variant {
   readonly name: string;
   readonly build: Build;
   readonly sampling: number | undefined;
+  readonly upstreamSpans?: false;
   mesh?: Mesh;
   adapter?: ChildProcess;
 }
@@ -60,6 +75,26 @@ const SAMPLINGS = [
   { name: 'on, 1%', sampling: 1 },
   { name: 'on, 100%', sampling: 100 },
 ] as const;
+/** This build only (a baseline may not know the setting). */
+const NO_UPSTREAM_SPAN = [
+  { name: 'on, 1%, no upstream span', sampling: 1, upstreamSpans: false },
+  { name: 'on, 100%, no upstream span', sampling: 100, upstreamSpans: false },
+] as const;
+
+/** `taskset -a -p -c CPUS PID`: every thread of the process, and what it starts from now on. */
+function pinProcess(pid: number, cpus: string): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -p -c ${cpus} ${pid}: ${r.stderr.trim()}`);
+}
+
+/** The CPUs other than `pin` (a single CPU number). */
+function otherCpus(pin: string): string {
+  const others = cpus()
+    .map((_, i) => i)
+    .filter((i) => String(i) !== pin);
+  if (others.length === 0) throw new Error(`--pin ${pin} leaves no CPU for the collector`);
+  return others.join(',');
+}
 const CLIENTS = [1, 16];
 
 async function startAdapter(build: Build, collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
@@ -83,6 +118,18 @@ async function startAdapter(build: Build, collector: string | undefined): Promis
   return { child, url: /listening on (\S+)/.exec(out)![1]! };
 }
 
+type Proc = 'envoy' | 'adapter' | 'jaeger';
+const PROCS: readonly Proc[] = ['envoy', 'adapter', 'jaeger'];
+
+/** One variant at one client count in one round. */
+interface Cell {
+  readonly p50: number;
+  readonly p99: number;
+  readonly calls: number;
+  readonly seconds: number;
+  readonly cpuMs: Readonly<Record<Proc, number>>;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -95,25 +142,36 @@ async function main(): Promise<void> {
     const m = (await import(pathToFileURL(join(base, 'dist/test/support/mesh.js')).href)) as typeof ownMesh;
     builds.unshift({ label: 'baseline', root: base, startMesh: m.startMesh });
   }
-  const VARIANTS: Variant[] = builds.flatMap((build) => SAMPLINGS.map((s) => ({ ...s, build })));
+  const VARIANTS: Variant[] = builds.flatMap((build) => [
+    ...SAMPLINGS.map((s) => ({ ...s, build })),
+    ...(build.root === root ? NO_UPSTREAM_SPAN.map((s) => ({ ...s, build })) : []),
+  ]);
   const label = (v: Variant) => (builds.length > 1 ? `${v.build.label}, ${v.name}` : v.name);
+  if (values.pin !== undefined) pinProcess(process.pid, values.pin);
   const jaeger = await startJaeger();
+  if (values.pin !== undefined) pinProcess(jaeger.pid, otherCpus(values.pin));
   try {
     for (const v of VARIANTS) {
       const a = await startAdapter(v.build, v.sampling === undefined ? undefined : jaeger.otlpUrl);
       v.adapter = a.child;
       v.mesh = await v.build.startMesh({
         config: { servers: [{ name: 'bench', replicas: [a.url] }] },
-        ...(v.sampling !== undefined ? { observability: { tracing: { collector: jaeger.otlpUrl, sampling: v.sampling } } } : {}),
+        ...(v.sampling !== undefined
+          ? {
+              observability: {
+                tracing: {
+                  collector: jaeger.otlpUrl,
+                  sampling: v.sampling,
+                  ...(v.upstreamSpans === false ? { upstreamSpans: false } : {}),
+                },
+              },
+            }
+          : {}),
       });
       await waitServing(v.mesh.agentUrl('bench'), 20_000);
     }
-    // p50 per (variant, clients), one per round.
-    const p50 = new Map<string, number[]>();
-    const p99 = new Map<string, number[]>();
-    const rate = new Map<string, number[]>();
-    // CPU µs per call, per (variant, clients, process).
-    const cpuPerCall = new Map<string, number[]>();
+    // One record per (variant, clients) and round.
+    const records = new Map<string, Cell[]>();
     for (let round = 0; round < rounds; round++) {
       const order = [...VARIANTS].sort(() => Math.random() - 0.5);
       for (const clients of CLIENTS) {
@@ -122,7 +180,7 @@ async function main(): Promise<void> {
           const who = { envoy: [v.mesh!.envoy.pid], adapter: [v.adapter!.pid!], jaeger: [jaeger.pid] };
           let before: Record<string, number> = {};
           let cpu: Record<string, number> = {};
-          const sample = () => Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, treeCpuTotal(pids)]));
+          const sample = () => Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, treeCpuPreciseMs(pids)]));
           const r = await runHttp(
             v.mesh!.agentUrl('bench'),
             '2026',
@@ -139,41 +197,73 @@ async function main(): Promise<void> {
           );
           if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
           const key = `${label(v)}|${clients}`;
-          for (const k of Object.keys(who)) {
-            const ck = `${key}|${k}`;
-            (cpuPerCall.get(ck) ?? cpuPerCall.set(ck, []).get(ck)!).push(((cpu[k] ?? 0) * 1000) / Math.max(1, r.calls));
-          }
-          (p50.get(key) ?? p50.set(key, []).get(key)!).push(r.p50Ms);
-          (p99.get(key) ?? p99.set(key, []).get(key)!).push(r.p99Ms);
-          (rate.get(key) ?? rate.set(key, []).get(key)!).push(r.calls / r.seconds);
+          const cell: Cell = {
+            p50: r.p50Ms,
+            p99: r.p99Ms,
+            calls: r.calls,
+            seconds: r.seconds,
+            cpuMs: { envoy: cpu['envoy'] ?? 0, adapter: cpu['adapter'] ?? 0, jaeger: cpu['jaeger'] ?? 0 },
+          };
+          (records.get(key) ?? records.set(key, []).get(key)!).push(cell);
           process.stderr.write(
             `round ${round + 1} ${label(v).padEnd(22)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
           );
         }
       }
     }
+    const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+    const spread = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
     const lines = [
-      '| tracing | clients | p50 ms (median of rounds) | p50 vs off | p50 spread across rounds (min–max) | p99 ms (median) | calls/s (median) | CPU µs per call: Envoy / adapter+server / Jaeger |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      "| tracing | clients | p50 ms (median of rounds) | p50 vs off (median of the rounds' differences) | that difference's spread (min–max) | p99 ms (median) | calls/s (median) |",
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ];
+    const cpuLines = [
+      "| tracing | clients | calls (all rounds) | CPU µs per call, pooled: Envoy / adapter+server / Jaeger (net of its idle rate) | vs off, median of the rounds' differences: Envoy / adapter+server / Jaeger | Envoy's difference, spread (min–max) |",
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const clients of CLIENTS) {
       for (const v of VARIANTS) {
-        const off = median(p50.get(`${label({ ...v, name: 'off' })}|${clients}`)!);
-        const key = `${label(v)}|${clients}`;
-        const xs = p50.get(key)!;
-        const m = median(xs);
-        const delta = v.name === 'off' ? '' : `${m - off >= 0 ? '+' : ''}${(m - off).toFixed(3)}`;
+        const cells = records.get(`${label(v)}|${clients}`)!;
+        const offCells = records.get(`${label({ ...v, name: 'off' })}|${clients}`)!;
+        // Jaeger gets nothing from an "off" mesh: its CPU then is its idle rate, taken out of every cell.
+        const idleJaeger = offCells.reduce((a, c) => a + c.cpuMs.jaeger, 0) / offCells.reduce((a, c) => a + c.seconds, 0);
+        const perCall = (c: Cell, k: Proc) =>
+          ((k === 'jaeger' ? c.cpuMs.jaeger - idleJaeger * c.seconds : c.cpuMs[k]) * 1000) / Math.max(1, c.calls);
+        const pooled = (cs: Cell[], k: Proc) => {
+          const ms = cs.reduce((a, c) => a + (k === 'jaeger' ? c.cpuMs.jaeger - idleJaeger * c.seconds : c.cpuMs[k]), 0);
+          return (
+            (ms * 1000) /
+            Math.max(
+              1,
+              cs.reduce((a, c) => a + c.calls, 0),
+            )
+          );
+        };
+        const isOff = v.name === 'off';
+        const p50Diffs = cells.map((c, i) => c.p50 - offCells[i]!.p50);
         lines.push(
-          `| ${label(v)} | ${clients} | ${m.toFixed(3)} | ${delta} | ${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} | ${median(p99.get(key)!).toFixed(3)} | ${median(rate.get(key)!).toFixed(0)} | ${['envoy', 'adapter', 'jaeger'].map((k) => median(cpuPerCall.get(`${key}|${k}`)!).toFixed(0)).join(' / ')} |`,
+          `| ${label(v)} | ${clients} | ${median(cells.map((c) => c.p50)).toFixed(3)} | ${isOff ? '' : signed(median(p50Diffs), 3)} | ${
+            isOff
+              ? spread(
+                  cells.map((c) => c.p50),
+                  3,
+                )
+              : spread(p50Diffs, 3)
+          } | ${median(cells.map((c) => c.p99)).toFixed(3)} | ${median(cells.map((c) => c.calls / c.seconds)).toFixed(0)} |`,
+        );
+        const diffs = (k: Proc) => cells.map((c, i) => perCall(c, k) - perCall(offCells[i]!, k));
+        cpuLines.push(
+          `| ${label(v)} | ${clients} | ${cells.reduce((a, c) => a + c.calls, 0)} | ${PROCS.map((k) => pooled(cells, k).toFixed(1)).join(' / ')} | ${isOff ? '' : PROCS.map((k) => signed(median(diffs(k)), 1)).join(' / ')} | ${isOff ? '' : spread(diffs('envoy'), 1)} |`,
         );
       }
     }
+    lines.push('', ...cpuLines);
     const table = lines.join('\n');
     process.stdout.write(`${table}\n`);
     if (values.write) {
       const file = join(root, 'bench/RESULTS.md');
       const text = readFileSync(file, 'utf8');
-      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), three meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`). ${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
+      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`), and 1% and 100% without Envoy's span per try (\`tracing.upstreamSpans: false\`). ${values.pin !== undefined ? `The bench and the meshes pinned to CPU ${values.pin}, Jaeger to the others. ` : ''}${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --measure ${values.measure}${values.pin !== undefined ? ` --pin ${values.pin}` : ''}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
       const start = text.indexOf('## Tracing overhead');
       const next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
       const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next)}`;

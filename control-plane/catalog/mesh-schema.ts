@@ -32,6 +32,8 @@ export const TracingSettingsSchema = z.strictObject({
   sampling: Percent.optional(),
   /** service.name of Envoy's spans. */
   serviceName: z.string().min(1).max(128).optional(),
+  /** Envoy's span per try upstream, below its request span (default true; observability.md, "Envoy's spans"). */
+  upstreamSpans: z.boolean().optional(),
 });
 
 /** Where Envoy writes its JSON access log: stdout, stderr, or an absolute file path; `off` for none. */
@@ -61,12 +63,15 @@ export type MeshSettings = z.output<typeof MeshSettingsSchema>;
 export const MESH_DEFAULTS = {
   tracingSampling: 1,
   serviceName: 'mcpmesh-envoy',
+  upstreamSpans: true,
   accessLogSampling: 100,
 } as const;
 
 /** What Envoy is configured with: settings resolved against the flags and the defaults. */
 export interface Observability {
-  readonly tracing: { readonly collector: string; readonly sampling: number; readonly serviceName: string } | undefined;
+  readonly tracing:
+    | { readonly collector: string; readonly sampling: number; readonly serviceName: string; readonly upstreamSpans: boolean }
+    | undefined;
   readonly accessLog: { readonly path: string; readonly sampling: number } | undefined;
 }
 
@@ -80,6 +85,7 @@ export function resolveObservability(source: MeshSettings | undefined, flags: Me
           collector: t.collector.replace(/\/+$/, ''),
           sampling: t.sampling ?? MESH_DEFAULTS.tracingSampling,
           serviceName: t.serviceName ?? MESH_DEFAULTS.serviceName,
+          upstreamSpans: t.upstreamSpans ?? MESH_DEFAULTS.upstreamSpans,
         }
       : undefined,
     accessLog: a.path && a.path !== 'off' ? { path: a.path, sampling: a.sampling ?? MESH_DEFAULTS.accessLogSampling } : undefined,

@@ -35,8 +35,10 @@ export function tracingConfig(tracing: NonNullable<Observability['tracing']>): o
     // not sampled, which the adapters follow).
     random_sampling: { value: tracing.sampling },
     // One span per try of the request upstream, below the request's own span:
-    // a retried call shows each try.
-    spawn_upstream_span: { value: true },
+    // a retried call shows each try, also one that never reached an adapter.
+    // Off, each try's adapter span hangs from the request span and Envoy
+    // records one span per traced call (bench/RESULTS.md has what that saves).
+    spawn_upstream_span: { value: tracing.upstreamSpans },
     provider: {
       name: 'envoy.tracers.opentelemetry',
       typed_config: {

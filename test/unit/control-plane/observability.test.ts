@@ -12,15 +12,34 @@ import { CONSUL } from '../../../lib/mesh-contracts.js';
 test('flags win over the source field by field; without a collector or a log path that part is off', () => {
   const source = { tracing: { collector: 'http://jaeger:4318/', sampling: 5 }, accessLog: { path: 'stdout', sampling: 10 } };
   assert.deepEqual(resolveObservability(source, {}), {
-    tracing: { collector: 'http://jaeger:4318', sampling: 5, serviceName: 'mcpmesh-envoy' },
+    tracing: { collector: 'http://jaeger:4318', sampling: 5, serviceName: 'mcpmesh-envoy', upstreamSpans: true },
     accessLog: { path: 'stdout', sampling: 10 },
   });
   assert.deepEqual(resolveObservability(source, { tracing: { sampling: 100 }, accessLog: { path: 'off' } }), {
-    tracing: { collector: 'http://jaeger:4318', sampling: 100, serviceName: 'mcpmesh-envoy' },
+    tracing: { collector: 'http://jaeger:4318', sampling: 100, serviceName: 'mcpmesh-envoy', upstreamSpans: true },
     accessLog: undefined,
   });
   assert.deepEqual(resolveObservability(undefined, { tracing: { sampling: 50 } }), { tracing: undefined, accessLog: undefined });
   assert.equal(resolveObservability(undefined, { tracing: { collector: 'http://127.0.0.1:4318' } }).tracing?.sampling, 1);
+});
+
+test("Envoy's span per try upstream: on unless the settings turn it off", () => {
+  const spawn = (tracing: Record<string, unknown>) => {
+    const observability = resolveObservability(
+      MeshSettingsSchema.parse({ tracing: { collector: 'http://127.0.0.1:4318', ...tracing } }),
+      {},
+    );
+    const hcm = (
+      buildListener({ address: '127.0.0.1', port: 10000, observability }) as {
+        filter_chains: { filters: { typed_config: { tracing: { spawn_upstream_span: { value: boolean } } } }[] }[];
+      }
+    ).filter_chains[0]!.filters[0]!.typed_config;
+    return hcm.tracing.spawn_upstream_span.value;
+  };
+  assert.equal(spawn({}), true);
+  assert.equal(spawn({ upstreamSpans: true }), true);
+  assert.equal(spawn({ upstreamSpans: false }), false);
+  assert.equal(MeshSettingsSchema.safeParse({ tracing: { upstreamSpans: 'no' } }).success, false);
 });
 
 test('the schema refuses what Envoy could not use', () => {
