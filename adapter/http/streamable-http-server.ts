@@ -14,9 +14,9 @@ import type { Logger } from '../../lib/log.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import { wantsOpenMetrics } from '../../lib/open-metrics.js';
 import type { AdapterMetrics } from '../metrics.js';
-import { nestsDeeperThan } from '../protocol/json-scan.js';
-import { oneLine } from '../protocol/jsonrpc-ids.js';
+import { scanRequest } from '../protocol/json-scan.js';
 import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
+import { requestBody } from '../protocol/request-body.js';
 import { isJsonContentType, type OriginPolicy, originAllowed, readAccept } from '../protocol/request-checks.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
 
@@ -177,7 +177,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       const text = body.toString('utf8');
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
-      if (nestsDeeperThan(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS)) {
+      // The same walk finds the id and progress token the call splices: the request carries them.
+      const scan = scanRequest(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS);
+      if (scan.tooDeep) {
         metrics.rejected('too_deep');
         return sendError(
           res,
@@ -203,7 +205,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         return;
       }
       try {
-        endpoint.post(req, res, value, oneLine(text), accept);
+        endpoint.post(req, res, value, requestBody(text, scan.spans, body), accept);
       } catch (err) {
         opts.logger.error({ err }, 'request handling failed');
         if (!res.headersSent) sendError(res, 500, RpcCode.InternalError, 'Internal server error');
