@@ -18,6 +18,7 @@ import { scanRequest } from '../protocol/json-scan.js';
 import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
 import { requestBody } from '../protocol/request-body.js';
 import { isJsonContentType, type OriginPolicy, originAllowed, readAccept } from '../protocol/request-checks.js';
+import { utf8Text } from '../protocol/utf8-text.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
 
 /** How long open connections may finish their exchange when the server closes. */
@@ -175,7 +176,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         metrics.rejected('parse_error');
         return sendError(res, 400, RpcCode.ParseError, 'Parse error: the request body is not valid UTF-8');
       }
-      const text = body.toString('utf8');
+      const text = utf8Text(body);
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
       // The same walk finds the id and progress token the call splices: the request carries them.
       const scan = scanRequest(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS);

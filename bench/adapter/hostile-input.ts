@@ -73,6 +73,13 @@ const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
       ),
   },
   {
+    name: 'non-ASCII text in one string (é, two bytes each)',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(n / 2)}"},"_meta":{${META}}}}`,
+      ),
+  },
+  {
     name: 'an unknown top-level member (refused)',
     body: (n) =>
       Buffer.from(
