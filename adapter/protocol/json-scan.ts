@@ -366,25 +366,12 @@ export interface ResponseScan {
   readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
 }
 
-/** Whether each byte is an ASCII hex digit (for \u escapes). */
-const HEX_DIGIT = new Uint8Array(256);
-for (const c of '0123456789abcdefABCDEF') HEX_DIGIT[c.charCodeAt(0)] = 1;
-
-/**
- * Index after the JSON string that opens at `at` (a quote) in `b`, checked
- * (escapes, no control characters); -1 if invalid. Ordered for the bytes that
- * fill strings: anything above the quote but the backslash is one compare,
- * and \" or \\ (a string of escaped quotes) one more.
- */
+/** Index after the JSON string that opens at `at` (a quote) in `b`, checked (escapes, no control characters); -1 if invalid. */
 function stringEnd(b: Uint8Array, at: number): number {
   const n = b.length;
   let i = at + 1;
   while (i < n) {
     const c = b[i]!;
-    if (c > QUOTE && c !== BACKSLASH) {
-      i++;
-      continue;
-    }
     if (c === QUOTE) return i + 1;
     if (c < 0x20) return -1;
     if (c !== BACKSLASH) {
@@ -392,12 +379,13 @@ function stringEnd(b: Uint8Array, at: number): number {
       continue;
     }
     const e = b[i + 1];
-    if (e === QUOTE || e === BACKSLASH) i += 2;
-    else if (e === 117) {
-      if (i + 6 > n || HEX_DIGIT[b[i + 2]!] === 0 || HEX_DIGIT[b[i + 3]!] === 0 || HEX_DIGIT[b[i + 4]!] === 0 || HEX_DIGIT[b[i + 5]!] === 0)
-        return -1;
+    if (e === 117) {
+      for (let k = 2; k < 6; k++) {
+        const h = b[i + k];
+        if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+      }
       i += 6;
-    } else if (e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
+    } else if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
     else return -1;
   }
   return -1;
