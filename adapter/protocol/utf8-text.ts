@@ -12,9 +12,9 @@ export const CONVERTER_MIN_BYTES = 64 * 1024;
 /** The text of `bytes`, which must be valid UTF-8 (the caller checked it). */
 export function utf8Text(bytes: Uint8Array): string {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (buf.length < CONVERTER_MIN_BYTES) return buf.toString('utf8');
-  // ASCII is one byte per character in both encodings; latin1 copies it as it is.
-  if (isAscii(buf)) return buf.toString('latin1');
+  // ASCII is V8's fast case already. (Not latin1: a large latin1 text is made
+  // an external string, which measured slower end to end than a heap string.)
+  if (buf.length < CONVERTER_MIN_BYTES || isAscii(buf)) return buf.toString('utf8');
   // Node built without ICU has no converter.
   if (typeof transcode !== 'function') return buf.toString('utf8');
   return transcode(buf, 'utf8', 'ucs2').toString('ucs2');
