@@ -9,6 +9,17 @@ import { isAscii, transcode } from 'node:buffer';
 /** From this many bytes on a non-ASCII body goes through ICU's converter. */
 export const CONVERTER_MIN_BYTES = 64 * 1024;
 
+/**
+ * The UTF-16 is made text in pieces of this many bytes (even: whole code
+ * units; a surrogate pair split between two pieces is whole again once they
+ * are joined). Node makes a text above about 1 MB an external string, which
+ * V8 counts as external memory: one per 4 MiB body set off a full collection
+ * nearly every request (6 in 12 bench requests against 1; 30 ms more per
+ * request). Pieces below that are V8 heap strings, joined by the first
+ * reader (a flat copy).
+ */
+const PIECE_BYTES = 512 * 1024;
+
 /** The text of `bytes`, which must be valid UTF-8 (the caller checked it). */
 export function utf8Text(bytes: Uint8Array): string {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -17,5 +28,8 @@ export function utf8Text(bytes: Uint8Array): string {
   if (buf.length < CONVERTER_MIN_BYTES || isAscii(buf)) return buf.toString('utf8');
   // Node built without ICU has no converter.
   if (typeof transcode !== 'function') return buf.toString('utf8');
-  return transcode(buf, 'utf8', 'ucs2').toString('ucs2');
+  const units = transcode(buf, 'utf8', 'ucs2');
+  let text = '';
+  for (let at = 0; at < units.length; at += PIECE_BYTES) text += units.toString('ucs2', at, Math.min(units.length, at + PIECE_BYTES));
+  return text;
 }

@@ -24,6 +24,11 @@ test('the large shapes: four-byte characters, one non-ASCII character at the end
   for (const text of ['😀'.repeat(n / 4), `${'x'.repeat(n)}é`, '\\"'.repeat(n / 2), `é${'\u{10ffff}\u0000\ufeff'.repeat(n / 8)}`]) {
     assert.equal(utf8Text(Buffer.from(text)), text);
   }
+  // Past the converter's text pieces (512 KiB of UTF-16), with surrogate pairs across their boundaries.
+  for (const unit of ['a😀', 'aa😀', '😀', 'é€']) {
+    const text = unit.repeat(Math.ceil((1.5 * 1024 * 1024) / unit.length));
+    assert.equal(utf8Text(Buffer.from(text)), text, unit);
+  }
   const whole = Buffer.from(`ab${'é'.repeat(n)}cd`);
   const view = new Uint8Array(whole.buffer, whole.byteOffset + 2, whole.length - 4);
   assert.equal(utf8Text(view), 'é'.repeat(n));
