@@ -31,6 +31,7 @@ import { checkStandardHeaders, readStandardHeaders } from '../protocol/mcp-heade
 import { isModernRequestMethod, isModernVersion, readEnvelope } from '../protocol/modern-envelope.js';
 import { discoverResult } from '../protocol/modern-results.js';
 import { checkParamHeaders } from '../protocol/param-header-check.js';
+import type { RequestBody } from '../protocol/request-body.js';
 import type { AcceptView } from '../protocol/request-checks.js';
 import type { ServerMessageRouter } from '../sessions/server-message-router.js';
 import { abilitiesOf, type Session } from '../sessions/session.js';
@@ -134,7 +135,7 @@ export class McpEndpoint {
     reply(res, status, errorText(id, code, message, data), extra);
   }
 
-  post(req: IncomingMessage, res: ServerResponse, value: unknown, bodyText: string, accept: AcceptView): void {
+  post(req: IncomingMessage, res: ServerResponse, value: unknown, body: RequestBody, accept: AcceptView): void {
     const msg = readMessage(value);
     if (msg.kind === 'invalid')
       return this.refuse(res, 'invalid_request', 400, msg.id, RpcCode.InvalidRequest, `Invalid Request: ${msg.reason}`);
@@ -150,8 +151,8 @@ export class McpEndpoint {
           'Bad Request: JSON-RPC responses can only be posted in a 2025-era session (Mcp-Session-Id)',
         );
       const known = this.seen(sid);
-      if (known !== undefined) return this.clientAnswer(res, known, msg, bodyText);
-      return this.adoptThen(req, res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, bodyText));
+      if (known !== undefined) return this.clientAnswer(res, known, msg, body.text);
+      return this.adoptThen(req, res, null, sid, 'post', (session) => this.clientAnswer(res, session, msg, body.text));
     }
     if (msg.kind === 'request' && !accept.json) {
       return this.refuse(
@@ -186,7 +187,7 @@ export class McpEndpoint {
         res.writeHead(202).end();
         return;
       }
-      return this.modern(res, msg, bodyText, accept, envelope.logLevel);
+      return this.modern(res, msg, body, accept, envelope.logLevel);
     }
     if (std.protocolVersion !== undefined && isModernVersion(std.protocolVersion)) {
       if (msg.method === 'initialize') {
@@ -240,8 +241,8 @@ export class McpEndpoint {
     const known = this.seen(sid);
     const go = (session: Session): void =>
       msg.kind === 'notification'
-        ? this.sessionNotification(res, session, msg, bodyText)
-        : this.sessionRequest(res, session, msg, bodyText, accept);
+        ? this.sessionNotification(res, session, msg, body.text)
+        : this.sessionRequest(res, session, msg, body, accept);
     if (known !== undefined) return go(known);
     return this.adoptThen(req, res, id, sid, 'post', go);
   }
@@ -415,7 +416,7 @@ export class McpEndpoint {
 
   // ---- 2026-07-28 ----
 
-  private modern(res: ServerResponse, msg: RpcRequest, bodyText: string, accept: AcceptView, logLevel: string | undefined): void {
+  private modern(res: ServerResponse, msg: RpcRequest, body: RequestBody, accept: AcceptView, logLevel: string | undefined): void {
     if (!isModernRequestMethod(msg.method))
       return this.refuse(res, 'method_not_found', 404, msg.id, RpcCode.MethodNotFound, 'Method not found');
     if (msg.method === 'server/discover') {
@@ -440,14 +441,14 @@ export class McpEndpoint {
     }
     const mrtr = this.deps.mrtr;
     if (mrtr !== undefined && msg.params !== undefined && ('requestState' in msg.params || 'inputResponses' in msg.params))
-      return mrtr.retry(res.req, res, msg, bodyText, (onAbort) => {
+      return mrtr.retry(res.req, res, msg, body.text, (onAbort) => {
         const exchange = new HttpExchange(res, accept.sse, undefined, this.deps.origin(res.req).client);
         exchange.onAbort = onAbort;
         return exchange;
       });
     if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
     const solo = mrtr !== undefined && MrtrBridge.answersServerRequests(msg.method, msg.params);
-    this.startCall(res, msg, bodyText, 'modern', undefined, solo ? 'solo' : 'any', logLevel, accept);
+    this.startCall(res, msg, body, 'modern', undefined, solo ? 'solo' : 'any', logLevel, accept);
   }
 
   // ---- 2025-era sessions ----
@@ -532,7 +533,7 @@ export class McpEndpoint {
     res.writeHead(202, { 'mcp-session-id': session.id }).end();
   }
 
-  private sessionRequest(res: ServerResponse, session: Session, msg: RpcRequest, bodyText: string, accept: AcceptView): void {
+  private sessionRequest(res: ServerResponse, session: Session, msg: RpcRequest, body: RequestBody, accept: AcceptView): void {
     // Refused before it reaches a process, retryable: Envoy sends it to
     // another replica, which takes the session over.
     if (this.deps.pool.isDraining) return this.unavailable(res, msg.id, 'the adapter is draining');
@@ -563,7 +564,7 @@ export class McpEndpoint {
         : 'any';
     const go = (): void => {
       if (answered) return reply(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} }), { 'mcp-session-id': session.id });
-      this.startCall(res, msg, bodyText, 'legacy', session, placement, undefined, accept);
+      this.startCall(res, msg, body, 'legacy', session, placement, undefined, accept);
     };
     if (!changed) return go();
     // Stored before the process hears of it: a replica that takes the session
@@ -579,7 +580,7 @@ export class McpEndpoint {
   private startCall(
     res: ServerResponse,
     msg: RpcRequest,
-    bodyText: string,
+    body: RequestBody,
     era: Era,
     session: Session | undefined,
     placement: Placement,
@@ -603,7 +604,7 @@ export class McpEndpoint {
         method: msg.method,
         tool,
         params: msg.params,
-        bodyText,
+        body,
         era,
         session,
         placement,

@@ -14,10 +14,11 @@ import type { Logger } from '../../lib/log.js';
 import { RETRYABLE_HEADER } from '../../lib/mesh-contracts.js';
 import { wantsOpenMetrics } from '../../lib/open-metrics.js';
 import type { AdapterMetrics } from '../metrics.js';
-import { nestsDeeperThan } from '../protocol/json-scan.js';
-import { oneLine } from '../protocol/jsonrpc-ids.js';
+import { scanRequest } from '../protocol/json-scan.js';
 import { errorText, isPlainObject, RpcCode, strictProblem } from '../protocol/jsonrpc-message.js';
+import { requestBody } from '../protocol/request-body.js';
 import { isJsonContentType, type OriginPolicy, originAllowed, readAccept } from '../protocol/request-checks.js';
+import { utf8Text } from '../protocol/utf8-text.js';
 import type { McpEndpoint } from './mcp-endpoint.js';
 
 /** How long open connections may finish their exchange when the server closes. */
@@ -175,9 +176,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         metrics.rejected('parse_error');
         return sendError(res, 400, RpcCode.ParseError, 'Parse error: the request body is not valid UTF-8');
       }
-      const text = body.toString('utf8');
+      const text = utf8Text(body);
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
-      if (nestsDeeperThan(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS)) {
+      // The same walk finds the id and progress token the call splices: the request carries them.
+      const scan = scanRequest(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS);
+      if (scan.tooDeep) {
         metrics.rejected('too_deep');
         return sendError(
           res,
@@ -203,7 +206,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         return;
       }
       try {
-        endpoint.post(req, res, value, oneLine(text), accept);
+        endpoint.post(req, res, value, requestBody(text, scan.spans, body), accept);
       } catch (err) {
         opts.logger.error({ err }, 'request handling failed');
         if (!res.headersSent) sendError(res, 500, RpcCode.InternalError, 'Internal server error');

@@ -3,9 +3,10 @@
 // server's response, a failure answer, or the client going away.
 import { answerFor, type Failure, type FailureAnswer, type Outcome, responseOutcome } from '../protocol/failure-classes.js';
 import { findMember, type ResponseScan, valueStart } from '../protocol/json-scan.js';
-import { replaceIdAndProgressToken, replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
+import { replaceTopLevelId } from '../protocol/jsonrpc-ids.js';
 import { isPlainObject, type JsonRpcId, type RpcNotification, type RpcResponse } from '../protocol/jsonrpc-message.js';
 import { toModernResponse } from '../protocol/modern-results.js';
+import { type RequestBody, requestBodyOf, spliceRequest } from '../protocol/request-body.js';
 import { setMetaMembers } from '../protocol/trace-meta.js';
 import type { CallDeadlines } from './call-deadlines.js';
 import { requestFingerprint } from './query-of-death.js';
@@ -90,7 +91,8 @@ export interface CallInit<S extends PinnedSession> {
   /** params.name of tools/call. */
   readonly tool: string | undefined;
   readonly params: Record<string, unknown> | undefined;
-  readonly bodyText: string;
+  /** The request as the client sent it, with the spans of its id and token. */
+  readonly body: RequestBody;
   readonly era: Era;
   readonly session: S | undefined;
   readonly placement: Placement;
@@ -150,34 +152,29 @@ export class Call<S extends PinnedSession = PinnedSession> {
   /**
    * The call is written to `carrier` as `localId`: the request as the process
    * sees it, with the progress token replaced by that id too, since two
-   * clients may well use the same token.
+   * clients may well use the same token. Byte pieces for a large body (its
+   * own bytes around the splices), else text.
    */
-  writeTo(carrier: CallCarrier, localId: number): string {
+  writeTo(carrier: CallCarrier, localId: number): string | Uint8Array[] {
     this.carrier = carrier;
     this.wasWritten = true;
     this.local = localId;
     this.localJson = String(localId);
     const trace = this.init.trace;
-    let body = this.init.bodyText;
+    let body = this.init.body;
     if (trace !== undefined) {
       trace.written(carrier.slot);
-      body = setMetaMembers(body, trace.meta) ?? body;
+      const text = setMetaMembers(body.text, trace.meta);
+      // The members moved: the changed text is scanned for its own spans.
+      if (text !== undefined && text !== body.text) body = requestBodyOf(text);
     }
-    if (this.progressToken === undefined) {
-      const spliced = replaceTopLevelId(body, this.init.clientIdJson, this.localJson);
-      if (spliced !== undefined) return spliced;
-      return JSON.stringify({
-        jsonrpc: '2.0',
-        id: localId,
-        method: this.init.method,
-        ...(this.init.params !== undefined ? { params: this.init.params } : {}),
-      });
-    }
-    // One linear scan for both splices; the re-serialisation below is the fallback.
-    const spliced = replaceIdAndProgressToken(body, this.localJson, this.localJson);
+    const spliced = spliceRequest(body, this.localJson, this.progressToken === undefined ? undefined : this.localJson);
     if (spliced !== undefined) return spliced;
-    const params = this.init.params ?? {};
-    const meta = params['_meta'];
+    // A body whose spans the splice lacks (none of the adapter's own making): re-serialised.
+    const params = this.init.params;
+    if (this.progressToken === undefined)
+      return JSON.stringify({ jsonrpc: '2.0', id: localId, method: this.init.method, ...(params !== undefined ? { params } : {}) });
+    const meta = params?.['_meta'];
     return JSON.stringify({
       jsonrpc: '2.0',
       id: localId,
@@ -266,7 +263,7 @@ export class Call<S extends PinnedSession = PinnedSession> {
   /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
   fingerprint(): string {
     if (this.print !== undefined) return this.print;
-    const text = this.init.bodyText;
+    const text = this.init.body.text;
     const params = findMember(text, valueStart(text), 'params');
     this.print = requestFingerprint(this.init.method, params === undefined ? '' : text.slice(params.start, params.end));
     return this.print;

@@ -361,7 +361,7 @@ export class McpWorker implements PoolWorker {
    * costs a large answer its own pass over the request.
    */
   private rememberAnswered(call: Call): void {
-    if (this.opts.poison === undefined || call.init.bodyText.length > ANSWER_MEMORY_MAX_BODY) return;
+    if (this.opts.poison === undefined || call.init.body.text.length > ANSWER_MEMORY_MAX_BODY) return;
     this.opts.poison.recordAnswered(call.fingerprint());
   }
 

@@ -9,6 +9,8 @@ import type { Readable, Writable } from 'node:stream';
 import { killGroup, spawnGuarded } from '../../lib/guarded-spawn.js';
 import { type LargeLines, LineSplitter } from './line-splitter.js';
 
+const NEWLINE = Buffer.from('\n');
+
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -95,16 +97,22 @@ export class StdioProcess {
   /**
    * Writes one message. Messages written while the event loop handles one
    * batch of I/O leave together in one syscall (setImmediate runs right after
-   * the poll phase): under load that is one write for many calls.
+   * the poll phase): under load that is one write for many calls. A large
+   * message comes as byte pieces, written as they are (one writev).
    */
-  write(text: string): void {
+  write(text: string | readonly Uint8Array[]): void {
     if (this.exitInfo !== undefined || this.stdin.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.stdin.cork();
       setImmediate(this.uncork);
     }
-    this.stdin.write(`${text}\n`);
+    if (typeof text === 'string') {
+      this.stdin.write(`${text}\n`);
+      return;
+    }
+    for (const piece of text) if (piece.length > 0) this.stdin.write(piece);
+    this.stdin.write(NEWLINE);
   }
 
   private readonly uncork = (): void => {

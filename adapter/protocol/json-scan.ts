@@ -333,13 +333,10 @@ function pathKey(t: string, ks: number, ke: number, depth: number): PathKey {
 
 /**
  * The spans of a request's top-level `id` and of `params._meta.progressToken`,
- * in one pass over the text (`scanRequest` without a bound), or none when
- * the depth check just read this text. Undefined when the text is not one
- * object.
+ * in one pass over the text (`scanRequest` without a bound). Undefined when
+ * the text is not one object.
  */
 export function requestSpans(t: string): RequestSpans | undefined {
-  const last = lastScan;
-  if (last !== undefined && last.text === t) return last.spans;
   return scanRequest(t).spans;
 }
 
@@ -352,23 +349,12 @@ export function valueStart(t: string): number {
  * Whether any array or object in `t` nests deeper than `max` levels (the
  * top-level object is level 1), or `t` holds more than `maxContainers` arrays
  * and objects (each one costs JSON.parse an allocation: 4 MiB of `[]` is two
- * million of them). Strings are skipped whole. The same pass finds the spans
- * `requestSpans` returns, kept for the next call on this very text.
+ * million of them). Strings are skipped whole. The request path calls
+ * `scanRequest` itself, to keep the spans the same pass finds.
  */
 export function nestsDeeperThan(t: string, max: number, maxContainers = NO_BOUND): boolean {
-  const scan = scanRequest(t, max, maxContainers);
-  lastScan = scan.tooDeep ? undefined : { text: t, spans: scan.spans };
-  return scan.tooDeep;
+  return scanRequest(t, max, maxContainers).tooDeep;
 }
-
-/**
- * The spans of the text the depth check last passed: the request path checks
- * a body's depth before parsing it and splices its id and token when the
- * call is written, so the body is walked once, not twice. One entry only (it
- * keeps one body alive until the next check); a pure function's result, so a
- * stale entry is merely a miss.
- */
-let lastScan: { readonly text: string; readonly spans: RequestSpans | undefined } | undefined;
 
 // ---- raw bytes: a server's large line ----
 

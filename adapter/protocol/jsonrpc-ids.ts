@@ -4,7 +4,7 @@
 // the parsed object keeps the server's bytes exact (no lost big integers, no
 // reordered keys) and costs a string splice instead of a JSON.stringify.
 
-import { eachMember, findMember, requestSpans, valueStart } from './json-scan.js';
+import { eachMember, findMember, valueStart } from './json-scan.js';
 
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
@@ -56,20 +56,6 @@ function hasLaterTopLevelId(text: string, from: number): boolean {
     if (k === 'id' && ++seen > 1) later = true;
   });
   return later;
-}
-
-/**
- * `text` (a valid JSON request) with its top-level `id` set to `idJson` and
- * `params._meta.progressToken` to `tokenJson`, spliced in place; undefined
- * when the request lacks either. One pass over the text (requestSpans), or none when the depth check just read it.
- */
-export function replaceIdAndProgressToken(text: string, idJson: string, tokenJson: string): string | undefined {
-  const spans = requestSpans(text);
-  const id = spans?.id;
-  const token = spans?.progressToken;
-  if (id === undefined || token === undefined) return undefined;
-  const [first, firstJson, second, secondJson] = id.start < token.start ? [id, idJson, token, tokenJson] : [token, tokenJson, id, idJson];
-  return text.slice(0, first.start) + firstJson + text.slice(first.end, second.start) + secondJson + text.slice(second.end);
 }
 
 /**

@@ -5,7 +5,8 @@
 // The adapter runs in this process (the fixture stdio server in its own), so
 // process.cpuUsage() around one request is the adapter's work plus the
 // client's socket writes and reads (small next to it); each figure is the
-// median of 5 runs after 1 warmup.
+// median of 5 runs after 1 warmup (and, at 4 MiB, the fastest of them: on a
+// shared machine other processes only ever add to a run's CPU time).
 //
 // Run: npx tsc -p . && node --expose-gc dist/bench/adapter/hostile-input.js [--answer-mb 48]
 //   [--kind <substring>] [--runs 5]: only the body kinds whose name holds the substring (no answer
@@ -73,6 +74,13 @@ const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
       ),
   },
   {
+    name: 'non-ASCII text in one string (é, two bytes each)',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(n / 2)}"},"_meta":{${META}}}}`,
+      ),
+  },
+  {
     name: 'an unknown top-level member (refused)',
     body: (n) =>
       Buffer.from(
@@ -114,7 +122,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; status: number }> {
+async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; min: number; status: number }> {
   const samples: number[] = [];
   let status = 0;
   for (let i = 0; i <= RUNS; i++) {
@@ -124,7 +132,7 @@ async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: n
     const d = process.cpuUsage(before);
     if (i > 0) samples.push((d.user + d.system) / 1000);
   }
-  return { ms: median(samples), status };
+  return { ms: median(samples), min: Math.min(...samples), status };
 }
 
 const adapter = await runAdapter({
@@ -136,12 +144,17 @@ const adapter = await runAdapter({
   pingIntervalMs: 0,
 });
 await adapter.whenReady();
-const lines = ['| body kind | 1 MiB: CPU ms | 4 MiB: CPU ms | 4 MiB / 1 MiB | answer |', '| --- | ---: | ---: | ---: | --- |'];
+const lines = [
+  '| body kind | 1 MiB: CPU ms | 4 MiB: CPU ms | 4 MiB: fastest run ms | 4 MiB / 1 MiB | answer |',
+  '| --- | ---: | ---: | ---: | ---: | --- |',
+];
 try {
   for (const kind of KINDS.filter((k) => values.kind === undefined || k.name.includes(values.kind))) {
     const one = await cpuOf(adapter.port, kind.body(MIB));
     const four = await cpuOf(adapter.port, kind.body(4 * MIB));
-    lines.push(`| ${kind.name} | ${one.ms.toFixed(1)} | ${four.ms.toFixed(1)} | ${(four.ms / one.ms).toFixed(1)} | ${four.status} |`);
+    lines.push(
+      `| ${kind.name} | ${one.ms.toFixed(1)} | ${four.ms.toFixed(1)} | ${four.min.toFixed(1)} | ${(four.ms / one.ms).toFixed(1)} | ${four.status} |`,
+    );
     process.stderr.write(`${lines[lines.length - 1]}\n`);
   }
   if (values.kind !== undefined) throw new Done();
@@ -151,7 +164,7 @@ try {
   const a1 = await cpuOf(adapter.port, big(1024), 'big');
   const a4 = await cpuOf(adapter.port, big(4096), 'big');
   lines.push(
-    `| a server answer (tools/call result) | ${a1.ms.toFixed(1)} | ${a4.ms.toFixed(1)} | ${(a4.ms / a1.ms).toFixed(1)} | ${a4.status} |`,
+    `| a server answer (tools/call result) | ${a1.ms.toFixed(1)} | ${a4.ms.toFixed(1)} | ${a4.min.toFixed(1)} | ${(a4.ms / a1.ms).toFixed(1)} | ${a4.status} |`,
   );
   // Resident memory for one large valid answer, sampled every 5 ms.
   const mb = Number(values['answer-mb']);

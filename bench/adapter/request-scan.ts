@@ -5,8 +5,8 @@
 // per step, the median of 11 after 3 warm-ups (so the figures are of
 // compiled code; the end-to-end bench includes the first calls too).
 //   npx tsc -p tsconfig.json && node dist/bench/adapter/request-scan.js
-import { nestsDeeperThan } from '../../adapter/protocol/json-scan.js';
-import { replaceIdAndProgressToken } from '../../adapter/protocol/jsonrpc-ids.js';
+import { nestsDeeperThan, scanRequest } from '../../adapter/protocol/json-scan.js';
+import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
 
 const MIB = 1024 * 1024;
 /** The adapter's bounds (http/streamable-http-server.ts). */
@@ -53,8 +53,8 @@ for (const [name, text] of SHAPES) {
   const depth = cpuMs(() => nestsDeeperThan(a, MAX_DEPTH, MAX_CONTAINERS));
   const b = fresh();
   const both = cpuMs(() => {
-    nestsDeeperThan(b, MAX_DEPTH, MAX_CONTAINERS);
-    replaceIdAndProgressToken(b, '42', '42');
+    const scan = scanRequest(b, MAX_DEPTH, MAX_CONTAINERS);
+    spliceRequest(requestBody(b, scan.spans), '42', '42');
   });
   const c = fresh();
   const parse = cpuMs(() => JSON.parse(c));

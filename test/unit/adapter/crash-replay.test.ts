@@ -10,6 +10,7 @@ import { Call, type CallSink } from '../../../adapter/pool/call.js';
 import { CrashReplay, type QuarantineWorker, type ReplayResult } from '../../../adapter/pool/crash-replay.js';
 import type { WorkerHost, WorkerState } from '../../../adapter/pool/pool-worker.js';
 import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
+import { requestBodyOf } from '../../../adapter/protocol/request-body.js';
 
 class FakeWorker implements QuarantineWorker {
   state: WorkerState = 'starting';
@@ -110,7 +111,7 @@ function setup(opts: { maxSuspects?: number } = {}) {
           method: 'tools/call',
           tool: 'x',
           params: {},
-          bodyText: `{"jsonrpc":"2.0","id":${i},"method":"tools/call","params":{}}`,
+          body: requestBodyOf(`{"jsonrpc":"2.0","id":${i},"method":"tools/call","params":{}}`),
           era: 'legacy',
           session: undefined,
           placement: 'any',

@@ -13,8 +13,9 @@ import { Call, type CallSink, type Era } from '../../../adapter/pool/call.js';
 import { LineSplitter } from '../../../adapter/pool/line-splitter.js';
 import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
 import { findMember, nestsDeeperThan, scanJsonBytes, scanRequest, valueStart } from '../../../adapter/protocol/json-scan.js';
-import { replaceIdAndProgressToken, replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
+import { replaceTopLevelId } from '../../../adapter/protocol/jsonrpc-ids.js';
 import { type RpcResponse, readMessage, strictProblem } from '../../../adapter/protocol/jsonrpc-message.js';
+import { type RequestBody, requestBody, requestBodyOf, spliceRequest } from '../../../adapter/protocol/request-body.js';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 1000);
 const opts = { numRuns: RUNS, ...(process.env['FUZZ_SEED'] !== undefined ? { seed: Number(process.env['FUZZ_SEED']) } : {}) };
@@ -53,25 +54,35 @@ function depth(v: unknown): number {
   return 0;
 }
 
-test('request path: the id and progress-token splices change exactly those members, in any layout', () => {
+test('request path: the id and progress-token splices change exactly those members, in any layout, as text or as bytes', () => {
   fc.assert(
     fc.property(
       id,
       fc.string({ maxLength: 6 }),
       obj,
-      fc.option(fc.oneof(fc.integer(), fc.string({ maxLength: 5 }))),
-      layout,
-      (clientId, method, args, token, style) => {
+      // Any code point: the byte path converts the spans' UTF-16 offsets to UTF-8 ones.
+      fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.option(fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.string({ unit: 'binary', maxLength: 3 }))),
+      fc.constantFrom(0, 1, 2, 3),
+      (clientId, method, args, wide, token, style) => {
         const meta = token === null ? {} : { progressToken: token };
-        const msg = { jsonrpc: '2.0', method: method || 'm', params: { arguments: args, _meta: meta }, id: clientId };
-        const text = write(msg, style);
+        const msg = { jsonrpc: '2.0', method: method || 'm', params: { arguments: { ...args, wide }, _meta: meta }, id: clientId };
+        // Style 3: pretty-printed with CR LF, as the body reaches the adapter; the process gets one line.
+        const text = style === 3 ? JSON.stringify(msg, null, 2).replace(/\n/g, '\r\n') : write(msg, style);
         const value = JSON.parse(text) as typeof msg;
         assert.equal(strictProblem(value), undefined);
         assert.equal(readMessage(value).kind, 'request');
-        const out = token === null ? replaceTopLevelId(text, JSON.stringify(clientId), '42') : replaceIdAndProgressToken(text, '42', '77');
-        assert.ok(out !== undefined);
         const expected = { ...value, id: 42, params: { ...value.params, _meta: token === null ? {} : { progressToken: 77 } } };
-        assert.deepEqual(JSON.parse(out), expected);
+        if (token === null) assert.deepEqual(JSON.parse(replaceTopLevelId(text, JSON.stringify(clientId), '42')!), expected);
+        const asText = requestBody(text, scanRequest(text).spans);
+        const asBytes: RequestBody = { ...asText, bytes: Buffer.from(asText.text) };
+        for (const body of [asText, asBytes]) {
+          const out = spliceRequest(body, '42', token === null ? undefined : '77');
+          assert.ok(out !== undefined);
+          const line = typeof out === 'string' ? out : Buffer.concat(out).toString('utf8');
+          assert.ok(!/[\r\n]/.test(line));
+          assert.deepEqual(JSON.parse(line), expected);
+        }
       },
     ),
     opts,
@@ -160,7 +171,7 @@ function fakeCall(era: Era, method: string, clientId: number | string, captured:
     fail: (_a: FailureAnswer) => assert.fail('no failure expected'),
     abandon: () => assert.fail('no abandon expected'),
   };
-  const bodyText = JSON.stringify({ jsonrpc: '2.0', id: clientId, method, params: {} });
+  const body = requestBodyOf(JSON.stringify({ jsonrpc: '2.0', id: clientId, method, params: {} }));
   const call = new Call(
     {
       clientId,
@@ -168,7 +179,7 @@ function fakeCall(era: Era, method: string, clientId: number | string, captured:
       method,
       tool: undefined,
       params: {},
-      bodyText,
+      body,
       era,
       session: undefined,
       placement: 'any',

@@ -8,6 +8,7 @@ import { Call, type CallSink, type Placement } from '../../../adapter/pool/call.
 import type { PoolWorker, WorkerHost, WorkerState } from '../../../adapter/pool/pool-worker.js';
 import { type PoolOptions, ProcessPool } from '../../../adapter/pool/process-pool.js';
 import type { FailureAnswer } from '../../../adapter/protocol/failure-classes.js';
+import { requestBodyOf } from '../../../adapter/protocol/request-body.js';
 import { Session } from '../../../adapter/sessions/session.js';
 
 class FakeWorker implements PoolWorker {
@@ -119,7 +120,7 @@ function setup(opts: Partial<PoolOptions> = {}, pinned: Pinned = () => ({ all: 0
         method: 'tools/call',
         tool: 'x',
         params: {},
-        bodyText: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+        body: requestBodyOf('{"jsonrpc":"2.0","id":1,"method":"tools/call"}'),
         era: 'legacy',
         session,
         placement,

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keyIs, requestSpans, scanRequest, skipString } from '../../../adapter/protocol/json-scan.js';
-import { replaceIdAndProgressToken } from '../../../adapter/protocol/jsonrpc-ids.js';
+import { requestBodyOf, spliceRequest } from '../../../adapter/protocol/request-body.js';
 
 function spliced(text: string): unknown {
-  const out = replaceIdAndProgressToken(text, '42', '77');
-  assert.ok(out !== undefined, text);
+  const out = spliceRequest(requestBodyOf(text), '42', '77');
+  assert.ok(typeof out === 'string', text);
   return JSON.parse(out);
 }
 
@@ -36,8 +36,8 @@ test('escaped keys are the keys they decode to; nested look-alikes are not the m
 });
 
 test('a request without either member is not spliced; text that is not one object is undefined', () => {
-  assert.equal(replaceIdAndProgressToken('{"id":1,"params":{}}', '2', '3'), undefined);
-  assert.equal(replaceIdAndProgressToken('{"params":{"_meta":{"progressToken":1}}}', '2', '3'), undefined);
+  assert.equal(spliceRequest(requestBodyOf('{"id":1,"params":{}}'), '2', '3'), undefined);
+  assert.equal(spliceRequest(requestBodyOf('{"params":{"_meta":{"progressToken":1}}}'), '2', undefined), undefined);
   assert.equal(requestSpans('[1]'), undefined);
   assert.equal(requestSpans('{"id":1'), undefined);
 });

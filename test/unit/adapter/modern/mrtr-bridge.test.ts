@@ -12,6 +12,7 @@ import { Call, type CallSink } from '../../../../adapter/pool/call.js';
 import type { McpWorker } from '../../../../adapter/pool/mcp-worker.js';
 import type { FailureAnswer } from '../../../../adapter/protocol/failure-classes.js';
 import type { RpcRequest } from '../../../../adapter/protocol/jsonrpc-message.js';
+import { requestBodyOf } from '../../../../adapter/protocol/request-body.js';
 import { KeyRing, SessionKey } from '../../../../adapter/sessions/session-keys.js';
 
 class Leg implements CallSink {
@@ -109,7 +110,7 @@ function setup(holdTimeoutMs = 10_000, maxHolds = 10) {
         method: 'tools/call',
         tool: 'elicit',
         params,
-        bodyText: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params }),
+        body: requestBodyOf(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params })),
         era: 'modern',
         session: undefined,
         placement: 'solo',

@@ -1,0 +1,141 @@
+// The adapter's own steps on the hostile-input bench's accepted 4 MiB bodies,
+// each alone in one process, this build beside a baseline build (another
+// checkout's dist/, loaded into the same process, so both meet the same
+// machine at the same moment): decoding the body, the depth check's walk,
+// making what is written to the process's stdin (the splices, and the UTF-8
+// encoding Node does for a string), and the byte check of the server's echo
+// answer. CPU time per step, the median of 11 after 3 warm-ups; V8's
+// JSON.parse of the body beside them for scale. Steps the baseline does not
+// have show its equivalent: Buffer#toString for the decode.
+//   npx tsc -p tsconfig.json && node dist/bench/adapter/large-body-steps.js [--baseline /path/to/other/checkout]
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { scanJsonBytes, scanRequest } from '../../adapter/protocol/json-scan.js';
+import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
+import { utf8Text } from '../../adapter/protocol/utf8-text.js';
+
+const { values } = parseArgs({ options: { baseline: { type: 'string' } } });
+const MIB = 1024 * 1024;
+const MAX_DEPTH = 128;
+const MAX_CONTAINERS = 200_000;
+const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
+
+function repeat(unit: string, size: number): string {
+  return Array.from({ length: Math.max(1, Math.floor(size / (unit.length + 1))) }, () => unit).join(',');
+}
+
+/** A body, whether it has a progress token, and the text the fixture's echo tool answers with. */
+const SHAPES: ReadonlyArray<{ name: string; body: string; token: boolean; echoed: string }> = [
+  {
+    name: 'escaped quotes in one string',
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'\\"'.repeat(2 * MIB)}"},"_meta":{${META}}}}`,
+    token: false,
+    echoed: '"'.repeat(2 * MIB),
+  },
+  {
+    name: 'non-ASCII text in one string (é)',
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'é'.repeat(2 * MIB)}"},"_meta":{${META}}}}`,
+    token: false,
+    echoed: 'é'.repeat(2 * MIB),
+  },
+  {
+    name: 'progress token after 4 MiB of _meta members',
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', 4 * MIB)},"progressToken":"p",${META}}}}`,
+    token: true,
+    echoed: 'x',
+  },
+];
+
+/** What the fixture's echo tool writes back (its text twice: content and structuredContent). */
+function echoAnswer(t: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      result: { content: [{ type: 'text', text: `echo: ${t}` }], structuredContent: { echoed: t, length: t.length } },
+      jsonrpc: '2.0',
+      id: 1,
+    }),
+  );
+}
+
+function cpuMs(f: () => unknown): number {
+  const xs: number[] = [];
+  for (let i = 0; i < 14; i++) {
+    const before = process.cpuUsage();
+    f();
+    const d = process.cpuUsage(before);
+    if (i >= 3) xs.push((d.user + d.system) / 1000);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)]!;
+}
+
+interface Steps {
+  decode(bytes: Buffer): string;
+  /** The depth check, and the stdin bytes made from its walk. */
+  check(text: string): unknown;
+  toStdin(text: string, bytes: Buffer, scan: unknown, token: boolean): unknown;
+  answer(bytes: Buffer): unknown;
+}
+
+const thisBuild: Steps = {
+  decode: utf8Text,
+  check: (text) => scanRequest(text, MAX_DEPTH, MAX_CONTAINERS),
+  toStdin: (text, bytes, scan, token) => {
+    const out = spliceRequest(requestBody(text, (scan as ReturnType<typeof scanRequest>).spans, bytes), '7', token ? '7' : undefined);
+    // A string is encoded on its way to the pipe; byte pieces go as they are.
+    return typeof out === 'string' ? Buffer.from(`${out}\n`) : out;
+  },
+  answer: scanJsonBytes,
+};
+
+async function baselineSteps(dir: string): Promise<Steps> {
+  const at = (p: string) => pathToFileURL(resolve(dir, 'dist', p)).href;
+  const scan = (await import(at('adapter/protocol/json-scan.js'))) as {
+    nestsDeeperThan(t: string, max: number, containers: number): boolean;
+    scanJsonBytes(b: Uint8Array): unknown;
+  };
+  const ids = (await import(at('adapter/protocol/jsonrpc-ids.js'))) as {
+    replaceTopLevelId(t: string, o: string, n: string): string | undefined;
+    replaceIdAndProgressToken?(t: string, i: string, p: string): string | undefined;
+    oneLine(t: string): string;
+  };
+  return {
+    decode: (bytes) => bytes.toString('utf8'),
+    check: (text) => scan.nestsDeeperThan(text, MAX_DEPTH, MAX_CONTAINERS),
+    toStdin: (text, _bytes, _scan, token) => {
+      const line = ids.oneLine(text);
+      const out = token ? ids.replaceIdAndProgressToken?.(line, '7', '7') : ids.replaceTopLevelId(line, '1', '7');
+      return Buffer.from(`${out}\n`);
+    },
+    answer: scan.scanJsonBytes,
+  };
+}
+
+const builds: Array<readonly [string, Steps]> = [['this build', thisBuild]];
+if (values.baseline !== undefined) builds.unshift(['baseline', await baselineSteps(values.baseline)]);
+const lines = [
+  '| body (4 MiB) | build | decode ms | depth walk ms | to stdin ms | echo answer check ms | sum ms | JSON.parse ms |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+];
+for (const shape of SHAPES) {
+  const bytes = Buffer.from(shape.body);
+  const answer = echoAnswer(shape.echoed);
+  const parse = cpuMs(() => JSON.parse(shape.body));
+  for (const [label, steps] of builds) {
+    // A fresh text per build, so no step meets a string another build's steps read.
+    const text = Buffer.from(shape.body).toString('utf8');
+    const decode = cpuMs(() => steps.decode(bytes));
+    // The walk and the stdin step together, in the order the adapter runs them (the baseline's splice uses its walk's cache).
+    const both = cpuMs(() => steps.toStdin(text, bytes, steps.check(text), shape.token));
+    const walk = cpuMs(() => steps.check(text));
+    const stdin = Math.max(0, both - walk);
+    const check = cpuMs(() => steps.answer(answer));
+    const sum = decode + walk + stdin + check;
+    lines.push(
+      `| ${shape.name} | ${label} | ${decode.toFixed(1)} | ${walk.toFixed(1)} | ${stdin.toFixed(1)} | ${check.toFixed(1)} | ${sum.toFixed(1)} | ${parse.toFixed(1)} |`,
+    );
+    process.stderr.write(`${lines[lines.length - 1]}\n`);
+  }
+}
+process.stdout.write(`${lines.join('\n')}\n`);
