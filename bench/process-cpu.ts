@@ -40,6 +40,24 @@ export function treeCpu(roots: readonly number[]): Map<string, number> {
   return out;
 }
 
+/** Each process under `roots` (the roots first), with its CPU milliseconds so far. */
+export function treeProcesses(roots: readonly number[]): Array<{ pid: number; ppid: number; comm: string; cpuMs: number }> {
+  const table = processTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out: Array<{ pid: number; ppid: number; comm: string; cpuMs: number }> = [];
+  const seen = new Set<number>();
+  const walk = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    const p = table.get(pid);
+    if (p) out.push({ pid, ppid: p.ppid, comm: p.comm, cpuMs: p.ticks * TICK_MS });
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  for (const r of roots) walk(r);
+  return out;
+}
+
 /** CPU milliseconds of everything under `roots`. */
 export function treeCpuTotal(roots: readonly number[]): number {
   let sum = 0;

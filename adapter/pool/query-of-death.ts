@@ -14,7 +14,7 @@
 // (they were started together and count calls alike) are each excused, and a
 // request that turned deadly spends its few excuses and is then struck as
 // usual, so it cannot roam the fleet.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_MAX = 4_096;
@@ -139,7 +139,13 @@ function trim(map: Map<string, unknown>, max: number): void {
   }
 }
 
-/** A request's fingerprint: its method and its params' exact text. */
+/**
+ * A request's fingerprint: its method and its params' exact text. Every
+ * answered call takes one (the answered-request memory), so node's one-shot
+ * hash (Node 20.12) is used where there is one: a third of a Hash object's
+ * cost, the same digest.
+ */
 export function requestFingerprint(method: string, paramsText: string): string {
-  return createHash('sha256').update(method).update('\n').update(paramsText).digest('base64url');
+  if (typeof crypto.hash === 'function') return crypto.hash('sha256', `${method}\n${paramsText}`, 'base64url');
+  return crypto.createHash('sha256').update(method).update('\n').update(paramsText).digest('base64url');
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { judgeDeath, QueryOfDeathRegistry } from '../../../adapter/pool/query-of-death.js';
+import { judgeDeath, QueryOfDeathRegistry, requestFingerprint } from '../../../adapter/pool/query-of-death.js';
 
 function registry() {
   let now = 1_000;
@@ -96,4 +97,15 @@ test('a death with other requests in flight: innocent on a first strike, guilty 
   ]);
   assert.deepEqual(second.get('a'), { guilty: true, why: 'it was in flight when a process failed before', remembered: true });
   assert.deepEqual(second.get('c'), { guilty: false, suspect: true });
+});
+
+test('a fingerprint is the SHA-256 of method, newline and params text, whichever hash API computes it', () => {
+  for (const [method, params] of [
+    ['tools/call', '{"name":"echo","arguments":{"message":"hello"}}'],
+    ['resources/read', '{"uri":"file:///ä/€/😀"}'],
+    ['ping', ''],
+  ] as const) {
+    const expected = createHash('sha256').update(`${method}\n${params}`, 'utf8').digest('base64url');
+    assert.equal(requestFingerprint(method, params), expected);
+  }
 });
