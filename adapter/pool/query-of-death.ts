@@ -67,11 +67,12 @@ export class QueryOfDeathRegistry {
 
   /** The request was answered: it earns an excuse, and earlier strikes are forgiven. */
   recordAnswered(fingerprint: string): void {
-    this.strikes.delete(fingerprint);
+    if (this.strikes.size > 0) this.strikes.delete(fingerprint);
+    const now = this.now();
     const was = this.answered.get(fingerprint);
-    const credit = Math.min(ANSWER_CREDIT_MAX, (was !== undefined && was.until > this.now() ? was.credit : 0) + 1);
-    this.answered.delete(fingerprint);
-    this.answered.set(fingerprint, { credit, until: this.now() + this.ttlMs });
+    const credit = Math.min(ANSWER_CREDIT_MAX, (was !== undefined && was.until > now ? was.credit : 0) + 1);
+    if (was !== undefined) this.answered.delete(fingerprint);
+    this.answered.set(fingerprint, { credit, until: now + this.ttlMs });
     trim(this.answered, this.max);
   }
 
@@ -132,6 +133,8 @@ export function judgeDeath(
 }
 
 function trim(map: Map<string, unknown>, max: number): void {
+  // Every answered call comes here: no iterator while the map is within its bound.
+  if (map.size <= max) return;
   // Maps iterate in insertion order: the oldest go first.
   for (const key of map.keys()) {
     if (map.size <= max) return;

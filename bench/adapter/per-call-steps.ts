@@ -8,6 +8,7 @@
 //   origin/proxy   the client and source of a request Envoy sent (trusted loopback peer, X-Forwarded-For)
 //   origin/direct  the same for a request from an untrusted peer (the adapter alone)
 //   fingerprint    the query-of-death fingerprint every answered call takes
+//   answered       fingerprint and the answered-request memory, over 64 different requests
 //
 // Run: npx tsc -p . && node dist/bench/adapter/per-call-steps.js [--baseline DIR] [--rounds 5] [--iterations 200000]
 
@@ -37,6 +38,7 @@ interface ProxiesModule {
 }
 interface FingerprintModule {
   requestFingerprint(method: string, paramsText: string): string;
+  QueryOfDeathRegistry: new () => { recordAnswered(fingerprint: string): void };
 }
 
 type Step = () => unknown;
@@ -59,10 +61,14 @@ async function stepsOf(tree: string): Promise<Map<string, Step>> {
   } as unknown as IncomingMessage;
   const agentReq = { socket: agentSocket, headers: {} } as unknown as IncomingMessage;
   const params = '{"name":"echo","arguments":{"message":"hello mcpmesh"}}';
+  const registry = new qod.QueryOfDeathRegistry();
+  const many = Array.from({ length: 64 }, (_, i) => `{"name":"echo","arguments":{"message":"hello ${i}"}}`);
+  let next = 0;
   return new Map<string, Step>([
     ['origin/proxy', () => origin.clientOrigin(envoyReq, proxied)],
     ['origin/direct', () => origin.clientOrigin(agentReq, direct)],
     ['fingerprint', () => qod.requestFingerprint('tools/call', params)],
+    ['answered', () => registry.recordAnswered(qod.requestFingerprint('tools/call', many[next++ & 63]!))],
   ]);
 }
 
