@@ -7,7 +7,8 @@
 // Steps:
 //   origin/proxy   the client and source of a request Envoy sent (trusted loopback peer, X-Forwarded-For)
 //   origin/direct  the same for a request from an untrusted peer (the adapter alone)
-//   fingerprint    the query-of-death fingerprint every answered call takes
+//   fingerprint    the query-of-death fingerprint every answered call takes (the bench's echo call)
+//   fingerprint/1k the same for a call with 1 KiB of arguments
 //   answered       fingerprint and the answered-request memory, over 64 different requests
 //
 // Run: npx tsc -p . && node dist/bench/adapter/per-call-steps.js [--baseline DIR] [--rounds 5] [--iterations 200000]
@@ -64,10 +65,12 @@ async function stepsOf(tree: string): Promise<Map<string, Step>> {
   const registry = new qod.QueryOfDeathRegistry();
   const many = Array.from({ length: 64 }, (_, i) => `{"name":"echo","arguments":{"message":"hello ${i}"}}`);
   let next = 0;
+  const large = `{"name":"echo","arguments":{"message":"${'x'.repeat(1024)}"}}`;
   return new Map<string, Step>([
     ['origin/proxy', () => origin.clientOrigin(envoyReq, proxied)],
     ['origin/direct', () => origin.clientOrigin(agentReq, direct)],
     ['fingerprint', () => qod.requestFingerprint('tools/call', params)],
+    ['fingerprint/1k', () => qod.requestFingerprint('tools/call', large)],
     ['answered', () => registry.recordAnswered(qod.requestFingerprint('tools/call', many[next++ & 63]!))],
   ]);
 }
