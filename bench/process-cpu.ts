@@ -22,8 +22,26 @@ function processTable(): Map<number, { ppid: number; comm: string; ticks: number
   return out;
 }
 
-/** CPU milliseconds used so far by the processes under `roots`, by command name. */
-export function treeCpu(roots: readonly number[]): Map<string, number> {
+/**
+ * A node process by what it runs: `up`, `adapter` or `control-plane` for
+ * mcpmesh's own commands, `server` for an MCP server script, else `node`.
+ * Every process of the Envoy path is `node` by its command name.
+ */
+export function nodeRole(pid: number, comm: string): string {
+  if (comm !== 'node') return comm;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return comm;
+  }
+  const cli = argv.findIndex((a) => a.endsWith('/mcpmesh.js') || a.endsWith('/run-adapter.js'));
+  if (cli >= 0) return argv[cli]!.endsWith('/run-adapter.js') ? 'adapter' : (argv[cli + 1] ?? 'mcpmesh');
+  return argv.some((a) => a.includes('server-')) ? 'server' : comm;
+}
+
+/** CPU milliseconds used so far by the processes under `roots`, by command name (or by `name`). */
+export function treeCpu(roots: readonly number[], name: (pid: number, comm: string) => string = (_, comm) => comm): Map<string, number> {
   const table = processTable();
   const children = new Map<number, number[]>();
   for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
@@ -33,7 +51,28 @@ export function treeCpu(roots: readonly number[]): Map<string, number> {
     if (seen.has(pid)) return;
     seen.add(pid);
     const p = table.get(pid);
-    if (p) out.set(p.comm, (out.get(p.comm) ?? 0) + p.ticks * TICK_MS);
+    if (p) {
+      const k = name(pid, p.comm);
+      out.set(k, (out.get(k) ?? 0) + p.ticks * TICK_MS);
+    }
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  for (const r of roots) walk(r);
+  return out;
+}
+
+/** Each process under `roots` (the roots first), with its CPU milliseconds so far. */
+export function treeProcesses(roots: readonly number[]): Array<{ pid: number; ppid: number; comm: string; cpuMs: number }> {
+  const table = processTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out: Array<{ pid: number; ppid: number; comm: string; cpuMs: number }> = [];
+  const seen = new Set<number>();
+  const walk = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    const p = table.get(pid);
+    if (p) out.push({ pid, ppid: p.ppid, comm: p.comm, cpuMs: p.ticks * TICK_MS });
     for (const c of children.get(pid) ?? []) walk(c);
   };
   for (const r of roots) walk(r);

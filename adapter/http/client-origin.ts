@@ -44,17 +44,38 @@ export function proxiedAgentIdentity(proxies: TrustedProxies): ClientIdentity {
 }
 
 export function clientOrigin(req: IncomingMessage, opts: ClientOriginOptions): SessionOrigin {
-  const source = sourceKey(sourceAddress(req, opts.proxies));
+  const source = sourceOf(req, opts.proxies);
   const identity = opts.identity?.(req);
   return { client: identity !== undefined && identity !== '' ? `id:${identity}` : `addr:${source}`, source };
 }
 
-function sourceAddress(req: IncomingMessage, proxies: TrustedProxies): string {
-  const peer = req.socket.remoteAddress ?? '';
-  if (!proxies.trusts(peer)) return peer;
+/**
+ * The last source worked out on a connection, with what it was worked out
+ * from. A connection's peer never changes and a proxy's connection carries
+ * one agent's requests after another, so the check, the parse and the /64 of
+ * every request are, most of the time, those of the request before it.
+ */
+interface LastSource {
+  readonly proxies: TrustedProxies;
+  readonly xff: string | undefined;
+  readonly source: string;
+}
+const lastSources = new WeakMap<object, LastSource>();
+
+function sourceOf(req: IncomingMessage, proxies: TrustedProxies): string {
   const xff = req.headers['x-forwarded-for'];
   // Several headers are one list, in order (RFC 7230 §3.2.2).
   const list = Array.isArray(xff) ? xff.join(',') : xff;
+  const socket = req.socket;
+  const last = lastSources.get(socket);
+  if (last !== undefined && last.proxies === proxies && last.xff === list) return last.source;
+  const source = sourceKey(sourceAddress(req.socket.remoteAddress ?? '', list, proxies));
+  lastSources.set(socket, { proxies, xff: list, source });
+  return source;
+}
+
+function sourceAddress(peer: string, list: string | undefined, proxies: TrustedProxies): string {
+  if (!proxies.trusts(peer)) return peer;
   if (list === undefined) return peer;
   const last = list.slice(list.lastIndexOf(',') + 1).trim();
   return isIPv4(last) || isIPv6(last) ? last : peer;

@@ -216,7 +216,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     req.on('error', () => undefined);
   };
 
-  /** Counts a POST against its connection's bound until its answer ends; false: refused. */
+  /** Counts a POST against its connection's bound until its answer ends (handle's close listener); false: refused. */
   const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
     const socket = req.socket;
     const onConnection = perConnection.get(socket) ?? 0;
@@ -233,26 +233,35 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       return false;
     }
     perConnection.set(socket, onConnection + 1);
-    res.once('close', () => perConnection.set(socket, Math.max(0, (perConnection.get(socket) ?? 1) - 1)));
     return true;
   };
+  const unadmit = (socket: Socket): void => {
+    perConnection.set(socket, Math.max(0, (perConnection.get(socket) ?? 1) - 1));
+  };
 
-  const mcp = (req: IncomingMessage, res: ServerResponse): void => {
+  /** True when a POST was admitted (counted against its connection until its answer ends). */
+  const mcp = (req: IncomingMessage, res: ServerResponse): boolean => {
     const origin = req.headers['origin'];
     if (!originAllowed(origin, opts.origins)) {
       metrics.rejected('origin');
-      return sendError(res, 403, RpcCode.ServerError, `Forbidden: Origin ${origin ?? ''} is not allowed`);
+      sendError(res, 403, RpcCode.ServerError, `Forbidden: Origin ${origin ?? ''} is not allowed`);
+      return false;
     }
     switch (req.method) {
       case 'POST':
-        return admit(req, res) ? readBody(req, res) : undefined;
+        if (!admit(req, res)) return false;
+        readBody(req, res);
+        return true;
       case 'GET':
-        return endpoint.get(req, res, readAccept(req.headers['accept']));
+        endpoint.get(req, res, readAccept(req.headers['accept']));
+        return false;
       case 'DELETE':
-        return endpoint.delete(req, res);
+        endpoint.delete(req, res);
+        return false;
       default:
         metrics.rejected('method_not_allowed');
-        return sendError(res, 405, RpcCode.ServerError, 'Method not allowed.', { allow: 'GET, POST, DELETE' });
+        sendError(res, 405, RpcCode.ServerError, 'Method not allowed.', { allow: 'GET, POST, DELETE' });
+        return false;
     }
   };
 
@@ -265,10 +274,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     lastRequestAt = performance.now();
     if (opts.draining()) res.shouldKeepAlive = false;
-    else {
-      unanswered.add(res);
-      res.once('close', () => unanswered.delete(res));
-    }
+    else unanswered.add(res);
+    // One close listener for all the server keeps per response: an emitter
+    // with several copies the list and walks it on every emit and removal.
+    let admitted = false;
+    const socket = req.socket;
+    res.once('close', () => {
+      unanswered.delete(res);
+      if (admitted) unadmit(socket);
+    });
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -280,7 +294,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         return;
       }
       lastMcpRequestAt = lastRequestAt;
-      return mcp(req, res);
+      // Set before the answer can close: a response's close is emitted on a later tick.
+      admitted = mcp(req, res);
+      return;
     }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

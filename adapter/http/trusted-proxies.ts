@@ -20,6 +20,9 @@ export interface TrustedProxies {
 /** The old `--trust-forwarded-for` on: every peer's last hop is believed. */
 export const ANY_PEER: readonly string[] = ['0.0.0.0/0', '::/0'];
 
+/** Peer addresses whose verdict is kept (more peers than this only cost the check again). */
+const MAX_VERDICTS = 1024;
+
 const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
 /** An address as BlockList checks it: IPv4-mapped IPv6 as IPv4, a zone index dropped. */
@@ -56,13 +59,19 @@ export function trustedProxies(entries: readonly string[]): TrustedProxies {
     else list.addSubnet(address, Number(entry.slice(slash + 1)), type);
   }
   const none = entries.length === 0;
+  // BlockList.check builds a SocketAddress each time; peers are few (the proxies), so their verdicts are kept.
+  const verdicts = new Map<string, boolean>();
   return {
     entries: [...entries],
     trusts(address) {
       if (none) return false;
+      let ok = verdicts.get(address);
+      if (ok !== undefined) return ok;
       const a = plainAddress(address);
-      if (isIPv4(a)) return list.check(a, 'ipv4');
-      return isIPv6(a) && list.check(a, 'ipv6');
+      ok = isIPv4(a) ? list.check(a, 'ipv4') : isIPv6(a) && list.check(a, 'ipv6');
+      if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+      verdicts.set(address, ok);
+      return ok;
     },
   };
 }

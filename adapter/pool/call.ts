@@ -260,7 +260,7 @@ export class Call<S extends PinnedSession = PinnedSession> {
     else this.settledListeners.push(listener);
   }
 
-  /** Fingerprint of method and params, for the query-of-death registry (computed on failures only). */
+  /** Fingerprint of method and params, for the query-of-death registry (once per call: answered calls are remembered). */
   fingerprint(): string {
     if (this.print !== undefined) return this.print;
     const text = this.init.body.text;

@@ -326,16 +326,16 @@ const ENVELOPE = {
 type Send = (id: number, name: string, args: object) => Promise<Reply>;
 
 /** One HTTP client: a 2025-era session of its own, or 2026-07-28 stateless calls. */
-async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
+async function httpClient(conn: RawConnection, era: HttpEra, extra: Record<string, string> = {}): Promise<Send> {
   if (era === '2026') {
     return (id, name, args) =>
       conn.request(
-        { ...BASE_HEADERS, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name },
+        { ...BASE_HEADERS, ...extra, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name },
         JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: ENVELOPE } }),
       );
   }
   const init = await conn.request(
-    BASE_HEADERS,
+    { ...BASE_HEADERS, ...extra },
     JSON.stringify({
       jsonrpc: '2.0',
       id: 0,
@@ -345,7 +345,7 @@ async function httpClient(conn: RawConnection, era: HttpEra): Promise<Send> {
   );
   const sid = init.headers.get('mcp-session-id');
   if (init.status !== 200 || sid === undefined) throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 200)}`);
-  const headers = { ...BASE_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  const headers = { ...BASE_HEADERS, ...extra, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
   conn.sessionHeaders = headers;
   await conn.request(headers, '{"jsonrpc":"2.0","method":"notifications/initialized"}');
   return sessionCalls(conn, headers);
@@ -362,6 +362,8 @@ export interface HttpLoadOptions {
    * client opened, instead of a session each. Ids are kept unique per session.
    */
   readonly sharedSession?: boolean;
+  /** Sent on every request besides the MCP ones (a proxy's, such as X-Forwarded-For). */
+  readonly extraHeaders?: Record<string, string>;
 }
 
 export async function runHttp(
@@ -377,10 +379,10 @@ export async function runHttp(
   const conns = Array.from({ length: concurrency }, () => new RawConnection(target));
   let clients: Send[];
   if (opts.sharedSession && era === '2025') {
-    const first = await httpClient(conns[0]!, era);
+    const first = await httpClient(conns[0]!, era, opts.extraHeaders);
     const headers = conns[0]!.sessionHeaders!;
     clients = [first, ...conns.slice(1).map((c) => sessionCalls(c, headers))];
-  } else clients = await Promise.all(conns.map((c) => httpClient(c, era)));
+  } else clients = await Promise.all(conns.map((c) => httpClient(c, era, opts.extraHeaders)));
   const shared = opts.sharedSession === true && era === '2025';
   const loops = clients.map((send, k) => async (stop: () => boolean) => {
     // In a shared session, JSON-RPC ids must not collide across clients.

@@ -33,7 +33,7 @@ import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
 import { type LoadResult, type Phase, runHttp, StdioDriver, waitServing } from '../adapter/load.js';
 import { mcpProxyArgs, supergatewayArgs } from '../peer-commands.js';
-import { treeCpu } from '../process-cpu.js';
+import { nodeRole, treeCpu } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -366,11 +366,11 @@ async function main(): Promise<void> {
         const r = await runCell(t, load, {
           ...phase,
           onMeasureStart: () => {
-            before = treeCpu(t.cpuRoots());
+            before = treeCpu(t.cpuRoots(), nodeRole);
             t0 = performance.now();
           },
           onMeasureEnd: () => {
-            after = treeCpu(t.cpuRoots());
+            after = treeCpu(t.cpuRoots(), nodeRole);
             wallMs = performance.now() - t0;
           },
         });

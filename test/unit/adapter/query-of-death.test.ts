@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { judgeDeath, QueryOfDeathRegistry } from '../../../adapter/pool/query-of-death.js';
+import { judgeDeath, QueryOfDeathRegistry, requestFingerprint } from '../../../adapter/pool/query-of-death.js';
 
 function registry() {
   let now = 1_000;
@@ -96,4 +97,17 @@ test('a death with other requests in flight: innocent on a first strike, guilty 
   ]);
   assert.deepEqual(second.get('a'), { guilty: true, why: 'it was in flight when a process failed before', remembered: true });
   assert.deepEqual(second.get('c'), { guilty: false, suspect: true });
+});
+
+test('a fingerprint is the method and params text when short, else its SHA-256: equal for equal requests only', () => {
+  assert.equal(requestFingerprint('tools/call', '{"name":"echo"}'), 'tools/call\n{"name":"echo"}');
+  assert.notEqual(requestFingerprint('tools/call', '{"name":"echo"}'), requestFingerprint('tools/call', '{"name":"echo" }'));
+  for (const [method, params] of [
+    ['tools/call', `{"name":"echo","arguments":{"message":"${'x'.repeat(300)}"}}`],
+    ['resources/read', `{"uri":"file:///ä/€/😀/${'y'.repeat(300)}"}`],
+  ] as const) {
+    const expected = createHash('sha256').update(`${method}\n${params}`, 'utf8').digest('base64url');
+    assert.equal(requestFingerprint(method, params), expected);
+    assert.equal(requestFingerprint(method, params).includes('\n'), false, 'a digest never looks like a verbatim fingerprint');
+  }
 });

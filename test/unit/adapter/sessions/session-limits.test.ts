@@ -181,6 +181,35 @@ test('an IPv6 source counts by its /64', () => {
   assert.equal(sourceKey('192.168.1.1'), '192.168.1.1');
 });
 
+test('client origin on one connection: each request its own X-Forwarded-For, each proxy list its own verdict', () => {
+  const socket = { remoteAddress: '127.0.0.1' };
+  const on = (xff?: string): IncomingMessage =>
+    ({ socket, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }) as unknown as IncomingMessage;
+  const loopback = trustedProxies(['127.0.0.1']);
+  // A proxy's connection carries one agent after another: the source follows the header of each request.
+  assert.equal(clientOrigin(on('10.1.1.1'), { proxies: loopback }).source, '10.1.1.1');
+  assert.equal(clientOrigin(on('10.1.1.1'), { proxies: loopback }).source, '10.1.1.1');
+  assert.equal(clientOrigin(on('10.1.1.2'), { proxies: loopback }).source, '10.1.1.2');
+  assert.equal(clientOrigin(on('2001:db8:1:2::7'), { proxies: loopback }).source, '2001:db8:1:2::/64');
+  assert.equal(clientOrigin(on(), { proxies: loopback }).source, '127.0.0.1');
+  assert.equal(clientOrigin(on('not-an-address'), { proxies: loopback }).source, '127.0.0.1');
+  // The same connection and header under a list that does not trust the peer: the peer.
+  assert.equal(clientOrigin(on('10.1.1.2'), { proxies: NO_PROXY }).source, '127.0.0.1');
+  assert.equal(clientOrigin(on('10.1.1.2'), { proxies: loopback }).source, '10.1.1.2');
+});
+
+test('a trusted-proxy list answers the same for an address however often it is asked, past its memory', () => {
+  const proxies = trustedProxies(['10.0.0.0/8', '::1']);
+  for (let i = 0; i < 3000; i++) {
+    assert.equal(proxies.trusts(`10.0.${i >> 8}.${i & 255}`), true);
+    assert.equal(proxies.trusts(`11.0.${i >> 8}.${i & 255}`), false);
+  }
+  assert.equal(proxies.trusts('::ffff:10.1.2.3'), true);
+  assert.equal(proxies.trusts('::1'), true);
+  assert.equal(proxies.trusts('::2'), false);
+  assert.equal(proxies.trusts('not-an-address'), false);
+});
+
 test('the agent identity header names the client only when a trusted proxy sent it', () => {
   const withAgent = (peer: string, agent: string | string[]): IncomingMessage =>
     ({
