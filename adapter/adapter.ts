@@ -293,6 +293,7 @@ export async function runAdapter(options: AdapterOptions): Promise<AdapterHandle
     maxBodyBytes: o.maxBodyBytes,
     limits: {
       maxJsonDepth: o.maxJsonDepth,
+      maxJsonContainers: o.maxJsonContainers,
       perConnection: o.maxInFlightPerConnection,
     },
     origins: { allowed: o.allowedOrigins },

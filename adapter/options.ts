@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
 import { DEFAULT_MCP_PATH, McpPathSchema, ServerNameSchema } from '../lib/mesh-contracts.js';
+import { DEFAULT_MAX_JSON_CONTAINERS } from './http/streamable-http-server.js';
 import { trustedProxyProblem } from './http/trusted-proxies.js';
 
 const ABILITIES = ['sampling', 'elicitation', 'roots'] as const;
@@ -118,6 +119,8 @@ export const AdapterOptionsSchema = z
     // ---- hostile input (see docs/adapter.md, Limits) ----
     /** Deepest nesting of arrays and objects in a request body (400 beyond). */
     maxJsonDepth: z.number().int().min(2).max(10_000).default(128),
+    /** Arrays and objects in a request body at most (400 beyond). */
+    maxJsonContainers: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_JSON_CONTAINERS),
     /** Calls on processes from one client (a verified identity, else its source: see trustedProxies; more wait in the queue); 0: ¾ of poolMax × maxInFlightPerProcess. */
     maxInFlightPerClient: z.number().int().min(0).max(1_000_000).default(0),
     /** Calls in flight on one connection (HTTP/1.1 pipelining). */

@@ -84,13 +84,20 @@ const TLS_POLL_MS = 500;
 export interface InputLimits {
   /** Deepest nesting of arrays and objects in a body. */
   readonly maxJsonDepth: number;
+  /** Arrays and objects in one body at most: what parsing it may allocate and cost. */
+  readonly maxJsonContainers: number;
   /** POSTs being answered at once on one connection (pipelining). */
   readonly perConnection: number;
 }
 
-const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, perConnection: 1_000_000 };
-/** Arrays and objects in one body at most (400 beyond): what parsing it may allocate. */
-export const MAX_JSON_CONTAINERS = 200_000;
+/**
+ * The default bound on arrays and objects in one body. JSON.parse of a 4 MiB body
+ * of empty objects costs about 15 ms at 100,000 of them and 27 ms at 200,000
+ * (bench/RESULTS.md, Hostile input): the bound is what keeps that shape within
+ * a request's fair share. A server whose tools take larger structures raises it.
+ */
+export const DEFAULT_MAX_JSON_CONTAINERS = 100_000;
+const DEFAULT_LIMITS: InputLimits = { maxJsonDepth: 128, maxJsonContainers: DEFAULT_MAX_JSON_CONTAINERS, perConnection: 1_000_000 };
 
 function idOf(value: unknown): string | number | null {
   if (!isPlainObject(value)) return null;
@@ -179,14 +186,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const text = utf8Text(body);
       // Before parsing: a linear scan, so that no later step (ours or the server's) meets deep nesting.
       // The same walk finds the id and progress token the call splices: the request carries them.
-      const scan = scanRequest(text, limits.maxJsonDepth, MAX_JSON_CONTAINERS);
+      const scan = scanRequest(text, limits.maxJsonDepth, limits.maxJsonContainers);
       if (scan.tooDeep) {
         metrics.rejected('too_deep');
         return sendError(
           res,
           400,
           RpcCode.InvalidRequest,
-          `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${MAX_JSON_CONTAINERS} of them`,
+          `Invalid Request: the body nests arrays and objects deeper than ${limits.maxJsonDepth} levels, or holds more than ${limits.maxJsonContainers} of them`,
         );
       }
       let value: unknown;

@@ -2,16 +2,16 @@
 // 1 and 4 MiB (linear: the 4 MiB figure is about 4× the 1 MiB one), and its
 // resident memory for one large valid answer from the server.
 //
-// The adapter runs in this process (the fixture stdio server in its own), so
-// process.cpuUsage() around one request is the adapter's work plus the
-// client's socket writes and reads (small next to it); each figure is the
+// The adapter runs in this process, the fixture stdio server and the client
+// (hostile-client.ts) each in their own, so process.cpuUsage() around one
+// request is the adapter's work alone; each figure is the
 // median of 5 runs after 1 warmup (and, at 4 MiB, the fastest of them: on a
 // shared machine other processes only ever add to a run's CPU time).
 //
 // Run: npx tsc -p . && node --expose-gc dist/bench/adapter/hostile-input.js [--answer-mb 48]
 //   [--kind <substring>] [--runs 5]: only the body kinds whose name holds the substring (no answer
 //   rows), each measured --runs times after the warmup (more runs give a profile more samples).
-import http from 'node:http';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -46,10 +46,19 @@ const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
       ),
   },
   {
+    // 182,000 objects at 4 MiB: over the container bound, refused before parsing.
     name: 'progress token after 4 MiB of _meta members',
     body: (n) =>
       Buffer.from(
         `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', n)},"progressToken":"p",${META}}}}`,
+      ),
+  },
+  {
+    // Padded members, about 89,000 objects at 4 MiB: the most the container bound accepts in this shape.
+    name: 'progress token after 4 MiB of _meta members (as many as the container bound accepts)',
+    body: (n) =>
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat(`"k":{"progressToken":1,"p":"${'x'.repeat(16)}"}`, n)},"progressToken":"p",${META}}}}`,
       ),
   },
   {
@@ -99,19 +108,29 @@ const KINDS: ReadonlyArray<{ name: string; body: (size: number) => Buffer }> = [
   },
 ];
 
-function post(port: number, body: Buffer, tool = 'echo'): Promise<{ status: number; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...HEADERS, 'mcp-name': tool, 'content-length': body.length } },
-      (res) => {
-        let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+type ClientAnswer = { type: 'loaded' } | { type: 'done'; status: number; bytes: number } | { type: 'failed'; message: string };
+
+/** The client process (hostile-client.ts): its CPU is not the adapter's, so it is not in this process's reading. */
+const client: ChildProcess = fork(fileURLToPath(new URL('./hostile-client.js', import.meta.url)), [], { serialization: 'advanced' });
+
+function ask(message: object): Promise<ClientAnswer> {
+  return new Promise((resolve) => {
+    client.once('message', (m: ClientAnswer) => resolve(m));
+    client.send(message);
   });
+}
+
+/** Gives the client its next body (outside any measured window). */
+async function load(port: number, body: Buffer, tool = 'echo'): Promise<void> {
+  await ask({ type: 'load', port, headers: { ...HEADERS, 'mcp-name': tool }, body });
+}
+
+/** One POST of the loaded body. */
+async function post(): Promise<{ status: number; bytes: number }> {
+  const a = await ask({ type: 'go' });
+  if (a.type === 'failed') throw new Error(`client: ${a.message}`);
+  if (a.type !== 'done') throw new Error(`client: unexpected ${a.type}`);
+  return a;
 }
 
 /** Ends the run early when --kind picks body kinds only. */
@@ -125,10 +144,11 @@ function median(xs: number[]): number {
 async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; min: number; status: number }> {
   const samples: number[] = [];
   let status = 0;
+  await load(port, body, tool);
   for (let i = 0; i <= RUNS; i++) {
     (globalThis as { gc?: () => void }).gc?.();
     const before = process.cpuUsage();
-    status = (await post(port, body, tool)).status;
+    status = (await post()).status;
     const d = process.cpuUsage(before);
     if (i > 0) samples.push((d.user + d.system) / 1000);
   }
@@ -173,7 +193,8 @@ try {
   const base = process.memoryUsage().rss;
   let peak = base;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
-  const r = await post(adapter.port, big(mb * 1024), 'big');
+  await load(adapter.port, big(mb * 1024), 'big');
+  const r = await post();
   clearInterval(sampler);
   lines.push(
     '',
@@ -183,5 +204,6 @@ try {
   if (!(err instanceof Done)) throw err;
 } finally {
   await adapter.shutdown();
+  client.disconnect();
 }
 process.stdout.write(`${lines.join('\n')}\n`);

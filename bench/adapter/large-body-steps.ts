@@ -11,6 +11,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-server.js';
 import { scanJsonBytes, scanRequest } from '../../adapter/protocol/json-scan.js';
 import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
 import { utf8Text } from '../../adapter/protocol/utf8-text.js';
@@ -18,7 +19,9 @@ import { utf8Text } from '../../adapter/protocol/utf8-text.js';
 const { values } = parseArgs({ options: { baseline: { type: 'string' } } });
 const MIB = 1024 * 1024;
 const MAX_DEPTH = 128;
-const MAX_CONTAINERS = 200_000;
+const MAX_CONTAINERS = DEFAULT_MAX_JSON_CONTAINERS;
+/** A _meta member padded so that 4 MiB of them stay under the container bound (about 89,000). */
+const BOUND_MEMBER = `"k":{"progressToken":1,"p":"${'x'.repeat(16)}"}`;
 const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
 
 function repeat(unit: string, size: number): string {
@@ -40,8 +43,8 @@ const SHAPES: ReadonlyArray<{ name: string; body: string; token: boolean; echoed
     echoed: 'é'.repeat(2 * MIB),
   },
   {
-    name: 'progress token after 4 MiB of _meta members',
-    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', 4 * MIB)},"progressToken":"p",${META}}}}`,
+    name: 'progress token after 4 MiB of _meta members (as many as the container bound accepts)',
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat(BOUND_MEMBER, 4 * MIB)},"progressToken":"p",${META}}}}`,
     token: true,
     echoed: 'x',
   },

@@ -5,13 +5,16 @@
 // per step, the median of 11 after 3 warm-ups (so the figures are of
 // compiled code; the end-to-end bench includes the first calls too).
 //   npx tsc -p tsconfig.json && node dist/bench/adapter/request-scan.js
+import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-server.js';
 import { nestsDeeperThan, scanRequest } from '../../adapter/protocol/json-scan.js';
 import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
 
 const MIB = 1024 * 1024;
 /** The adapter's bounds (http/streamable-http-server.ts). */
 const MAX_DEPTH = 128;
-const MAX_CONTAINERS = 200_000;
+const MAX_CONTAINERS = DEFAULT_MAX_JSON_CONTAINERS;
+/** A _meta member padded so that 4 MiB of them stay under the container bound (about 89,000). */
+const BOUND_MEMBER = `"k":{"progressToken":1,"p":"${'x'.repeat(16)}"}`;
 const META = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
 
 function repeat(unit: string, size: number): string {
@@ -20,8 +23,8 @@ function repeat(unit: string, size: number): string {
 
 const SHAPES: ReadonlyArray<readonly [string, string]> = [
   [
-    'progress token after 4 MiB of _meta members',
-    `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat('"k":{"progressToken":1}', 4 * MIB)},"progressToken":"p",${META}}}}`,
+    'progress token after 4 MiB of _meta members (as many as the container bound accepts)',
+    `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{${repeat(BOUND_MEMBER, 4 * MIB)},"progressToken":"p",${META}}}}`,
   ],
   [
     'escaped quotes in one string (with a progress token)',

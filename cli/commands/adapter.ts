@@ -1,6 +1,7 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
 
 import { runAdapter } from '../../adapter/adapter.js';
+import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-server.js';
 import { trustedProxyProblem } from '../../adapter/http/trusted-proxies.js';
 import type { ClientAbility } from '../../adapter/options.js';
 import { createLogger } from '../../lib/log.js';
@@ -126,6 +127,11 @@ export const ADAPTER_FLAGS: FlagSpecs = {
     default: String(64 * 1024 * 1024),
   },
   'max-json-depth': { type: 'string', description: 'deepest nesting of a request body (400 beyond)', default: '128' },
+  'max-json-containers': {
+    type: 'string',
+    description: 'arrays and objects in a request body at most (400 beyond)',
+    default: String(DEFAULT_MAX_JSON_CONTAINERS),
+  },
   'max-inflight-per-client': {
     type: 'string',
     description: 'calls on processes from one client address, more wait in the queue (0: 3/4 of pool-max × max-inflight)',
@@ -276,6 +282,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
     trustedProxies: proxiesFlag(p, 'trusted-proxies'),
     maxLineBytes: intFlag(p, 'max-line-bytes', 1024, 1024 * 1024 * 1024)!,
     maxJsonDepth: intFlag(p, 'max-json-depth', 2, 10_000)!,
+    maxJsonContainers: intFlag(p, 'max-json-containers', 1, 10_000_000)!,
     maxInFlightPerClient: intFlag(p, 'max-inflight-per-client', 0, 1_000_000)!,
     maxInFlightPerConnection: intFlag(p, 'max-inflight-per-connection', 1, 100_000)!,
     ...(keysFile !== undefined ? { sessionKeysFile: keysFile } : {}),

@@ -250,6 +250,19 @@ test('100k-deep arguments with a progress token: 400 -32600 at once, never a 5xx
   assert.match(JSON.parse(a.text).error.message, /deeper than 128/);
 });
 
+test('more arrays and objects than --max-json-containers (100,000 by default): 400 -32600 at once; just under the bound is answered', async () => {
+  const body = (n: number, id: number) =>
+    `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","pad":[${Array.from({ length: n }, () => '{}').join(',')}]},"_meta":${JSON.stringify(META)}}}`;
+  // The body, its params, arguments, the pad array and _meta with its capabilities: six more.
+  const over = await post(headers('echo'), body(100_000 - 5, 4));
+  assert.equal(over.status, 400, over.text);
+  assert.equal(JSON.parse(over.text).error.code, -32600);
+  assert.match(JSON.parse(over.text).error.message, /more than 100000 of them/);
+  const under = await post(headers('echo'), body(100_000 - 6, 5));
+  assert.equal(under.status, 200, under.text.slice(0, 300));
+  assert.match(under.text, /"result"/);
+});
+
 test('invalid UTF-8 inside a JSON string: -32700, not echoed as U+FFFD', async () => {
   const good = Buffer.from(callBody('echo', { text: 'AB' }));
   const at = good.indexOf('AB');
