@@ -3,8 +3,12 @@
 // critical until it first runs. Taken as it comes, that would empty Envoy's
 // clusters for as long as re-registration takes: replicas keep their last good
 // state until they reappear with a check that is not critical, or the grace ends.
+// A Consul that lost its data (a dev agent) comes back with an empty KV too:
+// the mesh settings are held with the servers, so a held server's policy never
+// meets a mesh without the token provider it names (which fails it closed).
 import type { Logger } from '../../lib/log.js';
 import { replicaKey } from '../catalog/catalog-builder.js';
+import type { MeshSettings } from '../catalog/mesh-schema.js';
 import type { Replica, ServerSpec } from '../catalog/model.js';
 
 export interface RestartGraceOptions {
@@ -21,6 +25,9 @@ export class RestartGrace {
   /** replicaKey()s seen again with a check that is not critical: their own state counts from then on. */
   private released = new Set<string>();
   private lastDelivered: ReadonlyMap<string, ServerSpec> = new Map();
+  private heldMesh: MeshSettings | undefined;
+  private lastMesh: MeshSettings | undefined;
+  private meshReleased = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RestartGraceOptions) {}
@@ -33,6 +40,8 @@ export class RestartGrace {
     this.since = Date.now();
     this.until = this.since + this.opts.graceMs;
     this.held = new Map([...this.lastDelivered].filter(([, spec]) => spec.replicas.length > 0));
+    this.heldMesh = this.lastMesh;
+    this.meshReleased = false;
     this.released = new Set();
     this.opts.logger.warn(
       { graceMs: this.opts.graceMs },
@@ -61,6 +70,18 @@ export class RestartGrace {
     }
     this.lastDelivered = servers;
     return servers;
+  }
+
+  /**
+   * The mesh settings to deliver, from those read now: during the grace, a
+   * restarted Consul that has had none yet keeps the last delivered ones.
+   */
+  deliverMesh(current: MeshSettings | undefined): MeshSettings | undefined {
+    // Like a replica, settings seen again in the restarted Consul are released: from then on they count, absence included.
+    if (current !== undefined) this.meshReleased = true;
+    const mesh = Date.now() < this.until && !this.meshReleased ? this.heldMesh : current;
+    this.lastMesh = mesh;
+    return mesh;
   }
 
   stop(): void {

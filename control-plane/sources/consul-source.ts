@@ -319,9 +319,10 @@ export class ConsulSource implements CatalogSource {
       if (this.mcpServices.has(name)) servers.set(name, { ...known.spec, policy: this.policies.get(name) ?? {} });
     }
     const delivered = this.grace.deliver(servers, (name) => this.servers.get(name)?.fetchedAt ?? 0);
+    const mesh = this.grace.deliverMesh(this.mesh);
     this.synced = true;
     this.lastSyncAt = Date.now();
-    this.onState?.(this.mesh === undefined ? { servers: delivered } : { servers: delivered, mesh: this.mesh });
+    this.onState?.(mesh === undefined ? { servers: delivered } : { servers: delivered, mesh });
     this.firstSync.resolve();
   }
 }
