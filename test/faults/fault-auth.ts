@@ -4,7 +4,7 @@
 // jwt_authn, checked by its RBAC, and every tools/list goes through the list
 // filter. The load's token lets it call the tools the scenarios use; the
 // other rules are there so that the rules are not trivially one.
-import { type JwtIssuer, startJwtIssuer } from '../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../support/jwt-issuer.js';
 
 export interface FaultAuth {
   /** The `auth` section of the mesh settings. */
@@ -20,10 +20,7 @@ export async function faultAuth(dir: string): Promise<FaultAuth> {
   // Longer than any run (the suite's scenarios last well under a minute each).
   const token = await issuer.sign({ sub: 'fault-load', scope: 'faults.call' }, { expiresIn: '2h' });
   return {
-    mesh: {
-      providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } },
-      default: 'corp',
-    },
+    mesh: corpAuth(issuer),
     policy: {
       rules: [
         { name: 'admins', when: { claims: { groups: ['admin'] } }, tools: ['*'], prompts: ['*'], resources: ['*'] },

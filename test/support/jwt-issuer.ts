@@ -39,3 +39,11 @@ export async function startJwtIssuer(dir: string, issuer = 'https://issuer.mcpme
         .sign(opts.rogue ? rogue.privateKey : keys.privateKey),
   };
 }
+
+/** The mesh's `auth` section trusting this issuer as provider `corp`, the default of every server. */
+export function corpAuth(issuer: JwtIssuer, provider: Record<string, unknown> = {}) {
+  return {
+    providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile }, ...provider } },
+    default: 'corp',
+  };
+}

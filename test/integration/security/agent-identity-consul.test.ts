@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ConsulAgent, registerService, startConsul } from '../../support/consul.js';
-import { type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { clusterHostStatus, type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { postToolCall } from '../../support/modern-call.js';
@@ -46,10 +46,7 @@ async function callTool(tool: string, token?: string): Promise<number> {
 test('providers from KV _mesh and rules from KV, then from the admin API', async () => {
   assert.equal(await callTool('echo'), 200, 'no auth configured yet');
   await consul.api('PUT', '/v1/kv/mcpmesh/policy/_mesh', {
-    auth: {
-      providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } },
-      default: 'corp',
-    },
+    auth: corpAuth(issuer),
   });
   await until(async () => (await callTool('echo')) === 401, 'tokens required after the KV write');
   const res = await fetch(mesh.agentUrl('svc'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { MODERN_META, modernHeaders } from '../../support/modern-call.js';
@@ -25,11 +25,8 @@ before(async () => {
   upstream = await startMcpUpstream({ id: 'a' });
   mesh = await startMesh({
     config: {
-      auth: {
-        // The least skew Envoy takes: the token stops passing a second after its exp.
-        providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile }, clockSkew: '1s' } },
-        default: 'corp',
-      },
+      // The least skew Envoy takes: the token stops passing a second after its exp.
+      auth: corpAuth(issuer, { clockSkew: '1s' }),
       servers: [{ name: 'tools', replicas: [upstream.url] }],
     },
   });

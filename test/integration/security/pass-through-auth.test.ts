@@ -15,7 +15,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as SdkTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type AdapterProcess, connectClient, type Era, FIXTURE_SERVER, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
 import { type Mesh, routeList, startMesh, statValue } from '../../support/mesh.js';
 import { until } from '../../support/wait.js';
 
@@ -32,10 +32,7 @@ before(async () => {
   adapter = await startAdapterProcess('fixture', 2);
   mesh = await startMesh({
     config: {
-      auth: {
-        providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } },
-        default: 'corp',
-      },
+      auth: corpAuth(issuer),
       servers: [
         {
           name: 'fixture',

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AGENT_IDENTITY_HEADER } from '../../../lib/mesh-contracts.js';
-import { type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
 import { type McpUpstream, startMcpUpstream } from '../../support/mcp-upstream.js';
 import { type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { postToolCall } from '../../support/modern-call.js';
@@ -26,10 +26,7 @@ before(async () => {
   upstream = await startMcpUpstream({ id: 'rli' });
   mesh = await startMesh({
     config: {
-      auth: {
-        providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } },
-        default: 'corp',
-      },
+      auth: corpAuth(issuer),
       servers: [
         {
           name: 'tools',

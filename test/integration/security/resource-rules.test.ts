@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type AdapterProcess, startAdapterProcess } from '../../support/adapter-fixture.js';
-import { type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
+import { corpAuth, type JwtIssuer, startJwtIssuer } from '../../support/jwt-issuer.js';
 import { type Mesh, routeList, startMesh } from '../../support/mesh.js';
 import { MODERN_META, modernHeaders } from '../../support/modern-call.js';
 import { rawPost } from '../../support/raw-post.js';
@@ -30,10 +30,7 @@ before(async () => {
   adapter = await startAdapterProcess('fixture', 1);
   mesh = await startMesh({
     config: {
-      auth: {
-        providers: { corp: { issuer: issuer.issuer, audiences: [issuer.audience], jwks: { file: issuer.jwksFile } } },
-        default: 'corp',
-      },
+      auth: corpAuth(issuer),
       servers: [
         {
           name: 'fixture',
