@@ -263,8 +263,9 @@ export class Call<S extends PinnedSession = PinnedSession> {
   /** Fingerprint of method and params, for the query-of-death registry (once per call: answered calls are remembered). */
   fingerprint(): string {
     if (this.print !== undefined) return this.print;
-    const text = this.init.body.text;
-    const params = findMember(text, valueStart(text), 'params');
+    const { text, spans } = this.init.body;
+    // The request's own walk found params; a body without spans (not one object) is looked at here.
+    const params = spans !== undefined ? spans.params : findMember(text, valueStart(text), 'params');
     this.print = requestFingerprint(this.init.method, params === undefined ? '' : text.slice(params.start, params.end));
     return this.print;
   }

@@ -177,6 +177,8 @@ export interface RequestSpans {
   readonly id: Member | undefined;
   /** params._meta.progressToken. */
   readonly progressToken: Member | undefined;
+  /** The top-level params value (the query-of-death fingerprint reads its text). */
+  readonly params: Member | undefined;
 }
 
 /** Which member of the path id / params._meta.progressToken a key names. */
@@ -220,6 +222,8 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
   let inMeta = false;
   let id: Member | undefined;
   let token: Member | undefined;
+  let params: Member | undefined;
+  let paramsStart = -1;
   // A path key was just read: its value is next.
   let pending = PathKey.None;
   for (let i = first; i < n; i++) {
@@ -230,6 +234,7 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       if (pending !== PathKey.None) {
         if (pending === PathKey.Id) id = span('id', i, end);
         else if (pending === PathKey.Token) token = span('progressToken', i, end);
+        else if (pending === PathKey.Params) params = span('params', i, end);
         pending = PathKey.None;
       } else if (depth === 1 || (depth === 2 && inParams) || (depth === 3 && inMeta)) {
         const colon = skipWs(t, end);
@@ -237,6 +242,7 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
           pending = pathKey(t, i, end, depth);
           // A later params or _meta replaces an earlier one, as in JSON.parse.
           if (pending === PathKey.Params || pending === PathKey.Meta) token = undefined;
+          if (pending === PathKey.Params) params = undefined;
           i = colon;
           continue;
         }
@@ -246,8 +252,10 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       if (++depth > maxDepth || ++count.containers > maxContainers) return TOO_DEEP;
       const onPath = c === OPEN_BRACE && (depth === 1 || pending === PathKey.Params || pending === PathKey.Meta);
       if (onPath) {
-        if (pending === PathKey.Params) inParams = true;
-        else if (pending === PathKey.Meta) inMeta = true;
+        if (pending === PathKey.Params) {
+          inParams = true;
+          paramsStart = i;
+        } else if (pending === PathKey.Meta) inMeta = true;
         pending = PathKey.None;
         continue;
       }
@@ -258,12 +266,16 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       depth--;
       if (pending === PathKey.Id) id = span('id', i, j + 1);
       else if (pending === PathKey.Token) token = span('progressToken', i, j + 1);
+      else if (pending === PathKey.Params) params = span('params', i, j + 1);
       pending = PathKey.None;
       i = j;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
-      if (depth === 1) inParams = false;
-      else if (depth === 2) inMeta = false;
+      if (depth === 1) {
+        // Only path objects close here (other containers are skipped whole): this is params' brace.
+        if (inParams) params = span('params', paramsStart, i + 1);
+        inParams = false;
+      } else if (depth === 2) inMeta = false;
     } else if (pending !== PathKey.None && !isWs(c) && c !== COLON) {
       // A number, true, false or null: up to the next delimiter.
       let j = i;
@@ -274,12 +286,13 @@ export function scanRequest(t: string, maxDepth = NO_BOUND, maxContainers = NO_B
       }
       if (pending === PathKey.Id) id = span('id', i, j);
       else if (pending === PathKey.Token) token = span('progressToken', i, j);
+      else if (pending === PathKey.Params) params = span('params', i, j);
       pending = PathKey.None;
       i = j - 1;
     }
   }
   if (!isObject || depth !== 0) return NO_SPANS;
-  return { tooDeep: false, spans: { id, progressToken: token } };
+  return { tooDeep: false, spans: { id, progressToken: token, params } };
 }
 
 const UNTERMINATED = -1;

@@ -1,6 +1,6 @@
 // A client's request body as the HTTP face read it, carried with the request
 // to the process it is written to: the text JSON.parse got, where its
-// top-level id and params._meta.progressToken are (found by the walk the
+// top-level id, params and params._meta.progressToken are (found by the walk the
 // depth check made before parsing, so nothing walks the body a second time),
 // and, for a large body, its own UTF-8 bytes, so that the request reaches the
 // process's stdin as slices of those bytes around the two splices instead of

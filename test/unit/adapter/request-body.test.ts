@@ -17,7 +17,7 @@ test('the spans given are the ones used: the body is not walked again', () => {
   const spans = scanRequest(text).spans;
   assert.ok(spans !== undefined);
   // Spans pointing elsewhere show that the splice trusts what it was handed.
-  const moved = { id: { key: 'id', start: 1, end: 10 }, progressToken: spans.progressToken };
+  const moved = { id: { key: 'id', start: 1, end: 10 }, progressToken: spans.progressToken, params: spans.params };
   assert.equal(
     joined(spliceRequest(requestBody(text, moved), '7', undefined)),
     `{7:"2.0","id":1,"method":"m","params":{"_meta":{"progressToken":"t"}}}`,

@@ -1,9 +1,11 @@
 // The one-pass scan that finds a request's id and progress token: the members
 // JSON.parse reads (the last of duplicates, escaped keys decoded), whatever
-// else the text holds; and the string skip on text dense with escaped quotes.
+// else the text holds, and the params span the query-of-death fingerprint
+// reads; and the string skip on text dense with escaped quotes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keyIs, requestSpans, scanRequest, skipString } from '../../../adapter/protocol/json-scan.js';
+import fc from 'fast-check';
+import { findMember, keyIs, requestSpans, scanRequest, skipString, valueStart } from '../../../adapter/protocol/json-scan.js';
 import { requestBodyOf, spliceRequest } from '../../../adapter/protocol/request-body.js';
 
 function spliced(text: string): unknown {
@@ -67,4 +69,42 @@ test('the one-pass scan: container and spaced values, the depth bound, text that
   assert.equal(scanRequest('{"id":"never closed').spans, undefined);
   assert.deepEqual(scanRequest('{"a":[1,{"b":2}'), { tooDeep: false, spans: undefined });
   assert.deepEqual(scanRequest('{"a":[1,{"b":2}]', 3), { tooDeep: false, spans: undefined });
+});
+
+test('the walk finds params as the member lookup does: the last of duplicates, any value, whitespace around it', () => {
+  const texts = [
+    '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":[1,{"b":2}],"_meta":{"progressToken":"t"}}}',
+    '{ "params" : { "x" : "}" } , "id" : 1 }',
+    '{"params":{"a":1},"id":1,"params":[1,2,{"c":3}]}',
+    '{"params":[1],"params":{"later":true}}',
+    '{"params":"text","id":1}',
+    '{"params":12.5e3,"id":1}',
+    '{"params":null}',
+    '{"id":1,"method":"m"}',
+    '{"p\\u0061rams":{"escaped":"key"},"id":1}',
+  ];
+  for (const t of texts) {
+    const walked = scanRequest(t).spans?.params;
+    const looked = findMember(t, valueStart(t), 'params');
+    assert.deepEqual(
+      walked === undefined ? undefined : t.slice(walked.start, walked.end),
+      looked === undefined ? undefined : t.slice(looked.start, looked.end),
+      t,
+    );
+  }
+});
+
+test('property: the walk finds the params text the member lookup finds', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.jsonValue(), fc.boolean(), (params, other, pretty) => {
+      const text = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'm', params, other }, null, pretty ? 2 : undefined);
+      const walked = scanRequest(text).spans?.params;
+      const looked = findMember(text, valueStart(text), 'params');
+      assert.equal(
+        walked === undefined ? undefined : text.slice(walked.start, walked.end),
+        looked === undefined ? undefined : text.slice(looked.start, looked.end),
+      );
+    }),
+    { numRuns: 300 },
+  );
 });
