@@ -151,6 +151,15 @@ describe('resource templates', () => {
     assert.equal(templateReachesAny('broken://{x', new Set(['broken://{x'])), false);
   });
 
+  test('a template from the server with many adjacent expressions costs a walk, not backtracking', () => {
+    // As a regular expression this is 30 adjacent `.*` before a literal: a power of the URI's length to refuse.
+    const template = `x://${'{+a}'.repeat(30)}!`;
+    assert.equal(templateMatcher(template)!.test(`x://${'a'.repeat(5_000)}`), false);
+    assert.equal(templateMatcher(template)!.test(`x://${'a'.repeat(5_000)}!`), true);
+    assert.equal(templateMatcher(`x://${'{a}/'.repeat(20)}{b}`)!.test(`x://${'q/'.repeat(19)}q`), false);
+    assert.equal(templateMatcher(`x://${'{a}/'.repeat(20)}{b}`)!.test(`x://${'q/'.repeat(20)}q`), true);
+  });
+
   test('resources/templates/list keeps the templates that reach an allowed URI', () => {
     const body = {
       jsonrpc: '2.0',
