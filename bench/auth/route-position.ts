@@ -42,7 +42,12 @@ const META = {
   'io.modelcontextprotocol/clientInfo': { name: 'route-position-bench', version: '1' },
   'io.modelcontextprotocol/clientCapabilities': {},
 };
-const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' }, _meta: META } });
+const BODY = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'x' }, _meta: META },
+});
 const HEADERS = {
   'content-type': 'application/json',
   accept: 'application/json, text/event-stream',
@@ -65,7 +70,9 @@ function call(url: string, agent: http.Agent, headers: Record<string, string>): 
     const t0 = performance.now();
     const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? ok(performance.now() - t0) : fail(new Error(`${url}: status ${String(res.statusCode)}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? ok(performance.now() - t0) : fail(new Error(`${url}: status ${String(res.statusCode)}`)),
+      );
     });
     req.on('error', fail);
     req.end(BODY);
@@ -117,11 +124,7 @@ async function main(): Promise<void> {
     { build: 'baseline', mesh: await baseline.startMesh({ discoverTools: false, config }) },
   ];
   for (const { mesh } of builds)
-    await until(
-      async () => (await here.routeList(mesh.adminUrl)).some((r) => String(r['name']) === 'z-rules/tool/echo'),
-      'routes',
-      20_000,
-    );
+    await until(async () => (await here.routeList(mesh.adminUrl)).some((r) => String(r['name']) === 'z-rules/tool/echo'), 'routes', 20_000);
   const withToken = { ...HEADERS, authorization: `Bearer ${token}` };
   const rows = builds.flatMap(({ build, mesh }) => {
     const envoyPids = [mesh.envoy.pid];

@@ -49,15 +49,11 @@ function separatedPrefixMatches(path: string, prefix: string): boolean {
 
 test('the guard refuses no path its route takes (property)', () => {
   fc.assert(
-    fc.property(
-      fc.stringMatching(/^[a-z0-9-]{1,12}$/),
-      fc.stringMatching(/^[a-z0-9/?=&.-]{0,20}$/),
-      (server, rest) => {
-        const prefix = `/mcp/${server}`;
-        const path = `${prefix}${rest}`;
-        const guard = pathGuard(prefix) as { string_match: { prefix: string } };
-        if (separatedPrefixMatches(path, prefix)) assert.ok(path.startsWith(guard.string_match.prefix));
-      },
-    ),
+    fc.property(fc.stringMatching(/^[a-z0-9-]{1,12}$/), fc.stringMatching(/^[a-z0-9/?=&.-]{0,20}$/), (server, rest) => {
+      const prefix = `/mcp/${server}`;
+      const path = `${prefix}${rest}`;
+      const guard = pathGuard(prefix) as { string_match: { prefix: string } };
+      if (separatedPrefixMatches(path, prefix)) assert.ok(path.startsWith(guard.string_match.prefix));
+    }),
   );
 });
