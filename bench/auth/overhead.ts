@@ -14,7 +14,7 @@
 // At one client each round sends one call per row in a new shuffled order; at
 // N clients each round runs every row for a burst of N concurrent clients
 // (one kept-alive connection each), rows in a new shuffled order.
-//   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--max-seconds 240]
+//   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--one-client-run 1] [--max-seconds 240]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -35,12 +35,19 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '1,16' },
     /** Calls per client in one round at N clients. */
     burst: { type: 'string', default: '50' },
+    /**
+     * Calls per row in a row at one client (default 1: rows interleaved call by
+     * call, so every row's processes idle between its calls); more: each row
+     * warm for its run, as a connection in steady use is.
+     */
+    'one-client-run': { type: 'string', default: '1' },
     'max-seconds': { type: 'string', default: '240' },
   },
 });
 const rounds = Number(values.rounds);
 const clientCounts = values.clients.split(',').map(Number);
 const burst = Number(values.burst);
+const oneClientRun = Math.max(1, Number(values['one-client-run']));
 
 interface Row {
   readonly name: string;
@@ -282,13 +289,13 @@ async function main(): Promise<void> {
     // Warm-up: every connection of every row, upstream connections included.
     for (const r of runnable) for (let i = 0; i < 100; i++) await Promise.all(agentsOf(r).map((a) => call(urlOf(r), a, headersOf(r))));
     const order = [...runnable];
-    const n = clients === 1 ? rounds : Math.max(1, Math.round(rounds / burst));
+    const n = Math.max(1, Math.round(rounds / (clients === 1 ? oneClientRun : burst)));
     for (let round = 0; round < n && performance.now() < deadline; round++) {
       for (const r of shuffle(order)) {
         const url = urlOf(r);
-        const per = clients === 1 ? 1 : burst;
-        // CPU ticks are 10 ms: at one client a segment is one call, so the
-        // figure is a sum of rounding errors that averages out over the rounds.
+        const per = clients === 1 ? oneClientRun : burst;
+        // CPU ticks are 10 ms: at one client a segment is one call (or one run),
+        // so the figure is a sum of rounding errors that averages out over the rounds.
         const cpu0 = cpuMs(envoyPids);
         const adapterCpu0 = cpuMs(adapterPids.get(r.server) ?? []);
         const t0 = performance.now();
