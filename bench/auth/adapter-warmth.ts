@@ -44,12 +44,19 @@ const HEADERS = {
   'content-length': String(Buffer.byteLength(BODY)),
 };
 
+/** Every adapter started; a failed run must not leave one behind. */
+const children: ChildProcess[] = [];
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 async function adapterProcess(name: string, args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', '1', ...args, '--', process.execPath, FIXTURE_SERVER],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'error' } },
   );
+  children.push(child);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   await until(() => /listening on (\S+)/.test(out), `adapter ${name} listening`, 15_000);
@@ -107,11 +114,9 @@ async function main(): Promise<void> {
         new https.Agent({ keepAlive: true, maxSockets: 1, ...client, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
     },
   ];
-  const children: ChildProcess[] = [];
   const targets: Target[] = [];
   for (const s of specs) {
     const a = await adapterProcess(`a${targets.length}`, s.args);
-    children.push(a.child);
     targets.push({ name: s.name, url: a.url, agent: s.agent(), lat: new Map() });
   }
   const record = (t: Target, pattern: string, ms: number) => t.lat.set(pattern, [...(t.lat.get(pattern) ?? []), ms]);

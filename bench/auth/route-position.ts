@@ -101,6 +101,8 @@ async function main(): Promise<void> {
     [RUN_ADAPTER, '--name', 'plain', '--port', '0', '--pool', '1', '--', process.execPath, FIXTURE_SERVER],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'error' } },
   );
+  // A failed run must not leave the adapter behind.
+  process.once('exit', () => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   await until(() => /listening on (\S+)/.test(out), 'adapter listening', 15_000);
