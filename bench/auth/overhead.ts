@@ -1,5 +1,5 @@
 // What the mesh's protection costs per call, through one real Envoy to real
-// adapters (the fixture stdio server's echo, 2026-07-28 stateless calls), side
+// adapters, one per row (the fixture stdio server's echo, 2026-07-28 stateless calls), side
 // by side in one run: no protection; a rate limit that never trips (Envoy's
 // local rate limit filter with a bucket per agent and tool); mTLS from Envoy to
 // the adapter (kept-alive upstream connections); JWT alone (the policy's
@@ -14,7 +14,7 @@
 // At one client each round sends one call per row in a new shuffled order; at
 // N clients each round runs every row for a burst of N concurrent clients
 // (one kept-alive connection each), rows in a new shuffled order.
-//   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--max-seconds 240]
+//   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--one-client-run 1] [--max-seconds 240]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -35,12 +35,19 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '1,16' },
     /** Calls per client in one round at N clients. */
     burst: { type: 'string', default: '50' },
+    /**
+     * Calls per row in a row at one client (default 1: rows interleaved call by
+     * call, so every row's processes idle between its calls); more: each row
+     * warm for its run, as a connection in steady use is.
+     */
+    'one-client-run': { type: 'string', default: '1' },
     'max-seconds': { type: 'string', default: '240' },
   },
 });
 const rounds = Number(values.rounds);
 const clientCounts = values.clients.split(',').map(Number);
 const burst = Number(values.burst);
+const oneClientRun = Math.max(1, Number(values['one-client-run']));
 
 interface Row {
   readonly name: string;
@@ -172,12 +179,29 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcpmesh-auth-bench-'));
   const certs = makeDevMesh(join(dir, 'ca'), { nodeIds: ['envoy-1'] });
   const envoyCert = certs.envoy.get('envoy-1')!;
-  // Each adapter in a process of its own, so that its CPU per call is its own.
-  const adapters = [
-    await adapterProcess('plain', []),
-    await adapterProcess('mtls', ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.caCert]),
+  // Each row its own adapter, in a process of its own: its CPU per call is its
+  // own, and every adapter gets the same share of the calls. An adapter that
+  // serves most rows stays hot between its calls while one that serves a few
+  // waits idle: at one client that alone made a second plain adapter, called
+  // once in nine, 0.36 ms slower at p50 than the first (bench/RESULTS.md,
+  // "Auth overhead: equal shares").
+  const tlsArgs = ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.caCert];
+  const TLS_ROWS = new Set(['mtls', 'rules-mtls', 'direct-mtls']);
+  const ROW_SERVERS = [
+    'none',
+    'limited',
+    'mtls',
+    'direct-plain',
+    'direct-mtls',
+    'jwt',
+    'rules',
+    'rules-mtls',
+    'jwt-nocache',
+    'rules-nocache',
   ];
-  const [plain, mtls] = adapters.map((a) => a.url) as [string, string];
+  const adapters = new Map<string, { child: ChildProcess; url: string }>();
+  for (const name of ROW_SERVERS) adapters.set(name, await adapterProcess(name, TLS_ROWS.has(name) ? tlsArgs : []));
+  const urlFor = (server: string) => adapters.get(server)!.url;
   // JWT through the policy's `auth` (a local JWKS; the bench's token names the agent).
   const issuer = await startJwtIssuer(dir);
   const token = await issuer.sign({ sub: 'bench-agent', scope: 'tools.read' }, { expiresIn: '2h' });
@@ -212,18 +236,22 @@ async function main(): Promise<void> {
           }
         : {}),
       servers: [
-        { name: 'none', replicas: [plain], policy: { tools: { echo: { timeout: '5s' } } } },
-        { name: 'limited', replicas: [plain], policy: { tools: { echo: { timeout: '5s', rateLimit: never } } } },
-        { name: 'mtls', replicas: [mtls], policy: { tools: { echo: { timeout: '5s' } } } },
+        { name: 'none', replicas: [urlFor('none')], policy: { tools: { echo: { timeout: '5s' } } } },
+        { name: 'limited', replicas: [urlFor('limited')], policy: { tools: { echo: { timeout: '5s', rateLimit: never } } } },
+        { name: 'mtls', replicas: [urlFor('mtls')], policy: { tools: { echo: { timeout: '5s' } } } },
         ...(jwtMissing === undefined
           ? [
-              { name: 'jwt', replicas: [plain], policy: { auth: { provider: 'corp' }, tools: { echo: { timeout: '5s' } } } },
-              { name: 'rules', replicas: [plain], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
-              { name: 'rules-mtls', replicas: [mtls], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
-              { name: 'jwt-nocache', replicas: [plain], policy: { auth: { provider: 'verify' }, tools: { echo: { timeout: '5s' } } } },
+              { name: 'jwt', replicas: [urlFor('jwt')], policy: { auth: { provider: 'corp' }, tools: { echo: { timeout: '5s' } } } },
+              { name: 'rules', replicas: [urlFor('rules')], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
+              { name: 'rules-mtls', replicas: [urlFor('rules-mtls')], policy: { auth: RULES, tools: { echo: { timeout: '5s' } } } },
+              {
+                name: 'jwt-nocache',
+                replicas: [urlFor('jwt-nocache')],
+                policy: { auth: { provider: 'verify' }, tools: { echo: { timeout: '5s' } } },
+              },
               {
                 name: 'rules-nocache',
-                replicas: [plain],
+                replicas: [urlFor('rules-nocache')],
                 policy: { auth: { ...RULES, provider: 'verify' }, tools: { echo: { timeout: '5s' } } },
               },
             ]
@@ -241,22 +269,11 @@ async function main(): Promise<void> {
     20_000,
   );
   const envoyPids = processTree(mesh.envoy.pid);
-  // The adapter and its server process (the fixture), per row's server.
-  const adapterPids = new Map<string, number[]>([
-    ['none', processTree(adapters[0]!.child.pid!)],
-    ['limited', processTree(adapters[0]!.child.pid!)],
-    ['mtls', processTree(adapters[1]!.child.pid!)],
-    ['jwt', processTree(adapters[0]!.child.pid!)],
-    ['rules', processTree(adapters[0]!.child.pid!)],
-    ['rules-mtls', processTree(adapters[1]!.child.pid!)],
-    ['jwt-nocache', processTree(adapters[0]!.child.pid!)],
-    ['rules-nocache', processTree(adapters[0]!.child.pid!)],
-    ['direct-plain', processTree(adapters[0]!.child.pid!)],
-    ['direct-mtls', processTree(adapters[1]!.child.pid!)],
-  ]);
+  // Each row's adapter and its server process (the fixture).
+  const adapterPids = new Map<string, number[]>([...adapters].map(([name, a]) => [name, processTree(a.child.pid!)]));
   const withToken = { ...HEADERS, authorization: `Bearer ${token}` };
   const headersOf = (r: Row) => (r.token === true ? withToken : HEADERS);
-  const urlOf = (r: Row) => (r.direct === 'plain' ? plain : r.direct === 'mtls' ? mtls : mesh.agentUrl(r.server));
+  const urlOf = (r: Row) => (r.direct !== undefined ? urlFor(r.server) : mesh.agentUrl(r.server));
   const tlsClient = { ca: readFileSync(certs.caCert), cert: readFileSync(envoyCert.cert), key: readFileSync(envoyCert.key) };
   const deadline = performance.now() + Number(values['max-seconds']) * 1000;
   const results: Record<string, unknown>[] = [];
@@ -272,13 +289,13 @@ async function main(): Promise<void> {
     // Warm-up: every connection of every row, upstream connections included.
     for (const r of runnable) for (let i = 0; i < 100; i++) await Promise.all(agentsOf(r).map((a) => call(urlOf(r), a, headersOf(r))));
     const order = [...runnable];
-    const n = clients === 1 ? rounds : Math.max(1, Math.round(rounds / burst));
+    const n = Math.max(1, Math.round(rounds / (clients === 1 ? oneClientRun : burst)));
     for (let round = 0; round < n && performance.now() < deadline; round++) {
       for (const r of shuffle(order)) {
         const url = urlOf(r);
-        const per = clients === 1 ? 1 : burst;
-        // CPU ticks are 10 ms: at one client a segment is one call, so the
-        // figure is a sum of rounding errors that averages out over the rounds.
+        const per = clients === 1 ? oneClientRun : burst;
+        // CPU ticks are 10 ms: at one client a segment is one call (or one run),
+        // so the figure is a sum of rounding errors that averages out over the rounds.
         const cpu0 = cpuMs(envoyPids);
         const adapterCpu0 = cpuMs(adapterPids.get(r.server) ?? []);
         const t0 = performance.now();
@@ -328,7 +345,7 @@ async function main(): Promise<void> {
   }
   console.log(JSON.stringify({ rounds, burst, loadAtStart, loadAtEnd: loadavg().map((l) => Number(l.toFixed(2))), results }, null, 1));
   await mesh.stop();
-  for (const a of adapters) {
+  for (const a of adapters.values()) {
     a.child.kill('SIGTERM');
     await new Promise((r) => a.child.once('exit', r));
   }

@@ -20,6 +20,7 @@ import { paramRouteEntries } from './param-routes.js';
 import { duration, u32 } from './proto-values.js';
 import { rateLimitRouteFields } from './rate-limits.js';
 import { refusedRoute, routeMetadata, withAuth } from './route-auth.js';
+import { withPathGuard } from './route-path-guard.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
@@ -98,11 +99,12 @@ function routeAction(
  * headers on as sent, for the upstream to check, and one for every other
  * request that removes them. Servers that require tokens get their auth on
  * every route and their metadata document (route-auth.ts); a server whose
- * auth cannot be enforced gets one refusing route.
+ * auth cannot be enforced gets one refusing route. Each route tests the path
+ * first (route-path-guard.ts), so other servers' routes cost little.
  */
 export function serverRoutes(server: CatalogServer): object[] {
   if (server.auth.mode === 'refused') return [refusedRoute(server, server.auth.reason, `${statName(server.name)}__auth_refused`)];
-  return withAuth(server, trafficRoutes(server));
+  return withAuth(server, trafficRoutes(server).map(withPathGuard));
 }
 
 /** tools/list, prompts/list, resources/list and resources/templates/list of a server with rules: answered through the list filter. */

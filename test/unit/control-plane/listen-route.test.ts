@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { Policy } from '../../../control-plane/catalog/policy-schema.js';
+import { pathGuard } from '../../../control-plane/envoy/route-path-guard.js';
 import { LISTEN_MIN_IDLE_TIMEOUT_MS, serverRoutes } from '../../../control-plane/envoy/routes.js';
 import { serverSpec } from '../../support/specs.js';
 
@@ -32,7 +33,7 @@ test('the listen route has no call timeout or per-try timeout, and an idle timeo
   assert.deepEqual(rpc['idle_timeout'], { seconds: 2, nanos: 0 });
   // Only a 2026-07-28 request whose body names subscriptions/listen.
   const match = listen['match'] as Json;
-  assert.deepEqual(match['headers'], [{ name: 'mcp-protocol-version', string_match: { exact: '2026-07-28' } }]);
+  assert.deepEqual(match['headers'], [pathGuard('/mcp/notes'), { name: 'mcp-protocol-version', string_match: { exact: '2026-07-28' } }]);
   assert.deepEqual(match['dynamic_metadata'], [
     { filter: 'mcpmesh', path: [{ key: 'method' }], value: { string_match: { exact: 'subscriptions/listen' } } },
   ]);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildCatalog } from '../../../control-plane/catalog/catalog-builder.js';
 import type { ServerSpec, SourceState } from '../../../control-plane/catalog/model.js';
+import { pathGuard } from '../../../control-plane/envoy/route-path-guard.js';
 import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
 import { unpackAny } from '../../../control-plane/xds/api/envoy-protos.js';
 import { TYPE } from '../../../control-plane/xds/api/type-urls.js';
@@ -70,8 +71,8 @@ describe('snapshot translation', () => {
     const unsafe = 'connect-failure,refused-stream,reset-before-request,retriable-headers';
     const read = byName.get('x/tool/read')!;
     assert.equal(read['route'].retry_policy.retry_on, safe);
-    // The body's keys, never a header, pick the route.
-    assert.deepEqual(read['match'].headers ?? [], []);
+    // The body's keys, never a header, pick the route: the one header matcher is the path guard.
+    assert.deepEqual(read['match'].headers, [pathGuard('/mcp/x')]);
     assert.deepEqual(
       read['match'].dynamic_metadata.map((m: any) => [m.filter, m.path[0].key, m.value.string_match.exact]),
       [
@@ -90,8 +91,9 @@ describe('snapshot translation', () => {
     const mismatch = byName.get('x/header-mismatch/tool/read')!;
     assert.equal(mismatch['direct_response'].status, 400);
     assert.equal(JSON.parse(mismatch['direct_response'].body.inline_string).error.code, -32020);
+    assert.deepEqual(mismatch['match'].headers[0], pathGuard('/mcp/x'));
     assert.deepEqual(
-      mismatch['match'].headers.map((h: any) => [h.name, h.string_match.exact, h.invert_match ?? false]),
+      mismatch['match'].headers.slice(1).map((h: any) => [h.name, h.string_match.exact, h.invert_match ?? false]),
       [
         ['mcp-protocol-version', '2026-07-28', false],
         ['mcp-name', 'read', true],
