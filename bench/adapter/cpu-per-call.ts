@@ -14,9 +14,11 @@
 // --baseline DIR (another checkout, built) runs the same cells with that
 // build, each beside this build's in the alternation: before and after in
 // one run. A baseline without the `up` flags gets the plain variant only.
+// --node-args gives this build's adapter node flags (with --baseline being this
+// tree: what a runtime flag alone changes).
 //
 // Run: npx tsc -p . && [taskset -c 1] node dist/bench/adapter/cpu-per-call.js
-//        [--rounds 3] [--measure 3s] [--variant plain,up] [--clients 1,16] [--baseline DIR]
+//        [--rounds 3] [--measure 3s] [--variant plain,up] [--clients 1,16] [--baseline DIR] [--node-args '...']
 // (taskset around the whole command pins the load, the adapter and the server to one vCPU.)
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     variant: { type: 'string', default: 'plain,up' },
     clients: { type: 'string', default: '1,16' },
     baseline: { type: 'string' },
+    'node-args': { type: 'string' },
   },
 });
 const warmupMs = parseDuration(values.warmup!) ?? 1000;
@@ -93,9 +96,11 @@ async function startTarget(tree: string, label: string, variant: string): Promis
       '127.0.0.1,::1',
     );
   }
+  const nodeArgs = label === 'this build' && values['node-args'] !== undefined ? values['node-args'].split(' ').filter(Boolean) : [];
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       join(tree, 'dist/test/fixtures/run-adapter.js'),
       '--name',
       'everything',

@@ -10,7 +10,7 @@
 // baselines are skipped and said so.
 //
 // Run: npx tsc -p . && node dist/bench/adapter/throughput.js [--measure 4s] [--write]
-// (--write replaces the "Adapter throughput" section of bench/RESULTS.md)
+// (--write replaces the table of the "Adapter throughput" section of bench/RESULTS.md, not its subsections)
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -161,7 +161,9 @@ function writeSection(text: string): void {
   let next: string;
   if (start < 0) next = `${current.trimEnd()}\n\n${text}\n`;
   else {
-    const after = current.indexOf('\n## ', start + heading.length);
+    // The table only: the section's own subsections (### …, other runs) stay.
+    const ends = ['\n## ', '\n### '].map((h) => current.indexOf(h, start + heading.length)).filter((i) => i >= 0);
+    const after = ends.length > 0 ? Math.min(...ends) : -1;
     next = current.slice(0, start) + text + (after < 0 ? '\n' : `\n${current.slice(after + 1)}`);
   }
   writeFileSync(file, next);

@@ -1,6 +1,7 @@
 // mcpmesh adapter: one stdio MCP server as a pooled Streamable HTTP upstream.
 
 import { runAdapter } from '../../adapter/adapter.js';
+import { tuneHeapForServing } from '../../adapter/heap-tuning.js';
 import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-server.js';
 import { trustedProxyProblem } from '../../adapter/http/trusted-proxies.js';
 import type { ClientAbility } from '../../adapter/options.js';
@@ -235,6 +236,7 @@ export async function adapterCommand(argv: string[]): Promise<number> {
   if (name === undefined) throw new UsageError('--name is required');
   const [command, ...args] = p.rest;
   if (command === undefined) throw new UsageError('the server command is missing: mcpmesh adapter --name NAME -- COMMAND [ARGS...]');
+  tuneHeapForServing();
   const poolMin = intFlag(p, 'pool', 1, 256)!;
   const poolMax = intFlag(p, 'pool-max', 1, 256);
   if (poolMax !== undefined && poolMax < poolMin) throw new UsageError(`--pool-max (${poolMax}) must be at least --pool (${poolMin})`);
