@@ -29,11 +29,12 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import { TraceState } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import type { Outcome } from './protocol/failure-classes.js';
+import { readTraceParent } from './trace-parent.js';
 
 export interface TracingOptions {
   /** OTLP/HTTP collector base URL; spans are posted to <url>/v1/traces. */
@@ -185,8 +186,8 @@ export class CallTracer {
     const headerParent = first(headers['traceparent']);
     const metaParent = metaString(meta, 'traceparent');
     if (metaParent === undefined && !this.rootSampling && (headerParent === undefined || flagsSayUnsampled(headerParent))) return undefined;
-    const fromHeader = headerParent === undefined ? null : parseTraceParent(headerParent);
-    const fromMeta = metaParent === undefined ? null : parseTraceParent(metaParent);
+    const fromHeader = headerParent === undefined ? null : readTraceParent(headerParent);
+    const fromMeta = metaParent === undefined ? null : readTraceParent(metaParent);
     let parent: SpanContext | null = null;
     let baggage: string | undefined;
     const links: Link[] = [];
