@@ -2,7 +2,7 @@
 // version-00 shape (what Envoy and nearly every agent send), the SDK's parser
 // otherwise. On the path a sampled call's parse runs with cold caches, where
 // the parser's regular expression cost about 15 µs and this loop a fraction of
-// that (bench/RESULTS.md, "Tracing: the unsampled request").
+// that (bench/RESULTS.md, "The sampled span on the path, and the unsampled request in Envoy").
 import type { SpanContext } from '@opentelemetry/api';
 import { parseTraceParent } from '@opentelemetry/core';
 
