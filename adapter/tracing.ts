@@ -29,11 +29,12 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import { TraceState } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import type { Outcome } from './protocol/failure-classes.js';
+import { readTraceParent } from './trace-parent.js';
 
 export interface TracingOptions {
   /** OTLP/HTTP collector base URL; spans are posted to <url>/v1/traces. */
@@ -64,12 +65,20 @@ export const TRACE_KEYS = ['traceparent', 'tracestate', 'baggage'] as const;
 /** One call's span. */
 export class CallSpan {
   private writtenAt = 0;
+  private slot = -1;
 
   constructor(
     private readonly span: Span,
     private readonly startedAt: number,
     /** The trace-context `_meta` members the server gets, as JSON text per key. */
     readonly meta: readonly (readonly [string, string])[],
+    /**
+     * Every attribute, given to the span in one call when it ends: on the
+     * path a call's span runs with cold caches (bench/RESULTS.md), where each
+     * pass through the SDK's attribute checks costs several times its price
+     * in a hot loop.
+     */
+    private readonly attributes: Attributes,
   ) {}
 
   get traceId(): string {
@@ -79,20 +88,25 @@ export class CallSpan {
   /** The call was written to the process in `slot`: its queue wait ends. */
   written(slot: number): void {
     this.writtenAt = performance.now();
-    this.span.setAttribute('mcpmesh.process.slot', slot);
-    this.span.setAttribute('mcpmesh.queue_wait_ms', round(this.writtenAt - this.startedAt));
+    this.slot = slot;
   }
 
   end(outcome: Outcome, retryable: boolean): void {
     const now = performance.now();
+    const a = this.attributes;
+    if (this.writtenAt > 0) {
+      a['mcpmesh.process.slot'] = this.slot;
+      a['mcpmesh.queue_wait_ms'] = round(this.writtenAt - this.startedAt);
+      a['mcpmesh.server_time_ms'] = round(now - this.writtenAt);
+    }
+    a['mcpmesh.outcome'] = outcome;
+    if (retryable) a['mcpmesh.retryable'] = true;
     const s = this.span;
-    s.setAttribute('mcpmesh.outcome', outcome);
-    if (retryable) s.setAttribute('mcpmesh.retryable', true);
-    if (this.writtenAt > 0) s.setAttribute('mcpmesh.server_time_ms', round(now - this.writtenAt));
     if (outcome !== 'ok') {
-      s.setAttribute('error.type', outcome);
+      a['error.type'] = outcome;
       if (outcome !== 'tool_error' && outcome !== 'cancelled') s.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
     }
+    s.setAttributes(a);
     s.end();
   }
 }
@@ -106,6 +120,13 @@ function first(v: string | string[] | undefined): string | undefined {
 }
 
 const TRACEPARENT_LENGTH = 55;
+
+const SERVER_SPAN = { kind: SpanKind.SERVER } as const;
+
+/** The flags byte as two hex digits: `01` for every span the adapter records (sampled, no other flag). */
+function traceFlagsHex(flags: number): string {
+  return flags === 1 ? '01' : flags.toString(16).padStart(2, '0');
+}
 
 /**
  * The sampled bit of a traceparent's flags (its last hex digit) is clear.
@@ -128,7 +149,8 @@ function metaString(meta: Record<string, unknown> | undefined, key: string): str
 }
 
 function withState(ctx: SpanContext, state: string | undefined): SpanContext {
-  if (state === undefined) return ctx;
+  // Envoy sends an empty tracestate with every traceparent: nothing to parse.
+  if (state === undefined || state === '') return ctx;
   try {
     return { ...ctx, traceState: new TraceState(state) };
   } catch {
@@ -164,8 +186,8 @@ export class CallTracer {
     const headerParent = first(headers['traceparent']);
     const metaParent = metaString(meta, 'traceparent');
     if (metaParent === undefined && !this.rootSampling && (headerParent === undefined || flagsSayUnsampled(headerParent))) return undefined;
-    const fromHeader = headerParent === undefined ? null : parseTraceParent(headerParent);
-    const fromMeta = metaParent === undefined ? null : parseTraceParent(metaParent);
+    const fromHeader = headerParent === undefined ? null : readTraceParent(headerParent);
+    const fromMeta = metaParent === undefined ? null : readTraceParent(metaParent);
     let parent: SpanContext | null = null;
     let baggage: string | undefined;
     const links: Link[] = [];
@@ -193,9 +215,10 @@ export class CallTracer {
     if (info.agent !== undefined) attributes['mcpmesh.agent'] = info.agent;
     const startedAt = performance.now();
     const ctx = parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true });
+    // No attributes here: the samplers take none into account, and CallSpan.end sets them all at once.
     const span = this.tracer.startSpan(
       info.tool !== undefined ? `${info.method} ${info.tool}` : info.method,
-      { kind: SpanKind.SERVER, attributes, links },
+      links.length > 0 ? { kind: SpanKind.SERVER, links } : SERVER_SPAN,
       ctx,
     );
     const sc = span.spanContext();
@@ -204,13 +227,12 @@ export class CallTracer {
       span.end();
       return undefined;
     }
-    const meta_: [string, string][] = [
-      ['traceparent', JSON.stringify(`00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}`)],
-    ];
+    // Hex digits and dashes only: quoted, it is its own JSON text.
+    const meta_: [string, string][] = [['traceparent', `"00-${sc.traceId}-${sc.spanId}-${traceFlagsHex(sc.traceFlags)}"`]];
     const state = sc.traceState?.serialize();
     if (state) meta_.push(['tracestate', JSON.stringify(state)]);
     if (baggage !== undefined) meta_.push(['baggage', JSON.stringify(baggage)]);
-    return new CallSpan(span, startedAt, meta_);
+    return new CallSpan(span, startedAt, meta_, attributes);
   }
 
   /** Sends what is finished and stops. */

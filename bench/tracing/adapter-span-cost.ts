@@ -7,7 +7,13 @@
 // off, in alternating rounds. With --baseline DIR (another checkout, built),
 // that build's CallTracer too, in the same rounds: before and after in one run.
 //
-// Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5] [--baseline DIR]
+// --cold MB: before each call, a walk over MB megabytes (one write per cache
+// line) pushes the tracer's code and data out of the CPU's caches, as the
+// other processes of the path do between two calls of one client (Envoy, the
+// stdio server, the load, the collector on the same cores); only the call's
+// own part is timed then (CPU time read around it, the walk left out).
+//
+// Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5] [--baseline DIR] [--cold 8 --calls 2000]
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,8 +27,15 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '5' },
     baseline: { type: 'string' },
+    cold: { type: 'string' },
   },
 });
+const coldBytes = values.cold === undefined ? 0 : Number(values.cold) * 1024 * 1024;
+const evict = new Float64Array(coldBytes / 8);
+/** One write per 64-byte line of `evict`. */
+function evictCaches(): void {
+  for (let j = 0; j < evict.length; j += 8) evict[j]! += 1;
+}
 const calls = Number(values.calls);
 const rounds = Number(values.rounds);
 const REQUEST =
@@ -48,20 +61,29 @@ type Tracer = Pick<own.CallTracer, 'start' | 'shutdown'>;
 async function loop(tracer: Tracer | undefined, flags: '01' | '00'): Promise<number> {
   const t0 = process.cpuUsage();
   let sink = 0;
+  let coldUs = 0;
   for (let i = 0; i < calls; i++) {
-    const headers = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${flags}` };
+    // Envoy sends an empty tracestate beside every traceparent.
+    const headers = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${flags}`, tracestate: '' };
+    if (coldBytes > 0) evictCaches();
+    const c0 = coldBytes > 0 ? process.cpuUsage() : undefined;
     const span = tracer?.start(headers, undefined, INFO);
     const text = span ? setMetaMembers(REQUEST, span.meta)! : REQUEST;
     sink += text.length;
     span?.written(0);
     span?.end('ok', false);
+    if (c0 !== undefined) {
+      const d = process.cpuUsage(c0);
+      coldUs += d.user + d.system;
+    }
     if (i % 64 === 63) await new Promise((r) => setImmediate(r));
   }
   // Let the last batch go out inside the measured time.
   await new Promise((r) => setTimeout(r, 50));
   const d = process.cpuUsage(t0);
   if (sink === 0) throw new Error('unreachable');
-  return (d.user + d.system) / calls;
+  // Cold: the calls' own part only (the export's timer runs outside it, as it does warm in the loop above).
+  return coldBytes > 0 ? coldUs / calls : (d.user + d.system) / calls;
 }
 
 const jaeger = await startJaeger();
@@ -85,7 +107,9 @@ try {
     for (const c of [...cells].sort(() => Math.random() - 0.5)) results.get(c.label)!.push(await loop(c.tracer, c.flags));
   }
   const off = median(results.get('off')!);
-  process.stdout.write(`calls per cell ${calls}, ${rounds} rounds; off ${off.toFixed(2)} µs/call (the header's random ids included)\n`);
+  process.stdout.write(
+    `calls per cell ${calls}, ${rounds} rounds${coldBytes > 0 ? `, caches evicted before each call (${values.cold} MB walk)` : ''}; off ${off.toFixed(2)} µs/call (the header's random ids included)\n`,
+  );
   for (const c of cells.slice(1)) {
     const xs = results.get(c.label)!;
     process.stdout.write(

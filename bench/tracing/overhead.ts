@@ -8,9 +8,10 @@
 // --baseline DIR (another checkout, built), the same three meshes of that
 // build too (its control plane, bootstrap and adapter), in the same shuffled
 // order: before and after in one run. This build also runs 1% and 100% without
-// Envoy's span per try upstream (`tracing.upstreamSpans: false`).
+// Envoy's span per try upstream (`tracing.upstreamSpans: false`), and 0%
+// (Envoy's tracer on, no request sampled: what an unsampled request costs it).
 //
-// CPU per call, by process (every thread's schedstat, in ns: the clock tick of
+// CPU per call, by process (the adapter and its stdio server apart; every thread's schedstat, in ns: the clock tick of
 // 10 ms would be 9 µs per call over a round's thousand calls): pooled over the
 // rounds (all CPU / all calls), and as the median of each round's
 // difference to the same build's "off" measured in that round (other tenants'
@@ -36,7 +37,7 @@ import type { Mesh } from '../../test/support/mesh.js';
 import * as ownMesh from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { type Phase, runHttp, waitServing } from '../adapter/load.js';
-import { treeCpuPreciseMs } from '../process-cpu.js';
+import { treeCpuPreciseMs, treeProcesses } from '../process-cpu.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
@@ -76,7 +77,9 @@ const SAMPLINGS = [
   { name: 'on, 100%', sampling: 100 },
 ] as const;
 /** This build only (a baseline may not know the setting). */
-const NO_UPSTREAM_SPAN = [
+const THIS_BUILD_ONLY = [
+  // Envoy's tracer on, no request sampled: what its unsampled requests cost it.
+  { name: 'on, 0%', sampling: 0 },
   { name: 'on, 1%, no upstream span', sampling: 1, upstreamSpans: false },
   { name: 'on, 100%, no upstream span', sampling: 100, upstreamSpans: false },
 ] as const;
@@ -118,8 +121,8 @@ async function startAdapter(build: Build, collector: string | undefined): Promis
   return { child, url: /listening on (\S+)/.exec(out)![1]! };
 }
 
-type Proc = 'envoy' | 'adapter' | 'jaeger';
-const PROCS: readonly Proc[] = ['envoy', 'adapter', 'jaeger'];
+type Proc = 'envoy' | 'adapter' | 'server' | 'jaeger';
+const PROCS: readonly Proc[] = ['envoy', 'adapter', 'server', 'jaeger'];
 
 /** One variant at one client count in one round. */
 interface Cell {
@@ -144,7 +147,7 @@ async function main(): Promise<void> {
   }
   const VARIANTS: Variant[] = builds.flatMap((build) => [
     ...SAMPLINGS.map((s) => ({ ...s, build })),
-    ...(build.root === root ? NO_UPSTREAM_SPAN.map((s) => ({ ...s, build })) : []),
+    ...(build.root === root ? THIS_BUILD_ONLY.map((s) => ({ ...s, build })) : []),
   ]);
   const label = (v: Variant) => (builds.length > 1 ? `${v.build.label}, ${v.name}` : v.name);
   if (values.pin !== undefined) pinProcess(process.pid, values.pin);
@@ -176,11 +179,22 @@ async function main(): Promise<void> {
       const order = [...VARIANTS].sort(() => Math.random() - 0.5);
       for (const clients of CLIENTS) {
         for (const v of order) {
-          // CPU of each process on the path while measured: Envoy, the adapter with its server, the collector.
-          const who = { envoy: [v.mesh!.envoy.pid], adapter: [v.adapter!.pid!], jaeger: [jaeger.pid] };
+          // CPU of each process on the path while measured: Envoy, the adapter, its stdio server, the collector.
+          const adapterPid = v.adapter!.pid!;
+          const serverPids = treeProcesses([adapterPid])
+            .filter((p) => p.pid !== adapterPid)
+            .map((p) => p.pid);
           let before: Record<string, number> = {};
           let cpu: Record<string, number> = {};
-          const sample = () => Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, treeCpuPreciseMs(pids)]));
+          const sample = (): Record<string, number> => {
+            const server = treeCpuPreciseMs(serverPids);
+            return {
+              envoy: treeCpuPreciseMs([v.mesh!.envoy.pid]),
+              adapter: treeCpuPreciseMs([adapterPid]) - server,
+              server,
+              jaeger: treeCpuPreciseMs([jaeger.pid]),
+            };
+          };
           const r = await runHttp(
             v.mesh!.agentUrl('bench'),
             '2026',
@@ -190,7 +204,7 @@ async function main(): Promise<void> {
               onMeasureStart: () => (before = sample()),
               onMeasureEnd: () => {
                 const now = sample();
-                cpu = Object.fromEntries(Object.keys(who).map((k) => [k, now[k]! - before[k]!]));
+                cpu = Object.fromEntries(Object.keys(now).map((k) => [k, now[k]! - before[k]!]));
               },
             },
             CALL,
@@ -202,7 +216,7 @@ async function main(): Promise<void> {
             p99: r.p99Ms,
             calls: r.calls,
             seconds: r.seconds,
-            cpuMs: { envoy: cpu['envoy'] ?? 0, adapter: cpu['adapter'] ?? 0, jaeger: cpu['jaeger'] ?? 0 },
+            cpuMs: { envoy: cpu['envoy'] ?? 0, adapter: cpu['adapter'] ?? 0, server: cpu['server'] ?? 0, jaeger: cpu['jaeger'] ?? 0 },
           };
           (records.get(key) ?? records.set(key, []).get(key)!).push(cell);
           process.stderr.write(
@@ -218,7 +232,7 @@ async function main(): Promise<void> {
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     const cpuLines = [
-      "| tracing | clients | calls (all rounds) | CPU µs per call, pooled: Envoy / adapter+server / Jaeger (net of its idle rate) | vs off, median of the rounds' differences: Envoy / adapter+server / Jaeger | Envoy's difference, spread (min–max) |",
+      "| tracing | clients | calls (all rounds) | CPU µs per call, pooled: Envoy / adapter / its server / Jaeger (net of its idle rate) | vs off, median of the rounds' differences: Envoy / adapter / its server / Jaeger | Envoy's difference, spread (min–max) |",
       '| --- | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const clients of CLIENTS) {
@@ -263,7 +277,7 @@ async function main(): Promise<void> {
     if (values.write) {
       const file = join(root, 'bench/RESULTS.md');
       const text = readFileSync(file, 'utf8');
-      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`), and 1% and 100% without Envoy's span per try (\`tracing.upstreamSpans: false\`). ${values.pin !== undefined ? `The bench and the meshes pinned to CPU ${values.pin}, Jaeger to the others. ` : ''}${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --measure ${values.measure}${values.pin !== undefined ? ` --pin ${values.pin}` : ''}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
+      const section = `## Tracing overhead\n\nAgent → Envoy → adapter → stdio server (\`echo\` of the fixture server, 2026-07-28 calls), meshes side by side exporting to a real Jaeger v2: tracing off, Envoy sampling 1%, Envoy sampling 100% (the adapter follows Envoy's decision; 100% means a span per call in Envoy, one per try upstream, one in the adapter, and the context spliced into the call's \`_meta\`), 1% and 100% without Envoy's span per try (\`tracing.upstreamSpans: false\`), and 0% (Envoy's tracer on, no request sampled); CPU per call with the adapter and its stdio server apart. ${values.pin !== undefined ? `The bench and the meshes pinned to CPU ${values.pin}, Jaeger to the others. ` : ''}${rounds} rounds, each measuring every variant for ${values.measure} after ${values.warmup} of warm-up, in a new order each round; ${cpus().length} cores, shared with other work. ${builds.length > 1 ? `Each build's "off" is its own reference for "vs off". ` : ''}Run: \`node dist/bench/tracing/overhead.js --rounds ${rounds} --measure ${values.measure}${values.pin !== undefined ? ` --pin ${values.pin}` : ''}${builds.length > 1 ? ' --baseline DIR' : ''} --write\`.\n\n${table}\n`;
       const start = text.indexOf('## Tracing overhead');
       const next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
       const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : text.slice(next)}`;
