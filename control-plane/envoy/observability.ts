@@ -32,7 +32,8 @@ export function tracingConfig(tracing: NonNullable<Observability['tracing']>): o
   return {
     // Envoy decides for every request, an agent's sampled traceparent included
     // (it keeps the agent's trace id and parent, and sends `-00` upstream when
-    // not sampled, which the adapters follow).
+    // not sampled, which the adapters follow); an agent's `-00` is never
+    // sampled, whatever the percent.
     random_sampling: { value: tracing.sampling },
     // One span per try of the request upstream, below the request's own span:
     // a retried call shows each try, also one that never reached an adapter.
