@@ -379,16 +379,62 @@ export interface ResponseScan {
   readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
 }
 
-/** Index after the JSON string that opens at `at` (a quote) in `b`, checked (escapes, no control characters); -1 if invalid. */
-function stringEnd(b: Uint8Array, at: number): number {
+/**
+ * A string runs this many plain bytes (no quote, backslash or control byte)
+ * before the rest of it is searched natively: a search call costs more than
+ * a short string's loop, and a string dense with escapes never gets here.
+ */
+const SEARCH_AFTER = 32;
+
+/**
+ * What a scan of one line has learnt ahead of its position: the next quote
+ * and the next backslash at or after where they were last searched from
+ * (the line's length: none), so that every byte is searched once whatever
+ * the number of strings.
+ */
+interface Marks {
+  readonly buf: Buffer;
+  quote: number;
+  backslash: number;
+}
+
+/**
+ * Index after the JSON string that opens at `at` (a quote) in `b`, checked
+ * (escapes, no control characters); -1 if invalid. Small, so that it is
+ * inlined where the scan reads a string: most strings are short keys.
+ */
+function stringEnd(b: Uint8Array, at: number, marks: Marks): number {
   const n = b.length;
   let i = at + 1;
+  const stop = i + SEARCH_AFTER < n ? i + SEARCH_AFTER : n;
+  while (i < stop) {
+    const c = b[i]!;
+    if (c === QUOTE) return i + 1;
+    if (c === BACKSLASH || c < 0x20) break;
+    i++;
+  }
+  return restOfString(b, i, marks);
+}
+
+/**
+ * The rest of a string from `from`: a byte at a time through escapes, and
+ * once SEARCH_AFTER plain bytes run in a row, searched on (`plainUpTo`).
+ */
+function restOfString(b: Uint8Array, from: number, marks: Marks): number {
+  const n = b.length;
+  let i = from;
+  let left = SEARCH_AFTER;
   while (i < n) {
     const c = b[i]!;
     if (c === QUOTE) return i + 1;
     if (c < 0x20) return -1;
     if (c !== BACKSLASH) {
       i++;
+      if (--left === 0) {
+        i = plainUpTo(b, i, marks);
+        if (i < 0) return -1;
+        left = SEARCH_AFTER;
+      }
       continue;
     }
     const e = b[i + 1];
@@ -400,6 +446,62 @@ function stringEnd(b: Uint8Array, at: number): number {
       i += 6;
     } else if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
     else return -1;
+    left = SEARCH_AFTER;
+  }
+  return -1;
+}
+
+/**
+ * The next quote or backslash from `i` (searched natively, each byte once
+ * per line through `marks`), with the bytes before it checked for control
+ * characters four at a time; -1 if there is none or a control byte is first.
+ */
+function plainUpTo(b: Uint8Array, i: number, marks: Marks): number {
+  const n = b.length;
+  if (marks.quote < i) marks.quote = found(marks.buf.indexOf(QUOTE, i), n);
+  if (marks.backslash < i) marks.backslash = found(marks.buf.indexOf(BACKSLASH, i), n);
+  const next = marks.quote < marks.backslash ? marks.quote : marks.backslash;
+  return next >= n || hasControlByte(b, i, next) ? -1 : next;
+}
+
+function found(at: number, none: number): number {
+  return at < 0 ? none : at;
+}
+
+const HIGH_BITS = 0x80808080 | 0;
+const SPACES = 0x20202020;
+
+/**
+ * Whether `b` holds a byte below 0x20 (a control character, tab included)
+ * in [from, to), four bytes at a time: a word has one when subtracting 0x20
+ * from each of its bytes borrows from a byte whose top bit was clear (exact
+ * as a yes or no, whatever the byte order).
+ */
+export function hasControlByte(b: Uint8Array, from = 0, to = b.length): boolean {
+  let i = from;
+  const head = Math.min(to, i + ((4 - ((b.byteOffset + i) & 3)) & 3));
+  for (; i < head; i++) if (b[i]! < 0x20) return true;
+  const words = (to - i) >>> 2;
+  if (words > 0) {
+    if (controlWord(new Int32Array(b.buffer, b.byteOffset + i, words)) >= 0) return true;
+    i += words << 2;
+  }
+  for (; i < to; i++) if (b[i]! < 0x20) return true;
+  return false;
+}
+
+/** Index of the first word of `w` with a byte below 0x20, or -1 (two words a step). */
+function controlWord(w: Int32Array): number {
+  const n = w.length;
+  let k = 0;
+  for (; k + 1 < n; k += 2) {
+    const x = w[k]!;
+    const y = w[k + 1]!;
+    if (((((x - SPACES) | 0) & ~x) | (((y - SPACES) | 0) & ~y)) & HIGH_BITS) return k;
+  }
+  if (k < n) {
+    const x = w[k]!;
+    if (((x - SPACES) | 0) & ~x & HIGH_BITS) return k;
   }
   return -1;
 }
@@ -417,6 +519,11 @@ enum Ctx {
  */
 export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   const n = b.length;
+  const marks: Marks = {
+    buf: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length),
+    quote: -1,
+    backslash: -1,
+  };
   const stack: number[] = [];
   const top = new Map<string, readonly [number, number]>();
   let result: Map<string, readonly [number, number]> | undefined;
@@ -432,7 +539,7 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   let resultDepth = -1;
   const str = (): boolean => {
     // The position lives in a local while the string is walked: `i` is shared by the closures (a context slot).
-    const end = stringEnd(b, i);
+    const end = stringEnd(b, i, marks);
     if (end < 0) return false;
     i = end;
     return true;
