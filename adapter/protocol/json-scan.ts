@@ -406,7 +406,7 @@ interface Marks {
 function stringEnd(b: Uint8Array, at: number, marks: Marks): number {
   const n = b.length;
   let i = at + 1;
-  const stop = i + SEARCH_AFTER < n ? i + SEARCH_AFTER : n;
+  const stop = Math.min(i + SEARCH_AFTER, n);
   while (i < stop) {
     const c = b[i]!;
     if (c === QUOTE) return i + 1;
@@ -460,7 +460,7 @@ function plainUpTo(b: Uint8Array, i: number, marks: Marks): number {
   const n = b.length;
   if (marks.quote < i) marks.quote = found(marks.buf.indexOf(QUOTE, i), n);
   if (marks.backslash < i) marks.backslash = found(marks.buf.indexOf(BACKSLASH, i), n);
-  const next = marks.quote < marks.backslash ? marks.quote : marks.backslash;
+  const next = Math.min(marks.quote, marks.backslash);
   return next >= n || hasControlByte(b, i, next) ? -1 : next;
 }
 
