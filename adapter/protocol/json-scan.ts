@@ -426,29 +426,31 @@ function restOfString(b: Uint8Array, from: number, marks: Marks): number {
   let left = SEARCH_AFTER;
   while (i < n) {
     const c = b[i]!;
-    if (c === QUOTE) return i + 1;
-    if (c < 0x20) return -1;
-    if (c !== BACKSLASH) {
-      i++;
-      if (--left === 0) {
-        i = plainUpTo(b, i, marks);
-        if (i < 0) return -1;
-        left = SEARCH_AFTER;
-      }
-      continue;
+    if (c === BACKSLASH) {
+      const e = b[i + 1];
+      if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
+      else if (e === 117 && isHex4(b, i + 2)) i += 6;
+      else return -1;
+      left = SEARCH_AFTER;
+    } else if (c === QUOTE) return i + 1;
+    else if (c < 0x20) return -1;
+    else if (--left > 0) i++;
+    else {
+      i = plainUpTo(b, i + 1, marks);
+      if (i < 0) return -1;
+      left = SEARCH_AFTER;
     }
-    const e = b[i + 1];
-    if (e === 117) {
-      for (let k = 2; k < 6; k++) {
-        const h = b[i + k];
-        if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
-      }
-      i += 6;
-    } else if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
-    else return -1;
-    left = SEARCH_AFTER;
   }
   return -1;
+}
+
+/** Whether the four bytes from `at` are hexadecimal digits. */
+function isHex4(b: Uint8Array, at: number): boolean {
+  for (let k = at; k < at + 4; k++) {
+    const h = b[k];
+    if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return false;
+  }
+  return true;
 }
 
 /**
