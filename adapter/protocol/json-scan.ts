@@ -394,6 +394,8 @@ const SEARCH_AFTER = 32;
  */
 interface Marks {
   readonly buf: Buffer;
+  /** The line's bytes four at a time, at any offset (runs of escapes). */
+  readonly view: DataView;
   quote: number;
   backslash: number;
 }
@@ -427,6 +429,17 @@ function restOfString(b: Uint8Array, from: number, marks: Marks): number {
   while (i < n) {
     const c = b[i]!;
     if (c === BACKSLASH) {
+      // A run of two-byte escapes (\" \\ \n …) four bytes at a time.
+      const view = marks.view;
+      while (i + 4 <= n) {
+        const w = view.getUint32(i, true);
+        if ((w & 0x00ff00ff) !== 0x005c005c || SIMPLE_ESCAPE[(w >>> 8) & 0xff] === 0 || SIMPLE_ESCAPE[w >>> 24] === 0) break;
+        i += 4;
+      }
+      if (b[i] !== BACKSLASH) {
+        left = SEARCH_AFTER;
+        continue;
+      }
       const e = b[i + 1];
       if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
       else if (e === 117 && isHex4(b, i + 2)) i += 6;
@@ -443,6 +456,10 @@ function restOfString(b: Uint8Array, from: number, marks: Marks): number {
   }
   return -1;
 }
+
+/** 1 for the bytes that follow a backslash in a two-byte escape: the quote, backslash, slash, b f n r t. */
+const SIMPLE_ESCAPE = new Uint8Array(256);
+for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
 
 /** Whether the four bytes from `at` are hexadecimal digits. */
 function isHex4(b: Uint8Array, at: number): boolean {
@@ -523,6 +540,7 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   const n = b.length;
   const marks: Marks = {
     buf: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length),
+    view: new DataView(b.buffer, b.byteOffset, b.length),
     quote: -1,
     backslash: -1,
   };

@@ -79,3 +79,22 @@ test('a 4 MiB string of each shape: its span read back whole', () => {
   assert.equal(scanJsonBytes(Buffer.from(`{"t":"${'a'.repeat(MIB)}`)), undefined);
   assert.equal(scanJsonBytes(Buffer.from(`{"t":"${'a'.repeat(MIB)}\t${'a'.repeat(MIB)}"}`)), undefined);
 });
+
+test('runs of two-byte escapes, read four bytes at a time: each escape checked, at every offset', () => {
+  const simple = ['\\"', '\\\\', '\\/', '\\b', '\\f', '\\n', '\\r', '\\t'];
+  for (let len = 1; len <= 24; len++) {
+    const run = Array.from({ length: len }, (_, k) => simple[(k * 5 + len) % simple.length]!);
+    for (let pad = 0; pad < 4; pad++) {
+      const lead = 'p'.repeat(pad);
+      const ok = `{"t":"${lead}${run.join('')}${lead}"}`;
+      assert.deepEqual(JSON.parse(Buffer.from(ok).toString('utf8', ...scanJsonBytes(Buffer.from(ok))!.top.get('t')!)), JSON.parse(ok).t);
+      // One escape in the run made invalid (or a raw control byte put in its place): refused.
+      for (let bad = 0; bad < len; bad++) {
+        for (const wrong of ['\\x', '\\u12', '\\\u0001', '\u0001\\']) {
+          const text = `{"t":"${lead}${run.map((r, k) => (k === bad ? wrong : r)).join('')}"}`;
+          assert.equal(scanJsonBytes(Buffer.from(text)), undefined, text);
+        }
+      }
+    }
+  }
+});
