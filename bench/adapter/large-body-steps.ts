@@ -115,6 +115,26 @@ async function baselineSteps(dir: string): Promise<Steps> {
   const text = (await import(at('adapter/protocol/utf8-text.js')).catch(() => undefined)) as
     | { utf8Text(b: Uint8Array): string }
     | undefined;
+  // A baseline with its own RequestBody walks and splices as this build does.
+  const body = (await import(at('adapter/protocol/request-body.js')).catch(() => undefined)) as
+    | { requestBody: typeof requestBody; spliceRequest: typeof spliceRequest }
+    | undefined;
+  const scanOf = (scan as { scanRequest?: typeof scanRequest }).scanRequest;
+  if (body !== undefined && scanOf !== undefined) {
+    return {
+      decode: (bytes) => (text !== undefined ? text.utf8Text(bytes) : bytes.toString('utf8')),
+      check: (t) => scanOf(t, MAX_DEPTH, MAX_CONTAINERS),
+      toStdin: (t, bytes, walk, token) => {
+        const out = body.spliceRequest(
+          body.requestBody(t, (walk as ReturnType<typeof scanRequest>).spans, bytes),
+          '7',
+          token ? '7' : undefined,
+        );
+        return typeof out === 'string' ? Buffer.from(`${out}\n`) : out;
+      },
+      answer: scan.scanJsonBytes,
+    };
+  }
   return {
     decode: (bytes) => (text !== undefined ? text.utf8Text(bytes) : bytes.toString('utf8')),
     check: (text) => scan.nestsDeeperThan(text, MAX_DEPTH, MAX_CONTAINERS),
