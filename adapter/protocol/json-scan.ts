@@ -380,22 +380,26 @@ export interface ResponseScan {
 }
 
 /**
- * A string runs this many plain bytes (no quote, backslash or control byte)
- * before the rest of it is searched natively: a search call costs more than
- * a short string's loop, and a string dense with escapes never gets here.
+ * A string's bytes are read one at a time until this many plain ones (no
+ * quote, backslash or control byte) run in a row; then four at a time
+ * (`plainUpTo`): a short string's loop is cheaper than the switch, and a
+ * string dense with escapes never gets there.
  */
 const SEARCH_AFTER = 32;
 
 /**
- * What a scan of one line has learnt ahead of its position: the next quote
- * and the next backslash at or after where they were last searched from
- * (the line's length: none), so that every byte is searched once whatever
- * the number of strings.
+ * One line's views, made once per line, and what its scan has learnt ahead
+ * of its position: the next quote and the next backslash at or after where
+ * they were last searched from (the line's length: none), so that every
+ * byte is searched once whatever the number of strings.
  */
 interface Marks {
   readonly buf: Buffer;
   /** The line's bytes four at a time, at any offset (runs of escapes). */
   readonly view: DataView;
+  /** The line's aligned words (control bytes), made once per line: from byte `wordsFrom` on. */
+  readonly words: Int32Array;
+  readonly wordsFrom: number;
   quote: number;
   backslash: number;
 }
@@ -470,17 +474,68 @@ function isHex4(b: Uint8Array, at: number): boolean {
   return true;
 }
 
+/** Past this many plain bytes a string is searched natively: the search's fixed cost is then repaid. */
+const NATIVE_AFTER = 2048;
+
 /**
- * The next quote or backslash from `i` (searched natively, each byte once
- * per line through `marks`), with the bytes before it checked for control
- * characters four at a time; -1 if there is none or a control byte is first.
+ * The next quote, backslash or control byte from `i`, or the line's length:
+ * words of four bytes tested at once (quote, backslash and control bytes
+ * alike, exact as a yes or no), and past NATIVE_AFTER bytes the next quote
+ * and backslash searched natively (each byte once per line through `marks`)
+ * with the bytes before them tested for control bytes only. -1 when a
+ * control byte comes first (the string is invalid).
  */
 function plainUpTo(b: Uint8Array, i: number, marks: Marks): number {
   const n = b.length;
+  const base = marks.wordsFrom;
+  const words = marks.words;
+  while (i < n && (i < base || ((i - base) & 3) !== 0)) {
+    const c = b[i]!;
+    if (c === QUOTE || c === BACKSLASH) return i;
+    if (c < 0x20) return -1;
+    i++;
+  }
+  let k = (i - base) >> 2;
+  const stop = Math.min(words.length, k + (NATIVE_AFTER >> 2));
+  for (; k < stop; k++) {
+    const x = words[k]!;
+    const q = x ^ QUOTES;
+    const s = x ^ BACKSLASHES;
+    if (((((x - SPACES) | 0) & ~x) | (((q - ONES) | 0) & ~q) | (((s - ONES) | 0) & ~s)) & HIGH_BITS) break;
+  }
+  i = base + (k << 2);
+  if (k < stop || k >= words.length) {
+    // The byte that stopped the words (or the line's last bytes).
+    for (; i < n; i++) {
+      const c = b[i]!;
+      if (c === QUOTE || c === BACKSLASH) return i;
+      if (c < 0x20) return -1;
+    }
+    return n;
+  }
   if (marks.quote < i) marks.quote = found(marks.buf.indexOf(QUOTE, i), n);
   if (marks.backslash < i) marks.backslash = found(marks.buf.indexOf(BACKSLASH, i), n);
   const next = Math.min(marks.quote, marks.backslash);
-  return next >= n || hasControlByte(b, i, next) ? -1 : next;
+  return controlIn(b, i, next, marks) ? -1 : next;
+}
+
+const QUOTES = 0x22222222;
+const BACKSLASHES = 0x5c5c5c5c;
+const ONES = 0x01010101;
+
+/** Whether [from, to) of the line holds a byte below 0x20, through the line's own word view. */
+function controlIn(b: Uint8Array, from: number, to: number, marks: Marks): boolean {
+  const base = marks.wordsFrom;
+  let i = from;
+  while (i < to && (i < base || ((i - base) & 3) !== 0)) if (b[i++]! < 0x20) return true;
+  const first = (i - base) >> 2;
+  const last = (to - base) >> 2;
+  if (first < last) {
+    if (controlWord(marks.words, first, last) >= 0) return true;
+    i = base + (last << 2);
+  }
+  for (; i < to; i++) if (b[i]! < 0x20) return true;
+  return false;
 }
 
 function found(at: number, none: number): number {
@@ -502,17 +557,17 @@ export function hasControlByte(b: Uint8Array, from = 0, to = b.length): boolean 
   for (; i < head; i++) if (b[i]! < 0x20) return true;
   const words = (to - i) >>> 2;
   if (words > 0) {
-    if (controlWord(new Int32Array(b.buffer, b.byteOffset + i, words)) >= 0) return true;
+    if (controlWord(new Int32Array(b.buffer, b.byteOffset + i, words), 0, words) >= 0) return true;
     i += words << 2;
   }
   for (; i < to; i++) if (b[i]! < 0x20) return true;
   return false;
 }
 
-/** Index of the first word of `w` with a byte below 0x20, or -1 (two words a step). */
-function controlWord(w: Int32Array): number {
-  const n = w.length;
-  let k = 0;
+/** Index of the first word of `w` in [from, to) with a byte below 0x20, or -1 (two words a step). */
+function controlWord(w: Int32Array, from: number, to: number): number {
+  const n = to;
+  let k = from;
   for (; k + 1 < n; k += 2) {
     const x = w[k]!;
     const y = w[k + 1]!;
@@ -538,9 +593,12 @@ enum Ctx {
  */
 export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   const n = b.length;
+  const aligned = Math.min(n, (4 - (b.byteOffset & 3)) & 3);
   const marks: Marks = {
     buf: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length),
     view: new DataView(b.buffer, b.byteOffset, b.length),
+    words: new Int32Array(b.buffer, b.byteOffset + aligned, (n - aligned) >>> 2),
+    wordsFrom: aligned,
     quote: -1,
     backslash: -1,
   };

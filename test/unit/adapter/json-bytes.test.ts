@@ -1,8 +1,9 @@
-// The byte check of a server's large line on long strings: past the first
-// bytes of a string it searches natively and checks control bytes four at a
-// time, so the property pieces strings together around those edges (plain
-// runs shorter and longer than the byte loop's, escapes, raw control bytes,
-// non-ASCII) and reads the line at every alignment of its buffer.
+// The byte check of a server's large line on long strings: past a string's
+// first bytes it tests four bytes at a time, and past a longer stretch it
+// searches natively and tests the bytes before the hit for control bytes, so
+// the property pieces strings together around those edges (plain runs
+// shorter and longer than each, escapes, raw control bytes, non-ASCII) and
+// reads the line at every alignment of its buffer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -13,6 +14,8 @@ const RUNS = Math.min(2_000, Number(process.env['FUZZ_RUNS'] ?? 300));
 /** A piece of a string's raw JSON text: valid or not, as it comes. */
 const piece = fc.oneof(
   fc.integer({ min: 1, max: 90 }).map((n) => 'x'.repeat(n)),
+  // Past the word test's stretch, where the rest is searched natively.
+  fc.integer({ min: 1_500, max: 5_000 }).map((n) => 'y'.repeat(n)),
   fc.integer({ min: 1, max: 40 }).map((n) => 'é€'.repeat(n)),
   fc.constantFrom('\\"', '\\\\', '\\n', '\\u00e9', '\\/', '\\uD83D\\uDE00'),
   fc.constantFrom('\\x', '\\u12', '\t', '\u0001', '\u001f', '\n', '"', '\\'),
