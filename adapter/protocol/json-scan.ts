@@ -379,27 +379,203 @@ export interface ResponseScan {
   readonly result: ReadonlyMap<string, readonly [number, number]> | undefined;
 }
 
-/** Index after the JSON string that opens at `at` (a quote) in `b`, checked (escapes, no control characters); -1 if invalid. */
-function stringEnd(b: Uint8Array, at: number): number {
+/**
+ * A string's bytes are read one at a time until this many plain ones (no
+ * quote, backslash or control byte) run in a row; then four at a time
+ * (`plainUpTo`): a short string's loop is cheaper than the switch, and a
+ * string dense with escapes never gets there.
+ */
+const SEARCH_AFTER = 32;
+
+/**
+ * One line's views, made once per line, and what its scan has learnt ahead
+ * of its position: the next quote and the next backslash at or after where
+ * they were last searched from (the line's length: none), so that every
+ * byte is searched once whatever the number of strings.
+ */
+interface Marks {
+  readonly buf: Buffer;
+  /** The line's bytes four at a time, at any offset (runs of escapes). */
+  readonly view: DataView;
+  /** The line's aligned words (control bytes), made once per line: from byte `wordsFrom` on. */
+  readonly words: Int32Array;
+  readonly wordsFrom: number;
+  quote: number;
+  backslash: number;
+}
+
+/**
+ * Index after the JSON string that opens at `at` (a quote) in `b`, checked
+ * (escapes, no control characters); -1 if invalid. Small, so that it is
+ * inlined where the scan reads a string: most strings are short keys.
+ */
+function stringEnd(b: Uint8Array, at: number, marks: Marks): number {
   const n = b.length;
   let i = at + 1;
-  while (i < n) {
+  const stop = Math.min(i + SEARCH_AFTER, n);
+  while (i < stop) {
     const c = b[i]!;
     if (c === QUOTE) return i + 1;
-    if (c < 0x20) return -1;
-    if (c !== BACKSLASH) {
-      i++;
-      continue;
-    }
-    const e = b[i + 1];
-    if (e === 117) {
-      for (let k = 2; k < 6; k++) {
-        const h = b[i + k];
-        if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+    if (c === BACKSLASH || c < 0x20) break;
+    i++;
+  }
+  return restOfString(b, i, marks);
+}
+
+/**
+ * The rest of a string from `from`: a byte at a time through escapes, and
+ * once SEARCH_AFTER plain bytes run in a row, searched on (`plainUpTo`).
+ */
+function restOfString(b: Uint8Array, from: number, marks: Marks): number {
+  const n = b.length;
+  let i = from;
+  let left = SEARCH_AFTER;
+  while (i < n) {
+    const c = b[i]!;
+    if (c === BACKSLASH) {
+      // A run of two-byte escapes (\" \\ \n …) four bytes at a time.
+      const view = marks.view;
+      while (i + 4 <= n) {
+        const w = view.getUint32(i, true);
+        if ((w & 0x00ff00ff) !== 0x005c005c || SIMPLE_ESCAPE[(w >>> 8) & 0xff] === 0 || SIMPLE_ESCAPE[w >>> 24] === 0) break;
+        i += 4;
       }
-      i += 6;
-    } else if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
-    else return -1;
+      if (b[i] !== BACKSLASH) {
+        left = SEARCH_AFTER;
+        continue;
+      }
+      const e = b[i + 1];
+      if (e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i += 2;
+      else if (e === 117 && isHex4(b, i + 2)) i += 6;
+      else return -1;
+      left = SEARCH_AFTER;
+    } else if (c === QUOTE) return i + 1;
+    else if (c < 0x20) return -1;
+    else if (--left > 0) i++;
+    else {
+      i = plainUpTo(b, i + 1, marks);
+      if (i < 0) return -1;
+      left = SEARCH_AFTER;
+    }
+  }
+  return -1;
+}
+
+/** 1 for the bytes that follow a backslash in a two-byte escape: the quote, backslash, slash, b f n r t. */
+const SIMPLE_ESCAPE = new Uint8Array(256);
+for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
+
+/** Whether the four bytes from `at` are hexadecimal digits. */
+function isHex4(b: Uint8Array, at: number): boolean {
+  for (let k = at; k < at + 4; k++) {
+    const h = b[k];
+    if (h === undefined || !((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return false;
+  }
+  return true;
+}
+
+/** Past this many plain bytes a string is searched natively: the search's fixed cost is then repaid. */
+const NATIVE_AFTER = 2048;
+
+/**
+ * The next quote, backslash or control byte from `i`, or the line's length:
+ * words of four bytes tested at once (quote, backslash and control bytes
+ * alike, exact as a yes or no), and past NATIVE_AFTER bytes the next quote
+ * and backslash searched natively (each byte once per line through `marks`)
+ * with the bytes before them tested for control bytes only. -1 when a
+ * control byte comes first (the string is invalid).
+ */
+function plainUpTo(b: Uint8Array, i: number, marks: Marks): number {
+  const n = b.length;
+  const base = marks.wordsFrom;
+  const words = marks.words;
+  while (i < n && (i < base || ((i - base) & 3) !== 0)) {
+    const c = b[i]!;
+    if (c === QUOTE || c === BACKSLASH) return i;
+    if (c < 0x20) return -1;
+    i++;
+  }
+  let k = (i - base) >> 2;
+  const stop = Math.min(words.length, k + (NATIVE_AFTER >> 2));
+  for (; k < stop; k++) {
+    const x = words[k]!;
+    const q = x ^ QUOTES;
+    const s = x ^ BACKSLASHES;
+    if (((((x - SPACES) | 0) & ~x) | (((q - ONES) | 0) & ~q) | (((s - ONES) | 0) & ~s)) & HIGH_BITS) break;
+  }
+  i = base + (k << 2);
+  if (k < stop || k >= words.length) {
+    // The byte that stopped the words (or the line's last bytes).
+    for (; i < n; i++) {
+      const c = b[i]!;
+      if (c === QUOTE || c === BACKSLASH) return i;
+      if (c < 0x20) return -1;
+    }
+    return n;
+  }
+  if (marks.quote < i) marks.quote = found(marks.buf.indexOf(QUOTE, i), n);
+  if (marks.backslash < i) marks.backslash = found(marks.buf.indexOf(BACKSLASH, i), n);
+  const next = Math.min(marks.quote, marks.backslash);
+  return controlIn(b, i, next, marks) ? -1 : next;
+}
+
+const QUOTES = 0x22222222;
+const BACKSLASHES = 0x5c5c5c5c;
+const ONES = 0x01010101;
+
+/** Whether [from, to) of the line holds a byte below 0x20, through the line's own word view. */
+function controlIn(b: Uint8Array, from: number, to: number, marks: Marks): boolean {
+  const base = marks.wordsFrom;
+  let i = from;
+  while (i < to && (i < base || ((i - base) & 3) !== 0)) if (b[i++]! < 0x20) return true;
+  const first = (i - base) >> 2;
+  const last = (to - base) >> 2;
+  if (first < last) {
+    if (controlWord(marks.words, first, last) >= 0) return true;
+    i = base + (last << 2);
+  }
+  for (; i < to; i++) if (b[i]! < 0x20) return true;
+  return false;
+}
+
+function found(at: number, none: number): number {
+  return at < 0 ? none : at;
+}
+
+const HIGH_BITS = 0x80808080 | 0;
+const SPACES = 0x20202020;
+
+/**
+ * Whether `b` holds a byte below 0x20 (a control character, tab included)
+ * in [from, to), four bytes at a time: a word has one when subtracting 0x20
+ * from each of its bytes borrows from a byte whose top bit was clear (exact
+ * as a yes or no, whatever the byte order).
+ */
+export function hasControlByte(b: Uint8Array, from = 0, to = b.length): boolean {
+  let i = from;
+  const head = Math.min(to, i + ((4 - ((b.byteOffset + i) & 3)) & 3));
+  for (; i < head; i++) if (b[i]! < 0x20) return true;
+  const words = (to - i) >>> 2;
+  if (words > 0) {
+    if (controlWord(new Int32Array(b.buffer, b.byteOffset + i, words), 0, words) >= 0) return true;
+    i += words << 2;
+  }
+  for (; i < to; i++) if (b[i]! < 0x20) return true;
+  return false;
+}
+
+/** Index of the first word of `w` in [from, to) with a byte below 0x20, or -1 (two words a step). */
+function controlWord(w: Int32Array, from: number, to: number): number {
+  const n = to;
+  let k = from;
+  for (; k + 1 < n; k += 2) {
+    const x = w[k]!;
+    const y = w[k + 1]!;
+    if (((((x - SPACES) | 0) & ~x) | (((y - SPACES) | 0) & ~y)) & HIGH_BITS) return k;
+  }
+  if (k < n) {
+    const x = w[k]!;
+    if (((x - SPACES) | 0) & ~x & HIGH_BITS) return k;
   }
   return -1;
 }
@@ -417,6 +593,15 @@ enum Ctx {
  */
 export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   const n = b.length;
+  const aligned = Math.min(n, (4 - (b.byteOffset & 3)) & 3);
+  const marks: Marks = {
+    buf: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length),
+    view: new DataView(b.buffer, b.byteOffset, b.length),
+    words: new Int32Array(b.buffer, b.byteOffset + aligned, (n - aligned) >>> 2),
+    wordsFrom: aligned,
+    quote: -1,
+    backslash: -1,
+  };
   const stack: number[] = [];
   const top = new Map<string, readonly [number, number]>();
   let result: Map<string, readonly [number, number]> | undefined;
@@ -432,7 +617,7 @@ export function scanJsonBytes(b: Uint8Array): ResponseScan | undefined {
   let resultDepth = -1;
   const str = (): boolean => {
     // The position lives in a local while the string is walked: `i` is shared by the closures (a context slot).
-    const end = stringEnd(b, i);
+    const end = stringEnd(b, i, marks);
     if (end < 0) return false;
     i = end;
     return true;
