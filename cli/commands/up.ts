@@ -20,7 +20,6 @@ import type { FetchLike } from '../../lib/https-fetch.js';
 import { componentLogger, createLogger, type Logger, loggableCommand } from '../../lib/log.js';
 import { agentPath } from '../../lib/mesh-contracts.js';
 import { boolFlag, type FlagSpecs, intFlag, parseFlags, stringFlag, usage } from '../flags.js';
-import { adapterCpus, pinnedArgv, requireTaskset } from './adapter-cpu-pinning.js';
 import { CONTROL_PLANE_FLAGS, listenSettings, runControlPlane, waitForSignal } from './control-plane.js';
 import { OBSERVABILITY_FLAGS, observabilityFlags } from './observability-flags.js';
 import { tracingSampling } from './percent-flags.js';
@@ -34,10 +33,6 @@ const FLAGS: FlagSpecs = {
     type: 'string',
     description: "Envoy's worker threads (0: 1 on hosts with up to 2 cores, else 2, as `up` shares the host with its adapters and servers)",
     default: '0',
-  },
-  'pin-adapters': {
-    type: 'boolean',
-    description: "run each stdio adapter with its pool on one CPU (round-robin over the host's CPUs; needs taskset)",
   },
   ...OBSERVABILITY_FLAGS,
 };
@@ -227,11 +222,6 @@ export async function upCommand(argv: string[]): Promise<number> {
   }
   const adapters: Supervised[] = [];
   const ports = localPorts(config);
-  const pinAdapters = boolFlag(p, 'pin-adapters');
-  if (pinAdapters) requireTaskset();
-  const stdioReplicas = config.servers.reduce((n, s) => n + (s.stdio ? (ports.get(s.name) ?? []).length : 0), 0);
-  const cpuOf = pinAdapters ? adapterCpus(stdioReplicas, availableParallelism()) : [];
-  let stdioIndex = 0;
   const listenPort = config.envoy?.listenPort ?? CONFIG_DEFAULTS.listenPort;
   const listenAddress = config.envoy?.listenAddress ?? CONFIG_DEFAULTS.listenAddress;
   const adminPort = config.envoy?.adminPort ?? CONFIG_DEFAULTS.envoyAdminPort;
@@ -308,11 +298,10 @@ export async function upCommand(argv: string[]): Promise<number> {
           '--',
           ...server.stdio.command,
         ];
-        const cpu = cpuOf[stdioIndex++];
         adapters.push(
           supervise(
             { server: server.name, kind: 'adapter', port, command: server.stdio.command },
-            cpu === undefined ? argv : pinnedArgv(argv, cpu),
+            argv,
             { env: { ...process.env, ...server.stdio.env }, ...(server.stdio.cwd ? { cwd: server.stdio.cwd } : {}) },
             logger,
           ),
