@@ -9,7 +9,7 @@
 //   skewed       `hot` takes 7 of every 11 calls, the other four one each.
 // p50 per adapter and pattern, on kept-alive connections (one per adapter).
 //   node dist/bench/auth/adapter-warmth.js [--rounds 1000] [--block 250]
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -17,51 +17,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeDevMesh } from '../../lib/dev-ca.js';
-import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
-import { until } from '../../test/support/wait.js';
+import { adapterProcess, echoCall } from './bench-fixtures.js';
+
+const { body: BODY, headers: HEADERS } = echoCall('warmth-bench');
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '1000' }, block: { type: 'string', default: '250' } } });
 const rounds = Number(values.rounds);
 const block = Number(values.block);
 
-const META = {
-  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-  'io.modelcontextprotocol/clientInfo': { name: 'warmth-bench', version: '1' },
-  'io.modelcontextprotocol/clientCapabilities': {},
-};
-const BODY = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: { name: 'echo', arguments: { text: 'x' }, _meta: META },
-});
-const HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': '2026-07-28',
-  'mcp-method': 'tools/call',
-  'mcp-name': 'echo',
-  'content-length': String(Buffer.byteLength(BODY)),
-};
-
-/** Every adapter started; a failed run must not leave one behind. */
+/** The adapters started, stopped at the end (bench-fixtures.ts kills them if the run fails). */
 const children: ChildProcess[] = [];
-process.once('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function adapterProcess(name: string, args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', '1', ...args, '--', process.execPath, FIXTURE_SERVER],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MCPMESH_LOG_LEVEL: 'error' } },
-  );
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  await until(() => /listening on (\S+)/.test(out), `adapter ${name} listening`, 15_000);
-  return { child, url: /listening on (\S+)/.exec(out)![1]! };
-}
 
 interface Target {
   readonly name: string;
@@ -116,7 +81,8 @@ async function main(): Promise<void> {
   ];
   const targets: Target[] = [];
   for (const s of specs) {
-    const a = await adapterProcess(`a${targets.length}`, s.args);
+    const a = await adapterProcess(`a${targets.length}`, s.args, 'error');
+    children.push(a.child);
     targets.push({ name: s.name, url: a.url, agent: s.agent(), lat: new Map() });
   }
   const record = (t: Target, pattern: string, ms: number) => t.lat.set(pattern, [...(t.lat.get(pattern) ?? []), ms]);

@@ -15,7 +15,7 @@
 // N clients each round runs every row for a burst of N concurrent clients
 // (one kept-alive connection each), rows in a new shuffled order.
 //   node dist/bench/auth/overhead.js [--rounds 3000] [--clients 1,16] [--burst 50] [--one-client-run 1] [--max-seconds 240]
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,10 +24,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PolicySchema } from '../../control-plane/catalog/policy-schema.js';
 import { makeDevMesh } from '../../lib/dev-ca.js';
-import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
 import { startJwtIssuer } from '../../test/support/jwt-issuer.js';
 import { routeList, startMesh, statValue } from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
+import { adapterProcess, echoCall, RULES } from './bench-fixtures.js';
+
+const { body: BODY, headers: HEADERS } = echoCall('auth-bench');
 
 const { values } = parseArgs({
   options: {
@@ -99,22 +101,6 @@ function cpuMs(pids: readonly number[]): number {
   return ticks * TICK_MS;
 }
 
-/** `mcpmesh adapter` in front of the fixture server, in its own process; resolves once it listens. */
-async function adapterProcess(name: string, args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [RUN_ADAPTER, '--name', name, '--port', '0', '--pool', '1', ...args, '--', process.execPath, FIXTURE_SERVER],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
-    },
-  );
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  await until(() => /listening on (\S+)/.test(out), `adapter ${name} listening`, 15_000);
-  return { child, url: /listening on (\S+)/.exec(out)![1]! };
-}
-
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
@@ -128,36 +114,6 @@ function shuffle<T>(a: T[]): T[] {
   }
   return a;
 }
-
-const META = {
-  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-  'io.modelcontextprotocol/clientInfo': { name: 'auth-bench', version: '1' },
-  'io.modelcontextprotocol/clientCapabilities': {},
-};
-const BODY = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: { name: 'echo', arguments: { text: 'x' }, _meta: META },
-});
-const HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': '2026-07-28',
-  'mcp-method': 'tools/call',
-  'mcp-name': 'echo',
-  'content-length': String(Buffer.byteLength(BODY)),
-};
-
-/** Per-tool rules as an operator writes them: who may call which tools (several rules, the last matches). */
-const RULES = {
-  provider: 'corp',
-  rules: [
-    { name: 'admins', when: { claims: { groups: ['admin'] } }, tools: ['*'] },
-    { name: 'writers', when: { scopes: ['tools.write'] }, tools: ['increment', 'write'] },
-    { name: 'readers', when: { scopes: ['tools.read'] }, tools: ['echo', 'whoami'] },
-  ],
-};
 
 function call(url: string, agent: http.Agent, headers: Record<string, string> = HEADERS): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -23,6 +23,9 @@ import { startJwtIssuer } from '../../test/support/jwt-issuer.js';
 import * as here from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { treeCpuPreciseMs } from '../process-cpu.js';
+import { echoCall, RULES } from './bench-fixtures.js';
+
+const { body: BODY, headers: HEADERS } = echoCall('route-position-bench');
 
 const { values } = parseArgs({
   options: {
@@ -36,34 +39,6 @@ const { values } = parseArgs({
 if (values.baseline === undefined) throw new Error('--baseline DIR (the dist/ of the baseline build) is required');
 const rounds = Number(values.rounds);
 const burst = Number(values.burst);
-
-const META = {
-  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-  'io.modelcontextprotocol/clientInfo': { name: 'route-position-bench', version: '1' },
-  'io.modelcontextprotocol/clientCapabilities': {},
-};
-const BODY = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: { name: 'echo', arguments: { text: 'x' }, _meta: META },
-});
-const HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': '2026-07-28',
-  'mcp-method': 'tools/call',
-  'mcp-name': 'echo',
-  'content-length': String(Buffer.byteLength(BODY)),
-};
-const RULES = {
-  provider: 'corp',
-  rules: [
-    { name: 'admins', when: { claims: { groups: ['admin'] } }, tools: ['*'] },
-    { name: 'writers', when: { scopes: ['tools.write'] }, tools: ['increment', 'write'] },
-    { name: 'readers', when: { scopes: ['tools.read'] }, tools: ['echo', 'whoami'] },
-  ],
-};
 
 function call(url: string, agent: http.Agent, headers: Record<string, string>): Promise<number> {
   return new Promise((ok, fail) => {
