@@ -126,3 +126,16 @@ export function treeCpuPreciseMs(roots: readonly number[]): number {
   for (const r of roots) walk(r);
   return ns / 1e6;
 }
+
+/** This process's CPU ms for `f`, the median of 11 calls after 3 warm-ups (user + system). */
+export function medianCpuMs(f: () => unknown): number {
+  const xs: number[] = [];
+  for (let i = 0; i < 14; i++) {
+    const before = process.cpuUsage();
+    f();
+    const d = process.cpuUsage(before);
+    if (i >= 3) xs.push((d.user + d.system) / 1000);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)]!;
+}

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { scanJsonBytes } from '../../adapter/protocol/json-scan.js';
+import { medianCpuMs } from '../process-cpu.js';
 
 const { values } = parseArgs({ options: { baseline: { type: 'string' } } });
 const MIB = 1024 * 1024;
@@ -34,18 +35,6 @@ const SHAPES: ReadonlyArray<readonly [string, Buffer]> = [
   ...[16, 45, 60, 100, 200, 1000, 4000].map((len) => [`4 MiB of ${len}-byte strings`, strings(len)] as const),
 ];
 
-function cpuMs(f: () => unknown): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 14; i++) {
-    const before = process.cpuUsage();
-    f();
-    const d = process.cpuUsage(before);
-    if (i >= 3) xs.push((d.user + d.system) / 1000);
-  }
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)]!;
-}
-
 type Check = (b: Uint8Array) => unknown;
 const builds: Array<readonly [string, Check]> = [['this build', scanJsonBytes]];
 if (values.baseline !== undefined) {
@@ -55,7 +44,7 @@ if (values.baseline !== undefined) {
 const lines = [`| answer | ${builds.map(([b]) => `${b} ms`).join(' | ')} |`, `| --- |${' ---: |'.repeat(builds.length)}`];
 for (const [name, bytes] of SHAPES) {
   for (const [, check] of builds) if (check(bytes) === undefined) throw new Error(`${name}: refused`);
-  lines.push(`| ${name} | ${builds.map(([, check]) => cpuMs(() => check(bytes)).toFixed(2)).join(' | ')} |`);
+  lines.push(`| ${name} | ${builds.map(([, check]) => medianCpuMs(() => check(bytes)).toFixed(2)).join(' | ')} |`);
   process.stderr.write(`${lines[lines.length - 1]}\n`);
 }
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-
 import { scanJsonBytes, scanRequest } from '../../adapter/protocol/json-scan.js';
 import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
 import { utf8Text } from '../../adapter/protocol/utf8-text.js';
+import { medianCpuMs } from '../process-cpu.js';
 
 const { values } = parseArgs({ options: { baseline: { type: 'string' } } });
 const MIB = 1024 * 1024;
@@ -67,18 +68,6 @@ function echoAnswer(t: string): Buffer {
       id: 1,
     }),
   );
-}
-
-function cpuMs(f: () => unknown): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 14; i++) {
-    const before = process.cpuUsage();
-    f();
-    const d = process.cpuUsage(before);
-    if (i >= 3) xs.push((d.user + d.system) / 1000);
-  }
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)]!;
 }
 
 interface Steps {
@@ -156,16 +145,16 @@ const lines = [
 for (const shape of SHAPES) {
   const bytes = Buffer.from(shape.body);
   const answer = echoAnswer(shape.echoed);
-  const parse = cpuMs(() => JSON.parse(shape.body));
+  const parse = medianCpuMs(() => JSON.parse(shape.body));
   for (const [label, steps] of builds) {
     // A fresh text per build, so no step meets a string another build's steps read.
     const text = Buffer.from(shape.body).toString('utf8');
-    const decode = cpuMs(() => steps.decode(bytes).charCodeAt(0));
+    const decode = medianCpuMs(() => steps.decode(bytes).charCodeAt(0));
     // The walk and the stdin step together, in the order the adapter runs them (the baseline's splice uses its walk's cache).
-    const both = cpuMs(() => steps.toStdin(text, bytes, steps.check(text), shape.token));
-    const walk = cpuMs(() => steps.check(text));
+    const both = medianCpuMs(() => steps.toStdin(text, bytes, steps.check(text), shape.token));
+    const walk = medianCpuMs(() => steps.check(text));
     const stdin = Math.max(0, both - walk);
-    const check = cpuMs(() => steps.answer(answer));
+    const check = medianCpuMs(() => steps.answer(answer));
     const sum = decode + walk + stdin + check;
     lines.push(
       `| ${shape.name} | ${label} | ${decode.toFixed(1)} | ${walk.toFixed(1)} | ${stdin.toFixed(1)} | ${check.toFixed(1)} | ${sum.toFixed(1)} | ${parse.toFixed(1)} |`,

@@ -8,6 +8,7 @@
 import { DEFAULT_MAX_JSON_CONTAINERS } from '../../adapter/http/streamable-http-server.js';
 import { nestsDeeperThan, scanRequest } from '../../adapter/protocol/json-scan.js';
 import { requestBody, spliceRequest } from '../../adapter/protocol/request-body.js';
+import { medianCpuMs } from '../process-cpu.js';
 
 const MIB = 1024 * 1024;
 /** The adapter's bounds (http/streamable-http-server.ts). */
@@ -36,31 +37,19 @@ const SHAPES: ReadonlyArray<readonly [string, string]> = [
   ],
 ];
 
-function cpuMs(f: () => unknown): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 14; i++) {
-    const before = process.cpuUsage();
-    f();
-    const d = process.cpuUsage(before);
-    if (i >= 3) xs.push((d.user + d.system) / 1000);
-  }
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)]!;
-}
-
 const lines = ['| body (4 MiB) | depth check ms | then the splice ms | both ms | JSON.parse ms |', '| --- | ---: | ---: | ---: | ---: |'];
 for (const [name, text] of SHAPES) {
   // A copy per step, so no step meets the very string an earlier one read.
   const fresh = () => Buffer.from(text).toString('utf8');
   const a = fresh();
-  const depth = cpuMs(() => nestsDeeperThan(a, MAX_DEPTH, MAX_CONTAINERS));
+  const depth = medianCpuMs(() => nestsDeeperThan(a, MAX_DEPTH, MAX_CONTAINERS));
   const b = fresh();
-  const both = cpuMs(() => {
+  const both = medianCpuMs(() => {
     const scan = scanRequest(b, MAX_DEPTH, MAX_CONTAINERS);
     spliceRequest(requestBody(b, scan.spans), '42', '42');
   });
   const c = fresh();
-  const parse = cpuMs(() => JSON.parse(c));
+  const parse = medianCpuMs(() => JSON.parse(c));
   lines.push(`| ${name} | ${depth.toFixed(1)} | ${Math.max(0, both - depth).toFixed(1)} | ${both.toFixed(1)} | ${parse.toFixed(1)} |`);
 }
 process.stdout.write(`${lines.join('\n')}\n`);

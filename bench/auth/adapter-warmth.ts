@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeDevMesh } from '../../lib/dev-ca.js';
+import { seededShuffle } from '../sampling.js';
 import { adapterProcess, echoCall } from './bench-fixtures.js';
 
 const { body: BODY, headers: HEADERS } = echoCall('warmth-bench');
@@ -50,15 +51,7 @@ function call(t: Target): Promise<number> {
   });
 }
 
-let seed = 5;
-function shuffle<T>(a: T[]): T[] {
-  for (let j = a.length - 1; j > 0; j--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const k = Math.floor((seed / 2 ** 31) * (j + 1));
-    [a[j], a[k]] = [a[k]!, a[j]!];
-  }
-  return a;
-}
+const shuffle = seededShuffle(5);
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));

@@ -27,6 +27,7 @@ import { makeDevMesh } from '../../lib/dev-ca.js';
 import { startJwtIssuer } from '../../test/support/jwt-issuer.js';
 import { routeList, startMesh, statValue } from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
+import { percentile, seededShuffle } from '../sampling.js';
 import { adapterProcess, echoCall, RULES } from './bench-fixtures.js';
 
 const { body: BODY, headers: HEADERS } = echoCall('auth-bench');
@@ -101,19 +102,7 @@ function cpuMs(pids: readonly number[]): number {
   return ticks * TICK_MS;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-let seed = 7;
-function shuffle<T>(a: T[]): T[] {
-  for (let j = a.length - 1; j > 0; j--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const k = Math.floor((seed / 2 ** 31) * (j + 1));
-    [a[j], a[k]] = [a[k]!, a[j]!];
-  }
-  return a;
-}
+const shuffle = seededShuffle(7);
 
 function call(url: string, agent: http.Agent, headers: Record<string, string> = HEADERS): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -23,6 +23,7 @@ import { startJwtIssuer } from '../../test/support/jwt-issuer.js';
 import * as here from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { treeCpuPreciseMs } from '../process-cpu.js';
+import { percentile, seededShuffle } from '../sampling.js';
 import { echoCall, RULES } from './bench-fixtures.js';
 
 const { body: BODY, headers: HEADERS } = echoCall('route-position-bench');
@@ -54,19 +55,7 @@ function call(url: string, agent: http.Agent, headers: Record<string, string>): 
   });
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-let seed = 11;
-function shuffle<T>(a: T[]): T[] {
-  for (let j = a.length - 1; j > 0; j--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const k = Math.floor((seed / 2 ** 31) * (j + 1));
-    [a[j], a[k]] = [a[k]!, a[j]!];
-  }
-  return a;
-}
+const shuffle = seededShuffle(11);
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
