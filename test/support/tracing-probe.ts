@@ -14,6 +14,22 @@ import { until } from './wait.js';
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 const SPANS_SENT = 'tracing.opentelemetry.spans_sent';
 
+/**
+ * Envoy's tracer on and its spans sent at once: Envoy sends them every 5 s,
+ * or once 5 are waiting, which a test of one call would wait for.
+ */
+export async function envoyTracesAtOnce(mesh: Mesh): Promise<void> {
+  for (const kv of ['tracing.opentelemetry.flush_interval_ms=100', 'tracing.opentelemetry.min_flush_spans=1']) {
+    const res = await fetch(`${mesh.adminUrl}/runtime_modify?${kv}`, { method: 'POST' });
+    assert.equal(res.status, 200, await res.text());
+  }
+  await until(
+    async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'),
+    'Envoy has the tracer',
+    20_000,
+  );
+}
+
 export interface TracingProbe {
   readonly mesh: Mesh;
   /** The trace_context tool's view of the `_meta` the server got, for a 2026-07-28 call sent with `traceparent`. */
@@ -45,15 +61,7 @@ export async function startTracingProbe(sampling: number): Promise<TracingProbe>
     });
     const started = mesh;
     stops.push(() => started.stop());
-    for (const kv of ['tracing.opentelemetry.flush_interval_ms=100', 'tracing.opentelemetry.min_flush_spans=1']) {
-      const res = await fetch(`${mesh.adminUrl}/runtime_modify?${kv}`, { method: 'POST' });
-      assert.equal(res.status, 200, await res.text());
-    }
-    await until(
-      async () => (await fetch(`${started.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'),
-      'Envoy has the tracer',
-      20_000,
-    );
+    await envoyTracesAtOnce(started);
   } catch (err) {
     await stop();
     throw err;

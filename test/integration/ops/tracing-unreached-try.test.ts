@@ -12,6 +12,7 @@ import { startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
 import { type Mesh, startMesh } from '../../support/mesh.js';
 import { freePort } from '../../support/ports.js';
+import { envoyTracesAtOnce } from '../../support/tracing-probe.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -47,15 +48,7 @@ async function meshWithDeadReplica(upstreamSpans: boolean): Promise<{ mesh: Mesh
     },
   });
   meshes.push(mesh);
-  for (const kv of ['tracing.opentelemetry.flush_interval_ms=100', 'tracing.opentelemetry.min_flush_spans=1']) {
-    const res = await fetch(`${mesh.adminUrl}/runtime_modify?${kv}`, { method: 'POST' });
-    assert.equal(res.status, 200, await res.text());
-  }
-  await until(
-    async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'),
-    'Envoy has the tracer',
-    20_000,
-  );
+  await envoyTracesAtOnce(mesh);
   await until(
     () =>
       fetch(mesh.agentUrl('fixture'), { method: 'GET' }).then(

@@ -13,6 +13,7 @@ import type { AdapterHandle } from '../../../adapter/adapter.js';
 import { connectClient, type Era, endSession, startFixtureAdapter } from '../../support/adapter-fixture.js';
 import { type Jaeger, type JaegerSpan, startJaeger, tag } from '../../support/jaeger.js';
 import { type Mesh, startMesh } from '../../support/mesh.js';
+import { envoyTracesAtOnce } from '../../support/tracing-probe.js';
 import { until } from '../../support/wait.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -34,16 +35,7 @@ before(async () => {
     config: { servers: [{ name: 'fixture', replicas: adapters.map((a) => a.url) }] },
     observability: { tracing: { collector: jaeger.otlpUrl, sampling: 100 }, accessLog: { path: accessLog } },
   });
-  // Envoy sends spans every 5 s, or once 5 are waiting; here at once.
-  for (const kv of ['tracing.opentelemetry.flush_interval_ms=100', 'tracing.opentelemetry.min_flush_spans=1']) {
-    const res = await fetch(`${mesh.adminUrl}/runtime_modify?${kv}`, { method: 'POST' });
-    assert.equal(res.status, 200, await res.text());
-  }
-  await until(
-    async () => (await fetch(`${mesh.adminUrl}/config_dump`).then((r) => r.text())).includes('envoy.tracers.opentelemetry'),
-    'Envoy has the tracer',
-    20_000,
-  );
+  await envoyTracesAtOnce(mesh);
 });
 
 after(async () => {
