@@ -245,6 +245,9 @@ export class CallTracer {
     const metaParent = metaString(meta, 'traceparent');
     if (metaParent === undefined && !this.rootSampling && (headerParent === undefined || flagsSayUnsampled(headerParent))) return undefined;
     const fromHeader = headerParent === undefined ? null : readTraceParent(headerParent);
+    // With root sampling (what `mcpmesh up` gives its adapters) the flags alone cannot decide, an invalid header being
+    // no parent; a valid unsampled one (Envoy's `-00`, 99 calls of 100 at 1%) needs nothing more.
+    if (metaParent === undefined && fromHeader !== null && (fromHeader.traceFlags & 1) === 0) return undefined;
     const fromMeta = metaParent === undefined ? null : readTraceParent(metaParent);
     let parent: SpanContext | null = null;
     let baggage: string | undefined;
