@@ -114,13 +114,8 @@ export class CallSpan implements DeferredSpan {
     private readonly plan: SpanPlan,
     /** The trace-context `_meta` members the server gets, as JSON text per key. */
     readonly meta: readonly (readonly [string, string])[],
-    /**
-     * Every attribute, given to the span in one call when it is built: on
-     * the path a call's span runs with cold caches (bench/RESULTS.md), where
-     * each pass through the SDK's attribute checks costs several times its
-     * price in a hot loop.
-     */
-    private readonly attributes: Attributes,
+    /** What the call is; its attributes are made from it when the span is built, off the call's path. */
+    private readonly info: CallSpanInfo,
   ) {}
 
   get traceId(): string {
@@ -152,7 +147,9 @@ export class CallSpan implements DeferredSpan {
     const options: SpanOptions = { kind: SpanKind.SERVER, startTime: p.startedAtMs };
     if (p.links !== undefined) options.links = p.links;
     const s = decided.build(p.decision, () => tracer.startSpan(p.name, options, p.parent));
-    const a = this.attributes;
+    // Every attribute in one call: on the path a call's span runs with cold caches (bench/RESULTS.md), where each
+    // pass through the SDK's attribute checks costs several times its price in a hot loop.
+    const a = spanAttributes(this.info);
     if (this.writtenAt > 0) {
       a['mcpmesh.process.slot'] = this.slot;
       a['mcpmesh.queue_wait_ms'] = round(this.writtenAt - p.startedAt);
@@ -169,6 +166,21 @@ export class CallSpan implements DeferredSpan {
     // The end as the SDK computes it for a span it times itself: the wall-clock start plus the monotonic duration.
     s.end(addHrTimes(millisToHrTime(p.startedAtMs), millisToHrTime(this.endedAt - p.startedAt)));
   }
+}
+
+/** The attributes a call's span has whatever its outcome. */
+function spanAttributes(info: CallSpanInfo): Attributes {
+  const a: Attributes = {
+    'mcp.method.name': info.method,
+    'mcp.protocol.version': info.generation,
+    'mcpmesh.server': info.server,
+    'mcpmesh.protocol.generation': info.generation === '2026-07-28' ? 'stateless' : 'session',
+    'mcpmesh.attempt': info.attempt,
+    'jsonrpc.request.id': info.jsonrpcId,
+  };
+  if (info.tool !== undefined) a['gen_ai.tool.name'] = info.tool;
+  if (info.agent !== undefined) a['mcpmesh.agent'] = info.agent;
+  return a;
 }
 
 function round(ms: number): number {
@@ -271,23 +283,13 @@ export class CallTracer {
     const decision = this.recorder.decided.decide(ctx, parent?.traceId, name, SpanKind.SERVER, links ?? NO_LINKS);
     // The root sampler said no.
     if (decision === undefined) return undefined;
-    const attributes: Attributes = {
-      'mcp.method.name': info.method,
-      'mcp.protocol.version': info.generation,
-      'mcpmesh.server': info.server,
-      'mcpmesh.protocol.generation': info.generation === '2026-07-28' ? 'stateless' : 'session',
-      'mcpmesh.attempt': info.attempt,
-      'jsonrpc.request.id': info.jsonrpcId,
-    };
-    if (info.tool !== undefined) attributes['gen_ai.tool.name'] = info.tool;
-    if (info.agent !== undefined) attributes['mcpmesh.agent'] = info.agent;
     // Hex digits and dashes only: quoted, it is its own JSON text. A recorded span's only flag is `sampled`.
     const meta_: [string, string][] = [['traceparent', `"00-${decision.traceId}-${decision.spanId}-01"`]];
     // The SDK's rule for the span's tracestate: the sampler's, else the parent's.
     const state = (decision.result.traceState ?? parent?.traceState)?.serialize();
     if (state) meta_.push(['tracestate', JSON.stringify(state)]);
     if (baggage !== undefined) meta_.push(['baggage', JSON.stringify(baggage)]);
-    return new CallSpan(this.recorder, { name, parent: ctx, links, decision, startedAtMs, startedAt }, meta_, attributes);
+    return new CallSpan(this.recorder, { name, parent: ctx, links, decision, startedAtMs, startedAt }, meta_, info);
   }
 
   /** Records the spans of calls that have ended, sends what is finished and stops. */
