@@ -12,6 +12,12 @@
 // context as the parent (the call stays in the agent's trace) and links to
 // Envoy's span. Both in one trace (same trace id): the header, i.e. Envoy's span.
 //
+// When: a call's start decides only what must be known then (sampled or not
+// and the span's ids, by the SDK's sampler and id generator:
+// span-decided-at-start.ts); the SDK span is built, attributed and ended
+// after the answer has been handed to the socket (deferred-spans.ts), with
+// the call's own start and end times.
+//
 // Off (no collector) there is no tracer: the endpoint does one undefined
 // check per call. On, a call whose parent is not sampled (or which has no
 // parent, with a root sampling of 0) costs a header read and a look at its
@@ -20,20 +26,29 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   type Attributes,
+  type Context,
   type Link,
   ROOT_CONTEXT,
-  type Span,
   type SpanContext,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { TraceState } from '@opentelemetry/core';
+import { addHrTimes, millisToHrTime, TraceState } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import { type DeferredSpan, DeferredSpans } from './deferred-spans.js';
 import type { Outcome } from './protocol/failure-classes.js';
+import { DecidedAtStart, type StartDecision } from './span-decided-at-start.js';
 import { readTraceParent } from './trace-parent.js';
 
 export interface TracingOptions {
@@ -62,27 +77,53 @@ export interface CallSpanInfo {
 /** Trace-context keys, as headers and as `_meta` members. */
 export const TRACE_KEYS = ['traceparent', 'tracestate', 'baggage'] as const;
 
-/** One call's span. */
-export class CallSpan {
+/** The SDK's side of a tracer, shared by its calls' spans. */
+interface SpanRecorder {
+  readonly tracer: Tracer;
+  readonly decided: DecidedAtStart;
+  readonly later: DeferredSpans;
+}
+
+/** What the span of a sampled call is, fixed when the call starts. */
+interface SpanPlan {
+  readonly name: string;
+  /** The remote parent's context, or the root context. */
+  readonly parent: Context;
+  readonly links: Link[] | undefined;
+  readonly decision: StartDecision;
+  /** Wall clock (ms), as the SDK reads it for a span it starts itself. */
+  readonly startedAtMs: number;
+  /** performance.now() at the start: the call's queue wait and duration count from it. */
+  readonly startedAt: number;
+}
+
+/**
+ * One call's span: its ids are fixed when the call starts; the SDK span is
+ * built, attributed and ended after the answer has gone out (DeferredSpans),
+ * with the times the call had.
+ */
+export class CallSpan implements DeferredSpan {
   private writtenAt = 0;
   private slot = -1;
+  private endedAt = 0;
+  private outcome: Outcome = 'ok';
+  private retryable = false;
 
   constructor(
-    private readonly span: Span,
-    private readonly startedAt: number,
+    private readonly recorder: SpanRecorder,
+    private readonly plan: SpanPlan,
     /** The trace-context `_meta` members the server gets, as JSON text per key. */
     readonly meta: readonly (readonly [string, string])[],
-    /**
-     * Every attribute, given to the span in one call when it ends: on the
-     * path a call's span runs with cold caches (bench/RESULTS.md), where each
-     * pass through the SDK's attribute checks costs several times its price
-     * in a hot loop.
-     */
-    private readonly attributes: Attributes,
+    /** What the call is; its attributes are made from it when the span is built, off the call's path. */
+    private readonly info: CallSpanInfo,
   ) {}
 
   get traceId(): string {
-    return this.span.spanContext().traceId;
+    return this.plan.decision.traceId;
+  }
+
+  get spanId(): string {
+    return this.plan.decision.spanId;
   }
 
   /** The call was written to the process in `slot`: its queue wait ends. */
@@ -91,24 +132,55 @@ export class CallSpan {
     this.slot = slot;
   }
 
+  /** The call ended (its answer, if any, is written): the span is recorded once the event loop is free. */
   end(outcome: Outcome, retryable: boolean): void {
-    const now = performance.now();
-    const a = this.attributes;
+    if (this.endedAt > 0) return;
+    this.endedAt = performance.now();
+    this.outcome = outcome;
+    this.retryable = retryable;
+    this.recorder.later.add(this);
+  }
+
+  record(): void {
+    const p = this.plan;
+    const { tracer, decided } = this.recorder;
+    const options: SpanOptions = { kind: SpanKind.SERVER, startTime: p.startedAtMs };
+    if (p.links !== undefined) options.links = p.links;
+    const s = decided.build(p.decision, () => tracer.startSpan(p.name, options, p.parent));
+    // Every attribute in one call: on the path a call's span runs with cold caches (bench/RESULTS.md), where each
+    // pass through the SDK's attribute checks costs several times its price in a hot loop.
+    const a = spanAttributes(this.info);
     if (this.writtenAt > 0) {
       a['mcpmesh.process.slot'] = this.slot;
-      a['mcpmesh.queue_wait_ms'] = round(this.writtenAt - this.startedAt);
-      a['mcpmesh.server_time_ms'] = round(now - this.writtenAt);
+      a['mcpmesh.queue_wait_ms'] = round(this.writtenAt - p.startedAt);
+      a['mcpmesh.server_time_ms'] = round(this.endedAt - this.writtenAt);
     }
+    const outcome = this.outcome;
     a['mcpmesh.outcome'] = outcome;
-    if (retryable) a['mcpmesh.retryable'] = true;
-    const s = this.span;
+    if (this.retryable) a['mcpmesh.retryable'] = true;
     if (outcome !== 'ok') {
       a['error.type'] = outcome;
       if (outcome !== 'tool_error' && outcome !== 'cancelled') s.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
     }
     s.setAttributes(a);
-    s.end();
+    // The end as the SDK computes it for a span it times itself: the wall-clock start plus the monotonic duration.
+    s.end(addHrTimes(millisToHrTime(p.startedAtMs), millisToHrTime(this.endedAt - p.startedAt)));
   }
+}
+
+/** The attributes a call's span has whatever its outcome. */
+function spanAttributes(info: CallSpanInfo): Attributes {
+  const a: Attributes = {
+    'mcp.method.name': info.method,
+    'mcp.protocol.version': info.generation,
+    'mcpmesh.server': info.server,
+    'mcpmesh.protocol.generation': info.generation === '2026-07-28' ? 'stateless' : 'session',
+    'mcpmesh.attempt': info.attempt,
+    'jsonrpc.request.id': info.jsonrpcId,
+  };
+  if (info.tool !== undefined) a['gen_ai.tool.name'] = info.tool;
+  if (info.agent !== undefined) a['mcpmesh.agent'] = info.agent;
+  return a;
 }
 
 function round(ms: number): number {
@@ -121,12 +193,7 @@ function first(v: string | string[] | undefined): string | undefined {
 
 const TRACEPARENT_LENGTH = 55;
 
-const SERVER_SPAN = { kind: SpanKind.SERVER } as const;
-
-/** The flags byte as two hex digits: `01` for every span the adapter records (sampled, no other flag). */
-function traceFlagsHex(flags: number): string {
-  return flags === 1 ? '01' : flags.toString(16).padStart(2, '0');
-}
+const NO_LINKS: Link[] = [];
 
 /**
  * The sampled bit of a traceparent's flags (its last hex digit) is clear.
@@ -160,22 +227,25 @@ function withState(ctx: SpanContext, state: string | undefined): SpanContext {
 
 export class CallTracer {
   private readonly provider: BasicTracerProvider;
-  private readonly tracer: Tracer;
+  private readonly recorder: SpanRecorder;
   private readonly rootSampling: boolean;
 
-  constructor(opts: TracingOptions) {
+  /** `exporter`: where finished spans go (OTLP/HTTP protobuf to `opts.collector` unless given). */
+  constructor(opts: TracingOptions, exporter?: SpanExporter) {
     const ratio = Math.min(1, Math.max(0, opts.sampling / 100));
     this.rootSampling = ratio > 0;
+    const decided = new DecidedAtStart(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }));
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': opts.serviceName }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+      sampler: decided,
+      idGenerator: decided,
       spanProcessors: [
-        new BatchSpanProcessor(new OTLPTraceExporter({ url: `${opts.collector.replace(/\/+$/, '')}/v1/traces` }), {
+        new BatchSpanProcessor(exporter ?? new OTLPTraceExporter({ url: `${opts.collector.replace(/\/+$/, '')}/v1/traces` }), {
           scheduledDelayMillis: opts.exportDelayMs ?? 500,
         }),
       ],
     });
-    this.tracer = this.provider.getTracer('mcpmesh-adapter');
+    this.recorder = { tracer: this.provider.getTracer('mcpmesh-adapter'), decided, later: new DeferredSpans() };
   }
 
   /**
@@ -187,15 +257,18 @@ export class CallTracer {
     const metaParent = metaString(meta, 'traceparent');
     if (metaParent === undefined && !this.rootSampling && (headerParent === undefined || flagsSayUnsampled(headerParent))) return undefined;
     const fromHeader = headerParent === undefined ? null : readTraceParent(headerParent);
+    // With root sampling (what `mcpmesh up` gives its adapters) the flags alone cannot decide, an invalid header being
+    // no parent; a valid unsampled one (Envoy's `-00`, 99 calls of 100 at 1%) needs nothing more.
+    if (metaParent === undefined && fromHeader !== null && (fromHeader.traceFlags & 1) === 0) return undefined;
     const fromMeta = metaParent === undefined ? null : readTraceParent(metaParent);
     let parent: SpanContext | null = null;
     let baggage: string | undefined;
-    const links: Link[] = [];
+    let links: Link[] | undefined;
     if (fromMeta !== null && (fromHeader === null || fromHeader.traceId !== fromMeta.traceId)) {
       // The agent's own context, which Envoy could not see: the call stays in the agent's trace.
       parent = withState(fromMeta, metaString(meta, 'tracestate'));
       baggage = metaString(meta, 'baggage');
-      if (fromHeader !== null) links.push({ context: fromHeader, attributes: { 'mcpmesh.link': 'proxy' } });
+      if (fromHeader !== null) links = [{ context: fromHeader, attributes: { 'mcpmesh.link': 'proxy' } }];
     } else if (fromHeader !== null) {
       parent = withState(fromHeader, first(headers['tracestate']));
       baggage = first(headers['baggage']) ?? metaString(meta, 'baggage');
@@ -203,40 +276,25 @@ export class CallTracer {
     // An unsampled parent: nothing to record, nothing to pass on but what the body already carries.
     if (parent !== null && (parent.traceFlags & 1) === 0) return undefined;
     if (parent === null && !this.rootSampling) return undefined;
-    const attributes: Attributes = {
-      'mcp.method.name': info.method,
-      'mcp.protocol.version': info.generation,
-      'mcpmesh.server': info.server,
-      'mcpmesh.protocol.generation': info.generation === '2026-07-28' ? 'stateless' : 'session',
-      'mcpmesh.attempt': info.attempt,
-      'jsonrpc.request.id': info.jsonrpcId,
-    };
-    if (info.tool !== undefined) attributes['gen_ai.tool.name'] = info.tool;
-    if (info.agent !== undefined) attributes['mcpmesh.agent'] = info.agent;
     const startedAt = performance.now();
+    const startedAtMs = Date.now();
+    const name = info.tool !== undefined ? `${info.method} ${info.tool}` : info.method;
     const ctx = parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true });
-    // No attributes here: the samplers take none into account, and CallSpan.end sets them all at once.
-    const span = this.tracer.startSpan(
-      info.tool !== undefined ? `${info.method} ${info.tool}` : info.method,
-      links.length > 0 ? { kind: SpanKind.SERVER, links } : SERVER_SPAN,
-      ctx,
-    );
-    const sc = span.spanContext();
-    if ((sc.traceFlags & 1) === 0) {
-      // The root sampler said no.
-      span.end();
-      return undefined;
-    }
-    // Hex digits and dashes only: quoted, it is its own JSON text.
-    const meta_: [string, string][] = [['traceparent', `"00-${sc.traceId}-${sc.spanId}-${traceFlagsHex(sc.traceFlags)}"`]];
-    const state = sc.traceState?.serialize();
+    const decision = this.recorder.decided.decide(ctx, parent?.traceId, name, SpanKind.SERVER, links ?? NO_LINKS);
+    // The root sampler said no.
+    if (decision === undefined) return undefined;
+    // Hex digits and dashes only: quoted, it is its own JSON text. A recorded span's only flag is `sampled`.
+    const meta_: [string, string][] = [['traceparent', `"00-${decision.traceId}-${decision.spanId}-01"`]];
+    // The SDK's rule for the span's tracestate: the sampler's, else the parent's.
+    const state = (decision.result.traceState ?? parent?.traceState)?.serialize();
     if (state) meta_.push(['tracestate', JSON.stringify(state)]);
     if (baggage !== undefined) meta_.push(['baggage', JSON.stringify(baggage)]);
-    return new CallSpan(span, startedAt, meta_, attributes);
+    return new CallSpan(this.recorder, { name, parent: ctx, links, decision, startedAtMs, startedAt }, meta_, info);
   }
 
-  /** Sends what is finished and stops. */
+  /** Records the spans of calls that have ended, sends what is finished and stops. */
   shutdown(): Promise<void> {
+    this.recorder.later.flush();
     return this.provider.shutdown();
   }
 }

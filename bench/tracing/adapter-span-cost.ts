@@ -11,7 +11,9 @@
 // line) pushes the tracer's code and data out of the CPU's caches, as the
 // other processes of the path do between two calls of one client (Envoy, the
 // stdio server, the load, the collector on the same cores); only the call's
-// own part is timed then (CPU time read around it, the walk left out).
+// own part is timed then (CPU time read around it, the walk left out), and,
+// apart, the turn of the event loop after it, where a span built after the
+// answer (adapter/deferred-spans.ts) is recorded.
 //
 // Run: npx tsc -p . && node dist/bench/tracing/adapter-span-cost.js [--calls 20000] [--rounds 5] [--baseline DIR] [--cold 8 --calls 2000]
 import { randomBytes } from 'node:crypto';
@@ -57,11 +59,23 @@ function median(xs: number[]): number {
 
 type Tracer = Pick<own.CallTracer, 'start' | 'shutdown'>;
 
-/** CPU µs per call of `calls` calls, yielding to the event loop every 64 calls so exports run as they would. */
-async function loop(tracer: Tracer | undefined, flags: '01' | '00'): Promise<number> {
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** CPU µs per call: on the call's path, and (cold) in the turn after it. */
+interface Cost {
+  readonly path: number;
+  readonly after: number;
+}
+
+/**
+ * CPU µs per call of `calls` calls, yielding to the event loop every 64 calls so exports run as they would
+ * (cold: after every call, the turn timed apart).
+ */
+async function loop(tracer: Tracer | undefined, flags: '01' | '00'): Promise<Cost> {
   const t0 = process.cpuUsage();
   let sink = 0;
   let coldUs = 0;
+  let afterUs = 0;
   for (let i = 0; i < calls; i++) {
     // Envoy sends an empty tracestate beside every traceparent.
     const headers = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-${flags}`, tracestate: '' };
@@ -75,15 +89,18 @@ async function loop(tracer: Tracer | undefined, flags: '01' | '00'): Promise<num
     if (c0 !== undefined) {
       const d = process.cpuUsage(c0);
       coldUs += d.user + d.system;
-    }
-    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+      const a0 = process.cpuUsage();
+      await turn();
+      const a = process.cpuUsage(a0);
+      afterUs += a.user + a.system;
+    } else if (i % 64 === 63) await turn();
   }
   // Let the last batch go out inside the measured time.
   await new Promise((r) => setTimeout(r, 50));
   const d = process.cpuUsage(t0);
   if (sink === 0) throw new Error('unreachable');
-  // Cold: the calls' own part only (the export's timer runs outside it, as it does warm in the loop above).
-  return coldBytes > 0 ? coldUs / calls : (d.user + d.system) / calls;
+  // Cold: the calls' own part and the turn after each (the export's timer runs outside both, as it does warm in the loop above).
+  return coldBytes > 0 ? { path: coldUs / calls, after: afterUs / calls } : { path: (d.user + d.system) / calls, after: 0 };
 }
 
 const jaeger = await startJaeger();
@@ -101,19 +118,25 @@ const cells = [
   ]),
 ];
 try {
-  const results = new Map<string, number[]>(cells.map((c) => [c.label, []]));
+  const results = new Map<string, Cost[]>(cells.map((c) => [c.label, []]));
   for (const c of cells) await loop(c.tracer, c.flags);
   for (let r = 0; r < rounds; r++) {
     for (const c of [...cells].sort(() => Math.random() - 0.5)) results.get(c.label)!.push(await loop(c.tracer, c.flags));
   }
-  const off = median(results.get('off')!);
+  const offCosts = results.get('off')!;
+  const off = median(offCosts.map((x) => x.path));
+  const offAfter = median(offCosts.map((x) => x.after));
   process.stdout.write(
-    `calls per cell ${calls}, ${rounds} rounds${coldBytes > 0 ? `, caches evicted before each call (${values.cold} MB walk)` : ''}; off ${off.toFixed(2)} µs/call (the header's random ids included)\n`,
+    `calls per cell ${calls}, ${rounds} rounds${coldBytes > 0 ? `, caches evicted before each call (${values.cold} MB walk)` : ''}; off ${off.toFixed(2)} µs/call (the header's random ids included)${coldBytes > 0 ? `, the turn after it ${offAfter.toFixed(2)}` : ''}\n`,
   );
   for (const c of cells.slice(1)) {
     const xs = results.get(c.label)!;
+    const path = xs.map((x) => x.path - off);
+    const after = xs.map((x) => x.after - offAfter);
     process.stdout.write(
-      `${c.label.padEnd(30)} +${(median(xs) - off).toFixed(2)} µs CPU per call over off (rounds: ${xs.map((x) => (x - off).toFixed(2)).join(', ')})\n`,
+      `${c.label.padEnd(30)} +${median(path).toFixed(2)} µs CPU per call over off (rounds: ${path.map((x) => x.toFixed(2)).join(', ')})${
+        coldBytes > 0 ? `; in the turn after it +${median(after).toFixed(2)} (rounds: ${after.map((x) => x.toFixed(2)).join(', ')})` : ''
+      }\n`,
     );
   }
 } finally {

@@ -23,7 +23,11 @@
 // starts on that CPU with `taskset`, the collector excepted, which goes to the
 // other CPUs: the whole call path on one vCPU, the export's ingestion beside it.
 //
-// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--baseline DIR] [--write]
+// --clients 1,16 picks the client counts; --only off,1,100,0,1-noup,100-noup picks the variants by key (off, the
+// percent, `-noup` without the try spans), "off" always kept as every row's reference. KEY#2 adds a second mesh
+// of the same variant (`--only 1,0,off#2,1#2`): what two identical meshes differ by is the bench's own noise.
+//
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--clients 1,16] [--only KEYS] [--baseline DIR] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -51,6 +55,8 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     pin: { type: 'string' },
+    clients: { type: 'string', default: '1,16' },
+    only: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -63,7 +69,10 @@ interface Build {
 }
 
 interface Variant {
+  readonly key: string;
   readonly name: string;
+  /** A second (third…) mesh of the same variant: 2, 3…; absent for the first. */
+  readonly copy?: number;
   readonly build: Build;
   readonly sampling: number | undefined;
   readonly upstreamSpans?: false;
@@ -72,17 +81,28 @@ interface Variant {
 }
 
 const SAMPLINGS = [
-  { name: 'off', sampling: undefined },
-  { name: 'on, 1%', sampling: 1 },
-  { name: 'on, 100%', sampling: 100 },
+  { key: 'off', name: 'off', sampling: undefined },
+  { key: '1', name: 'on, 1%', sampling: 1 },
+  { key: '100', name: 'on, 100%', sampling: 100 },
 ] as const;
 /** This build only (a baseline may not know the setting). */
 const THIS_BUILD_ONLY = [
   // Envoy's tracer on, no request sampled: what its unsampled requests cost it.
-  { name: 'on, 0%', sampling: 0 },
-  { name: 'on, 1%, no upstream span', sampling: 1, upstreamSpans: false },
-  { name: 'on, 100%, no upstream span', sampling: 100, upstreamSpans: false },
+  { key: '0', name: 'on, 0%', sampling: 0 },
+  { key: '1-noup', name: 'on, 1%, no upstream span', sampling: 1, upstreamSpans: false },
+  { key: '100-noup', name: 'on, 100%, no upstream span', sampling: 100, upstreamSpans: false },
 ] as const;
+/** [key, copy] pairs; copy 1 is a variant's first mesh. */
+const ONLY =
+  values.only === undefined
+    ? undefined
+    : ['off', ...values.only.split(',')].map((k): readonly [string, number] => {
+        const [key, copy] = k.trim().split('#');
+        if (![...SAMPLINGS, ...THIS_BUILD_ONLY].some((v) => v.key === key)) throw new Error(`--only: no variant "${key}"`);
+        const n = copy === undefined ? 1 : Number(copy);
+        if (!Number.isInteger(n) || n < 1) throw new Error(`--only: "${k}" is not KEY or KEY#N`);
+        return [key!, n];
+      });
 
 /** `taskset -a -p -c CPUS PID`: every thread of the process, and what it starts from now on. */
 function pinProcess(pid: number, cpus: string): void {
@@ -98,7 +118,11 @@ function otherCpus(pin: string): string {
   if (others.length === 0) throw new Error(`--pin ${pin} leaves no CPU for the collector`);
   return others.join(',');
 }
-const CLIENTS = [1, 16];
+const CLIENTS = values.clients!.split(',').map((c) => {
+  const n = Number(c);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--clients: "${c}" is not a client count`);
+  return n;
+});
 
 async function startAdapter(build: Build, collector: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const args = [
@@ -145,10 +169,16 @@ async function main(): Promise<void> {
     const m = (await import(pathToFileURL(join(base, 'dist/test/support/mesh.js')).href)) as typeof ownMesh;
     builds.unshift({ label: 'baseline', root: base, startMesh: m.startMesh });
   }
-  const VARIANTS: Variant[] = builds.flatMap((build) => [
-    ...SAMPLINGS.map((s) => ({ ...s, build })),
-    ...(build.root === root ? THIS_BUILD_ONLY.map((s) => ({ ...s, build })) : []),
-  ]);
+  const VARIANTS: Variant[] = builds
+    .flatMap((build) => [
+      ...SAMPLINGS.map((s) => ({ ...s, build })),
+      ...(build.root === root ? THIS_BUILD_ONLY.map((s) => ({ ...s, build })) : []),
+    ])
+    .flatMap((v) => {
+      if (ONLY === undefined) return [v];
+      const copies = [...new Set(ONLY.filter(([k]) => k === v.key).map(([, n]) => n))].sort((a, b) => a - b);
+      return copies.map((n) => (n === 1 ? v : { ...v, name: `${v.name} (mesh #${n})`, copy: n }));
+    });
   const label = (v: Variant) => (builds.length > 1 ? `${v.build.label}, ${v.name}` : v.name);
   if (values.pin !== undefined) pinProcess(process.pid, values.pin);
   const jaeger = await startJaeger();
@@ -220,7 +250,7 @@ async function main(): Promise<void> {
           };
           (records.get(key) ?? records.set(key, []).get(key)!).push(cell);
           process.stderr.write(
-            `round ${round + 1} ${label(v).padEnd(22)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
+            `round ${round + 1} ${label(v).padEnd(30)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
           );
         }
       }
@@ -253,6 +283,7 @@ async function main(): Promise<void> {
             )
           );
         };
+        // A second "off" mesh ("off (mesh #2)") is a row like the others, against the first.
         const isOff = v.name === 'off';
         const p50Diffs = cells.map((c, i) => c.p50 - offCells[i]!.p50);
         lines.push(
