@@ -174,7 +174,11 @@ gcObserver.observe({ entryTypes: ['gc'] });
 
 const collect = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-async function cpuOf(port: number, body: Buffer, tool?: string): Promise<{ ms: number; mean: number; min: number; gc: number; status: number }> {
+async function cpuOf(
+  port: number,
+  body: Buffer,
+  tool?: string,
+): Promise<{ ms: number; mean: number; min: number; gc: number; status: number }> {
   const samples: number[] = [];
   const windows: Array<readonly [number, number]> = [];
   let status = 0;
