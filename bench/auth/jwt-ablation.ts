@@ -64,6 +64,7 @@ const jwtProvider = (hcm: Json): Json => {
   const jwt = filters(hcm).find((f) => f.name === 'envoy.filters.http.jwt_authn')!;
   return (jwt.typed_config['providers'] as Record<string, Json>)['corp']!;
 };
+const onFilter = (name: string, edit: (config: Json) => void) => (hcm: Json) => edit(filters(hcm).find((f) => f.name === name)!.typed_config);
 const onProvider = (edit: (p: Json) => void) => (hcm: Json) => edit(jwtProvider(hcm));
 
 const ALL: readonly Server[] = ['none', 'jwt', 'rules'];
@@ -138,6 +139,26 @@ const VARIANTS: Variant[] = [
     tweak: drop('envoy.filters.http.header_to_metadata'),
   },
   { key: 'no-ext-proc', label: 'no ext_proc (list filter) (probe)', servers: ALL, tweak: drop('envoy.filters.http.ext_proc') },
+  {
+    key: 'ext-proc-no-metadata',
+    label: 'ext_proc without metadata_options (probe: the list filter reads the claims)',
+    servers: ['rules'],
+    tweak: onFilter('envoy.filters.http.ext_proc', (c) => delete c['metadata_options']),
+  },
+  {
+    key: 'ext-proc-no-forward-rules',
+    label: 'ext_proc without forward_rules (probe: the token would reach the control plane)',
+    servers: ['rules'],
+    tweak: onFilter('envoy.filters.http.ext_proc', (c) => delete c['forward_rules']),
+  },
+  {
+    key: 'ext-proc-bare',
+    label: 'ext_proc with its service and processing mode only (probe)',
+    servers: ['rules'],
+    tweak: onFilter('envoy.filters.http.ext_proc', (c) => {
+      for (const k of Object.keys(c)) if (!['@type', 'grpc_service', 'processing_mode', 'failure_mode_allow'].includes(k)) delete c[k];
+    }),
+  },
   { key: 'no-rbac', label: 'no RBAC filter (probe)', servers: ['none', 'jwt'], tweak: drop('envoy.filters.http.rbac') },
   { key: 'no-strip', label: 'no identity-header strip (probe)', servers: ALL, tweak: drop('envoy.filters.http.header_mutation') },
 ];

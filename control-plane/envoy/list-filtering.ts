@@ -80,17 +80,23 @@ export function serverNameFilter(): object {
 const FILTER_CONFIG = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
 
 /**
- * A route's per-filter configs with the list filter turned on (with the
- * route's own override, if it has one). Envoy decides which filters a request
- * gets from the route its headers match, before json_to_metadata has read the
- * body: every route of a server with rules must turn it on, so that whatever
- * route the body then picks, the filter is there. Every request under the
- * server's path matches one of them (its default route takes the whole prefix).
+ * A route's per-filter configs with the list filter turned on where it must
+ * be. Envoy creates a request's filters from the route its headers match,
+ * before json_to_metadata has read the body; a route that matches only on
+ * body keys (a positive dynamic-metadata matcher) is never that route, so it
+ * needs nothing unless it has an override of its own (the list, listen and
+ * default routes). Every other route turns the filter on with the listener's
+ * skip-everything mode, so whatever route the body then picks, the filter is
+ * there; every request under the server's path matches one of those (its
+ * default route takes the whole prefix). A tool call then runs the listener's
+ * mode, with no override to merge.
  */
-export function listFilterOn(perFilter: Readonly<Record<string, object>>): Record<string, object> {
-  // Envoy refuses a FilterConfig without a config; the listener's skip-everything mode is the one to repeat.
-  const config = perFilter[EXT_PROC_FILTER] ?? processingOverride(SKIP_ALL);
-  return { ...perFilter, [EXT_PROC_FILTER]: { '@type': FILTER_CONFIG, config } };
+export function listFilterOn(match: object, perFilter: Readonly<Record<string, object>>): Record<string, object> {
+  const own = perFilter[EXT_PROC_FILTER];
+  const bodyKeys = ((match as { dynamic_metadata?: { invert?: boolean }[] }).dynamic_metadata ?? []).some((m) => m.invert !== true);
+  if (own === undefined && bodyKeys) return { ...perFilter };
+  // Envoy refuses a FilterConfig without a config.
+  return { ...perFilter, [EXT_PROC_FILTER]: { '@type': FILTER_CONFIG, config: own ?? processingOverride(SKIP_ALL) } };
 }
 
 function processingOverride(processingMode: object): object {

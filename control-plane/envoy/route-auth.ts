@@ -49,9 +49,9 @@ export function withAuth(server: CatalogServer, routes: readonly object[]): obje
   const scopes = rbacScopes(server);
   const lists = filtersLists(auth);
   const out = routes.map((r) => {
-    const { name, typed_per_filter_config: own } = r as { name: string; typed_per_filter_config?: object };
+    const { name, match, typed_per_filter_config: own } = r as { name: string; match: object; typed_per_filter_config?: object };
     const merged = { ...jwt, ...rbac(scopes.get(name) ?? { kind: 'all' }), ...own };
-    const perFilter = lists ? listFilterOn(merged) : merged;
+    const perFilter = lists ? listFilterOn(match, merged) : merged;
     return Object.keys(perFilter).length === 0 ? r : { ...r, typed_per_filter_config: perFilter };
   });
   if (auth.mode !== 'jwt') return out;

@@ -293,14 +293,21 @@ describe('Envoy resources', () => {
     };
     for (const r of traffic) {
       assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp.claims', r['name']);
-      // Envoy picks a request's filters by the route its headers match, before the body is read: every route turns the list filter on.
-      assert.equal(
-        r['typed_per_filter_config']['envoy.filters.http.ext_proc']['@type'],
-        'type.googleapis.com/envoy.config.route.v3.FilterConfig',
-      );
+      // Envoy picks a request's filters by the route its headers match, before the body is read: every route
+      // a request can match on headers alone turns the list filter on, and so do the routes with their own mode.
+      const bodyKeysOnly = ((r['match'].dynamic_metadata ?? []) as Json[]).some((m) => m['invert'] !== true);
+      const extProc = r['typed_per_filter_config']['envoy.filters.http.ext_proc'];
+      if (!bodyKeysOnly) assert.equal(extProc['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', r['name']);
+      else if (!/\/(lists|listen)/.test(r['name'])) assert.equal(extProc, undefined, r['name']);
     }
+    for (const name of ['search/lists', 'search/lists/2026', 'search/listen/2026', 'search/default'])
+      assert.equal(
+        traffic.find((x) => x['name'] === name)!['typed_per_filter_config']['envoy.filters.http.ext_proc']['@type'],
+        'type.googleapis.com/envoy.config.route.v3.FilterConfig',
+        name,
+      );
     assert.deepEqual(
-      traffic.find((x) => x['name'] === 'search/tool/echo')!['typed_per_filter_config']['envoy.filters.http.ext_proc'].config.overrides
+      traffic.find((x) => x['name'] === 'search/get-delete')!['typed_per_filter_config']['envoy.filters.http.ext_proc'].config.overrides
         .processing_mode,
       {
         request_header_mode: 'SKIP',
