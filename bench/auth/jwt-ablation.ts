@@ -64,7 +64,8 @@ const jwtProvider = (hcm: Json): Json => {
   const jwt = filters(hcm).find((f) => f.name === 'envoy.filters.http.jwt_authn')!;
   return (jwt.typed_config['providers'] as Record<string, Json>)['corp']!;
 };
-const onFilter = (name: string, edit: (config: Json) => void) => (hcm: Json) => edit(filters(hcm).find((f) => f.name === name)!.typed_config);
+const onFilter = (name: string, edit: (config: Json) => void) => (hcm: Json) =>
+  edit(filters(hcm).find((f) => f.name === name)!.typed_config);
 const onProvider = (edit: (p: Json) => void) => (hcm: Json) => edit(jwtProvider(hcm));
 
 const ALL: readonly Server[] = ['none', 'jwt', 'rules'];

@@ -138,9 +138,13 @@ export function jwtAuthnFilter(auth: ResolvedMeshAuth): object {
   };
 }
 
-/** RBAC without rules of its own: each server's routes carry theirs (tool-authorization.ts). */
+/**
+ * RBAC without rules of its own, and off: every route of a server with rules
+ * turns it on with that server's policies (tool-authorization.ts), so other
+ * servers' requests do not even create it.
+ */
 export function rbacFilter(): object {
-  return { name: RBAC_FILTER, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } };
+  return { name: RBAC_FILTER, disabled: true, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } };
 }
 
 function jsonRpcError(code: number, message: string, data: Record<string, string>): object {

@@ -12,7 +12,7 @@ import { XDS_CLUSTER } from '../../lib/mesh-contracts.js';
 import type { CatalogAuth } from '../catalog/auth-resolution.js';
 import { JWT_FILTER } from './agent-auth.js';
 import { ROUTE_KEY_NAMESPACE } from './mcp-route-keys.js';
-import { duration } from './proto-values.js';
+import { duration, filterOn } from './proto-values.js';
 
 export const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
 export const LIST_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'] as const;
@@ -77,8 +77,6 @@ export function serverNameFilter(): object {
   };
 }
 
-const FILTER_CONFIG = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
-
 /**
  * A route's per-filter configs with the list filter turned on where it must
  * be. Envoy creates a request's filters from the route its headers match,
@@ -95,8 +93,7 @@ export function listFilterOn(match: object, perFilter: Readonly<Record<string, o
   const own = perFilter[EXT_PROC_FILTER];
   const bodyKeys = ((match as { dynamic_metadata?: { invert?: boolean }[] }).dynamic_metadata ?? []).some((m) => m.invert !== true);
   if (own === undefined && bodyKeys) return { ...perFilter };
-  // Envoy refuses a FilterConfig without a config.
-  return { ...perFilter, [EXT_PROC_FILTER]: { '@type': FILTER_CONFIG, config: own ?? processingOverride(SKIP_ALL) } };
+  return { ...perFilter, [EXT_PROC_FILTER]: filterOn(own ?? processingOverride(SKIP_ALL)) };
 }
 
 function processingOverride(processingMode: object): object {

@@ -261,6 +261,7 @@ describe('Envoy resources', () => {
     assert.equal(extProc.failure_mode_allow, false);
     // Off unless a route turns it on (the routes of servers with rules).
     assert.equal((hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.ext_proc')!['disabled'], true);
+    assert.equal((hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.rbac')!['disabled'], true);
     // Without auth: only the header strip is added (and the rate limit filter, off unless a route switches it on).
     const plain = buildListener({ address: '127.0.0.1', port: 10000 }) as Json;
     assert.deepEqual(
@@ -289,10 +290,14 @@ describe('Envoy resources', () => {
     const rbacPolicies = (name: string) => {
       const r = traffic.find((x) => x['name'] === name);
       assert.ok(r, name);
-      return Object.keys(r['typed_per_filter_config']['envoy.filters.http.rbac']?.rbac.rules.policies ?? {}).sort();
+      // The listener has RBAC off: every route of a server with rules turns it on, also with nothing to check.
+      const rbac = r['typed_per_filter_config']['envoy.filters.http.rbac'];
+      assert.equal(rbac['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', name);
+      return Object.keys(rbac.config.rbac?.rules.policies ?? {}).sort();
     };
     for (const r of traffic) {
       assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp.claims', r['name']);
+      rbacPolicies(r['name']);
       // Envoy picks a request's filters by the route its headers match, before the body is read: every route
       // a request can match on headers alone turns the list filter on, and so do the routes with their own mode.
       const bodyKeysOnly = ((r['match'].dynamic_metadata ?? []) as Json[]).some((m) => m['invert'] !== true);
@@ -344,6 +349,7 @@ describe('Envoy resources', () => {
     for (const r of jwtOnly.slice(1)) {
       assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp', r['name']);
       assert.equal(r['typed_per_filter_config']['envoy.filters.http.ext_proc'], undefined, r['name']);
+      assert.equal(r['typed_per_filter_config']['envoy.filters.http.rbac'], undefined, r['name']);
     }
     const refused = serverRoutes(catalogServer({ auth: { provider: 'nope' } })) as Json[];
     assert.equal(refused.length, 1);
