@@ -12,6 +12,7 @@ import { filtersLists, listFilterOn } from './list-filtering.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
 import { struct } from './proto-values.js';
 import { type RbacScope, serverRbac } from './tool-authorization.js';
+import { isToolCallHeaderRoute } from './tool-call-header-route.js';
 
 const JSON_CONTENT = { header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 
@@ -51,7 +52,7 @@ export function withAuth(server: CatalogServer, routes: readonly object[]): obje
   const out = routes.map((r) => {
     const { name, match, typed_per_filter_config: own } = r as { name: string; match: object; typed_per_filter_config?: object };
     const merged = { ...jwt, ...rbac(scopes.get(name) ?? { kind: 'all' }), ...own };
-    const perFilter = lists ? listFilterOn(match, merged) : merged;
+    const perFilter = lists && !isToolCallHeaderRoute(name) ? listFilterOn(match, merged) : merged;
     return Object.keys(perFilter).length === 0 ? r : { ...r, typed_per_filter_config: perFilter };
   });
   if (auth.mode !== 'jwt') return out;

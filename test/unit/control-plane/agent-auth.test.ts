@@ -302,9 +302,31 @@ describe('Envoy resources', () => {
       // a request can match on headers alone turns the list filter on, and so do the routes with their own mode.
       const bodyKeysOnly = ((r['match'].dynamic_metadata ?? []) as Json[]).some((m) => m['invert'] !== true);
       const extProc = r['typed_per_filter_config']['envoy.filters.http.ext_proc'];
-      if (!bodyKeysOnly) assert.equal(extProc['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', r['name']);
+      if (r['name'] === 'search/header-mismatch/tools-call-without-method') assert.equal(extProc, undefined);
+      else if (!bodyKeysOnly) assert.equal(extProc['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', r['name']);
       else if (!/\/(lists|listen)/.test(r['name'])) assert.equal(extProc, undefined, r['name']);
     }
+    // A 2026-07-28 POST whose Mcp-Method says tools/call: its headers pick a route without the list filter, before every
+    // route of the server but the header checks; once the body is read, only a body without a method stays there (400).
+    const names = traffic.map((r) => String(r['name']));
+    const headerRoute = names.indexOf('search/header-mismatch/tools-call-without-method');
+    assert.ok(headerRoute > names.lastIndexOf('search/header-mismatch/method-claim'));
+    assert.ok(names.slice(headerRoute + 1).every((n) => !n.includes('/header-mismatch/')));
+    const call = traffic[headerRoute]!;
+    assert.equal(call['direct_response'].status, 400);
+    assert.deepEqual(call['match'].dynamic_metadata, [
+      { filter: 'mcpmesh', path: [{ key: 'method' }], value: { present_match: true }, invert: true },
+    ]);
+    assert.deepEqual(
+      (call['match'].headers as Json[]).map((h) => [h['name'], h['string_match']?.exact ?? h['string_match']?.prefix]),
+      [
+        [':path', '/mcp/search'],
+        ['mcp-protocol-version', '2026-07-28'],
+        [':method', 'POST'],
+        ['mcp-method', 'tools/call'],
+      ],
+    );
+    assert.ok(JSON.parse(call['direct_response'].body.inline_string).error.code === -32020);
     for (const name of ['search/lists', 'search/lists/2026', 'search/listen/2026', 'search/default'])
       assert.equal(
         traffic.find((x) => x['name'] === name)!['typed_per_filter_config']['envoy.filters.http.ext_proc']['@type'],
