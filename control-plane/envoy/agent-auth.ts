@@ -55,7 +55,25 @@ function tokenCacheSize(p: JwtProvider): number {
   return p.tokenCache ?? DEFAULT_TOKEN_CACHE;
 }
 
-function providerConfig(name: string, p: JwtProvider): object {
+/**
+ * The jwt_authn provider a server with rules requires: the same issuer, keys
+ * and checks as `provider`, and the verified payload written as dynamic
+ * metadata, which only the rules (tool-authorization.ts) and the list filter
+ * read. Building that Struct costs Envoy about 6 µs per request (bench/RESULTS.md,
+ * "Where JWT's CPU goes"), so servers without rules require the provider itself,
+ * which leaves it out. Provider names have no dot (auth-schema.ts), so no
+ * provider of the mesh can be named so.
+ */
+export function claimsProviderName(provider: string): string {
+  return `${provider}.claims`;
+}
+
+/** The jwt_authn requirement of a server that requires tokens: the claims provider where rules read the claims. */
+export function requirementName(auth: Extract<CatalogAuth, { mode: 'jwt' }>): string {
+  return auth.rules === undefined ? auth.provider : claimsProviderName(auth.provider);
+}
+
+function providerConfig(name: string, p: JwtProvider, claimsInMetadata: boolean): object {
   const jwks =
     'file' in p.jwks
       ? { local_jwks: { filename: p.jwks.file } }
@@ -76,8 +94,9 @@ function providerConfig(name: string, p: JwtProvider): object {
     ...jwks,
     // The token is for the mesh (its audience); upstreams get the verified claims instead.
     forward: false,
-    payload_in_metadata: JWT_PAYLOAD_KEY,
-    normalize_payload_in_metadata: { space_delimited_claims: ['scope'] },
+    ...(claimsInMetadata
+      ? { payload_in_metadata: JWT_PAYLOAD_KEY, normalize_payload_in_metadata: { space_delimited_claims: ['scope'] } }
+      : {}),
     failed_status_in_metadata: JWT_FAILURE_KEY,
     clock_skew_seconds: Math.floor((p.clockSkew ?? 60_000) / 1000),
     // An RS256 verify is most of jwt_authn's cost per request, and agents send
@@ -94,25 +113,38 @@ function providerConfig(name: string, p: JwtProvider): object {
 }
 
 /**
- * jwt_authn with one requirement per provider; routes pick theirs
- * (routeAuthConfig). Routes without one (the metadata documents) verify
- * nothing.
+ * jwt_authn with two requirements per provider, the provider and its claims
+ * provider (claimsProviderName); routes pick theirs (routeAuthConfig). Routes
+ * without one (the metadata documents) verify nothing. Both are always there,
+ * so a server that gains or loses rules changes its routes only, never the
+ * listener. Each keeps its own token cache (a token used on servers of both
+ * kinds is verified once for each) and, for a remote JWKS, fetches the keys
+ * itself.
  */
 export function jwtAuthnFilter(auth: ResolvedMeshAuth): object {
-  const names = Object.keys(auth.providers).sort();
+  const providers = Object.keys(auth.providers)
+    .sort()
+    .flatMap((n) => [
+      [n, providerConfig(n, auth.providers[n]!, false)] as const,
+      [claimsProviderName(n), providerConfig(n, auth.providers[n]!, true)] as const,
+    ]);
   return {
     name: JWT_FILTER,
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
-      providers: Object.fromEntries(names.map((n) => [n, providerConfig(n, auth.providers[n]!)])),
-      requirement_map: Object.fromEntries(names.map((n) => [n, { provider_name: n }])),
+      providers: Object.fromEntries(providers),
+      requirement_map: Object.fromEntries(providers.map(([n]) => [n, { provider_name: n }])),
     },
   };
 }
 
-/** RBAC without rules of its own: each server's routes carry theirs (tool-authorization.ts). */
+/**
+ * RBAC without rules of its own, and off: every route of a server with rules
+ * turns it on with that server's policies (tool-authorization.ts), so other
+ * servers' requests do not even create it.
+ */
 export function rbacFilter(): object {
-  return { name: RBAC_FILTER, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } };
+  return { name: RBAC_FILTER, disabled: true, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } };
 }
 
 function jsonRpcError(code: number, message: string, data: Record<string, string>): object {
@@ -172,13 +204,13 @@ export function authLocalReplyMappers(): object[] {
   ];
 }
 
-/** A route's jwt_authn choice: the server's provider, or nothing to verify. */
+/** A route's jwt_authn choice: the server's requirement (requirementName), or nothing to verify. */
 export function routeAuthConfig(auth: CatalogAuth): Record<string, object> {
   if (auth.mode !== 'jwt') return {};
   return {
     [JWT_FILTER]: {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig',
-      requirement_name: auth.provider,
+      requirement_name: requirementName(auth),
     },
   };
 }

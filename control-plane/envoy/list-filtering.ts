@@ -3,15 +3,16 @@
 // rules only (and the bodies without a method, for batches), to the control
 // plane's ExternalProcessor
 // (control-plane/list-filter/), over the bootstrap's cluster to the control
-// plane (so xDS TLS covers it too). Every other request skips it: the
-// listener's processing mode skips everything and only the list routes turn
-// it on. Fail closed: no answer from the control plane is a 500, never an
-// unfiltered list.
+// plane (so xDS TLS covers it too). The listener has the filter off: only
+// the routes of servers with rules turn it on (listFilterOn), and of those,
+// the listener's processing mode skips everything and only the list, listen
+// and default routes ask for messages. Fail closed: no answer from the
+// control plane is a 500, never an unfiltered list.
 import { XDS_CLUSTER } from '../../lib/mesh-contracts.js';
 import type { CatalogAuth } from '../catalog/auth-resolution.js';
 import { JWT_FILTER } from './agent-auth.js';
 import { ROUTE_KEY_NAMESPACE } from './mcp-route-keys.js';
-import { duration } from './proto-values.js';
+import { duration, filterOn } from './proto-values.js';
 
 export const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
 export const LIST_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'] as const;
@@ -28,6 +29,10 @@ const SKIP_ALL = {
 export function listFilterHttpFilter(): object {
   return {
     name: EXT_PROC_FILTER,
+    // Even skipping everything, the filter cost Envoy about 9 µs per request
+    // (bench/RESULTS.md, "Where JWT's CPU goes"); off, it is not even created
+    // for a request whose route does not turn it on.
+    disabled: true,
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
       grpc_service: { envoy_grpc: { cluster_name: XDS_CLUSTER }, timeout: duration(2_000) },
@@ -72,6 +77,32 @@ export function serverNameFilter(): object {
   };
 }
 
+/**
+ * A route's per-filter configs with the list filter turned on where it must
+ * be. Envoy creates a request's filters from the route its headers match,
+ * before json_to_metadata has read the body; a route that matches only on
+ * body keys (a positive dynamic-metadata matcher) is never that route, so it
+ * needs nothing unless it has an override of its own (the list, listen and
+ * default routes). Every other route turns the filter on with the listener's
+ * skip-everything mode, so whatever route the body then picks, the filter is
+ * there; every request under the server's path matches one of those (its
+ * default route takes the whole prefix). A tool call then runs the listener's
+ * mode, with no override to merge.
+ */
+export function listFilterOn(match: object, perFilter: Readonly<Record<string, object>>): Record<string, object> {
+  const own = perFilter[EXT_PROC_FILTER];
+  const bodyKeys = ((match as { dynamic_metadata?: { invert?: boolean }[] }).dynamic_metadata ?? []).some((m) => m.invert !== true);
+  if (own === undefined && bodyKeys) return { ...perFilter };
+  return { ...perFilter, [EXT_PROC_FILTER]: filterOn(own ?? processingOverride(SKIP_ALL)) };
+}
+
+function processingOverride(processingMode: object): object {
+  return {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
+    overrides: { processing_mode: processingMode },
+  };
+}
+
 /** Whether a server's list answers are filtered: it has rules. */
 export function filtersLists(auth: CatalogAuth): boolean {
   return auth.mode === 'jwt' && auth.rules !== undefined;
@@ -79,16 +110,9 @@ export function filtersLists(auth: CatalogAuth): boolean {
 
 /** The list routes' ext_proc override: the request's headers, then the answer's headers and whole body. */
 export function listRouteExtProc(): Record<string, object> {
-  return {
-    [EXT_PROC_FILTER]: {
-      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
-      overrides: {
-        // One message per list answer: its whole body, with the claims, the
-        // method and the server (serverNameFilter) as metadata.
-        processing_mode: { ...SKIP_ALL, response_body_mode: 'BUFFERED' },
-      },
-    },
-  };
+  // One message per list answer: its whole body, with the claims, the
+  // method and the server (serverNameFilter) as metadata.
+  return { [EXT_PROC_FILTER]: processingOverride({ ...SKIP_ALL, response_body_mode: 'BUFFERED' }) };
 }
 
 /**
@@ -98,12 +122,7 @@ export function listRouteExtProc(): Record<string, object> {
  * so nothing else can check its calls).
  */
 export function defaultRouteExtProc(): Record<string, object> {
-  return {
-    [EXT_PROC_FILTER]: {
-      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
-      overrides: { processing_mode: { ...SKIP_ALL, request_header_mode: 'SEND', request_body_mode: 'BUFFERED' } },
-    },
-  };
+  return { [EXT_PROC_FILTER]: processingOverride({ ...SKIP_ALL, request_header_mode: 'SEND', request_body_mode: 'BUFFERED' }) };
 }
 
 /**

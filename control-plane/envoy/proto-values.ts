@@ -41,5 +41,13 @@ export function typedStruct(typeUrl: string, value: { readonly [k: string]: Json
   return { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: typeUrl, value: struct(value) };
 }
 
+/**
+ * A route's per-filter config that also turns on a filter the listener has
+ * off (`disabled: true`). Envoy refuses one without a config.
+ */
+export function filterOn(config: object): object {
+  return { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', config };
+}
+
 /** Config source for resources delivered over the ADS stream. */
 export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;

@@ -1,5 +1,6 @@
 // A server's auth on its routes: each route gets the server's jwt_authn
-// requirement and the RBAC policies its match can need (tool-authorization.ts);
+// requirement and the RBAC policies its match can need (tool-authorization.ts),
+// and on a server with rules the list filter (list-filtering.ts);
 // servers that require tokens get the route serving their RFC 9728 metadata
 // document; a server whose auth cannot be enforced gets one refusing route.
 // Pure.
@@ -7,9 +8,11 @@ import { agentPath } from '../../lib/mesh-contracts.js';
 import { resourceMetadataPath } from '../catalog/auth-resolution.js';
 import type { CatalogServer } from '../catalog/model.js';
 import { RESOURCE_METADATA_KEY, routeAuthConfig } from './agent-auth.js';
+import { filtersLists, listFilterOn } from './list-filtering.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
 import { struct } from './proto-values.js';
 import { type RbacScope, serverRbac } from './tool-authorization.js';
+import { isToolCallHeaderRoute } from './tool-call-header-route.js';
 
 const JSON_CONTENT = { header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 
@@ -45,9 +48,11 @@ export function withAuth(server: CatalogServer, routes: readonly object[]): obje
   const jwt = routeAuthConfig(auth);
   const rbac = serverRbac(server.name, auth);
   const scopes = rbacScopes(server);
+  const lists = filtersLists(auth);
   const out = routes.map((r) => {
-    const { name, typed_per_filter_config: own } = r as { name: string; typed_per_filter_config?: object };
-    const perFilter = { ...jwt, ...rbac(scopes.get(name) ?? { kind: 'all' }), ...own };
+    const { name, match, typed_per_filter_config: own } = r as { name: string; match: object; typed_per_filter_config?: object };
+    const merged = { ...jwt, ...rbac(scopes.get(name) ?? { kind: 'all' }), ...own };
+    const perFilter = lists && !isToolCallHeaderRoute(name) ? listFilterOn(match, merged) : merged;
     return Object.keys(perFilter).length === 0 ? r : { ...r, typed_per_filter_config: perFilter };
   });
   if (auth.mode !== 'jwt') return out;

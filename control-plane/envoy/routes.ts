@@ -21,6 +21,7 @@ import { duration, u32 } from './proto-values.js';
 import { rateLimitRouteFields } from './rate-limits.js';
 import { refusedRoute, routeMetadata, withAuth } from './route-auth.js';
 import { withPathGuard } from './route-path-guard.js';
+import { toolCallHeaderRoute } from './tool-call-header-route.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
 
@@ -136,6 +137,9 @@ function trafficRoutes(server: CatalogServer): object[] {
     response_headers_to_add: [{ header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
     metadata,
   }));
+  // On a server with rules, a 2026-07-28 tools/call's headers pick this route (every route below needs a
+  // method in the body, or is GET/DELETE or the default), which leaves the list filter off.
+  if (filtersLists(server.auth)) routes.push(toolCallHeaderRoute(prefix, server.name, `${stat}__header_mismatch`, metadata));
   routes.push(...paramRouteEntries(server, { prefix, stat, metadata, retryPolicy, idleTimeoutMs: server.policy.idleTimeoutMs }));
   for (const t of server.toolRoutes) {
     routes.push(

@@ -15,6 +15,7 @@ import type { CatalogAuth } from '../catalog/auth-resolution.js';
 import type { AuthRule } from '../catalog/auth-schema.js';
 import { JWT_FILTER, JWT_PAYLOAD_KEY, RBAC_FILTER } from './agent-auth.js';
 import { JSON_CONTENT_TYPE, ROUTE_KEY_NAMESPACE } from './mcp-route-keys.js';
+import { filterOn } from './proto-values.js';
 
 /** The gated methods of each kind a rule names, and the body key that names the item. */
 const KINDS = [
@@ -167,18 +168,25 @@ export function serverRbac(server: string, auth: CatalogAuth): (scope: RbacScope
   if (auth.mode !== 'jwt' || auth.rules === undefined) return () => ({});
   const all = denyPolicies(server, auth.rules);
   const toolWildcard = Object.keys(all).find((k) => k.startsWith(`${server}:tool:*:`))!;
-  const config = (policies: Record<string, object>) => ({
-    [RBAC_FILTER]: {
+  // The listener has RBAC off (agent-auth.ts): every route of the server turns
+  // it on, also those with nothing to check, whichever route Envoy creates a
+  // request's filters from (its headers' route, before the body is read) and
+  // whichever the body then picks.
+  const perRoute = (rbac?: object) => ({
+    [RBAC_FILTER]: filterOn({
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
-      rbac: {
-        rules: { action: 'DENY', policies },
-        // Counters per policy: http.<listener>.rbac.policy.<policy name>.denied.
-        track_per_rule_stats: true,
-      },
-    },
+      ...(rbac ? { rbac } : {}),
+    }),
   });
+  const config = (policies: Record<string, object>) =>
+    perRoute({
+      rules: { action: 'DENY', policies },
+      // Counters per policy: http.<listener>.rbac.policy.<policy name>.denied.
+      track_per_rule_stats: true,
+    });
   const whole = config(all);
   const noMethod = config(unreadableBodyPolicy(server));
+  const nothing = perRoute();
   return (scope) => {
     switch (scope.kind) {
       case 'all':
@@ -186,7 +194,7 @@ export function serverRbac(server: string, auth: CatalogAuth): (scope: RbacScope
       case 'no-method':
         return noMethod;
       case 'none':
-        return {};
+        return nothing;
       case 'tool': {
         const own = Object.keys(all).find((k) => k.startsWith(`${server}:tool:${scope.tool}:`)) ?? toolWildcard;
         return config({ [own]: all[own]! });

@@ -361,6 +361,24 @@ test('the body decides: headers that name an allowed tool, no headers, and a wil
   });
   assert.equal(batch.status, 400);
   assert.match(((await batch.json()) as { error: { message: string } }).error.message, /batches are refused/);
+  // The same with 2026-07-28 headers that say tools/call (Envoy picks the list filter's absence from them, before the body):
+  // a body without a method, a batch or not JSON, is a header/body disagreement, and a body naming another method too.
+  const modernCall = { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'increment', ...auth };
+  for (const [why, contentType, body] of [
+    ['a batch', 'application/json', JSON.stringify([call('increment')])],
+    ['a response', 'application/json', JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} })],
+    ['not JSON', 'text/plain', JSON.stringify(call('increment'))],
+    ['another method', 'application/json', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} })],
+  ] as const) {
+    const r = await fetch(mesh.agentUrl('tools'), {
+      method: 'POST',
+      headers: { 'content-type': contentType, accept: ACCEPT, ...modernCall },
+      body,
+    });
+    const text = await r.text();
+    assert.equal(r.status, 400, `${why}: ${text}`);
+    assert.equal((JSON.parse(text) as { error: { code: number } }).error.code, -32020, why);
+  }
   assert.equal(upstream.calls.get('increment'), before + 1, 'nothing refused reached the server');
 });
 

@@ -232,6 +232,13 @@ describe('Envoy resources', () => {
       { header_name: agentClaimHeader('email'), claim_name: 'email' },
     ]);
     assert.equal(jwt.providers.corp.forward, false);
+    // The verified payload as metadata only where rules read it: servers with rules require corp.claims.
+    assert.equal(jwt.providers.corp.payload_in_metadata, undefined);
+    assert.equal(jwt.providers['corp.claims'].payload_in_metadata, 'jwt_payload');
+    assert.deepEqual(jwt.providers['corp.claims'].normalize_payload_in_metadata, { space_delimited_claims: ['scope'] });
+    const { payload_in_metadata: _p, normalize_payload_in_metadata: _n, ...claimsRest } = jwt.providers['corp.claims'];
+    assert.deepEqual(claimsRest, jwt.providers.corp, 'the claims provider checks tokens the same way');
+    assert.deepEqual(Object.keys(jwt.requirement_map).sort(), ['corp', 'corp.claims', 'partner', 'partner.claims']);
     // A repeated token is verified once per worker (exp is still checked on every hit); 0 turns the cache off.
     assert.deepEqual(jwt.providers.corp.jwt_cache_config, { jwt_cache_size: 1000 });
     const sized = (tokenCache: number) =>
@@ -252,6 +259,9 @@ describe('Envoy resources', () => {
     const extProc = (hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.ext_proc')!.typed_config;
     assert.deepEqual(extProc.forward_rules.allowed_headers.patterns, [{ exact: ':path' }, { exact: 'content-type' }]);
     assert.equal(extProc.failure_mode_allow, false);
+    // Off unless a route turns it on (the routes of servers with rules).
+    assert.equal((hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.ext_proc')!['disabled'], true);
+    assert.equal((hcm.http_filters as Json[]).find((f) => f['name'] === 'envoy.filters.http.rbac')!['disabled'], true);
     // Without auth: only the header strip is added (and the rate limit filter, off unless a route switches it on).
     const plain = buildListener({ address: '127.0.0.1', port: 10000 }) as Json;
     assert.deepEqual(
@@ -280,9 +290,61 @@ describe('Envoy resources', () => {
     const rbacPolicies = (name: string) => {
       const r = traffic.find((x) => x['name'] === name);
       assert.ok(r, name);
-      return Object.keys(r['typed_per_filter_config']['envoy.filters.http.rbac']?.rbac.rules.policies ?? {}).sort();
+      // The listener has RBAC off: every route of a server with rules turns it on, also with nothing to check.
+      const rbac = r['typed_per_filter_config']['envoy.filters.http.rbac'];
+      assert.equal(rbac['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', name);
+      return Object.keys(rbac.config.rbac?.rules.policies ?? {}).sort();
     };
-    for (const r of traffic) assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp', r['name']);
+    for (const r of traffic) {
+      assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp.claims', r['name']);
+      rbacPolicies(r['name']);
+      // Envoy picks a request's filters by the route its headers match, before the body is read: every route
+      // a request can match on headers alone turns the list filter on, and so do the routes with their own mode.
+      const bodyKeysOnly = ((r['match'].dynamic_metadata ?? []) as Json[]).some((m) => m['invert'] !== true);
+      const extProc = r['typed_per_filter_config']['envoy.filters.http.ext_proc'];
+      if (r['name'] === 'search/header-mismatch/tools-call-without-method') assert.equal(extProc, undefined);
+      else if (!bodyKeysOnly) assert.equal(extProc['@type'], 'type.googleapis.com/envoy.config.route.v3.FilterConfig', r['name']);
+      else if (!/\/(lists|listen)/.test(r['name'])) assert.equal(extProc, undefined, r['name']);
+    }
+    // A 2026-07-28 POST whose Mcp-Method says tools/call: its headers pick a route without the list filter, before every
+    // route of the server but the header checks; once the body is read, only a body without a method stays there (400).
+    const names = traffic.map((r) => String(r['name']));
+    const headerRoute = names.indexOf('search/header-mismatch/tools-call-without-method');
+    assert.ok(headerRoute > names.lastIndexOf('search/header-mismatch/method-claim'));
+    assert.ok(names.slice(headerRoute + 1).every((n) => !n.includes('/header-mismatch/')));
+    const call = traffic[headerRoute]!;
+    assert.equal(call['direct_response'].status, 400);
+    assert.deepEqual(call['match'].dynamic_metadata, [
+      { filter: 'mcpmesh', path: [{ key: 'method' }], value: { present_match: true }, invert: true },
+    ]);
+    assert.deepEqual(
+      (call['match'].headers as Json[]).map((h) => [h['name'], h['string_match']?.exact ?? h['string_match']?.prefix]),
+      [
+        [':path', '/mcp/search'],
+        ['mcp-protocol-version', '2026-07-28'],
+        [':method', 'POST'],
+        ['mcp-method', 'tools/call'],
+      ],
+    );
+    assert.ok(JSON.parse(call['direct_response'].body.inline_string).error.code === -32020);
+    for (const name of ['search/lists', 'search/lists/2026', 'search/listen/2026', 'search/default'])
+      assert.equal(
+        traffic.find((x) => x['name'] === name)!['typed_per_filter_config']['envoy.filters.http.ext_proc']['@type'],
+        'type.googleapis.com/envoy.config.route.v3.FilterConfig',
+        name,
+      );
+    assert.deepEqual(
+      traffic.find((x) => x['name'] === 'search/get-delete')!['typed_per_filter_config']['envoy.filters.http.ext_proc'].config.overrides
+        .processing_mode,
+      {
+        request_header_mode: 'SKIP',
+        response_header_mode: 'SKIP',
+        request_body_mode: 'NONE',
+        response_body_mode: 'NONE',
+        request_trailer_mode: 'SKIP',
+        response_trailer_mode: 'SKIP',
+      },
+    );
     // Routes any gated method can take carry every policy; a tool's route only its own.
     assert.deepEqual(rbacPolicies('search/rpc'), [
       'search:prompt:*:unlisted',
@@ -302,8 +364,15 @@ describe('Envoy resources', () => {
       /\|resources\/templates\/list$/,
     );
     const listen = traffic.find((x) => x['name'] === 'search/listen/2026')!['typed_per_filter_config'];
-    assert.equal(listen['envoy.filters.http.ext_proc'].overrides.processing_mode.request_body_mode, 'BUFFERED');
-    assert.equal(listen['envoy.filters.http.jwt_authn'].requirement_name, 'corp');
+    assert.equal(listen['envoy.filters.http.ext_proc'].config.overrides.processing_mode.request_body_mode, 'BUFFERED');
+    assert.equal(listen['envoy.filters.http.jwt_authn'].requirement_name, 'corp.claims');
+    // Without rules: the provider itself (no payload metadata), and no list filter.
+    const jwtOnly = serverRoutes(catalogServer({ auth: { provider: 'corp' } })) as Json[];
+    for (const r of jwtOnly.slice(1)) {
+      assert.equal(r['typed_per_filter_config']['envoy.filters.http.jwt_authn'].requirement_name, 'corp', r['name']);
+      assert.equal(r['typed_per_filter_config']['envoy.filters.http.ext_proc'], undefined, r['name']);
+      assert.equal(r['typed_per_filter_config']['envoy.filters.http.rbac'], undefined, r['name']);
+    }
     const refused = serverRoutes(catalogServer({ auth: { provider: 'nope' } })) as Json[];
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!['direct_response'].status, 503);
