@@ -1,7 +1,9 @@
 // What the auth benches send and start: one 2026-07-28 `tools/call` of the
 // fixture server's `echo` with the MCP headers, the per-tool rules an operator
 // writes, and `mcpmesh adapter` in a process of its own.
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
 import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
 import { until } from '../../test/support/wait.js';
 
@@ -63,4 +65,19 @@ export async function adapterProcess(
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   await until(() => /listening on (\S+)/.test(out), `adapter ${name} listening`, 15_000);
   return { child, url: /listening on (\S+)/.exec(out)![1]! };
+}
+
+/** One POST of `body` on `agent`'s kept-alive connections: its time in ms, or an error unless 200. */
+export function timedPost(url: string, agent: http.Agent, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const t0 = performance.now();
+    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () =>
+        res.statusCode === 200 ? ok(performance.now() - t0) : fail(new Error(`${url}: status ${String(res.statusCode)}`)),
+      );
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
 }

@@ -26,7 +26,7 @@ import { freePort } from '../../test/support/ports.js';
 import { until } from '../../test/support/wait.js';
 import { treeCpuPreciseMs } from '../process-cpu.js';
 import { percentile, seededShuffle } from '../sampling.js';
-import { echoCall, RULES } from './bench-fixtures.js';
+import { echoCall, RULES, timedPost } from './bench-fixtures.js';
 
 const { body: BODY, headers: HEADERS } = echoCall('jwt-ablation-bench');
 const ECHO = join(dirname(fileURLToPath(import.meta.url)), '../gateway/echo-upstream.js');
@@ -165,17 +165,7 @@ const VARIANTS: Variant[] = [
 ];
 
 function call(url: string, agent: http.Agent, headers: Record<string, string>): Promise<number> {
-  return new Promise((ok, fail) => {
-    const t0 = performance.now();
-    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () =>
-        res.statusCode === 200 ? ok(performance.now() - t0) : fail(new Error(`${url}: status ${String(res.statusCode)}`)),
-      );
-    });
-    req.on('error', fail);
-    req.end(BODY);
-  });
+  return timedPost(url, agent, headers, BODY);
 }
 
 /** A dumped resource as a bootstrap field: without the Any's type. */

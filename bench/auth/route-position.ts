@@ -24,7 +24,7 @@ import * as here from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
 import { treeCpuPreciseMs } from '../process-cpu.js';
 import { percentile, seededShuffle } from '../sampling.js';
-import { echoCall, RULES } from './bench-fixtures.js';
+import { echoCall, RULES, timedPost } from './bench-fixtures.js';
 
 const { body: BODY, headers: HEADERS } = echoCall('route-position-bench');
 
@@ -42,17 +42,7 @@ const rounds = Number(values.rounds);
 const burst = Number(values.burst);
 
 function call(url: string, agent: http.Agent, headers: Record<string, string>): Promise<number> {
-  return new Promise((ok, fail) => {
-    const t0 = performance.now();
-    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () =>
-        res.statusCode === 200 ? ok(performance.now() - t0) : fail(new Error(`${url}: status ${String(res.statusCode)}`)),
-      );
-    });
-    req.on('error', fail);
-    req.end(BODY);
-  });
+  return timedPost(url, agent, headers, BODY);
 }
 
 const shuffle = seededShuffle(11);
