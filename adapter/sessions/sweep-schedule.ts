@@ -16,6 +16,8 @@ export class SweepSchedule {
   private writes = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** The sweep that follows the running one, shared by every caller until it starts. */
+  private next: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -26,12 +28,25 @@ export class SweepSchedule {
       throw new SessionStateError('sweepEvery must be a positive integer', 'invalid_state');
   }
 
-  /** Sweeps now, or joins the sweep already running. */
+  /**
+   * A sweep that starts after this call: now, or once the running one ends.
+   * Joining the running sweep would not do: it may have read the keys before
+   * the writes this caller made, and end with the store still over its bound.
+   */
   run(): Promise<void> {
-    this.running ??= this.start().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    if (this.running === undefined) {
+      this.running = this.start().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.run();
+      });
+    return this.next;
   }
 
   /** Counts a write; sweeps in the background when the write count or the interval says so. */
@@ -53,7 +68,8 @@ export class SweepSchedule {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    // The queued sweep ends after the running one; either may be the one left when the other settles.
+    while (this.running !== undefined || this.next !== undefined) await (this.next ?? this.running)?.catch(() => undefined);
   }
 
   private start(): Promise<void> {
