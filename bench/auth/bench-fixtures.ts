@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { FIXTURE_SERVER, RUN_ADAPTER } from '../../test/support/adapter-fixture.js';
+import { modernHeaders } from '../../test/support/modern-call.js';
 import { until } from '../../test/support/wait.js';
 
 /** The body and headers of one echo call, named by the bench that sends it. */
@@ -23,11 +24,7 @@ export function echoCall(clientName: string): { readonly body: string; readonly 
   return {
     body,
     headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'echo',
+      ...modernHeaders('tools/call', 'echo'),
       'content-length': String(Buffer.byteLength(body)),
     },
   };

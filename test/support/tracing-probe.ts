@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { startFixtureAdapter } from './adapter-fixture.js';
 import { startJaeger } from './jaeger.js';
 import { type Mesh, startMesh, statValue } from './mesh.js';
+import { postToolCall } from './modern-call.js';
 import { until } from './wait.js';
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 const SPANS_SENT = 'tracing.opentelemetry.spans_sent';
 
 /**
@@ -71,18 +71,7 @@ export async function startTracingProbe(sampling: number): Promise<TracingProbe>
     mesh,
     async call(traceparent) {
       const id = nextId++;
-      const res = await fetch(mesh.agentUrl('fixture'), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': 'trace_context',
-          traceparent,
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'trace_context', arguments: {}, _meta: META } }),
-      });
+      const res = await postToolCall(mesh.agentUrl('fixture'), 'trace_context', {}, { id, headers: { traceparent } });
       const text = await res.text();
       assert.equal(res.status, 200, text);
       const body = JSON.parse(text) as { result: { structuredContent: Record<string, unknown> } };
