@@ -5,7 +5,9 @@
 // one run with the variants alternating: router only, + json_to_metadata, +
 // the mesh's route table, + the stateful-session envelope, + the identity
 // header strip, + the local rate limit filter (the full chain), and the full
-// chain with one worker. Transport rows put the full chain (and the router
+// chain with one worker. The `mcp*` rows put Envoy 1.40's own MCP filter in
+// json_to_metadata's place (mcp-filter-chain.ts), alone and in the full chain.
+// Transport rows put the full chain (and the router
 // alone) in front of a minimal echo endpoint (echo-upstream.ts) over HTTP/1.1,
 // h2c and a Unix socket, so that only the HTTP stack differs. Rows marked
 // "probe" remove something the mesh needs, to locate a cost; they are not
@@ -42,6 +44,7 @@ import { freePort } from '../../test/support/ports.js';
 import { serverSpec } from '../../test/support/specs.js';
 import { type LoadResult, type Phase, runHttp, waitServing } from '../adapter/load.js';
 import { treeCpu } from '../process-cpu.js';
+import { useMcpFilter } from './mcp-filter-chain.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -268,6 +271,33 @@ const VARIANTS: EnvoyVariant[] = [
       hcm['generate_request_id'] = { value: false };
     },
   },
+  {
+    key: 'mcp-keys',
+    label: '+ the MCP filter instead of json_to_metadata',
+    filters: [FILTER.keys, FILTER.router],
+    meshRoutes: false,
+    concurrency: 2,
+    upstream: 'adapter',
+    tweak: (hcm) => useMcpFilter(hcm),
+  },
+  {
+    key: 'mcp',
+    label: 'full chain, the MCP filter instead of json_to_metadata',
+    filters: FULL,
+    meshRoutes: true,
+    concurrency: 2,
+    upstream: 'adapter',
+    tweak: (hcm) => useMcpFilter(hcm),
+  },
+  {
+    key: 'mcp-early',
+    label: 'full chain, the MCP filter, early_terminate_when_routable',
+    filters: FULL,
+    meshRoutes: true,
+    concurrency: 2,
+    upstream: 'adapter',
+    tweak: (hcm) => useMcpFilter(hcm, { earlyTerminate: true }),
+  },
   { key: 'echo-h1', label: 'full chain → echo, HTTP/1.1 TCP', filters: FULL, meshRoutes: true, concurrency: 2, upstream: 'echo-h1' },
   {
     key: 'echo-h1-c1',
@@ -459,7 +489,7 @@ function median(xs: readonly number[]): number {
 }
 
 const STAT_FILTER =
-  '^(cluster\\.mcp_[^.]+\\.(upstream_cx_total|upstream_cx_destroy.*|upstream_rq_total|upstream_rq_retry.*|upstream_rq_pending_total|health_check\\.attempt|upstream_flow_control.*|upstream_cx_rx_bytes_buffered|upstream_cx_tx_bytes_buffered)|vhost\\.mcp\\.route\\.[^.]+\\.upstream_rq_(completed|200|2xx|time)|http\\.mcp_egress\\.(downstream_cx_total|downstream_rq_total|downstream_flow_control.*|downstream_rq_too_large)|.*json_to_metadata.*|.*rate_limit.*)$';
+  '^(cluster\\.mcp_[^.]+\\.(upstream_cx_total|upstream_cx_destroy.*|upstream_rq_total|upstream_rq_retry.*|upstream_rq_pending_total|health_check\\.attempt|upstream_flow_control.*|upstream_cx_rx_bytes_buffered|upstream_cx_tx_bytes_buffered)|vhost\\.mcp\\.route\\.[^.]+\\.upstream_rq_(completed|200|2xx|time)|http\\.mcp_egress\\.(downstream_cx_total|downstream_rq_total|downstream_flow_control.*|downstream_rq_too_large)|.*json_to_metadata.*|.*\\.mcp\\..*|.*rate_limit.*)$';
 
 async function envoyCounters(adminPort: number): Promise<string> {
   const r = await fetch(`http://127.0.0.1:${adminPort}/stats?usedonly&filter=${encodeURIComponent(STAT_FILTER)}`);
