@@ -21,8 +21,10 @@
 //
 // Why not Lua (this used to be a Lua filter): the body scan cost ~25 µs of CPU
 // per call, json_to_metadata ~5-20 µs (bench/RESULTS.md). Why not
-// envoy.filters.http.mcp: work in progress in Envoy 1.40; it skips requests
-// whose Content-Type is not exactly application/json or whose Accept lacks a type.
+// envoy.filters.http.mcp (work in progress in Envoy 1.40): it costs Envoy more
+// per call, gives no keys for an upper-case Content-Type or an Accept without
+// both types, keeps the keys it read before a parse error, and passes a body
+// over its limit whole (bench/RESULTS.md, "The MCP filter of Envoy 1.40").
 // GETs and DELETEs have no body and pass the filter unbuffered; a POST with no
 // method in its body (a JSON-RPC response, a batch, a body that is not JSON)
 // takes the server's default route, which retries only what never reached a
