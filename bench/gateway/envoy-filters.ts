@@ -315,6 +315,14 @@ const VARIANTS: EnvoyVariant[] = [
     concurrency: 2,
     upstream: 'echo-h1',
   },
+  {
+    key: 'echo-router-c1',
+    label: 'router only, one route → echo, HTTP/1.1 TCP, --concurrency 1',
+    filters: [FILTER.router],
+    meshRoutes: false,
+    concurrency: 1,
+    upstream: 'echo-h1',
+  },
   { key: 'echo-h2c', label: 'full chain → echo, h2c TCP', filters: FULL, meshRoutes: true, concurrency: 2, upstream: 'echo-h2c' },
   {
     key: 'echo-uds',
