@@ -35,6 +35,7 @@ export const SAMPLED_TRACEPARENT_REGEX = '.*-[0-9a-f][13579bdf]';
 const CLIENT_TRACE_ID_HEADER = 'x-client-trace-id';
 
 const STATEFUL_SESSION_FILTER = 'envoy.filters.http.stateful_session';
+const ROUTE_KEY_FILTER = 'envoy.filters.http.json_to_metadata';
 
 /** Below 100%: the listener agents connect to does not trace, the traced internal listener does. */
 export function splitsTracing(tracing: Tracing | undefined): tracing is Tracing {
@@ -44,9 +45,10 @@ export function splitsTracing(tracing: Tracing | undefined): tracing is Tracing 
 /**
  * The outer connection manager's first routes. No per-route filter config
  * (JWT requirement, RBAC, rate limit, list filter): those are on the mesh's
- * routes and so run on the traced pass only. The stateful session is off
- * here: the traced pass decodes it and writes the answer's envelope with the
- * replica's address. No retries: the traced pass retries to the replicas.
+ * routes and so run on the traced pass only. The stateful session and the
+ * route keys are off here: the traced pass decodes the session and writes
+ * the answer's envelope with the replica's address, and reads the body. No
+ * retries: the traced pass retries to the replicas.
  * `sampling`: the mesh's percent.
  */
 export function tracedHopRoutes(sampling: number): object[] {
@@ -57,6 +59,9 @@ export function tracedHopRoutes(sampling: number): object[] {
         '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute',
         disabled: true,
       },
+      // The traced pass reads the body's route keys; here the body only passes through, so an
+      // answer Envoy makes about the body (a 413) comes from the traced pass, which logs it.
+      [ROUTE_KEY_FILTER]: { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', disabled: true },
     },
   };
   return [

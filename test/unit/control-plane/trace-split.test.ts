@@ -65,11 +65,14 @@ test("below 100%: the edge has no tracer; the traced internal listener has it, t
   assert.deepEqual(filterNames(traced), filterNames(edge));
 });
 
-test("the split routes: an agent's sampled context, and the percentage of the rest, drawn per stream; nothing per-route but the session off", () => {
+test("the split routes: an agent's sampled context, and the percentage of the rest, drawn per stream; nothing per-route but the session and the route keys off", () => {
   const [agent, sampled] = tracedHopRoutes(2.5) as Json[];
   for (const r of [agent!, sampled!]) {
     assert.equal((r['route'] as { cluster: string }).cluster, TRACED_HOP_CLUSTER);
-    assert.deepEqual(Object.keys(r['typed_per_filter_config'] as Json), ['envoy.filters.http.stateful_session']);
+    assert.deepEqual(Object.keys(r['typed_per_filter_config'] as Json), [
+      'envoy.filters.http.stateful_session',
+      'envoy.filters.http.json_to_metadata',
+    ]);
     assert.equal((r['route'] as Json)['retry_policy'], undefined);
   }
   const match = sampled!['match'] as { runtime_fraction: { default_value: Json }; headers: { string_match: { exact: string } }[] };
