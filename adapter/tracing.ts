@@ -46,6 +46,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
+import { UNTRACED_TRACEPARENT } from '../lib/mesh-contracts.js';
 import { type DeferredSpan, DeferredSpans } from './deferred-spans.js';
 import type { Outcome } from './protocol/failure-classes.js';
 import { DecidedAtStart, type StartDecision } from './span-decided-at-start.js';
@@ -268,7 +269,9 @@ export class CallTracer {
       // The agent's own context, which Envoy could not see: the call stays in the agent's trace.
       parent = withState(fromMeta, metaString(meta, 'tracestate'));
       baggage = metaString(meta, 'baggage');
-      if (fromHeader !== null) links = [{ context: fromHeader, attributes: { 'mcpmesh.link': 'proxy' } }];
+      // Envoy's context for a request it did not trace names no span.
+      if (fromHeader !== null && headerParent !== UNTRACED_TRACEPARENT)
+        links = [{ context: fromHeader, attributes: { 'mcpmesh.link': 'proxy' } }];
     } else if (fromHeader !== null) {
       parent = withState(fromHeader, first(headers['tracestate']));
       baggage = first(headers['baggage']) ?? metaString(meta, 'baggage');

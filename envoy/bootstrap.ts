@@ -217,6 +217,15 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
         { name: 'admin', admin_layer: {} },
       ],
     },
+    // Internal listeners over LDS: the traced pass of the split tracing
+    // (control-plane/envoy/trace-split.ts) is one. Without one in use it is
+    // a registry per worker and nothing per request.
+    bootstrap_extensions: [
+      {
+        name: 'envoy.bootstrap.internal_listener',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener' },
+      },
+    ],
     // Envoy warns on every start without a limit on downstream connections.
     overload_manager: {
       resource_monitors: [

@@ -78,6 +78,14 @@ export function agentClaimHeader(claim: string): string {
  */
 export const MESH_IDENTITY_HEADER_PREFIXES = [AGENT_IDENTITY_HEADER, AGENT_CLAIM_HEADER_PREFIX] as const;
 
+/**
+ * The `traceparent` Envoy sends upstream with a request it does not trace and
+ * that came without a context (control-plane/envoy/trace-split.ts): valid and
+ * not sampled, so an adapter follows "not sampled". Its ids name no span: an
+ * adapter links no span to it.
+ */
+export const UNTRACED_TRACEPARENT = '00-00000000000000000000000000000001-0000000000000001-00';
+
 /** Protocol generation a server speaks, as the file, Consul meta and the adapter name it. */
 export const PROTOCOL_GENERATIONS = ['auto', '2025', '2026'] as const;
 export type ProtocolGeneration = (typeof PROTOCOL_GENERATIONS)[number];

@@ -12,7 +12,6 @@
 // over rounds of each round's difference to that round's "off".
 //
 // Run: npx tsc -p . && node dist/bench/tracing/envoy-unsampled.js [--rounds 7] [--measure 2s] [--clients 1]
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
@@ -20,6 +19,7 @@ import { startJaeger } from '../../test/support/jaeger.js';
 import { type Mesh, startMesh } from '../../test/support/mesh.js';
 import { type Phase, runHttp, waitServing } from '../adapter/load.js';
 import { treeCpuPreciseMs } from '../process-cpu.js';
+import { FIXED_TEXT, startFixedUpstream } from './fixed-upstream.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const clients = Number(values.clients);
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 1500, measureMs: parseDuration(values.measure!) ?? 2000 };
-const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: 'echo: hello mcpmesh' };
+const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: FIXED_TEXT };
 const AGENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 
 interface Variant {
@@ -53,43 +53,13 @@ const VARIANTS: Variant[] = [
   { name: 'on, 1%, unparsable traceparent', sampling: 1, traceparent: 'not-a-traceparent' },
 ];
 
-/** Any MCP request: 200 with a fixed result under the request's id (initialize included). */
-function startUpstream(): Promise<Server> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      let id: unknown = null;
-      try {
-        id = (JSON.parse(body) as { id?: unknown }).id ?? null;
-      } catch {
-        // not JSON: answered all the same
-      }
-      const out = JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        result: {
-          protocolVersion: '2025-11-25',
-          capabilities: { tools: {} },
-          serverInfo: { name: 'fixed', version: '1' },
-          content: [{ type: 'text', text: CALL.expect }],
-        },
-      });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 const jaeger = await startJaeger();
-const upstream = await startUpstream();
+const upstream = await startFixedUpstream();
 const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
 try {
   for (const v of VARIANTS) {

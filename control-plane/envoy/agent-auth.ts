@@ -9,7 +9,7 @@ import { AGENT_IDENTITY_HEADER, agentClaimHeader, MESH_IDENTITY_HEADER_PREFIXES 
 import type { CatalogAuth, ResolvedMeshAuth } from '../catalog/auth-resolution.js';
 import type { JwtProvider } from '../catalog/auth-schema.js';
 import { ROUTE_METADATA_NAMESPACE } from './observability.js';
-import { duration, struct, typedStruct } from './proto-values.js';
+import { duration, type Json, struct, typedStruct } from './proto-values.js';
 
 export const JWT_FILTER = 'envoy.filters.http.jwt_authn';
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
@@ -39,13 +39,14 @@ export function jwksClusterName(provider: string): string {
  * Runs before every other filter: a header that only the mesh may set is
  * removed whatever the client sent (by prefix, so no spelling variant of a
  * claim header survives), and jwt_authn sets them again from a verified token.
+ * `more`: further request mutations at the same place (trace-split.ts).
  */
-export function identityHeaderStripFilter(): object {
+export function identityHeaderStripFilter(more: readonly Json[] = []): object {
   return {
     name: 'envoy.filters.http.header_mutation',
     typed_config: typedStruct('type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation', {
       mutations: {
-        request_mutations: MESH_IDENTITY_HEADER_PREFIXES.map((prefix) => ({ remove_on_match: { key_matcher: { prefix } } })),
+        request_mutations: [...MESH_IDENTITY_HEADER_PREFIXES.map((prefix) => ({ remove_on_match: { key_matcher: { prefix } } })), ...more],
       },
     }),
   };

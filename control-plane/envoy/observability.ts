@@ -106,8 +106,11 @@ export const ACCESS_LOG_FIELDS = {
 
 const LOG_PATHS: Record<string, string> = { stdout: '/dev/stdout', stderr: '/dev/stderr' };
 
-/** The HCM `access_log` list: a file logger (stdout, stderr or a path), sampled when asked. */
-export function accessLogConfig(log: NonNullable<Observability['accessLog']>): object[] {
+/**
+ * The HCM `access_log` list: a file logger (stdout, stderr or a path), sampled
+ * when asked; `only`: an access log filter the line must also pass.
+ */
+export function accessLogConfig(log: NonNullable<Observability['accessLog']>, only?: object): object[] {
   const logger: Record<string, unknown> = {
     name: 'envoy.access_loggers.file',
     typed_config: {
@@ -116,15 +119,18 @@ export function accessLogConfig(log: NonNullable<Observability['accessLog']>): o
       log_format: { json_format: struct(ACCESS_LOG_FIELDS) },
     },
   };
+  const filters: object[] = only ? [only] : [];
   if (log.sampling < 100) {
-    logger['filter'] = {
+    filters.push({
       runtime_filter: {
         runtime_key: 'mcpmesh.access_log.sampling',
         // Parts per million: 0.01% is 100.
         percent_sampled: { numerator: Math.round(log.sampling * 10_000), denominator: 'MILLION' },
         use_independent_randomness: true,
       },
-    };
+    });
   }
+  if (filters.length === 1) logger['filter'] = filters[0];
+  if (filters.length > 1) logger['filter'] = { and_filter: { filters } };
   return [logger];
 }

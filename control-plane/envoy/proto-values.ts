@@ -14,7 +14,7 @@ export function u32(value: number): { value: number } {
   return { value };
 }
 
-type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
 
 /**
  * google.protobuf.Value in its message (not JSON) form. protobufjs bundles the

@@ -12,11 +12,12 @@ import { TYPE, type TypeUrl } from '../xds/api/type-urls.js';
 import { jwksClusters } from './agent-auth.js';
 import { buildCluster, clusterName, type UpstreamTlsDefaults } from './clusters.js';
 import { buildLoadAssignment } from './endpoints.js';
-import { buildListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
+import { buildListener, buildTracedListener, LISTENER_NAME, type ListenerOptions } from './listener.js';
 import { balancedClusterName, hashedArguments, serverBalancings } from './load-balancing.js';
 import { COLLECTOR_CLUSTER, collectorCluster } from './observability.js';
 import { routedArguments } from './param-routes.js';
-import { ROUTE_CONFIG_NAME, serverRoutes, VIRTUAL_HOST } from './routes.js';
+import { ROUTE_CONFIG_NAME, serverRoutes, TRACED_ROUTE_CONFIG_NAME, VIRTUAL_HOST } from './routes.js';
+import { splitsTracing, TRACED_HOP_CLUSTER, TRACED_LISTENER_NAME, tracedHopCluster, tracedHopRoutes } from './trace-split.js';
 
 interface ServerResources {
   /** The server's cluster, then one per other balancing its tools use (load-balancing.ts). */
@@ -29,10 +30,11 @@ interface ServerResources {
 export class EnvoyResourceBuilder {
   /** Encodings of the previous build, keyed by their input; what a build does not use is dropped. */
   private previous = new Map<string, ServerResources>();
-  private listenerCache: { key: string; resource: EncodedResource } | undefined;
+  private listenerCache: { key: string; resources: EncodedResource[] } | undefined;
   private collectorCache: { key: string; resource: EncodedResource } | undefined;
   private jwksCache: { key: string; resources: EncodedResource[] } | undefined;
-  private previousRoutes: { parts: readonly Uint8Array[]; resource: EncodedResource } | undefined;
+  private previousRoutes: { parts: readonly Uint8Array[]; split: number | undefined; resources: EncodedResource[] } | undefined;
+  private tracedHop: EncodedResource | undefined;
 
   /** The same catalog entry object as before: no need to serialize it for its key. */
   private keys = new WeakMap<CatalogServer, string>();
@@ -49,11 +51,24 @@ export class EnvoyResourceBuilder {
     const collector = this.collector(listener);
     if (collector) clusters.push(collector);
     clusters.push(...this.jwks(listener));
+    const tracing = listener.observability?.tracing;
+    // The traced pass of the split (trace-split.ts): its internal listener, the cluster to it, and its routes.
+    const split = splitsTracing(tracing) ? tracing.sampling : undefined;
+    if (split !== undefined) {
+      this.tracedHop ??= encodeResource(TYPE.cluster, TRACED_HOP_CLUSTER, tracedHopCluster());
+      clusters.push(this.tracedHop);
+    }
     return new Map<TypeUrl, readonly EncodedResource[]>([
       [TYPE.cluster, clusters],
       [TYPE.endpoints, per.map((r) => r.endpoints)],
-      [TYPE.listener, [this.listener(withRoutedArguments(withHashedArguments(listener, catalog), catalog))]],
-      [TYPE.route, [this.routes(per.map((r) => r.routes))]],
+      [TYPE.listener, this.listeners(withRoutedArguments(withHashedArguments(listener, catalog), catalog))],
+      [
+        TYPE.route,
+        this.routes(
+          per.map((r) => r.routes),
+          split,
+        ),
+      ],
     ]);
   }
 
@@ -77,11 +92,15 @@ export class EnvoyResourceBuilder {
     return out;
   }
 
-  private listener(opts: ListenerOptions): EncodedResource {
+  private listeners(opts: ListenerOptions): EncodedResource[] {
     const key = JSON.stringify(opts);
-    if (this.listenerCache?.key !== key)
-      this.listenerCache = { key, resource: encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts)) };
-    return this.listenerCache.resource;
+    if (this.listenerCache?.key !== key) {
+      const resources = [encodeResource(TYPE.listener, LISTENER_NAME, buildListener(opts))];
+      if (splitsTracing(opts.observability?.tracing))
+        resources.push(encodeResource(TYPE.listener, TRACED_LISTENER_NAME, buildTracedListener(opts)));
+      this.listenerCache = { key, resources };
+    }
+    return this.listenerCache.resources;
   }
 
   /** The clusters remote JWKS are fetched through. */
@@ -105,12 +124,26 @@ export class EnvoyResourceBuilder {
     return this.collectorCache.resource;
   }
 
-  /** Joining every server's routes, and hashing the join, costs more than a change to one server's endpoints: skip both when no part changed. */
-  private routes(parts: readonly Uint8Array[]): EncodedResource {
+  /**
+   * Joining every server's routes, and hashing the join, costs more than a change to one server's endpoints: skip both when no part changed.
+   * `split`: the sampling percent of the split tracing; the listener agents reach then has the split's routes first, the traced pass the mesh's alone.
+   */
+  private routes(parts: readonly Uint8Array[], split: number | undefined): EncodedResource[] {
     const prev = this.previousRoutes;
-    if (prev && prev.parts.length === parts.length && parts.every((p, i) => sameBytes(prev.parts[i]!, p))) return prev.resource;
-    this.previousRoutes = { parts, resource: routeConfiguration(parts) };
-    return this.previousRoutes.resource;
+    if (prev && prev.split === split && prev.parts.length === parts.length && parts.every((p, i) => sameBytes(prev.parts[i]!, p)))
+      return prev.resources;
+    const resources =
+      split === undefined
+        ? [routeConfiguration(ROUTE_CONFIG_NAME, parts)]
+        : [
+            routeConfiguration(ROUTE_CONFIG_NAME, [
+              encodePartial('envoy.config.route.v3.VirtualHost', { routes: tracedHopRoutes(split) }),
+              ...parts,
+            ]),
+            routeConfiguration(TRACED_ROUTE_CONFIG_NAME, parts),
+          ];
+    this.previousRoutes = { parts, split, resources };
+    return resources;
   }
 }
 
@@ -134,7 +167,7 @@ function encodeResource(typeUrl: TypeUrl, name: string, body: object): EncodedRe
   return { name, any: packAny(typeUrl, body) };
 }
 
-function routeConfiguration(serverParts: readonly Uint8Array[]): EncodedResource {
+function routeConfiguration(name: string, serverParts: readonly Uint8Array[]): EncodedResource {
   // Field order as a whole encoding writes it: name, domains, routes (3), then the later fields.
   const { include_request_attempt_count, per_request_buffer_limit_bytes, ...head } = VIRTUAL_HOST;
   const vhost = Buffer.concat([
@@ -143,9 +176,9 @@ function routeConfiguration(serverParts: readonly Uint8Array[]): EncodedResource
     encodePartial('envoy.config.route.v3.VirtualHost', { include_request_attempt_count, per_request_buffer_limit_bytes }),
   ]);
   const value = Buffer.concat([
-    encodePartial('envoy.config.route.v3.RouteConfiguration', { name: ROUTE_CONFIG_NAME }),
+    encodePartial('envoy.config.route.v3.RouteConfiguration', { name }),
     lengthDelimitedHeader(2, vhost.length),
     vhost,
   ]);
-  return { name: ROUTE_CONFIG_NAME, any: { type_url: TYPE.route, value } };
+  return { name, any: { type_url: TYPE.route, value } };
 }

@@ -24,6 +24,8 @@ import { withPathGuard } from './route-path-guard.js';
 import { toolCallHeaderRoute } from './tool-call-header-route.js';
 
 export const ROUTE_CONFIG_NAME = 'mcp_routes';
+/** The traced internal listener's routes (trace-split.ts): the mesh's routes without the split's. */
+export const TRACED_ROUTE_CONFIG_NAME = 'mcp_routes_traced';
 
 /**
  * A subscriptions/listen stream is quiet between changes except for the

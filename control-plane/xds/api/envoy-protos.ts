@@ -44,6 +44,9 @@ const FILES = [
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
   'envoy/extensions/load_balancing_policies/maglev/v3/maglev.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  // The traced internal listener's cluster (control-plane/envoy/trace-split.ts).
+  'envoy/extensions/transport_sockets/internal_upstream/v3/internal_upstream.proto',
+  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'xds/type/v3/typed_struct.proto',

@@ -8,6 +8,7 @@ import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createAdapterMetrics } from '../../../adapter/metrics.js';
 import { type CallSpan, type CallSpanInfo, CallTracer } from '../../../adapter/tracing.js';
+import { UNTRACED_TRACEPARENT } from '../../../lib/mesh-contracts.js';
 
 const INFO: CallSpanInfo = {
   server: 's',
@@ -173,6 +174,17 @@ test("an agent's `_meta` context is the parent and Envoy's span a link, as decid
   assert.equal(s.links[0]!.context.spanId, PARENT);
   assert.deepEqual(s.links[0]!.attributes, { 'mcpmesh.link': 'proxy' });
   assert.equal(s.status.code, SpanStatusCode.UNSET, 'a tool error is the tool answering');
+});
+
+test("an agent's `_meta` context behind an Envoy that did not trace the request: the parent, and no link (Envoy's context names no span)", async () => {
+  const { tracer: t, exported } = tracer(0);
+  const agentSpan = '34'.repeat(8);
+  const span = t.start({ traceparent: UNTRACED_TRACEPARENT }, { traceparent: `00-${'ef'.repeat(16)}-${agentSpan}-01` }, INFO)!;
+  span.end('ok', false);
+  await t.shutdown();
+  const [s] = exported.getFinishedSpans() as ReadableSpan[];
+  assert.equal(s?.parentSpanContext?.spanId, agentSpan);
+  assert.deepEqual(s?.links, []);
 });
 
 test('shutdown records the spans still waiting for the event loop: none is lost', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MeshSettingsSchema, resolveObservability } from '../../../control-plane/catalog/mesh-schema.js';
-import { buildListener } from '../../../control-plane/envoy/listener.js';
+import { buildTracedListener } from '../../../control-plane/envoy/listener.js';
 import { COLLECTOR_CLUSTER } from '../../../control-plane/envoy/observability.js';
+import { TRACED_HOP_CLUSTER } from '../../../control-plane/envoy/trace-split.js';
 import { buildSnapshot } from '../../../control-plane/snapshot-builder.js';
 import { meshEntry, policyEntries } from '../../../control-plane/sources/consul-translation.js';
 import { decodeAny } from '../../../control-plane/xds/api/envoy-protos.js';
@@ -29,8 +30,9 @@ test("Envoy's span per try upstream: on unless the settings turn it off", () => 
       MeshSettingsSchema.parse({ tracing: { collector: 'http://127.0.0.1:4318', ...tracing } }),
       {},
     );
+    // At 1% (the default) the tracer is on the traced internal listener (trace-split.test.ts).
     const hcm = (
-      buildListener({ address: '127.0.0.1', port: 10000, observability }) as {
+      buildTracedListener({ address: '127.0.0.1', port: 10000, observability }) as {
         filter_chains: { filters: { typed_config: { tracing: { spawn_upstream_span: { value: boolean } } } }[] }[];
       }
     ).filter_chains[0]!.filters[0]!.typed_config;
@@ -49,13 +51,13 @@ test('the schema refuses what Envoy could not use', () => {
   assert.equal(MeshSettingsSchema.safeParse({ tracing: { colector: 'http://x' } }).success, false);
 });
 
-test('tracing on: the listener has the OpenTelemetry tracer, CDS the collector cluster, and the snapshot holds together', () => {
+test('tracing on: the traced listener has the OpenTelemetry tracer, CDS the collector cluster, and the snapshot holds together', () => {
   const observability = resolveObservability(
     { tracing: { collector: 'http://127.0.0.1:4318' }, accessLog: { path: '/var/log/mcp.json', sampling: 0.5 } },
     {},
   );
   const hcm = (
-    buildListener({ address: '127.0.0.1', port: 10000, observability }) as {
+    buildTracedListener({ address: '127.0.0.1', port: 10000, observability }) as {
       filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[];
     }
   ).filter_chains[0]!.filters[0]!.typed_config;
@@ -73,12 +75,11 @@ test('tracing on: the listener has the OpenTelemetry tracer, CDS the collector c
   const clusters = [...(snapshot.get(TYPE.cluster)?.resources.values() ?? [])];
   assert.deepEqual(
     clusters.map((c) => c.name),
-    [COLLECTOR_CLUSTER],
+    [COLLECTOR_CLUSTER, TRACED_HOP_CLUSTER],
   );
   const decoded = decodeAny(clusters[0]!.any) as unknown as Record<string, unknown>;
   assert.ok(JSON.stringify(decoded).includes('4318'));
-  const listener = decodeAny([...snapshot.get(TYPE.listener)!.resources.values()][0]!.any);
-  const text = JSON.stringify(listener);
+  const text = JSON.stringify([...snapshot.get(TYPE.listener)!.resources.values()].map((l) => decodeAny(l.any)));
   assert.ok(
     text.includes('/v1/traces') && text.includes('%UPSTREAM_REQUEST_ATTEMPT_COUNT%') && text.includes('/var/log/mcp.json'),
     'the encoding keeps the tracer and the log',
