@@ -21,7 +21,7 @@
 //        [--rounds 3] [--measure 3s] [--variant plain,up] [--clients 1,16] [--baseline DIR] [--node-args '...']
 // (taskset around the whole command pins the load, the adapter and the server to one vCPU.)
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -31,8 +31,8 @@ import { parseArgs } from 'node:util';
 import { ensureKeyFile } from '../../adapter/sessions/session-keys.js';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
-import { treeProcesses } from '../process-cpu.js';
-import { type LoadResult, runHttp, waitServing } from './load.js';
+import { measureCpuPerCall, median, startCpuMeasuredTarget, stopCpuMeasuredTarget } from './cpu-measured-target.js';
+import type { LoadResult } from './load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -97,53 +97,23 @@ async function startTarget(tree: string, label: string, variant: string): Promis
     );
   }
   const nodeArgs = label === 'this build' && values['node-args'] !== undefined ? values['node-args'].split(' ').filter(Boolean) : [];
-  const child = spawn(
+  const args = [
+    ...nodeArgs,
+    join(tree, 'dist/test/fixtures/run-adapter.js'),
+    '--name',
+    'everything',
+    '--port',
+    String(port),
+    '--pool',
+    '1',
+    ...upFlags,
+    '--',
     process.execPath,
-    [
-      ...nodeArgs,
-      join(tree, 'dist/test/fixtures/run-adapter.js'),
-      '--name',
-      'everything',
-      '--port',
-      String(port),
-      '--pool',
-      '1',
-      ...upFlags,
-      '--',
-      process.execPath,
-      SERVER,
-      'stdio',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' } },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
-  try {
-    await waitServing(url, 30_000);
-  } catch (err) {
-    stopTarget(child);
-    throw new Error(`${label} (${variant}): ${(err as Error).message}\n${stderr}`);
-  }
+    SERVER,
+    'stdio',
+  ];
+  const { child } = await startCpuMeasuredTarget(args, url, `${label} (${variant})`);
   return { label, variant, url, child };
-}
-
-function stopTarget(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-/** CPU ms of the adapter (the root) and of its stdio server (its node child). */
-function cpuNow(t: Target): { adapter: number; server: number } {
-  let adapter = 0;
-  let server = 0;
-  for (const p of treeProcesses([t.child.pid!])) {
-    if (p.pid === t.child.pid) adapter += p.cpuMs;
-    else if (p.comm === 'node') server += p.cpuMs;
-  }
-  return { adapter, server };
 }
 
 interface Sample {
@@ -153,24 +123,8 @@ interface Sample {
 }
 
 async function measure(t: Target, clients: number): Promise<Sample> {
-  let before = { adapter: 0, server: 0 };
-  let after = { adapter: 0, server: 0 };
-  const r = await runHttp(
-    t.url,
-    '2025',
-    clients,
-    { warmupMs, measureMs, onMeasureStart: () => (before = cpuNow(t)), onMeasureEnd: () => (after = cpuNow(t)) },
-    CALL,
-    { sharedSession: true, ...(t.variant === 'up' ? { extraHeaders: envoyHeaders() } : {}) },
-  );
-  const n = Math.max(1, r.calls + r.errors);
-  return { r, adapterUs: ((after.adapter - before.adapter) * 1000) / n, serverUs: ((after.server - before.server) * 1000) / n };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  const s = await measureCpuPerCall(t, clients, { warmupMs, measureMs }, CALL, t.variant === 'up' ? { extraHeaders: envoyHeaders() } : {});
+  return { r: s.r, adapterUs: s.rootUs, serverUs: s.childrenUs };
 }
 
 function hasUpFlags(tree: string): boolean {
@@ -207,7 +161,7 @@ try {
     }
   }
 } finally {
-  for (const t of targets) stopTarget(t.child);
+  for (const t of targets) stopCpuMeasuredTarget(t.child);
   rmSync(scratch, { recursive: true, force: true });
 }
 

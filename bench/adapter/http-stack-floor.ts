@@ -16,7 +16,7 @@
 //
 //   npx tsc -p . && node dist/bench/adapter/http-stack-floor.js [--rounds 3] [--measure 3s] [--clients 1,16] [--uws DIR]
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, homedir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -24,8 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { freePort } from '../../test/support/ports.js';
-import { treeProcesses } from '../process-cpu.js';
-import { type LoadResult, runHttp, waitServing } from './load.js';
+import { measureCpuPerCall, median, startCpuMeasuredTarget, stopCpuMeasuredTarget } from './cpu-measured-target.js';
+import type { LoadResult } from './load.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -88,39 +88,8 @@ interface Target {
 async function start(row: Row): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const child = spawn(process.execPath, row.args(port), {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-    env: { ...process.env, MCPMESH_LOG_LEVEL: 'warn' },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
-  try {
-    await waitServing(url, 30_000);
-  } catch (err) {
-    stop(child);
-    throw new Error(`${row.label}: ${(err as Error).message}\n${stderr}`);
-  }
+  const { child } = await startCpuMeasuredTarget(row.args(port), url, row.label);
   return { row, url, child };
-}
-
-function stop(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-/** CPU ms of the HTTP process (the root) and of its children (the adapter's stdio server). */
-function cpuNow(t: Target): { http: number; server: number } {
-  let http = 0;
-  let server = 0;
-  for (const p of treeProcesses([t.child.pid!])) {
-    if (p.pid === t.child.pid) http += p.cpuMs;
-    else server += p.cpuMs;
-  }
-  return { http, server };
 }
 
 interface Sample {
@@ -130,24 +99,8 @@ interface Sample {
 }
 
 async function measure(t: Target, clients: number): Promise<Sample> {
-  let before = { http: 0, server: 0 };
-  let after = { http: 0, server: 0 };
-  const r = await runHttp(
-    t.url,
-    '2025',
-    clients,
-    { warmupMs, measureMs, onMeasureStart: () => (before = cpuNow(t)), onMeasureEnd: () => (after = cpuNow(t)) },
-    CALL,
-    { sharedSession: true },
-  );
-  const n = Math.max(1, r.calls + r.errors);
-  return { r, httpUs: ((after.http - before.http) * 1000) / n, serverUs: ((after.server - before.server) * 1000) / n };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  const s = await measureCpuPerCall(t, clients, { warmupMs, measureMs }, CALL);
+  return { r: s.r, httpUs: s.rootUs, serverUs: s.childrenUs };
 }
 
 const fmt = (xs: number[], digits = 1) =>
@@ -179,7 +132,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const t of targets) stop(t.child);
+    for (const t of targets) stopCpuMeasuredTarget(t.child);
   }
   console.log(`Command: \`node dist/bench/adapter/http-stack-floor.js ${process.argv.slice(2).join(' ')}\``.replace(' `', '`'));
   console.log(
