@@ -17,9 +17,10 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../lib/duration.js';
 import { startJaeger } from '../../test/support/jaeger.js';
 import { type Mesh, startMesh } from '../../test/support/mesh.js';
-import { type Phase, runHttp, waitServing } from '../adapter/load.js';
-import { treeCpuPreciseMs } from '../process-cpu.js';
-import { FIXED_TEXT, startFixedUpstream } from './fixed-upstream.js';
+import { type Phase, waitServing } from '../adapter/load.js';
+import { seededShuffle } from '../sampling.js';
+import { envoyCpuRun } from './envoy-cpu-run.js';
+import { startFixedUpstream } from './fixed-upstream.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +33,8 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const clients = Number(values.clients);
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 1500, measureMs: parseDuration(values.measure!) ?? 2000 };
-const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: FIXED_TEXT };
+// Every run alternates the rows in the same orders, so two runs compare.
+const shuffle = seededShuffle(7);
 const AGENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 
 interface Variant {
@@ -78,27 +80,11 @@ try {
   const perCall = new Map<string, number[]>(VARIANTS.map((v) => [v.name, []]));
   const p50 = new Map<string, number[]>(VARIANTS.map((v) => [v.name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const v of [...VARIANTS].sort(() => Math.random() - 0.5)) {
-      let before = 0;
-      let cpuMs = 0;
-      const r = await runHttp(
-        v.mesh!.agentUrl('bench'),
-        '2026',
-        clients,
-        {
-          ...phase,
-          onMeasureStart: () => (before = treeCpuPreciseMs([v.mesh!.envoy.pid])),
-          onMeasureEnd: () => (cpuMs = treeCpuPreciseMs([v.mesh!.envoy.pid]) - before),
-        },
-        CALL,
-        v.traceparent !== undefined ? { extraHeaders: { traceparent: v.traceparent } } : {},
-      );
-      if (r.errors > 0) throw new Error(`${v.name}: ${r.errors} errors (${r.firstError ?? ''})`);
-      perCall.get(v.name)!.push((cpuMs * 1000) / r.calls);
+    for (const v of shuffle([...VARIANTS])) {
+      const r = await envoyCpuRun(v.name, v.mesh!.agentUrl('bench'), v.mesh!.envoy.pid!, clients, phase, v.traceparent);
+      perCall.get(v.name)!.push(r.usPerCall);
       p50.get(v.name)!.push(r.p50Ms);
-      process.stderr.write(
-        `round ${round + 1} ${v.name.padEnd(34)} ${((cpuMs * 1000) / r.calls).toFixed(1)} µs/call  p50 ${r.p50Ms.toFixed(3)} ms\n`,
-      );
+      process.stderr.write(`round ${round + 1} ${v.name.padEnd(34)} ${r.usPerCall.toFixed(1)} µs/call  p50 ${r.p50Ms.toFixed(3)} ms\n`);
     }
   }
   const off = perCall.get('off')!;

@@ -35,9 +35,10 @@ import { spawnGuarded } from '../../lib/guarded-spawn.js';
 import { startJaeger } from '../../test/support/jaeger.js';
 import { freePort } from '../../test/support/ports.js';
 import { serverSpec } from '../../test/support/specs.js';
-import { type Phase, runHttp, waitServing } from '../adapter/load.js';
-import { treeCpuPreciseMs } from '../process-cpu.js';
-import { FIXED_TEXT, startFixedUpstream } from './fixed-upstream.js';
+import { type Phase, waitServing } from '../adapter/load.js';
+import { seededShuffle } from '../sampling.js';
+import { envoyCpuRun } from './envoy-cpu-run.js';
+import { startFixedUpstream } from './fixed-upstream.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +53,8 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const clientCounts = values.clients!.split(',').map(Number);
 const phase: Phase = { warmupMs: parseDuration(values.warmup!) ?? 1500, measureMs: parseDuration(values.measure!) ?? 2000 };
-const CALL = { name: 'echo', arguments: { text: 'hello mcpmesh' }, expect: FIXED_TEXT };
+// Every run alternates the rows in the same orders, so two runs compare.
+const shuffle = seededShuffle(7);
 
 type Json = Record<string, unknown>;
 
@@ -332,26 +334,12 @@ try {
     const perCall = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
     const p50 = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const r of [...running].sort(() => Math.random() - 0.5)) {
-        let before = 0;
-        let cpuMs = 0;
-        const res = await runHttp(
-          r.url,
-          '2026',
-          clients,
-          {
-            ...phase,
-            onMeasureStart: () => (before = treeCpuPreciseMs([r.envoy.pid])),
-            onMeasureEnd: () => (cpuMs = treeCpuPreciseMs([r.envoy.pid]) - before),
-          },
-          CALL,
-          r.v.traceparent !== undefined ? { extraHeaders: { traceparent: r.v.traceparent } } : {},
-        );
-        if (res.errors > 0) throw new Error(`${r.v.key}: ${res.errors} errors (${res.firstError ?? ''})`);
-        perCall.get(r.v.key)!.push((cpuMs * 1000) / res.calls);
+      for (const r of shuffle([...running])) {
+        const res = await envoyCpuRun(r.v.key, r.url, r.envoy.pid!, clients, phase, r.v.traceparent);
+        perCall.get(r.v.key)!.push(res.usPerCall);
         p50.get(r.v.key)!.push(res.p50Ms);
         process.stderr.write(
-          `${clients} cl round ${round + 1} ${r.v.label.padEnd(58)} ${((cpuMs * 1000) / res.calls).toFixed(1)} µs/call  p50 ${res.p50Ms.toFixed(3)} ms\n`,
+          `${clients} cl round ${round + 1} ${r.v.label.padEnd(58)} ${res.usPerCall.toFixed(1)} µs/call  p50 ${res.p50Ms.toFixed(3)} ms\n`,
         );
       }
     }
