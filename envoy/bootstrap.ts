@@ -139,6 +139,17 @@ function adminCluster(adminPort: number): object {
   };
 }
 
+/**
+ * How soon Envoy tries the ADS stream again after the control plane went
+ * away. Envoy's default (jittered, 500 ms doubling up to 30 s) leaves an Envoy
+ * that saw a few seconds of outage deaf to a restarted control plane for up
+ * to half a minute: no call fails (it serves its last configuration), but no
+ * endpoint change reaches it either. Capped at 5 s, a fleet of Envoys still
+ * spreads its retries over the interval (the wait is drawn at random below
+ * the cap) while a restart is picked up within seconds.
+ */
+const ADS_RECONNECT_BACKOFF = { base_interval: '0.5s', max_interval: '5s' } as const;
+
 export function bootstrapConfig(opts: BootstrapOptions): object {
   const ads = { ads: {}, resource_api_version: 'V3' };
   const adminPort = opts.adminPort ?? DEFAULT_PORTS.envoyAdmin;
@@ -157,7 +168,7 @@ export function bootstrapConfig(opts: BootstrapOptions): object {
       ads_config: {
         api_type: opts.delta ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER, retry_policy: { retry_back_off: ADS_RECONNECT_BACKOFF } } }],
         set_node_on_first_message_only: true,
       },
       cds_config: ads,
