@@ -63,27 +63,41 @@ export interface Phase {
 }
 
 async function runPhases(rec: Recorder, phase: Phase, loops: Array<(stop: () => boolean) => Promise<void>>): Promise<LoadResult> {
+  return (await runPhasesOf([rec], phase, loops))[0]!;
+}
+
+/** The phases over several recorders at once; the measured phase ends early when any of them reaches `maxCalls`. */
+async function runPhasesOf(
+  recs: readonly Recorder[],
+  phase: Phase,
+  loops: Array<(stop: () => boolean) => Promise<void>>,
+): Promise<LoadResult[]> {
   let stopped = false;
   const running = loops.map((l) => l(() => stopped));
   await new Promise((r) => setTimeout(r, phase.warmupMs));
-  rec.limit = phase.maxCalls ?? Infinity;
   phase.onMeasureStart?.();
-  rec.measuring = true;
+  for (const rec of recs) {
+    rec.limit = phase.maxCalls ?? Infinity;
+    rec.measuring = true;
+  }
   const t0 = performance.now();
   await new Promise<void>((r) => {
     const timer = setTimeout(r, phase.measureMs);
-    rec.onLimit = () => {
-      clearTimeout(timer);
-      r();
-    };
+    for (const rec of recs)
+      rec.onLimit = () => {
+        clearTimeout(timer);
+        r();
+      };
   });
-  rec.onLimit = undefined;
-  rec.measuring = false;
+  for (const rec of recs) {
+    rec.onLimit = undefined;
+    rec.measuring = false;
+  }
   phase.onMeasureEnd?.();
   const seconds = (performance.now() - t0) / 1000;
   stopped = true;
   await Promise.all(running);
-  return rec.result(seconds);
+  return recs.map((rec) => rec.result(seconds));
 }
 
 // ---- direct stdio ----
@@ -409,6 +423,47 @@ export async function runHttp(
       }),
     );
     for (const c of conns) c.close();
+  }
+}
+
+/**
+ * Closed-loop clients that take the targets in turn, one call each: client k
+ * sends its i-th call to target (k + i) mod n. Whatever else the machine does
+ * meets every target alike, so the difference between two targets' figures
+ * is what they differ by, not what the machine did while one of them was
+ * measured. A result per target, in the order given. 2026-07-28 calls only
+ * (no session to open per target and end afterwards).
+ */
+export async function runHttpInterleaved(
+  urls: readonly string[],
+  concurrency: number,
+  phase: Phase,
+  call: { name: string; arguments: object; expect: string },
+): Promise<LoadResult[]> {
+  const recs = urls.map(() => new Recorder());
+  const conns = Array.from({ length: concurrency }, () => urls.map((u) => new RawConnection(new URL(u))));
+  try {
+    const clients = await Promise.all(conns.map((row) => Promise.all(row.map((c) => httpClient(c, '2026')))));
+    const loops = clients.map((sends, k) => async (stop: () => boolean) => {
+      let id = 1;
+      for (let i = k; !stop(); i++) {
+        const t = i % sends.length;
+        const started = performance.now();
+        try {
+          const r = await sends[t]!(id++, call.name, call.arguments);
+          recs[t]!.record(
+            performance.now() - started,
+            r.status === 200 && r.body.includes(call.expect),
+            `${r.status} ${r.body.slice(0, 200)}`,
+          );
+        } catch (err) {
+          recs[t]!.record(performance.now() - started, false, (err as Error).message);
+        }
+      }
+    });
+    return await runPhasesOf(recs, phase, loops);
+  } finally {
+    for (const c of conns.flat()) c.close();
   }
 }
 

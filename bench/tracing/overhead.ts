@@ -27,7 +27,13 @@
 // percent, `-noup` without the try spans), "off" always kept as every row's reference. KEY#2 adds a second mesh
 // of the same variant (`--only 1,0,off#2,1#2`): what two identical meshes differ by is the bench's own noise.
 //
-// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--clients 1,16] [--only KEYS] [--baseline DIR] [--write]
+// --interleave measures a round's variants in one load instead of one after another: each client
+// takes the meshes in turn, a call each (runHttpInterleaved), for the variants' measured times
+// together, so what the machine does meanwhile meets every variant alike and the rounds'
+// differences keep what the variants differ by. Jaeger serves them all at once then: its CPU is
+// split evenly, so its column tells the variants nothing.
+//
+// Run: npx tsc -p . && node dist/bench/tracing/overhead.js [--rounds 5] [--measure 2s] [--pin 1] [--clients 1,16] [--only KEYS] [--interleave] [--baseline DIR] [--write]
 // (--write replaces the "Tracing overhead" section of bench/RESULTS.md)
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -40,8 +46,9 @@ import { startJaeger } from '../../test/support/jaeger.js';
 import type { Mesh } from '../../test/support/mesh.js';
 import * as ownMesh from '../../test/support/mesh.js';
 import { until } from '../../test/support/wait.js';
-import { type Phase, runHttp, waitServing } from '../adapter/load.js';
+import { type LoadResult, type Phase, runHttp, runHttpInterleaved, waitServing } from '../adapter/load.js';
 import { treeCpuPreciseMs, treeProcesses } from '../process-cpu.js';
+import { seededShuffle } from '../sampling.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURE = join(root, 'dist/test/fixtures/stdio-server.js');
@@ -57,6 +64,7 @@ const { values } = parseArgs({
     pin: { type: 'string' },
     clients: { type: 'string', default: '1,16' },
     only: { type: 'string' },
+    interleave: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -203,55 +211,70 @@ async function main(): Promise<void> {
       });
       await waitServing(v.mesh.agentUrl('bench'), 20_000);
     }
+    // CPU of each process on the path while measured: Envoy, the adapter, its stdio server, the collector.
+    const sample = (v: Variant): Record<Proc, number> => {
+      const adapterPid = v.adapter!.pid!;
+      const serverPids = treeProcesses([adapterPid])
+        .filter((p) => p.pid !== adapterPid)
+        .map((p) => p.pid);
+      const server = treeCpuPreciseMs(serverPids);
+      return {
+        envoy: treeCpuPreciseMs([v.mesh!.envoy.pid]),
+        adapter: treeCpuPreciseMs([adapterPid]) - server,
+        server,
+        jaeger: treeCpuPreciseMs([jaeger.pid]),
+      };
+    };
+    const minus = (a: Record<Proc, number>, b: Record<Proc, number>) =>
+      Object.fromEntries(PROCS.map((k) => [k, a[k] - b[k]])) as Record<Proc, number>;
     // One record per (variant, clients) and round.
     const records = new Map<string, Cell[]>();
+    const keep = (v: Variant, clients: number, round: number, r: LoadResult, cpuMs: Record<Proc, number>) => {
+      if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
+      const key = `${label(v)}|${clients}`;
+      const cell: Cell = { p50: r.p50Ms, p99: r.p99Ms, calls: r.calls, seconds: r.seconds, cpuMs };
+      (records.get(key) ?? records.set(key, []).get(key)!).push(cell);
+      process.stderr.write(
+        `round ${round + 1} ${label(v).padEnd(30)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
+      );
+    };
+    const shuffle = seededShuffle(17);
     for (let round = 0; round < rounds; round++) {
-      const order = [...VARIANTS].sort(() => Math.random() - 0.5);
+      const order = shuffle([...VARIANTS]);
       for (const clients of CLIENTS) {
+        if (values.interleave) {
+          // Every variant in one load, a call each in turn: Jaeger's CPU is then the whole load's, shared.
+          let before: Record<Proc, number>[] = [];
+          let cpu: Record<Proc, number>[] = [];
+          const results = await runHttpInterleaved(
+            order.map((v) => v.mesh!.agentUrl('bench')),
+            clients,
+            {
+              ...phase,
+              measureMs: phase.measureMs * order.length,
+              onMeasureStart: () => (before = order.map(sample)),
+              onMeasureEnd: () => (cpu = order.map((v, i) => minus(sample(v), before[i]!))),
+            },
+            CALL,
+          );
+          for (const [i, v] of order.entries()) keep(v, clients, round, results[i]!, { ...cpu[i]!, jaeger: cpu[i]!.jaeger / order.length });
+          continue;
+        }
         for (const v of order) {
-          // CPU of each process on the path while measured: Envoy, the adapter, its stdio server, the collector.
-          const adapterPid = v.adapter!.pid!;
-          const serverPids = treeProcesses([adapterPid])
-            .filter((p) => p.pid !== adapterPid)
-            .map((p) => p.pid);
-          let before: Record<string, number> = {};
-          let cpu: Record<string, number> = {};
-          const sample = (): Record<string, number> => {
-            const server = treeCpuPreciseMs(serverPids);
-            return {
-              envoy: treeCpuPreciseMs([v.mesh!.envoy.pid]),
-              adapter: treeCpuPreciseMs([adapterPid]) - server,
-              server,
-              jaeger: treeCpuPreciseMs([jaeger.pid]),
-            };
-          };
+          let before = sample(v);
+          let cpu = before;
           const r = await runHttp(
             v.mesh!.agentUrl('bench'),
             '2026',
             clients,
             {
               ...phase,
-              onMeasureStart: () => (before = sample()),
-              onMeasureEnd: () => {
-                const now = sample();
-                cpu = Object.fromEntries(Object.keys(now).map((k) => [k, now[k]! - before[k]!]));
-              },
+              onMeasureStart: () => (before = sample(v)),
+              onMeasureEnd: () => (cpu = minus(sample(v), before)),
             },
             CALL,
           );
-          if (r.errors > 0) throw new Error(`${label(v)} c=${clients}: ${r.errors} errors (${r.firstError ?? ''})`);
-          const key = `${label(v)}|${clients}`;
-          const cell: Cell = {
-            p50: r.p50Ms,
-            p99: r.p99Ms,
-            calls: r.calls,
-            seconds: r.seconds,
-            cpuMs: { envoy: cpu['envoy'] ?? 0, adapter: cpu['adapter'] ?? 0, server: cpu['server'] ?? 0, jaeger: cpu['jaeger'] ?? 0 },
-          };
-          (records.get(key) ?? records.set(key, []).get(key)!).push(cell);
-          process.stderr.write(
-            `round ${round + 1} ${label(v).padEnd(30)} c=${String(clients).padStart(2)}  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ${(r.calls / r.seconds).toFixed(0)} calls/s\n`,
-          );
+          keep(v, clients, round, r, cpu);
         }
       }
     }
