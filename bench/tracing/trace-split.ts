@@ -12,6 +12,8 @@
 //
 // Run: npx tsc -p . && node dist/bench/tracing/trace-split.js [--rounds 7] [--measure 2s] [--clients 1,16] [--only KEY,...] [--check]
 // --only: the variants' keys (see ALL; off is always measured, off-2 only when named).
+// The split-1-no-* probes take one of the split's pieces off the edge (its routes, its context
+// mutations, its access log filter): what an untraced request pays for each.
 // --check: before measuring, a few requests per variant, each kind of context, and what the
 // access log and Jaeger show for them.
 import type { ChildProcess } from 'node:child_process';
@@ -65,6 +67,8 @@ interface Variant {
   readonly sampling: number | undefined;
   readonly split: boolean;
   readonly traceparent?: string;
+  /** Probes: the split's edge without one of its pieces, to find what its untraced requests pay for. */
+  readonly without?: 'routes' | 'mutations' | 'log-filter';
 }
 
 const AGENT_SAMPLED = `00-${'0af7651916cd43dd8448eb211c80319c'}-b7ad6b7169203331-01`;
@@ -86,6 +90,21 @@ const ALL: Variant[] = [
     traceparent: AGENT_SAMPLED,
   },
   { key: 'split-1-agent', label: "split, 1%, agent's -01 on every request", sampling: 1, split: true, traceparent: AGENT_SAMPLED },
+  { key: 'split-1-no-routes', label: 'split, 1%, edge without the split routes (probe)', sampling: 1, split: true, without: 'routes' },
+  {
+    key: 'split-1-no-mutations',
+    label: 'split, 1%, edge without its context mutations (probe)',
+    sampling: 1,
+    split: true,
+    without: 'mutations',
+  },
+  {
+    key: 'split-1-no-log-filter',
+    label: "split, 1%, edge's access log unfiltered (probe)",
+    sampling: 1,
+    split: true,
+    without: 'log-filter',
+  },
 ];
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 const VARIANTS = ALL.filter((v) => (only === undefined ? v.key !== 'off-2' : only.has(v.key) || v.key === 'off'));
@@ -105,6 +124,16 @@ function withRoutes(listener: Json, routeConfig: Json, head: readonly object[] =
   return listener;
 }
 
+/** The edge's identity strip without what the split adds to it (untracedContextMutations: the last two). */
+function dropUntracedMutations(hcm: Json): void {
+  const filters = hcm['http_filters'] as Array<{ name: string; typed_config: Json }>;
+  const strip = filters.find((f) => f.name === 'envoy.filters.http.header_mutation')!;
+  const fields = (strip.typed_config['value'] as Json)['fields'] as Json;
+  const mutations = (((fields['mutations'] as Json)['structValue'] as Json)['fields'] as Json)['request_mutations'] as Json;
+  const list = (mutations['listValue'] as { values: unknown[] }).values;
+  list.splice(list.length - 2, 2);
+}
+
 function bootstrap(v: Variant, port: number, adminPort: number, upstreamPort: number, collector: string, logPath: string): Json {
   const catalog = buildCatalog({ servers: new Map([['bench', serverSpec('bench', [upstreamPort])]]) }, new Map());
   const server = catalog.servers[0]!;
@@ -122,7 +151,10 @@ function bootstrap(v: Variant, port: number, adminPort: number, upstreamPort: nu
       port,
       observability: { tracing: { ...tracing, sampling: Math.min(tracing.sampling, 50) }, accessLog },
     };
-    listeners.push(withRoutes(buildListener(opts) as Json, routeConfig, tracedHopRoutes(tracing.sampling)));
+    const edge = withRoutes(buildListener(opts) as Json, routeConfig, v.without === 'routes' ? [] : tracedHopRoutes(tracing.sampling));
+    if (v.without === 'mutations') dropUntracedMutations(hcmOf(edge));
+    if (v.without === 'log-filter') for (const log of hcmOf(edge)['access_log'] as Json[]) delete log['filter'];
+    listeners.push(edge);
     const traced = withRoutes(buildTracedListener(opts) as Json, routeConfig);
     ((hcmOf(traced)['tracing'] as Json)['random_sampling'] as { value: number }).value = tracing.sampling;
     listeners.push(traced);
