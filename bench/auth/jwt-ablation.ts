@@ -160,7 +160,7 @@ const VARIANTS: Variant[] = [
       for (const k of Object.keys(c)) if (!['@type', 'grpc_service', 'processing_mode', 'failure_mode_allow'].includes(k)) delete c[k];
     }),
   },
-  { key: 'no-rbac', label: 'no RBAC filter (probe)', servers: ['none', 'jwt'], tweak: drop('envoy.filters.http.rbac') },
+  { key: 'no-rbac', label: 'no RBAC filter (probe)', servers: ALL, tweak: drop('envoy.filters.http.rbac') },
   { key: 'no-strip', label: 'no identity-header strip (probe)', servers: ALL, tweak: drop('envoy.filters.http.header_mutation') },
 ];
 
