@@ -1,10 +1,11 @@
 // Below 100% the listener agents reach does not trace and the requests to be
 // traced take the traced internal listener (control-plane/envoy/trace-split.ts),
 // through a real Envoy fed by the control plane, a real adapter and a real
-// Jaeger v2, at 99.99% (so that a call without a context is traced, one in
-// ten thousand not): a call without a context is one trace with Envoy's two
-// spans and one access log line carrying its trace id; an agent's unsampled
-// context goes upstream as sent, untraced, and its line has no trace id.
+// Jaeger v2, at 99.99% (below 100%, so the control plane builds the split),
+// with the split route's draw set to every request through Envoy's runtime, so
+// that a call without a context is always traced: it is one trace with
+// Envoy's two spans and one access log line carrying its trace id; an agent's
+// unsampled context goes upstream as sent, untraced, and its line has no trace id.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { statValue } from '../../support/mesh.js';
@@ -18,6 +19,9 @@ let probe: TracingProbe;
 
 before(async () => {
   probe = await startTracingProbe(99.99);
+  // The split route's runtime key (trace-split.ts), in parts per million: one request in ten thousand left untraced would fail the first test.
+  const res = await fetch(`${probe.mesh.adminUrl}/runtime_modify?mcpmesh.tracing.sampling=1000000`, { method: 'POST' });
+  assert.equal(res.status, 200, await res.text());
 });
 
 after(async () => {
