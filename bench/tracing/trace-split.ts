@@ -29,7 +29,7 @@ import { buildListener, buildTracedListener } from '../../control-plane/envoy/li
 import { collectorCluster } from '../../control-plane/envoy/observability.js';
 import { struct } from '../../control-plane/envoy/proto-values.js';
 import { buildRouteConfiguration } from '../../control-plane/envoy/routes.js';
-import { tracedHopCluster, tracedHopRoutes } from '../../control-plane/envoy/trace-split.js';
+import { tracedHopCluster, tracedHopRoutes, untracedContextMutations } from '../../control-plane/envoy/trace-split.js';
 import { envoyRoot, packAny } from '../../control-plane/xds/api/envoy-protos.js';
 import { locateEnvoy } from '../../envoy/envoy-process.js';
 import { parseDuration } from '../../lib/duration.js';
@@ -124,14 +124,15 @@ function withRoutes(listener: Json, routeConfig: Json, head: readonly object[] =
   return listener;
 }
 
-/** The edge's identity strip without what the split adds to it (untracedContextMutations: the last two). */
+/** The edge's identity strip without what the split appends to it (untracedContextMutations). */
 function dropUntracedMutations(hcm: Json): void {
   const filters = hcm['http_filters'] as Array<{ name: string; typed_config: Json }>;
   const strip = filters.find((f) => f.name === 'envoy.filters.http.header_mutation')!;
   const fields = (strip.typed_config['value'] as Json)['fields'] as Json;
   const mutations = (((fields['mutations'] as Json)['structValue'] as Json)['fields'] as Json)['request_mutations'] as Json;
   const list = (mutations['listValue'] as { values: unknown[] }).values;
-  list.splice(list.length - 2, 2);
+  const added = untracedContextMutations().length;
+  list.splice(list.length - added, added);
 }
 
 function bootstrap(v: Variant, port: number, adminPort: number, upstreamPort: number, collector: string, logPath: string): Json {
